@@ -1,0 +1,13 @@
+//! Pure domain logic of readroom, free of I/O.
+//!
+//! - [`manifest`]: the exam bundle manifest (`readroom-bundle/1`), its serde types and validation.
+//! - [`deid`]: de-identification rules applied to strings and metadata extracted from bundle files.
+//! - [`limits`]: bounds on bundle sizes and image dimensions that the ingest gate enforces.
+//!
+//! Nothing here opens files or sockets; the `readroom-bundle` crate feeds these rules with what it
+//! reads, so the rules are unit-tested on plain values.
+#![deny(missing_docs)]
+
+pub mod deid;
+pub mod limits;
+pub mod manifest;

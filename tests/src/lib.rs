@@ -1,0 +1,9 @@
+//! Test harness for readroom: starts real components on loopback and stops them.
+//!
+//! - [`s3s`]: an `s3s-fs` S3 server on `127.0.0.1:<ephemeral>` over a temporary directory.
+//! - [`pg`]: a fresh, uniquely named PostgreSQL database on the machine's server, dropped afterwards.
+//!
+//! Nothing here is a mock: the tests talk to the same servers a deployment would.
+
+pub mod pg;
+pub mod s3s;

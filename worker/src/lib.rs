@@ -1,0 +1,13 @@
+//! readroom worker: the only crate that holds age identities and decrypts exam bundles.
+//!
+//! - [`keys`]: generate and load the worker's age X25519 identity (`readroom keygen`).
+//! - [`reader`]: [`reader::EncryptedBundle`], random access to an encrypted bundle in the object
+//!   store: it decrypts only the age STREAM chunks it needs and uses the zip central directory to
+//!   find an entry, so reading the manifest and one B-scan of a 1 GB bundle reads a few hundred KiB.
+//!
+//! **Invariant:** plaintext exists only in this process's memory. Nothing here writes decrypted
+//! bytes to disk, temp files or logs; errors name entries and sizes, never content.
+#![deny(missing_docs)]
+
+pub mod keys;
+pub mod reader;

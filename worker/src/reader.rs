@@ -1,0 +1,162 @@
+//! Random access to an encrypted bundle: age STREAM seek + zip central directory.
+//!
+//! A stored bundle is `age(zip)`: a zip of stored (uncompressed) entries, encrypted to the
+//! workers' recipients. age encrypts in independent 64 KiB chunks, and its stream reader can seek,
+//! decrypting only the chunk it lands in. The zip's central directory sits at the end and gives
+//! every entry's offset. So opening a bundle reads the age header, the last chunk or two (the
+//! central directory), and reading an entry reads only the chunks that hold it.
+//!
+//! This type is synchronous: give it a `Read + Seek` over the ciphertext (for the object store,
+//! `readroom_store::blocking::RangeReader` in `spawn_blocking`).
+
+use std::io::{Read, Seek};
+
+use readroom_domain::manifest::{MANIFEST_FILE, Manifest, ManifestError};
+
+/// Why an encrypted bundle could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// None of the worker's identities is among the bundle's recipients.
+    #[error("this worker's identity cannot decrypt the bundle (it was encrypted to other recipients)")]
+    WrongKey,
+    /// The object is not an age file (or its header is damaged).
+    #[error("the stored object is not a valid age file: {detail}")]
+    NotAge {
+        /// The decryptor's message.
+        detail: String,
+    },
+    /// The ciphertext failed authentication or ended early: it was corrupted or truncated.
+    #[error("the ciphertext is corrupted or truncated ({context}): {detail}")]
+    Corrupt {
+        /// What was being read.
+        context: String,
+        /// The underlying error.
+        detail: String,
+    },
+    /// The decrypted bundle lacks an entry.
+    #[error("the bundle has no entry {path:?}")]
+    NoEntry {
+        /// The entry.
+        path: String,
+    },
+    /// An entry is larger than the caller allows.
+    #[error("entry {path:?} is {size} bytes; the limit here is {limit}")]
+    TooLarge {
+        /// The entry.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The caller's limit.
+        limit: u64,
+    },
+    /// The decrypted manifest is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+/// An opened encrypted bundle. Holds the decrypted central directory and manifest, nothing else.
+pub struct EncryptedBundle<R: Read + Seek> {
+    archive: zip::ZipArchive<age::stream::StreamReader<R>>,
+    manifest: Manifest,
+}
+
+impl<R: Read + Seek> EncryptedBundle<R> {
+    /// Opens `ciphertext` with the worker's identities and reads the manifest.
+    pub fn open<'a>(
+        ciphertext: R,
+        identities: impl Iterator<Item = &'a dyn age::Identity>,
+    ) -> Result<Self, OpenError> {
+        let decryptor = age::Decryptor::new(ciphertext).map_err(classify_decrypt_error)?;
+        let plaintext = decryptor.decrypt(identities).map_err(classify_decrypt_error)?;
+        let config = zip::read::Config {
+            archive_offset: zip::read::ArchiveOffset::Known(0),
+        };
+        let archive = zip::ZipArchive::with_config(config, plaintext).map_err(|err| {
+            OpenError::Corrupt {
+                context: "zip central directory".to_owned(),
+                detail: err.to_string(),
+            }
+        })?;
+        let mut bundle = EncryptedBundle {
+            archive,
+            manifest: placeholder_manifest(),
+        };
+        let bytes = bundle.read_entry(MANIFEST_FILE, readroom_domain::limits::MAX_MANIFEST_BYTES)?;
+        bundle.manifest = Manifest::from_json(&bytes)?;
+        Ok(bundle)
+    }
+
+    /// The bundle's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Paths of all entries, in archive order.
+    pub fn entry_names(&self) -> Vec<String> {
+        self.archive.file_names().filter_map(Result::ok).map(|n| n.into_owned()).collect()
+    }
+
+    /// Size in bytes of an entry.
+    pub fn entry_size(&mut self, path: &str) -> Result<u64, OpenError> {
+        let entry = self.archive.by_name(path).map_err(|_| OpenError::NoEntry {
+            path: path.to_owned(),
+        })?;
+        Ok(entry.size())
+    }
+
+    /// Decrypts and returns one entry, refusing entries over `limit` bytes.
+    pub fn read_entry(&mut self, path: &str, limit: u64) -> Result<Vec<u8>, OpenError> {
+        let mut entry = self.archive.by_name(path).map_err(|err| match err {
+            zip::result::ZipError::FileNotFound => OpenError::NoEntry {
+                path: path.to_owned(),
+            },
+            other => OpenError::Corrupt {
+                context: format!("entry {path:?} header"),
+                detail: other.to_string(),
+            },
+        })?;
+        let size = entry.size();
+        if size > limit {
+            return Err(OpenError::TooLarge {
+                path: path.to_owned(),
+                size,
+                limit,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        entry
+            .by_ref()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|err| OpenError::Corrupt {
+                context: format!("entry {path:?}"),
+                detail: err.to_string(),
+            })?;
+        Ok(bytes)
+    }
+}
+
+fn placeholder_manifest() -> Manifest {
+    Manifest {
+        format: String::new(),
+        study: String::new(),
+        subject: String::new(),
+        visit: String::new(),
+        prior_visit: None,
+        exams: Vec::new(),
+    }
+}
+
+fn classify_decrypt_error(err: age::DecryptError) -> OpenError {
+    match err {
+        age::DecryptError::NoMatchingKeys => OpenError::WrongKey,
+        age::DecryptError::Io(io) => OpenError::Corrupt {
+            context: "age header".to_owned(),
+            detail: io.to_string(),
+        },
+        other => OpenError::NotAge {
+            detail: other.to_string(),
+        },
+    }
+}
