@@ -1,2 +1,20 @@
 //! readroom server: configuration, database, ingest pipeline, HTTP API and the command-line program.
+//!
+//! - [`config`]: defaults → TOML file → `READROOM_*` environment.
+//! - [`db`]: the SQLite/PostgreSQL data layer.
+//! - [`ingest`]: bundle → gate → pack → age encrypt → object store → database.
+//! - [`http`]: the axum router ([`http::app`]) and its handlers.
+//! - [`cli`]: the `readroom` command line.
+//!
+//! **Invariant:** nothing in this crate's library decrypts. It holds age *recipients* only; the
+//! identity-holding code lives in `readroom-worker`, which the binary links for embedded mode.
+pub mod cli;
+pub mod config;
 pub mod db;
+pub mod demo;
+pub mod http;
+pub mod ingest;
+pub mod logging;
+pub mod serve;
+pub mod state;
+pub mod store;

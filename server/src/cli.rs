@@ -1,0 +1,238 @@
+//! The `readroom` command line.
+//!
+//! Two stages, as in ripgrep: clap parses raw arguments into [`Cli`], then each command loads the
+//! validated [`Config`] (defaults → `--config` file → `READROOM_*` → flags) and runs.
+//! Every refusal exits non-zero with the reason on stderr.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::{Config, Overrides};
+use crate::db::{Db, Recipients, StudyCode};
+use crate::ingest::{self, IngestOptions};
+
+/// readroom: secure remote review and grading of ophthalmic exams.
+#[derive(Debug, Parser)]
+#[command(name = "readroom", version, about, long_about = None)]
+pub struct Cli {
+    /// Directory for embedded-mode state (SQLite file, local store, keys).
+    #[arg(long, global = true, env = "READROOM_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "READROOM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run readroom on the embedded default (SQLite, local store, built-in worker) with demo data.
+    Demo(ServeArgs),
+    /// Run the server with the configured database and store.
+    Serve(ServeArgs),
+    /// Generate a worker's age identity (mode 0600) and print its public recipient.
+    Keygen(KeygenArgs),
+    /// Check, encrypt and store an exam bundle (directory or .zip).
+    Ingest(IngestArgs),
+    /// Manage studies.
+    #[command(subcommand)]
+    Study(StudyCommand),
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+/// Options of `demo` and `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "READROOM_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Options of `keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the identity (default: the configured worker identity, `keys/worker.age`
+    /// in the data directory).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Options of `ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The bundle: a directory or a .zip with manifest.json at its root.
+    pub bundle: PathBuf,
+    /// Code of the study to ingest into (must exist).
+    #[arg(long, value_name = "CODE")]
+    pub study: String,
+}
+
+/// `study` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StudyCommand {
+    /// Create a study.
+    Create {
+        /// Study code: capital letters, digits and `-` (e.g. EYE-2026).
+        code: String,
+        /// Human title.
+        #[arg(long, default_value = "")]
+        title: String,
+        /// age recipient (public key) to encrypt the study's bundles to; repeat for several.
+        /// Defaults to the configured `recipients`.
+        #[arg(long = "recipient", value_name = "AGE1…")]
+        recipients: Vec<String>,
+    },
+    /// List studies.
+    List,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Demo(args) | Command::Serve(args) => args.listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        listen,
+    };
+    let config = Config::load(cli.config.as_deref(), overrides)?;
+    crate::logging::init(&config.log_format);
+    match cli.command {
+        Command::Demo(_) => crate::demo::run(config).await,
+        Command::Serve(_) => crate::serve::run(config, None).await,
+        Command::Keygen(args) => keygen(&config, args),
+        Command::Ingest(args) => ingest_cmd(&config, args).await,
+        Command::Study(command) => study_cmd(&config, command).await,
+        Command::Migrate => {
+            let db = open_db(&config).await?;
+            println!("database migrated ({})", db.redacted_url());
+            Ok(())
+        }
+    }
+}
+
+/// Connects to the configured database and applies migrations.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+    }
+    let db = Db::connect(&url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+fn keygen(config: &Config, args: KeygenArgs) -> anyhow::Result<()> {
+    let path = args.output.unwrap_or_else(|| config.worker_identity_path());
+    let identity = readroom_worker::keys::generate(&path)?;
+    eprintln!("wrote worker identity to {} (mode 0600)", path.display());
+    eprintln!("add this recipient to the server's `recipients`:");
+    println!("{}", identity.recipient());
+    Ok(())
+}
+
+async fn study_cmd(config: &Config, command: StudyCommand) -> anyhow::Result<()> {
+    let db = open_db(config).await?;
+    match command {
+        StudyCommand::Create {
+            code,
+            title,
+            recipients,
+        } => {
+            let code = StudyCode::new(&code).map_err(|err| anyhow::anyhow!("{err}"))?;
+            let recipients = if recipients.is_empty() {
+                config.recipients.clone()
+            } else {
+                recipients
+            };
+            if recipients.is_empty() {
+                anyhow::bail!(
+                    "no recipients: pass --recipient age1… (from `readroom keygen`) or set `recipients` in the configuration"
+                );
+            }
+            let recipients = Recipients::new(recipients).map_err(|err| anyhow::anyhow!("{err}"))?;
+            let title = if title.is_empty() { code.as_str().to_owned() } else { title };
+            let study = db.create_study(&code, &title, &recipients).await?;
+            println!("created study {} ({})", study.code.as_str(), study.title);
+        }
+        StudyCommand::List => {
+            for study in db.list_studies().await? {
+                println!(
+                    "{}\t{}\t{} recipient(s)",
+                    study.code.as_str(),
+                    study.title,
+                    study.recipients.as_slice().len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn ingest_cmd(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
+    let db = open_db(config).await?;
+    let store = crate::store::open(config).await?;
+    let total = bundle_size(&args.bundle);
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} ingest [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let progress_bar = bar.clone();
+    let options = IngestOptions {
+        policy: readroom_domain::deid::DeidPolicy {
+            allow_shifted_dates: config.ingest.allow_shifted_dates,
+        },
+        progress: Some(Arc::new(move |done| progress_bar.set_position(done))),
+        ..IngestOptions::default()
+    };
+    let result = ingest::ingest(&db, store, &args.bundle, &args.study, options).await;
+    bar.finish_and_clear();
+    let report = result?;
+    println!(
+        "ingested {} as case {} of study {}: {} files, {} exams, {} source bytes, {} ciphertext bytes in {:.2} s ({:.0} MB/s)",
+        args.bundle.display(),
+        report.case_label,
+        args.study,
+        report.files,
+        report.exams,
+        report.source_bytes,
+        report.ciphertext_bytes,
+        report.elapsed.as_secs_f64(),
+        report.throughput_mb_s()
+    );
+    println!("ciphertext sha256 {}", report.ciphertext_sha256);
+    Ok(())
+}
+
+/// Size of a bundle on disk, for the progress bar (0 when unknown).
+fn bundle_size(path: &Path) -> u64 {
+    fn walk(path: &Path) -> u64 {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return 0;
+        };
+        if meta.is_dir() {
+            std::fs::read_dir(path)
+                .map(|entries| entries.flatten().map(|e| walk(&e.path())).sum())
+                .unwrap_or(0)
+        } else {
+            meta.len()
+        }
+    }
+    walk(path)
+}

@@ -1,0 +1,241 @@
+//! Configuration: defaults, then a TOML file (`--config`), then `READROOM_*` environment variables.
+//!
+//! Every setting is documented in `docs/configuration.md`. Nested keys use `__` in the
+//! environment: `READROOM_STORE__KIND=s3`, `READROOM_STORE__S3__BUCKET=readroom`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of a readroom process.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Directory for embedded-mode state: SQLite file, local object store, keys.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Public base URL users reach the server at (printed by `demo`/`serve`); derived from
+    /// `listen` when empty.
+    pub public_url: String,
+    /// Database URL: `sqlite://…` (embedded) or `postgres://…` (distributed). Empty means the
+    /// SQLite file `readroom.db` in `data_dir`.
+    pub database_url: String,
+    /// Where ciphertext is stored.
+    pub store: StoreConfig,
+    /// age recipients (public keys, `age1…`) new studies are encrypted to, unless the study sets
+    /// its own. The server never holds identities.
+    pub recipients: Vec<String>,
+    /// The worker identity file (embedded mode and `readroom worker`). Empty means
+    /// `keys/worker.age` in `data_dir`.
+    pub worker_identity: PathBuf,
+    /// Log format: `pretty` or `json`.
+    pub log_format: String,
+    /// Ingest limits.
+    pub ingest: IngestConfig,
+}
+
+/// Object store settings.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct StoreConfig {
+    /// `local` (embedded default) or `s3`.
+    pub kind: String,
+    /// Root of the local store. Empty means `store/` in `data_dir`.
+    pub local_path: PathBuf,
+    /// S3 settings, used when `kind = "s3"`.
+    pub s3: S3Settings,
+}
+
+/// S3 settings; credentials may also come from the standard AWS environment and profiles.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct S3Settings {
+    /// Custom endpoint (MinIO, s3s, Ceph…); empty for AWS.
+    pub endpoint: String,
+    /// Region.
+    pub region: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Access key id; empty to use the default credential chain.
+    pub access_key_id: String,
+    /// Secret access key; empty to use the default credential chain.
+    pub secret_access_key: String,
+    /// Path-style addressing (needed by most non-AWS servers).
+    pub force_path_style: bool,
+    /// Multipart part size in MiB (at least 5).
+    pub part_size_mib: usize,
+}
+
+/// Limits applied by the ingest gate.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct IngestConfig {
+    /// Accept DICOM dates and times (for exporters that shift dates).
+    pub allow_shifted_dates: bool,
+    /// Largest bundle accepted, in GiB.
+    pub max_bundle_gib: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("readroom-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            database_url: String::new(),
+            store: StoreConfig {
+                kind: "local".into(),
+                local_path: PathBuf::new(),
+                s3: S3Settings {
+                    region: "us-east-1".into(),
+                    force_path_style: true,
+                    part_size_mib: 8,
+                    ..S3Settings::default()
+                },
+            },
+            recipients: Vec::new(),
+            worker_identity: PathBuf::new(),
+            log_format: "pretty".into(),
+            ingest: IngestConfig {
+                allow_shifted_dates: false,
+                max_bundle_gib: 64,
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("store_kind", &self.store.kind)
+            .field("recipients", &self.recipients.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Removes the password from a URL such as `postgres://user:secret@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` if given, then `READROOM_*` variables,
+    /// then the command-line overrides.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                anyhow::bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("READROOM_").split("__").ignore(&["config"]));
+        let mut config: Config = figment
+            .extract()
+            .map_err(|err| anyhow::anyhow!("invalid configuration: {err}"))?;
+        if let Some(dir) = overrides.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        Ok(config)
+    }
+
+    /// The database URL, defaulting to the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("readroom.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Root of the local object store.
+    pub fn local_store_path(&self) -> PathBuf {
+        if self.store.local_path.as_os_str().is_empty() {
+            self.data_dir.join("store")
+        } else {
+            self.store.local_path.clone()
+        }
+    }
+
+    /// The worker identity file.
+    pub fn worker_identity_path(&self) -> PathBuf {
+        if self.worker_identity.as_os_str().is_empty() {
+            self.data_dir.join("keys").join("worker.age")
+        } else {
+            self.worker_identity.clone()
+        }
+    }
+
+    /// The URL users open.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+}
+
+/// Values given on the command line, which win over file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_database_password() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/readroom"),
+            "postgres://app:***@db:5432/readroom"
+        );
+        assert_eq!(redact_url("sqlite:///x/readroom.db"), "sqlite:///x/readroom.db");
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("readroom.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[store]\nkind = \"s3\"\n").unwrap();
+        let config = Config::load(
+            Some(&file),
+            Overrides {
+                data_dir: Some(dir.path().into()),
+                listen: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.store.kind, "s3");
+        assert_eq!(config.data_dir, dir.path());
+        assert!(config.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/readroom.toml")), Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("does not exist"));
+    }
+}
