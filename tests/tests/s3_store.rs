@@ -1,0 +1,462 @@
+//! The S3 backend against a real `s3s-fs` server on loopback (see `readroom_tests::s3s`).
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use readroom_store::blocking::{RangeReader, UploadWriter};
+use readroom_store::s3::{MIN_PART_SIZE, S3Config, S3Store};
+use readroom_store::{ObjectMeta, ObjectStore, StoreError};
+use readroom_tests::s3s::{REGION, S3sServer};
+
+const MIB: usize = 1024 * 1024;
+const BLOCK: u64 = 64 * 1024;
+const BUCKET: &str = "readroom-test";
+
+/// Deterministic pseudo-random bytes (splitmix64).
+fn pseudo_random_bytes(length: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let mut bytes = Vec::with_capacity(length + 8);
+    while bytes.len() < length {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut mixed = state;
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        mixed ^= mixed >> 31;
+        bytes.extend_from_slice(&mixed.to_le_bytes());
+    }
+    bytes.truncate(length);
+    bytes
+}
+
+fn config_for(server: &S3sServer) -> S3Config {
+    S3Config {
+        endpoint: Some(server.endpoint.clone()),
+        region: REGION.to_owned(),
+        bucket: BUCKET.to_owned(),
+        access_key_id: Some(server.access_key.clone()),
+        secret_access_key: Some(server.secret_key.clone()),
+        force_path_style: true,
+        part_size: MIN_PART_SIZE,
+    }
+}
+
+/// A fresh server with the test bucket created, and a store on it.
+async fn server_and_store() -> (S3sServer, S3Store) {
+    let server = S3sServer::start().expect("start s3s-fs");
+    let store = S3Store::connect(config_for(&server))
+        .await
+        .expect("connect");
+    store
+        .create_bucket_if_missing()
+        .await
+        .expect("create bucket");
+    (server, store)
+}
+
+/// Waits until s3s-fs has no multipart bookkeeping files left (aborts on drop run on a task).
+async fn wait_for_no_pending_uploads(server: &S3sServer) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pending = server.pending_upload_files().unwrap();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "multipart uploads left behind: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn bucket_creation_is_idempotent_and_check_reports_a_missing_bucket() {
+    let server = S3sServer::start().unwrap();
+    let store = S3Store::connect(config_for(&server)).await.unwrap();
+    let error = store.check().await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::BucketNotFound { bucket, .. } if bucket == BUCKET),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!("bucket \"{BUCKET}\" does not exist at {}", server.endpoint)
+    );
+
+    store.create_bucket_if_missing().await.unwrap();
+    store.create_bucket_if_missing().await.unwrap();
+    store.check().await.unwrap();
+    assert!(store.list("").await.unwrap().is_empty());
+    assert_eq!(
+        store.describe(),
+        format!("s3://{BUCKET} at {}", server.endpoint)
+    );
+}
+
+#[tokio::test]
+async fn multipart_upload_round_trips_with_byte_exact_ranges() {
+    let (server, store) = server_and_store().await;
+    let data = pseudo_random_bytes(12 * MIB, 7);
+    let key = "bundles/EYE-2026/S000123-V1.age";
+
+    let mut upload = store.begin_upload(key).await.unwrap();
+    for chunk in data.chunks(MIB) {
+        upload.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    // Two 5 MiB parts are on the server, the last 2 MiB are still buffered, and nothing is visible.
+    let pending = server.pending_upload_files().unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .filter(|name| name.contains(".part-"))
+            .count(),
+        2,
+        "{pending:?}"
+    );
+    assert!(matches!(
+        store.head(key).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store.list("").await.unwrap().is_empty());
+
+    let meta = upload.finish().await.unwrap();
+    assert_eq!(
+        meta,
+        ObjectMeta {
+            key: key.to_owned(),
+            size: data.len() as u64
+        }
+    );
+    assert!(server.pending_upload_files().unwrap().is_empty());
+    assert_eq!(store.head(key).await.unwrap(), meta);
+    assert_eq!(store.list("bundles/").await.unwrap(), vec![meta.clone()]);
+
+    let part = 5 * MIB as u64;
+    let size = data.len() as u64;
+    let ranges = [
+        0..100,
+        part - 10..part + 10,
+        2 * part - 1..2 * part + 1,
+        size - 100..size,
+        0..size,
+        3..3,
+    ];
+    for range in ranges {
+        let bytes = store.get_range(key, range.clone()).await.unwrap();
+        assert!(
+            bytes[..] == data[range.start as usize..range.end as usize],
+            "range {range:?} differs"
+        );
+    }
+    assert!(store.get(key).await.unwrap() == data[..]);
+
+    let past_end = store.get_range(key, size - 10..size + 1).await.unwrap_err();
+    assert!(
+        matches!(&past_end, StoreError::RangeNotSatisfiable { range, size: reported, .. } if *range == (size - 10..size + 1) && *reported == size),
+        "{past_end:?}"
+    );
+    let beyond = store.get_range(key, size + 5..size + 10).await.unwrap_err();
+    assert!(
+        matches!(beyond, StoreError::RangeNotSatisfiable { size: reported, .. } if reported == size),
+        "{beyond:?}"
+    );
+}
+
+#[tokio::test]
+async fn small_objects_use_a_single_put() {
+    let (server, store) = server_and_store().await;
+    let mut upload = store.begin_upload("small/one").await.unwrap();
+    upload.write(Bytes::from_static(b"hello ")).await.unwrap();
+    upload
+        .write(Bytes::from(vec![b'x'; MIN_PART_SIZE - 7]))
+        .await
+        .unwrap();
+    // Just under one part: nothing has been sent yet, not even CreateMultipartUpload.
+    assert!(server.pending_upload_files().unwrap().is_empty());
+    assert_eq!(
+        upload.finish().await.unwrap().size,
+        MIN_PART_SIZE as u64 - 1
+    );
+    assert_eq!(
+        &store.get_range("small/one", 0..7).await.unwrap()[..],
+        b"hello x"
+    );
+
+    let empty = store.begin_upload("small/empty").await.unwrap();
+    assert_eq!(empty.finish().await.unwrap().size, 0);
+    assert_eq!(store.head("small/empty").await.unwrap().size, 0);
+
+    let meta = store
+        .put("small/two", Bytes::from_static(b"checkpoint"))
+        .await
+        .unwrap();
+    assert_eq!(
+        meta,
+        ObjectMeta {
+            key: "small/two".to_owned(),
+            size: 10
+        }
+    );
+    assert_eq!(
+        store.get("small/two").await.unwrap(),
+        Bytes::from_static(b"checkpoint")
+    );
+    let keys: Vec<String> = store
+        .list("small/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|meta| meta.key)
+        .collect();
+    assert_eq!(keys, ["small/empty", "small/one", "small/two"]);
+
+    store.delete("small/two").await.unwrap();
+    store.delete("small/two").await.unwrap();
+    assert_eq!(store.list("small/t").await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn abort_and_drop_leave_nothing_behind() {
+    let (server, store) = server_and_store().await;
+    let mut upload = store.begin_upload("aborted").await.unwrap();
+    upload
+        .write(Bytes::from(pseudo_random_bytes(6 * MIB, 1)))
+        .await
+        .unwrap();
+    assert!(
+        !server.pending_upload_files().unwrap().is_empty(),
+        "the first part should be on the server"
+    );
+    upload.abort().await.unwrap();
+    assert!(server.pending_upload_files().unwrap().is_empty());
+
+    let mut dropped = store.begin_upload("dropped").await.unwrap();
+    dropped
+        .write(Bytes::from(pseudo_random_bytes(6 * MIB, 2)))
+        .await
+        .unwrap();
+    drop(dropped);
+    wait_for_no_pending_uploads(&server).await;
+
+    assert!(store.list("").await.unwrap().is_empty());
+    assert!(matches!(
+        store.head("aborted").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn missing_objects_and_bad_keys_are_specific_errors() {
+    let (_server, store) = server_and_store().await;
+    for result in [
+        store.head("no/such").await.map(|_| ()),
+        store.get("no/such").await.map(|_| ()),
+        store.get_range("no/such", 0..10).await.map(|_| ()),
+        store.get_range("no/such", 0..0).await.map(|_| ()),
+    ] {
+        assert!(
+            matches!(&result, Err(StoreError::NotFound { key }) if key == "no/such"),
+            "{result:?}"
+        );
+    }
+    let message = store.head("no/such").await.unwrap_err().to_string();
+    assert_eq!(message, "object \"no/such\" not found");
+    store.delete("no/such").await.unwrap();
+    for key in ["../x", "/abs", "a//b"] {
+        assert!(
+            matches!(store.get(key).await, Err(StoreError::InvalidKey { .. })),
+            "{key}"
+        );
+        assert!(
+            matches!(
+                store.begin_upload(key).await,
+                Err(StoreError::InvalidKey { .. })
+            ),
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_access_denied_and_never_echo_the_secret() {
+    let (server, _store) = server_and_store().await;
+    let wrong_secret = "wrong-secret-0f3a9c";
+    let wrong_key = "WRONGKEY0f3a9c";
+    let configs = [
+        S3Config {
+            secret_access_key: Some(wrong_secret.to_owned()),
+            ..config_for(&server)
+        },
+        S3Config {
+            access_key_id: Some(wrong_key.to_owned()),
+            ..config_for(&server)
+        },
+    ];
+    for config in configs {
+        let printed_config = format!("{config:?}");
+        assert!(
+            !printed_config.contains(&server.secret_key) && !printed_config.contains(wrong_secret)
+        );
+        let store = S3Store::connect(config).await.unwrap();
+        let results = [
+            store.check().await,
+            store.put("k", Bytes::from_static(b"x")).await.map(|_| ()),
+            store.head("k").await.map(|_| ()),
+            store.get_range("k", 0..1).await.map(|_| ()),
+        ];
+        for result in results {
+            let error = result.unwrap_err();
+            assert!(
+                matches!(error, StoreError::AccessDenied { .. }),
+                "{error:?}"
+            );
+            let message = format!("{error} {error:?}");
+            assert!(!message.contains(wrong_secret), "{message}");
+            assert!(!message.contains(&server.secret_key), "{message}");
+            assert!(
+                message.starts_with("object store denied access"),
+                "{message}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_fails_fast() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let config = S3Config {
+        endpoint: Some(endpoint.clone()),
+        bucket: BUCKET.to_owned(),
+        access_key_id: Some("key".to_owned()),
+        secret_access_key: Some("secret-never-shown".to_owned()),
+        force_path_style: true,
+        ..S3Config::default()
+    };
+    let store = S3Store::connect(config).await.unwrap();
+    let started = Instant::now();
+    let error = store.check().await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    assert!(
+        matches!(&error, StoreError::Unreachable { endpoint: reported, .. } if *reported == endpoint),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("object store at {endpoint} is unreachable: ")),
+        "{message}"
+    );
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "{message}"
+    );
+    assert!(!message.contains("secret-never-shown"));
+    assert!(matches!(
+        store.get("k").await,
+        Err(StoreError::Unreachable { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_reader_over_s3_fetches_whole_blocks() {
+    let (_server, store) = server_and_store().await;
+    let data = pseudo_random_bytes(MIB, 11);
+    store
+        .put("reader", Bytes::from(data.clone()))
+        .await
+        .unwrap();
+    let size = store.head("reader").await.unwrap().size;
+    let store: Arc<dyn ObjectStore> = Arc::new(store);
+    let handle = tokio::runtime::Handle::current();
+    let stats = tokio::task::spawn_blocking(move || {
+        let mut reader = RangeReader::new(store, "reader", size, handle, 64 * 1024);
+        let mut buffer = [0u8; 100];
+        reader.seek(SeekFrom::Start(70_000)).unwrap();
+        reader.read_exact(&mut buffer).unwrap();
+        assert_eq!(&buffer[..], &data[70_000..70_100]);
+        assert_eq!((reader.requests(), reader.bytes_fetched()), (1, BLOCK));
+
+        reader.seek(SeekFrom::Current(-1_000)).unwrap();
+        reader.read_exact(&mut buffer).unwrap();
+        assert_eq!(&buffer[..], &data[69_100..69_200]);
+        assert_eq!(reader.requests(), 1);
+
+        reader.seek(SeekFrom::End(-10)).unwrap();
+        let mut tail = Vec::new();
+        reader.read_to_end(&mut tail).unwrap();
+        assert_eq!(&tail[..], &data[data.len() - 10..]);
+        assert_eq!((reader.requests(), reader.bytes_fetched()), (2, 2 * BLOCK));
+
+        reader.seek(SeekFrom::Start(70_100)).unwrap();
+        reader.read_exact(&mut buffer).unwrap();
+        assert_eq!(&buffer[..], &data[70_100..70_200]);
+        reader.stats()
+    })
+    .await
+    .unwrap();
+    assert_eq!((stats.requests(), stats.bytes_fetched()), (2, 2 * BLOCK));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_writer_streams_20_mib_through_std_io_write() {
+    let (server, store) = server_and_store().await;
+    let data = pseudo_random_bytes(20 * MIB, 5);
+    let upload = store.begin_upload("written/big.age").await.unwrap();
+    let handle = tokio::runtime::Handle::current();
+    let to_write = data.clone();
+    let meta = tokio::task::spawn_blocking(move || {
+        let mut writer = UploadWriter::new(upload, handle, MIB);
+        for piece in to_write.chunks(64 * 1024 + 3) {
+            writer.write_all(piece).unwrap();
+        }
+        writer.finish()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(meta.size, data.len() as u64);
+    assert!(server.pending_upload_files().unwrap().is_empty());
+    assert!(store.get("written/big.age").await.unwrap() == data[..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_writer_reports_a_failed_upload_on_the_next_write() {
+    let (server, _store) = server_and_store().await;
+    let config = S3Config {
+        secret_access_key: Some("not-the-secret".to_owned()),
+        ..config_for(&server)
+    };
+    let store = S3Store::connect(config).await.unwrap();
+    let upload = store.begin_upload("denied").await.unwrap();
+    let handle = tokio::runtime::Handle::current();
+    let (write_error, finish_error) = tokio::task::spawn_blocking(move || {
+        let mut writer = UploadWriter::new(upload, handle, MIB);
+        let piece = vec![0u8; 256 * 1024];
+        // The first full part makes the upload contact the server and fail; later writes see it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let write_error = loop {
+            if let Err(error) = writer.write_all(&piece) {
+                break error;
+            }
+            assert!(Instant::now() < deadline, "writes kept succeeding");
+        };
+        (write_error, writer.finish().unwrap_err())
+    })
+    .await
+    .unwrap();
+    assert!(
+        write_error
+            .to_string()
+            .starts_with("object store denied access"),
+        "{write_error}"
+    );
+    assert!(
+        matches!(finish_error, StoreError::AccessDenied { .. }),
+        "{finish_error:?}"
+    );
+}
