@@ -238,7 +238,7 @@ pub fn check_dicom_attribute(
         return finding("person names are not allowed");
     }
     if matches!(attr.vr, "LO" | "SH" | "ST" | "LT" | "UT" | "UC") {
-        return identifying_pattern(&pseudonyms.strip(attr.value)).and_then(|what| finding(what));
+        return identifying_pattern(&pseudonyms.strip(attr.value)).and_then(finding);
     }
     None
 }
@@ -337,7 +337,7 @@ pub fn check_metadata(
         KeyClass::Always => finding("names, owners and serial numbers are not allowed in image metadata"),
         KeyClass::Date => finding("dates are not allowed in image metadata"),
         KeyClass::FreeText => {
-            identifying_pattern(&pseudonyms.strip(value)).and_then(|what| finding(what))
+            identifying_pattern(&pseudonyms.strip(value)).and_then(finding)
         }
     }
 }

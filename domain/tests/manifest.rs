@@ -106,7 +106,7 @@ fn absurd_numbers_and_paths() {
 
 #[test]
 fn kind_rules() {
-    let found = problems(|t| t.replace(r#", "enface": "slo_od.png""#, ""), &ENTRIES[..]);
+    let found = problems(|t| t.replace(r#", "enface": "slo_od.png""#, ""), ENTRIES);
     assert!(found.contains(&ManifestProblem::MissingField {
         exam: "oct-od".into(),
         kind: "oct",

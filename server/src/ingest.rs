@@ -292,10 +292,13 @@ fn pack_and_encrypt(
         let mut done = 0u64;
         for path in checked.pack_order() {
             let written = if path == readroom_domain::manifest::MANIFEST_FILE {
-                pack.add(&path, &mut checked.manifest_bytes.as_slice())?
+                let manifest = checked.manifest_bytes.as_slice();
+                pack.add_sized(&path, manifest.len() as u64, &mut &*manifest)?
             } else {
+                let size = source.entry(&path).map_or(0, |entry| entry.size);
                 let mut reader = source.open_entry(&path)?;
-                pack.add(&path, &mut ProgressReader::new(&mut reader, done, progress.as_deref()))?
+                let mut reader = ProgressReader::new(&mut reader, done, progress.as_deref());
+                pack.add_sized(&path, size, &mut reader)?
             };
             done += written;
             if let Some(progress) = &progress {

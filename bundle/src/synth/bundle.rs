@@ -10,7 +10,9 @@
 use std::path::Path;
 
 use readroom_domain::limits::{MAX_ID_LEN, MAX_OCT_FRAMES};
-use readroom_domain::manifest::{Exam, ExamKind, Eye, FORMAT_V1, MANIFEST_FILE, Manifest, OctGeometry};
+use readroom_domain::manifest::{
+    Exam, ExamKind, Eye, FORMAT_V1, MANIFEST_FILE, Manifest, OctGeometry,
+};
 use serde::{Deserialize, Serialize};
 
 use super::SynthError;
@@ -76,15 +78,26 @@ impl SynthSpec {
     /// Checks the spec describes a bundle the generator can produce.
     pub fn validate(&self) -> Result<(), SynthError> {
         let invalid = |message: String| Err(SynthError::InvalidSpec(message));
-        for (name, value) in [("study", &self.study), ("subject", &self.subject), ("visit", &self.visit)]
-            .into_iter()
-            .chain(self.prior_visit.as_ref().map(|prior| ("prior_visit", prior)))
-        {
+        for (name, value) in [
+            ("study", &self.study),
+            ("subject", &self.subject),
+            ("visit", &self.visit),
+        ]
+        .into_iter()
+        .chain(
+            self.prior_visit
+                .as_ref()
+                .map(|prior| ("prior_visit", prior)),
+        ) {
             let well_formed = !value.is_empty()
                 && value.len() <= MAX_ID_LEN
-                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !well_formed {
-                return invalid(format!("{name} {value:?} must be 1–{MAX_ID_LEN} ASCII letters, digits, '-' or '_'"));
+                return invalid(format!(
+                    "{name} {value:?} must be 1–{MAX_ID_LEN} ASCII letters, digits, '-' or '_'"
+                ));
             }
         }
         if self.eyes.is_empty() || self.eyes.len() > 2 {
@@ -94,7 +107,10 @@ impl SynthSpec {
             return invalid("eyes must be distinct and each OD or OS".to_owned());
         }
         if !(256..=4096).contains(&self.fundus_size) {
-            return invalid(format!("fundus_size {} is not in 256..=4096", self.fundus_size));
+            return invalid(format!(
+                "fundus_size {} is not in 256..=4096",
+                self.fundus_size
+            ));
         }
         if !(2..=256).contains(&self.oct_frames) || self.oct_frames as usize > MAX_OCT_FRAMES {
             return invalid(format!("oct_frames {} is not in 2..=256", self.oct_frames));
@@ -113,7 +129,10 @@ struct EyeFiles {
 fn eye_files(eye: Eye, spec: &SynthSpec) -> EyeFiles {
     let label = eye.as_str().to_ascii_lowercase();
     EyeFiles {
-        fundus: format!("fundus_{label}.{}", if spec.fundus_as_dicom { "dcm" } else { "jpg" }),
+        fundus: format!(
+            "fundus_{label}.{}",
+            if spec.fundus_as_dicom { "dcm" } else { "jpg" }
+        ),
         oct: format!("oct_{label}"),
         slo: format!("slo_{label}.png"),
     }
@@ -150,9 +169,11 @@ pub fn write_bundle_dir(spec: &SynthSpec, dir: &Path) -> Result<GroundTruth, Syn
         handles
             .into_iter()
             .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|_| Err(SynthError::Internal("an eye's rendering thread panicked".to_owned())))
+                handle.join().unwrap_or_else(|_| {
+                    Err(SynthError::Internal(
+                        "an eye's rendering thread panicked".to_owned(),
+                    ))
+                })
             })
             .collect()
     });
@@ -224,12 +245,23 @@ struct OctOutput {
 
 /// Renders and writes the images of one eye: the fundus photograph on a second thread while this
 /// one renders the OCT volume and en-face image.
-fn render_eye(spec: &SynthSpec, eye: Eye, grades: &EyeGrades, dir: &Path) -> Result<EyeOutput, SynthError> {
+fn render_eye(
+    spec: &SynthSpec,
+    eye: Eye,
+    grades: &EyeGrades,
+    dir: &Path,
+) -> Result<EyeOutput, SynthError> {
     let subject = spec.subject.as_str();
     let visit = spec.visit.as_str();
     let side = eye.as_str();
-    let anatomy = Anatomy::generate(&mut stream(spec.seed, &[subject, side, "anatomy"]), grades.vcdr);
-    let tree = VesselTree::generate(&anatomy, &mut stream(spec.seed, &[subject, side, "vessels"]));
+    let anatomy = Anatomy::generate(
+        &mut stream(spec.seed, &[subject, side, "anatomy"]),
+        grades.vcdr,
+    );
+    let tree = VesselTree::generate(
+        &anatomy,
+        &mut stream(spec.seed, &[subject, side, "vessels"]),
+    );
     let plan = lesions::plan(
         &spec.disease,
         grades,
@@ -238,14 +270,20 @@ fn render_eye(spec: &SynthSpec, eye: Eye, grades: &EyeGrades, dir: &Path) -> Res
         derive(spec.seed, &[subject, side, "lesions"]),
         &mut stream(spec.seed, &[subject, visit, side, "lesion-counts"]),
     );
-    let model = EyeModel { anatomy, tree, plan };
+    let model = EyeModel {
+        anatomy,
+        tree,
+        plan,
+    };
     let files = eye_files(eye, spec);
     let (fundus, oct) = std::thread::scope(|scope| {
         let fundus = scope.spawn(|| write_fundus(spec, eye, &model, &files, dir));
         let oct = write_oct(spec, eye, &model, &files, dir);
-        let fundus = fundus
-            .join()
-            .unwrap_or_else(|_| Err(SynthError::Internal("the fundus rendering thread panicked".to_owned())));
+        let fundus = fundus.join().unwrap_or_else(|_| {
+            Err(SynthError::Internal(
+                "the fundus rendering thread panicked".to_owned(),
+            ))
+        });
         (fundus, oct)
     });
     let fundus = fundus?;
@@ -310,14 +348,25 @@ fn write_fundus(
     dir: &Path,
 ) -> Result<FundusOutput, SynthError> {
     let (subject, visit, side) = (spec.subject.as_str(), spec.visit.as_str(), eye.as_str());
-    let acquisition = Acquisition::generate(&mut stream(spec.seed, &[subject, visit, side, "fundus"]));
-    let image = fundus::render(&model.anatomy, &model.tree, &model.plan, spec.fundus_size, eye, &acquisition);
+    let acquisition =
+        Acquisition::generate(&mut stream(spec.seed, &[subject, visit, side, "fundus"]));
+    let image = fundus::render(
+        &model.anatomy,
+        &model.tree,
+        &model.plan,
+        spec.fundus_size,
+        eye,
+        &acquisition,
+    );
     let spacing_um = (image.frame.um_per_px() * 100.0).round() / 100.0;
     let path = dir.join(&files.fundus);
     let size = spec.fundus_size;
     if spec.fundus_as_dicom {
         let identity = DicomIdentity::derive(spec.seed, subject, visit, "fundus", eye);
-        write_dicom(op_object(&identity, size, size, &image.rgb, Some(spacing_um / 1000.0))?, &path)?;
+        write_dicom(
+            op_object(&identity, size, size, &image.rgb, Some(spacing_um / 1000.0))?,
+            &path,
+        )?;
     } else {
         write_file(&path, &jpeg_rgb(&image.rgb, size, size)?)?;
     }
@@ -329,7 +378,13 @@ fn write_fundus(
 }
 
 /// Renders the OCT volume and en-face image and writes them as PNG frames or DICOM OPT.
-fn write_oct(spec: &SynthSpec, eye: Eye, model: &EyeModel, files: &EyeFiles, dir: &Path) -> Result<OctOutput, SynthError> {
+fn write_oct(
+    spec: &SynthSpec,
+    eye: Eye,
+    model: &EyeModel,
+    files: &EyeFiles,
+    dir: &Path,
+) -> Result<OctOutput, SynthError> {
     let (subject, visit, side) = (spec.subject.as_str(), spec.visit.as_str(), eye.as_str());
     let mut fixation = stream(spec.seed, &[subject, visit, side, "fixation"]);
     let pattern = ScanPattern {
@@ -338,7 +393,12 @@ fn write_oct(spec: &SynthSpec, eye: Eye, model: &EyeModel, files: &EyeFiles, dir
         centre: RetinaPoint::new(uniform(&mut fixation, -0.12, 0.12), 0.0),
     };
     let oct_model = OctModel::generate(&mut stream(spec.seed, &[subject, visit, side, "oct"]));
-    let volume = oct::render(&model.plan, &pattern, &oct_model, &oct::shadow_map(&model.tree, &pattern));
+    let volume = oct::render(
+        &model.plan,
+        &pattern,
+        &oct_model,
+        &oct::shadow_map(&model.tree, &pattern),
+    );
     let slo_frame = ImageFrame::slo(eye);
     let enface = slo::render(
         &model.anatomy,
@@ -347,7 +407,10 @@ fn write_oct(spec: &SynthSpec, eye: Eye, model: &EyeModel, files: &EyeFiles, dir
         &slo_frame,
         &mut stream(spec.seed, &[subject, visit, side, "slo"]),
     );
-    write_file(&dir.join(&files.slo), &png_gray(&enface.pixels, slo_frame.width, slo_frame.height)?)?;
+    write_file(
+        &dir.join(&files.slo),
+        &png_gray(&enface.pixels, slo_frame.width, slo_frame.height)?,
+    )?;
     let geometry = OctGeometry {
         lateral_um: Some(round_px(pattern.lateral_um())),
         axial_um: Some(AXIAL_UM),
@@ -377,7 +440,10 @@ fn write_oct(spec: &SynthSpec, eye: Eye, model: &EyeModel, files: &EyeFiles, dir
     let mut names = Vec::with_capacity(volume.frames.len());
     for (index, frame) in volume.frames.iter().enumerate() {
         let name = format!("{}/{index:03}.png", files.oct);
-        write_file(&dir.join(&name), &png_gray(frame, BSCAN_WIDTH, BSCAN_DEPTH)?)?;
+        write_file(
+            &dir.join(&name),
+            &png_gray(frame, BSCAN_WIDTH, BSCAN_DEPTH)?,
+        )?;
         names.push(name);
     }
     Ok(OctOutput {
@@ -401,19 +467,29 @@ pub fn demo_cohort(seed: u64, n_subjects: usize) -> Vec<SynthSpec> {
         let subject = format!("S{:04}", index + 1);
         let mut rng = stream(seed, &["demo", &subject]);
         let mut spec = SynthSpec::new(derive(seed, &["demo-seed", &subject]), &subject);
-        spec.fundus_size = 1536;
+        // 1280 pixels keep the spacing (10.8 µm) within a 45° camera's range while rendering fast.
+        spec.fundus_size = 1280;
         spec.oct_frames = 25;
         let round = |value: f64| (value * 100.0).round() / 100.0;
         let mut second_visit: Option<Disease> = None;
         match index % 8 {
             0 => spec.disease = Disease::Normal,
             1 => {
-                spec.disease = Disease::DiabeticRetinopathy { icdr_level: 1, dme: false };
+                spec.disease = Disease::DiabeticRetinopathy {
+                    icdr_level: 1,
+                    dme: false,
+                };
             }
             2 => {
-                spec.disease = Disease::DiabeticRetinopathy { icdr_level: 2, dme: true };
+                spec.disease = Disease::DiabeticRetinopathy {
+                    icdr_level: 2,
+                    dme: true,
+                };
                 spec.oct_as_dicom = true;
-                second_visit = Some(Disease::DiabeticRetinopathy { icdr_level: 3, dme: true });
+                second_visit = Some(Disease::DiabeticRetinopathy {
+                    icdr_level: 3,
+                    dme: true,
+                });
             }
             3 => {
                 spec.disease = Disease::Amd { areds_category: 3 };
@@ -423,16 +499,26 @@ pub fn demo_cohort(seed: u64, n_subjects: usize) -> Vec<SynthSpec> {
             4 => {
                 let vcdr = round(uniform(&mut rng, 0.68, 0.85));
                 spec.disease = Disease::Glaucoma { vcdr };
-                second_visit = Some(Disease::Glaucoma { vcdr: round((vcdr + 0.03).min(0.95)) });
+                second_visit = Some(Disease::Glaucoma {
+                    vcdr: round((vcdr + 0.03).min(0.95)),
+                });
             }
-            5 => spec.disease = Disease::DiabeticRetinopathy { icdr_level: 3, dme: false },
+            5 => {
+                spec.disease = Disease::DiabeticRetinopathy {
+                    icdr_level: 3,
+                    dme: false,
+                }
+            }
             6 => {
                 spec.disease = Disease::Amd { areds_category: 4 };
                 spec.oct_as_dicom = true;
                 spec.oct_frames = 49;
             }
             _ => {
-                spec.disease = Disease::DiabeticRetinopathy { icdr_level: 4, dme: true };
+                spec.disease = Disease::DiabeticRetinopathy {
+                    icdr_level: 4,
+                    dme: true,
+                };
                 spec.fundus_as_dicom = true;
                 spec.oct_as_dicom = true;
             }

@@ -98,7 +98,11 @@ fn base_object(identity: &DicomIdentity, sop_class: &str, modality: &str) -> InM
     text(tags::ACCESSION_NUMBER, VR::SH, "");
     text(tags::STUDY_ID, VR::SH, "");
     text(tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES");
-    text(tags::DEIDENTIFICATION_METHOD, VR::LO, "synthetic data, no real patient");
+    text(
+        tags::DEIDENTIFICATION_METHOD,
+        VR::LO,
+        "synthetic data, no real patient",
+    );
     text(tags::MANUFACTURER, VR::LO, "readroom synthetic");
     text(tags::SERIES_NUMBER, VR::IS, "1");
     text(tags::INSTANCE_NUMBER, VR::IS, "1");
@@ -107,18 +111,48 @@ fn base_object(identity: &DicomIdentity, sop_class: &str, modality: &str) -> InM
     text(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY");
     text(tags::BURNED_IN_ANNOTATION, VR::CS, "NO");
     text(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
-    object.put(DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(8u16)));
-    object.put(DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(8u16)));
-    object.put(DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(7u16)));
-    object.put(DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16)));
+    object.put(DataElement::new(
+        tags::BITS_ALLOCATED,
+        VR::US,
+        PrimitiveValue::from(8u16),
+    ));
+    object.put(DataElement::new(
+        tags::BITS_STORED,
+        VR::US,
+        PrimitiveValue::from(8u16),
+    ));
+    object.put(DataElement::new(
+        tags::HIGH_BIT,
+        VR::US,
+        PrimitiveValue::from(7u16),
+    ));
+    object.put(DataElement::new(
+        tags::PIXEL_REPRESENTATION,
+        VR::US,
+        PrimitiveValue::from(0u16),
+    ));
     object
 }
 
-fn put_dimensions(object: &mut InMemDicomObject, width: u32, height: u32) -> Result<(), SynthError> {
-    let rows = u16::try_from(height).map_err(|_| SynthError::InvalidSpec(format!("{height} rows exceed DICOM's limit")))?;
-    let columns = u16::try_from(width).map_err(|_| SynthError::InvalidSpec(format!("{width} columns exceed DICOM's limit")))?;
-    object.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(rows)));
-    object.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(columns)));
+fn put_dimensions(
+    object: &mut InMemDicomObject,
+    width: u32,
+    height: u32,
+) -> Result<(), SynthError> {
+    let rows = u16::try_from(height)
+        .map_err(|_| SynthError::InvalidSpec(format!("{height} rows exceed DICOM's limit")))?;
+    let columns = u16::try_from(width)
+        .map_err(|_| SynthError::InvalidSpec(format!("{width} columns exceed DICOM's limit")))?;
+    object.put(DataElement::new(
+        tags::ROWS,
+        VR::US,
+        PrimitiveValue::from(rows),
+    ));
+    object.put(DataElement::new(
+        tags::COLUMNS,
+        VR::US,
+        PrimitiveValue::from(columns),
+    ));
     Ok(())
 }
 
@@ -127,7 +161,11 @@ fn put_pixels(object: &mut InMemDicomObject, mut bytes: Vec<u8>) {
     if bytes.len() % 2 == 1 {
         bytes.push(0);
     }
-    object.put(DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(bytes)));
+    object.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PrimitiveValue::from(bytes),
+    ));
 }
 
 /// Builds a multi-frame OCT object (Ophthalmic Tomography Image Storage, MONOCHROME2, 8-bit).
@@ -150,16 +188,40 @@ pub fn opt_object(
     }
     let mut object = base_object(identity, uids::OPHTHALMIC_TOMOGRAPHY_IMAGE_STORAGE, "OPT");
     put_dimensions(&mut object, width, height)?;
-    object.put(DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)));
-    object.put(DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")));
-    object.put(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(frames.len().to_string())));
+    object.put(DataElement::new(
+        tags::SAMPLES_PER_PIXEL,
+        VR::US,
+        PrimitiveValue::from(1u16),
+    ));
+    object.put(DataElement::new(
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        PrimitiveValue::from("MONOCHROME2"),
+    ));
+    object.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from(frames.len().to_string()),
+    ));
     let spacing = format!("{}\\{}", decimal(spacing_mm.0), decimal(spacing_mm.1));
     // The standard place for the spacing of an enhanced multi-frame object is the shared functional
     // group; the top-level copy is for simple readers.
-    object.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, PrimitiveValue::from(spacing.as_str())));
+    object.put(DataElement::new(
+        tags::PIXEL_SPACING,
+        VR::DS,
+        PrimitiveValue::from(spacing.as_str()),
+    ));
     let measures = InMemDicomObject::from_element_iter([
-        DataElement::new(tags::PIXEL_SPACING, VR::DS, PrimitiveValue::from(spacing.as_str())),
-        DataElement::new(tags::SLICE_THICKNESS, VR::DS, PrimitiveValue::from(decimal(frame_spacing_mm))),
+        DataElement::new(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            PrimitiveValue::from(spacing.as_str()),
+        ),
+        DataElement::new(
+            tags::SLICE_THICKNESS,
+            VR::DS,
+            PrimitiveValue::from(decimal(frame_spacing_mm)),
+        ),
     ]);
     let shared = InMemDicomObject::from_element_iter([DataElement::new(
         tags::PIXEL_MEASURES_SEQUENCE,
@@ -171,7 +233,11 @@ pub fn opt_object(
         VR::SQ,
         DataSetSequence::from(vec![shared]),
     ));
-    object.put(DataElement::new(tags::PRESENTATION_LUT_SHAPE, VR::CS, PrimitiveValue::from("IDENTITY")));
+    object.put(DataElement::new(
+        tags::PRESENTATION_LUT_SHAPE,
+        VR::CS,
+        PrimitiveValue::from("IDENTITY"),
+    ));
     put_pixels(&mut object, frames.concat());
     Ok(object)
 }
@@ -185,14 +251,36 @@ pub fn op_object(
     pixel_spacing_mm: Option<f64>,
 ) -> Result<InMemDicomObject, SynthError> {
     if rgb.len() != width as usize * height as usize * 3 {
-        return Err(SynthError::InvalidSpec(format!("RGB buffer does not hold {width}×{height} pixels")));
+        return Err(SynthError::InvalidSpec(format!(
+            "RGB buffer does not hold {width}×{height} pixels"
+        )));
     }
-    let mut object = base_object(identity, uids::OPHTHALMIC_PHOTOGRAPHY8_BIT_IMAGE_STORAGE, "OP");
+    let mut object = base_object(
+        identity,
+        uids::OPHTHALMIC_PHOTOGRAPHY8_BIT_IMAGE_STORAGE,
+        "OP",
+    );
     put_dimensions(&mut object, width, height)?;
-    object.put(DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(3u16)));
-    object.put(DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("RGB")));
-    object.put(DataElement::new(tags::PLANAR_CONFIGURATION, VR::US, PrimitiveValue::from(0u16)));
-    object.put(DataElement::new(tags::PATIENT_ORIENTATION, VR::CS, PrimitiveValue::from("")));
+    object.put(DataElement::new(
+        tags::SAMPLES_PER_PIXEL,
+        VR::US,
+        PrimitiveValue::from(3u16),
+    ));
+    object.put(DataElement::new(
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        PrimitiveValue::from("RGB"),
+    ));
+    object.put(DataElement::new(
+        tags::PLANAR_CONFIGURATION,
+        VR::US,
+        PrimitiveValue::from(0u16),
+    ));
+    object.put(DataElement::new(
+        tags::PATIENT_ORIENTATION,
+        VR::CS,
+        PrimitiveValue::from(""),
+    ));
     object.put(DataElement::new(
         tags::ACQUISITION_CONTEXT_SEQUENCE,
         VR::SQ,
@@ -200,7 +288,11 @@ pub fn op_object(
     ));
     if let Some(spacing) = pixel_spacing_mm {
         let value = format!("{}\\{}", decimal(spacing), decimal(spacing));
-        object.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, PrimitiveValue::from(value)));
+        object.put(DataElement::new(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            PrimitiveValue::from(value),
+        ));
     }
     put_pixels(&mut object, rgb.to_vec());
     Ok(object)
@@ -309,7 +401,11 @@ pub fn test_dicom_bytes(
                 "file meta attributes (group 0002) cannot be planted".to_owned(),
             ));
         }
-        object.put(DataElement::new(element.tag, element.vr, PrimitiveValue::from(element.value.as_str())));
+        object.put(DataElement::new(
+            element.tag,
+            element.vr,
+            PrimitiveValue::from(element.value.as_str()),
+        ));
     }
     to_bytes(object)
 }
@@ -333,7 +429,10 @@ fn test_object(modality: TestModality, subject: &str) -> Result<InMemDicomObject
     match modality {
         TestModality::Op => {
             let identity = DicomIdentity::derive(0, subject, "test", "fundus", eye);
-            let rgb: Vec<u8> = gray.iter().flat_map(|value| [*value, value / 2, value / 4]).collect();
+            let rgb: Vec<u8> = gray
+                .iter()
+                .flat_map(|value| [*value, value / 2, value / 4])
+                .collect();
             op_object(&identity, SIDE, SIDE, &rgb, Some(0.01))
         }
         TestModality::Opt => {
@@ -403,7 +502,10 @@ mod tests {
         assert!(clean.element(tags::PATIENT_BIRTH_DATE).is_err());
         assert!(clean.element(tags::STUDY_DATE).is_err());
         assert_eq!(
-            clean.meta().media_storage_sop_class_uid().trim_end_matches('\0'),
+            clean
+                .meta()
+                .media_storage_sop_class_uid()
+                .trim_end_matches('\0'),
             uids::OPHTHALMIC_PHOTOGRAPHY8_BIT_IMAGE_STORAGE
         );
         let meta_planted = [PlantedElement::new(Tag(0x0002, 0x0013), VR::SH, "X")];

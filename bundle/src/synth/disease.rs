@@ -48,11 +48,9 @@ impl Disease {
                 SynthError::InvalidSpec(format!("ICDR level {icdr_level} is not in 0..=4")),
             ),
             Disease::DiabeticRetinopathy { .. } => Ok(()),
-            Disease::Amd { areds_category } if !(1..=4).contains(&areds_category) => {
-                Err(SynthError::InvalidSpec(format!(
-                    "AREDS category {areds_category} is not in 1..=4"
-                )))
-            }
+            Disease::Amd { areds_category } if !(1..=4).contains(&areds_category) => Err(
+                SynthError::InvalidSpec(format!("AREDS category {areds_category} is not in 1..=4")),
+            ),
             Disease::Amd { .. } => Ok(()),
             Disease::Glaucoma { vcdr } if !(0.1..=0.95).contains(&vcdr) => Err(
                 SynthError::InvalidSpec(format!("VCDR {vcdr} is not in 0.1..=0.95")),
@@ -96,7 +94,12 @@ fn round2(value: f64) -> f64 {
 ///
 /// `base_vcdr` is the subject's normal cup-to-disc ratio, shared by both eyes so the fellow eye's cup
 /// is similar; `eye_rng` is the eye's own stream.
-pub fn grades_for(disease: &Disease, eye: Eye, base_vcdr: f64, eye_rng: &mut SynthRng) -> EyeGrades {
+pub fn grades_for(
+    disease: &Disease,
+    eye: Eye,
+    base_vcdr: f64,
+    eye_rng: &mut SynthRng,
+) -> EyeGrades {
     let jitter = uniform(eye_rng, -0.04, 0.04);
     match *disease {
         Disease::Normal => EyeGrades {
@@ -147,7 +150,10 @@ mod tests {
     #[test]
     fn out_of_range_parameters_are_rejected() {
         let bad = [
-            Disease::DiabeticRetinopathy { icdr_level: 5, dme: false },
+            Disease::DiabeticRetinopathy {
+                icdr_level: 5,
+                dme: false,
+            },
             Disease::Amd { areds_category: 0 },
             Disease::Amd { areds_category: 5 },
             Disease::Glaucoma { vcdr: 1.2 },
@@ -172,9 +178,15 @@ mod tests {
 
     #[test]
     fn disease_serializes_with_a_type_tag() {
-        let disease = Disease::DiabeticRetinopathy { icdr_level: 2, dme: true };
+        let disease = Disease::DiabeticRetinopathy {
+            icdr_level: 2,
+            dme: true,
+        };
         let json = serde_json::to_string(&disease).unwrap_or_default();
-        assert_eq!(json, r#"{"type":"diabetic-retinopathy","icdr_level":2,"dme":true}"#);
+        assert_eq!(
+            json,
+            r#"{"type":"diabetic-retinopathy","icdr_level":2,"dme":true}"#
+        );
         assert_eq!(disease.label(), "dr-2-dme");
     }
 }

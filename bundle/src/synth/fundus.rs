@@ -127,25 +127,17 @@ pub fn render(
         height,
         pixels: vec![[0.0; 3]; width * height],
     };
-    let t = std::time::Instant::now();
     paint_background(&mut canvas, anatomy, acquisition);
-    eprintln!("TMP bg {:?}", t.elapsed());
     for lesion in plan.lesions.iter().filter(|lesion| is_deep(lesion.kind)) {
         paint_lesion(&mut canvas, lesion);
     }
-    eprintln!("TMP deep {:?}", t.elapsed());
     let maps = rasterize(tree, &frame);
-    eprintln!("TMP raster {:?}", t.elapsed());
     paint_vessels(&mut canvas, &maps);
-    eprintln!("TMP vessels {:?}", t.elapsed());
     for lesion in plan.lesions.iter().filter(|lesion| !is_deep(lesion.kind)) {
         paint_lesion(&mut canvas, lesion);
     }
-    eprintln!("TMP superficial {:?}", t.elapsed());
     soften(&mut canvas);
-    eprintln!("TMP soften {:?}", t.elapsed());
     let rgb = expose(&canvas, acquisition);
-    eprintln!("TMP expose {:?}", t.elapsed());
     let lesions = plan
         .lesions
         .iter()
@@ -168,7 +160,10 @@ pub fn render(
 
 /// Whether a lesion lies beneath the retinal vessels.
 fn is_deep(kind: LesionKind) -> bool {
-    !matches!(kind, LesionKind::CottonWoolSpot | LesionKind::Neovascularization)
+    !matches!(
+        kind,
+        LesionKind::CottonWoolSpot | LesionKind::Neovascularization
+    )
 }
 
 /// Background, macula and optic disc.
@@ -178,11 +173,9 @@ fn paint_background(canvas: &mut Canvas, anatomy: &Anatomy, acquisition: &Acquis
     let size = width.max(height) as f64;
     let mut rng = stream(acquisition.noise_seed, &["fundus-texture"]);
     // Texture is anatomy, not acquisition, but reseeding it per visit is invisible at this scale.
-    let t = std::time::Instant::now();
     let mottle = fractal_field(&mut rng, width, height, size / 10.0, 3, 0.5);
     let grain = fractal_field(&mut rng, width, height, (size / 300.0).max(2.0), 1, 0.6);
     let choroid = fractal_field(&mut rng, width, height, size / 45.0, 2, 0.45);
-    eprintln!("TMP fields {:?}", t.elapsed());
     let pigment = anatomy.pigmentation as f32;
     let base = mix([0.88, 0.33, 0.22], [0.70, 0.27, 0.11], pigment);
     let rim = [0.92, 0.47, 0.3];
@@ -221,15 +214,20 @@ fn paint_background(canvas: &mut Canvas, anatomy: &Anatomy, acquisition: &Acquis
             let disc_distance = anatomy.disc_distance(point);
             if disc_distance < 2.5 {
                 let halo = (0.03 * (-(disc_distance - 1.0).max(0.0) * 3.0).exp()) as f32;
-                colour = [colour[0] * (1.0 + halo), colour[1] * (1.0 + 2.0 * halo), colour[2] * (1.0 + 2.0 * halo)];
+                colour = [
+                    colour[0] * (1.0 + halo),
+                    colour[1] * (1.0 + 2.0 * halo),
+                    colour[2] * (1.0 + 2.0 * halo),
+                ];
                 let temporal = (disc.x - point.x) / (point.distance(disc) + 1e-9);
                 if anatomy.peripapillary_atrophy > 0.0 && temporal > 0.4 {
                     let band = smoothstep(0.98, 1.02, disc_distance)
-                        * (1.0 - smoothstep(
-                            1.0 + anatomy.peripapillary_atrophy * 0.8,
-                            1.0 + anatomy.peripapillary_atrophy,
-                            disc_distance,
-                        ))
+                        * (1.0
+                            - smoothstep(
+                                1.0 + anatomy.peripapillary_atrophy * 0.8,
+                                1.0 + anatomy.peripapillary_atrophy,
+                                disc_distance,
+                            ))
                         * smoothstep(0.4, 0.7, temporal);
                     colour = mix(colour, atrophy, (0.55 * band) as f32);
                 }
@@ -237,7 +235,8 @@ fn paint_background(canvas: &mut Canvas, anatomy: &Anatomy, acquisition: &Acquis
                 let on_disc = 1.0 - smoothstep(1.0 - edge, 1.0 + edge, disc_distance);
                 if on_disc > 0.0 {
                     // The temporal rim is paler than the nasal one.
-                    let rim_colour = mix(rim, [0.96, 0.6, 0.4], (0.5 + 0.5 * temporal) as f32 * 0.5);
+                    let rim_colour =
+                        mix(rim, [0.96, 0.6, 0.4], (0.5 + 0.5 * temporal) as f32 * 0.5);
                     colour = mix(colour, rim_colour, on_disc as f32);
                     let cup_distance = anatomy.cup_distance(point);
                     let in_cup = 1.0 - smoothstep(0.85, 1.05, cup_distance);
@@ -262,7 +261,11 @@ fn paint_vessels(canvas: &mut Canvas, maps: &VesselMaps) {
         let mut painted = tint(*colour, ARTERY, artery);
         painted = tint(painted, VEIN, vein);
         let reflex = maps.reflex[index] * 0.09;
-        *colour = [painted[0] + reflex, painted[1] + reflex, painted[2] + reflex * 0.8];
+        *colour = [
+            painted[0] + reflex,
+            painted[1] + reflex,
+            painted[2] + reflex * 0.8,
+        ];
     }
 }
 
@@ -284,7 +287,7 @@ fn paint_lesion(canvas: &mut Canvas, lesion: &PlannedLesion) {
             canvas.paint_around(lesion.centre, extent, |point, colour| {
                 let inside = lesion.inside(point);
                 let alpha = (smoothstep(-0.15, 0.2, inside) * (0.6 + 0.4 * inside.max(0.0))) as f32;
-                tint(colour, [0.5, 0.28, 0.25], alpha)
+                tint(colour, [0.62, 0.24, 0.3], alpha)
             })
         }
         LesionKind::HardExudate => canvas.paint_around(lesion.centre, extent, |point, colour| {
@@ -296,18 +299,20 @@ fn paint_lesion(canvas: &mut Canvas, lesion: &PlannedLesion) {
             let alpha = (smoothstep(-0.25, 0.9, inside) * 0.6) as f32;
             mix(colour, [0.93, 0.74, 0.44], alpha)
         }),
-        LesionKind::Hyperpigmentation => canvas.paint_around(lesion.centre, extent, |point, colour| {
-            let alpha = smoothstep(-soft, soft, lesion.inside(point)) as f32;
-            tint(colour, [0.42, 0.34, 0.36], alpha * 0.9)
-        }),
+        LesionKind::Hyperpigmentation => {
+            canvas.paint_around(lesion.centre, extent, |point, colour| {
+                let alpha = smoothstep(-soft, soft, lesion.inside(point)) as f32;
+                tint(colour, [0.42, 0.34, 0.36], alpha * 0.9)
+            })
+        }
         LesionKind::CottonWoolSpot => {
             let mut rng = stream(lesion.seed, &["cotton-wool"]);
             let fluff = super::noise::ValueNoise::new(&mut rng, 16, 16);
             canvas.paint_around(lesion.centre, extent, |point, colour| {
                 let fluffy = lesion.inside(point)
-                    + 0.3 * f64::from(fluff.sample(point.x * 40.0, point.y * 40.0));
-                let alpha = smoothstep(0.0, 0.55, fluffy) as f32;
-                mix(colour, [0.96, 0.9, 0.8], alpha * 0.8)
+                    + 0.25 * f64::from(fluff.sample(point.x * 14.0, point.y * 14.0));
+                let alpha = smoothstep(-0.1, 0.6, fluffy) as f32;
+                mix(colour, [0.92, 0.84, 0.74], alpha * 0.72)
             })
         }
         LesionKind::Neovascularization => paint_new_vessels(canvas, lesion),
@@ -331,7 +336,10 @@ fn paint_new_vessels(canvas: &mut Canvas, lesion: &PlannedLesion) {
         let turn = uniform(&mut rng, -6.0, 6.0);
         for _ in 0..30 {
             heading += (turn + uniform(&mut rng, -4.0, 4.0)) * 0.02;
-            let next = RetinaPoint::new(point.x + 0.02 * heading.cos(), point.y + 0.02 * heading.sin());
+            let next = RetinaPoint::new(
+                point.x + 0.02 * heading.cos(),
+                point.y + 0.02 * heading.sin(),
+            );
             if next.distance(lesion.centre) > lesion.radius * 0.95 {
                 heading += std::f64::consts::PI * 0.7;
                 continue;
@@ -373,7 +381,8 @@ fn paint_new_vessels(canvas: &mut Canvas, lesion: &PlannedLesion) {
                 let offset_x = px - x0 - t * dx;
                 let offset_y = py - y0 - t * dy;
                 let distance = (offset_x * offset_x + offset_y * offset_y).sqrt();
-                let alpha = ((drawn + 0.5 - distance).clamp(0.0, 1.0) * (line_radius_px / drawn).min(1.0)) as f32;
+                let alpha = ((drawn + 0.5 - distance).clamp(0.0, 1.0)
+                    * (line_radius_px / drawn).min(1.0)) as f32;
                 let cell = &mut density[(row - min_y) * patch_width + (column - min_x)];
                 if alpha > *cell {
                     *cell = alpha;
@@ -413,11 +422,11 @@ fn soften(canvas: &mut Canvas) {
     }
     let mut previous = canvas.pixels[..width].to_vec();
     for row in 1..height - 1 {
-        for column in 0..width {
-            let above = previous[column];
+        for (column, saved) in previous.iter_mut().enumerate() {
+            let above = *saved;
             let here = canvas.pixels[row * width + column];
             let below = canvas.pixels[(row + 1) * width + column];
-            previous[column] = here;
+            *saved = here;
             for channel in 0..3 {
                 canvas.pixels[row * width + column][channel] =
                     0.25 * above[channel] + 0.5 * here[channel] + 0.25 * below[channel];
@@ -434,7 +443,11 @@ fn expose(canvas: &Canvas, acquisition: &Acquisition) -> Vec<u8> {
     let mut rng = stream(acquisition.noise_seed, &["fundus-sensor"]);
     let exposure = acquisition.exposure as f32;
     let warmth = acquisition.warmth as f32;
-    let balance = [exposure * (1.0 + warmth), exposure, exposure * (1.0 - 2.0 * warmth)];
+    let balance = [
+        exposure * (1.0 + warmth),
+        exposure,
+        exposure * (1.0 - 2.0 * warmth),
+    ];
     let mut rgb = Vec::with_capacity(canvas.pixels.len() * 3);
     for (index, colour) in canvas.pixels.iter().enumerate() {
         let column = (index % width) as f64;
@@ -476,7 +489,14 @@ mod tests {
         let anatomy = Anatomy::generate(&mut stream(11, &["anatomy"]), 0.4);
         let tree = VesselTree::generate(&anatomy, &mut stream(11, &["vessels"]));
         let grades = grades_for(disease, eye, 0.4, &mut stream(11, &["grades"]));
-        let plan = plan(disease, &grades, &anatomy, &tree, 11, &mut stream(11, &["counts"]));
+        let plan = plan(
+            disease,
+            &grades,
+            &anatomy,
+            &tree,
+            11,
+            &mut stream(11, &["counts"]),
+        );
         let acquisition = Acquisition::generate(&mut stream(11, &["acquisition"]));
         render(&anatomy, &tree, &plan, size, eye, &acquisition)
     }
@@ -493,20 +513,38 @@ mod tests {
         assert_eq!(image.rgb.len(), 256 * 256 * 3);
         assert!(image.rgb[..3].iter().all(|value| *value < 8));
         let centre = (128 * 256 + 100) * 3;
-        let [red, green, blue] = [image.rgb[centre], image.rgb[centre + 1], image.rgb[centre + 2]];
-        assert!(red > green && green > blue && red > 120, "{red} {green} {blue}");
+        let [red, green, blue] = [
+            image.rgb[centre],
+            image.rgb[centre + 1],
+            image.rgb[centre + 2],
+        ];
+        assert!(
+            red > green && green > blue && red > 120,
+            "{red} {green} {blue}"
+        );
     }
 
     #[test]
     fn exudates_are_bright_and_microaneurysms_dark() {
-        let image = small_fundus(&Disease::DiabeticRetinopathy { icdr_level: 2, dme: true }, Eye::Os, 768);
+        let image = small_fundus(
+            &Disease::DiabeticRetinopathy {
+                icdr_level: 2,
+                dme: true,
+            },
+            Eye::Os,
+            768,
+        );
         let mut checked = 0;
         for lesion in &image.lesions {
             let ring: Vec<f64> = (0..16)
                 .map(|step| {
                     let angle = f64::from(step) * std::f64::consts::TAU / 16.0;
                     let distance = lesion.radius + 4.0;
-                    green(&image, lesion.x + distance * angle.cos(), lesion.y + distance * angle.sin())
+                    green(
+                        &image,
+                        lesion.x + distance * angle.cos(),
+                        lesion.y + distance * angle.sin(),
+                    )
                 })
                 .collect();
             let mut sorted = ring.clone();

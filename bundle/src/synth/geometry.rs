@@ -102,7 +102,10 @@ impl Anatomy {
 
     /// Centre of the optic cup (slightly temporal in the disc, as it usually is).
     pub fn cup_point(&self) -> RetinaPoint {
-        RetinaPoint::new(self.disc_centre.x - 0.08 * self.disc_radius_x, self.disc_centre.y)
+        RetinaPoint::new(
+            self.disc_centre.x - 0.08 * self.disc_radius_x,
+            self.disc_centre.y,
+        )
     }
 
     /// Elliptical distance from the cup centre: below 1 inside the cup.
@@ -131,7 +134,13 @@ pub struct ImageFrame {
 
 impl ImageFrame {
     /// A frame of `width × height` pixels centred on `centre` at `mm_per_px`, mirrored for `OS`.
-    pub fn new(width: u32, height: u32, centre: RetinaPoint, mm_per_px: f64, eye: Eye) -> ImageFrame {
+    pub fn new(
+        width: u32,
+        height: u32,
+        centre: RetinaPoint,
+        mm_per_px: f64,
+        eye: Eye,
+    ) -> ImageFrame {
         ImageFrame {
             width,
             height,
@@ -153,17 +162,32 @@ impl ImageFrame {
     /// The frame of the 30° en-face (SLO) image acquired with an OCT volume centred on the fovea.
     pub fn slo(eye: Eye) -> ImageFrame {
         let mm_per_px = SLO_FIELD_MM / f64::from(SLO_SIZE);
-        ImageFrame::new(SLO_SIZE, SLO_SIZE, RetinaPoint::new(1.0, 0.0), mm_per_px, eye)
+        ImageFrame::new(
+            SLO_SIZE,
+            SLO_SIZE,
+            RetinaPoint::new(1.0, 0.0),
+            mm_per_px,
+            eye,
+        )
     }
 
     /// A frame for an existing image of `width × height` pixels in which the fovea is at pixel
     /// `fovea_px`.
-    pub fn anchored(width: u32, height: u32, mm_per_px: f64, eye: Eye, fovea_px: (f64, f64)) -> ImageFrame {
+    pub fn anchored(
+        width: u32,
+        height: u32,
+        mm_per_px: f64,
+        eye: Eye,
+        fovea_px: (f64, f64),
+    ) -> ImageFrame {
         let mut frame = ImageFrame::new(width, height, RetinaPoint::new(0.0, 0.0), mm_per_px, eye);
         // Shift the frame so the fovea (retina origin) lands on `fovea_px`.
         let (x, y) = frame.to_px(RetinaPoint::new(0.0, 0.0));
         let sign = if frame.mirrored { -1.0 } else { 1.0 };
-        frame.centre = RetinaPoint::new(sign * (x - fovea_px.0) * mm_per_px, (y - fovea_px.1) * mm_per_px);
+        frame.centre = RetinaPoint::new(
+            sign * (x - fovea_px.0) * mm_per_px,
+            (y - fovea_px.1) * mm_per_px,
+        );
         frame
     }
 
@@ -226,7 +250,10 @@ mod tests {
         let back = od.to_retina(x, y);
         assert!(back.distance(anatomy.disc_centre) < 1e-9);
         let (x_os, y_os) = os.to_px(anatomy.disc_centre);
-        assert!(x > 500.0 && x_os < 500.0, "disc nasal: right for OD, left for OS");
+        assert!(
+            x > 500.0 && x_os < 500.0,
+            "disc nasal: right for OD, left for OS"
+        );
         assert!((x + x_os - 999.0).abs() < 1e-9 && (y - y_os).abs() < 1e-9);
         assert!(od.inside_fov(x, y, 0.0));
         let spacing = od.um_per_px();
@@ -238,7 +265,10 @@ mod tests {
         for eye in [Eye::Od, Eye::Os] {
             let frame = ImageFrame::anchored(1411, 1411, 0.01, eye, (700.0, 696.0));
             let (x, y) = frame.to_px(RetinaPoint::new(0.0, 0.0));
-            assert!((x - 700.0).abs() < 1e-9 && (y - 696.0).abs() < 1e-9, "{eye:?}: {x} {y}");
+            assert!(
+                (x - 700.0).abs() < 1e-9 && (y - 696.0).abs() < 1e-9,
+                "{eye:?}: {x} {y}"
+            );
         }
     }
 

@@ -38,7 +38,11 @@ pub struct PlannedLesion {
 impl PlannedLesion {
     /// Radius of the circle around the centre that encloses the irregular boundary, in millimetres.
     pub fn extent(&self) -> f64 {
-        let wobble: f64 = self.harmonics.iter().map(|(amplitude, _)| amplitude.abs()).sum();
+        let wobble: f64 = self
+            .harmonics
+            .iter()
+            .map(|(amplitude, _)| amplitude.abs())
+            .sum();
         self.radius * (1.0 + wobble)
     }
 
@@ -223,14 +227,20 @@ impl Placer<'_> {
 fn in_disc(rng: &mut SynthRng, centre: RetinaPoint, radius: f64) -> RetinaPoint {
     let distance = radius * uniform(rng, 0.0, 1.0).sqrt();
     let angle = uniform(rng, 0.0, TAU);
-    RetinaPoint::new(centre.x + distance * angle.cos(), centre.y + distance * angle.sin())
+    RetinaPoint::new(
+        centre.x + distance * angle.cos(),
+        centre.y + distance * angle.sin(),
+    )
 }
 
 /// A point in the annulus `inner..outer` around `centre`.
 fn in_annulus(rng: &mut SynthRng, centre: RetinaPoint, inner: f64, outer: f64) -> RetinaPoint {
     let distance = uniform(rng, inner * inner, outer * outer).sqrt();
     let angle = uniform(rng, 0.0, TAU);
-    RetinaPoint::new(centre.x + distance * angle.cos(), centre.y + distance * angle.sin())
+    RetinaPoint::new(
+        centre.x + distance * angle.cos(),
+        centre.y + distance * angle.sin(),
+    )
 }
 
 /// Plans the lesions of one eye.
@@ -291,20 +301,32 @@ fn plan_diabetic(
                 may_overlap: true,
                 may_cover_disc: true,
             };
-            placer.place(&mut rng, LesionKind::Neovascularization, radius, rules, &|rng| {
-                in_disc(rng, disc_centre, 0.4 * disc_radius)
-            });
+            placer.place(
+                &mut rng,
+                LesionKind::Neovascularization,
+                radius,
+                rules,
+                &|rng| in_disc(rng, disc_centre, 0.4 * disc_radius),
+            );
         }
-        let elsewhere = if on_disc { int(counts, 0, 1) } else { int(counts, 1, 2) };
+        let elsewhere = if on_disc {
+            int(counts, 0, 1)
+        } else {
+            int(counts, 1, 2)
+        };
         for _ in 0..elsewhere {
             let radius = uniform(&mut rng, 0.3, 0.55);
             let rules = Rules {
                 vessel_clearance: -1.0,
                 ..STRICT
             };
-            placer.place(&mut rng, LesionKind::Neovascularization, radius, rules, &|rng| {
-                in_annulus(rng, disc_centre, 2.5, 5.0)
-            });
+            placer.place(
+                &mut rng,
+                LesionKind::Neovascularization,
+                radius,
+                rules,
+                &|rng| in_annulus(rng, disc_centre, 2.5, 5.0),
+            );
         }
     }
     let microaneurysms = match level {
@@ -317,9 +339,13 @@ fn plan_diabetic(
     let mut rng = stream_for("microaneurysm");
     for _ in 0..microaneurysms {
         let radius = uniform(&mut rng, 0.013, 0.028);
-        placer.place(&mut rng, LesionKind::Microaneurysm, radius, STRICT, &|rng| {
-            in_disc(rng, posterior_pole, 4.5)
-        });
+        placer.place(
+            &mut rng,
+            LesionKind::Microaneurysm,
+            radius,
+            STRICT,
+            &|rng| in_disc(rng, posterior_pole, 4.5),
+        );
     }
     let mut rng = stream_for("hemorrhage");
     let hemorrhage_radius = |rng: &mut SynthRng| {
@@ -340,14 +366,20 @@ fn plan_diabetic(
             let start = f64::from(quadrant) * PI / 2.0;
             for _ in 0..count {
                 let radius = hemorrhage_radius(&mut rng);
-                placer.place(&mut rng, LesionKind::Hemorrhage, radius, hemorrhage_rules, &|rng| {
-                    let angle = start + uniform(rng, 0.05, PI / 2.0 - 0.05);
-                    let distance = 6.0 * uniform(rng, 0.02, 1.0).sqrt();
-                    RetinaPoint::new(
-                        field_centre.x + distance * angle.cos(),
-                        field_centre.y + distance * angle.sin(),
-                    )
-                });
+                placer.place(
+                    &mut rng,
+                    LesionKind::Hemorrhage,
+                    radius,
+                    hemorrhage_rules,
+                    &|rng| {
+                        let angle = start + uniform(rng, 0.05, PI / 2.0 - 0.05);
+                        let distance = 6.0 * uniform(rng, 0.02, 1.0).sqrt();
+                        RetinaPoint::new(
+                            field_centre.x + distance * angle.cos(),
+                            field_centre.y + distance * angle.sin(),
+                        )
+                    },
+                );
             }
         }
     } else {
@@ -358,9 +390,13 @@ fn plan_diabetic(
         };
         for _ in 0..count {
             let radius = hemorrhage_radius(&mut rng);
-            placer.place(&mut rng, LesionKind::Hemorrhage, radius, hemorrhage_rules, &|rng| {
-                in_disc(rng, posterior_pole, 5.0)
-            });
+            placer.place(
+                &mut rng,
+                LesionKind::Hemorrhage,
+                radius,
+                hemorrhage_rules,
+                &|rng| in_disc(rng, posterior_pole, 5.0),
+            );
         }
     }
     let cotton_wool = match level {
@@ -380,7 +416,12 @@ fn plan_diabetic(
             let distance = pair[0].point.distance(placer.anatomy.disc_centre);
             (1.2..4.5).contains(&distance)
         })
-        .map(|pair| (pair[0].point, (pair[1].point.y - pair[0].point.y).atan2(pair[1].point.x - pair[0].point.x)))
+        .map(|pair| {
+            (
+                pair[0].point,
+                (pair[1].point.y - pair[0].point.y).atan2(pair[1].point.x - pair[0].point.x),
+            )
+        })
         .collect();
     for _ in 0..cotton_wool {
         if trunks.is_empty() {
@@ -400,7 +441,9 @@ fn plan_diabetic(
                 point.y + offset * heading.cos(),
             )
         };
-        if let Some(lesion) = placer.place(&mut rng, LesionKind::CottonWoolSpot, radius, rules, &sample) {
+        if let Some(lesion) =
+            placer.place(&mut rng, LesionKind::CottonWoolSpot, radius, rules, &sample)
+        {
             // Cotton-wool spots are elongated along the nerve fibres, roughly radial from the disc.
             if let Some(last) = placer.placed.last_mut() {
                 last.elongation = uniform(&mut rng, 1.3, 1.9);
@@ -417,7 +460,9 @@ fn plan_diabetic(
     };
     let mut rng = stream_for("exudate");
     for _ in 0..extramacular_clusters {
-        exudate_cluster(placer, &mut rng, counts, &|rng| in_annulus(rng, posterior_pole, 2.2, 4.8));
+        exudate_cluster(placer, &mut rng, counts, &|rng| {
+            in_annulus(rng, posterior_pole, 2.2, 4.8)
+        });
     }
     if dme {
         let mut rng = stream_for("macular-exudate");
@@ -462,7 +507,10 @@ fn exudate_cluster(
             if ring {
                 let angle = uniform(rng, 0.0, TAU);
                 let distance = spread * (1.0 + 0.15 * normal(rng));
-                RetinaPoint::new(centre.x + distance * angle.cos(), centre.y + distance * angle.sin())
+                RetinaPoint::new(
+                    centre.x + distance * angle.cos(),
+                    centre.y + distance * angle.sin(),
+                )
             } else {
                 RetinaPoint::new(
                     centre.x + spread * normal(rng) * 0.6,
@@ -474,7 +522,11 @@ fn exudate_cluster(
 }
 
 /// An intraretinal cyst within `max_eccentricity` of the fovea, clear of existing cysts.
-fn fluid_cyst(rng: &mut SynthRng, existing: &[FluidPocket], max_eccentricity: f64) -> Option<FluidPocket> {
+fn fluid_cyst(
+    rng: &mut SynthRng,
+    existing: &[FluidPocket],
+    max_eccentricity: f64,
+) -> Option<FluidPocket> {
     for _ in 0..40 {
         let centre = in_disc(rng, RetinaPoint::new(0.0, 0.0), max_eccentricity);
         let radius_x = uniform(rng, 0.08, 0.26);
@@ -486,7 +538,8 @@ fn fluid_cyst(rng: &mut SynthRng, existing: &[FluidPocket], max_eccentricity: f6
         };
         let clear = existing.iter().all(|other| {
             other.layer != layer
-                || other.centre.distance(centre) > other.radius_x.max(other.radius_y) + radius_x.max(radius_y)
+                || other.centre.distance(centre)
+                    > other.radius_x.max(other.radius_y) + radius_x.max(radius_y)
         });
         if clear {
             return Some(FluidPocket {
@@ -494,7 +547,7 @@ fn fluid_cyst(rng: &mut SynthRng, existing: &[FluidPocket], max_eccentricity: f6
                 centre,
                 radius_x,
                 radius_y,
-                height_um: uniform(rng, 40.0, 140.0) * (radius_x / 0.2).min(1.0).max(0.5),
+                height_um: uniform(rng, 40.0, 140.0) * (radius_x / 0.2).clamp(0.5, 1.0),
                 layer,
             });
         }
@@ -517,9 +570,13 @@ fn plan_amd(
             vessel_clearance: -1.0,
             ..STRICT
         };
-        if let Some(hemorrhage) = placer.place(&mut rng, LesionKind::SubretinalHemorrhage, radius, rules, &|rng| {
-            in_annulus(rng, fovea, 0.5, 1.0)
-        }) {
+        if let Some(hemorrhage) = placer.place(
+            &mut rng,
+            LesionKind::SubretinalHemorrhage,
+            radius,
+            rules,
+            &|rng| in_annulus(rng, fovea, 0.5, 1.0),
+        ) {
             plan.fluid.push(FluidPocket {
                 kind: LesionKind::SubretinalFluid,
                 centre: RetinaPoint::new(hemorrhage.centre.x * 0.5, hemorrhage.centre.y * 0.5),
@@ -561,10 +618,8 @@ fn plan_amd(
                 let angle = uniform(rng, 0.0, TAU);
                 RetinaPoint::new(distance * angle.cos(), distance * angle.sin())
             });
-            if placed.is_some() {
-                if let Some(last) = placer.placed.last_mut() {
-                    last.height_um = radius * 1000.0 * uniform(&mut rng, 0.45, 0.8);
-                }
+            if let (Some(_), Some(last)) = (placed, placer.placed.last_mut()) {
+                last.height_um = radius * 1000.0 * uniform(&mut rng, 0.45, 0.8);
             }
         }
     }
@@ -576,9 +631,13 @@ fn plan_amd(
     let mut rng = stream_for("hyperpigmentation");
     for _ in 0..pigment {
         let radius = uniform(&mut rng, 0.025, 0.06);
-        placer.place(&mut rng, LesionKind::Hyperpigmentation, radius, STRICT, &|rng| {
-            in_disc(rng, fovea, 1.8)
-        });
+        placer.place(
+            &mut rng,
+            LesionKind::Hyperpigmentation,
+            radius,
+            STRICT,
+            &|rng| in_disc(rng, fovea, 1.8),
+        );
     }
 }
 
@@ -592,36 +651,79 @@ mod tests {
         let anatomy = Anatomy::generate(&mut stream(seed, &["anatomy"]), 0.3);
         let tree = VesselTree::generate(&anatomy, &mut stream(seed, &["vessels"]));
         let grades = grades_for(disease, Eye::Od, 0.3, &mut stream(seed, &["grades"]));
-        plan(disease, &grades, &anatomy, &tree, seed, &mut stream(seed, &["counts"]))
+        plan(
+            disease,
+            &grades,
+            &anatomy,
+            &tree,
+            seed,
+            &mut stream(seed, &["counts"]),
+        )
     }
 
     fn count(plan: &LesionPlan, kind: LesionKind) -> usize {
-        plan.lesions.iter().filter(|lesion| lesion.kind == kind).count()
+        plan.lesions
+            .iter()
+            .filter(|lesion| lesion.kind == kind)
+            .count()
     }
 
     #[test]
     fn severity_drives_the_lesion_mix() {
         let normal = plan_for(&Disease::Normal, 1);
         assert!(normal.lesions.is_empty() && normal.fluid.is_empty());
-        let mild = plan_for(&Disease::DiabeticRetinopathy { icdr_level: 1, dme: false }, 1);
+        let mild = plan_for(
+            &Disease::DiabeticRetinopathy {
+                icdr_level: 1,
+                dme: false,
+            },
+            1,
+        );
         assert!(count(&mild, LesionKind::Microaneurysm) >= 2);
         assert_eq!(count(&mild, LesionKind::Hemorrhage), 0);
-        let severe = plan_for(&Disease::DiabeticRetinopathy { icdr_level: 3, dme: true }, 1);
+        let severe = plan_for(
+            &Disease::DiabeticRetinopathy {
+                icdr_level: 3,
+                dme: true,
+            },
+            1,
+        );
         assert!(count(&severe, LesionKind::Hemorrhage) > 60);
         assert!(count(&severe, LesionKind::HardExudate) > 5);
         assert!(!severe.fluid.is_empty() && severe.edema_um > 0.0);
-        let proliferative = plan_for(&Disease::DiabeticRetinopathy { icdr_level: 4, dme: false }, 1);
+        let proliferative = plan_for(
+            &Disease::DiabeticRetinopathy {
+                icdr_level: 4,
+                dme: false,
+            },
+            1,
+        );
         assert!(count(&proliferative, LesionKind::Neovascularization) >= 1);
         let amd = plan_for(&Disease::Amd { areds_category: 3 }, 1);
         assert!(count(&amd, LesionKind::Drusen) > 10);
-        assert!(amd.lesions.iter().filter(|l| l.kind == LesionKind::Drusen).all(|l| l.height_um > 0.0));
+        assert!(
+            amd.lesions
+                .iter()
+                .filter(|l| l.kind == LesionKind::Drusen)
+                .all(|l| l.height_um > 0.0)
+        );
         let wet = plan_for(&Disease::Amd { areds_category: 4 }, 1);
-        assert!(wet.fluid.iter().any(|pocket| pocket.kind == LesionKind::SubretinalFluid));
+        assert!(
+            wet.fluid
+                .iter()
+                .any(|pocket| pocket.kind == LesionKind::SubretinalFluid)
+        );
     }
 
     #[test]
     fn lesions_do_not_overlap_and_avoid_the_disc() {
-        let plan = plan_for(&Disease::DiabeticRetinopathy { icdr_level: 3, dme: false }, 2);
+        let plan = plan_for(
+            &Disease::DiabeticRetinopathy {
+                icdr_level: 3,
+                dme: false,
+            },
+            2,
+        );
         let anatomy = Anatomy::generate(&mut stream(2, &["anatomy"]), 0.3);
         let blots: Vec<_> = plan
             .lesions
@@ -638,7 +740,13 @@ mod tests {
 
     #[test]
     fn irregular_boundary_contains_the_centre() {
-        let plan = plan_for(&Disease::DiabeticRetinopathy { icdr_level: 2, dme: false }, 3);
+        let plan = plan_for(
+            &Disease::DiabeticRetinopathy {
+                icdr_level: 2,
+                dme: false,
+            },
+            3,
+        );
         for lesion in &plan.lesions {
             assert!((lesion.inside(lesion.centre) - 1.0).abs() < 1e-9);
             let far = RetinaPoint::new(lesion.centre.x + lesion.radius * 2.0, lesion.centre.y);

@@ -66,7 +66,8 @@ impl Measurements {
                 }
                 Disease::Glaucoma { .. } => 0.04,
             };
-            let acuity = (0.02 + 0.06 * normal(visit_rng)).clamp(-0.1, 0.2) + loss * (1.0 + 0.3 * normal(visit_rng)).max(0.3);
+            let acuity = (0.02 + 0.06 * normal(visit_rng)).clamp(-0.1, 0.2)
+                + loss * (1.0 + 0.3 * normal(visit_rng)).max(0.3);
             let letters = (acuity.clamp(-0.3, 1.3) * 50.0).round();
             measurements.va_logmar.push((*eye, letters / 50.0));
             if has_biometry {
@@ -121,7 +122,12 @@ impl Measurements {
             exams.push(exam("va", &self.va_logmar, "va", "logmar"));
         }
         if !self.axial_length_mm.is_empty() {
-            exams.push(exam("biometry", &self.axial_length_mm, "axial_length", "mm"));
+            exams.push(exam(
+                "biometry",
+                &self.axial_length_mm,
+                "axial_length",
+                "mm",
+            ));
         }
         exams
     }

@@ -25,7 +25,11 @@ fn smooth(t: f64) -> f64 {
 /// `u.floor()` without the libm call `floor` compiles to on baseline x86-64; saturates far out.
 pub(crate) fn fast_floor(u: f64) -> f64 {
     let truncated = u as i64 as f64;
-    if truncated > u { truncated - 1.0 } else { truncated }
+    if truncated > u {
+        truncated - 1.0
+    } else {
+        truncated
+    }
 }
 
 /// Lattice index and interpolation weight of coordinate `u` on a periodic axis of `period` cells;

@@ -77,7 +77,9 @@ impl ScanPattern {
 
     /// B-scan column showing retina `x`.
     pub fn column(&self, x: f64) -> f64 {
-        self.enface_frame().to_px(RetinaPoint::new(x, self.centre.y)).0
+        self.enface_frame()
+            .to_px(RetinaPoint::new(x, self.centre.y))
+            .0
     }
 
     /// The scan square on an en-face image, `[x0, y0, x1, y1]` in its pixels, as the manifest
@@ -252,8 +254,7 @@ fn column_at(point: RetinaPoint, model: &OctModel, plan: &LesionPlan, visible: &
     ];
     let relative_x = point.x;
     let relative_y = point.y;
-    let bruch = model.base_px
-        - model.bowl * (relative_x * relative_x + relative_y * relative_y)
+    let bruch = model.base_px - model.bowl * (relative_x * relative_x + relative_y * relative_y)
         + model.tilt.0 * relative_x
         + model.tilt.1 * relative_y;
     let mut boundaries = [0.0; REGIONS + 1];
@@ -267,7 +268,11 @@ fn column_at(point: RetinaPoint, model: &OctModel, plan: &LesionPlan, visible: &
 
 /// Decides which drusen, exudates and fluid pockets are visible in B-scan `index`, returning them
 /// with their extent on that B-scan as `(kind, plan index, is_fluid, column_min, column_max)`.
-fn visible_in(pattern: &ScanPattern, plan: &LesionPlan, index: u32) -> (Visible, Vec<(usize, bool, f64, f64)>) {
+fn visible_in(
+    pattern: &ScanPattern,
+    plan: &LesionPlan,
+    index: u32,
+) -> (Visible, Vec<(usize, bool, f64, f64)>) {
     let y = pattern.bscan_y(index);
     let lateral_mm = pattern.lateral_um() / 1000.0;
     let mut visible = Visible::default();
@@ -329,7 +334,12 @@ pub fn shadow_map(tree: &VesselTree, pattern: &ScanPattern) -> VesselMaps {
 
 /// Renders the OCT volume of one eye; `shadows` is the retinal blood seen from above on the scan
 /// square (see [`shadow_map`]), one pixel per A-scan.
-pub fn render(plan: &LesionPlan, pattern: &ScanPattern, model: &OctModel, shadows: &VesselMaps) -> OctVolume {
+pub fn render(
+    plan: &LesionPlan,
+    pattern: &ScanPattern,
+    model: &OctModel,
+    shadows: &VesselMaps,
+) -> OctVolume {
     let mut noise_rng = stream(model.noise_seed, &["oct-texture"]);
     let layer_noise = ValueNoise::new(&mut noise_rng, 64, 64);
     let choroid_noise = ValueNoise::new(&mut noise_rng, 128, 64);
@@ -354,10 +364,17 @@ pub fn render(plan: &LesionPlan, pattern: &ScanPattern, model: &OctModel, shadow
             },
         );
         frames.push(frame);
-        seen.extend(extents.into_iter().map(|(lesion, fluid, low, high)| (lesion, fluid, index, low, high)));
+        seen.extend(
+            extents
+                .into_iter()
+                .map(|(lesion, fluid, low, high)| (lesion, fluid, index, low, high)),
+        );
     }
     // One ground-truth entry per lesion, described on the B-scan nearest its centre.
-    let mut keys: Vec<(bool, usize)> = seen.iter().map(|(lesion, fluid, ..)| (*fluid, *lesion)).collect();
+    let mut keys: Vec<(bool, usize)> = seen
+        .iter()
+        .map(|(lesion, fluid, ..)| (*fluid, *lesion))
+        .collect();
     keys.sort_unstable();
     keys.dedup();
     for (fluid, lesion_index) in keys {
@@ -383,17 +400,24 @@ pub fn render(plan: &LesionPlan, pattern: &ScanPattern, model: &OctModel, shadow
         let last = scans.iter().map(|scan| scan.2).max().unwrap_or(central);
         let (visible, _) = visible_in(pattern, plan, central);
         let y = pattern.bscan_y(central);
-        let centre_column = pattern.column(centre.x).clamp(0.0, f64::from(BSCAN_WIDTH - 1));
+        let centre_column = pattern
+            .column(centre.x)
+            .clamp(0.0, f64::from(BSCAN_WIDTH - 1));
         let column = column_at(pattern.point(centre_column, y), model, plan, &visible);
         let (top, bottom) = match kind {
-            LesionKind::IntraretinalFluid if plan.fluid[lesion_index].layer == FluidLayer::InnerNuclear => {
+            LesionKind::IntraretinalFluid
+                if plan.fluid[lesion_index].layer == FluidLayer::InnerNuclear =>
+            {
                 (column.boundaries[INL_CYST], column.boundaries[INL_CYST + 1])
             }
-            LesionKind::IntraretinalFluid => (column.boundaries[OPL_CYST], column.boundaries[OPL_CYST + 1]),
+            LesionKind::IntraretinalFluid => {
+                (column.boundaries[OPL_CYST], column.boundaries[OPL_CYST + 1])
+            }
             LesionKind::SubretinalFluid => (column.boundaries[SRF], column.boundaries[SRF + 1]),
             LesionKind::Drusen => (column.boundaries[RPE], column.boundaries[CHOROID]),
             _ => {
-                let (centre_depth, half_depth) = exudate_depth(&column, plan.lesions[lesion_index].radius);
+                let (centre_depth, half_depth) =
+                    exudate_depth(&column, plan.lesions[lesion_index].radius);
                 (centre_depth - half_depth, centre_depth + half_depth)
             }
         };
@@ -446,7 +470,11 @@ fn speckle_table(rng: &mut SynthRng) -> Vec<f32> {
         })
         .collect();
     let mean = table.iter().sum::<f32>() / table.len() as f32;
-    let variance = table.iter().map(|value| (value - mean).powi(2)).sum::<f32>() / table.len() as f32;
+    let variance = table
+        .iter()
+        .map(|value| (value - mean).powi(2))
+        .sum::<f32>()
+        / table.len() as f32;
     let scale = 1.0 / variance.sqrt().max(1e-6);
     for value in &mut table {
         *value = (*value - mean) * scale;
@@ -472,7 +500,8 @@ fn render_bscan(
     let mut previous = vec![0.0f32; depth];
     let mut cumulative = vec![0.0f64; depth + 2];
     let mut profile = vec![0.0f32; depth];
-    let shadow_row = f64::from(index) * f64::from(BSCAN_WIDTH - 1) / f64::from(pattern.frames.max(2) - 1);
+    let shadow_row =
+        f64::from(index) * f64::from(BSCAN_WIDTH - 1) / f64::from(pattern.frames.max(2) - 1);
     let gain = model.gain as f32;
     let exudates: Vec<usize> = visible
         .lesions
@@ -488,9 +517,10 @@ fn render_bscan(
         let mut values = [0.0f32; REGIONS + 2];
         values[0] = VITREOUS;
         for region in 0..REGIONS {
-            let wobble = textures
-                .layer_noise
-                .sample(point.x * 6.0 + region as f64 * 7.3, point.y * 6.0 + region as f64 * 3.1);
+            let wobble = textures.layer_noise.sample(
+                point.x * 6.0 + region as f64 * 7.3,
+                point.y * 6.0 + region as f64 * 3.1,
+            );
             values[region + 1] = REFLECTIVITY[region] * (1.0 + 0.12 * wobble);
         }
         values[REGIONS + 1] = SCLERA;
@@ -499,7 +529,9 @@ fn render_bscan(
             profile[row] = ((cumulative[row + 2] - cumulative[row]) / 2.0) as f32;
         }
         // Retinal vessels: a bright cross-section in the inner retina and a shadow below.
-        let blood = textures.shadows.sample_blood(column_index as f64, shadow_row);
+        let blood = textures
+            .shadows
+            .sample_blood(column_index as f64, shadow_row);
         let vessel_top = boundaries[ILM] + 4.0;
         let vessel_bottom = vessel_top + (8.0 + 22.0 * f64::from(blood));
         // Hard exudates: hyperreflective foci in the outer plexiform layer, with a shadow.
@@ -521,7 +553,9 @@ fn render_bscan(
         let sclera_top = boundaries[REGIONS];
         let choroid_depth_um = ((sclera_top - choroid_top) * AXIAL_UM).max(1.0);
         let small_vessels = textures.choroid_noise.line(point.x / 0.07 + point.y * 3.0);
-        let large_vessels = textures.choroid_noise.line(point.x / 0.2 + point.y * 1.3 + 40.0);
+        let large_vessels = textures
+            .choroid_noise
+            .line(point.x / 0.2 + point.y * 1.3 + 40.0);
         let mut attenuation = 1.0f32;
         let retina_loss = (-0.0012f32).exp();
         let choroid_loss = (-0.009f32).exp();
@@ -621,7 +655,14 @@ mod tests {
         let anatomy = Anatomy::generate(&mut stream(21, &["anatomy"]), 0.3);
         let tree = VesselTree::generate(&anatomy, &mut stream(21, &["vessels"]));
         let grades = grades_for(disease, eye, 0.3, &mut stream(21, &["grades"]));
-        let plan = plan_lesions(disease, &grades, &anatomy, &tree, 21, &mut stream(21, &["counts"]));
+        let plan = plan_lesions(
+            disease,
+            &grades,
+            &anatomy,
+            &tree,
+            21,
+            &mut stream(21, &["counts"]),
+        );
         let pattern = ScanPattern {
             eye,
             frames,
@@ -648,7 +689,10 @@ mod tests {
                 sum / count
             })
             .collect();
-        let ilm = smoothed.iter().position(|value| *value > 70.0).unwrap_or(depth);
+        let ilm = smoothed
+            .iter()
+            .position(|value| *value > 70.0)
+            .unwrap_or(depth);
         // The RPE is the brightest band at least 60 µm below the surface.
         let rpe = (ilm + 15..(ilm + 150).min(depth))
             .max_by(|a, b| smoothed[*a].total_cmp(&smoothed[*b]))
@@ -676,7 +720,9 @@ mod tests {
                 columns[columns.len() / 2]
             })
             .collect();
-        let thinnest = (0..thickness.len()).min_by_key(|index| thickness[*index]).unwrap_or(0);
+        let thinnest = (0..thickness.len())
+            .min_by_key(|index| thickness[*index])
+            .unwrap_or(0);
         assert_eq!(thinnest, 4, "{thickness:?}");
         // Central retina about 250 µm, parafovea thicker.
         let central_um = thickness[4] as f64 * AXIAL_UM;
@@ -685,7 +731,14 @@ mod tests {
 
     #[test]
     fn fluid_is_dark_where_the_truth_says() {
-        let volume = volume(&Disease::DiabeticRetinopathy { icdr_level: 2, dme: true }, Eye::Os, 25);
+        let volume = volume(
+            &Disease::DiabeticRetinopathy {
+                icdr_level: 2,
+                dme: true,
+            },
+            Eye::Os,
+            25,
+        );
         let fluid: Vec<_> = volume
             .lesions
             .iter()

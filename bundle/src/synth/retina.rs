@@ -84,7 +84,10 @@ pub fn strip_jpeg_metadata(bytes: &[u8]) -> Result<Vec<u8>, SynthError> {
             return Err(invalid("truncated segment length"));
         };
         let length = usize::from(u16::from_be_bytes([length_bytes[0], length_bytes[1]]));
-        let Some(segment) = bytes.get(position..position + length).filter(|_| length >= 2) else {
+        let Some(segment) = bytes
+            .get(position..position + length)
+            .filter(|_| length >= 2)
+        else {
             return Err(invalid("truncated segment"));
         };
         position += length;
@@ -132,7 +135,9 @@ pub fn write_retina_bundle(jpeg_bytes: &[u8], subject: &str, dir: &Path) -> Resu
     let photo = image::load_from_memory_with_format(&stripped, ImageFormat::Jpeg)?.to_rgb8();
     let (width, height) = photo.dimensions();
     if !(256..=8192).contains(&width) || !(256..=8192).contains(&height) {
-        return Err(SynthError::InvalidJpeg(format!("{width}×{height} is not a fundus photograph size")));
+        return Err(SynthError::InvalidJpeg(format!(
+            "{width}×{height} is not a fundus photograph size"
+        )));
     }
     let mut spec = super::SynthSpec::new(0, subject);
     spec.eyes = vec![Eye::Os];
@@ -155,7 +160,10 @@ pub fn write_retina_bundle(jpeg_bytes: &[u8], subject: &str, dir: &Path) -> Resu
 
     let slo_frame = ImageFrame::slo(eye);
     let slo = enface_from_photo(&green, global_mean, &photo_frame, &slo_frame);
-    write_file(&dir.join("slo_os.png"), &png_gray(&slo, slo_frame.width, slo_frame.height)?)?;
+    write_file(
+        &dir.join("slo_os.png"),
+        &png_gray(&slo, slo_frame.width, slo_frame.height)?,
+    )?;
 
     let pattern = ScanPattern {
         eye,
@@ -169,7 +177,10 @@ pub fn write_retina_bundle(jpeg_bytes: &[u8], subject: &str, dir: &Path) -> Resu
     let mut frames = Vec::with_capacity(volume.frames.len());
     for (index, frame) in volume.frames.iter().enumerate() {
         let name = format!("oct_os/{index:03}.png");
-        write_file(&dir.join(&name), &png_gray(frame, BSCAN_WIDTH, BSCAN_DEPTH)?)?;
+        write_file(
+            &dir.join(&name),
+            &png_gray(frame, BSCAN_WIDTH, BSCAN_DEPTH)?,
+        )?;
         frames.push(name);
     }
 
@@ -252,7 +263,8 @@ impl Green {
             let mut line = 0.0f64;
             for column in 0..width {
                 line += f64::from(values[row * width + column]);
-                integral[(row + 1) * (width + 1) + column + 1] = integral[row * (width + 1) + column + 1] + line;
+                integral[(row + 1) * (width + 1) + column + 1] =
+                    integral[row * (width + 1) + column + 1] + line;
             }
         }
         let mut local_mean = vec![0.0f32; width * height];
@@ -262,7 +274,8 @@ impl Green {
             for column in 0..width {
                 let left = column.saturating_sub(radius);
                 let right = (column + radius + 1).min(width);
-                let sum = integral[bottom * (width + 1) + right] - integral[top * (width + 1) + right]
+                let sum = integral[bottom * (width + 1) + right]
+                    - integral[top * (width + 1) + right]
                     - integral[bottom * (width + 1) + left]
                     + integral[top * (width + 1) + left];
                 let count = ((bottom - top) * (right - left)) as f64;
@@ -289,7 +302,11 @@ impl Green {
                 }
             }
         }
-        if count == 0.0 { 1.0 } else { (sum / count).max(1.0) as f32 }
+        if count == 0.0 {
+            1.0
+        } else {
+            (sum / count).max(1.0) as f32
+        }
     }
 
     /// Bilinear sample of `plane` at fractional pixel coordinates; `None` outside the photograph.
@@ -313,15 +330,22 @@ impl Green {
 
 /// An infrared-looking en-face image: the photograph's green channel, with its broad brightness
 /// compressed and its local (vessel) contrast kept.
-fn enface_from_photo(green: &Green, global_mean: f32, photo: &ImageFrame, enface: &ImageFrame) -> Vec<u8> {
+fn enface_from_photo(
+    green: &Green,
+    global_mean: f32,
+    photo: &ImageFrame,
+    enface: &ImageFrame,
+) -> Vec<u8> {
     let width = enface.width as usize;
     let height = enface.height as usize;
     let mut pixels = vec![0u8; width * height];
     for row in 0..height {
         for column in 0..width {
             let (x, y) = photo.to_px(enface.to_retina(column as f64, row as f64));
-            let (Some(value), Some(mean)) = (green.sample(&green.values, x, y), green.sample(&green.local_mean, x, y))
-            else {
+            let (Some(value), Some(mean)) = (
+                green.sample(&green.values, x, y),
+                green.sample(&green.local_mean, x, y),
+            ) else {
                 continue;
             };
             let relative = (value - mean) / mean.max(1.0);
@@ -342,14 +366,17 @@ fn shadows_from_photo(green: &Green, photo: &ImageFrame, grid: &ImageFrame) -> V
         for column in 0..width {
             let point = grid.to_retina(column as f64, row as f64);
             let (x, y) = photo.to_px(point);
-            let (Some(value), Some(mean)) = (green.sample(&green.values, x, y), green.sample(&green.local_mean, x, y))
-            else {
+            let (Some(value), Some(mean)) = (
+                green.sample(&green.values, x, y),
+                green.sample(&green.local_mean, x, y),
+            ) else {
                 continue;
             };
             // The dark foveal centre is macular pigment, not blood: the fovea has no vessels.
             let outside_fovea = ((point.eccentricity() - 0.3) / 0.3).clamp(0.0, 1.0) as f32;
             let darker = (mean - value) / mean.max(1.0);
-            maps.artery[row * width + column] = ((darker - 0.06) / 0.25).clamp(0.0, 1.0) * outside_fovea;
+            maps.artery[row * width + column] =
+                ((darker - 0.06) / 0.25).clamp(0.0, 1.0) * outside_fovea;
         }
     }
     maps
@@ -366,10 +393,15 @@ mod tests {
         let stripped = strip_jpeg_metadata(RETINA).expect("fixture is a valid JPEG");
         assert_eq!(&stripped[2..20], &JFIF_HEADER);
         // The original density (150 dpi) is gone: no other APPn or COM segment remains.
-        let original = image::load_from_memory_with_format(RETINA, ImageFormat::Jpeg).expect("decodes");
-        let rewritten = image::load_from_memory_with_format(&stripped, ImageFormat::Jpeg).expect("decodes");
+        let original =
+            image::load_from_memory_with_format(RETINA, ImageFormat::Jpeg).expect("decodes");
+        let rewritten =
+            image::load_from_memory_with_format(&stripped, ImageFormat::Jpeg).expect("decodes");
         assert_eq!(original.to_rgb8().as_raw(), rewritten.to_rgb8().as_raw());
-        assert_eq!(header_markers(&stripped), [0xE0, 0xDB, 0xDB, 0xC0, 0xC4, 0xC4, 0xC4, 0xC4]);
+        assert_eq!(
+            header_markers(&stripped),
+            [0xE0, 0xDB, 0xDB, 0xC0, 0xC4, 0xC4, 0xC4, 0xC4]
+        );
 
         // Planted EXIF and a comment are removed.
         let mut planted = vec![0xFF, 0xD8];

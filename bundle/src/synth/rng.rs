@@ -93,7 +93,9 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_label_sensitive() {
-        let a: Vec<u32> = (0..4).map(|_| int(&mut stream(7, &["x"]), 0, 1000)).collect();
+        let a: Vec<u32> = (0..4)
+            .map(|_| int(&mut stream(7, &["x"]), 0, 1000))
+            .collect();
         let mut first = stream(7, &["x"]);
         let mut second = stream(7, &["x"]);
         let mut other = stream(7, &["y"]);

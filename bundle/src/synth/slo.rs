@@ -69,9 +69,9 @@ pub fn render(
             LesionKind::HardExudate => (0.16, false),
             LesionKind::CottonWoolSpot => (0.08, false),
             LesionKind::Hyperpigmentation => (0.12, false),
-            LesionKind::Microaneurysm | LesionKind::Hemorrhage | LesionKind::SubretinalHemorrhage => {
-                (0.7, true)
-            }
+            LesionKind::Microaneurysm
+            | LesionKind::Hemorrhage
+            | LesionKind::SubretinalHemorrhage => (0.7, true),
             LesionKind::Neovascularization => (0.85, true),
             LesionKind::IntraretinalFluid | LesionKind::SubretinalFluid => continue,
         };

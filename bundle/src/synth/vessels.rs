@@ -159,7 +159,11 @@ impl VesselTree {
                     point: start,
                     heading: sign * (FRAC_PI_2 + uniform(rng, 0.0, 0.2)),
                     radius,
-                    guide: Guide::Arcade { along, across, sign },
+                    guide: Guide::Arcade {
+                        along,
+                        across,
+                        sign,
+                    },
                     steer: 2.5,
                     wiggle: wiggle(rng, kind, radius),
                     next_branch: uniform(rng, 0.9, 1.6),
@@ -229,11 +233,13 @@ impl VesselTree {
 
         let mut vessels = Vec::new();
         let mut total_nodes = 0usize;
+        let mut occupancy = Occupancy::new();
         while let Some(walker) = queue.pop_front() {
             if vessels.len() >= MAX_VESSELS || total_nodes >= MAX_NODES {
                 break;
             }
-            let vessel = grow(walker, anatomy, rng, &mut queue);
+            let id = vessels.len() as u32 + 1;
+            let vessel = grow(walker, anatomy, rng, &mut queue, &mut occupancy, id);
             total_nodes += vessel.nodes.len();
             if vessel.nodes.len() >= 2 {
                 vessels.push(vessel);
@@ -261,6 +267,8 @@ fn grow(
     anatomy: &Anatomy,
     rng: &mut SynthRng,
     queue: &mut VecDeque<Walker>,
+    occupancy: &mut Occupancy,
+    id: u32,
 ) -> Vessel {
     let mut nodes = vec![VesselNode {
         point: walker.point,
@@ -312,10 +320,16 @@ fn grow(
 
         let eccentricity = walker.point.eccentricity();
         let in_disc = anatomy.disc_distance(walker.point) < 0.9;
-        let crossed_raphe = walker.generation > 0
-            && walker.point.x < -0.3
-            && walker.point.y * walker.side < -0.03;
+        // Small vessels end where they meet another vessel of their kind instead of crossing it,
+        // which reads as a junction; trunks and first branches may cross, as arteries and veins do.
+        let blocked = walker.generation >= 2
+            && arc > 0.3
+            && occupancy.taken_by_other(walker.point, walker.kind, id);
+        occupancy.mark(walker.point, walker.kind, id);
+        let crossed_raphe =
+            walker.generation > 0 && walker.point.x < -0.3 && walker.point.y * walker.side < -0.03;
         let ended = walker.radius < MIN_RADIUS_MM
+            || blocked
             || crossed_raphe
             || eccentricity < FAZ_RADIUS_MM + walker.radius * 4.0
             || eccentricity > MAX_ECCENTRICITY_MM
@@ -341,6 +355,58 @@ fn grow(
     }
 }
 
+/// Which vessel occupies each small cell of the retina, per vessel kind, while the tree grows.
+struct Occupancy {
+    cells: Vec<[u32; 2]>,
+}
+
+impl Occupancy {
+    /// Cell size in millimetres: about a small vessel's width plus a gap.
+    const CELL_MM: f64 = 0.05;
+    /// Cells per side, covering ±11 mm around the fovea.
+    const SIDE: usize = 440;
+
+    fn new() -> Occupancy {
+        Occupancy {
+            cells: vec![[0; 2]; Self::SIDE * Self::SIDE],
+        }
+    }
+
+    fn index(point: RetinaPoint) -> Option<usize> {
+        let half = Self::CELL_MM * Self::SIDE as f64 / 2.0;
+        let column = ((point.x + half) / Self::CELL_MM).floor();
+        let row = ((point.y + half) / Self::CELL_MM).floor();
+        let side = Self::SIDE as f64;
+        if !(0.0..side).contains(&column) || !(0.0..side).contains(&row) {
+            return None;
+        }
+        Some(row as usize * Self::SIDE + column as usize)
+    }
+
+    fn slot(kind: VesselKind) -> usize {
+        match kind {
+            VesselKind::Artery => 0,
+            VesselKind::Vein => 1,
+        }
+    }
+
+    fn taken_by_other(&self, point: RetinaPoint, kind: VesselKind, id: u32) -> bool {
+        Self::index(point).is_some_and(|index| {
+            let owner = self.cells[index][Self::slot(kind)];
+            owner != 0 && owner != id
+        })
+    }
+
+    fn mark(&mut self, point: RetinaPoint, kind: VesselKind, id: u32) {
+        if let Some(index) = Self::index(point) {
+            let owner = &mut self.cells[index][Self::slot(kind)];
+            if *owner == 0 {
+                *owner = id;
+            }
+        }
+    }
+}
+
 /// Splits a branch off `parent`, narrowing the parent as Murray's law requires.
 fn branch(parent: &mut Walker, rng: &mut SynthRng) -> Option<Walker> {
     let fraction = if parent.generation == 0 {
@@ -358,8 +424,7 @@ fn branch(parent: &mut Walker, rng: &mut SynthRng) -> Option<Walker> {
     let to_fovea = (-parent.point.y).atan2(-parent.point.x);
     let left = wrap_angle(parent.heading + angle);
     let right = wrap_angle(parent.heading - angle);
-    let left_is_inward =
-        wrap_angle(left - to_fovea).abs() < wrap_angle(right - to_fovea).abs();
+    let left_is_inward = wrap_angle(left - to_fovea).abs() < wrap_angle(right - to_fovea).abs();
     let near_macula = parent.point.eccentricity() < 5.0;
     let inward = near_macula && chance(rng, 0.4);
     let heading = match (inward, left_is_inward) {
@@ -430,7 +495,9 @@ impl NodeIndex {
         };
         for neighbour_row in row.saturating_sub(1)..=(row + 1).min(Self::SIDE - 1) {
             for neighbour_column in column.saturating_sub(1)..=(column + 1).min(Self::SIDE - 1) {
-                for &(vessel_index, node_index) in &self.cells[neighbour_row * Self::SIDE + neighbour_column] {
+                for &(vessel_index, node_index) in
+                    &self.cells[neighbour_row * Self::SIDE + neighbour_column]
+                {
                     let Some(node) = vessels
                         .get(vessel_index as usize)
                         .and_then(|vessel| vessel.nodes.get(node_index as usize))
@@ -542,7 +609,12 @@ struct Stroke {
     opacity: f32,
 }
 
-fn draw_capsule(maps: &mut VesselMaps, stroke: Stroke, [x0, y0, x1, y1]: [f64; 4], [r0, r1]: [f64; 2]) {
+fn draw_capsule(
+    maps: &mut VesselMaps,
+    stroke: Stroke,
+    [x0, y0, x1, y1]: [f64; 4],
+    [r0, r1]: [f64; 2],
+) {
     let Stroke {
         kind,
         reflex_strength,
@@ -624,7 +696,11 @@ mod tests {
         assert_eq!(first, second);
         assert!(first.vessels.len() > 40, "{} vessels", first.vessels.len());
         assert!(first.node_count() > 2_000);
-        let veins = first.vessels.iter().filter(|v| v.kind == VesselKind::Vein).count();
+        let veins = first
+            .vessels
+            .iter()
+            .filter(|v| v.kind == VesselKind::Vein)
+            .count();
         assert!(veins > 10 && veins < first.vessels.len() - 10);
     }
 
