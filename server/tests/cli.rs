@@ -1,0 +1,186 @@
+//! The `readroom` binary as a user runs it: keygen, study creation, ingest refusals and
+//! summaries, and `readroom demo` serving its cases until SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use readroom_bundle::synth::{self, SynthSpec};
+use readroom_domain::manifest::Eye;
+
+fn readroom(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_readroom"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run readroom")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn small_bundle(dir: &Path, study: &str, tweak: impl FnOnce(&mut SynthSpec)) {
+    let mut spec = SynthSpec::new(11, "S0042");
+    spec.study = study.to_owned();
+    spec.eyes = vec![Eye::Os];
+    spec.fundus_size = 256;
+    spec.oct_frames = 4;
+    tweak(&mut spec);
+    synth::write_bundle_dir(&spec, dir).unwrap();
+}
+
+#[test]
+fn keygen_study_and_ingest_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+
+    let keygen = readroom(&data, &["keygen"]);
+    assert!(keygen.status.success(), "{}", text(&keygen.stderr));
+    let recipient = text(&keygen.stdout).trim().to_owned();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    let again = readroom(&data, &["keygen"]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("refusing to overwrite"), "{}", text(&again.stderr));
+
+    let create = readroom(&data, &["study", "create", "EYE-2026", "--recipient", &recipient]);
+    assert!(create.status.success(), "{}", text(&create.stderr));
+
+    // A bundle with a patient name in a DICOM tag: refused, naming the tag, nothing stored.
+    let planted = tmp.path().join("planted");
+    small_bundle(&planted, "EYE-2026", |spec| spec.oct_as_dicom = true);
+    synth::dicom::write_test_dicom(
+        &planted.join("oct_os.dcm"),
+        synth::dicom::TestModality::Opt,
+        "S0042",
+        &[synth::dicom::PlantedElement::patient_name("PARK^SEOYEON")],
+    )
+    .unwrap();
+    let refused = readroom(&data, &["ingest", planted.to_str().unwrap(), "--study", "EYE-2026"]);
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("oct_os.dcm: PatientName (0010,0010)"), "{stderr}");
+    assert!(!stderr.contains("PARK"), "{stderr}");
+    let store = data.join("store");
+    let stored = std::fs::read_dir(store.join("bundles")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(stored, 0);
+
+    // Unknown study.
+    let clean = tmp.path().join("clean");
+    small_bundle(&clean, "EYE-2026", |_| {});
+    let unknown = readroom(&data, &["ingest", clean.to_str().unwrap(), "--study", "NOPE"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("unknown study \"NOPE\""), "{}", text(&unknown.stderr));
+
+    // A clean bundle: stored, with a summary of files, bytes and throughput.
+    let ok = readroom(&data, &["ingest", clean.to_str().unwrap(), "--study", "EYE-2026"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let stdout = text(&ok.stdout);
+    assert!(stdout.contains("as case C-0001") && stdout.contains("MB/s"), "{stdout}");
+
+    let help = readroom(&data, &["ingest", "--help"]);
+    assert!(text(&help.stdout).contains("--study <CODE>"));
+}
+
+/// Reads the child's stdout until `readroom demo is running at <url>`.
+fn wait_for_url(child: &mut Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("readroom demo is running at ") {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(240))
+        .expect("demo did not print its URL within 240 s")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_serves_its_cases_and_stops_gracefully() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_readroom"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = wait_for_url(&mut child);
+    let client = reqwest::Client::new();
+
+    let cases: serde_json::Value = client
+        .get(format!("{url}/api/cases"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 7, "demo cases: {}", cases.len());
+    assert!(cases.iter().all(|c| c["study"] == "DEMO"));
+    let kinds: Vec<&str> = cases
+        .iter()
+        .flat_map(|c| c["exams"].as_array().unwrap())
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"fundus") && kinds.contains(&"oct"), "{kinds:?}");
+
+    let page = client.get(format!("{url}/")).send().await.unwrap();
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert!(page.text().await.unwrap().contains("/assets/app.js"));
+    let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = client.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("readroom_http_requests_total"), "{metrics}");
+    let missing = client.get(format!("{url}/api/nothing")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+
+    // The data directory holds ciphertext only: no JPEG, PNG or DICOM file, no source bundle.
+    for entry in walk(&data) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let plaintext_image = bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+            || bytes.starts_with(b"\x89PNG")
+            || bytes.get(128..132) == Some(b"DICM");
+        assert!(!plaintext_image, "plaintext image under the data dir: {}", entry.display());
+    }
+
+    // SIGTERM: graceful shutdown, exit status 0.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "demo did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
