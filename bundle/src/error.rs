@@ -242,16 +242,25 @@ impl BundleError {
     pub fn from_entry_io(entry: &str, err: io::Error) -> BundleError {
         let carries_bundle_error = err.get_ref().is_some_and(|inner| inner.is::<BundleError>());
         if !carries_bundle_error {
-            return BundleError::EntryIo { entry: entry.to_owned(), source: err };
+            return BundleError::EntryIo {
+                entry: entry.to_owned(),
+                source: err,
+            };
         }
         let kind = err.kind();
-        match err.into_inner().map(|inner| inner.downcast::<BundleError>()) {
+        match err
+            .into_inner()
+            .map(|inner| inner.downcast::<BundleError>())
+        {
             Some(Ok(bundle_error)) => *bundle_error,
             Some(Err(other)) => BundleError::EntryIo {
                 entry: entry.to_owned(),
                 source: io::Error::new(kind, other),
             },
-            None => BundleError::EntryIo { entry: entry.to_owned(), source: io::Error::from(kind) },
+            None => BundleError::EntryIo {
+                entry: entry.to_owned(),
+                source: io::Error::from(kind),
+            },
         }
     }
 

@@ -52,7 +52,11 @@ pub struct Rejection {
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let total = self.problems.len() + self.findings.len();
-        write!(f, "bundle refused ({total} problem{}):", if total == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "bundle refused ({total} problem{}):",
+            if total == 1 { "" } else { "s" }
+        )?;
         for problem in &self.problems {
             write!(f, "\n  - {problem}")?;
         }
@@ -128,17 +132,18 @@ pub fn check(source: &mut BundleSource, options: &GateOptions) -> Result<Checked
             }
         };
         if let Some(problem) = format_problem(file.exam.kind, file.role, &report) {
-            rejection.problems.push(format!(
-                "exam {:?}: {}: {problem}",
-                file.exam.id, file.path
-            ));
+            rejection
+                .problems
+                .push(format!("exam {:?}: {}: {problem}", file.exam.id, file.path));
         }
         rejection
             .findings
             .extend(metadata_findings(&report, &pseudonyms, options.policy));
         files.push(report);
     }
-    rejection.problems.extend(volume_problems(&manifest, &files));
+    rejection
+        .problems
+        .extend(volume_problems(&manifest, &files));
 
     if !rejection.problems.is_empty() || !rejection.findings.is_empty() {
         rejection.findings.sort();
@@ -275,7 +280,12 @@ impl CheckedBundle {
                 let main = exam
                     .file
                     .as_deref()
-                    .or_else(|| exam.frames.as_ref().and_then(|f| f.first()).map(String::as_str))
+                    .or_else(|| {
+                        exam.frames
+                            .as_ref()
+                            .and_then(|f| f.first())
+                            .map(String::as_str)
+                    })
                     .and_then(|path| by_path.get(path));
                 let frames = match (&exam.frames, main) {
                     (Some(frames), _) => frames.len() as u32,

@@ -65,12 +65,12 @@ impl<W: Write> PackWriter<W> {
         if let Some(entry) = self.failed {
             return Err(BundleError::WriterFailed { entry });
         }
-        let stream = self
-            .zip
-            .finish()
-            .map_err(|source| BundleError::Write { source: source.into() })?;
+        let stream = self.zip.finish().map_err(|source| BundleError::Write {
+            source: source.into(),
+        })?;
         let mut out = stream.into_inner();
-        out.flush().map_err(|source| BundleError::Write { source })?;
+        out.flush()
+            .map_err(|source| BundleError::Write { source })?;
         Ok(out)
     }
 
@@ -81,15 +81,22 @@ impl<W: Write> PackWriter<W> {
         reader: &mut dyn Read,
     ) -> Result<u64, BundleError> {
         if let Some(entry) = &self.failed {
-            return Err(BundleError::WriterFailed { entry: entry.clone() });
+            return Err(BundleError::WriterFailed {
+                entry: entry.clone(),
+            });
         }
         let normalized = path::normalize(path)?;
         if normalized != path {
-            return Err(BundleError::InvalidName { entry: path.to_owned() });
+            return Err(BundleError::InvalidName {
+                entry: path.to_owned(),
+            });
         }
         let folded = path.to_lowercase();
         if let Some(other) = self.names.get(&folded) {
-            return Err(BundleError::DuplicateEntry { entry: path.to_owned(), other: other.clone() });
+            return Err(BundleError::DuplicateEntry {
+                entry: path.to_owned(),
+                other: other.clone(),
+            });
         }
         let result = self.copy_entry(path, size, reader);
         match &result {
@@ -116,7 +123,10 @@ impl<W: Write> PackWriter<W> {
             .large_file(large_file);
         self.zip
             .start_file(path, options)
-            .map_err(|source| BundleError::Zip { entry: path.to_owned(), source })?;
+            .map_err(|source| BundleError::Zip {
+                entry: path.to_owned(),
+                source,
+            })?;
         let limit = size.unwrap_or(u64::MAX);
         let mut written: u64 = 0;
         loop {
@@ -127,7 +137,10 @@ impl<W: Write> PackWriter<W> {
                 Err(err) => return Err(BundleError::from_entry_io(path, err)),
             };
             if written + n_read as u64 > limit {
-                return Err(BundleError::EntryOverflow { entry: path.to_owned(), declared: limit });
+                return Err(BundleError::EntryOverflow {
+                    entry: path.to_owned(),
+                    declared: limit,
+                });
             }
             self.zip
                 .write_all(&self.buffer[..n_read])

@@ -75,8 +75,14 @@ pub struct BundleSource {
 }
 
 enum Storage {
-    Dir { root: PathBuf, files: Vec<dir::DirFile> },
-    Zip { archive: ZipArchive<archive::ArchiveReader>, files: Vec<archive::ZipEntry> },
+    Dir {
+        root: PathBuf,
+        files: Vec<dir::DirFile>,
+    },
+    Zip {
+        archive: ZipArchive<archive::ArchiveReader>,
+        files: Vec<archive::ZipEntry>,
+    },
 }
 
 impl std::fmt::Debug for BundleSource {
@@ -96,29 +102,43 @@ impl BundleSource {
     /// and checks every entry against `limits`.
     pub fn open(path: &Path, limits: &SourceLimits) -> Result<BundleSource, BundleError> {
         let display = || path.display().to_string();
-        let metadata =
-            fs::metadata(path).map_err(|source| BundleError::Io { path: display(), source })?;
+        let metadata = fs::metadata(path).map_err(|source| BundleError::Io {
+            path: display(),
+            source,
+        })?;
         if metadata.is_dir() {
-            let root = fs::canonicalize(path)
-                .map_err(|source| BundleError::Io { path: display(), source })?;
+            let root = fs::canonicalize(path).map_err(|source| BundleError::Io {
+                path: display(),
+                source,
+            })?;
             let files = dir::list(&root, limits)?;
             let entries = files.iter().map(|file| file.info.clone()).collect();
-            return Ok(BundleSource { storage: Storage::Dir { root, files }, entries });
+            return Ok(BundleSource {
+                storage: Storage::Dir { root, files },
+                entries,
+            });
         }
         if !metadata.is_file() {
             return Err(BundleError::NotABundle { path: display() });
         }
-        let mut file =
-            File::open(path).map_err(|source| BundleError::Io { path: display(), source })?;
+        let mut file = File::open(path).map_err(|source| BundleError::Io {
+            path: display(),
+            source,
+        })?;
         let mut magic = [0u8; 4];
-        let n_read = read_up_to(&mut file, &mut magic)
-            .map_err(|source| BundleError::Io { path: display(), source })?;
+        let n_read = read_up_to(&mut file, &mut magic).map_err(|source| BundleError::Io {
+            path: display(),
+            source,
+        })?;
         if n_read < magic.len() || !ZIP_MAGICS.contains(&magic) {
             return Err(BundleError::NotABundle { path: display() });
         }
         let (archive, files) = archive::open(file, path, limits)?;
         let entries = files.iter().map(|file| file.info.clone()).collect();
-        Ok(BundleSource { storage: Storage::Zip { archive, files }, entries })
+        Ok(BundleSource {
+            storage: Storage::Zip { archive, files },
+            entries,
+        })
     }
 
     /// Whether this bundle is a directory or a zip archive.
@@ -148,7 +168,9 @@ impl BundleSource {
     /// ([`BundleError::ChecksumMismatch`]).
     pub fn open_entry(&mut self, path: &str) -> Result<Box<dyn Read + '_>, BundleError> {
         let Some(index) = self.position(path) else {
-            return Err(BundleError::NotFound { entry: path.to_owned() });
+            return Err(BundleError::NotFound {
+                entry: path.to_owned(),
+            });
         };
         let info = &self.entries[index];
         match &mut self.storage {
@@ -163,7 +185,9 @@ impl BundleSource {
     /// Reads a whole entry into memory, refusing it when it is larger than `max` bytes.
     pub fn read_small(&mut self, path: &str, max: u64) -> Result<Vec<u8>, BundleError> {
         let Some(info) = self.entry(path) else {
-            return Err(BundleError::NotFound { entry: path.to_owned() });
+            return Err(BundleError::NotFound {
+                entry: path.to_owned(),
+            });
         };
         if info.size > max {
             return Err(BundleError::TooLargeToRead {
@@ -182,7 +206,9 @@ impl BundleSource {
     }
 
     fn position(&self, path: &str) -> Option<usize> {
-        self.entries.binary_search_by(|entry| entry.path.as_str().cmp(path)).ok()
+        self.entries
+            .binary_search_by(|entry| entry.path.as_str().cmp(path))
+            .ok()
     }
 }
 

@@ -16,8 +16,16 @@ fn check(bytes: &[u8]) -> Result<FileReport, InspectError> {
 
 fn base_object(rows: u16, columns: u16, frames: &str) -> InMemDicomObject {
     let mut item = InMemDicomObject::new_empty();
-    item.put(DataElement::new(tags::REQUESTED_PROCEDURE_ID, VR::SH, "RP-99"));
-    item.put(DataElement::new(tags::SCHEDULED_PROCEDURE_STEP_ID, VR::SH, "SPS-7"));
+    item.put(DataElement::new(
+        tags::REQUESTED_PROCEDURE_ID,
+        VR::SH,
+        "RP-99",
+    ));
+    item.put(DataElement::new(
+        tags::SCHEDULED_PROCEDURE_STEP_ID,
+        VR::SH,
+        "SPS-7",
+    ));
     let mut object = InMemDicomObject::from_element_iter([
         DataElement::new(tags::SOP_CLASS_UID, VR::UI, OPHTHALMIC_PHOTOGRAPHY_8BIT),
         DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, "2.25.123456789"),
@@ -28,7 +36,11 @@ fn base_object(rows: u16, columns: u16, frames: &str) -> InMemDicomObject {
         DataElement::new(tags::PATIENT_ID, VR::LO, "12345678"),
         DataElement::new(Tag(0x0009, 0x0010), VR::LO, "ACME OCT"),
         DataElement::new(Tag(0x0009, 0x1001), VR::LO, "operator kim"),
-        DataElement::new(tags::REQUEST_ATTRIBUTES_SEQUENCE, VR::SQ, DataSetSequence::new(vec![item], Length::UNDEFINED)),
+        DataElement::new(
+            tags::REQUEST_ATTRIBUTES_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::new(vec![item], Length::UNDEFINED),
+        ),
         DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)),
         DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
         DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, frames),
@@ -37,16 +49,26 @@ fn base_object(rows: u16, columns: u16, frames: &str) -> InMemDicomObject {
         DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(8u16)),
         DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(8u16)),
         DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(7u16)),
-        DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16)),
+        DataElement::new(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(0u16),
+        ),
         DataElement::new(Tag(0x7FE1, 0x0010), VR::LO, "TRAILING CREATOR"),
         DataElement::new(Tag(0x7FE1, 0x1001), VR::LO, "after the pixels"),
     ]);
-    object.put(DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(vec![0x5Au8; 4 * 6 * 2])));
+    object.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PrimitiveValue::from(vec![0x5Au8; 4 * 6 * 2]),
+    ));
     object
 }
 
 fn write(object: InMemDicomObject, transfer_syntax: &str) -> Vec<u8> {
-    let file = object.with_meta(FileMetaTableBuilder::new().transfer_syntax(transfer_syntax)).unwrap();
+    let file = object
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(transfer_syntax))
+        .unwrap();
     let mut out = Vec::new();
     file.write_all(&mut out).unwrap();
     out
@@ -57,7 +79,12 @@ fn attribute<'r>(report: &'r FileReport, path: &str, tag: (u16, u16)) -> &'r Dic
     info.attributes
         .iter()
         .find(|attribute| attribute.path == path && attribute.tag == tag)
-        .unwrap_or_else(|| panic!("no attribute {tag:04X?} at {path:?} in {:#?}", info.attributes))
+        .unwrap_or_else(|| {
+            panic!(
+                "no attribute {tag:04X?} at {path:?} in {:#?}",
+                info.attributes
+            )
+        })
 }
 
 fn assert_standard_content(report: &FileReport) {
@@ -69,8 +96,19 @@ fn assert_standard_content(report: &FileReport) {
     assert_eq!(info.modality, "OP");
 
     let name = attribute(report, "", (0x0010, 0x0010));
-    assert_eq!((name.keyword.as_str(), name.vr.as_str(), name.value.as_str(), name.private), ("PatientName", "PN", "HONG^GILDONG", false));
-    assert_eq!(attribute(report, "", (0x0008, 0x0080)).value, "Seoul Eye Hospital");
+    assert_eq!(
+        (
+            name.keyword.as_str(),
+            name.vr.as_str(),
+            name.value.as_str(),
+            name.private
+        ),
+        ("PatientName", "PN", "HONG^GILDONG", false)
+    );
+    assert_eq!(
+        attribute(report, "", (0x0008, 0x0080)).value,
+        "Seoul Eye Hospital"
+    );
     assert_eq!(attribute(report, "", (0x0008, 0x0020)).keyword, "StudyDate");
 
     let creator = attribute(report, "", (0x0009, 0x0010));
@@ -81,24 +119,55 @@ fn assert_standard_content(report: &FileReport) {
     assert_eq!(private.value, "operator kim");
 
     let sequence = attribute(report, "", (0x0040, 0x0275));
-    assert_eq!((sequence.keyword.as_str(), sequence.vr.as_str(), sequence.value.as_str()), ("RequestAttributesSequence", "SQ", "1 item(s)"));
+    assert_eq!(
+        (
+            sequence.keyword.as_str(),
+            sequence.vr.as_str(),
+            sequence.value.as_str()
+        ),
+        ("RequestAttributesSequence", "SQ", "1 item(s)")
+    );
     let nested = attribute(report, "(0040,0275)[0]", (0x0040, 0x1001));
-    assert_eq!((nested.keyword.as_str(), nested.value.as_str()), ("RequestedProcedureID", "RP-99"));
+    assert_eq!(
+        (nested.keyword.as_str(), nested.value.as_str()),
+        ("RequestedProcedureID", "RP-99")
+    );
 
-    assert_eq!(attribute(report, "", (0x7FE1, 0x1001)).value, "after the pixels");
-    assert!(info.attributes.iter().all(|attribute| attribute.tag != (0x7FE0, 0x0010)), "pixel data listed");
-    assert!(info.attributes.iter().all(|attribute| attribute.tag.0 != 0x0002), "file meta listed");
+    assert_eq!(
+        attribute(report, "", (0x7FE1, 0x1001)).value,
+        "after the pixels"
+    );
+    assert!(
+        info.attributes
+            .iter()
+            .all(|attribute| attribute.tag != (0x7FE0, 0x0010)),
+        "pixel data listed"
+    );
+    assert!(
+        info.attributes
+            .iter()
+            .all(|attribute| attribute.tag.0 != 0x0002),
+        "file meta listed"
+    );
 }
 
 #[test]
 fn explicit_little_endian_attributes_and_geometry() {
-    let report = check(&write(base_object(4, 6, "2"), uids::EXPLICIT_VR_LITTLE_ENDIAN)).unwrap();
+    let report = check(&write(
+        base_object(4, 6, "2"),
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    ))
+    .unwrap();
     assert_standard_content(&report);
 }
 
 #[test]
 fn implicit_little_endian_attributes_and_geometry() {
-    let report = check(&write(base_object(4, 6, "2"), uids::IMPLICIT_VR_LITTLE_ENDIAN)).unwrap();
+    let report = check(&write(
+        base_object(4, 6, "2"),
+        uids::IMPLICIT_VR_LITTLE_ENDIAN,
+    ))
+    .unwrap();
     assert_standard_content(&report);
     // Without explicit VRs, private elements are unknown bytes; their text still shows.
     assert_eq!(attribute(&report, "", (0x0009, 0x1001)).vr, "UN");
@@ -107,7 +176,10 @@ fn implicit_little_endian_attributes_and_geometry() {
 #[test]
 fn encapsulated_pixel_data_is_skipped() {
     let mut object = base_object(4, 6, "2");
-    let fragments = PixelFragmentSequence::new(Vec::<u32>::new(), vec![vec![0xFFu8, 0xD8, 0xFF, 0xD9], vec![1, 2, 3, 4]]);
+    let fragments = PixelFragmentSequence::new(
+        Vec::<u32>::new(),
+        vec![vec![0xFFu8, 0xD8, 0xFF, 0xD9], vec![1, 2, 3, 4]],
+    );
     object.put(DataElement::new(tags::PIXEL_DATA, VR::OB, fragments));
     let report = check(&write(object, uids::JPEG_BASELINE8_BIT)).unwrap();
     assert_standard_content(&report);
@@ -119,24 +191,54 @@ fn file_without_pixel_data_has_no_frames() {
     object.remove_element(tags::PIXEL_DATA);
     let report = check(&write(object, uids::EXPLICIT_VR_LITTLE_ENDIAN)).unwrap();
     assert_eq!(report.frames, 0);
-    assert_eq!(attribute(&report, "", (0x0010, 0x0010)).value, "HONG^GILDONG");
+    assert_eq!(
+        attribute(&report, "", (0x0010, 0x0010)).value,
+        "HONG^GILDONG"
+    );
 }
 
 #[test]
 fn oversized_rows_and_columns_are_refused() {
-    let err = check(&write(base_object(60_000, 60_000, "1"), uids::EXPLICIT_VR_LITTLE_ENDIAN)).unwrap_err();
-    assert!(matches!(err, InspectError::ImageTooLarge { width: 60_000, height: 60_000, .. }), "{err}");
+    let err = check(&write(
+        base_object(60_000, 60_000, "1"),
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InspectError::ImageTooLarge {
+                width: 60_000,
+                height: 60_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("oct_od.dcm"), "{err}");
 }
 
 #[test]
 fn too_many_frames_are_refused() {
-    let err = check(&write(base_object(4, 6, "5000"), uids::EXPLICIT_VR_LITTLE_ENDIAN)).unwrap_err();
-    assert!(matches!(err, InspectError::TooManyFrames { frames: 5000, .. }), "{err}");
+    let err = check(&write(
+        base_object(4, 6, "5000"),
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(err, InspectError::TooManyFrames { frames: 5000, .. }),
+        "{err}"
+    );
 }
 
 /// Appends a raw explicit VR little endian element after everything else.
-fn with_raw_element(mut bytes: Vec<u8>, tag: (u16, u16), vr: &[u8; 2], length: u32, value: &[u8]) -> Vec<u8> {
+fn with_raw_element(
+    mut bytes: Vec<u8>,
+    tag: (u16, u16),
+    vr: &[u8; 2],
+    length: u32,
+    value: &[u8],
+) -> Vec<u8> {
     bytes.extend_from_slice(&tag.0.to_le_bytes());
     bytes.extend_from_slice(&tag.1.to_le_bytes());
     bytes.extend_from_slice(vr);
@@ -151,7 +253,10 @@ fn a_4_gib_element_length_is_refused_without_allocating() {
     let bytes = write(base_object(4, 6, "1"), uids::EXPLICIT_VR_LITTLE_ENDIAN);
     let bytes = with_raw_element(bytes, (0x7FE1, 0x1010), b"OB", 0xFFFF_FFF0, b"tiny");
     let err = check(&bytes).unwrap_err();
-    assert!(matches!(err, InspectError::TooLargeToInspect { .. }), "{err}");
+    assert!(
+        matches!(err, InspectError::TooLargeToInspect { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -168,11 +273,19 @@ fn deep_sequence_nesting_is_refused() {
     let mut item = InMemDicomObject::new_empty();
     for _ in 0..40 {
         let mut parent = InMemDicomObject::new_empty();
-        parent.put(DataElement::new(tags::REQUEST_ATTRIBUTES_SEQUENCE, VR::SQ, DataSetSequence::new(vec![item], Length::UNDEFINED)));
+        parent.put(DataElement::new(
+            tags::REQUEST_ATTRIBUTES_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::new(vec![item], Length::UNDEFINED),
+        ));
         item = parent;
     }
     let mut object = base_object(4, 6, "1");
-    object.put(DataElement::new(tags::REFERENCED_SERIES_SEQUENCE, VR::SQ, DataSetSequence::new(vec![item], Length::UNDEFINED)));
+    object.put(DataElement::new(
+        tags::REFERENCED_SERIES_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::new(vec![item], Length::UNDEFINED),
+    ));
     let err = check(&write(object, uids::EXPLICIT_VR_LITTLE_ENDIAN)).unwrap_err();
     assert!(matches!(err, InspectError::Unsupported { .. }), "{err}");
 }
@@ -181,13 +294,28 @@ fn deep_sequence_nesting_is_refused() {
 fn dicom_without_preamble_named_dcm_is_a_mismatch() {
     let bytes = write(base_object(4, 6, "1"), uids::EXPLICIT_VR_LITTLE_ENDIAN);
     let err = check(&bytes[128..]).unwrap_err();
-    assert!(matches!(err, InspectError::FormatMismatch { expected: ImageFormat::Dicom, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            InspectError::FormatMismatch {
+                expected: ImageFormat::Dicom,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn big_header_over_the_buffer_limit_is_refused() {
-    let limits = ImageLimits { max_buffered_bytes: 200, ..ImageLimits::default() };
+    let limits = ImageLimits {
+        max_buffered_bytes: 200,
+        ..ImageLimits::default()
+    };
     let bytes = write(base_object(4, 6, "1"), uids::EXPLICIT_VR_LITTLE_ENDIAN);
     let err = inspect("oct_od.dcm", &mut &bytes[..], &limits).unwrap_err();
-    assert!(matches!(err, InspectError::TooLargeToInspect { limit: 200, .. }), "{err}");
+    assert!(
+        matches!(err, InspectError::TooLargeToInspect { limit: 200, .. }),
+        "{err}"
+    );
 }

@@ -12,7 +12,11 @@ fn check(path: &str, bytes: &[u8]) -> Result<FileReport, InspectError> {
 }
 
 fn keys(report: &FileReport) -> Vec<(String, String)> {
-    report.metadata.iter().map(|item| (item.container.to_owned(), item.key.clone())).collect()
+    report
+        .metadata
+        .iter()
+        .map(|item| (item.container.to_owned(), item.key.clone()))
+        .collect()
 }
 
 #[test]
@@ -39,11 +43,17 @@ fn jpeg_exif_gps_and_artist_are_reported() {
     let jpeg = jpeg_with_segments(&plain_jpeg(32, 32), &[(0xE1, app1)]);
     let report = check("fundus.jpg", &jpeg).unwrap();
     assert_eq!(item(&report, "EXIF", "Artist"), Some("Dr. Hong Gildong"));
-    assert_eq!(item(&report, "EXIF", "DateTimeOriginal"), Some("2024:03:01 09:30:00"));
+    assert_eq!(
+        item(&report, "EXIF", "DateTimeOriginal"),
+        Some("2024:03:01 09:30:00")
+    );
     assert_eq!(item(&report, "EXIF", "BodySerialNumber"), Some("SN-4411"));
     assert_eq!(item(&report, "EXIF", "GPSLatitudeRef"), Some("N"));
     let latitude = item(&report, "EXIF", "GPSLatitude").unwrap();
-    assert!(latitude.contains("37") && latitude.contains("33"), "{latitude}");
+    assert!(
+        latitude.contains("37") && latitude.contains("33"),
+        "{latitude}"
+    );
     assert_eq!((report.width, report.height), (32, 32));
 }
 
@@ -57,17 +67,33 @@ fn jpeg_xmp_iptc_and_comments_are_reported() {
         &plain_jpeg(16, 16),
         &[
             (0xE1, xmp_app1(packet)),
-            (0xED, photoshop_iptc_app13(&[(2, 80, "Lee Jiwon"), (2, 5, "Patient 12345"), (2, 55, "20240301")])),
+            (
+                0xED,
+                photoshop_iptc_app13(&[
+                    (2, 80, "Lee Jiwon"),
+                    (2, 5, "Patient 12345"),
+                    (2, 55, "20240301"),
+                ]),
+            ),
             (0xFE, b"scanned at Seoul Eye Clinic".to_vec()),
         ],
     );
     let report = check("fundus.jpg", &jpeg).unwrap();
     assert_eq!(item(&report, "XMP", "dc:creator"), Some("Kim Minsu"));
-    assert_eq!(item(&report, "XMP", "photoshop:DateCreated"), Some("2024-03-01"));
+    assert_eq!(
+        item(&report, "XMP", "photoshop:DateCreated"),
+        Some("2024-03-01")
+    );
     assert_eq!(item(&report, "IPTC", "2:80 By-line"), Some("Lee Jiwon"));
-    assert_eq!(item(&report, "IPTC", "2:05 Object Name"), Some("Patient 12345"));
+    assert_eq!(
+        item(&report, "IPTC", "2:05 Object Name"),
+        Some("Patient 12345")
+    );
     assert_eq!(item(&report, "IPTC", "2:55 Date Created"), Some("20240301"));
-    assert_eq!(item(&report, "JPEG COM", "Comment"), Some("scanned at Seoul Eye Clinic"));
+    assert_eq!(
+        item(&report, "JPEG COM", "Comment"),
+        Some("scanned at Seoul Eye Clinic")
+    );
 }
 
 #[test]
@@ -75,7 +101,10 @@ fn jpeg_bytes_after_the_end_of_image_are_reported() {
     let mut jpeg = plain_jpeg(8, 8);
     jpeg.extend_from_slice(b"hidden trailer with a name");
     let report = check("a.jpg", &jpeg).unwrap();
-    assert_eq!(item(&report, "JPEG trailer", "TrailingData"), Some("26 bytes after the end-of-image marker"));
+    assert_eq!(
+        item(&report, "JPEG trailer", "TrailingData"),
+        Some("26 bytes after the end-of-image marker")
+    );
 }
 
 #[test]
@@ -97,7 +126,12 @@ fn retina_fixture_is_inspected() {
     let bytes = std::fs::read(path).expect("tests/fixtures/retina.jpg is part of the repository");
     let report = check("fundus_od.jpg", &bytes).unwrap();
     assert_eq!(report.format, ImageFormat::Jpeg);
-    assert!(report.width > 100 && report.height > 100, "{}x{}", report.width, report.height);
+    assert!(
+        report.width > 100 && report.height > 100,
+        "{}x{}",
+        report.width,
+        report.height
+    );
     assert_eq!(report.frames, 1);
 }
 
@@ -107,7 +141,8 @@ fn png_text_chunks_after_image_data_are_reported() {
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut encoder, b"seen by Dr. Choi").unwrap();
     ztxt.extend_from_slice(&encoder.finish().unwrap());
-    let itxt = b"Title\0\0\0ko\0\xEC\xA0\x9C\xEB\xAA\xA9\0\xEB\xB0\x95\xEC\xA7\x80\xEB\xAF\xBC".to_vec();
+    let itxt =
+        b"Title\0\0\0ko\0\xEC\xA0\x9C\xEB\xAA\xA9\0\xEB\xB0\x95\xEC\xA7\x80\xEB\xAF\xBC".to_vec();
     let png = png_with_trailing_chunks(
         &plain_png(20, 10),
         &[
@@ -119,12 +154,29 @@ fn png_text_chunks_after_image_data_are_reported() {
     );
     let report = check("slo_od.png", &png).unwrap();
     assert_eq!(report.format, ImageFormat::Png);
-    assert_eq!((report.width, report.height, report.bits_per_sample, report.channels), (20, 10, 8, 1));
+    assert_eq!(
+        (
+            report.width,
+            report.height,
+            report.bits_per_sample,
+            report.channels
+        ),
+        (20, 10, 8, 1)
+    );
     assert_eq!(item(&report, "PNG tEXt", "Author"), Some("Hong Gildong"));
-    assert_eq!(item(&report, "PNG zTXt", "Comment"), Some("seen by Dr. Choi"));
+    assert_eq!(
+        item(&report, "PNG zTXt", "Comment"),
+        Some("seen by Dr. Choi")
+    );
     assert_eq!(item(&report, "PNG iTXt", "Title"), Some("박지민"));
-    assert_eq!(item(&report, "PNG iTXt", "Title (translated keyword)"), Some("제목"));
-    assert_eq!(item(&report, "PNG tIME", "tIME"), Some("2024-03-01 09:30:00"));
+    assert_eq!(
+        item(&report, "PNG iTXt", "Title (translated keyword)"),
+        Some("제목")
+    );
+    assert_eq!(
+        item(&report, "PNG tIME", "tIME"),
+        Some("2024-03-01 09:30:00")
+    );
 }
 
 #[test]
@@ -132,9 +184,15 @@ fn png_xmp_and_exif_chunks_are_reported() {
     let mut itxt = b"XML:com.adobe.xmp\0\0\0\0\0".to_vec();
     itxt.extend_from_slice(br#"<x:xmpmeta><rdf:RDF><rdf:Description xmp:CreatorTool="Eye Scanner 3" dc:title="Jung"/></rdf:RDF></x:xmpmeta>"#);
     let exif = exif_block(&[ascii_field(exif::Tag::Copyright, "Busan Hospital")]);
-    let png = png_with_trailing_chunks(&plain_png(4, 4), &[png_chunk(b"iTXt", &itxt), png_chunk(b"eXIf", &exif)]);
+    let png = png_with_trailing_chunks(
+        &plain_png(4, 4),
+        &[png_chunk(b"iTXt", &itxt), png_chunk(b"eXIf", &exif)],
+    );
     let report = check("a.png", &png).unwrap();
-    assert_eq!(item(&report, "XMP", "xmp:CreatorTool"), Some("Eye Scanner 3"));
+    assert_eq!(
+        item(&report, "XMP", "xmp:CreatorTool"),
+        Some("Eye Scanner 3")
+    );
     assert_eq!(item(&report, "XMP", "dc:title"), Some("Jung"));
     assert_eq!(item(&report, "EXIF", "Copyright"), Some("Busan Hospital"));
 }
@@ -153,9 +211,22 @@ fn png_raw_profile_text_is_decoded() {
 #[test]
 fn png_header_claiming_100000_squared_is_refused_before_allocation() {
     let err = check("huge.png", &png_header_only(100_000, 100_000)).unwrap_err();
-    assert!(matches!(err, InspectError::ImageTooLarge { width: 100_000, height: 100_000, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            InspectError::ImageTooLarge {
+                width: 100_000,
+                height: 100_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let message = err.to_string();
-    assert!(message.contains("huge.png") && message.contains("100000x100000"), "{message}");
+    assert!(
+        message.contains("huge.png") && message.contains("100000x100000"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -176,9 +247,22 @@ fn apng_frame_count_is_reported_and_limited() {
     apng.extend_from_slice(&png_chunk(b"acTL", &actl));
     apng.extend_from_slice(&png[33..]);
     assert_eq!(check("a.png", &apng).unwrap().frames, 3);
-    let limits = ImageLimits { max_frames: 2, ..ImageLimits::default() };
+    let limits = ImageLimits {
+        max_frames: 2,
+        ..ImageLimits::default()
+    };
     let err = inspect("a.png", &mut &apng[..], &limits).unwrap_err();
-    assert!(matches!(err, InspectError::TooManyFrames { frames: 3, limit: 2, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            InspectError::TooManyFrames {
+                frames: 3,
+                limit: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 fn tiff_16bit(artist: &str, pages: usize) -> Vec<u8> {
@@ -190,8 +274,14 @@ fn tiff_16bit(artist: &str, pages: usize) -> Vec<u8> {
     for _ in 0..pages {
         let mut image = encoder.new_image::<colortype::Gray16>(24, 16).unwrap();
         image.encoder().write_tag(Tag::Artist, artist).unwrap();
-        image.encoder().write_tag(Tag::Software, "OCT Export 2.1").unwrap();
-        image.encoder().write_tag(Tag::Unknown(316), "WS-CLINIC-07").unwrap();
+        image
+            .encoder()
+            .write_tag(Tag::Software, "OCT Export 2.1")
+            .unwrap();
+        image
+            .encoder()
+            .write_tag(Tag::Unknown(316), "WS-CLINIC-07")
+            .unwrap();
         image.write_data(&pixels).unwrap();
     }
     out.into_inner()
@@ -212,9 +302,16 @@ fn tiff_16bit_artist_and_ascii_tags_are_reported() {
 fn multipage_tiff_counts_pages_and_reports_every_page() {
     let report = check("volume.tiff", &tiff_16bit("Dr. Seo", 3)).unwrap();
     assert_eq!(report.frames, 3);
-    let artists = report.metadata.iter().filter(|item| item.key == "Artist").count();
+    let artists = report
+        .metadata
+        .iter()
+        .filter(|item| item.key == "Artist")
+        .count();
     assert_eq!(artists, 3);
-    let limits = ImageLimits { max_frames: 2, ..ImageLimits::default() };
+    let limits = ImageLimits {
+        max_frames: 2,
+        ..ImageLimits::default()
+    };
     let tiff = tiff_16bit("x", 3);
     let err = inspect("volume.tiff", &mut &tiff[..], &limits).unwrap_err();
     assert!(matches!(err, InspectError::TooManyFrames { .. }), "{err}");
@@ -222,10 +319,16 @@ fn multipage_tiff_counts_pages_and_reports_every_page() {
 
 #[test]
 fn tiff_over_the_buffer_limit_is_refused() {
-    let limits = ImageLimits { max_buffered_bytes: 100, ..ImageLimits::default() };
+    let limits = ImageLimits {
+        max_buffered_bytes: 100,
+        ..ImageLimits::default()
+    };
     let tiff = tiff_16bit("x", 1);
     let err = inspect("big.tif", &mut &tiff[..], &limits).unwrap_err();
-    assert!(matches!(err, InspectError::TooLargeToInspect { limit: 100, .. }), "{err}");
+    assert!(
+        matches!(err, InspectError::TooLargeToInspect { limit: 100, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("big.tif"), "{err}");
 }
 
@@ -238,7 +341,10 @@ fn tiff_with_exif_sub_directory_is_reported() {
     let mut encoder = TiffEncoder::new(&mut out).unwrap();
     let mut image = encoder.new_image::<colortype::Gray8>(4, 4).unwrap();
     // Placeholder offset, patched below once the Exif IFD's position is known.
-    image.encoder().write_tag(Tag::Unknown(34665), 0xDEAD_BEEFu32).unwrap();
+    image
+        .encoder()
+        .write_tag(Tag::Unknown(34665), 0xDEAD_BEEFu32)
+        .unwrap();
     image.write_data(&[0u8; 16]).unwrap();
     let mut tiff = out.into_inner();
     while tiff.len() % 2 == 1 {
@@ -253,30 +359,57 @@ fn tiff_with_exif_sub_directory_is_reported() {
     tiff.extend_from_slice(b"Ahn\0");
     tiff.extend_from_slice(&0u32.to_le_bytes());
     let placeholder = 0xDEAD_BEEFu32.to_le_bytes();
-    let at = tiff.windows(4).position(|window| window == placeholder).unwrap();
+    let at = tiff
+        .windows(4)
+        .position(|window| window == placeholder)
+        .unwrap();
     tiff[at..at + 4].copy_from_slice(&exif_ifd.to_le_bytes());
     let report = check("a.tif", &tiff).unwrap();
     assert_eq!(item(&report, "EXIF", "CameraOwnerName"), Some("Ahn"));
     // The TIFF's own tags are reported once, as TIFF items, not again as EXIF.
-    assert!(report.metadata.iter().all(|item| item.container != "EXIF" || item.key == "CameraOwnerName"), "{:?}", keys(&report));
+    assert!(
+        report
+            .metadata
+            .iter()
+            .all(|item| item.container != "EXIF" || item.key == "CameraOwnerName"),
+        "{:?}",
+        keys(&report)
+    );
 }
 
 #[test]
 fn text_named_jpg_is_refused_naming_both() {
     let err = check("fundus_od.jpg", b"Patient: Kim Minsu\nDOB 1950-01-01\n").unwrap_err();
     assert!(
-        matches!(err, InspectError::FormatMismatch { expected: ImageFormat::Jpeg, actual: ImageFormat::Other, .. }),
+        matches!(
+            err,
+            InspectError::FormatMismatch {
+                expected: ImageFormat::Jpeg,
+                actual: ImageFormat::Other,
+                ..
+            }
+        ),
         "{err}"
     );
     let message = err.to_string();
-    assert!(message.contains("fundus_od.jpg") && message.contains("JPEG") && message.contains("text"), "{message}");
+    assert!(
+        message.contains("fundus_od.jpg") && message.contains("JPEG") && message.contains("text"),
+        "{message}"
+    );
 }
 
 #[test]
 fn png_named_jpg_is_refused() {
     let err = check("fundus_od.jpg", &plain_png(4, 4)).unwrap_err();
     assert!(
-        matches!(err, InspectError::FormatMismatch { expected: ImageFormat::Jpeg, actual: ImageFormat::Png, .. }),
+        matches!(
+            err,
+            InspectError::FormatMismatch {
+                expected: ImageFormat::Jpeg,
+                actual: ImageFormat::Png,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("a PNG image"), "{err}");
@@ -295,8 +428,21 @@ fn unknown_extensions_are_judged_by_content() {
 
 #[test]
 fn jpeg_dimension_limits_apply() {
-    let limits = ImageLimits { max_side: 40, ..ImageLimits::default() };
+    let limits = ImageLimits {
+        max_side: 40,
+        ..ImageLimits::default()
+    };
     let jpeg = plain_jpeg(64, 8);
     let err = inspect("wide.jpg", &mut &jpeg[..], &limits).unwrap_err();
-    assert!(matches!(err, InspectError::ImageTooLarge { width: 64, height: 8, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            InspectError::ImageTooLarge {
+                width: 64,
+                height: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

@@ -15,7 +15,10 @@ use readroom_bundle::inspect::inspect;
 
 /// Runs `inspect` under a name that promises nothing, so the content decides the format.
 fn survive(bytes: &[u8]) {
-    let limits = ImageLimits { max_buffered_bytes: 1 << 20, ..ImageLimits::default() };
+    let limits = ImageLimits {
+        max_buffered_bytes: 1 << 20,
+        ..ImageLimits::default()
+    };
     let _ = inspect("sample", &mut &bytes[..], &limits);
 }
 
@@ -29,7 +32,10 @@ fn jpeg_sample() -> Vec<u8> {
         &plain_jpeg(16, 8),
         &[
             (0xE1, app1),
-            (0xE1, xmp_app1("<x:xmpmeta><dc:creator>a</dc:creator></x:xmpmeta>")),
+            (
+                0xE1,
+                xmp_app1("<x:xmpmeta><dc:creator>a</dc:creator></x:xmpmeta>"),
+            ),
             (0xED, photoshop_iptc_app13(&[(2, 80, "b")])),
             (0xFE, b"comment".to_vec()),
         ],
@@ -59,8 +65,17 @@ fn tiff_sample() -> Vec<u8> {
     let mut encoder = TiffEncoder::new(&mut out).unwrap();
     for _ in 0..2 {
         let mut image = encoder.new_image::<colortype::Gray16>(8, 4).unwrap();
-        image.encoder().write_tag(TiffTag::Artist, "someone").unwrap();
-        image.encoder().write_tag(TiffTag::Unknown(700), &b"<x:xmpmeta><dc:creator>a</dc:creator></x:xmpmeta>"[..]).unwrap();
+        image
+            .encoder()
+            .write_tag(TiffTag::Artist, "someone")
+            .unwrap();
+        image
+            .encoder()
+            .write_tag(
+                TiffTag::Unknown(700),
+                &b"<x:xmpmeta><dc:creator>a</dc:creator></x:xmpmeta>"[..],
+            )
+            .unwrap();
         image.write_data(&[7u16; 32]).unwrap();
     }
     out.into_inner()
@@ -70,12 +85,20 @@ fn dicom_sample(transfer_syntax: &str, encapsulated: bool) -> Vec<u8> {
     let mut item = InMemDicomObject::new_empty();
     item.put(DataElement::new(tags::REQUESTED_PROCEDURE_ID, VR::SH, "RP"));
     let mut object = InMemDicomObject::from_element_iter([
-        DataElement::new(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.77.1.5.1"),
+        DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            "1.2.840.10008.5.1.4.1.1.77.1.5.1",
+        ),
         DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, "2.25.1"),
         DataElement::new(tags::PATIENT_NAME, VR::PN, "A^B"),
         DataElement::new(Tag(0x0009, 0x0010), VR::LO, "X"),
         DataElement::new(Tag(0x0009, 0x1001), VR::LO, "Y"),
-        DataElement::new(tags::REQUEST_ATTRIBUTES_SEQUENCE, VR::SQ, DataSetSequence::new(vec![item], Length::UNDEFINED)),
+        DataElement::new(
+            tags::REQUEST_ATTRIBUTES_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::new(vec![item], Length::UNDEFINED),
+        ),
         DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(2u16)),
         DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(2u16)),
     ]);
@@ -83,9 +106,15 @@ fn dicom_sample(transfer_syntax: &str, encapsulated: bool) -> Vec<u8> {
         let fragments = PixelFragmentSequence::new(Vec::<u32>::new(), vec![vec![1u8, 2, 3, 4]]);
         object.put(DataElement::new(tags::PIXEL_DATA, VR::OB, fragments));
     } else {
-        object.put(DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(vec![1u8, 2, 3, 4])));
+        object.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OB,
+            PrimitiveValue::from(vec![1u8, 2, 3, 4]),
+        ));
     }
-    let file = object.with_meta(FileMetaTableBuilder::new().transfer_syntax(transfer_syntax)).unwrap();
+    let file = object
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(transfer_syntax))
+        .unwrap();
     let mut out = Vec::new();
     file.write_all(&mut out).unwrap();
     out
@@ -96,9 +125,18 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ("jpeg", jpeg_sample()),
         ("png", png_sample()),
         ("tiff", tiff_sample()),
-        ("dicom explicit", dicom_sample(uids::EXPLICIT_VR_LITTLE_ENDIAN, false)),
-        ("dicom implicit", dicom_sample(uids::IMPLICIT_VR_LITTLE_ENDIAN, false)),
-        ("dicom encapsulated", dicom_sample(uids::JPEG_BASELINE8_BIT, true)),
+        (
+            "dicom explicit",
+            dicom_sample(uids::EXPLICIT_VR_LITTLE_ENDIAN, false),
+        ),
+        (
+            "dicom implicit",
+            dicom_sample(uids::IMPLICIT_VR_LITTLE_ENDIAN, false),
+        ),
+        (
+            "dicom encapsulated",
+            dicom_sample(uids::JPEG_BASELINE8_BIT, true),
+        ),
     ]
 }
 

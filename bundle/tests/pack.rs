@@ -27,7 +27,10 @@ fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 
 fn sample_entries() -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("manifest.json", br#"{"format":"readroom-bundle/1","study":"EYE-2026"}"#.to_vec()),
+        (
+            "manifest.json",
+            br#"{"format":"readroom-bundle/1","study":"EYE-2026"}"#.to_vec(),
+        ),
         ("fundus_od.jpg", random_bytes(600 * 1024, 1)),
         ("oct_os/000.png", random_bytes(1000, 2)),
         ("oct_os/001.png", Vec::new()),
@@ -56,7 +59,10 @@ fn round_trip_is_byte_identical_stored_and_in_order() {
         assert_eq!(file.size(), bytes.len() as u64);
         assert_eq!(file.compressed_size(), bytes.len() as u64);
         let modified = file.last_modified().unwrap();
-        assert_eq!((modified.year(), modified.month(), modified.day()), (1980, 1, 1));
+        assert_eq!(
+            (modified.year(), modified.month(), modified.day()),
+            (1980, 1, 1)
+        );
         assert_eq!(file.unix_mode().map(|mode| mode & 0o777), Some(0o644));
         let mut read_back = Vec::new();
         file.read_to_end(&mut read_back).unwrap();
@@ -86,35 +92,67 @@ fn packing_is_deterministic() {
 #[test]
 fn add_sized_refuses_a_reader_of_another_size() {
     let mut writer = PackWriter::new(Sink(Vec::new()));
-    let err = writer.add_sized("a.png", 10, &mut &b"12345"[..]).unwrap_err();
-    assert!(matches!(err, BundleError::EntryTruncated { declared: 10, read: 5, .. }), "{err}");
+    let err = writer
+        .add_sized("a.png", 10, &mut &b"12345"[..])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BundleError::EntryTruncated {
+                declared: 10,
+                read: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // A streamed zip cannot take the entry back, so the writer stays failed.
     let err = writer.add("b.png", &mut &b"x"[..]).unwrap_err();
     assert!(matches!(err, BundleError::WriterFailed { .. }), "{err}");
-    assert!(matches!(writer.finish(), Err(BundleError::WriterFailed { .. })));
+    assert!(matches!(
+        writer.finish(),
+        Err(BundleError::WriterFailed { .. })
+    ));
 
     let mut writer = PackWriter::new(Sink(Vec::new()));
-    let err = writer.add_sized("a.png", 3, &mut &b"12345"[..]).unwrap_err();
-    assert!(matches!(err, BundleError::EntryOverflow { declared: 3, .. }), "{err}");
+    let err = writer
+        .add_sized("a.png", 3, &mut &b"12345"[..])
+        .unwrap_err();
+    assert!(
+        matches!(err, BundleError::EntryOverflow { declared: 3, .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn add_sized_round_trips() {
     let mut writer = PackWriter::new(Sink(Vec::new()));
-    writer.add_sized("manifest.json", 2, &mut &b"{}"[..]).unwrap();
+    writer
+        .add_sized("manifest.json", 2, &mut &b"{}"[..])
+        .unwrap();
     writer.add_sized("a.png", 5, &mut &b"12345"[..]).unwrap();
     let packed = writer.finish().unwrap().0;
     let mut archive = zip::ZipArchive::new(Cursor::new(packed)).unwrap();
     let mut read_back = String::new();
-    archive.by_name("a.png").unwrap().read_to_string(&mut read_back).unwrap();
+    archive
+        .by_name("a.png")
+        .unwrap()
+        .read_to_string(&mut read_back)
+        .unwrap();
     assert_eq!(read_back, "12345");
 }
 
 #[test]
 fn unsafe_and_duplicate_paths_are_refused() {
     let mut writer = PackWriter::new(Sink(Vec::new()));
-    assert!(matches!(writer.add("../x", &mut &b""[..]), Err(BundleError::PathTraversal { .. })));
-    assert!(matches!(writer.add("./x", &mut &b""[..]), Err(BundleError::InvalidName { .. })));
+    assert!(matches!(
+        writer.add("../x", &mut &b""[..]),
+        Err(BundleError::PathTraversal { .. })
+    ));
+    assert!(matches!(
+        writer.add("./x", &mut &b""[..]),
+        Err(BundleError::InvalidName { .. })
+    ));
     writer.add("manifest.json", &mut &b"{}"[..]).unwrap();
     let err = writer.add("Manifest.json", &mut &b"{}"[..]).unwrap_err();
     assert!(matches!(err, BundleError::DuplicateEntry { .. }), "{err}");
@@ -146,7 +184,9 @@ impl Write for SparseFile {
 
 impl Read for SparseFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n_bytes = buf.len().min((self.len - self.position.min(self.len)) as usize);
+        let n_bytes = buf
+            .len()
+            .min((self.len - self.position.min(self.len)) as usize);
         let window = self.position..self.position + n_bytes as u64;
         buf[..n_bytes].fill(0);
         for (start, bytes) in &self.chunks {
@@ -180,9 +220,13 @@ fn bundles_over_4_gib_use_zip64_and_read_back() {
     const BIG: u64 = (4 << 30) + 12_345;
     let mut writer = PackWriter::new(SparseFile::default());
     writer.add("manifest.json", &mut &b"{}"[..]).unwrap();
-    let written = writer.add("oct_od.dcm", &mut io::repeat(0).take(BIG)).unwrap();
+    let written = writer
+        .add("oct_od.dcm", &mut io::repeat(0).take(BIG))
+        .unwrap();
     assert_eq!(written, BIG);
-    writer.add_sized("after.txt", 5, &mut &b"after"[..]).unwrap();
+    writer
+        .add_sized("after.txt", 5, &mut &b"after"[..])
+        .unwrap();
     let mut file = writer.finish().unwrap();
     assert!(file.len > BIG);
 
@@ -194,9 +238,17 @@ fn bundles_over_4_gib_use_zip64_and_read_back() {
     assert_eq!(big.compression(), zip::CompressionMethod::Stored);
     drop(big);
     let mut after = String::new();
-    archive.by_name("after.txt").unwrap().read_to_string(&mut after).unwrap();
+    archive
+        .by_name("after.txt")
+        .unwrap()
+        .read_to_string(&mut after)
+        .unwrap();
     assert_eq!(after, "after");
     let mut manifest = String::new();
-    archive.by_name("manifest.json").unwrap().read_to_string(&mut manifest).unwrap();
+    archive
+        .by_name("manifest.json")
+        .unwrap()
+        .read_to_string(&mut manifest)
+        .unwrap();
     assert_eq!(manifest, "{}");
 }

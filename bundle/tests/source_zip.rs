@@ -33,7 +33,10 @@ fn open(entries: &[RawEntry]) -> Result<BundleSource, BundleError> {
 /// Asserts the error's message names `entry`.
 fn assert_names(err: &BundleError, entry: &str) {
     let message = err.to_string();
-    assert!(message.contains(entry), "message {message:?} does not name {entry:?}");
+    assert!(
+        message.contains(entry),
+        "message {message:?} does not name {entry:?}"
+    );
 }
 
 fn manifest() -> RawEntry {
@@ -54,8 +57,11 @@ fn lists_sorted_normalized_entries_and_skips_directories() {
     ])
     .unwrap();
     assert_eq!(source.kind(), SourceKind::Zip);
-    let listed: Vec<(&str, u64)> =
-        source.entries().iter().map(|entry| (entry.path.as_str(), entry.size)).collect();
+    let listed: Vec<(&str, u64)> = source
+        .entries()
+        .iter()
+        .map(|entry| (entry.path.as_str(), entry.size))
+        .collect();
     assert_eq!(
         listed,
         vec![
@@ -72,9 +78,16 @@ fn lists_sorted_normalized_entries_and_skips_directories() {
 fn reads_stored_and_deflated_entries() {
     let text: Vec<u8> = b"fundus ".iter().copied().cycle().take(100_000).collect();
     let mut source = open(&[manifest(), RawEntry::deflated("notes/big.txt", &text)]).unwrap();
-    assert_eq!(source.read_small("manifest.json", 1 << 20).unwrap(), br#"{"format":"readroom-bundle/1"}"#);
+    assert_eq!(
+        source.read_small("manifest.json", 1 << 20).unwrap(),
+        br#"{"format":"readroom-bundle/1"}"#
+    );
     let mut streamed = Vec::new();
-    source.open_entry("notes/big.txt").unwrap().read_to_end(&mut streamed).unwrap();
+    source
+        .open_entry("notes/big.txt")
+        .unwrap()
+        .read_to_end(&mut streamed)
+        .unwrap();
     assert_eq!(streamed, text);
 }
 
@@ -92,9 +105,16 @@ fn reads_archives_written_by_the_zip_crate() {
     writer.finish().unwrap();
     let fixture = write_file("bundle.zip", out.get_ref());
     let mut source = BundleSource::open(&fixture.path, &SourceLimits::default()).unwrap();
-    let paths: Vec<&str> = source.entries().iter().map(|entry| entry.path.as_str()).collect();
+    let paths: Vec<&str> = source
+        .entries()
+        .iter()
+        .map(|entry| entry.path.as_str())
+        .collect();
     assert_eq!(paths, vec!["images/a.txt", "manifest.json"]);
-    assert_eq!(source.read_small("images/a.txt", 10_000).unwrap(), vec![b'a'; 5000]);
+    assert_eq!(
+        source.read_small("images/a.txt", 10_000).unwrap(),
+        vec![b'a'; 5000]
+    );
 }
 
 #[test]
@@ -119,7 +139,10 @@ fn truncated_zip_is_corrupt() {
     let err = BundleSource::open(&fixture.path, &SourceLimits::default()).unwrap_err();
     assert!(matches!(err, BundleError::CorruptZip { .. }), "{err}");
     assert_names(&err, "bundle.zip");
-    assert!(err.to_string().contains("end-of-central-directory"), "{err}");
+    assert!(
+        err.to_string().contains("end-of-central-directory"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -144,7 +167,10 @@ fn parent_directory_component_is_refused() {
 fn absolute_paths_are_refused() {
     for name in ["/etc/evil.png", "C:\\evil.png", "c:/evil.png"] {
         let err = open(&[manifest(), RawEntry::stored(name, b"x")]).unwrap_err();
-        assert!(matches!(err, BundleError::AbsolutePath { .. }), "{name}: {err}");
+        assert!(
+            matches!(err, BundleError::AbsolutePath { .. }),
+            "{name}: {err}"
+        );
         assert_names(&err, format!("{name:?}").trim_matches('"'));
     }
 }
@@ -161,7 +187,10 @@ fn control_characters_are_refused() {
     for name in ["a\0b.png", "a\u{1}b.png", "a\nb.png"] {
         let err = open(&[manifest(), RawEntry::stored(name, b"x")]).unwrap_err();
         assert!(
-            matches!(err, BundleError::ControlCharacter { .. } | BundleError::InvalidName { .. }),
+            matches!(
+                err,
+                BundleError::ControlCharacter { .. } | BundleError::InvalidName { .. }
+            ),
             "{name:?}: {err}"
         );
         assert_names(&err, "a\\");
@@ -180,30 +209,45 @@ fn special_file_entries_are_refused() {
     let mut fifo = RawEntry::stored("pipe", b"");
     fifo.external_attributes = 0o010_644 << 16;
     let err = open(&[manifest(), fifo]).unwrap_err();
-    assert!(matches!(err, BundleError::SpecialFile { kind: "FIFO", .. }), "{err}");
+    assert!(
+        matches!(err, BundleError::SpecialFile { kind: "FIFO", .. }),
+        "{err}"
+    );
     assert_names(&err, "pipe");
 }
 
 #[test]
 fn duplicates_after_normalization_are_refused() {
-    let err = open(&[manifest(), RawEntry::stored("a/b.png", b"1"), RawEntry::stored("a//./b.png", b"2")])
-        .unwrap_err();
+    let err = open(&[
+        manifest(),
+        RawEntry::stored("a/b.png", b"1"),
+        RawEntry::stored("a//./b.png", b"2"),
+    ])
+    .unwrap_err();
     assert!(matches!(err, BundleError::DuplicateEntry { .. }), "{err}");
     assert_names(&err, "a/b.png");
 }
 
 #[test]
 fn names_differing_only_in_case_are_duplicates() {
-    let err = open(&[manifest(), RawEntry::stored("Fundus.jpg", b"1"), RawEntry::stored("fundus.jpg", b"2")])
-        .unwrap_err();
+    let err = open(&[
+        manifest(),
+        RawEntry::stored("Fundus.jpg", b"1"),
+        RawEntry::stored("fundus.jpg", b"2"),
+    ])
+    .unwrap_err();
     assert!(matches!(err, BundleError::DuplicateEntry { .. }), "{err}");
     assert_names(&err, "undus.jpg");
 }
 
 #[test]
 fn identical_raw_names_are_duplicates() {
-    let err = open(&[manifest(), RawEntry::stored("a.png", b"1"), RawEntry::stored("a.png", b"2")])
-        .unwrap_err();
+    let err = open(&[
+        manifest(),
+        RawEntry::stored("a.png", b"1"),
+        RawEntry::stored("a.png", b"2"),
+    ])
+    .unwrap_err();
     assert!(matches!(err, BundleError::DuplicateEntry { .. }), "{err}");
     assert_names(&err, "a.png");
 }
@@ -222,7 +266,10 @@ fn unsupported_compression_is_refused() {
     let mut lzma = RawEntry::stored("scan.dcm", b"xxxx");
     lzma.method = 14;
     let err = open(&[manifest(), lzma]).unwrap_err();
-    assert!(matches!(err, BundleError::UnsupportedCompression { .. }), "{err}");
+    assert!(
+        matches!(err, BundleError::UnsupportedCompression { .. }),
+        "{err}"
+    );
     assert_names(&err, "scan.dcm");
 }
 
@@ -231,21 +278,42 @@ fn declared_entry_size_over_the_limit_is_refused_before_reading() {
     // The entry declares 3 GiB but holds 4 bytes: only the declaration is looked at.
     let mut huge = RawEntry::stored("huge.dcm", b"tiny");
     huge.size = 3 << 30;
-    let limits = SourceLimits { max_entry_size: 1 << 30, ..SourceLimits::default() };
+    let limits = SourceLimits {
+        max_entry_size: 1 << 30,
+        ..SourceLimits::default()
+    };
     let err = open_with(&[manifest(), huge], &limits).unwrap_err();
-    assert!(matches!(err, BundleError::EntryTooLarge { size: 3221225472, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            BundleError::EntryTooLarge {
+                size: 3221225472,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_names(&err, "huge.dcm");
 }
 
 #[test]
 fn total_size_over_the_limit_is_refused() {
-    let limits = SourceLimits { max_total_size: 1500, ..SourceLimits::default() };
+    let limits = SourceLimits {
+        max_total_size: 1500,
+        ..SourceLimits::default()
+    };
     let err = open_with(
-        &[RawEntry::stored("a.png", &[1u8; 800]), RawEntry::stored("b.png", &[2u8; 800])],
+        &[
+            RawEntry::stored("a.png", &[1u8; 800]),
+            RawEntry::stored("b.png", &[2u8; 800]),
+        ],
         &limits,
     )
     .unwrap_err();
-    assert!(matches!(err, BundleError::TotalTooLarge { total: 1600, .. }), "{err}");
+    assert!(
+        matches!(err, BundleError::TotalTooLarge { total: 1600, .. }),
+        "{err}"
+    );
     assert_names(&err, "b.png");
 }
 
@@ -255,7 +323,10 @@ fn compression_ratio_over_the_limit_is_refused() {
     let bomb = RawEntry::deflated("bomb.png", &zeros);
     assert!(bomb.data.len() * 100 < zeros.len());
     let err = open(&[manifest(), bomb]).unwrap_err();
-    assert!(matches!(err, BundleError::CompressionRatio { limit: 100, .. }), "{err}");
+    assert!(
+        matches!(err, BundleError::CompressionRatio { limit: 100, .. }),
+        "{err}"
+    );
     assert_names(&err, "bomb.png");
 }
 
@@ -276,7 +347,10 @@ fn a_lying_size_cannot_produce_more_than_declared() {
     let mut out = Vec::new();
     let err = reader.read_to_end(&mut out).unwrap_err();
     let err = BundleError::from_entry_io("liar.png", err);
-    assert!(matches!(err, BundleError::EntryOverflow { declared: 1000, .. }), "{err}");
+    assert!(
+        matches!(err, BundleError::EntryOverflow { declared: 1000, .. }),
+        "{err}"
+    );
     assert_names(&err, "liar.png");
     assert!(out.len() <= 1000);
 }
@@ -287,17 +361,39 @@ fn an_entry_shorter_than_declared_is_truncated() {
     short.size = 20;
     let mut source = open(&[manifest(), short]).unwrap();
     let mut out = Vec::new();
-    let err = source.open_entry("short.png").unwrap().read_to_end(&mut out).unwrap_err();
+    let err = source
+        .open_entry("short.png")
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap_err();
     let err = BundleError::from_entry_io("short.png", err);
-    assert!(matches!(err, BundleError::EntryTruncated { declared: 20, read: 10, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            BundleError::EntryTruncated {
+                declared: 20,
+                read: 10,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn too_many_entries_are_refused_from_the_end_record() {
-    let entries: Vec<RawEntry> = (0..6).map(|index| RawEntry::stored(&format!("{index}.png"), b"x")).collect();
-    let limits = SourceLimits { max_entries: 5, ..SourceLimits::default() };
+    let entries: Vec<RawEntry> = (0..6)
+        .map(|index| RawEntry::stored(&format!("{index}.png"), b"x"))
+        .collect();
+    let limits = SourceLimits {
+        max_entries: 5,
+        ..SourceLimits::default()
+    };
     let err = open_with(&entries, &limits).unwrap_err();
-    assert!(matches!(err, BundleError::TooManyEntries { count: 6, limit: 5 }), "{err}");
+    assert!(
+        matches!(err, BundleError::TooManyEntries { count: 6, limit: 5 }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -306,14 +402,27 @@ fn overlapping_entries_are_refused() {
     let mut alias = RawEntry::stored("b.png", &[9u8; 64]);
     alias.local_header_of = Some(0);
     let err = open(&[shared, alias]).unwrap_err();
-    assert!(matches!(err, BundleError::OverlappingEntries { .. }), "{err}");
+    assert!(
+        matches!(err, BundleError::OverlappingEntries { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn read_small_refuses_entries_over_its_maximum() {
     let mut source = open(&[RawEntry::stored("manifest.json", &[b' '; 2000])]).unwrap();
     let err = source.read_small("manifest.json", 1000).unwrap_err();
-    assert!(matches!(err, BundleError::TooLargeToRead { size: 2000, max: 1000, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            BundleError::TooLargeToRead {
+                size: 2000,
+                max: 1000,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_names(&err, "manifest.json");
 }
 

@@ -227,7 +227,9 @@ pub fn check_dicom_attribute(
             return None;
         }
         if is_date_time {
-            return finding("dates and times are not allowed (the study does not allow shifted dates)");
+            return finding(
+                "dates and times are not allowed (the study does not allow shifted dates)",
+            );
         }
         return finding("must be empty or the bundle's pseudonym (PS3.15 basic profile)");
     }
@@ -334,11 +336,11 @@ pub fn check_metadata(
             finding("GPS location metadata is not allowed")
         }
         KeyClass::Always if pseudonyms.allows(value) => None,
-        KeyClass::Always => finding("names, owners and serial numbers are not allowed in image metadata"),
-        KeyClass::Date => finding("dates are not allowed in image metadata"),
-        KeyClass::FreeText => {
-            identifying_pattern(&pseudonyms.strip(value)).and_then(finding)
+        KeyClass::Always => {
+            finding("names, owners and serial numbers are not allowed in image metadata")
         }
+        KeyClass::Date => finding("dates are not allowed in image metadata"),
+        KeyClass::FreeText => identifying_pattern(&pseudonyms.strip(value)).and_then(finding),
     }
 }
 
@@ -562,9 +564,9 @@ fn looks_like_phone(text: &str) -> bool {
 
 fn looks_like_dicom_person_name(text: &str) -> bool {
     // DICOM PN components are separated by `^`: FAMILY^GIVEN.
-    text.split('^').filter(|part| {
-        part.chars().filter(|c| c.is_alphabetic()).count() >= 2
-    }).count()
+    text.split('^')
+        .filter(|part| part.chars().filter(|c| c.is_alphabetic()).count() >= 2)
+        .count()
         >= 2
 }
 
@@ -615,15 +617,15 @@ fn looks_like_labelled_identity(text: &str) -> bool {
         "성명",
         "이름:",
     ]
-        .iter()
-        .any(|label| {
-            // A label ending in a letter must end a word ("patient id", not "patient identity").
-            lower.match_indices(label).any(|(at, _)| {
-                let ends_in_letter = label.chars().last().is_some_and(char::is_alphabetic);
-                let next = lower[at + label.len()..].chars().next();
-                !ends_in_letter || !next.is_some_and(char::is_alphabetic)
-            })
+    .iter()
+    .any(|label| {
+        // A label ending in a letter must end a word ("patient id", not "patient identity").
+        lower.match_indices(label).any(|(at, _)| {
+            let ends_in_letter = label.chars().last().is_some_and(char::is_alphabetic);
+            let next = lower[at + label.len()..].chars().next();
+            !ends_in_letter || !next.is_some_and(char::is_alphabetic)
         })
+    })
 }
 
 #[cfg(test)]
@@ -689,11 +691,17 @@ mod tests {
             value,
         };
         let policy = DeidPolicy::default();
-        assert_eq!(check_dicom_attribute("a.dcm", attr("S000123^^^^"), &p, policy), None);
+        assert_eq!(
+            check_dicom_attribute("a.dcm", attr("S000123^^^^"), &p, policy),
+            None
+        );
         assert_eq!(check_dicom_attribute("a.dcm", attr(""), &p, policy), None);
         let finding = check_dicom_attribute("a.dcm", attr("DOE^JANE"), &p, policy).unwrap();
         assert_eq!(finding.field, "PatientName (0010,0010)");
-        assert!(!finding.reason.contains("DOE"), "a finding must not repeat the PHI");
+        assert!(
+            !finding.reason.contains("DOE"),
+            "a finding must not repeat the PHI"
+        );
     }
 
     #[test]
@@ -713,7 +721,10 @@ mod tests {
                 policy,
             )
         };
-        assert!(check((0x0009, 0x0010), "", "LO", "ACME").is_some(), "private");
+        assert!(
+            check((0x0009, 0x0010), "", "LO", "ACME").is_some(),
+            "private"
+        );
         assert!(check((0x0028, 0x0301), "BurnedInAnnotation", "CS", "YES").is_some());
         assert!(check((0x0028, 0x0301), "BurnedInAnnotation", "CS", "NO").is_none());
         assert!(check((0x0008, 0x0080), "InstitutionName", "LO", "Seoul Hospital").is_some());

@@ -542,14 +542,13 @@ fn check_exam(problems: &mut Vec<ManifestProblem>, exam: &Exam) {
                 (None, None) => problems.push(missing("file or frames")),
                 (Some(_), Some(_)) => problems.push(unexpected("frames (file is already given)")),
                 (None, Some(frames)) if frames.is_empty() => problems.push(missing("frames")),
-                (None, Some(frames)) if frames.len() > crate::limits::MAX_OCT_FRAMES => {
-                    problems.push(ManifestProblem::OutOfRange {
+                (None, Some(frames)) if frames.len() > crate::limits::MAX_OCT_FRAMES => problems
+                    .push(ManifestProblem::OutOfRange {
                         exam: exam.id.clone(),
                         field: "frames",
                         value: frames.len().to_string(),
                         expected: "1 to 2048 B-scans",
-                    })
-                }
+                    }),
                 _ => {}
             }
             if exam.enface.is_none() {
@@ -614,9 +613,8 @@ fn check_exam(problems: &mut Vec<ManifestProblem>, exam: &Exam) {
             });
         }
         if let Some([x0, y0, x1, y1]) = oct.enface_scan_rect {
-            let ordered = [x0, y0, x1, y1].iter().all(|v| v.is_finite() && *v >= 0.0)
-                && x1 > x0
-                && y1 >= y0;
+            let ordered =
+                [x0, y0, x1, y1].iter().all(|v| v.is_finite() && *v >= 0.0) && x1 > x0 && y1 >= y0;
             if !ordered {
                 problems.push(ManifestProblem::OutOfRange {
                     exam: exam.id.clone(),

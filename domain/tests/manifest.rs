@@ -43,16 +43,33 @@ fn unknown_kind_names_the_field_and_the_valid_kinds() {
     let err = parse(&VALID.replace(r#""kind": "fundus""#, r#""kind": "angiogram""#)).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("exams[0].kind"), "{text}");
-    assert!(text.contains("angiogram") && text.contains("red-free"), "{text}");
+    assert!(
+        text.contains("angiogram") && text.contains("red-free"),
+        "{text}"
+    );
 }
 
 #[test]
 fn bad_laterality_names_the_field() {
-    let err = parse(&VALID.replace(r#""eye": "OD", "file": "fundus"#, r#""eye": "LE", "file": "fundus"#))
-        .unwrap_err();
+    let err = parse(&VALID.replace(
+        r#""eye": "OD", "file": "fundus"#,
+        r#""eye": "LE", "file": "fundus"#,
+    ))
+    .unwrap_err();
     assert!(err.to_string().contains("exams[0].eye"), "{err}");
-    let ou = problems(|t| t.replace(r#""eye": "OD", "file": "fundus"#, r#""eye": "OU", "file": "fundus"#), ENTRIES);
-    assert!(matches!(&ou[..], [ManifestProblem::BadLaterality { exam, .. }] if exam == "fundus-od"), "{ou:?}");
+    let ou = problems(
+        |t| {
+            t.replace(
+                r#""eye": "OD", "file": "fundus"#,
+                r#""eye": "OU", "file": "fundus"#,
+            )
+        },
+        ENTRIES,
+    );
+    assert!(
+        matches!(&ou[..], [ManifestProblem::BadLaterality { exam, .. }] if exam == "fundus-od"),
+        "{ou:?}"
+    );
 }
 
 #[test]
@@ -69,14 +86,23 @@ fn wrong_format_version_is_refused_before_shape_errors() {
 
 #[test]
 fn invalid_json_and_unknown_fields() {
-    assert!(matches!(parse("{ not json"), Err(ManifestError::Json { .. })));
-    let err = parse(&VALID.replace(r#""pixel_spacing_um": 6.5"#, r#""pixel_spacing": 6.5"#)).unwrap_err();
+    assert!(matches!(
+        parse("{ not json"),
+        Err(ManifestError::Json { .. })
+    ));
+    let err =
+        parse(&VALID.replace(r#""pixel_spacing_um": 6.5"#, r#""pixel_spacing": 6.5"#)).unwrap_err();
     assert!(err.to_string().contains("pixel_spacing"), "{err}");
 }
 
 #[test]
 fn missing_file_and_unlisted_file() {
-    let entries: Vec<&str> = ENTRIES.iter().copied().filter(|e| *e != "slo_os.png").chain(["notes.txt"]).collect();
+    let entries: Vec<&str> = ENTRIES
+        .iter()
+        .copied()
+        .filter(|e| *e != "slo_os.png")
+        .chain(["notes.txt"])
+        .collect();
     let found = problems(|t| t.to_owned(), &entries);
     assert!(found.contains(&ManifestProblem::MissingFile {
         exam: "oct-os".into(),
@@ -90,18 +116,46 @@ fn missing_file_and_unlisted_file() {
 
 #[test]
 fn duplicate_exam_id() {
-    let found = problems(|t| t.replace(r#""id": "oct-os""#, r#""id": "oct-od""#), ENTRIES);
-    assert!(found.contains(&ManifestProblem::DuplicateExamId { id: "oct-od".into() }), "{found:?}");
+    let found = problems(
+        |t| t.replace(r#""id": "oct-os""#, r#""id": "oct-od""#),
+        ENTRIES,
+    );
+    assert!(
+        found.contains(&ManifestProblem::DuplicateExamId {
+            id: "oct-od".into()
+        }),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn absurd_numbers_and_paths() {
     let found = problems(|t| t.replace("6.5", "1e9"), ENTRIES);
-    assert!(matches!(&found[..], [ManifestProblem::OutOfRange { field: "pixel_spacing_um", .. }]), "{found:?}");
+    assert!(
+        matches!(
+            &found[..],
+            [ManifestProblem::OutOfRange {
+                field: "pixel_spacing_um",
+                ..
+            }]
+        ),
+        "{found:?}"
+    );
     let found = problems(|t| t.replace("fundus_od.jpg", "../fundus_od.jpg"), ENTRIES);
-    assert!(found.iter().any(|p| matches!(p, ManifestProblem::BadPath { .. })), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| matches!(p, ManifestProblem::BadPath { .. })),
+        "{found:?}"
+    );
     let found = problems(|t| t.replace("fundus_od.jpg", "/etc/passwd"), ENTRIES);
-    assert!(found.iter().any(|p| matches!(p, ManifestProblem::BadPath { reason: "absolute path", .. })));
+    assert!(found.iter().any(|p| matches!(
+        p,
+        ManifestProblem::BadPath {
+            reason: "absolute path",
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -126,13 +180,19 @@ fn kind_rules() {
 #[test]
 fn identifiers_must_be_plain() {
     let found = problems(|t| t.replace("S000123", "Kim Minsu"), ENTRIES);
-    assert!(matches!(&found[..], [ManifestProblem::BadIdentifier { field, .. }] if field == "subject"), "{found:?}");
+    assert!(
+        matches!(&found[..], [ManifestProblem::BadIdentifier { field, .. }] if field == "subject"),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn every_problem_is_reported_not_only_the_first() {
     let found = problems(
-        |t| t.replace("6.5", "-1").replace(r#""id": "oct-os""#, r#""id": "oct-od""#),
+        |t| {
+            t.replace("6.5", "-1")
+                .replace(r#""id": "oct-os""#, r#""id": "oct-od""#)
+        },
         &ENTRIES[..3],
     );
     assert!(found.len() >= 4, "{found:?}");

@@ -163,7 +163,11 @@ async fn study_cmd(config: &Config, command: StudyCommand) -> anyhow::Result<()>
                 );
             }
             let recipients = Recipients::new(recipients).map_err(|err| anyhow::anyhow!("{err}"))?;
-            let title = if title.is_empty() { code.as_str().to_owned() } else { title };
+            let title = if title.is_empty() {
+                code.as_str().to_owned()
+            } else {
+                title
+            };
             let study = db.create_study(&code, &title, &recipients).await?;
             println!("created study {} ({})", study.code.as_str(), study.title);
         }
@@ -197,6 +201,10 @@ async fn ingest_cmd(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let options = IngestOptions {
         policy: readroom_domain::deid::DeidPolicy {
             allow_shifted_dates: config.ingest.allow_shifted_dates,
+        },
+        source_limits: readroom_bundle::SourceLimits {
+            max_total_size: config.ingest.max_bundle_gib.saturating_mul(1 << 30),
+            ..readroom_bundle::SourceLimits::default()
         },
         progress: Some(Arc::new(move |done| progress_bar.set_position(done))),
         ..IngestOptions::default()

@@ -210,14 +210,21 @@ mod tests {
             redact_url("postgres://app:s3cret@db:5432/readroom"),
             "postgres://app:***@db:5432/readroom"
         );
-        assert_eq!(redact_url("sqlite:///x/readroom.db"), "sqlite:///x/readroom.db");
+        assert_eq!(
+            redact_url("sqlite:///x/readroom.db"),
+            "sqlite:///x/readroom.db"
+        );
     }
 
     #[test]
     fn file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("readroom.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[store]\nkind = \"s3\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[store]\nkind = \"s3\"\n",
+        )
+        .unwrap();
         let config = Config::load(
             Some(&file),
             Overrides {
@@ -234,8 +241,11 @@ mod tests {
 
     #[test]
     fn missing_config_file_is_an_error() {
-        let err = Config::load(Some(Path::new("/nonexistent/readroom.toml")), Overrides::default())
-            .unwrap_err();
+        let err = Config::load(
+            Some(Path::new("/nonexistent/readroom.toml")),
+            Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("does not exist"));
     }
 }

@@ -63,7 +63,10 @@ pub async fn prepare(config: &Config) -> anyhow::Result<DemoSummary> {
     let identity = if identity_path.exists() {
         readroom_worker::keys::load(&identity_path)?
     } else {
-        eprintln!("demo: generating worker identity {}", identity_path.display());
+        eprintln!(
+            "demo: generating worker identity {}",
+            identity_path.display()
+        );
         readroom_worker::keys::generate(&identity_path)?
     };
     let recipient = identity.recipient();
@@ -78,8 +81,12 @@ pub async fn prepare(config: &Config) -> anyhow::Result<DemoSummary> {
             let mut all = vec![recipient.clone()];
             all.extend(config.recipients.iter().cloned());
             let recipients = Recipients::new(all).map_err(|err| anyhow::anyhow!("{err}"))?;
-            db.create_study(&code, "Demo study (synthetic and public-domain images)", &recipients)
-                .await?
+            db.create_study(
+                &code,
+                "Demo study (synthetic and public-domain images)",
+                &recipients,
+            )
+            .await?
         }
         Err(err) => return Err(err.into()),
     };
@@ -106,7 +113,9 @@ async fn ingest_demo_bundles(db: &Db, store: Arc<dyn ObjectStore>) -> anyhow::Re
     for spec in synth::demo_cohort(DEMO_SEED, DEMO_SUBJECTS) {
         let mut spec = spec;
         spec.study = DEMO_STUDY.to_owned();
-        let dir = scratch.path().join(format!("{}-{}", spec.subject, spec.visit));
+        let dir = scratch
+            .path()
+            .join(format!("{}-{}", spec.subject, spec.visit));
         let truth = tokio::task::spawn_blocking({
             let dir = dir.clone();
             move || synth::write_bundle_dir(&spec, &dir)

@@ -38,7 +38,9 @@ pub enum IngestError {
         code: String,
     },
     /// The study has no recipients to encrypt to.
-    #[error("study {code:?} has no age recipients to encrypt to; set `recipients` in the configuration or on the study")]
+    #[error(
+        "study {code:?} has no age recipients to encrypt to; set `recipients` in the configuration or on the study"
+    )]
     NoRecipients {
         /// The study.
         code: String,
@@ -281,10 +283,9 @@ fn pack_and_encrypt(
 ) -> Result<Packed, IngestError> {
     let mut hashed = HashingWriter::new(upload);
     let result = (|| {
-        let encryptor = age::Encryptor::with_recipients(
-            recipients.iter().map(|r| r as &dyn age::Recipient),
-        )
-        .map_err(|err| IngestError::Pack(err.to_string()))?;
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|err| IngestError::Pack(err.to_string()))?;
         let encrypted = encryptor
             .wrap_output(&mut hashed)
             .map_err(|err| IngestError::Pack(err.to_string()))?;

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use readroom_store::ObjectStore;
 use readroom_store::local::LocalStore;
 use readroom_store::s3::{S3Config, S3Store};
-use readroom_store::ObjectStore;
 
 use crate::config::Config;
 

@@ -44,9 +44,16 @@ fn keygen_study_and_ingest_from_the_command_line() {
     assert!(recipient.starts_with("age1"), "{recipient}");
     let again = readroom(&data, &["keygen"]);
     assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("refusing to overwrite"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("refusing to overwrite"),
+        "{}",
+        text(&again.stderr)
+    );
 
-    let create = readroom(&data, &["study", "create", "EYE-2026", "--recipient", &recipient]);
+    let create = readroom(
+        &data,
+        &["study", "create", "EYE-2026", "--recipient", &recipient],
+    );
     assert!(create.status.success(), "{}", text(&create.stderr));
 
     // A bundle with a patient name in a DICOM tag: refused, naming the tag, nothing stored.
@@ -59,27 +66,48 @@ fn keygen_study_and_ingest_from_the_command_line() {
         &[synth::dicom::PlantedElement::patient_name("PARK^SEOYEON")],
     )
     .unwrap();
-    let refused = readroom(&data, &["ingest", planted.to_str().unwrap(), "--study", "EYE-2026"]);
+    let refused = readroom(
+        &data,
+        &["ingest", planted.to_str().unwrap(), "--study", "EYE-2026"],
+    );
     assert!(!refused.status.success());
     let stderr = text(&refused.stderr);
-    assert!(stderr.contains("oct_os.dcm: PatientName (0010,0010)"), "{stderr}");
+    assert!(
+        stderr.contains("oct_os.dcm: PatientName (0010,0010)"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("PARK"), "{stderr}");
     let store = data.join("store");
-    let stored = std::fs::read_dir(store.join("bundles")).map(|d| d.count()).unwrap_or(0);
+    let stored = std::fs::read_dir(store.join("bundles"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     assert_eq!(stored, 0);
 
     // Unknown study.
     let clean = tmp.path().join("clean");
     small_bundle(&clean, "EYE-2026", |_| {});
-    let unknown = readroom(&data, &["ingest", clean.to_str().unwrap(), "--study", "NOPE"]);
+    let unknown = readroom(
+        &data,
+        &["ingest", clean.to_str().unwrap(), "--study", "NOPE"],
+    );
     assert!(!unknown.status.success());
-    assert!(text(&unknown.stderr).contains("unknown study \"NOPE\""), "{}", text(&unknown.stderr));
+    assert!(
+        text(&unknown.stderr).contains("unknown study \"NOPE\""),
+        "{}",
+        text(&unknown.stderr)
+    );
 
     // A clean bundle: stored, with a summary of files, bytes and throughput.
-    let ok = readroom(&data, &["ingest", clean.to_str().unwrap(), "--study", "EYE-2026"]);
+    let ok = readroom(
+        &data,
+        &["ingest", clean.to_str().unwrap(), "--study", "EYE-2026"],
+    );
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     let stdout = text(&ok.stdout);
-    assert!(stdout.contains("as case C-0001") && stdout.contains("MB/s"), "{stdout}");
+    assert!(
+        stdout.contains("as case C-0001") && stdout.contains("MB/s"),
+        "{stdout}"
+    );
 
     let help = readroom(&data, &["ingest", "--help"]);
     assert!(text(&help.stdout).contains("--study <CODE>"));
@@ -132,19 +160,38 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
         .flat_map(|c| c["exams"].as_array().unwrap())
         .filter_map(|e| e["kind"].as_str())
         .collect();
-    assert!(kinds.contains(&"fundus") && kinds.contains(&"oct"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"fundus") && kinds.contains(&"oct"),
+        "{kinds:?}"
+    );
 
     let page = client.get(format!("{url}/")).send().await.unwrap();
-    assert!(page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("frame-ancestors 'none'"));
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     assert!(page.text().await.unwrap().contains("/assets/app.js"));
     let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = client.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("readroom_http_requests_total"), "{metrics}");
-    let missing = client.get(format!("{url}/api/nothing")).send().await.unwrap();
+    let metrics = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("readroom_http_requests_total"),
+        "{metrics}"
+    );
+    let missing = client
+        .get(format!("{url}/api/nothing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     let body: serde_json::Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
@@ -155,18 +202,31 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
         let plaintext_image = bytes.starts_with(&[0xFF, 0xD8, 0xFF])
             || bytes.starts_with(b"\x89PNG")
             || bytes.get(128..132) == Some(b"DICM");
-        assert!(!plaintext_image, "plaintext image under the data dir: {}", entry.display());
+        assert!(
+            !plaintext_image,
+            "plaintext image under the data dir: {}",
+            entry.display()
+        );
     }
 
     // SIGTERM: graceful shutdown, exit status 0.
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "demo did not stop");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "demo did not stop"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");

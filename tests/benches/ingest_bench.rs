@@ -125,9 +125,16 @@ fn run_child(data: &Path, bundle: &Path) -> Result<ChildResult> {
         .find_map(|line| line.strip_prefix(RESULT_PREFIX))
         .context("the ingest child printed no result")?;
     let value: serde_json::Value = serde_json::from_str(line)?;
-    let u = |key: &str| value[key].as_u64().with_context(|| format!("child result {key}"));
+    let u = |key: &str| {
+        value[key]
+            .as_u64()
+            .with_context(|| format!("child result {key}"))
+    };
     Ok(ChildResult {
-        object_key: value["object_key"].as_str().context("object_key")?.to_owned(),
+        object_key: value["object_key"]
+            .as_str()
+            .context("object_key")?
+            .to_owned(),
         files: u("files")? as usize,
         source_bytes: u("source_bytes")?,
         plaintext_bytes: u("plaintext_bytes")?,
@@ -174,7 +181,9 @@ fn parent() -> Result<()> {
     let started = Instant::now();
     let machine = machine();
     println!("readroom ingest benchmark on {machine}");
-    let dir = tempfile::Builder::new().prefix("readroom-bench-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("readroom-bench-")
+        .tempdir()?;
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data)?;
 
@@ -463,7 +472,10 @@ fn write_bundle(dir: &Path, subject: &str, frames: usize, seed: u64) -> Result<(
                        "enface_scan_rect": [32.0, 32.0, 480.0, 480.0] } }
         ]
     });
-    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest)?,
+    )?;
     Ok(())
 }
 
@@ -493,10 +505,21 @@ fn machine() -> String {
         .and_then(|info| {
             info.lines()
                 .find_map(|line| line.strip_prefix("MemTotal:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
         })
-        .map_or_else(String::new, |kb| format!(", {:.0} GiB RAM", kb as f64 / 1048576.0));
-    format!("{cpus} CPUs (nproc), {model}{memory}, {}", std::env::consts::OS)
+        .map_or_else(String::new, |kb| {
+            format!(", {:.0} GiB RAM", kb as f64 / 1048576.0)
+        });
+    format!(
+        "{cpus} CPUs (nproc), {model}{memory}, {}",
+        std::env::consts::OS
+    )
 }
 
 /// Today's date (UTC) as YYYY-MM-DD.
@@ -587,7 +610,9 @@ fn render(
     line(format!(
         "| peak RSS of the ingest process, ~250 MB bundle (VmHWM) | **{small_rss:.1} MB** (before ingest: {:.1} MB) | < {TARGET_RSS_MB:.0} MB, same as 1 GB | {} |",
         kb_to_mb(small.hwm_before_kb),
-        verdict(small_rss < TARGET_RSS_MB && (large_rss - small_rss).abs() < 0.25 * small_rss.max(1.0))
+        verdict(
+            small_rss < TARGET_RSS_MB && (large_rss - small_rss).abs() < 0.25 * small_rss.max(1.0)
+        )
     ));
     line(format!(
         "| ciphertext overhead (ciphertext / source), ~1 GB | {overhead:.5} ({} → {} plaintext zip → {} bytes) | | |",
@@ -633,4 +658,3 @@ fn render(
     ));
     out
 }
-

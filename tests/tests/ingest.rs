@@ -69,7 +69,14 @@ impl Env {
     }
 
     async fn ingest(&self, path: &Path) -> Result<IngestReport, IngestError> {
-        ingest(&self.db, self.store.clone(), path, STUDY, IngestOptions::default()).await
+        ingest(
+            &self.db,
+            self.store.clone(),
+            path,
+            STUDY,
+            IngestOptions::default(),
+        )
+        .await
     }
 
     /// Nothing in the store, no case in the database.
@@ -104,7 +111,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 fn edit_manifest(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = bundle.join("manifest.json");
-    let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     edit(&mut value);
     std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
 }
@@ -147,9 +155,12 @@ async fn clean_bundle_is_stored_encrypted_and_readable_by_the_worker_only() {
     // A marker in the plaintext (a manifest value) must end up nowhere under the data directory.
     let marker = "MRK7Q2ZPLAINTEXT";
     edit_manifest(&bundle, |manifest| {
-        manifest["exams"].as_array_mut().unwrap().push(serde_json::json!({
-            "id": "note", "kind": "measurement", "values": { "marker": marker }
-        }));
+        manifest["exams"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "id": "note", "kind": "measurement", "values": { "marker": marker }
+            }));
     });
     let report = env.ingest(&bundle).await.unwrap();
     assert_eq!(report.case_label, "C-0001");
@@ -166,19 +177,38 @@ async fn clean_bundle_is_stored_encrypted_and_readable_by_the_worker_only() {
     assert_eq!(sha, report.ciphertext_sha256);
 
     // The worker reads the manifest and one B-scan back, byte-identical to the source.
-    let (result, _, _) = open_stored(env.store.clone(), &report.object_key, &env.identity, "oct_od/003.png").await;
+    let (result, _, _) = open_stored(
+        env.store.clone(),
+        &report.object_key,
+        &env.identity,
+        "oct_od/003.png",
+    )
+    .await;
     let (manifest, frame) = result.unwrap();
     assert!(manifest.exams.iter().any(|e| e.id == "note"));
     assert_eq!(frame, std::fs::read(bundle.join("oct_od/003.png")).unwrap());
 
     // Another identity cannot.
     let other = keys::generate(&env.dir.path().join("other.age")).unwrap();
-    let (result, _, _) = open_stored(env.store.clone(), &report.object_key, &other, "oct_od/003.png").await;
-    assert!(matches!(result, Err(OpenError::WrongKey)), "{:?}", result.err());
+    let (result, _, _) = open_stored(
+        env.store.clone(),
+        &report.object_key,
+        &other,
+        "oct_od/003.png",
+    )
+    .await;
+    assert!(
+        matches!(result, Err(OpenError::WrongKey)),
+        "{:?}",
+        result.err()
+    );
 
     // The same subject and visit cannot be ingested twice, and the refusal stores nothing more.
     let again = env.ingest(&bundle).await;
-    assert!(matches!(again, Err(IngestError::Duplicate { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(IngestError::Duplicate { .. })),
+        "{again:?}"
+    );
     assert_eq!(env.store.list("").await.unwrap().len(), 1);
 }
 
@@ -190,8 +220,13 @@ async fn one_bscan_is_read_without_reading_the_rest() {
         spec.fundus_size = 1024;
     });
     let report = env.ingest(&bundle).await.unwrap();
-    let (result, fetched, size) =
-        open_stored(env.store.clone(), &report.object_key, &env.identity, "oct_od/064.png").await;
+    let (result, fetched, size) = open_stored(
+        env.store.clone(),
+        &report.object_key,
+        &env.identity,
+        "oct_od/064.png",
+    )
+    .await;
     let (_, frame) = result.unwrap();
     let frame_len = frame.len() as u64;
     // The age header and manifest, the end-of-archive record and central directory, and the age
@@ -199,8 +234,14 @@ async fn one_bscan_is_read_without_reading_the_rest() {
     // two 64 KiB blocks of the range reader: about twelve blocks beyond the frame itself.
     let budget = frame_len + 12 * 64 * 1024;
     println!("object {size} bytes, frame {frame_len} bytes, fetched {fetched} bytes");
-    assert!(fetched <= budget, "fetched {fetched} bytes of {size} for a {frame_len}-byte frame");
-    assert!(fetched * 20 < size, "fetched {fetched} of {size}: more than 5%");
+    assert!(
+        fetched <= budget,
+        "fetched {fetched} bytes of {size} for a {frame_len}-byte frame"
+    );
+    assert!(
+        fetched * 20 < size,
+        "fetched {fetched} of {size}: more than 5%"
+    );
 }
 
 #[tokio::test]
@@ -217,7 +258,13 @@ async fn corrupted_or_truncated_ciphertext_is_detected() {
     flipped[middle] ^= 0x40;
     std::fs::write(&path, &flipped).unwrap();
     let mut failures = 0;
-    for entry in ["manifest.json", "oct_od/000.png", "oct_od/004.png", "fundus_od.jpg", "slo_od.png"] {
+    for entry in [
+        "manifest.json",
+        "oct_od/000.png",
+        "oct_od/004.png",
+        "fundus_od.jpg",
+        "slo_od.png",
+    ] {
         let (result, _, _) = open_stored(env.store.clone(), &key, &env.identity, entry).await;
         match result {
             Ok(_) => {}
@@ -236,7 +283,10 @@ async fn corrupted_or_truncated_ciphertext_is_detected() {
     // Not an age file at all.
     std::fs::write(&path, b"this is not ciphertext").unwrap();
     let (result, _, _) = open_stored(env.store.clone(), &key, &env.identity, "manifest.json").await;
-    assert!(matches!(result, Err(OpenError::NotAge { .. } | OpenError::Corrupt { .. })));
+    assert!(matches!(
+        result,
+        Err(OpenError::NotAge { .. } | OpenError::Corrupt { .. })
+    ));
 }
 
 #[tokio::test]
@@ -251,7 +301,10 @@ async fn identity_in_a_dicom_tag_is_refused_naming_the_tag() {
     )
     .unwrap();
     let text = rejection_text(env.ingest(&bundle).await);
-    assert!(text.contains("oct_od.dcm: PatientName (0010,0010)"), "{text}");
+    assert!(
+        text.contains("oct_od.dcm: PatientName (0010,0010)"),
+        "{text}"
+    );
     assert!(!text.contains("DOE"), "the refusal repeats the PHI: {text}");
     env.assert_nothing_stored().await;
 }
@@ -309,7 +362,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for byte in bytes {
         crc ^= u32::from(*byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -318,8 +375,8 @@ fn crc32(bytes: &[u8]) -> u32 {
 fn zip_dir(dir: &Path, out: &Path, extra: Option<(&str, &[u8])>) {
     let file = std::fs::File::create(out).unwrap();
     let mut zip = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     let mut files = walk(dir);
     files.sort();
     for path in files {
@@ -438,7 +495,14 @@ async fn bad_bundles_are_refused_with_a_clear_error_and_nothing_stored() {
 async fn ingest_into_an_unknown_study_is_refused() {
     let env = Env::new().await;
     let bundle = env.bundle("clean", |_| {});
-    let result = ingest(&env.db, env.store.clone(), &bundle, "NOPE", IngestOptions::default()).await;
+    let result = ingest(
+        &env.db,
+        env.store.clone(),
+        &bundle,
+        "NOPE",
+        IngestOptions::default(),
+    )
+    .await;
     let text = rejection_text(result);
     assert!(text.contains("unknown study \"NOPE\""), "{text}");
     env.assert_nothing_stored().await;
@@ -462,11 +526,22 @@ async fn ingest_to_s3_and_random_read_back() {
     store.create_bucket_if_missing().await.unwrap();
     let store: Arc<dyn ObjectStore> = Arc::new(store);
     let bundle = env.bundle("s3", |spec| spec.oct_frames = 64);
-    let report = ingest(&env.db, store.clone(), &bundle, STUDY, IngestOptions::default())
-        .await
-        .unwrap();
-    let (result, fetched, size) =
-        open_stored(store.clone(), &report.object_key, &env.identity, "oct_od/032.png").await;
+    let report = ingest(
+        &env.db,
+        store.clone(),
+        &bundle,
+        STUDY,
+        IngestOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (result, fetched, size) = open_stored(
+        store.clone(),
+        &report.object_key,
+        &env.identity,
+        "oct_od/032.png",
+    )
+    .await;
     let (_, frame) = result.unwrap();
     assert_eq!(frame, std::fs::read(bundle.join("oct_od/032.png")).unwrap());
     assert!(fetched < size, "fetched {fetched} of {size}");
@@ -514,13 +589,24 @@ async fn unreachable_s3_or_wrong_credentials_store_nothing() {
     .unwrap();
     let bundle = env.bundle("clean", |_| {});
     for (what, store, expected) in [
-        ("wrong credentials", Arc::new(wrong) as Arc<dyn ObjectStore>, "denied"),
-        ("S3 down", Arc::new(down) as Arc<dyn ObjectStore>, "unreachable"),
+        (
+            "wrong credentials",
+            Arc::new(wrong) as Arc<dyn ObjectStore>,
+            "denied",
+        ),
+        (
+            "S3 down",
+            Arc::new(down) as Arc<dyn ObjectStore>,
+            "unreachable",
+        ),
     ] {
         let result = ingest(&env.db, store, &bundle, STUDY, IngestOptions::default()).await;
         let text = rejection_text(result).to_lowercase();
         assert!(text.contains(expected), "{what}: {text}");
-        assert!(!text.contains("not-the-secret"), "{what}: secret in the error: {text}");
+        assert!(
+            !text.contains("not-the-secret"),
+            "{what}: secret in the error: {text}"
+        );
     }
     assert!(good.list("").await.unwrap().is_empty());
     assert!(env.db.list_all_cases().await.unwrap().is_empty());

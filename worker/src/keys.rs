@@ -117,7 +117,11 @@ pub fn load(path: &Path) -> Result<WorkerIdentity, KeyError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(io_error)?.permissions().mode() & 0o777;
+        let mode = std::fs::metadata(path)
+            .map_err(io_error)?
+            .permissions()
+            .mode()
+            & 0o777;
         if mode & 0o077 != 0 {
             return Err(KeyError::Permissions {
                 path: path.to_owned(),
@@ -189,6 +193,9 @@ mod tests {
         generate(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = load(&path).unwrap_err();
-        assert!(matches!(err, KeyError::Permissions { mode: 0o644, .. }), "{err}");
+        assert!(
+            matches!(err, KeyError::Permissions { mode: 0o644, .. }),
+            "{err}"
+        );
     }
 }

@@ -18,7 +18,9 @@ use readroom_domain::manifest::{MANIFEST_FILE, Manifest, ManifestError};
 #[non_exhaustive]
 pub enum OpenError {
     /// None of the worker's identities is among the bundle's recipients.
-    #[error("this worker's identity cannot decrypt the bundle (it was encrypted to other recipients)")]
+    #[error(
+        "this worker's identity cannot decrypt the bundle (it was encrypted to other recipients)"
+    )]
     WrongKey,
     /// The object is not an age file (or its header is damaged).
     #[error("the stored object is not a valid age file: {detail}")]
@@ -68,21 +70,23 @@ impl<R: Read + Seek> EncryptedBundle<R> {
         identities: impl Iterator<Item = &'a dyn age::Identity>,
     ) -> Result<Self, OpenError> {
         let decryptor = age::Decryptor::new(ciphertext).map_err(classify_decrypt_error)?;
-        let plaintext = decryptor.decrypt(identities).map_err(classify_decrypt_error)?;
+        let plaintext = decryptor
+            .decrypt(identities)
+            .map_err(classify_decrypt_error)?;
         let config = zip::read::Config {
             archive_offset: zip::read::ArchiveOffset::Known(0),
         };
-        let archive = zip::ZipArchive::with_config(config, plaintext).map_err(|err| {
-            OpenError::Corrupt {
+        let archive =
+            zip::ZipArchive::with_config(config, plaintext).map_err(|err| OpenError::Corrupt {
                 context: "zip central directory".to_owned(),
                 detail: err.to_string(),
-            }
-        })?;
+            })?;
         let mut bundle = EncryptedBundle {
             archive,
             manifest: placeholder_manifest(),
         };
-        let bytes = bundle.read_entry(MANIFEST_FILE, readroom_domain::limits::MAX_MANIFEST_BYTES)?;
+        let bytes =
+            bundle.read_entry(MANIFEST_FILE, readroom_domain::limits::MAX_MANIFEST_BYTES)?;
         bundle.manifest = Manifest::from_json(&bytes)?;
         Ok(bundle)
     }
@@ -94,7 +98,11 @@ impl<R: Read + Seek> EncryptedBundle<R> {
 
     /// Paths of all entries, in archive order.
     pub fn entry_names(&self) -> Vec<String> {
-        self.archive.file_names().filter_map(Result::ok).map(|n| n.into_owned()).collect()
+        self.archive
+            .file_names()
+            .filter_map(Result::ok)
+            .map(|n| n.into_owned())
+            .collect()
     }
 
     /// Size in bytes of an entry.

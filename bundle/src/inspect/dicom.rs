@@ -52,7 +52,11 @@ pub(super) fn inspect(
         n_elements: 0,
     };
     walker.walk(ctx)?;
-    let Walker { buffer, has_pixel_data, .. } = walker;
+    let Walker {
+        buffer,
+        has_pixel_data,
+        ..
+    } = walker;
 
     let object = OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
@@ -62,19 +66,36 @@ pub(super) fn inspect(
     let mut attributes = Vec::new();
     flatten(&object, "", &mut attributes);
     let text_of = |tag: Tag| {
-        object.element(tag).ok().and_then(|element| element.to_str().ok()).map(|value| value.trim().to_owned())
+        object
+            .element(tag)
+            .ok()
+            .and_then(|element| element.to_str().ok())
+            .map(|value| value.trim().to_owned())
     };
-    let mut sop_class_uid = object.meta().media_storage_sop_class_uid().trim_end_matches(['\0', ' ']).to_owned();
+    let mut sop_class_uid = object
+        .meta()
+        .media_storage_sop_class_uid()
+        .trim_end_matches(['\0', ' '])
+        .to_owned();
     if sop_class_uid.is_empty() {
         sop_class_uid = text_of(tags::SOP_CLASS_UID).unwrap_or_default();
     }
     let modality = text_of(tags::MODALITY).unwrap_or_default();
-    let int_of = |tag: Tag| object.element(tag).ok().and_then(|element| element.to_int::<u64>().ok());
+    let int_of = |tag: Tag| {
+        object
+            .element(tag)
+            .ok()
+            .and_then(|element| element.to_int::<u64>().ok())
+    };
     let rows = int_of(tags::ROWS);
     let columns = int_of(tags::COLUMNS);
     let mut geometry = Geometry {
-        bits_per_sample: int_of(tags::BITS_ALLOCATED).and_then(|bits| u16::try_from(bits).ok()).unwrap_or(0),
-        channels: int_of(tags::SAMPLES_PER_PIXEL).and_then(|samples| u8::try_from(samples).ok()).unwrap_or(0),
+        bits_per_sample: int_of(tags::BITS_ALLOCATED)
+            .and_then(|bits| u16::try_from(bits).ok())
+            .unwrap_or(0),
+        channels: int_of(tags::SAMPLES_PER_PIXEL)
+            .and_then(|samples| u8::try_from(samples).ok())
+            .unwrap_or(0),
         ..Geometry::default()
     };
     if has_pixel_data {
@@ -88,7 +109,14 @@ pub(super) fn inspect(
         geometry.height = rows as u32;
         geometry.frames = frames as u32;
     }
-    Ok((geometry, DicomInfo { sop_class_uid, modality, attributes }))
+    Ok((
+        geometry,
+        DicomInfo {
+            sop_class_uid,
+            modality,
+            attributes,
+        },
+    ))
 }
 
 /// Lists the elements of `object` and, depth first, of its sequence items.
@@ -103,13 +131,19 @@ fn flatten(object: &InMemDicomObject, path: &str, out: &mut Vec<DicomAttribute>)
         let keyword = if private {
             String::new()
         } else {
-            dictionary.by_tag(tag).map(|entry| entry.alias().to_owned()).unwrap_or_default()
+            dictionary
+                .by_tag(tag)
+                .map(|entry| entry.alias().to_owned())
+                .unwrap_or_default()
         };
         let value = match element.value() {
             Value::Primitive(primitive) => primitive_text(primitive),
             Value::Sequence(sequence) => format!("{} item(s)", sequence.items().len()),
             Value::PixelSequence(pixels) => {
-                format!("encapsulated pixel data, {} fragment(s)", pixels.fragments().len())
+                format!(
+                    "encapsulated pixel data, {} fragment(s)",
+                    pixels.fragments().len()
+                )
             }
         };
         out.push(DicomAttribute {
@@ -123,7 +157,11 @@ fn flatten(object: &InMemDicomObject, path: &str, out: &mut Vec<DicomAttribute>)
         if let Value::Sequence(sequence) = element.value() {
             for (index, item) in sequence.items().iter().enumerate() {
                 let separator = if path.is_empty() { "" } else { "/" };
-                let item_path = format!("{path}{separator}({:04X},{:04X})[{index}]", tag.group(), tag.element());
+                let item_path = format!(
+                    "{path}{separator}({:04X},{:04X})[{index}]",
+                    tag.group(),
+                    tag.element()
+                );
                 flatten(item, &item_path, out);
             }
         }
@@ -221,19 +259,28 @@ impl Walker<'_> {
             }
             let (vr, length, header) = self.read_explicit_header(ctx, tag_bytes, false)?;
             if length == UNDEFINED_LENGTH {
-                return Err(ctx.malformed(format!("file meta element (0002,{element:04X}) with undefined length ({vr})")));
+                return Err(ctx.malformed(format!(
+                    "file meta element (0002,{element:04X}) with undefined length ({vr})"
+                )));
             }
             self.append(ctx, &header)?;
             let start = self.buffer.len();
             self.copy_value(ctx, u64::from(length), true)?;
             if element == 0x0010 {
                 let value = &self.buffer[start..];
-                transfer_syntax = String::from_utf8_lossy(value).trim_end_matches(['\0', ' ']).to_owned();
+                transfer_syntax = String::from_utf8_lossy(value)
+                    .trim_end_matches(['\0', ' '])
+                    .to_owned();
             }
         }
     }
 
-    fn read_data_set(&mut self, ctx: &Ctx<'_>, first_tag: [u8; 4], implicit_default: bool) -> Result<(), InspectError> {
+    fn read_data_set(
+        &mut self,
+        ctx: &Ctx<'_>,
+        first_tag: [u8; 4],
+        implicit_default: bool,
+    ) -> Result<(), InspectError> {
         // The meta group's bytes are not data set positions.
         self.position = 4;
         let mut stack: Vec<Container> = Vec::new();
@@ -245,7 +292,9 @@ impl Walker<'_> {
                         stack.pop();
                     }
                     Some(end) if end < self.position => {
-                        return Err(ctx.malformed("an element crosses the end of its sequence or item"));
+                        return Err(
+                            ctx.malformed("an element crosses the end of its sequence or item")
+                        );
                     }
                     _ => break,
                 }
@@ -273,7 +322,9 @@ impl Walker<'_> {
                 let length = self.read_u32(ctx)?;
                 let mut header = tag_bytes.to_vec();
                 header.extend_from_slice(&self.encode_u32(length));
-                self.delimiter_or_item(ctx, &mut stack, element, length, &header, buffered, implicit)?;
+                self.delimiter_or_item(
+                    ctx, &mut stack, element, length, &header, buffered, implicit,
+                )?;
                 continue;
             }
 
@@ -290,7 +341,12 @@ impl Walker<'_> {
             if is_top_level_pixels {
                 self.has_pixel_data = true;
                 if length == UNDEFINED_LENGTH {
-                    let fragments = Container { kind: ContainerKind::Fragments, end: None, buffered: false, implicit };
+                    let fragments = Container {
+                        kind: ContainerKind::Fragments,
+                        end: None,
+                        buffered: false,
+                        implicit,
+                    };
                     self.push(ctx, &mut stack, fragments)?;
                 } else {
                     self.copy_value(ctx, u64::from(length), false)?;
@@ -302,17 +358,38 @@ impl Walker<'_> {
             }
             if length == UNDEFINED_LENGTH {
                 let container = if (group, element) == (0x7FE0, 0x0010) {
-                    Container { kind: ContainerKind::Fragments, end: None, buffered, implicit }
+                    Container {
+                        kind: ContainerKind::Fragments,
+                        end: None,
+                        buffered,
+                        implicit,
+                    }
                 } else if vr == VR::SQ || vr == VR::UN || implicit {
-                    Container { kind: ContainerKind::Sequence, end: None, buffered, implicit: implicit || vr == VR::UN }
+                    Container {
+                        kind: ContainerKind::Sequence,
+                        end: None,
+                        buffered,
+                        implicit: implicit || vr == VR::UN,
+                    }
                 } else {
-                    return Err(ctx.malformed(format!("element ({group:04X},{element:04X}) of VR {vr} with undefined length")));
+                    return Err(ctx.malformed(format!(
+                        "element ({group:04X},{element:04X}) of VR {vr} with undefined length"
+                    )));
                 };
                 self.push(ctx, &mut stack, container)?;
             } else if vr == VR::SQ {
                 let end = self.position + u64::from(length);
                 self.check_within(ctx, &stack, end)?;
-                self.push(ctx, &mut stack, Container { kind: ContainerKind::Sequence, end: Some(end), buffered, implicit })?;
+                self.push(
+                    ctx,
+                    &mut stack,
+                    Container {
+                        kind: ContainerKind::Sequence,
+                        end: Some(end),
+                        buffered,
+                        implicit,
+                    },
+                )?;
             } else {
                 self.check_within(ctx, &stack, self.position + u64::from(length))?;
                 self.copy_value(ctx, u64::from(length), buffered)?;
@@ -350,32 +427,61 @@ impl Walker<'_> {
                 if let Some(end) = end {
                     self.check_within(ctx, stack, end)?;
                 }
-                self.push(ctx, stack, Container { kind: ContainerKind::Item, end, buffered, implicit })
+                self.push(
+                    ctx,
+                    stack,
+                    Container {
+                        kind: ContainerKind::Item,
+                        end,
+                        buffered,
+                        implicit,
+                    },
+                )
             }
             (0xE00D, Some(ContainerKind::Item)) if top.is_some_and(|item| item.end.is_none()) => {
                 stack.pop();
-                if buffered { self.append(ctx, header) } else { Ok(()) }
+                if buffered {
+                    self.append(ctx, header)
+                } else {
+                    Ok(())
+                }
             }
             (0xE0DD, Some(ContainerKind::Sequence | ContainerKind::Fragments))
                 if top.is_some_and(|sequence| sequence.end.is_none()) =>
             {
                 stack.pop();
-                if buffered { self.append(ctx, header) } else { Ok(()) }
+                if buffered {
+                    self.append(ctx, header)
+                } else {
+                    Ok(())
+                }
             }
             _ => Err(ctx.malformed(format!("misplaced item or delimiter (FFFE,{element:04X})"))),
         }
     }
 
-    fn push(&self, ctx: &Ctx<'_>, stack: &mut Vec<Container>, container: Container) -> Result<(), InspectError> {
+    fn push(
+        &self,
+        ctx: &Ctx<'_>,
+        stack: &mut Vec<Container>,
+        container: Container,
+    ) -> Result<(), InspectError> {
         if stack.len() >= MAX_NESTING {
-            return Err(ctx.unsupported(format!("sequences nested deeper than {}", MAX_NESTING / 2)));
+            return Err(
+                ctx.unsupported(format!("sequences nested deeper than {}", MAX_NESTING / 2))
+            );
         }
         stack.push(container);
         Ok(())
     }
 
     /// Refuses a value or container that would end after its enclosing defined-length container.
-    fn check_within(&self, ctx: &Ctx<'_>, stack: &[Container], end: u64) -> Result<(), InspectError> {
+    fn check_within(
+        &self,
+        ctx: &Ctx<'_>,
+        stack: &[Container],
+        end: u64,
+    ) -> Result<(), InspectError> {
         let enclosing_end = stack.iter().rev().find_map(|container| container.end);
         if enclosing_end.is_some_and(|enclosing_end| end > enclosing_end) {
             return Err(ctx.malformed("an element is longer than its enclosing sequence or item"));
@@ -392,46 +498,91 @@ impl Walker<'_> {
     ) -> Result<(VR, u32, Vec<u8>), InspectError> {
         let mut vr_bytes = [0u8; 2];
         self.read_exact(ctx, &mut vr_bytes)?;
-        let Some(vr) = std::str::from_utf8(&vr_bytes).ok().and_then(|name| name.parse::<VR>().ok()) else {
-            return Err(ctx.malformed(format!("invalid VR {:?}", String::from_utf8_lossy(&vr_bytes))));
+        let Some(vr) = std::str::from_utf8(&vr_bytes)
+            .ok()
+            .and_then(|name| name.parse::<VR>().ok())
+        else {
+            return Err(ctx.malformed(format!(
+                "invalid VR {:?}",
+                String::from_utf8_lossy(&vr_bytes)
+            )));
         };
         let mut header = tag_bytes.to_vec();
         header.extend_from_slice(&vr_bytes);
         let long_form = matches!(
             vr,
-            VR::OB | VR::OD | VR::OF | VR::OL | VR::OV | VR::OW | VR::SQ | VR::SV | VR::UC | VR::UN | VR::UR | VR::UT | VR::UV
+            VR::OB
+                | VR::OD
+                | VR::OF
+                | VR::OL
+                | VR::OV
+                | VR::OW
+                | VR::SQ
+                | VR::SV
+                | VR::UC
+                | VR::UN
+                | VR::UR
+                | VR::UT
+                | VR::UV
         );
         let length = if long_form {
             let mut reserved_and_length = [0u8; 6];
             self.read_exact(ctx, &mut reserved_and_length)?;
             header.extend_from_slice(&reserved_and_length);
-            let bytes = [reserved_and_length[2], reserved_and_length[3], reserved_and_length[4], reserved_and_length[5]];
-            if big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
+            let bytes = [
+                reserved_and_length[2],
+                reserved_and_length[3],
+                reserved_and_length[4],
+                reserved_and_length[5],
+            ];
+            if big_endian {
+                u32::from_be_bytes(bytes)
+            } else {
+                u32::from_le_bytes(bytes)
+            }
         } else {
             let mut bytes = [0u8; 2];
             self.read_exact(ctx, &mut bytes)?;
             header.extend_from_slice(&bytes);
-            u32::from(if big_endian { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) })
+            u32::from(if big_endian {
+                u16::from_be_bytes(bytes)
+            } else {
+                u16::from_le_bytes(bytes)
+            })
         };
         Ok((vr, length, header))
     }
 
     fn tag_of(&self, bytes: [u8; 4]) -> (u16, u16) {
         if self.big_endian {
-            (u16::from_be_bytes([bytes[0], bytes[1]]), u16::from_be_bytes([bytes[2], bytes[3]]))
+            (
+                u16::from_be_bytes([bytes[0], bytes[1]]),
+                u16::from_be_bytes([bytes[2], bytes[3]]),
+            )
         } else {
-            (u16::from_le_bytes([bytes[0], bytes[1]]), u16::from_le_bytes([bytes[2], bytes[3]]))
+            (
+                u16::from_le_bytes([bytes[0], bytes[1]]),
+                u16::from_le_bytes([bytes[2], bytes[3]]),
+            )
         }
     }
 
     fn encode_u32(&self, value: u32) -> [u8; 4] {
-        if self.big_endian { value.to_be_bytes() } else { value.to_le_bytes() }
+        if self.big_endian {
+            value.to_be_bytes()
+        } else {
+            value.to_le_bytes()
+        }
     }
 
     fn read_u32(&mut self, ctx: &Ctx<'_>) -> Result<u32, InspectError> {
         let mut bytes = [0u8; 4];
         self.read_exact(ctx, &mut bytes)?;
-        Ok(if self.big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) })
+        Ok(if self.big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        })
     }
 
     /// Reads a tag, or `None` when the input ends cleanly before it.
@@ -459,7 +610,12 @@ impl Walker<'_> {
     }
 
     /// Copies a value into the buffer (within the budget), or skips it.
-    fn copy_value(&mut self, ctx: &Ctx<'_>, length: u64, buffered: bool) -> Result<(), InspectError> {
+    fn copy_value(
+        &mut self,
+        ctx: &Ctx<'_>,
+        length: u64,
+        buffered: bool,
+    ) -> Result<(), InspectError> {
         if buffered {
             self.reserve(ctx, length)?;
             let bytes = ctx.read_vec(self.input, length)?;
@@ -489,7 +645,10 @@ fn implicit_vr(group: u16, element: u16) -> VR {
     if group % 2 == 1 {
         return VR::UN;
     }
-    match StandardDataDictionary.by_tag(Tag(group, element)).map(|entry| entry.vr()) {
+    match StandardDataDictionary
+        .by_tag(Tag(group, element))
+        .map(|entry| entry.vr())
+    {
         Some(VirtualVr::Exact(vr)) => vr,
         _ => VR::UN,
     }

@@ -35,7 +35,11 @@ pub(super) fn collect(ctx: &mut Ctx<'_>, data: Vec<u8>, scope: Scope) -> Result<
         if scope == Scope::SubIfdsOnly && context == Context::Tiff {
             continue;
         }
-        ctx.push(CONTAINER, key(field.tag), value(field, exif.little_endian()))?;
+        ctx.push(
+            CONTAINER,
+            key(field.tag),
+            value(field, exif.little_endian()),
+        )?;
     }
     Ok(())
 }
@@ -53,14 +57,20 @@ fn key(tag: Tag) -> String {
 }
 
 fn value(field: &Field, little_endian: bool) -> String {
-    let is_windows_tag = field.tag.context() == Context::Tiff && windows_tag_name(field.tag.number()).is_some();
+    let is_windows_tag =
+        field.tag.context() == Context::Tiff && windows_tag_name(field.tag.number()).is_some();
     match &field.value {
         Value::Ascii(strings) => {
-            let parts: Vec<String> = strings.iter().map(|bytes| text::utf8_or_latin1(bytes)).collect();
+            let parts: Vec<String> = strings
+                .iter()
+                .map(|bytes| text::utf8_or_latin1(bytes))
+                .collect();
             parts.join("\\")
         }
         Value::Byte(bytes) if is_windows_tag => text::utf16le(bytes),
-        Value::Undefined(bytes, _) if field.tag == Tag::UserComment => user_comment(bytes, little_endian),
+        Value::Undefined(bytes, _) if field.tag == Tag::UserComment => {
+            user_comment(bytes, little_endian)
+        }
         Value::Undefined(bytes, _) => text::bytes_as_text(bytes, 4096),
         _ => field.display_value().to_string(),
     }
@@ -89,10 +99,16 @@ fn user_comment(bytes: &[u8], little_endian: bool) -> String {
             .chunks_exact(2)
             .map(|pair| {
                 let pair = [pair[0], pair[1]];
-                if little_endian { u16::from_le_bytes(pair) } else { u16::from_be_bytes(pair) }
+                if little_endian {
+                    u16::from_le_bytes(pair)
+                } else {
+                    u16::from_be_bytes(pair)
+                }
             })
             .collect();
-        return String::from_utf16_lossy(&units).trim_end_matches(['\0', ' ']).to_owned();
+        return String::from_utf16_lossy(&units)
+            .trim_end_matches(['\0', ' '])
+            .to_owned();
     }
     text::utf8_or_latin1(rest).trim_end().to_owned()
 }

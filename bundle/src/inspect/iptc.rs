@@ -29,14 +29,22 @@ pub(super) fn collect_photoshop(ctx: &mut Ctx<'_>, data: &[u8]) -> Result<(), In
         let Some(size_bytes) = data.get(size_at..size_at + 4) else {
             break;
         };
-        let size = u32::from_be_bytes([size_bytes[0], size_bytes[1], size_bytes[2], size_bytes[3]]) as usize;
+        let size = u32::from_be_bytes([size_bytes[0], size_bytes[1], size_bytes[2], size_bytes[3]])
+            as usize;
         let value_start = size_at + 4;
-        let Some(value) = value_start.checked_add(size).and_then(|end| data.get(value_start..end)) else {
-            return Err(ctx.malformed(format!("Photoshop resource 0x{id:04X} runs past its segment")));
+        let Some(value) = value_start
+            .checked_add(size)
+            .and_then(|end| data.get(value_start..end))
+        else {
+            return Err(ctx.malformed(format!(
+                "Photoshop resource 0x{id:04X} runs past its segment"
+            )));
         };
         match id {
             RESOURCE_IPTC => collect_iim(ctx, value)?,
-            RESOURCE_EXIF | RESOURCE_EXIF_2 => exif::collect(ctx, value.to_vec(), exif::Scope::All)?,
+            RESOURCE_EXIF | RESOURCE_EXIF_2 => {
+                exif::collect(ctx, value.to_vec(), exif::Scope::All)?
+            }
             RESOURCE_XMP => xmp::collect(ctx, value)?,
             _ => {}
         }
@@ -61,12 +69,16 @@ pub(super) fn collect_iim(ctx: &mut Ctx<'_>, data: &[u8]) -> Result<(), InspectE
             if n_len_bytes > 8 || data.len() - pos < n_len_bytes {
                 return Err(ctx.malformed("IPTC dataset with an invalid extended length"));
             }
-            let len = data[pos..pos + n_len_bytes].iter().fold(0u64, |acc, &byte| (acc << 8) | u64::from(byte));
+            let len = data[pos..pos + n_len_bytes]
+                .iter()
+                .fold(0u64, |acc, &byte| (acc << 8) | u64::from(byte));
             pos += n_len_bytes;
             usize::try_from(len).unwrap_or(usize::MAX)
         };
         let Some(value) = pos.checked_add(len).and_then(|end| data.get(pos..end)) else {
-            return Err(ctx.malformed(format!("IPTC dataset {record}:{dataset:02} runs past its block")));
+            return Err(ctx.malformed(format!(
+                "IPTC dataset {record}:{dataset:02} runs past its block"
+            )));
         };
         pos += len;
         let key = match dataset_name(record, dataset) {

@@ -17,7 +17,10 @@ const PHOTOSHOP_HEADER: &[u8] = b"Photoshop 3.0\0";
 const MAX_GATHERED: usize = 16 << 20;
 
 /// Reads a JPEG's geometry and metadata.
-pub(super) fn inspect(input: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<Geometry, InspectError> {
+pub(super) fn inspect(
+    input: &mut dyn BufRead,
+    ctx: &mut Ctx<'_>,
+) -> Result<Geometry, InspectError> {
     let mut soi = [0u8; 2];
     ctx.read_exact(input, &mut soi)?;
     let mut geometry: Option<Geometry> = None;
@@ -78,7 +81,11 @@ pub(super) fn inspect(input: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<Geom
     if ended {
         let trailing = ctx.drain(input)?;
         if trailing > 0 {
-            ctx.push("JPEG trailer", "TrailingData", format!("{trailing} bytes after the end-of-image marker"))?;
+            ctx.push(
+                "JPEG trailer",
+                "TrailingData",
+                format!("{trailing} bytes after the end-of-image marker"),
+            )?;
         }
     }
     Ok(geometry)

@@ -206,8 +206,10 @@ pub fn inspect(
     limits: &ImageLimits,
 ) -> Result<FileReport, InspectError> {
     let mut prefix = [0u8; sniff::PREFIX_LEN];
-    let n_prefix = read_up_to(reader, &mut prefix)
-        .map_err(|source| InspectError::Io { path: path.to_owned(), source })?;
+    let n_prefix = read_up_to(reader, &mut prefix).map_err(|source| InspectError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     let prefix = &prefix[..n_prefix];
     let detected = sniff::detect(prefix);
     if let Some(expected) = ImageFormat::from_path(path)
@@ -221,8 +223,15 @@ pub fn inspect(
         });
     }
 
-    let mut input = BufReader::with_capacity(READ_BUFFER_LEN, io::Cursor::new(prefix).chain(reader));
-    let mut ctx = Ctx { path, format: detected, limits, metadata: Vec::new(), metadata_bytes: 0 };
+    let mut input =
+        BufReader::with_capacity(READ_BUFFER_LEN, io::Cursor::new(prefix).chain(reader));
+    let mut ctx = Ctx {
+        path,
+        format: detected,
+        limits,
+        metadata: Vec::new(),
+        metadata_bytes: 0,
+    };
     let (geometry, dicom) = match detected {
         ImageFormat::Jpeg => (jpeg::inspect(&mut input, &mut ctx)?, None),
         ImageFormat::Png => (png::inspect(&mut input, &mut ctx)?, None),
@@ -281,7 +290,10 @@ impl Ctx<'_> {
         if err.kind() == io::ErrorKind::UnexpectedEof {
             return self.malformed("truncated: unexpected end of file");
         }
-        InspectError::Io { path: self.path.to_owned(), source: err }
+        InspectError::Io {
+            path: self.path.to_owned(),
+            source: err,
+        }
     }
 
     /// Records a metadata item, truncating its value.
@@ -300,7 +312,11 @@ impl Ctx<'_> {
         if self.metadata_bytes > MAX_METADATA_BYTES {
             return Err(self.malformed(format!("more than {MAX_METADATA_BYTES} bytes of metadata")));
         }
-        self.metadata.push(MetadataItem { container, key, value });
+        self.metadata.push(MetadataItem {
+            container,
+            key,
+            value,
+        });
         Ok(())
     }
 
@@ -347,7 +363,10 @@ impl Ctx<'_> {
     /// Reads exactly `len` bytes into a new vector, growing it only as data arrives.
     fn read_vec(&self, input: &mut dyn BufRead, len: u64) -> Result<Vec<u8>, InspectError> {
         let mut bytes = Vec::new();
-        let n_read = (&mut *input).take(len).read_to_end(&mut bytes).map_err(|err| self.io(err))?;
+        let n_read = (&mut *input)
+            .take(len)
+            .read_to_end(&mut bytes)
+            .map_err(|err| self.io(err))?;
         if (n_read as u64) < len {
             return Err(self.malformed("truncated: unexpected end of file"));
         }
@@ -356,7 +375,8 @@ impl Ctx<'_> {
 
     /// Skips exactly `len` bytes.
     fn skip(&self, input: &mut dyn BufRead, len: u64) -> Result<(), InspectError> {
-        let n_skipped = io::copy(&mut (&mut *input).take(len), &mut io::sink()).map_err(|err| self.io(err))?;
+        let n_skipped =
+            io::copy(&mut (&mut *input).take(len), &mut io::sink()).map_err(|err| self.io(err))?;
         if n_skipped < len {
             return Err(self.malformed("truncated: unexpected end of file"));
         }

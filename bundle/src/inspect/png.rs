@@ -20,7 +20,10 @@ const MAX_CHUNK_LEN: u32 = 0x7FFF_FFFF;
 const XMP_KEYWORD: &str = "XML:com.adobe.xmp";
 
 /// Reads a PNG's geometry and metadata.
-pub(super) fn inspect(input: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<Geometry, InspectError> {
+pub(super) fn inspect(
+    input: &mut dyn BufRead,
+    ctx: &mut Ctx<'_>,
+) -> Result<Geometry, InspectError> {
     let mut signature = [0u8; 8];
     ctx.read_exact(input, &mut signature)?;
     let mut geometry: Option<Geometry> = None;
@@ -38,7 +41,10 @@ pub(super) fn inspect(input: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<Geom
         }
         let mut crc = crc32fast::Hasher::new();
         crc.update(&kind);
-        let wanted = matches!(&kind, b"IHDR" | b"tEXt" | b"zTXt" | b"iTXt" | b"eXIf" | b"tIME" | b"acTL");
+        let wanted = matches!(
+            &kind,
+            b"IHDR" | b"tEXt" | b"zTXt" | b"iTXt" | b"eXIf" | b"tIME" | b"acTL"
+        );
         let data = if wanted {
             if length > MAX_METADATA_CHUNK {
                 return Err(ctx.unsupported(format!("{name} chunk of {length} bytes")));
@@ -76,7 +82,11 @@ pub(super) fn inspect(input: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<Geom
     }
     let trailing = ctx.drain(input)?;
     if trailing > 0 {
-        ctx.push("PNG trailer", "TrailingData", format!("{trailing} bytes after the IEND chunk"))?;
+        ctx.push(
+            "PNG trailer",
+            "TrailingData",
+            format!("{trailing} bytes after the IEND chunk"),
+        )?;
     }
     geometry.ok_or_else(|| ctx.malformed("no IHDR chunk"))
 }
@@ -96,7 +106,13 @@ fn image_header(ctx: &Ctx<'_>, data: &[u8]) -> Result<Geometry, InspectError> {
         6 => 4,
         other => return Err(ctx.malformed(format!("colour type {other}"))),
     };
-    Ok(Geometry { width, height, frames: 1, bits_per_sample: u16::from(bit_depth), channels })
+    Ok(Geometry {
+        width,
+        height,
+        frames: 1,
+        bits_per_sample: u16::from(bit_depth),
+        channels,
+    })
 }
 
 /// `keyword NUL text` in ISO 8859-1.
@@ -116,7 +132,9 @@ fn compressed_text_chunk(ctx: &mut Ctx<'_>, data: &[u8]) -> Result<(), InspectEr
         return Err(ctx.malformed(format!("zTXt chunk {keyword:?} without compression method")));
     };
     if method != 0 {
-        return Err(ctx.malformed(format!("zTXt chunk {keyword:?} with compression method {method}")));
+        return Err(ctx.malformed(format!(
+            "zTXt chunk {keyword:?} with compression method {method}"
+        )));
     }
     let value = text::latin1(&inflate(ctx, &keyword, compressed)?);
     embedded_profile(ctx, &keyword, &value)?;
@@ -136,14 +154,22 @@ fn international_text_chunk(ctx: &mut Ctx<'_>, data: &[u8]) -> Result<(), Inspec
     let bytes = match (compressed, method) {
         (0, _) => raw_text.to_vec(),
         (1, 0) => inflate(ctx, &keyword, raw_text)?,
-        _ => return Err(ctx.malformed(format!("iTXt chunk {keyword:?} with compression {compressed}/{method}"))),
+        _ => {
+            return Err(ctx.malformed(format!(
+                "iTXt chunk {keyword:?} with compression {compressed}/{method}"
+            )));
+        }
     };
     if keyword == XMP_KEYWORD {
         return xmp::collect(ctx, &bytes);
     }
     let translated_keyword = String::from_utf8_lossy(translated_keyword);
     if !translated_keyword.trim().is_empty() {
-        ctx.push("PNG iTXt", format!("{keyword} (translated keyword)"), translated_keyword)?;
+        ctx.push(
+            "PNG iTXt",
+            format!("{keyword} (translated keyword)"),
+            translated_keyword,
+        )?;
     }
     ctx.push("PNG iTXt", keyword, String::from_utf8_lossy(&bytes))
 }
@@ -155,7 +181,9 @@ fn embedded_profile(ctx: &mut Ctx<'_>, keyword: &str, value: &str) -> Result<(),
         return Ok(());
     };
     let Some(bytes) = decode_raw_profile(value) else {
-        return Err(ctx.malformed(format!("text chunk {keyword:?} is not a hex-encoded profile")));
+        return Err(ctx.malformed(format!(
+            "text chunk {keyword:?} is not a hex-encoded profile"
+        )));
     };
     match kind.to_ascii_lowercase().as_str() {
         "exif" | "app1" => {
@@ -179,7 +207,11 @@ fn decode_raw_profile(value: &str) -> Option<Vec<u8>> {
     let mut lines = value.trim_start().splitn(3, '\n');
     let _name = lines.next()?;
     let _length = lines.next()?;
-    let hex: Vec<u8> = lines.next()?.bytes().filter(|byte| !byte.is_ascii_whitespace()).collect();
+    let hex: Vec<u8> = lines
+        .next()?
+        .bytes()
+        .filter(|byte| !byte.is_ascii_whitespace())
+        .collect();
     if !hex.len().is_multiple_of(2) {
         return None;
     }
@@ -208,7 +240,11 @@ fn inflate(ctx: &Ctx<'_>, keyword: &str, compressed: &[u8]) -> Result<Vec<u8>, I
     ZlibDecoder::new(compressed)
         .take(MAX_INFLATED_TEXT)
         .read_to_end(&mut inflated)
-        .map_err(|err| ctx.malformed(format!("compressed text {keyword:?} does not inflate: {err}")))?;
+        .map_err(|err| {
+            ctx.malformed(format!(
+                "compressed text {keyword:?} does not inflate: {err}"
+            ))
+        })?;
     Ok(inflated)
 }
 
@@ -223,7 +259,9 @@ fn skip_hashing(
         if buffer.is_empty() {
             return Err(ctx.malformed("truncated: unexpected end of file"));
         }
-        let n_bytes = buffer.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let n_bytes = buffer
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
         crc.update(&buffer[..n_bytes]);
         input.consume(n_bytes);
         remaining -= n_bytes as u64;

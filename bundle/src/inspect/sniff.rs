@@ -57,7 +57,8 @@ fn looks_like_text(prefix: &[u8]) -> bool {
         Err(_) => return false,
     };
     let text = String::from_utf8_lossy(valid);
-    text.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+    text.chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
 }
 
 #[cfg(test)]
@@ -75,6 +76,9 @@ mod tests {
         assert_eq!(detect(b"\xEF\xBB\xBF  {\"a\":1}"), ImageFormat::Json);
         assert_eq!(detect(b"hello"), ImageFormat::Other);
         assert_eq!(describe(b"hello\n", ImageFormat::Other), "text");
-        assert_eq!(describe(&[0, 1, 2], ImageFormat::Other), "binary data of no recognized format");
+        assert_eq!(
+            describe(&[0, 1, 2], ImageFormat::Other),
+            "binary data of no recognized format"
+        );
     }
 }

@@ -10,7 +10,10 @@ pub(super) fn truncate(value: &str, max_chars: usize) -> String {
 
 /// Decodes ISO 8859-1 (the encoding of PNG tEXt/zTXt), dropping trailing NULs.
 pub(super) fn latin1(bytes: &[u8]) -> String {
-    trim_nuls(bytes).iter().map(|&byte| char::from(byte)).collect()
+    trim_nuls(bytes)
+        .iter()
+        .map(|&byte| char::from(byte))
+        .collect()
 }
 
 /// Decodes UTF-8, falling back to ISO 8859-1 when the bytes are not UTF-8.
@@ -23,8 +26,10 @@ pub(super) fn utf8_or_latin1(bytes: &[u8]) -> String {
 
 /// Decodes UTF-16 little endian (the Windows `XP*` tags), dropping trailing NULs.
 pub(super) fn utf16le(bytes: &[u8]) -> String {
-    let units: Vec<u16> =
-        bytes.chunks_exact(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]])).collect();
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .collect();
     let text = String::from_utf16_lossy(&units);
     text.trim_end_matches('\0').to_owned()
 }
@@ -36,7 +41,9 @@ pub(super) fn utf16le(bytes: &[u8]) -> String {
 pub(super) fn bytes_as_text(bytes: &[u8], max_chars: usize) -> String {
     let trimmed = trim_end(bytes);
     if let Ok(text) = std::str::from_utf8(trimmed) {
-        let printable = text.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
+        let printable = text
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
         if printable {
             return truncate(text, max_chars);
         }
@@ -50,12 +57,18 @@ pub(super) fn bytes_as_text(bytes: &[u8], max_chars: usize) -> String {
 }
 
 fn trim_nuls(bytes: &[u8]) -> &[u8] {
-    let end = bytes.iter().rposition(|&byte| byte != 0).map_or(0, |index| index + 1);
+    let end = bytes
+        .iter()
+        .rposition(|&byte| byte != 0)
+        .map_or(0, |index| index + 1);
     &bytes[..end]
 }
 
 fn trim_end(bytes: &[u8]) -> &[u8] {
-    let end = bytes.iter().rposition(|&byte| byte != 0 && byte != b' ').map_or(0, |index| index + 1);
+    let end = bytes
+        .iter()
+        .rposition(|&byte| byte != 0 && byte != b' ')
+        .map_or(0, |index| index + 1);
     &bytes[..end]
 }
 

@@ -31,7 +31,10 @@ const TYPE_BYTE: u16 = 1;
 const TYPE_ASCII: u16 = 2;
 
 /// Reads a TIFF's geometry and metadata.
-pub(super) fn inspect(input: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<Geometry, InspectError> {
+pub(super) fn inspect(
+    input: &mut dyn BufRead,
+    ctx: &mut Ctx<'_>,
+) -> Result<Geometry, InspectError> {
     let limit = ctx.limits.max_buffered_bytes;
     let mut data = Vec::new();
     (&mut *input)
@@ -47,7 +50,9 @@ pub(super) fn inspect(input: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<Geom
         });
     }
     let layout = Layout::from_header(&data).ok_or_else(|| ctx.malformed("invalid header"))?;
-    let first_ifd = layout.offset(&data, if layout.big { 8 } else { 4 }).ok_or_else(|| ctx.malformed("invalid header"))?;
+    let first_ifd = layout
+        .offset(&data, if layout.big { 8 } else { 4 })
+        .ok_or_else(|| ctx.malformed("invalid header"))?;
 
     let mut visited = HashSet::new();
     let mut geometry: Option<Geometry> = None;
@@ -61,13 +66,17 @@ pub(super) fn inspect(input: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<Geom
         }
         n_pages += 1;
         ctx.check_frames(n_pages)?;
-        let (entries, next) = layout.read_ifd(&data, offset).map_err(|reason| ctx.malformed(reason))?;
+        let (entries, next) = layout
+            .read_ifd(&data, offset)
+            .map_err(|reason| ctx.malformed(reason))?;
         let page = page_geometry(ctx, &layout, &data, &entries)?;
         geometry.get_or_insert(page);
         for entry in &entries {
             match entry.tag {
                 TAG_SUB_IFDS => {
-                    let n_values = usize::try_from(entry.count).unwrap_or(usize::MAX).min(MAX_SUB_IFDS);
+                    let n_values = usize::try_from(entry.count)
+                        .unwrap_or(usize::MAX)
+                        .min(MAX_SUB_IFDS);
                     for index in 0..n_values {
                         if let Some(sub_ifd) = layout.uint(&data, entry, index)
                             && sub_ifds.len() < MAX_SUB_IFDS
@@ -90,10 +99,15 @@ pub(super) fn inspect(input: &mut dyn BufRead, ctx: &mut Ctx<'_>) -> Result<Geom
         if !visited.insert(sub_offset) {
             continue;
         }
-        let (entries, _next) = layout.read_ifd(&data, sub_offset).map_err(|reason| ctx.malformed(reason))?;
+        let (entries, _next) = layout
+            .read_ifd(&data, sub_offset)
+            .map_err(|reason| ctx.malformed(reason))?;
         for entry in &entries {
             if entry.tag == TAG_SUB_IFDS {
-                for index in 0..usize::try_from(entry.count).unwrap_or(usize::MAX).min(MAX_SUB_IFDS) {
+                for index in 0..usize::try_from(entry.count)
+                    .unwrap_or(usize::MAX)
+                    .min(MAX_SUB_IFDS)
+                {
                     if let Some(nested) = layout.uint(&data, entry, index)
                         && sub_ifds.len() < MAX_SUB_IFDS
                     {
@@ -127,7 +141,9 @@ fn page_geometry(
     let bits = value(TAG_BITS_PER_SAMPLE).unwrap_or(1);
     let samples = value(TAG_SAMPLES_PER_PIXEL).unwrap_or(1);
     let (Ok(bits_per_sample), Ok(channels)) = (u16::try_from(bits), u8::try_from(samples)) else {
-        return Err(ctx.malformed(format!("{bits} bits per sample, {samples} samples per pixel")));
+        return Err(ctx.malformed(format!(
+            "{bits} bits per sample, {samples} samples per pixel"
+        )));
     };
     Ok(Geometry {
         width: width as u32,
@@ -226,32 +242,54 @@ impl Layout {
             b"MM" => false,
             _ => return None,
         };
-        let layout = Layout { little_endian, big: false };
+        let layout = Layout {
+            little_endian,
+            big: false,
+        };
         match layout.u16(data, 2)? {
             42 => Some(layout),
-            43 if layout.u16(data, 4)? == 8 => Some(Layout { little_endian, big: true }),
+            43 if layout.u16(data, 4)? == 8 => Some(Layout {
+                little_endian,
+                big: true,
+            }),
             _ => None,
         }
     }
 
     fn u16(&self, data: &[u8], at: usize) -> Option<u16> {
         let bytes: [u8; 2] = data.get(at..at.checked_add(2)?)?.try_into().ok()?;
-        Some(if self.little_endian { u16::from_le_bytes(bytes) } else { u16::from_be_bytes(bytes) })
+        Some(if self.little_endian {
+            u16::from_le_bytes(bytes)
+        } else {
+            u16::from_be_bytes(bytes)
+        })
     }
 
     fn u32(&self, data: &[u8], at: usize) -> Option<u32> {
         let bytes: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        Some(if self.little_endian { u32::from_le_bytes(bytes) } else { u32::from_be_bytes(bytes) })
+        Some(if self.little_endian {
+            u32::from_le_bytes(bytes)
+        } else {
+            u32::from_be_bytes(bytes)
+        })
     }
 
     fn u64(&self, data: &[u8], at: usize) -> Option<u64> {
         let bytes: [u8; 8] = data.get(at..at.checked_add(8)?)?.try_into().ok()?;
-        Some(if self.little_endian { u64::from_le_bytes(bytes) } else { u64::from_be_bytes(bytes) })
+        Some(if self.little_endian {
+            u64::from_le_bytes(bytes)
+        } else {
+            u64::from_be_bytes(bytes)
+        })
     }
 
     /// An offset field: 4 bytes in TIFF, 8 in BigTIFF.
     fn offset(&self, data: &[u8], at: usize) -> Option<u64> {
-        if self.big { self.u64(data, at) } else { self.u32(data, at).map(u64::from) }
+        if self.big {
+            self.u64(data, at)
+        } else {
+            self.u32(data, at).map(u64::from)
+        }
     }
 
     /// Reads the directory at `offset`: its entries and the next directory's offset.
@@ -259,9 +297,19 @@ impl Layout {
         let outside = || format!("directory at offset {offset} lies outside the file");
         let start = usize::try_from(offset).map_err(|_| outside())?;
         let (count, count_len, entry_len, inline_len) = if self.big {
-            (self.u64(data, start).ok_or_else(outside)?, 8usize, 20usize, 8usize)
+            (
+                self.u64(data, start).ok_or_else(outside)?,
+                8usize,
+                20usize,
+                8usize,
+            )
         } else {
-            (u64::from(self.u16(data, start).ok_or_else(outside)?), 2, 12, 4)
+            (
+                u64::from(self.u16(data, start).ok_or_else(outside)?),
+                2,
+                12,
+                4,
+            )
         };
         let entries_len = usize::try_from(count)
             .ok()
@@ -293,7 +341,12 @@ impl Layout {
                     };
                     (start.checked_add(len)? <= data.len()).then_some((start, len))
                 });
-            entries.push(Entry { tag, kind, count, value });
+            entries.push(Entry {
+                tag,
+                kind,
+                count,
+                value,
+            });
         }
         Ok((entries, next))
     }

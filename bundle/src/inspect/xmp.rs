@@ -37,7 +37,10 @@ fn is_structural(name: &str) -> bool {
 fn is_syntax_attribute(name: &str) -> bool {
     name.starts_with("xmlns")
         || name.starts_with("xml:")
-        || matches!(name, "rdf:about" | "rdf:parseType" | "rdf:ID" | "rdf:nodeID" | "rdf:datatype")
+        || matches!(
+            name,
+            "rdf:about" | "rdf:parseType" | "rdf:ID" | "rdf:nodeID" | "rdf:datatype"
+        )
 }
 
 /// Scans an XMP packet and records its property values.
@@ -88,7 +91,11 @@ fn open_tag<'p>(
     let bytes = packet.as_bytes();
     let mut pos = start + 1;
     let name_start = pos;
-    while pos < bytes.len() && !bytes[pos].is_ascii_whitespace() && bytes[pos] != b'>' && bytes[pos] != b'/' {
+    while pos < bytes.len()
+        && !bytes[pos].is_ascii_whitespace()
+        && bytes[pos] != b'>'
+        && bytes[pos] != b'/'
+    {
         pos += 1;
     }
     let name = &packet[name_start..pos];
@@ -110,7 +117,10 @@ fn open_tag<'p>(
             _ => {}
         }
         let attr_start = pos;
-        while pos < bytes.len() && !matches!(bytes[pos], b'=' | b'>' | b'/') && !bytes[pos].is_ascii_whitespace() {
+        while pos < bytes.len()
+            && !matches!(bytes[pos], b'=' | b'>' | b'/')
+            && !bytes[pos].is_ascii_whitespace()
+        {
             pos += 1;
         }
         let attr_name = &packet[attr_start..pos];
@@ -136,7 +146,9 @@ fn open_tag<'p>(
             continue;
         }
         let value_start = pos + 1;
-        let value_end = packet[value_start..].find(char::from(quote)).map_or(packet.len(), |i| value_start + i);
+        let value_end = packet[value_start..]
+            .find(char::from(quote))
+            .map_or(packet.len(), |i| value_start + i);
         let value = &packet[value_start..value_end];
         pos = (value_end + 1).min(packet.len());
         if attr_name == "rdf:resource" {
@@ -161,13 +173,20 @@ fn push_value(ctx: &mut Ctx<'_>, stack: &[&str], value: &str) -> Result<(), Insp
     if value.trim().is_empty() {
         return Ok(());
     }
-    let key = stack.iter().rev().find(|name| !is_structural(name)).copied().unwrap_or("(text)");
+    let key = stack
+        .iter()
+        .rev()
+        .find(|name| !is_structural(name))
+        .copied()
+        .unwrap_or("(text)");
     ctx.push(CONTAINER, key, value)
 }
 
 /// The position just after the next `terminator` at or after `from`, or the end.
 fn skip_past(packet: &str, from: usize, terminator: &str) -> usize {
-    packet[from..].find(terminator).map_or(packet.len(), |i| from + i + terminator.len())
+    packet[from..]
+        .find(terminator)
+        .map_or(packet.len(), |i| from + i + terminator.len())
 }
 
 /// Replaces the XML predefined and numeric character references.
@@ -229,7 +248,10 @@ mod tests {
             metadata_bytes: 0,
         };
         collect(&mut ctx, packet.as_bytes()).unwrap();
-        ctx.metadata.into_iter().map(|item| (item.key, item.value)).collect()
+        ctx.metadata
+            .into_iter()
+            .map(|item| (item.key, item.value))
+            .collect()
     }
 
     #[test]
@@ -255,7 +277,18 @@ mod tests {
 
     #[test]
     fn garbage_does_not_fail() {
-        for packet in ["<", "<a", "<a b", "<a b=", "<a b='x", "</", "<!--", "&#xFFFFFFFF;", "<a>&", "<![CDATA[x"] {
+        for packet in [
+            "<",
+            "<a",
+            "<a b",
+            "<a b=",
+            "<a b='x",
+            "</",
+            "<!--",
+            "&#xFFFFFFFF;",
+            "<a>&",
+            "<![CDATA[x",
+        ] {
             scan(packet);
         }
     }

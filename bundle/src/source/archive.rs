@@ -41,7 +41,10 @@ pub(crate) fn open(
     limits: &SourceLimits,
 ) -> Result<(ZipArchive<ArchiveReader>, Vec<ZipEntry>), BundleError> {
     let path_string = || display_path.display().to_string();
-    let corrupt = |reason: String| BundleError::CorruptZip { path: path_string(), reason };
+    let corrupt = |reason: String| BundleError::CorruptZip {
+        path: path_string(),
+        reason,
+    };
     let mut reader = BufReader::new(file);
 
     let directory = central_directory::locate(&mut reader).map_err(corrupt)?;
@@ -53,7 +56,10 @@ pub(crate) fn open(
     }
     reader
         .seek(SeekFrom::Start(0))
-        .map_err(|source| BundleError::Io { path: path_string(), source })?;
+        .map_err(|source| BundleError::Io {
+            path: path_string(),
+            source,
+        })?;
     let mut archive = ZipArchive::new(reader).map_err(|err| corrupt(err.to_string()))?;
     if archive.len() > limits.max_entries {
         return Err(BundleError::TooManyEntries {
@@ -69,7 +75,9 @@ pub(crate) fn open(
     let mut entries = Vec::with_capacity(archive.len());
     let mut total: u64 = 0;
     for index in 0..archive.len() {
-        let entry = archive.by_index_data(index).map_err(|err| corrupt(err.to_string()))?;
+        let entry = archive
+            .by_index_data(index)
+            .map_err(|err| corrupt(err.to_string()))?;
         let raw_name = match entry.name() {
             Ok(name) => name.into_owned(),
             Err(_) => {
@@ -83,7 +91,10 @@ pub(crate) fn open(
             S_IFLNK => return Err(BundleError::Symlink { entry: normalized }),
             0 | S_IFREG | S_IFDIR => {}
             other => {
-                return Err(BundleError::SpecialFile { entry: normalized, kind: special_kind(other) });
+                return Err(BundleError::SpecialFile {
+                    entry: normalized,
+                    kind: special_kind(other),
+                });
             }
         }
         if entry.is_dir() || file_type == S_IFDIR {
@@ -93,7 +104,10 @@ pub(crate) fn open(
             return Err(BundleError::EncryptedEntry { entry: normalized });
         }
         let method = entry.compression();
-        if !matches!(method, CompressionMethod::Stored | CompressionMethod::Deflated) {
+        if !matches!(
+            method,
+            CompressionMethod::Stored | CompressionMethod::Deflated
+        ) {
             return Err(BundleError::UnsupportedCompression {
                 entry: normalized,
                 method: format!("{method:?}"),
@@ -102,8 +116,8 @@ pub(crate) fn open(
         let size = entry.size();
         let compressed = entry.compressed_size();
         super::check_sizes(&normalized, size, &mut total, limits)?;
-        let ratio_exceeded =
-            size > RATIO_EXEMPT_SIZE && size > compressed.saturating_mul(limits.max_compression_ratio);
+        let ratio_exceeded = size > RATIO_EXEMPT_SIZE
+            && size > compressed.saturating_mul(limits.max_compression_ratio);
         if ratio_exceeded {
             return Err(BundleError::CompressionRatio {
                 entry: normalized,
@@ -113,7 +127,10 @@ pub(crate) fn open(
             });
         }
         entries.push(ZipEntry {
-            info: EntryInfo { path: normalized, size },
+            info: EntryInfo {
+                path: normalized,
+                size,
+            },
             index,
             deflated: method == CompressionMethod::Deflated,
             crc32: entry.crc32(),
@@ -122,9 +139,13 @@ pub(crate) fn open(
     entries.sort_by(|a, b| a.info.path.cmp(&b.info.path));
     path::check_duplicates(entries.iter().map(|entry| entry.info.path.as_str()))?;
 
-    let overlapping = archive.has_overlapping_files().map_err(|err| corrupt(err.to_string()))?;
+    let overlapping = archive
+        .has_overlapping_files()
+        .map_err(|err| corrupt(err.to_string()))?;
     if overlapping {
-        return Err(BundleError::OverlappingEntries { path: path_string() });
+        return Err(BundleError::OverlappingEntries {
+            path: path_string(),
+        });
     }
     Ok((archive, entries))
 }
@@ -141,7 +162,10 @@ fn duplicate_raw_name(
     for name in &names {
         if !seen.insert(name.as_slice()) {
             let entry = String::from_utf8_lossy(name).into_owned();
-            return BundleError::DuplicateEntry { other: entry.clone(), entry };
+            return BundleError::DuplicateEntry {
+                other: entry.clone(),
+                entry,
+            };
         }
     }
     BundleError::DuplicateEntry {
@@ -172,14 +196,22 @@ pub(crate) fn open_entry<'a>(
     let path = &entry.info.path;
     let raw = archive
         .by_index_raw(entry.index)
-        .map_err(|source| BundleError::Zip { entry: path.clone(), source })?;
+        .map_err(|source| BundleError::Zip {
+            entry: path.clone(),
+            source,
+        })?;
     let decoded: Box<dyn Read + 'a> = if entry.deflated {
         Box::new(flate2::read::DeflateDecoder::new(raw))
     } else {
         Box::new(raw)
     };
     let bounded = BoundedReader::new(decoded, path, entry.info.size);
-    Ok(Box::new(CrcReader { inner: bounded, hasher: crc32fast::Hasher::new(), expected: entry.crc32, entry: path.clone() }))
+    Ok(Box::new(CrcReader {
+        inner: bounded,
+        hasher: crc32fast::Hasher::new(),
+        expected: entry.crc32,
+        entry: path.clone(),
+    }))
 }
 
 /// Checks the CRC-32 of everything read once the inner reader ends.
@@ -198,7 +230,10 @@ impl<R: Read> Read for CrcReader<R> {
             return Ok(n_read);
         }
         if !buf.is_empty() && self.hasher.clone().finalize() != self.expected {
-            return Err(BundleError::ChecksumMismatch { entry: self.entry.clone() }.into_io());
+            return Err(BundleError::ChecksumMismatch {
+                entry: self.entry.clone(),
+            }
+            .into_io());
         }
         Ok(0)
     }

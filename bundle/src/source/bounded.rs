@@ -20,7 +20,12 @@ pub(crate) struct BoundedReader<R> {
 
 impl<R: Read> BoundedReader<R> {
     pub(crate) fn new(inner: R, entry: &str, declared: u64) -> Self {
-        BoundedReader { inner, entry: entry.to_owned(), declared, read: 0 }
+        BoundedReader {
+            inner,
+            entry: entry.to_owned(),
+            declared,
+            read: 0,
+        }
     }
 
     fn remaining(&self) -> u64 {
@@ -46,7 +51,9 @@ impl<R: Read> Read for BoundedReader<R> {
             }
             return Ok(0);
         }
-        let want = buf.len().min(usize::try_from(self.remaining()).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining()).unwrap_or(usize::MAX));
         let got = read_retrying(&mut self.inner, &mut buf[..want])?;
         if got == 0 {
             let err = BundleError::EntryTruncated {
@@ -77,7 +84,9 @@ mod tests {
     fn read_all(data: &[u8], declared: u64) -> Result<Vec<u8>, BundleError> {
         let mut reader = BoundedReader::new(data, "x", declared);
         let mut out = Vec::new();
-        reader.read_to_end(&mut out).map_err(|err| BundleError::from_entry_io("x", err))?;
+        reader
+            .read_to_end(&mut out)
+            .map_err(|err| BundleError::from_entry_io("x", err))?;
         Ok(out)
     }
 
@@ -89,14 +98,21 @@ mod tests {
 
     #[test]
     fn longer_stream_overflows() {
-        assert!(matches!(read_all(b"abcd", 3), Err(BundleError::EntryOverflow { declared: 3, .. })));
+        assert!(matches!(
+            read_all(b"abcd", 3),
+            Err(BundleError::EntryOverflow { declared: 3, .. })
+        ));
     }
 
     #[test]
     fn shorter_stream_is_truncated() {
         assert!(matches!(
             read_all(b"ab", 3),
-            Err(BundleError::EntryTruncated { declared: 3, read: 2, .. })
+            Err(BundleError::EntryTruncated {
+                declared: 3,
+                read: 2,
+                ..
+            })
         ));
     }
 }

@@ -29,9 +29,13 @@ pub(crate) struct CentralDirectory {
 ///
 /// Returns a reason in plain words when there is no such record.
 pub(crate) fn locate<R: Read + Seek>(reader: &mut R) -> Result<CentralDirectory, String> {
-    let file_len = reader.seek(SeekFrom::End(0)).map_err(|err| err.to_string())?;
+    let file_len = reader
+        .seek(SeekFrom::End(0))
+        .map_err(|err| err.to_string())?;
     if file_len < EOCD_LEN {
-        return Err(format!("only {file_len} bytes, too short for a zip archive"));
+        return Err(format!(
+            "only {file_len} bytes, too short for a zip archive"
+        ));
     }
     let window_len = file_len.min(EOCD_LEN + MAX_COMMENT_LEN);
     let window_start = file_len - window_len;
@@ -59,8 +63,7 @@ pub(crate) fn locate<R: Read + Seek>(reader: &mut R) -> Result<CentralDirectory,
     let Some(locator_pos) = eocd_pos.checked_sub(ZIP64_LOCATOR_LEN) else {
         return Err("zip64 end-of-central-directory locator missing".to_owned());
     };
-    let locator =
-        read_at(reader, locator_pos, ZIP64_LOCATOR_LEN).map_err(|err| err.to_string())?;
+    let locator = read_at(reader, locator_pos, ZIP64_LOCATOR_LEN).map_err(|err| err.to_string())?;
     if locator[..4] != ZIP64_LOCATOR_SIGNATURE {
         return Err("zip64 end-of-central-directory locator missing".to_owned());
     }
@@ -72,7 +75,10 @@ pub(crate) fn locate<R: Read + Seek>(reader: &mut R) -> Result<CentralDirectory,
     if record[..4] != ZIP64_EOCD_SIGNATURE {
         return Err("zip64 end-of-central-directory record missing".to_owned());
     }
-    Ok(CentralDirectory { entries: u64_at(&record, 32), offset: u64_at(&record, 48) })
+    Ok(CentralDirectory {
+        entries: u64_at(&record, 32),
+        offset: u64_at(&record, 48),
+    })
 }
 
 /// Reads the raw names of the first `max_entries` central directory headers.
@@ -83,7 +89,9 @@ pub(crate) fn raw_names<R: Read + Seek>(
 ) -> io::Result<Vec<Vec<u8>>> {
     reader.seek(SeekFrom::Start(directory.offset))?;
     let mut reader = BufReader::new(reader);
-    let count = usize::try_from(directory.entries).unwrap_or(usize::MAX).min(max_entries);
+    let count = usize::try_from(directory.entries)
+        .unwrap_or(usize::MAX)
+        .min(max_entries);
     let mut names = Vec::new();
     for _ in 0..count {
         let mut header = [0u8; 46];
@@ -96,7 +104,10 @@ pub(crate) fn raw_names<R: Read + Seek>(
         let comment_len = u16_at(&header, 32) as u64;
         let mut name = vec![0u8; name_len];
         reader.read_exact(&mut name)?;
-        io::copy(&mut (&mut reader).take(extra_len + comment_len), &mut io::sink())?;
+        io::copy(
+            &mut (&mut reader).take(extra_len + comment_len),
+            &mut io::sink(),
+        )?;
         names.push(name);
     }
     Ok(names)

@@ -25,12 +25,18 @@ impl FileIdentity {
     #[cfg(unix)]
     fn of(metadata: &Metadata) -> FileIdentity {
         use std::os::unix::fs::MetadataExt;
-        FileIdentity { device: metadata.dev(), inode: metadata.ino() }
+        FileIdentity {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        }
     }
 
     #[cfg(not(unix))]
     fn of(_metadata: &Metadata) -> FileIdentity {
-        FileIdentity { device: 0, inode: 0 }
+        FileIdentity {
+            device: 0,
+            inode: 0,
+        }
     }
 }
 
@@ -62,7 +68,9 @@ pub(crate) fn list(root: &Path, limits: &SourceLimits) -> Result<Vec<DirFile>, B
             let raw = format!("{prefix}{name}");
             let normalized = path::normalize(&raw)?;
             // `DirEntry::file_type` does not follow symlinks.
-            let file_type = dir_entry.file_type().map_err(|source| io_error(&dir_entry.path(), source))?;
+            let file_type = dir_entry
+                .file_type()
+                .map_err(|source| io_error(&dir_entry.path(), source))?;
             if file_type.is_symlink() {
                 return Err(BundleError::Symlink { entry: normalized });
             }
@@ -71,7 +79,10 @@ pub(crate) fn list(root: &Path, limits: &SourceLimits) -> Result<Vec<DirFile>, B
                 continue;
             }
             if !file_type.is_file() {
-                return Err(BundleError::SpecialFile { entry: normalized, kind: special_kind(&file_type) });
+                return Err(BundleError::SpecialFile {
+                    entry: normalized,
+                    kind: special_kind(&file_type),
+                });
             }
             let metadata = fs::symlink_metadata(dir_entry.path())
                 .map_err(|source| io_error(&dir_entry.path(), source))?;
@@ -80,7 +91,10 @@ pub(crate) fn list(root: &Path, limits: &SourceLimits) -> Result<Vec<DirFile>, B
             files.push(DirFile {
                 relative: PathBuf::from(&normalized),
                 identity: FileIdentity::of(&metadata),
-                info: EntryInfo { path: normalized, size },
+                info: EntryInfo {
+                    path: normalized,
+                    size,
+                },
             });
         }
     }
@@ -93,13 +107,22 @@ pub(crate) fn list(root: &Path, limits: &SourceLimits) -> Result<Vec<DirFile>, B
 pub(crate) fn open(root: &Path, file: &DirFile) -> Result<File, BundleError> {
     let entry = || file.info.path.clone();
     let full_path = root.join(&file.relative);
-    let link_metadata = fs::symlink_metadata(&full_path)
-        .map_err(|source| BundleError::EntryIo { entry: entry(), source })?;
+    let link_metadata =
+        fs::symlink_metadata(&full_path).map_err(|source| BundleError::EntryIo {
+            entry: entry(),
+            source,
+        })?;
     if link_metadata.file_type().is_symlink() {
         return Err(BundleError::Symlink { entry: entry() });
     }
-    let opened = File::open(&full_path).map_err(|source| BundleError::EntryIo { entry: entry(), source })?;
-    let metadata = opened.metadata().map_err(|source| BundleError::EntryIo { entry: entry(), source })?;
+    let opened = File::open(&full_path).map_err(|source| BundleError::EntryIo {
+        entry: entry(),
+        source,
+    })?;
+    let metadata = opened.metadata().map_err(|source| BundleError::EntryIo {
+        entry: entry(),
+        source,
+    })?;
     let unchanged = metadata.is_file() && FileIdentity::of(&metadata) == file.identity;
     if !unchanged {
         return Err(BundleError::EntryChanged { entry: entry() });
@@ -108,7 +131,10 @@ pub(crate) fn open(root: &Path, file: &DirFile) -> Result<File, BundleError> {
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> BundleError {
-    BundleError::Io { path: path.display().to_string(), source }
+    BundleError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 #[cfg(unix)]

@@ -26,8 +26,10 @@ pub(crate) fn normalize(raw: &str) -> Result<String, BundleError> {
     if raw.contains('\\') {
         return Err(BundleError::Backslash { entry: entry() });
     }
-    let components: Vec<&str> =
-        raw.split('/').filter(|component| !component.is_empty() && *component != ".").collect();
+    let components: Vec<&str> = raw
+        .split('/')
+        .filter(|component| !component.is_empty() && *component != ".")
+        .collect();
     if components.is_empty() {
         return Err(BundleError::InvalidName { entry: entry() });
     }
@@ -75,15 +77,45 @@ mod tests {
 
     #[test]
     fn rejections() {
-        assert!(matches!(normalize(""), Err(BundleError::InvalidName { .. })));
-        assert!(matches!(normalize("./"), Err(BundleError::InvalidName { .. })));
-        assert!(matches!(normalize("a\0b"), Err(BundleError::ControlCharacter { .. })));
-        assert!(matches!(normalize("a\u{7f}"), Err(BundleError::ControlCharacter { .. })));
-        assert!(matches!(normalize("/x"), Err(BundleError::AbsolutePath { .. })));
-        assert!(matches!(normalize("C:\\x"), Err(BundleError::AbsolutePath { .. })));
-        assert!(matches!(normalize("c:/x"), Err(BundleError::AbsolutePath { .. })));
-        assert!(matches!(normalize("a/../b"), Err(BundleError::PathTraversal { .. })));
-        assert!(matches!(normalize("a\\..\\b"), Err(BundleError::PathTraversal { .. })));
-        assert!(matches!(normalize("a\\b"), Err(BundleError::Backslash { .. })));
+        assert!(matches!(
+            normalize(""),
+            Err(BundleError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            normalize("./"),
+            Err(BundleError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            normalize("a\0b"),
+            Err(BundleError::ControlCharacter { .. })
+        ));
+        assert!(matches!(
+            normalize("a\u{7f}"),
+            Err(BundleError::ControlCharacter { .. })
+        ));
+        assert!(matches!(
+            normalize("/x"),
+            Err(BundleError::AbsolutePath { .. })
+        ));
+        assert!(matches!(
+            normalize("C:\\x"),
+            Err(BundleError::AbsolutePath { .. })
+        ));
+        assert!(matches!(
+            normalize("c:/x"),
+            Err(BundleError::AbsolutePath { .. })
+        ));
+        assert!(matches!(
+            normalize("a/../b"),
+            Err(BundleError::PathTraversal { .. })
+        ));
+        assert!(matches!(
+            normalize("a\\..\\b"),
+            Err(BundleError::PathTraversal { .. })
+        ));
+        assert!(matches!(
+            normalize("a\\b"),
+            Err(BundleError::Backslash { .. })
+        ));
     }
 }

@@ -143,7 +143,8 @@ struct Placer<'a> {
 struct Rules {
     /// Minimum clearance to vessel walls, as a fraction of the lesion radius (negative: any).
     vessel_clearance: f64,
-    /// Whether the lesion may overlap earlier lesions.
+    /// Whether the lesion may overlap earlier lesions of its own kind (exudate clusters,
+    /// neovascular tufts); it never overlaps lesions of other kinds.
     may_overlap: bool,
     /// Whether the lesion may lie on the optic disc.
     may_cover_disc: bool,
@@ -156,7 +157,7 @@ const STRICT: Rules = Rules {
 };
 
 impl Placer<'_> {
-    fn acceptable(&self, centre: RetinaPoint, radius: f64, rules: Rules) -> bool {
+    fn acceptable(&self, kind: LesionKind, centre: RetinaPoint, radius: f64, rules: Rules) -> bool {
         let field_radius = FUNDUS_FIELD_MM / 2.0;
         if centre.distance(self.field_centre) + radius + 0.25 > field_radius {
             return false;
@@ -170,19 +171,20 @@ impl Placer<'_> {
         {
             return false;
         }
-        if !rules.may_overlap
-            && self.placed.iter().any(|other| {
-                other.kind != LesionKind::Neovascularization
-                    && other.centre.distance(centre) < other.radius + radius + 0.02
-            })
-        {
+        let overlaps = self.placed.iter().any(|other| {
+            let exempt = rules.may_overlap && other.kind == kind;
+            // Neovascular tufts are thin loops drawn over everything else.
+            let tuft = other.kind == LesionKind::Neovascularization
+                || kind == LesionKind::Neovascularization;
+            !exempt && !tuft && other.centre.distance(centre) < other.extent() + radius + 0.02
+        });
+        if overlaps {
             return false;
         }
         true
     }
 
     /// Tries up to 60 candidates from `sample`; places and returns the first acceptable one.
-    #[allow(clippy::too_many_arguments)]
     fn place(
         &mut self,
         rng: &mut SynthRng,
@@ -193,7 +195,7 @@ impl Placer<'_> {
     ) -> Option<PlannedLesion> {
         for _ in 0..60 {
             let centre = sample(rng);
-            if !self.acceptable(centre, radius, rules) {
+            if !self.acceptable(kind, centre, radius, rules) {
                 continue;
             }
             let irregular = match kind {

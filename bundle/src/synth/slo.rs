@@ -55,7 +55,7 @@ pub fn render(
                 let on_disc = 1.0 - smoothstep(0.92, 1.05, disc_distance);
                 let ring = (-((disc_distance - 1.02) / 0.05).powi(2)).exp();
                 let cup = 1.0 - smoothstep(0.85, 1.05, anatomy.cup_distance(point));
-                value += 0.14 * on_disc + 0.12 * cup * on_disc - 0.06 * ring;
+                value += 0.18 * on_disc + 0.12 * cup * on_disc - 0.06 * ring;
             }
             let blood = f64::from(maps.blood(index));
             value *= 1.0 - 0.5 * blood;
@@ -125,23 +125,36 @@ mod tests {
         let anatomy = Anatomy::generate(&mut stream(31, &["anatomy"]), 0.5);
         let tree = VesselTree::generate(&anatomy, &mut stream(31, &["vessels"]));
         let plan = LesionPlan::default();
-        let mean_half = |eye: Eye, right: bool| {
-            let frame = ImageFrame::slo(eye);
-            let image = render(&anatomy, &tree, &plan, &frame, &mut stream(31, &["slo"]));
-            let (x, y) = frame.to_px(anatomy.cup_point());
-            let disc = f64::from(image.pixels[y as usize * 512 + x as usize]);
-            let columns = if right { 256..512 } else { 0..256 };
-            let mut sum = 0.0;
-            for row in 200..312 {
-                for column in columns.clone() {
-                    sum += f64::from(image.pixels[row * 512 + column]);
+        // Mean brightness in a small window, in pixels.
+        let mean = |image: &SloImage, (x, y): (f64, f64), half: i64| {
+            let mut sum = 0.0f64;
+            let mut count = 0.0f64;
+            for row in (y as i64 - half)..=(y as i64 + half) {
+                for column in (x as i64 - half)..=(x as i64 + half) {
+                    if (0..512).contains(&row) && (0..512).contains(&column) {
+                        sum += f64::from(image.pixels[row as usize * 512 + column as usize]);
+                        count += 1.0;
+                    }
                 }
             }
-            (disc, x, sum / (112.0 * 256.0))
+            sum / count.max(1.0)
         };
-        let (disc_od, x_od, _) = mean_half(Eye::Od, true);
-        let (disc_os, x_os, _) = mean_half(Eye::Os, false);
-        assert!(x_od > 400.0 && x_os < 112.0);
-        assert!(disc_od > 130.0 && disc_os > 130.0, "{disc_od} {disc_os}");
+        for eye in [Eye::Od, Eye::Os] {
+            let frame = ImageFrame::slo(eye);
+            let image = render(&anatomy, &tree, &plan, &frame, &mut stream(31, &["slo"]));
+            let disc = frame.to_px(anatomy.disc_centre);
+            let fovea = frame.to_px(RetinaPoint::new(0.0, 0.0));
+            let on_right = disc.0 > fovea.0;
+            assert_eq!(
+                on_right,
+                eye == Eye::Od,
+                "{eye:?}: disc at {disc:?}, fovea at {fovea:?}"
+            );
+            let (disc_mean, fovea_mean) = (mean(&image, disc, 15), mean(&image, fovea, 15));
+            assert!(
+                disc_mean > fovea_mean + 30.0,
+                "{eye:?}: {disc_mean} vs {fovea_mean}"
+            );
+        }
     }
 }

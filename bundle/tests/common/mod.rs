@@ -43,7 +43,8 @@ impl RawEntry {
 
     /// A deflated regular file.
     pub fn deflated(name: &str, data: &[u8]) -> RawEntry {
-        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
         encoder.write_all(data).unwrap();
         let compressed = encoder.finish().unwrap();
         RawEntry {
@@ -56,7 +57,10 @@ impl RawEntry {
 
     /// A symbolic link to `target`.
     pub fn symlink(name: &str, target: &str) -> RawEntry {
-        RawEntry { external_attributes: 0o120_777 << 16, ..RawEntry::stored(name, target.as_bytes()) }
+        RawEntry {
+            external_attributes: 0o120_777 << 16,
+            ..RawEntry::stored(name, target.as_bytes())
+        }
     }
 }
 
@@ -124,7 +128,9 @@ fn put32(out: &mut Vec<u8>, value: u32) {
 
 /// A small gray gradient.
 pub fn gray_pixels(width: u32, height: u32) -> Vec<u8> {
-    (0..width * height).map(|index| (index % 251) as u8).collect()
+    (0..width * height)
+        .map(|index| (index % 251) as u8)
+        .collect()
 }
 
 /// A plain baseline JPEG without metadata.
@@ -132,7 +138,12 @@ pub fn plain_jpeg(width: u32, height: u32) -> Vec<u8> {
     let mut out = Vec::new();
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
     encoder
-        .write_image(&gray_pixels(width, height), width, height, image::ExtendedColorType::L8)
+        .write_image(
+            &gray_pixels(width, height),
+            width,
+            height,
+            image::ExtendedColorType::L8,
+        )
         .unwrap();
     out
 }
@@ -142,7 +153,12 @@ pub fn plain_png(width: u32, height: u32) -> Vec<u8> {
     let mut out = Vec::new();
     let encoder = image::codecs::png::PngEncoder::new(&mut out);
     encoder
-        .write_image(&gray_pixels(width, height), width, height, image::ExtendedColorType::L8)
+        .write_image(
+            &gray_pixels(width, height),
+            width,
+            height,
+            image::ExtendedColorType::L8,
+        )
         .unwrap();
     out
 }
@@ -220,7 +236,10 @@ pub fn rational_field(tag: exif::Tag, values: &[(u32, u32)]) -> exif::Field {
         tag,
         ifd_num: exif::In::PRIMARY,
         value: exif::Value::Rational(
-            values.iter().map(|&(num, denom)| exif::Rational { num, denom }).collect(),
+            values
+                .iter()
+                .map(|&(num, denom)| exif::Rational { num, denom })
+                .collect(),
         ),
     }
 }
@@ -253,7 +272,11 @@ pub fn xmp_app1(packet: &str) -> Vec<u8> {
 }
 
 /// Finds an item by container and key.
-pub fn item<'r>(report: &'r readroom_bundle::FileReport, container: &str, key: &str) -> Option<&'r str> {
+pub fn item<'r>(
+    report: &'r readroom_bundle::FileReport,
+    container: &str,
+    key: &str,
+) -> Option<&'r str> {
     report
         .metadata
         .iter()

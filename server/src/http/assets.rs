@@ -3,9 +3,9 @@
 //! `index.html` and un-hashed ES modules are served with `Cache-Control: no-cache` and an ETag, so
 //! a new binary's files are picked up at once and unchanged ones cost a 304.
 
+use axum::extract::Path;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 

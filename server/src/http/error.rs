@@ -43,7 +43,9 @@ impl From<DbError> for AppError {
     fn from(err: DbError) -> Self {
         match err {
             DbError::NotFound => AppError::NotFound("not found".into()),
-            DbError::Unavailable { .. } => AppError::Unavailable("the database is unavailable".into()),
+            DbError::Unavailable { .. } => {
+                AppError::Unavailable("the database is unavailable".into())
+            }
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -59,7 +61,11 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+        (
+            status,
+            Json(json!({ "error": { "code": code, "message": message } })),
+        )
+            .into_response()
     }
 }
 
