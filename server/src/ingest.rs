@@ -115,7 +115,7 @@ impl IngestReport {
 }
 
 /// Options of one ingest.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct IngestOptions {
     /// De-identification options.
     pub policy: DeidPolicy,
@@ -129,17 +129,6 @@ pub struct IngestOptions {
     pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 }
 
-impl Default for IngestOptions {
-    fn default() -> Self {
-        IngestOptions {
-            policy: DeidPolicy::default(),
-            source_limits: SourceLimits::default(),
-            actor: None,
-            ground_truth: None,
-            progress: None,
-        }
-    }
-}
 
 /// Ingests the bundle at `path` (directory or zip) into study `code`.
 pub async fn ingest(
