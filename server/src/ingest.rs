@@ -129,7 +129,6 @@ pub struct IngestOptions {
     pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 }
 
-
 /// Ingests the bundle at `path` (directory or zip) into study `code`.
 pub async fn ingest(
     db: &Db,

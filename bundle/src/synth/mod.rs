@@ -13,8 +13,14 @@
 //! the same vessels cast shadows in the B-scans, and drusen seen in the photograph lift the RPE.
 //!
 //! - [`bundle`]: [`SynthSpec`], [`write_bundle_dir`] and [`demo_cohort`], the entry points.
-//! - [`disease`]: the simulated disease and the per-eye grades it implies.
-//! - [`fundus`], [`oct`], [`slo`]: the renderers; [`dicom`] writes OP and OPT objects.
+//! - [`disease`]: the simulated [`Disease`] and the per-eye [`EyeGrades`] it implies.
+//! - [`geometry`]: retina millimetres, the [`geometry::Anatomy`] of an eye, image frames.
+//! - [`vessels`]: the vessel tree, grown from the disc and rasterized per image.
+//! - [`lesions`]: where lesions and fluid go, planned on the retina before any pixel is drawn.
+//! - [`fundus`], [`oct`], [`slo`]: the renderers; [`dicom`] writes OP and OPT objects (and, for
+//!   de-identification tests, objects with planted identity).
+//! - [`measurements`]: IOP, visual acuity and axial length consistent with the disease.
+//! - [`truth`]: the [`GroundTruth`] returned for scoring.
 //! - [`retina`]: bundles built around a real public-domain fundus photograph.
 //!
 //! Anatomy is seeded from the seed, subject and eye only, so two visits of one subject show the same

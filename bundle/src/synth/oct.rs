@@ -236,16 +236,20 @@ fn column_at(point: RetinaPoint, model: &OctModel, plan: &LesionPlan, visible: &
         pit * (6.0 + 4.0 * radial + 6.0 * point.x.max(0.0) + 2.5 * point.y.abs()) * thin,
         pit * (18.0 + 34.0 * bump) * thin,
         pit * (24.0 + 14.0 * bump) * (1.0 - 0.5 * plan.inner_thinning),
-        inl / 2.0,
+        // A cyst takes about half its height from the layer it sits in, so the retina above it
+        // bulges by half the cyst, as in real edema, instead of rising like a column.
+        (inl / 2.0 - 0.25 * cyst_inl).max(3.0),
         cyst_inl,
-        (inl / 2.0 - 0.3 * cyst_inl).max(3.0),
-        8.0 + pit * (16.0 + 6.0 * bump),
+        (inl / 2.0 - 0.25 * cyst_inl).max(3.0),
+        (8.0 + pit * (16.0 + 6.0 * bump) - 0.1 * cyst_opl).max(4.0),
         cyst_opl,
-        (62.0 + 50.0 * central + 0.6 * edema - 0.4 * cyst_opl).max(15.0),
+        // Over drusen the outer nuclear layer and outer segments thin, so the inner retina stays
+        // nearly flat while the RPE domes up.
+        (62.0 + 50.0 * central + 0.6 * edema - 0.45 * cyst_opl - 0.6 * drusen).max(15.0),
         5.0,
         22.0 + 8.0 * central,
         12.0,
-        22.0 + 12.0 * central,
+        (22.0 + 12.0 * central - 0.2 * drusen).max(8.0),
         10.0,
         subretinal,
         24.0,
@@ -573,11 +577,11 @@ fn render_bscan(
                 // large and laterally elongated deeper (Haller's layer).
                 let below = (depth_px - choroid_top) * AXIAL_UM;
                 let deep = (below / choroid_depth_um).min(1.0);
-                let small = small_vessels.at(below / 22.0);
-                let large = large_vessels.at(below / 55.0 + 17.0);
+                let small = small_vessels.at(below / 30.0);
+                let large = large_vessels.at(below / 70.0 + 17.0);
                 let lumen = small * (1.0 - deep as f32) + large * deep as f32;
-                let vessel = ((lumen - 0.1) / 0.3).clamp(0.0, 1.0);
-                signal *= 1.0 - 0.45 * vessel * (below / 25.0).min(1.0) as f32;
+                let vessel = ((lumen + 0.05) / 0.5).clamp(0.0, 1.0);
+                signal *= 1.0 - 0.4 * vessel * (below / 25.0).min(1.0) as f32;
             }
             if blood > 0.02 {
                 if depth_px >= vessel_top && depth_px <= vessel_bottom {

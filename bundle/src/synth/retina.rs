@@ -46,7 +46,7 @@ const JFIF_HEADER: [u8; 18] = [
 /// Rewrites a JPEG without metadata, keeping its compressed image data byte for byte.
 ///
 /// Drops every APPn segment except an Adobe APP14 (which only says how colours are encoded),
-/// every comment and anything after the end-of-image marker; adds [`JFIF_HEADER`] when there is no
+/// every comment and anything after the end-of-image marker; adds a minimal JFIF header when there is no
 /// Adobe segment, so decoders still read YCbCr.
 pub fn strip_jpeg_metadata(bytes: &[u8]) -> Result<Vec<u8>, SynthError> {
     let invalid = |message: &str| SynthError::InvalidJpeg(message.to_owned());

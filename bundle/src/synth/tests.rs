@@ -523,31 +523,3 @@ fn full_size_eye_timing() {
         truth.eyes[0].fundus_lesions.len()
     );
 }
-
-#[test]
-fn tmp_preview_oct() {
-    use super::rng::stream;
-    for (name, disease, eye, seed, frames) in [
-        ("normal", Disease::Normal, Eye::Od, 1u64, 49u32),
-        ("dme", Disease::DiabeticRetinopathy { icdr_level: 2, dme: true }, Eye::Os, 2, 49),
-        ("amd3", Disease::Amd { areds_category: 3 }, Eye::Od, 3, 97),
-        ("amd4", Disease::Amd { areds_category: 4 }, Eye::Od, 5, 64),
-    ] {
-        let anatomy = geometry::Anatomy::generate(&mut stream(seed, &["anatomy"]), 0.4);
-        let tree = vessels::VesselTree::generate(&anatomy, &mut stream(seed, &["vessels"]));
-        let grades = disease::grades_for(&disease, eye, 0.4, &mut stream(seed, &["grades"]));
-        let plan = lesions::plan(&disease, &grades, &anatomy, &tree, seed, &mut stream(seed, &["counts"]));
-        let pattern = oct::ScanPattern { eye, frames, centre: geometry::RetinaPoint::new(0.0, 0.0) };
-        let model = oct::OctModel::generate(&mut stream(seed, &["oct"]));
-        let vol = oct::render(&plan, &pattern, &model, &oct::shadow_map(&tree, &pattern));
-        let slo = slo::render(&anatomy, &tree, &plan, &geometry::ImageFrame::slo(eye), &mut stream(seed, &["slo"]));
-        let mid = vol.fovea_bscan as usize;
-        image::save_buffer(format!("/tmp/oct_{name}.png"), &vol.frames[mid], 512, 496, image::ExtendedColorType::L8).unwrap();
-        let pick = vol.lesions.iter().filter(|l| l.kind != LesionKind::HardExudate).max_by(|a, b| (a.x_max - a.x_min).total_cmp(&(b.x_max - b.x_min)));
-        if let Some(l) = pick {
-            eprintln!("{name}: {l:?}");
-            image::save_buffer(format!("/tmp/oct_{name}_lesion.png"), &vol.frames[l.bscan as usize], 512, 496, image::ExtendedColorType::L8).unwrap();
-        }
-        image::save_buffer(format!("/tmp/slo_{name}.png"), &slo.pixels, 512, 512, image::ExtendedColorType::L8).unwrap();
-    }
-}

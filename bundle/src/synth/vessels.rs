@@ -54,7 +54,7 @@ pub struct Vessel {
     pub kind: VesselKind,
     /// Branching depth: 0 for the trunks leaving the disc.
     pub generation: u8,
-    /// Centreline samples, about [`STEP_MM`] apart.
+    /// Centreline samples, about 40 µm apart.
     pub nodes: Vec<VesselNode>,
 }
 
@@ -250,7 +250,7 @@ impl VesselTree {
     }
 
     /// Distance from `point` to the nearest vessel wall in millimetres (negative inside a vessel),
-    /// saturating at [`NodeIndex::CELL_MM`] when no vessel is that close.
+    /// saturating at 0.5 mm when no vessel is that close.
     pub fn clearance(&self, point: RetinaPoint) -> f64 {
         self.index.clearance(&self.vessels, point)
     }
