@@ -288,8 +288,12 @@ async fn create_data_dir(data: &Path, recipient: &str) -> Result<()> {
     std::fs::create_dir_all(data)?;
     let db = Db::connect(&sqlite_url(data)).await?;
     db.migrate().await?;
-    db.create_study(&StudyCode::new(STUDY)?, "bench", &Recipients::new([recipient])?)
-        .await?;
+    db.create_study(
+        &StudyCode::new(STUDY)?,
+        "bench",
+        &Recipients::new([recipient])?,
+    )
+    .await?;
     db.close().await;
     Ok(())
 }
@@ -656,7 +660,9 @@ fn render(
 ) -> String {
     let (large, small) = (&large_runs[0], &small_runs[0]);
     let rates = |runs: &[ChildResult]| -> Vec<f64> {
-        runs.iter().map(|r| mb_s(r.source_bytes, r.elapsed)).collect()
+        runs.iter()
+            .map(|r| mb_s(r.source_bytes, r.elapsed))
+            .collect()
     };
     let peaks = |runs: &[ChildResult]| -> Vec<f64> {
         runs.iter().map(|r| kb_to_mb(r.hwm_after_kb)).collect()
@@ -807,7 +813,9 @@ fn render(
     line(String::new());
     let lowest = min(&large_rates).min(min(&small_rates));
     let status = if lowest >= TARGET_MB_S {
-        format!("Ingest throughput met the target in every run (lowest {lowest:.0} MB/s), with little margin.")
+        format!(
+            "Ingest throughput met the target in every run (lowest {lowest:.0} MB/s), with little margin."
+        )
     } else if large_mb_s >= TARGET_MB_S {
         format!(
             "**Ingest throughput reached {TARGET_MB_S:.0} MB/s only in some runs (lowest {lowest:.0} MB/s).**"
