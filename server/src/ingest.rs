@@ -18,7 +18,7 @@ use readroom_bundle::gate::{self, CheckedBundle, GateOptions, Rejection};
 use readroom_bundle::{BundleSource, PackWriter, SourceLimits};
 use readroom_domain::deid::DeidPolicy;
 use readroom_store::blocking::UploadWriter;
-use readroom_store::{ObjectStore, StoreError};
+use readroom_store::{ObjectStore, StoreError, Upload};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -167,16 +167,26 @@ pub async fn ingest(
 
     let bundle_id = Uuid::new_v4();
     let object_key = format!("bundles/{code}/{bundle_id}.age");
-    let upload = store.begin_upload(&object_key).await?;
+    let digest = Arc::new(std::sync::Mutex::new(Sha256::new()));
+    // Hash on the upload task's side of the channel, so SHA-256 runs on the other core while
+    // this thread encrypts the next chunk.
+    let upload: Box<dyn Upload> = Box::new(HashingUpload {
+        inner: store.begin_upload(&object_key).await?,
+        digest: digest.clone(),
+    });
     let handle = tokio::runtime::Handle::current();
     let progress = options.progress.clone();
     let checked_for_pack = checked.clone();
-    let packed = tokio::task::spawn_blocking(move || {
+    let mut packed = tokio::task::spawn_blocking(move || {
         let writer = UploadWriter::new(upload, handle, UPLOAD_CHUNK);
         pack_and_encrypt(source, &checked_for_pack, &recipients, writer, progress)
     })
     .await
     .map_err(|err| IngestError::Pack(err.to_string()))??;
+    packed.sha256 = match digest.lock() {
+        Ok(hasher) => hex::encode(hasher.clone().finalize()),
+        Err(_) => return Err(IngestError::Pack("the ciphertext digest was poisoned".into())),
+    };
 
     let manifest = &checked.manifest;
     let summary = serde_json::to_value(checked.summary()).unwrap_or_default();
@@ -269,7 +279,7 @@ fn pack_and_encrypt(
     upload: UploadWriter,
     progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 ) -> Result<Packed, IngestError> {
-    let mut hashed = HashingWriter::new(upload);
+    let mut hashed = CountingWriter::new(upload);
     let result = (|| {
         let encryptor =
             age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
@@ -302,14 +312,15 @@ fn pack_and_encrypt(
             .map_err(|err| IngestError::Pack(err.to_string()))?;
         Ok(plaintext_bytes)
     })();
-    let (upload, ciphertext_bytes, sha256) = hashed.into_parts();
+    let (upload, ciphertext_bytes) = (hashed.inner, hashed.count);
     match result {
         Ok(plaintext_bytes) => {
             upload.finish()?;
             Ok(Packed {
                 plaintext_bytes,
                 ciphertext_bytes,
-                sha256,
+                // Filled in by the caller from the upload-side digest.
+                sha256: String::new(),
             })
         }
         Err(err) => {
@@ -321,37 +332,28 @@ fn pack_and_encrypt(
     }
 }
 
-/// Hashes and counts what passes through to the inner writer.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
+/// An [`Upload`] that hashes every chunk before passing it on. It runs on the upload task, so
+/// hashing overlaps with encryption on the packing thread.
+struct HashingUpload {
+    inner: Box<dyn Upload>,
+    digest: Arc<std::sync::Mutex<Sha256>>,
 }
 
-impl<W: Write> HashingWriter<W> {
-    fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
+#[async_trait::async_trait]
+impl Upload for HashingUpload {
+    async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), StoreError> {
+        if let Ok(mut hasher) = self.digest.lock() {
+            hasher.update(&chunk);
         }
+        self.inner.write(chunk).await
     }
 
-    fn into_parts(self) -> (W, u64, String) {
-        (self.inner, self.count, hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
+    async fn finish(self: Box<Self>) -> Result<readroom_store::ObjectMeta, StoreError> {
+        self.inner.finish().await
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+    async fn abort(self: Box<Self>) -> Result<(), StoreError> {
+        self.inner.abort().await
     }
 }
 
