@@ -185,7 +185,11 @@ pub async fn ingest(
     .map_err(|err| IngestError::Pack(err.to_string()))??;
     packed.sha256 = match digest.lock() {
         Ok(hasher) => hex::encode(hasher.clone().finalize()),
-        Err(_) => return Err(IngestError::Pack("the ciphertext digest was poisoned".into())),
+        Err(_) => {
+            return Err(IngestError::Pack(
+                "the ciphertext digest was poisoned".into(),
+            ));
+        }
     };
 
     let manifest = &checked.manifest;
