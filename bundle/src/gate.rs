@@ -208,9 +208,6 @@ fn format_problem(kind: ExamKind, role: FileRole, report: &FileReport) -> Option
         (ExamKind::Oct, FileRole::Frame(_)) if report.frames > 1 => {
             Some("a B-scan frame must hold a single image".to_owned())
         }
-        (_, FileRole::Image | FileRole::Enface) if kind != ExamKind::Oct && report.frames > 1 => {
-            None
-        }
         _ => None,
     }
 }

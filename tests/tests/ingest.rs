@@ -14,7 +14,7 @@ use readroom_store::ObjectStore;
 use readroom_store::blocking::RangeReader;
 use readroom_store::local::LocalStore;
 use readroom_store::s3::{S3Config, S3Store};
-use readroom_worker::keys::{self, WorkerIdentity};
+use readroom_worker::keys;
 use readroom_worker::reader::{EncryptedBundle, OpenError};
 use tempfile::TempDir;
 
@@ -25,7 +25,6 @@ struct Env {
     dir: TempDir,
     db: Db,
     store: Arc<dyn ObjectStore>,
-    identity: WorkerIdentity,
 }
 
 impl Env {
@@ -43,12 +42,11 @@ impl Env {
         db.create_study(&StudyCode::new(STUDY).unwrap(), "test", &recipients)
             .await
             .unwrap();
-        Env {
-            dir,
-            db,
-            store,
-            identity,
-        }
+        Env { dir, db, store }
+    }
+
+    fn identity_file(&self) -> PathBuf {
+        self.data_dir().join("keys/worker.age")
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -128,17 +126,16 @@ fn rejection_text(result: Result<IngestReport, IngestError>) -> String {
 async fn open_stored(
     store: Arc<dyn ObjectStore>,
     key: &str,
-    identity: &WorkerIdentity,
+    identity_file: &Path,
     read: &'static str,
 ) -> (Result<(Manifest, Vec<u8>), OpenError>, u64, u64) {
     let size = store.head(key).await.unwrap().size;
     let handle = tokio::runtime::Handle::current();
     let reader = RangeReader::new(store, key, size, handle, 64 * 1024);
     let stats = reader.stats();
-    let secret = identity as *const WorkerIdentity as usize;
+    let identity_file = identity_file.to_owned();
     let result = tokio::task::spawn_blocking(move || {
-        // SAFETY of the cast: `identity` outlives this blocking task, which is awaited below.
-        let identity = unsafe { &*(secret as *const WorkerIdentity) };
+        let identity = keys::load(&identity_file).expect("load the worker identity");
         let mut bundle = EncryptedBundle::open(reader, std::iter::once(identity.as_age()))?;
         let entry = bundle.read_entry(read, 64 * 1024 * 1024)?;
         Ok((bundle.manifest().clone(), entry))
@@ -180,7 +177,7 @@ async fn clean_bundle_is_stored_encrypted_and_readable_by_the_worker_only() {
     let (result, _, _) = open_stored(
         env.store.clone(),
         &report.object_key,
-        &env.identity,
+        &env.identity_file(),
         "oct_od/003.png",
     )
     .await;
@@ -189,7 +186,8 @@ async fn clean_bundle_is_stored_encrypted_and_readable_by_the_worker_only() {
     assert_eq!(frame, std::fs::read(bundle.join("oct_od/003.png")).unwrap());
 
     // Another identity cannot.
-    let other = keys::generate(&env.dir.path().join("other.age")).unwrap();
+    let other = env.dir.path().join("other.age");
+    keys::generate(&other).unwrap();
     let (result, _, _) = open_stored(
         env.store.clone(),
         &report.object_key,
@@ -223,7 +221,7 @@ async fn one_bscan_is_read_without_reading_the_rest() {
     let (result, fetched, size) = open_stored(
         env.store.clone(),
         &report.object_key,
-        &env.identity,
+        &env.identity_file(),
         "oct_od/064.png",
     )
     .await;
@@ -265,7 +263,8 @@ async fn corrupted_or_truncated_ciphertext_is_detected() {
         "fundus_od.jpg",
         "slo_od.png",
     ] {
-        let (result, _, _) = open_stored(env.store.clone(), &key, &env.identity, entry).await;
+        let (result, _, _) =
+            open_stored(env.store.clone(), &key, &env.identity_file(), entry).await;
         match result {
             Ok(_) => {}
             Err(OpenError::Corrupt { .. }) => failures += 1,
@@ -276,13 +275,25 @@ async fn corrupted_or_truncated_ciphertext_is_detected() {
 
     // Truncated: the last chunk is missing, so the central directory cannot be authenticated.
     std::fs::write(&path, &original[..original.len() - 100]).unwrap();
-    let (result, _, _) = open_stored(env.store.clone(), &key, &env.identity, "manifest.json").await;
+    let (result, _, _) = open_stored(
+        env.store.clone(),
+        &key,
+        &env.identity_file(),
+        "manifest.json",
+    )
+    .await;
     let err = result.unwrap_err();
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
 
     // Not an age file at all.
     std::fs::write(&path, b"this is not ciphertext").unwrap();
-    let (result, _, _) = open_stored(env.store.clone(), &key, &env.identity, "manifest.json").await;
+    let (result, _, _) = open_stored(
+        env.store.clone(),
+        &key,
+        &env.identity_file(),
+        "manifest.json",
+    )
+    .await;
     assert!(matches!(
         result,
         Err(OpenError::NotAge { .. } | OpenError::Corrupt { .. })
@@ -538,7 +549,7 @@ async fn ingest_to_s3_and_random_read_back() {
     let (result, fetched, size) = open_stored(
         store.clone(),
         &report.object_key,
-        &env.identity,
+        &env.identity_file(),
         "oct_od/032.png",
     )
     .await;

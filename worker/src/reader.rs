@@ -81,14 +81,14 @@ impl<R: Read + Seek> EncryptedBundle<R> {
                 context: "zip central directory".to_owned(),
                 detail: err.to_string(),
             })?;
-        let mut bundle = EncryptedBundle {
-            archive,
-            manifest: placeholder_manifest(),
-        };
-        let bytes =
-            bundle.read_entry(MANIFEST_FILE, readroom_domain::limits::MAX_MANIFEST_BYTES)?;
-        bundle.manifest = Manifest::from_json(&bytes)?;
-        Ok(bundle)
+        let mut archive = archive;
+        let bytes = read_archive_entry(
+            &mut archive,
+            MANIFEST_FILE,
+            readroom_domain::limits::MAX_MANIFEST_BYTES,
+        )?;
+        let manifest = Manifest::from_json(&bytes)?;
+        Ok(EncryptedBundle { archive, manifest })
     }
 
     /// The bundle's manifest.
@@ -115,45 +115,43 @@ impl<R: Read + Seek> EncryptedBundle<R> {
 
     /// Decrypts and returns one entry, refusing entries over `limit` bytes.
     pub fn read_entry(&mut self, path: &str, limit: u64) -> Result<Vec<u8>, OpenError> {
-        let mut entry = self.archive.by_name(path).map_err(|err| match err {
-            zip::result::ZipError::FileNotFound => OpenError::NoEntry {
-                path: path.to_owned(),
-            },
-            other => OpenError::Corrupt {
-                context: format!("entry {path:?} header"),
-                detail: other.to_string(),
-            },
-        })?;
-        let size = entry.size();
-        if size > limit {
-            return Err(OpenError::TooLarge {
-                path: path.to_owned(),
-                size,
-                limit,
-            });
-        }
-        let mut bytes = Vec::with_capacity(size as usize);
-        entry
-            .by_ref()
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .map_err(|err| OpenError::Corrupt {
-                context: format!("entry {path:?}"),
-                detail: err.to_string(),
-            })?;
-        Ok(bytes)
+        read_archive_entry(&mut self.archive, path, limit)
     }
 }
 
-fn placeholder_manifest() -> Manifest {
-    Manifest {
-        format: String::new(),
-        study: String::new(),
-        subject: String::new(),
-        visit: String::new(),
-        prior_visit: None,
-        exams: Vec::new(),
+/// Decrypts one entry of `archive`, refusing entries over `limit` bytes.
+fn read_archive_entry<R: Read + Seek>(
+    archive: &mut zip::ZipArchive<age::stream::StreamReader<R>>,
+    path: &str,
+    limit: u64,
+) -> Result<Vec<u8>, OpenError> {
+    let mut entry = archive.by_name(path).map_err(|err| match err {
+        zip::result::ZipError::FileNotFound => OpenError::NoEntry {
+            path: path.to_owned(),
+        },
+        other => OpenError::Corrupt {
+            context: format!("entry {path:?} header"),
+            detail: other.to_string(),
+        },
+    })?;
+    let size = entry.size();
+    if size > limit {
+        return Err(OpenError::TooLarge {
+            path: path.to_owned(),
+            size,
+            limit,
+        });
     }
+    let mut bytes = Vec::with_capacity(size as usize);
+    entry
+        .by_ref()
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|err| OpenError::Corrupt {
+            context: format!("entry {path:?}"),
+            detail: err.to_string(),
+        })?;
+    Ok(bytes)
 }
 
 fn classify_decrypt_error(err: age::DecryptError) -> OpenError {
