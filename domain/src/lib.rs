@@ -3,6 +3,7 @@
 //! - [`manifest`]: the exam bundle manifest (`readroom-bundle/1`), its serde types and validation.
 //! - [`deid`]: de-identification rules applied to strings and metadata extracted from bundle files.
 //! - [`limits`]: bounds on bundle sizes and image dimensions that the ingest gate enforces.
+//! - [`ticket`]: the signed, short-lived streaming ticket the server mints and workers verify.
 //!
 //! Nothing here opens files or sockets; the `readroom-bundle` crate feeds these rules with what it
 //! reads, so the rules are unit-tested on plain values.
@@ -11,3 +12,4 @@
 pub mod deid;
 pub mod limits;
 pub mod manifest;
+pub mod ticket;

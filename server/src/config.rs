@@ -3,6 +3,7 @@
 //! Every setting is documented in `docs/configuration.md`. Nested keys use `__` in the
 //! environment: `READROOM_STORE__KIND=s3`, `READROOM_STORE__S3__BUCKET=readroom`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -31,10 +32,65 @@ pub struct Config {
     /// The worker identity file (embedded mode and `readroom worker`). Empty means
     /// `keys/worker.age` in `data_dir`.
     pub worker_identity: PathBuf,
+    /// The Ed25519 key (32-byte seed, hex) the server signs streaming tickets with; workers get
+    /// its public half. Empty means `keys/ticket.key` in `data_dir` (created on first start).
+    pub ticket_key: PathBuf,
     /// Log format: `pretty` or `json`.
     pub log_format: String,
     /// Ingest limits.
     pub ingest: IngestConfig,
+    /// Sign-in, sessions and identity providers.
+    pub auth: AuthConfig,
+}
+
+/// Sign-in and session settings (see `docs/identity.md`).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AuthConfig {
+    /// Allow local accounts (username + password, one-time links).
+    pub local_accounts: bool,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after sign-in, active or not.
+    pub session_absolute_hours: u64,
+    /// One-time sign-in links expire after this many hours.
+    pub link_ttl_hours: u64,
+    /// Failed sign-ins before an account is locked (then locked for 1 min, doubling, up to 1 h).
+    pub lockout_threshold: u32,
+    /// Sign-in attempts per minute from one client address.
+    pub login_attempts_per_minute: u32,
+    /// OpenID Connect providers, in the order the sign-in page shows them.
+    pub oidc: Vec<OidcProviderConfig>,
+}
+
+/// One OpenID Connect identity provider.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OidcProviderConfig {
+    /// Short id used in URLs (`/api/auth/oidc/{id}/callback`): lowercase letters, digits, `-`.
+    pub id: String,
+    /// Button label on the sign-in page.
+    pub name: String,
+    /// Issuer URL; discovery reads `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// Client id registered at the provider.
+    pub client_id: String,
+    /// Client secret (prefer `client_secret_file`); empty for a public client.
+    pub client_secret: String,
+    /// File holding the client secret (first line).
+    pub client_secret_file: PathBuf,
+    /// Scopes requested besides `openid`.
+    pub scopes: Vec<String>,
+    /// Claim carrying group or role names (`groups`, `roles`); empty to take no roles from the IdP.
+    pub role_claim: String,
+    /// Claim value → readroom role: `grader`, `adjudicator`, `coordinator`, `auditor`, `admin`,
+    /// optionally scoped to a study as `role:STUDY` (`coordinator:EYE-2026`).
+    pub role_map: BTreeMap<String, String>,
+    /// Claim used as the readroom username (prefixed with `{id}:`); default `preferred_username`.
+    pub username_claim: String,
+    /// If not empty, the ID token's `acr` must be one of these.
+    pub required_acr: Vec<String>,
+    /// If not empty, the ID token's `amr` must contain at least one of these (e.g. `mfa`, `otp`).
+    pub required_amr: Vec<String>,
 }
 
 /// Object store settings.
@@ -95,10 +151,20 @@ impl Default for Config {
             },
             recipients: Vec::new(),
             worker_identity: PathBuf::new(),
+            ticket_key: PathBuf::new(),
             log_format: "pretty".into(),
             ingest: IngestConfig {
                 allow_shifted_dates: false,
                 max_bundle_gib: 64,
+            },
+            auth: AuthConfig {
+                local_accounts: true,
+                session_idle_minutes: 30,
+                session_absolute_hours: 12,
+                link_ttl_hours: 24,
+                lockout_threshold: 5,
+                login_attempts_per_minute: 30,
+                oidc: Vec::new(),
             },
         }
     }
@@ -112,6 +178,10 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_url(&self.database_url))
             .field("store_kind", &self.store.kind)
             .field("recipients", &self.recipients.len())
+            .field(
+                "oidc",
+                &self.auth.oidc.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -178,6 +248,15 @@ impl Config {
             self.data_dir.join("keys").join("worker.age")
         } else {
             self.worker_identity.clone()
+        }
+    }
+
+    /// The ticket signing key file.
+    pub fn ticket_key_path(&self) -> PathBuf {
+        if self.ticket_key.as_os_str().is_empty() {
+            self.data_dir.join("keys").join("ticket.key")
+        } else {
+            self.ticket_key.clone()
         }
     }
 

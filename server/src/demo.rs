@@ -14,8 +14,10 @@ use anyhow::Context;
 use readroom_bundle::synth;
 use readroom_store::ObjectStore;
 
+use crate::accounts;
+use crate::auth::{self, flows};
 use crate::config::Config;
-use crate::db::{Db, DbError, Recipients, StudyCode};
+use crate::db::{AssignmentRole, Db, DbError, Recipients, Role, StudyCode, User};
 use crate::ingest::{self, IngestOptions};
 
 /// The study the demo creates.
@@ -28,20 +30,80 @@ pub const DEMO_SUBJECTS: usize = 6;
 /// The public-domain fundus photograph (CC0, see `tests/fixtures/SOURCES.md`).
 static RETINA_JPG: &[u8] = include_bytes!("../../tests/fixtures/retina.jpg");
 
+/// The demo's users: role, username, display name. Graders come last; each grader is assigned
+/// some, not all, of the demo cases.
+pub const DEMO_USERS: &[(Role, &str, &str)] = &[
+    (Role::Admin, "admin", "Administrator"),
+    (Role::Coordinator, "coord.park", "Park Coordinator"),
+    (Role::Auditor, "auditor.lee", "Lee Auditor"),
+    (Role::Adjudicator, "adj.choi", "Dr. Choi (adjudicator)"),
+    (Role::Grader, "grader.kim", "Dr. Kim"),
+    (Role::Grader, "grader.jung", "Dr. Jung"),
+    (Role::Grader, "grader.han", "Dr. Han"),
+];
+
 /// Prepares the demo data directory (idempotent) and runs the server.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let summary = prepare(&config).await?;
-    let banner: crate::serve::Banner = Box::new(move |url| {
-        println!();
-        println!("readroom demo is running at {url}");
-        println!(
-            "  study {DEMO_STUDY}: {} cases, encrypted to worker recipient {}",
-            summary.cases, summary.recipient
-        );
-        println!("  data directory: {}", summary.data_dir);
-        println!("  open {url}/ in a browser; press Ctrl-C to stop");
+    let banner: crate::serve::Banner = Box::new(move |state, url| {
+        Box::pin(async move {
+            let users = seed_users(&state.db).await?;
+            println!();
+            println!("readroom demo is running at {url}");
+            println!(
+                "  study {DEMO_STUDY}: {} cases, encrypted to worker recipient {}",
+                summary.cases, summary.recipient
+            );
+            println!("  data directory: {}", summary.data_dir);
+            println!(
+                "  sign in with one of these one-time links (valid {} h, each works once; \
+                 a new set is printed at every start):",
+                state.auth.link_seconds / 3600
+            );
+            for (role, user) in users {
+                let (link, _) =
+                    flows::issue_link(&state.db, &state.auth, user.id, None, auth::now_unix())
+                        .await?;
+                println!("{role} {} {link}", user.username);
+            }
+            println!("  press Ctrl-C to stop");
+            Ok(())
+        })
     });
     crate::serve::run(config, Some(banner)).await
+}
+
+/// Creates the demo users (idempotent) and, the first time, assigns every demo case to two of
+/// the three demo graders (so each grader has some cases, not all) and to nobody else.
+/// Returns each demo user with the role it was seeded for, in [`DEMO_USERS`] order.
+pub async fn seed_users(db: &Db) -> anyhow::Result<Vec<(Role, User)>> {
+    let code = StudyCode::new(DEMO_STUDY).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let study = db.study_by_code(&code).await?;
+    let mut users = Vec::new();
+    for (role, username, display_name) in DEMO_USERS {
+        let scope = match role {
+            Role::Admin | Role::Auditor => None,
+            _ => Some(study.id),
+        };
+        let user = accounts::ensure_user(db, username, display_name, &[(*role, scope)]).await?;
+        users.push((*role, user));
+    }
+    let graders: Vec<&User> = users
+        .iter()
+        .filter(|(role, _)| *role == Role::Grader)
+        .map(|(_, user)| user)
+        .collect();
+    let cases = db.list_cases(study.id).await?;
+    if db.assignments_for_study(study.id).await?.is_empty() && !graders.is_empty() {
+        for (index, case) in cases.iter().enumerate() {
+            for offset in 0..2.min(graders.len()) {
+                let grader = graders[(index + offset) % graders.len()];
+                db.assign(case.case.id, grader.id, AssignmentRole::Grader, None)
+                    .await?;
+            }
+        }
+    }
+    Ok(users)
 }
 
 /// What [`prepare`] set up.

@@ -4,10 +4,14 @@
 //! - [`db`]: the SQLite/PostgreSQL data layer.
 //! - [`ingest`]: bundle → gate → pack → age encrypt → object store → database.
 //! - [`http`]: the axum router ([`http::app`]) and its handlers.
+//! - [`auth`]: sessions, passwords, TOTP, OIDC, one-time links; [`access`]: who may do what.
 //! - [`cli`]: the `readroom` command line.
 //!
 //! **Invariant:** nothing in this crate's library decrypts. It holds age *recipients* only; the
 //! identity-holding code lives in `readroom-worker`, which the binary links for embedded mode.
+pub mod access;
+pub mod accounts;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -9,48 +9,132 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::state::AppState;
 
-/// Something to print once the server listens (the demo's sign-in lines).
-pub type Banner = Box<dyn FnOnce(&str) + Send>;
+/// Something to run once the server listens, given the state and public URL: prints where to
+/// sign in (the demo's one line per seeded user, or the first admin's link).
+pub type Banner = Box<
+    dyn FnOnce(
+            AppState,
+            String,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>
+        + Send,
+>;
 
-/// Opens the database and store, binds, prints where to connect, and serves.
-pub async fn run(config: Config, banner: Option<Banner>) -> anyhow::Result<()> {
-    let db = crate::cli::open_db(&config).await?;
-    let store = crate::store::open(&config).await?;
-    let metrics = PrometheusBuilder::new().install_recorder().ok();
-    if let Some(handle) = metrics.clone() {
-        // The exporter's histograms grow until upkeep runs (its documented requirement).
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                handle.run_upkeep();
-            }
-        });
+/// How often expired sessions are purged.
+const SESSION_SWEEP: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A bound, ready server: database, store and auth state set up, listening, not yet serving.
+pub struct Server {
+    /// The public URL (derived from the bound address unless configured).
+    pub url: String,
+    /// The shared state handlers see.
+    pub state: AppState,
+    listener: TcpListener,
+}
+
+impl Server {
+    /// Opens the database and store, binds the listener and builds the state.
+    /// `install_metrics` installs the process-wide Prometheus recorder (once per process).
+    pub async fn bind(config: Config, install_metrics: bool) -> anyhow::Result<Server> {
+        let db = crate::cli::open_db(&config).await?;
+        let store = crate::store::open(&config).await?;
+        let metrics = if install_metrics {
+            PrometheusBuilder::new().install_recorder().ok()
+        } else {
+            None
+        };
+        if let Some(handle) = metrics.clone() {
+            // The exporter's histograms grow until upkeep runs (its documented requirement).
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    handle.run_upkeep();
+                }
+            });
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let bound = listener.local_addr()?;
+        let url = config.public_url(bound);
+        tracing::info!(%bound, store = %store.describe(), database = %db.redacted_url(), "readroom listening");
+        let auth = Arc::new(crate::auth::AuthState::new(&config, &url)?);
+        let state = AppState {
+            db,
+            store,
+            config: Arc::new(config),
+            metrics,
+            auth,
+        };
+        Ok(Server {
+            url,
+            state,
+            listener,
+        })
     }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let bound = listener.local_addr()?;
-    let url = config.public_url(bound);
-    tracing::info!(%bound, store = %store.describe(), database = %db.redacted_url(), "readroom listening");
-    let state = AppState {
-        db: db.clone(),
-        store,
-        config: Arc::new(config),
-        metrics,
-    };
-    match banner {
-        Some(banner) => banner(&url),
-        None => println!("readroom is running at {url}"),
-    }
-    let app = crate::http::app(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+
+    /// Serves until `shutdown` resolves, then closes the database.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        spawn_session_sweeper(self.state.clone());
+        let db = self.state.db.clone();
+        let app = crate::http::app(self.state);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
-    db.close().await;
+        db.close().await;
+        Ok(())
+    }
+}
+
+/// Opens the database and store, binds, prints where to connect, and serves until Ctrl-C or
+/// SIGTERM.
+pub async fn run(config: Config, banner: Option<Banner>) -> anyhow::Result<()> {
+    let server = Server::bind(config, true).await?;
+    match banner {
+        Some(banner) => banner(server.state.clone(), server.url.clone()).await?,
+        None => first_run_banner(&server.state, &server.url).await?,
+    }
+    server.serve(shutdown_signal()).await?;
     tracing::info!("readroom stopped");
     Ok(())
+}
+
+/// `serve`'s banner: where to connect and, while no admin exists, a one-time link that signs in
+/// the first admin (created here; there are no default passwords).
+async fn first_run_banner(state: &AppState, url: &str) -> anyhow::Result<()> {
+    println!("readroom is running at {url}");
+    if let Some(link) = crate::accounts::bootstrap_admin(state).await? {
+        println!("no administrator exists yet; sign in once with this link and set a password:");
+        println!("admin admin {link}");
+    }
+    Ok(())
+}
+
+fn spawn_session_sweeper(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SESSION_SWEEP);
+        loop {
+            tick.tick().await;
+            let now = crate::auth::now_unix();
+            match state
+                .db
+                .delete_expired_sessions(now, now - state.auth.idle_seconds)
+                .await
+            {
+                Ok(0) => {}
+                Ok(count) => tracing::debug!(count, "expired sessions removed"),
+                Err(err) => tracing::warn!(error = %err, "cannot remove expired sessions"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

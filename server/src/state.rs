@@ -5,6 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use readroom_store::ObjectStore;
 
+use crate::auth::AuthState;
 use crate::config::Config;
 use crate::db::Db;
 
@@ -19,4 +20,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Renders `/metrics`; `None` when no recorder is installed (tests).
     pub metrics: Option<PrometheusHandle>,
+    /// Sessions, identity providers, ticket signing.
+    pub auth: Arc<AuthState>,
 }

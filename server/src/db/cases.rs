@@ -81,7 +81,71 @@ const ASSIGNMENTS_FOR_USER: &str = concat!(
      ORDER BY s.code, length(c.label), c.label, a.role"
 );
 
+const ASSIGNMENTS_FOR_CASE: &str = "SELECT id, case_id, user_id, role, assigned_at, due_at, status \
+     FROM assignments WHERE case_id = $1 ORDER BY assigned_at, id";
+
+const ASSIGNMENTS_FOR_STUDY: &str = "SELECT a.id, a.case_id, a.user_id, a.role, a.assigned_at, \
+     a.due_at, a.status FROM assignments a JOIN cases c ON c.id = a.case_id \
+     WHERE c.study_id = $1 ORDER BY a.case_id, a.assigned_at, a.id";
+
+const ASSIGNMENT_BY_ID: &str = "SELECT id, case_id, user_id, role, assigned_at, due_at, status \
+     FROM assignments WHERE id = $1";
+
+const DELETE_ASSIGNMENT: &str = "DELETE FROM assignments WHERE id = $1";
+
 impl Db {
+    /// Every assignment of one case.
+    #[tracing::instrument(skip_all)]
+    pub async fn assignments_for_case(&self, case_id: Uuid) -> Result<Vec<Assignment>, DbError> {
+        let found = with_pool!(self, pool => {
+            sqlx::query_as::<_, Assignment>(ASSIGNMENTS_FOR_CASE)
+                .bind(case_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(found)
+    }
+
+    /// Every assignment of every case of a study.
+    #[tracing::instrument(skip_all)]
+    pub async fn assignments_for_study(&self, study_id: Uuid) -> Result<Vec<Assignment>, DbError> {
+        let found = with_pool!(self, pool => {
+            sqlx::query_as::<_, Assignment>(ASSIGNMENTS_FOR_STUDY)
+                .bind(study_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(found)
+    }
+
+    /// One assignment, or [`DbError::NotFound`].
+    #[tracing::instrument(skip_all)]
+    pub async fn assignment_by_id(&self, assignment_id: Uuid) -> Result<Assignment, DbError> {
+        let found = with_pool!(self, pool => {
+            sqlx::query_as::<_, Assignment>(ASSIGNMENT_BY_ID)
+                .bind(assignment_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(found)
+    }
+
+    /// Removes an assignment. [`DbError::NotFound`] if there is none with that id.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_assignment(&self, assignment_id: Uuid) -> Result<(), DbError> {
+        let changed = with_pool!(self, pool => {
+            sqlx::query(DELETE_ASSIGNMENT)
+                .bind(assignment_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if changed == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Records an ingested bundle and creates its case, in one transaction: either both exist
     /// afterwards or neither does.
     ///

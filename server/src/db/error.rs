@@ -67,6 +67,21 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
         "case for this bundle",
     ),
     (
+        "sessions_token_hash_key",
+        "sessions.token_hash",
+        "session token",
+    ),
+    (
+        "signin_links_token_hash_key",
+        "signin_links.token_hash",
+        "sign-in link token",
+    ),
+    (
+        "external_identities_pkey",
+        "external_identities.provider, external_identities.subject",
+        "external identity",
+    ),
+    (
         "assignments_case_user_role_key",
         "assignments.case_id, assignments.user_id, assignments.role",
         "assignment",

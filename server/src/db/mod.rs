@@ -42,6 +42,7 @@
 
 mod cases;
 mod error;
+mod identity;
 pub mod model;
 mod studies;
 mod users;
@@ -63,8 +64,9 @@ use uuid::Uuid;
 pub use error::{BoxError, DbError};
 pub use model::{
     AssignedCase, Assignment, AssignmentRole, AssignmentStatus, Bundle, Case, CaseSummary,
-    InvalidRecipients, InvalidStudyCode, NewBundle, NewCase, NewUser, Recipients, Role, RoleGrant,
-    Study, StudyCode, UnknownName, User,
+    Credentials, ExternalIdentity, InvalidRecipients, InvalidStudyCode, NewBundle, NewCase,
+    NewSession, NewUser, PendingOidcLogin, Recipients, Role, RoleGrant, Session, Study, StudyCode,
+    UnknownName, User,
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");

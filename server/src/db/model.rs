@@ -313,6 +313,91 @@ pub struct RoleGrant {
     pub granted_at: OffsetDateTime,
     /// Who granted it; `None` for the system (bootstrap, demo seeding).
     pub granted_by: Option<Uuid>,
+    /// `manual` (admin, CLI, demo) or `idp:<provider>` (from claims at sign-in).
+    pub source: String,
+}
+
+/// A user's local-account secrets and sign-in throttling state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Credentials {
+    /// argon2id PHC string, once a password is set.
+    pub password_hash: Option<String>,
+    /// Base32 TOTP secret, once TOTP is enabled.
+    pub totp_secret: Option<String>,
+    /// A TOTP secret set up but not yet confirmed with a code.
+    pub totp_pending_secret: Option<String>,
+    /// Consecutive failed sign-ins since the last success or lockout.
+    pub failed_logins: i64,
+    /// Lockouts in a row (the backoff exponent).
+    pub lockouts: i64,
+    /// Unix second until which sign-in is refused.
+    pub locked_until_unix: Option<i64>,
+}
+
+/// A server-side session.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Session {
+    /// Stable id (not the cookie token, which is never stored).
+    pub id: Uuid,
+    /// Whose session.
+    pub user_id: Uuid,
+    /// The token state-changing requests must echo in `X-CSRF-Token`.
+    pub csrf_token: String,
+    /// `password`, `link` or `oidc:<provider>`.
+    pub auth_method: String,
+    /// The IdP's ID token (hint for RP-initiated logout), for OIDC sessions.
+    pub id_token: Option<String>,
+    /// When it started.
+    pub created_at: OffsetDateTime,
+    /// Unix second of the last request.
+    pub last_seen_unix: i64,
+    /// Unix second of the absolute end.
+    pub expires_unix: i64,
+}
+
+/// The fields of a session to create.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 (hex) of the cookie token.
+    pub token_hash: String,
+    /// Whose session.
+    pub user_id: Uuid,
+    /// CSRF token.
+    pub csrf_token: String,
+    /// `password`, `link` or `oidc:<provider>`.
+    pub auth_method: String,
+    /// The IdP's ID token, for OIDC sessions.
+    pub id_token: Option<String>,
+    /// Unix second of the absolute end.
+    pub expires_unix: i64,
+    /// The client's address, for the user's session list and the audit.
+    pub client_addr: Option<String>,
+}
+
+/// An OIDC login between the redirect to the provider and the callback.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PendingOidcLogin {
+    /// Provider id.
+    pub provider: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// The PKCE code verifier.
+    pub pkce_verifier: String,
+    /// Local path to return to after sign-in.
+    pub return_to: String,
+    /// Unix second after which the callback is refused.
+    pub expires_unix: i64,
+}
+
+/// A user's identity at an OIDC provider.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExternalIdentity {
+    /// Provider id.
+    pub provider: String,
+    /// The provider's `sub`.
+    pub subject: String,
+    /// The readroom user.
+    pub user_id: Uuid,
 }
 
 /// A grading study.

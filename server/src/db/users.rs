@@ -20,10 +20,10 @@ const LIST_USERS: &str = "SELECT id, username, display_name, email, created_at, 
 
 const INSERT_ROLE_GRANT: &str = "INSERT INTO role_grants (id, user_id, role, study_id, granted_at, granted_by) \
      VALUES ($1, $2, $3, $4, $5, $6) \
-     RETURNING id, user_id, role, study_id, granted_at, granted_by";
+     RETURNING id, user_id, role, study_id, granted_at, granted_by, source";
 
 // Global grants (NULL study) first, then by study and role; the order is only for stable output.
-const ROLES_OF: &str = "SELECT id, user_id, role, study_id, granted_at, granted_by \
+const ROLES_OF: &str = "SELECT id, user_id, role, study_id, granted_at, granted_by, source \
      FROM role_grants WHERE user_id = $1 \
      ORDER BY (study_id IS NOT NULL), study_id, role";
 

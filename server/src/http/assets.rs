@@ -23,8 +23,11 @@ pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&format!("assets/{path}"), &headers)
 }
 
-/// Any other non-API path: a plain 404 page.
+/// Any other path: a JSON error under `/api/`, else a plain 404 page.
 pub async fn not_found_page(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") || uri.path() == "/api" {
+        return super::error::api_not_found().await.into_response();
+    }
     tracing::debug!(path = %uri.path(), "no such page");
     (
         StatusCode::NOT_FOUND,

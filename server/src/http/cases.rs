@@ -1,17 +1,30 @@
-//! Case and study listings.
+//! Studies, cases and assignments, each scoped to what the signed-in user may see.
 //!
-//! Until sign-in lands (the identity issue), these routes list metadata only (labels, pseudonyms,
-//! exam kinds) and the server binds to loopback by default.
+//! A case the user may not access answers 404, exactly like a case that does not exist, so ids
+//! cannot be probed.
+
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
-use crate::http::AppError;
+use super::AppError;
+use super::extract::{ApiJson, ApiPath};
+use crate::access::{CaseAccess, CaseFacts};
+use crate::auth::{self, SignedIn};
+use crate::db::{AssignmentRole, Case, DbError, Role, Study, StudyCode};
 use crate::state::AppState;
+use readroom_domain::ticket::TicketClaims;
+
+/// How long a streaming ticket is valid.
+pub const TICKET_SECONDS: i64 = 60;
 
 /// A study as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StudyView {
     /// Study code.
     pub code: String,
@@ -21,8 +34,8 @@ pub struct StudyView {
     pub recipients: usize,
 }
 
-/// A case as the API lists it.
-#[derive(Debug, Serialize)]
+/// A case as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CaseView {
     /// Case id.
     pub case_id: String,
@@ -37,15 +50,49 @@ pub struct CaseView {
     /// Number of exams.
     pub exam_count: u32,
     /// Non-PHI exam summary (ids, kinds, eyes, frames, dimensions).
+    #[schema(value_type = Object)]
     pub exams: serde_json::Value,
+    /// What the caller may do: `view` (images) or `metadata`.
+    pub access: String,
+    /// Assignments (shown to the study's coordinator only; graders are blind to each other).
+    pub assignments: Option<Vec<AssignmentView>>,
 }
 
-/// `GET /api/studies`.
-pub async fn list_studies(State(state): State<AppState>) -> Result<Json<Vec<StudyView>>, AppError> {
+/// An assignment as the coordinator sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignmentView {
+    /// Assignment id.
+    pub id: String,
+    /// Case id.
+    pub case_id: String,
+    /// Assigned user's username.
+    pub username: String,
+    /// `grader` or `adjudicator`.
+    pub role: String,
+    /// `assigned`, `in_progress`, `done`.
+    pub status: String,
+    /// Due date (RFC 3339), if any.
+    pub due_at: Option<String>,
+}
+
+fn rfc3339(time: time::OffsetDateTime) -> Option<String> {
+    time.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// Studies the signed-in user holds a role in (all of them for admins and auditors).
+#[utoipa::path(get, path = "/api/studies", tag = "studies",
+    extensions(("x-readroom-policy" = json!("signed-in"))),
+    responses((status = 200, body = [StudyView])))]
+pub async fn list_studies(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Json<Vec<StudyView>>, AppError> {
     let studies = state.db.list_studies().await?;
     Ok(Json(
         studies
             .into_iter()
+            .filter(|study| signed_in.principal.sees_study(study.id))
             .map(|study| StudyView {
                 code: study.code.as_str().to_owned(),
                 title: study.title,
@@ -55,25 +102,320 @@ pub async fn list_studies(State(state): State<AppState>) -> Result<Json<Vec<Stud
     ))
 }
 
-/// `GET /api/cases`.
-pub async fn list_cases(State(state): State<AppState>) -> Result<Json<Vec<CaseView>>, AppError> {
-    let cases = state.db.list_all_cases().await?;
+/// The study named by `code` if the user coordinates it; 404 otherwise (as if absent).
+async fn coordinated_study(
+    state: &AppState,
+    signed_in: &SignedIn,
+    code: &str,
+) -> Result<Study, AppError> {
+    let hidden = || AppError::NotFound("no such study".into());
+    let code = StudyCode::new(code).map_err(|_| hidden())?;
+    let study = match state.db.study_by_code(&code).await {
+        Ok(study) => study,
+        Err(DbError::NotFound) => return Err(hidden()),
+        Err(err) => return Err(err.into()),
+    };
+    if !signed_in.principal.coordinates(study.id) {
+        tracing::info!(user_id = %signed_in.user.id, "study access denied");
+        return Err(if signed_in.principal.sees_study(study.id) {
+            AppError::forbidden("only the study's coordinators may do this")
+        } else {
+            hidden()
+        });
+    }
+    Ok(study)
+}
+
+async fn assignment_views(
+    state: &AppState,
+    assignments: Vec<crate::db::Assignment>,
+) -> Result<Vec<AssignmentView>, AppError> {
+    let names: HashMap<Uuid, String> = state
+        .db
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|user| (user.id, user.username))
+        .collect();
+    Ok(assignments
+        .into_iter()
+        .map(|a| AssignmentView {
+            id: a.id.to_string(),
+            case_id: a.case_id.to_string(),
+            username: names.get(&a.user_id).cloned().unwrap_or_default(),
+            role: a.role.as_str().to_owned(),
+            status: a.status.as_str().to_owned(),
+            due_at: a.due_at.and_then(rfc3339),
+        })
+        .collect())
+}
+
+/// Every case of a study with its assignments (the study's coordinators).
+#[utoipa::path(get, path = "/api/studies/{code}/cases", tag = "studies",
+    extensions(("x-readroom-policy" = json!("coordinator"))),
+    params(("code" = String, Path, description = "Study code")),
+    responses((status = 200, body = [CaseView]), (status = 404, description = "No such study, or not its coordinator")))]
+pub async fn study_cases(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<Vec<CaseView>>, AppError> {
+    let study = coordinated_study(&state, &signed_in, &code).await?;
+    let cases = state.db.list_cases(study.id).await?;
+    let assignments =
+        assignment_views(&state, state.db.assignments_for_study(study.id).await?).await?;
+    let mut by_case: HashMap<String, Vec<AssignmentView>> = HashMap::new();
+    for a in assignments {
+        by_case.entry(a.case_id.clone()).or_default().push(a);
+    }
     Ok(Json(
         cases
             .into_iter()
-            .map(|summary| CaseView {
-                case_id: summary.case.id.to_string(),
-                label: summary.case.label,
-                study: summary.study_code.as_str().to_owned(),
-                subject: summary.subject,
-                visit: summary.visit,
-                exam_count: summary.exam_count,
-                exams: summary
-                    .summary
-                    .get("exams")
-                    .cloned()
-                    .unwrap_or(serde_json::Value::Array(Vec::new())),
+            .map(|summary| {
+                let id = summary.case.id.to_string();
+                CaseView {
+                    assignments: Some(by_case.remove(&id).unwrap_or_default()),
+                    case_id: id,
+                    label: summary.case.label,
+                    study: summary.study_code.as_str().to_owned(),
+                    subject: summary.subject,
+                    visit: summary.visit,
+                    exam_count: summary.exam_count,
+                    exams: summary
+                        .summary
+                        .get("exams")
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Array(Vec::new())),
+                    access: "metadata".into(),
+                }
             })
             .collect(),
     ))
+}
+
+/// `POST /api/studies/{code}/assignments` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAssignment {
+    /// The case (must belong to the study).
+    pub case_id: Uuid,
+    /// Who is assigned.
+    pub username: String,
+    /// `grader` or `adjudicator`.
+    pub role: String,
+    /// Due date (RFC 3339).
+    #[serde(default)]
+    pub due_at: Option<String>,
+}
+
+/// Assigns a case of the study to a user holding the matching role in it.
+#[utoipa::path(post, path = "/api/studies/{code}/assignments", tag = "studies",
+    extensions(("x-readroom-policy" = json!("coordinator"))),
+    params(("code" = String, Path, description = "Study code")),
+    request_body = NewAssignment,
+    responses((status = 201, body = AssignmentView), (status = 400), (status = 409, description = "Already assigned")))]
+pub async fn create_assignment(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(body): ApiJson<NewAssignment>,
+) -> Result<(StatusCode, Json<AssignmentView>), AppError> {
+    let study = coordinated_study(&state, &signed_in, &code).await?;
+    let role: AssignmentRole = body
+        .role
+        .parse()
+        .map_err(|_| AppError::BadRequest("role must be `grader` or `adjudicator`".into()))?;
+    let case = match state.db.case_by_id(body.case_id).await {
+        Ok(case) if case.study_id == study.id => case,
+        Ok(_) | Err(DbError::NotFound) => {
+            return Err(AppError::BadRequest(format!(
+                "case {} is not in study {}",
+                body.case_id, study.code
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let user = match state.db.user_by_username(&body.username).await {
+        Ok(user) if !user.disabled => user,
+        Ok(_) => {
+            return Err(AppError::BadRequest(format!(
+                "user {} is disabled",
+                body.username
+            )));
+        }
+        Err(DbError::NotFound) => {
+            return Err(AppError::BadRequest(format!("no user {}", body.username)));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let grants = auth::principal(&state.db, user.id).await?;
+    if !grants.has_in_study(Role::from(role), study.id) {
+        return Err(AppError::BadRequest(format!(
+            "{} does not hold the {role} role in study {}",
+            user.username, study.code
+        )));
+    }
+    let due_at = body
+        .due_at
+        .as_deref()
+        .map(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| AppError::BadRequest("due_at must be an RFC 3339 time".into()))
+        })
+        .transpose()?;
+    let assignment = state.db.assign(case.id, user.id, role, due_at).await?;
+    tracing::info!(user_id = %signed_in.user.id, assignment = %assignment.id, "assignment created");
+    let mut views = assignment_views(&state, vec![assignment]).await?;
+    Ok((StatusCode::CREATED, Json(views.remove(0))))
+}
+
+/// Removes an assignment of the study.
+#[utoipa::path(delete, path = "/api/studies/{code}/assignments/{id}", tag = "studies",
+    extensions(("x-readroom-policy" = json!("coordinator"))),
+    params(("code" = String, Path, description = "Study code"), ("id" = Uuid, Path, description = "Assignment id")),
+    responses((status = 204), (status = 404)))]
+pub async fn delete_assignment(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath((code, id)): ApiPath<(String, Uuid)>,
+) -> Result<StatusCode, AppError> {
+    let study = coordinated_study(&state, &signed_in, &code).await?;
+    let assignment = state.db.assignment_by_id(id).await?;
+    let case = state.db.case_by_id(assignment.case_id).await?;
+    if case.study_id != study.id {
+        return Err(AppError::NotFound("not found".into()));
+    }
+    state.db.delete_assignment(id).await?;
+    tracing::info!(user_id = %signed_in.user.id, assignment = %id, "assignment removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Loads a case and what the user may do with it; 404 if nothing (as if it did not exist).
+pub async fn case_with_access(
+    state: &AppState,
+    signed_in: &SignedIn,
+    case_id: Uuid,
+) -> Result<(Case, CaseAccess), AppError> {
+    let hidden = || AppError::NotFound("no such case, or it is not assigned to you".into());
+    let case = match state.db.case_by_id(case_id).await {
+        Ok(case) => case,
+        Err(DbError::NotFound) => return Err(hidden()),
+        Err(err) => return Err(err.into()),
+    };
+    let assigned_as = state
+        .db
+        .assignments_for_case(case.id)
+        .await?
+        .into_iter()
+        .filter(|a| a.user_id == signed_in.user.id)
+        .map(|a| a.role)
+        .collect();
+    let facts = CaseFacts {
+        study: case.study_id,
+        assigned_as,
+    };
+    match signed_in.principal.case_access(&facts) {
+        Some(access) => Ok((case, access)),
+        None => {
+            tracing::info!(user_id = %signed_in.user.id, "case access denied");
+            Err(hidden())
+        }
+    }
+}
+
+/// A case's metadata (assigned graders and adjudicators, and the study's coordinators).
+#[utoipa::path(get, path = "/api/cases/{id}", tag = "cases",
+    extensions(("x-readroom-policy" = json!("case"))),
+    params(("id" = Uuid, Path, description = "Case id")),
+    responses((status = 200, body = CaseView), (status = 404, description = "No such case, or not yours")))]
+pub async fn get_case(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<CaseView>, AppError> {
+    let (case, access) = case_with_access(&state, &signed_in, id).await?;
+    let bundle = state.db.bundle_by_id(case.bundle_id).await?;
+    let study = state.db.study_by_id(case.study_id).await?;
+    let assignments = if signed_in.principal.coordinates(case.study_id) {
+        Some(assignment_views(&state, state.db.assignments_for_case(case.id).await?).await?)
+    } else {
+        None
+    };
+    Ok(Json(CaseView {
+        case_id: case.id.to_string(),
+        label: case.label,
+        study: study.code.as_str().to_owned(),
+        subject: bundle.subject,
+        visit: bundle.visit,
+        exam_count: bundle.exam_count,
+        exams: bundle
+            .summary
+            .get("exams")
+            .cloned()
+            .unwrap_or(serde_json::Value::Array(Vec::new())),
+        access: match access {
+            CaseAccess::View => "view".into(),
+            CaseAccess::Metadata => "metadata".into(),
+        },
+        assignments,
+    }))
+}
+
+/// `POST /api/cases/{id}/ticket` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketRequest {
+    /// The viewer session (WebRTC connection) the ticket is for; a new one if absent.
+    #[serde(default)]
+    pub viewer_session: Option<Uuid>,
+}
+
+/// A signed streaming ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    /// The ticket (`rt1.…`), given to the worker.
+    pub ticket: String,
+    /// Its viewer session.
+    pub viewer_session: String,
+    /// Expiry (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Mints a short-lived ticket that lets a worker stream this case to this user (assigned
+/// graders and adjudicators only: coordinators, auditors and admins never see images).
+#[utoipa::path(post, path = "/api/cases/{id}/ticket", tag = "cases",
+    extensions(("x-readroom-policy" = json!("case"))),
+    params(("id" = Uuid, Path, description = "Case id")),
+    request_body = TicketRequest,
+    responses((status = 200, body = TicketView), (status = 404, description = "No such case, or not yours to view")))]
+pub async fn mint_ticket(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<TicketRequest>,
+) -> Result<Json<TicketView>, AppError> {
+    let (case, access) = case_with_access(&state, &signed_in, id).await?;
+    if access != CaseAccess::View {
+        tracing::info!(user_id = %signed_in.user.id, "ticket denied: metadata access only");
+        return Err(AppError::NotFound(
+            "no such case, or it is not assigned to you".into(),
+        ));
+    }
+    let session = body.viewer_session.unwrap_or_else(Uuid::new_v4);
+    let expires = auth::now_unix() + TICKET_SECONDS;
+    let ticket = state.auth.tickets.sign(&TicketClaims {
+        id: Uuid::new_v4().to_string(),
+        user: signed_in.user.id.to_string(),
+        case: case.id.to_string(),
+        session: session.to_string(),
+        expires,
+    });
+    Ok(Json(TicketView {
+        ticket,
+        viewer_session: session.to_string(),
+        expires_at: time::OffsetDateTime::from_unix_timestamp(expires)
+            .ok()
+            .and_then(rfc3339)
+            .unwrap_or_default(),
+    }))
 }

@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -20,6 +21,35 @@ pub enum AppError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// No (valid) session, or failed credentials: 401 with a specific code.
+    #[error("{message}")]
+    Unauthenticated {
+        /// `unauthenticated`, `session_expired`, `invalid_credentials`, `totp_required` …
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// Signed in but not allowed, or a cross-site / CSRF-less request: 403 with a code.
+    #[error("{message}")]
+    Forbidden {
+        /// `forbidden` or `csrf`.
+        code: &'static str,
+        /// What was refused.
+        message: String,
+    },
+    /// The request conflicts with existing data.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many attempts: 429 with an optional `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// `locked` or `throttled`.
+        code: &'static str,
+        /// What to do.
+        message: String,
+        /// Seconds to wait.
+        retry_after: Option<i64>,
+    },
     /// A dependency (database, store) is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -29,10 +59,30 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// 403 `forbidden` with a message.
+    pub fn forbidden(message: impl Into<String>) -> AppError {
+        AppError::Forbidden {
+            code: "forbidden",
+            message: message.into(),
+        }
+    }
+
+    /// 401 `unauthenticated`.
+    pub fn unauthenticated() -> AppError {
+        AppError::Unauthenticated {
+            code: "unauthenticated",
+            message: "sign in first".into(),
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::Unauthenticated { code, .. } => (StatusCode::UNAUTHORIZED, code),
+            AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -43,11 +93,18 @@ impl From<DbError> for AppError {
     fn from(err: DbError) -> Self {
         match err {
             DbError::NotFound => AppError::NotFound("not found".into()),
+            DbError::Conflict { what } => AppError::Conflict(format!("this {what} already exists")),
             DbError::Unavailable { .. } => {
                 AppError::Unavailable("the database is unavailable".into())
             }
             other => AppError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(err: anyhow::Error) -> Self {
+        AppError::Internal(format!("{err:#}"))
     }
 }
 
@@ -61,11 +118,14 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        (
-            status,
-            Json(json!({ "error": { "code": code, "message": message } })),
-        )
-            .into_response()
+        let body = Json(json!({ "error": { "code": code, "message": message } }));
+        match self {
+            AppError::TooManyRequests {
+                retry_after: Some(seconds),
+                ..
+            } => (status, [(RETRY_AFTER, seconds.max(1).to_string())], body).into_response(),
+            _ => (status, body).into_response(),
+        }
     }
 }
 

@@ -1,0 +1,230 @@
+//! Streaming tickets: what the server signs so a worker can trust "user U may view case C in
+//! viewer session S until T" without reaching the database.
+//!
+//! Wire form: `rt1.<payload>.<signature>`, both parts base64url without padding. The payload is
+//! the JSON of [`TicketClaims`]; the Ed25519 signature covers the exact payload bytes as sent
+//! (never a re-serialization), prefixed with a domain-separation label, so no canonical JSON is
+//! needed and a signature made for anything else cannot be replayed as a ticket.
+//! Tickets are short-lived (the server uses about a minute) and carry a random `id` so a worker
+//! can refuse a second use.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every ticket (format version 1).
+pub const TICKET_PREFIX: &str = "rt1";
+/// Signed bytes are `SIGNING_CONTEXT || payload`.
+const SIGNING_CONTEXT: &[u8] = b"readroom stream ticket v1\0";
+/// Longest ticket accepted before any decoding (a bound on work for hostile input).
+pub const MAX_TICKET_LEN: usize = 2048;
+
+/// What a ticket asserts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketClaims {
+    /// Random id of this ticket (for single use).
+    pub id: String,
+    /// The user (readroom user id).
+    pub user: String,
+    /// The case the holder may view.
+    pub case: String,
+    /// The viewer session the ticket belongs to.
+    pub session: String,
+    /// Unix second after which the ticket is refused.
+    pub expires: i64,
+}
+
+/// Why a ticket was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TicketError {
+    /// Not a ticket at all (wrong prefix, shape, encoding, JSON or length).
+    #[error("malformed ticket: {0}")]
+    Malformed(&'static str),
+    /// The signature does not verify with the server's key.
+    #[error("ticket signature is not valid")]
+    BadSignature,
+    /// Past its expiry.
+    #[error("ticket expired")]
+    Expired,
+}
+
+/// Signs tickets (server side).
+pub struct TicketSigner {
+    key: SigningKey,
+}
+
+impl TicketSigner {
+    /// A signer from a 32-byte Ed25519 seed.
+    pub fn from_seed(seed: &[u8; 32]) -> TicketSigner {
+        TicketSigner {
+            key: SigningKey::from_bytes(seed),
+        }
+    }
+
+    /// The key workers verify with.
+    pub fn verifier(&self) -> TicketVerifier {
+        TicketVerifier {
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// Signs `claims` into the wire form.
+    pub fn sign(&self, claims: &TicketClaims) -> String {
+        let payload = serde_json::to_vec(claims).expect("ticket claims serialize");
+        let signature = self.key.sign(&signed_bytes(&payload));
+        format!(
+            "{TICKET_PREFIX}.{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        )
+    }
+}
+
+impl std::fmt::Debug for TicketSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketSigner(..)")
+    }
+}
+
+/// Verifies tickets (worker side).
+#[derive(Debug, Clone)]
+pub struct TicketVerifier {
+    key: VerifyingKey,
+}
+
+impl TicketVerifier {
+    /// A verifier from the server's 32-byte public key.
+    pub fn from_public_key(bytes: &[u8; 32]) -> Result<TicketVerifier, TicketError> {
+        VerifyingKey::from_bytes(bytes)
+            .map(|key| TicketVerifier { key })
+            .map_err(|_| TicketError::Malformed("not an Ed25519 public key"))
+    }
+
+    /// The public key's bytes.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// Checks the signature, then the expiry against `now_unix`, and returns the claims.
+    /// Which case and session the claims must name is the caller's check.
+    pub fn verify(&self, ticket: &str, now_unix: i64) -> Result<TicketClaims, TicketError> {
+        if ticket.len() > MAX_TICKET_LEN {
+            return Err(TicketError::Malformed("too long"));
+        }
+        let mut parts = ticket.split('.');
+        let (Some(prefix), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TicketError::Malformed("expected three dot-separated parts"));
+        };
+        if prefix != TICKET_PREFIX {
+            return Err(TicketError::Malformed("unknown ticket version"));
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| TicketError::Malformed("payload is not base64url"))?;
+        let signature: [u8; 64] = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| TicketError::Malformed("signature is not base64url"))?
+            .try_into()
+            .map_err(|_| TicketError::Malformed("signature has the wrong length"))?;
+        self.key
+            .verify(&signed_bytes(&payload), &Signature::from_bytes(&signature))
+            .map_err(|_| TicketError::BadSignature)?;
+        let claims: TicketClaims = serde_json::from_slice(&payload)
+            .map_err(|_| TicketError::Malformed("payload is not ticket JSON"))?;
+        if claims.expires <= now_unix {
+            return Err(TicketError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+fn signed_bytes(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(SIGNING_CONTEXT.len() + payload.len());
+    bytes.extend_from_slice(SIGNING_CONTEXT);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> TicketClaims {
+        TicketClaims {
+            id: "t1".into(),
+            user: "u1".into(),
+            case: "c1".into(),
+            session: "s1".into(),
+            expires: 1_000,
+        }
+    }
+
+    #[test]
+    fn a_signed_ticket_verifies_until_it_expires() {
+        let signer = TicketSigner::from_seed(&[7; 32]);
+        let ticket = signer.sign(&claims());
+        let verifier = signer.verifier();
+        assert_eq!(verifier.verify(&ticket, 999), Ok(claims()));
+        assert_eq!(verifier.verify(&ticket, 1_000), Err(TicketError::Expired));
+    }
+
+    #[test]
+    fn another_servers_key_is_refused() {
+        let ticket = TicketSigner::from_seed(&[7; 32]).sign(&claims());
+        let other = TicketSigner::from_seed(&[8; 32]).verifier();
+        assert_eq!(other.verify(&ticket, 0), Err(TicketError::BadSignature));
+    }
+
+    #[test]
+    fn edited_claims_break_the_signature() {
+        let signer = TicketSigner::from_seed(&[7; 32]);
+        let ticket = signer.sign(&claims());
+        let mut forged = claims();
+        forged.case = "c2".into();
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let signature = ticket.rsplit('.').next().unwrap();
+        let tampered = format!("{TICKET_PREFIX}.{forged_payload}.{signature}");
+        assert_eq!(
+            signer.verifier().verify(&tampered, 0),
+            Err(TicketError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        let verifier = TicketSigner::from_seed(&[7; 32]).verifier();
+        for bad in [
+            "",
+            "rt1",
+            "rt1..",
+            "rt2.e30.AAAA",
+            "rt1.!!.AAAA",
+            "rt1.e30.AAAA",
+            "rt1.e30.AAAA.extra",
+            &"x".repeat(MAX_TICKET_LEN + 1),
+        ] {
+            assert!(
+                matches!(verifier.verify(bad, 0), Err(TicketError::Malformed(_))),
+                "{bad:.20}"
+            );
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_verify() {
+        use rand::{Rng, SeedableRng};
+        let verifier = TicketSigner::from_seed(&[7; 32]).verifier();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for _ in 0..500 {
+            let len = rng.gen_range(0..200);
+            let text: String = (0..len)
+                .map(|_| char::from(rng.gen_range(b' '..=b'~')))
+                .collect();
+            assert!(verifier.verify(&format!("rt1.{text}"), 0).is_err());
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The streaming-ticket signing key: 32 random bytes (an Ed25519 seed) stored as hex in a file
+//! of mode 0600, created on first start. Server replicas share the file (a Kubernetes secret);
+//! workers receive only its public half.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use rand::RngCore;
+use readroom_domain::ticket::TicketSigner;
+
+/// Loads the key at `path`, creating it (and its directory) if it does not exist.
+/// Refuses a key file readable by group or others, like `readroom_worker::keys::load`.
+pub fn load_or_create_ticket_key(path: &Path) -> anyhow::Result<TicketSigner> {
+    if !path.exists() {
+        create(path)?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "ticket key {} is readable by group or others (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read ticket key {}", path.display()))?;
+    let bytes = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .with_context(|| {
+            format!(
+                "ticket key {} is not 64 hex digits (32 bytes)",
+                path.display()
+            )
+        })?;
+    Ok(TicketSigner::from_seed(&bytes))
+}
+
+fn create(path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create ticket key {}", path.display()))?;
+    writeln!(file, "{}", hex::encode(seed))?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_reloaded_with_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/ticket.key");
+        let first = load_or_create_ticket_key(&path).unwrap();
+        let again = load_or_create_ticket_key(&path).unwrap();
+        assert_eq!(first.verifier().public_key(), again.verifier().public_key());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn world_readable_keys_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ticket.key");
+        load_or_create_ticket_key(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create_ticket_key(&path).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+}

@@ -1,0 +1,528 @@
+//! `/api/auth/*`: sign-in (password, one-time link, OIDC), sign-out, password and TOTP.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppError;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::me::{Me, me_view};
+use super::policy::ClientAddr;
+use crate::auth::flows::{self, PasswordChangeError, SignInError};
+use crate::auth::{self, SignedIn, totp};
+use crate::db::User;
+use crate::state::AppState;
+
+/// `POST /api/auth/login` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Six-digit code, for accounts with TOTP.
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+/// `POST /api/auth/link` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// The token from the link's `#token=` fragment.
+    pub token: String,
+}
+
+/// The answer to a successful sign-in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedInView {
+    /// The signed-in user.
+    pub user: Me,
+    /// The token to send as `X-CSRF-Token` on state-changing requests.
+    pub csrf_token: String,
+}
+
+/// Identity providers the sign-in page offers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvidersView {
+    /// Whether the local username/password form is offered.
+    pub local: bool,
+    /// Configured OIDC providers.
+    pub providers: Vec<ProviderView>,
+}
+
+/// One OIDC provider.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    /// Id used in URLs.
+    pub id: String,
+    /// Button label.
+    pub name: String,
+}
+
+fn sign_in_error(err: SignInError) -> AppError {
+    let message = err.to_string();
+    match err {
+        SignInError::Throttled => AppError::TooManyRequests {
+            code: "throttled",
+            message,
+            retry_after: Some(60),
+        },
+        SignInError::Locked { retry_after } => AppError::TooManyRequests {
+            code: "locked",
+            message,
+            retry_after: Some(retry_after),
+        },
+        SignInError::InvalidCredentials => AppError::Unauthenticated {
+            code: "invalid_credentials",
+            message,
+        },
+        SignInError::TotpRequired => AppError::Unauthenticated {
+            code: "totp_required",
+            message,
+        },
+        SignInError::InvalidTotp => AppError::Unauthenticated {
+            code: "invalid_totp",
+            message,
+        },
+        SignInError::InvalidLink => AppError::Unauthenticated {
+            code: "invalid_link",
+            message,
+        },
+        SignInError::LocalAccountsDisabled => AppError::Forbidden {
+            code: "local_accounts_disabled",
+            message,
+        },
+        SignInError::Oidc(err) => AppError::BadRequest(err.to_string()),
+        SignInError::Db(err) => err.into(),
+        SignInError::Other(err) => err.into(),
+    }
+}
+
+/// Starts a session for `user` (ending the browser's previous one) and answers with the
+/// session cookie and the signed-in view.
+async fn signed_in_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
+    user: User,
+    method: &str,
+) -> Result<Response, AppError> {
+    let now = auth::now_unix();
+    let previous = previous_session(state, headers).await?;
+    let (token, session) = flows::start_session(
+        &state.db,
+        &state.auth,
+        user.id,
+        method.to_owned(),
+        None,
+        client,
+        previous.as_ref(),
+        now,
+    )
+    .await?;
+    tracing::info!(user_id = %user.id, method, "signed in");
+    let principal = auth::principal(&state.db, user.id).await?;
+    let signed_in = SignedIn {
+        session,
+        user,
+        principal,
+    };
+    let me = me_view(state, &signed_in).await?;
+    let body = SignedInView {
+        csrf_token: me.csrf_token.clone(),
+        user: me,
+    };
+    Ok(([(SET_COOKIE, state.auth.cookie.set(&token))], Json(body)).into_response())
+}
+
+async fn previous_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<crate::db::Session>, AppError> {
+    let token = state.auth.cookie.token_from(headers);
+    Ok(
+        auth::resolve(&state.db, &state.auth, token.as_deref(), auth::now_unix())
+            .await?
+            .ok()
+            .map(|signed_in| signed_in.session),
+    )
+}
+
+/// Sign in with a username and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth",
+    extensions(("x-readroom-policy" = json!("public"))),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, body = SignedInView, description = "Signed in; sets the session cookie"),
+        (status = 401, description = "`invalid_credentials`, `totp_required` or `invalid_totp`"),
+        (status = 429, description = "`locked` or `throttled`, with Retry-After"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Response, AppError> {
+    let client_ip = client.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let user = flows::password_sign_in(
+        &state.db,
+        &state.auth,
+        client_ip,
+        &body.username,
+        &body.password,
+        body.totp.as_deref(),
+        auth::now_unix(),
+    )
+    .await
+    .map_err(|err| {
+        tracing::info!(reason = %err, "password sign-in refused");
+        sign_in_error(err)
+    })?;
+    signed_in_response(&state, &headers, client, user, "password").await
+}
+
+/// Sign in with a one-time link's token.
+#[utoipa::path(post, path = "/api/auth/link", tag = "auth",
+    extensions(("x-readroom-policy" = json!("public"))),
+    request_body = LinkRequest,
+    responses(
+        (status = 200, body = SignedInView, description = "Signed in; sets the session cookie"),
+        (status = 401, description = "`invalid_link`"),
+    ))]
+pub async fn link(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LinkRequest>,
+) -> Result<Response, AppError> {
+    let user = flows::link_sign_in(&state.db, &body.token, auth::now_unix())
+        .await
+        .map_err(sign_in_error)?;
+    signed_in_response(&state, &headers, client, user, "link").await
+}
+
+/// The sign-in methods this server offers.
+#[utoipa::path(get, path = "/api/auth/providers", tag = "auth",
+    extensions(("x-readroom-policy" = json!("public"))),
+    responses((status = 200, body = ProvidersView)))]
+pub async fn providers(State(state): State<AppState>) -> Json<ProvidersView> {
+    Json(ProvidersView {
+        local: state.auth.local_accounts,
+        providers: state
+            .auth
+            .oidc
+            .list()
+            .into_iter()
+            .map(|(id, name)| ProviderView { id, name })
+            .collect(),
+    })
+}
+
+/// Query of the OIDC start route.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StartQuery {
+    /// Local path to open after sign-in.
+    pub return_to: Option<String>,
+    /// Passed to the provider as `login_hint`.
+    pub login_hint: Option<String>,
+}
+
+/// Redirects to the identity provider.
+#[utoipa::path(get, path = "/api/auth/oidc/{provider}/start", tag = "auth",
+    extensions(("x-readroom-policy" = json!("public"))),
+    params(("provider" = String, Path, description = "Provider id"), StartQuery),
+    responses((status = 303, description = "To the provider's authorization endpoint")))]
+pub async fn oidc_start(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    ApiQuery(query): ApiQuery<StartQuery>,
+) -> Response {
+    match flows::oidc_begin(
+        &state.db,
+        &state.auth,
+        &provider,
+        query.return_to.as_deref(),
+        query.login_hint.as_deref(),
+        auth::now_unix(),
+    )
+    .await
+    {
+        Ok(url) => (StatusCode::SEE_OTHER, [(LOCATION, url)]).into_response(),
+        Err(err) => signin_error_redirect(&err),
+    }
+}
+
+/// Query of the OIDC callback.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CallbackQuery {
+    /// Authorization code.
+    pub code: Option<String>,
+    /// The state sent at the start.
+    pub state: Option<String>,
+    /// RFC 9207 issuer identifier.
+    pub iss: Option<String>,
+    /// Error from the provider.
+    pub error: Option<String>,
+}
+
+/// Completes an OIDC sign-in.
+#[utoipa::path(get, path = "/api/auth/oidc/{provider}/callback", tag = "auth",
+    extensions(("x-readroom-policy" = json!("public"))),
+    params(("provider" = String, Path, description = "Provider id"), CallbackQuery),
+    responses((status = 303, description = "To `return_to`, or to `/signin?error=<code>`")))]
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    ApiQuery(query): ApiQuery<CallbackQuery>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(error) = &query.error {
+        tracing::info!(provider, error = %error.chars().take(64).collect::<String>(), "provider returned an error");
+        return redirect_to("/signin?error=provider_error");
+    }
+    let (Some(code), Some(oidc_state)) = (query.code.as_deref(), query.state.as_deref()) else {
+        return redirect_to("/signin?error=invalid_callback");
+    };
+    let now = auth::now_unix();
+    let finished = match flows::oidc_finish(
+        &state.db,
+        &state.auth,
+        &provider,
+        oidc_state,
+        code,
+        query.iss.as_deref(),
+        now,
+    )
+    .await
+    {
+        Ok(finished) => finished,
+        Err(err) => return signin_error_redirect(&err),
+    };
+    let previous = previous_session(&state, &headers).await.ok().flatten();
+    let started = flows::start_session(
+        &state.db,
+        &state.auth,
+        finished.user.id,
+        format!("oidc:{}", finished.provider),
+        Some(finished.id_token),
+        client,
+        previous.as_ref(),
+        now,
+    )
+    .await;
+    match started {
+        Ok((token, _)) => {
+            tracing::info!(user_id = %finished.user.id, provider = %finished.provider, "signed in");
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (LOCATION, finished.return_to),
+                    (SET_COOKIE, state.auth.cookie.set(&token)),
+                ],
+            )
+                .into_response()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot create session");
+            redirect_to("/signin?error=unavailable")
+        }
+    }
+}
+
+fn signin_error_redirect(err: &SignInError) -> Response {
+    let code = match err {
+        SignInError::Oidc(err) => err.code(),
+        SignInError::InvalidCredentials => "account_disabled",
+        SignInError::Db(_) | SignInError::Other(_) => "unavailable",
+        _ => "sign_in_failed",
+    };
+    tracing::info!(reason = %err, code, "single sign-on refused");
+    redirect_to(&format!("/signin?error={code}"))
+}
+
+fn redirect_to(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, location.to_owned())]).into_response()
+}
+
+/// Answer to sign-out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoutView {
+    /// Where to send the browser to end the provider's session too (OIDC), or null.
+    pub redirect: Option<String>,
+}
+
+/// Ends this session.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    extensions(("x-readroom-policy" = json!("signed-in"))),
+    responses((status = 200, body = LogoutView)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, AppError> {
+    state.db.delete_session(signed_in.session.id).await?;
+    let redirect = match (
+        signed_in.session.auth_method.strip_prefix("oidc:"),
+        &signed_in.session.id_token,
+    ) {
+        (Some(provider), Some(id_token)) => state.auth.oidc.logout_url(provider, id_token).await,
+        _ => None,
+    };
+    tracing::info!(user_id = %signed_in.user.id, "signed out");
+    Ok((
+        [(SET_COOKIE, state.auth.cookie.clear())],
+        Json(LogoutView { redirect }),
+    )
+        .into_response())
+}
+
+/// Ends every session of the signed-in user (all browsers and devices).
+#[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth",
+    extensions(("x-readroom-policy" = json!("signed-in"))),
+    responses((status = 200, description = "`{\"ended\": n}`")))]
+pub async fn logout_all(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, AppError> {
+    let ended = state.db.delete_user_sessions(signed_in.user.id).await?;
+    tracing::info!(user_id = %signed_in.user.id, ended, "signed out everywhere");
+    Ok((
+        [(SET_COOKIE, state.auth.cookie.clear())],
+        Json(json!({ "ended": ended })),
+    )
+        .into_response())
+}
+
+/// `POST /api/auth/password` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    /// The current password (required once one is set).
+    #[serde(default)]
+    pub current_password: Option<String>,
+    /// The new password (at least 12 characters).
+    pub new_password: String,
+}
+
+/// Sets or changes the signed-in user's password.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth",
+    extensions(("x-readroom-policy" = json!("signed-in"))),
+    request_body = PasswordRequest,
+    responses((status = 204), (status = 400, description = "Rule broken or current password wrong")))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(body): ApiJson<PasswordRequest>,
+) -> Result<StatusCode, AppError> {
+    flows::change_password(
+        &state.db,
+        &signed_in.user,
+        body.current_password.as_deref(),
+        &body.new_password,
+    )
+    .await
+    .map_err(|err| match err {
+        PasswordChangeError::WrongCurrent | PasswordChangeError::Rule(_) => {
+            AppError::BadRequest(err.to_string())
+        }
+        PasswordChangeError::Db(err) => err.into(),
+        PasswordChangeError::Other(err) => err.into(),
+    })?;
+    tracing::info!(user_id = %signed_in.user.id, "password changed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A pending TOTP set-up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpSetupView {
+    /// Base32 secret to type into an authenticator app.
+    pub secret: String,
+    /// `otpauth://` URL for apps that import one.
+    pub otpauth_url: String,
+}
+
+/// A TOTP code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    /// Six digits.
+    pub code: String,
+}
+
+/// Starts TOTP set-up: a new secret, active once confirmed with a code.
+#[utoipa::path(post, path = "/api/auth/totp/setup", tag = "auth",
+    extensions(("x-readroom-policy" = json!("signed-in"))),
+    responses((status = 200, body = TotpSetupView)))]
+pub async fn totp_setup(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Json<TotpSetupView>, AppError> {
+    let secret = totp::new_secret();
+    let url = totp::otpauth_url(&secret, &signed_in.user.username)
+        .ok_or_else(|| AppError::Internal("cannot build otpauth URL".into()))?;
+    state
+        .db
+        .set_totp_pending(signed_in.user.id, &secret)
+        .await?;
+    Ok(Json(TotpSetupView {
+        secret,
+        otpauth_url: url,
+    }))
+}
+
+/// Confirms the pending TOTP secret with a code from the app.
+#[utoipa::path(post, path = "/api/auth/totp/enable", tag = "auth",
+    extensions(("x-readroom-policy" = json!("signed-in"))),
+    request_body = TotpCode,
+    responses((status = 204), (status = 400, description = "Wrong code or nothing pending")))]
+pub async fn totp_enable(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(body): ApiJson<TotpCode>,
+) -> Result<StatusCode, AppError> {
+    let credentials = state.db.credentials(signed_in.user.id).await?;
+    let pending = credentials
+        .totp_pending_secret
+        .ok_or_else(|| AppError::BadRequest("start TOTP set-up first".into()))?;
+    let step = totp::check(&pending, &body.code, now_u64()).ok_or_else(|| {
+        AppError::BadRequest("the code does not match; check the app's clock".into())
+    })?;
+    state.db.enable_totp(signed_in.user.id, step).await?;
+    tracing::info!(user_id = %signed_in.user.id, "TOTP enabled");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Turns TOTP off (needs a current code).
+#[utoipa::path(post, path = "/api/auth/totp/disable", tag = "auth",
+    extensions(("x-readroom-policy" = json!("signed-in"))),
+    request_body = TotpCode,
+    responses((status = 204), (status = 400, description = "Wrong code or TOTP not enabled")))]
+pub async fn totp_disable(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(body): ApiJson<TotpCode>,
+) -> Result<StatusCode, AppError> {
+    let credentials = state.db.credentials(signed_in.user.id).await?;
+    let secret = credentials
+        .totp_secret
+        .ok_or_else(|| AppError::BadRequest("TOTP is not enabled".into()))?;
+    let step = totp::check(&secret, &body.code, now_u64())
+        .ok_or_else(|| AppError::BadRequest("the code does not match".into()))?;
+    if !state.db.accept_totp_step(signed_in.user.id, step).await? {
+        return Err(AppError::BadRequest("this code was already used".into()));
+    }
+    state.db.disable_totp(signed_in.user.id).await?;
+    tracing::info!(user_id = %signed_in.user.id, "TOTP disabled");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn now_u64() -> u64 {
+    u64::try_from(auth::now_unix()).unwrap_or(0)
+}

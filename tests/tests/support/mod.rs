@@ -1,0 +1,315 @@
+//! A real readroom server for HTTP tests: the production router and middleware on a loopback
+//! port, over a fresh SQLite file or a fresh PostgreSQL database, with helpers to seed users,
+//! studies and cases and to sign in like a browser or a script would.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use readroom_server::config::{Config, Overrides};
+use readroom_server::db::{
+    AssignmentRole, Backend, Case, Db, NewBundle, NewCase, Recipients, Role, StudyCode, User,
+};
+use readroom_server::serve::Server;
+use readroom_server::state::AppState;
+use readroom_tests::pg::PgDatabase;
+use reqwest::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A recipient string the schema accepts (the server never decrypts in these tests).
+pub const RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+
+/// A running server and its database.
+pub struct TestApp {
+    /// Base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// The server's state (database, auth).
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+}
+
+impl TestApp {
+    /// Starts a server on `backend` with default configuration.
+    pub async fn start(backend: Backend) -> TestApp {
+        TestApp::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server on `backend` after `configure` edits the configuration.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = Config::load(
+            None,
+            Overrides {
+                data_dir: Some(dir.path().join("data")),
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+            },
+        )
+        .expect("default configuration");
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let database = PgDatabase::create()
+                    .await
+                    .expect("fresh PostgreSQL database");
+                config.database_url = database.url.clone();
+                Some(database)
+            }
+        };
+        configure(&mut config);
+        let server = Server::bind(config, false).await.expect("server binds");
+        let url = server.url.clone();
+        let state = server.state.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            url,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+            _pg: pg,
+        }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// Creates a study.
+    pub async fn study(&self, code: &str) -> Uuid {
+        let code = StudyCode::new(code).unwrap();
+        self.db()
+            .create_study(&code, "Test study", &Recipients::new([RECIPIENT]).unwrap())
+            .await
+            .expect("create study")
+            .id
+    }
+
+    /// Registers a case (metadata only; no ciphertext is needed to test access rules).
+    pub async fn case(&self, study_id: Uuid, subject: &str) -> Case {
+        let (_, case) = self
+            .db()
+            .register_ingest(
+                &NewBundle {
+                    study_id,
+                    subject: subject.to_owned(),
+                    visit: "V1".to_owned(),
+                    format: "readroom-bundle/1".to_owned(),
+                    object_key: format!("bundles/{study_id}/{subject}.age"),
+                    ciphertext_sha256: "ab".repeat(32),
+                    ciphertext_size: 1000,
+                    plaintext_size: 900,
+                    file_count: 2,
+                    exam_count: 1,
+                    recipients_fingerprint: "cd".repeat(32),
+                    summary: json!({ "exams": [{ "id": "fundus-od", "kind": "fundus", "eye": "OD" }] }),
+                    ingested_by: None,
+                },
+                &NewCase {
+                    prior_bundle_id: None,
+                    ground_truth: None,
+                },
+            )
+            .await
+            .expect("register case");
+        case
+    }
+
+    /// Creates a user holding `roles` (study id `None` = global).
+    pub async fn user(&self, username: &str, roles: &[(Role, Option<Uuid>)]) -> User {
+        readroom_server::accounts::ensure_user(self.db(), username, username, roles)
+            .await
+            .expect("create user")
+    }
+
+    /// Assigns a case.
+    pub async fn assign(&self, case: &Case, user: &User, role: AssignmentRole) {
+        self.db()
+            .assign(case.id, user.id, role, None)
+            .await
+            .expect("assign");
+    }
+
+    /// Sets a user's password directly (as if they had set it on the account page).
+    pub async fn set_password(&self, user: &User, password: &str) {
+        let hash = readroom_server::auth::password::hash(password.to_owned())
+            .await
+            .unwrap();
+        self.db().set_password_hash(user.id, &hash).await.unwrap();
+    }
+
+    /// A fresh one-time sign-in URL for a user.
+    pub async fn link(&self, user: &User) -> String {
+        readroom_server::auth::flows::issue_link(
+            self.db(),
+            &self.state.auth,
+            user.id,
+            None,
+            readroom_server::auth::now_unix(),
+        )
+        .await
+        .expect("issue link")
+        .0
+    }
+
+    /// A client that acts like a same-origin browser page (no cookie jar: [`Browser`] keeps
+    /// the cookie so tests can look at it and replay it).
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    /// Signs a user in through a one-time link, like the sign-in page does.
+    pub async fn sign_in(&self, user: &User) -> Browser {
+        let link = self.link(user).await;
+        let token = link
+            .split("#token=")
+            .nth(1)
+            .expect("token in fragment")
+            .to_owned();
+        let mut browser = Browser::new(self);
+        let response = browser
+            .post("/api/auth/link", json!({ "token": token }))
+            .await;
+        assert_eq!(response.status, 200, "link sign-in: {}", response.body);
+        browser
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A response: status, headers and JSON body (or `Value::Null`).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// JSON body, or the text as a JSON string when not JSON.
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `error.code` of a JSON error.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// A browser-like session: keeps the session cookie and CSRF token, sends same-origin headers.
+pub struct Browser {
+    base: String,
+    client: reqwest::Client,
+    /// The session cookie (`name=value`), once signed in.
+    pub cookie: Option<String>,
+    /// The CSRF token, once signed in.
+    pub csrf: Option<String>,
+    /// Send `Origin` / `Sec-Fetch-Site` as a same-origin page would.
+    pub same_origin: bool,
+}
+
+impl Browser {
+    /// A signed-out browser on `app`.
+    pub fn new(app: &TestApp) -> Browser {
+        Browser {
+            base: app.url.clone(),
+            client: app.http(),
+            cookie: None,
+            csrf: None,
+            same_origin: true,
+        }
+    }
+
+    /// Sends a request; picks up `Set-Cookie` and a `csrf_token` in the answer.
+    pub async fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if self.same_origin {
+            request = request
+                .header("origin", &self.base)
+                .header("sec-fetch-site", "same-origin");
+        }
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE, HeaderValue::from_str(cookie).unwrap());
+        }
+        if let Some(csrf) = &self.csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for set in headers.get_all(SET_COOKIE) {
+            let text = set.to_str().unwrap();
+            let pair = text.split(';').next().unwrap().to_owned();
+            if text.contains("Max-Age=0") {
+                self.cookie = None;
+            } else {
+                self.cookie = Some(pair);
+            }
+        }
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if let Some(token) = body["csrf_token"].as_str() {
+            self.csrf = Some(token.to_owned());
+        }
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET`.
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+
+    /// `POST` with a JSON body.
+    pub async fn post(&mut self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(body)).await
+    }
+}
+
+/// Runs the same async scenario on SQLite and PostgreSQL as two tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(readroom_server::db::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(readroom_server::db::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
