@@ -9,6 +9,15 @@ use crate::state::AppState;
 /// Username of the administrator created on first start.
 pub const FIRST_ADMIN: &str = "admin";
 
+/// Whether a username for a local account is acceptable: 1-64 ASCII letters, digits, `.`,
+/// `-`, `_`, `@` (IdP usernames are `provider:name` and made by the OIDC module).
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+}
+
 /// Finds a user by name or creates them, then makes sure they hold each of `roles`.
 pub async fn ensure_user(
     db: &Db,

@@ -45,6 +45,9 @@ pub enum Command {
     /// Manage studies.
     #[command(subcommand)]
     Study(StudyCommand),
+    /// Manage local user accounts (first admin, password resets).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Apply database migrations and exit.
     Migrate,
 }
@@ -95,6 +98,31 @@ pub enum StudyCommand {
     List,
 }
 
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a local user and print a one-time sign-in link (no password is ever chosen for
+    /// someone else).
+    Create {
+        /// Username: letters, digits, `.`, `-`, `_`, `@`.
+        username: String,
+        /// Display name (defaults to the username).
+        #[arg(long)]
+        name: Option<String>,
+        /// Role to grant: `grader`, `adjudicator`, `coordinator`, `auditor`, `admin`, optionally
+        /// limited to a study as `role:STUDY` (e.g. `grader:EYE-2026`); repeat for several.
+        #[arg(long = "role", value_name = "ROLE[:STUDY]")]
+        roles: Vec<String>,
+    },
+    /// Print a fresh one-time sign-in link for a user (first sign-in, forgotten password).
+    Link {
+        /// Username.
+        username: String,
+    },
+    /// List users and their roles.
+    List,
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let listen = match &cli.command {
@@ -113,12 +141,99 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(args) => keygen(&config, args),
         Command::Ingest(args) => ingest_cmd(&config, args).await,
         Command::Study(command) => study_cmd(&config, command).await,
+        Command::User(command) => user_cmd(&config, command).await,
         Command::Migrate => {
             let db = open_db(&config).await?;
             println!("database migrated ({})", db.redacted_url());
             Ok(())
         }
     }
+}
+
+async fn user_cmd(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    use crate::auth::{AuthState, flows, now_unix};
+    use crate::db::{DbError, Role};
+    let db = open_db(config).await?;
+    let auth = AuthState::new(config, &config.public_url(config.listen))?;
+    match command {
+        UserCommand::Create {
+            username,
+            name,
+            roles,
+        } => {
+            let mut grants = Vec::new();
+            for spec in &roles {
+                let (role, study) = match spec.split_once(':') {
+                    Some((role, study)) => (role, Some(study)),
+                    None => (spec.as_str(), None),
+                };
+                let role: Role = role
+                    .parse()
+                    .map_err(|err| anyhow::anyhow!("--role {spec}: {err}"))?;
+                let study_id = match study {
+                    None => None,
+                    Some(code) => {
+                        let code = StudyCode::new(code)
+                            .map_err(|err| anyhow::anyhow!("--role {spec}: {err}"))?;
+                        Some(
+                            db.study_by_code(&code)
+                                .await
+                                .map_err(|err| match err {
+                                    DbError::NotFound => {
+                                        anyhow::anyhow!("--role {spec}: no study {code}")
+                                    }
+                                    other => other.into(),
+                                })?
+                                .id,
+                        )
+                    }
+                };
+                grants.push((role, study_id));
+            }
+            if !crate::accounts::valid_username(&username) {
+                anyhow::bail!(
+                    "username {username:?} must be 1-64 of letters, digits, '.', '-', '_', '@'"
+                );
+            }
+            if db.user_by_username(&username).await.is_ok() {
+                anyhow::bail!(
+                    "user {username} already exists; use `readroom user link {username}`"
+                );
+            }
+            let name = name.unwrap_or_else(|| username.clone());
+            let user = crate::accounts::ensure_user(&db, &username, &name, &grants).await?;
+            let (link, _) = flows::issue_link(&db, &auth, user.id, None, now_unix()).await?;
+            println!("{link}");
+        }
+        UserCommand::Link { username } => {
+            let user = db
+                .user_by_username(&username)
+                .await
+                .map_err(|err| match err {
+                    DbError::NotFound => anyhow::anyhow!("no user {username}"),
+                    other => other.into(),
+                })?;
+            if user.disabled {
+                anyhow::bail!("user {username} is disabled; enable it first");
+            }
+            let (link, _) = flows::issue_link(&db, &auth, user.id, None, now_unix()).await?;
+            println!("{link}");
+        }
+        UserCommand::List => {
+            for user in db.list_users().await? {
+                let grants = db.roles_of(user.id).await?;
+                let roles: Vec<String> = grants.iter().map(|g| g.role.to_string()).collect();
+                println!(
+                    "{}\t{}\t{}{}",
+                    user.username,
+                    user.display_name,
+                    roles.join(","),
+                    if user.disabled { "\tdisabled" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Connects to the configured database and applies migrations.

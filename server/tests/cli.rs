@@ -113,19 +113,65 @@ fn keygen_study_and_ingest_from_the_command_line() {
     assert!(text(&help.stdout).contains("--study <CODE>"));
 }
 
-/// Reads the child's stdout until `readroom demo is running at <url>`.
-fn wait_for_url(child: &mut Child) -> String {
+/// Reads the child's stdout until the demo's banner is complete: the URL and one
+/// `<role> <username> <one-time sign-in URL>` line per seeded user.
+fn wait_for_banner(child: &mut Child) -> (String, Vec<(String, String, String)>) {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut url = String::new();
+        let mut users = Vec::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("readroom demo is running at ") {
-                let _ = tx.send(url.trim().to_owned());
+            if let Some(rest) = line.strip_prefix("readroom demo is running at ") {
+                url = rest.trim().to_owned();
+            } else if line.contains("press Ctrl-C") {
+                let _ = tx.send((url.clone(), users.clone()));
+            } else if !line.starts_with(' ') {
+                let parts: Vec<&str> = line.split_whitespace().collect();
+                if let [role, username, link] = parts[..] {
+                    users.push((role.to_owned(), username.to_owned(), link.to_owned()));
+                }
             }
         }
     });
     rx.recv_timeout(Duration::from_secs(240))
-        .expect("demo did not print its URL within 240 s")
+        .expect("demo did not print its banner within 240 s")
+}
+
+/// Signs in with a one-time link as the sign-in page does; returns (cookie, csrf token).
+async fn sign_in(client: &reqwest::Client, url: &str, link: &str) -> (String, String) {
+    let token = link
+        .split("#token=")
+        .nth(1)
+        .expect("token in the link's fragment");
+    let reply = client
+        .post(format!("{url}/api/auth/link"))
+        .header("origin", url)
+        .json(&serde_json::json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let cookie = reply.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = reply.json().await.unwrap();
+    (cookie, body["csrf_token"].as_str().unwrap().to_owned())
+}
+
+async fn get_json(client: &reqwest::Client, url: &str, cookie: &str) -> (u16, serde_json::Value) {
+    let reply = client
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -141,20 +187,37 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = wait_for_url(&mut child);
+    let (url, users) = wait_for_banner(&mut child);
     let client = reqwest::Client::new();
 
-    let cases: serde_json::Value = client
-        .get(format!("{url}/api/cases"))
+    // One line per seeded user, every role represented, each with its own one-time link.
+    let roles: std::collections::BTreeSet<&str> =
+        users.iter().map(|(r, _, _)| r.as_str()).collect();
+    assert_eq!(
+        roles.into_iter().collect::<Vec<_>>(),
+        ["adjudicator", "admin", "auditor", "coordinator", "grader"],
+        "{users:?}"
+    );
+    for (_, _, link) in &users {
+        assert!(link.starts_with(&format!("{url}/signin#token=")), "{link}");
+    }
+
+    // Nothing without signing in.
+    let anonymous = client
+        .get(format!("{url}/api/worklist"))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    let cases = cases.as_array().unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // The coordinator sees every demo case; kinds include fundus and OCT.
+    let (_, _, coordinator_link) = users.iter().find(|(r, _, _)| r == "coordinator").unwrap();
+    let (cookie, _) = sign_in(&client, &url, coordinator_link).await;
+    let (status, cases) =
+        get_json(&client, &format!("{url}/api/studies/DEMO/cases"), &cookie).await;
+    assert_eq!(status, 200, "{cases}");
+    let cases = cases.as_array().unwrap().clone();
     assert!(cases.len() >= 7, "demo cases: {}", cases.len());
-    assert!(cases.iter().all(|c| c["study"] == "DEMO"));
     let kinds: Vec<&str> = cases
         .iter()
         .flat_map(|c| c["exams"].as_array().unwrap())
@@ -164,6 +227,26 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
         kinds.contains(&"fundus") && kinds.contains(&"oct"),
         "{kinds:?}"
     );
+
+    // Each grader has some of the cases, not all; a link works only once.
+    for (_, username, link) in users.iter().filter(|(r, _, _)| r == "grader") {
+        let (cookie, _) = sign_in(&client, &url, link).await;
+        let (_, worklist) = get_json(&client, &format!("{url}/api/worklist"), &cookie).await;
+        let mine = worklist.as_array().unwrap().len();
+        assert!(
+            mine > 0 && mine < cases.len(),
+            "{username}: {mine} of {}",
+            cases.len()
+        );
+        let token = link.split("#token=").nth(1).unwrap();
+        let reused = client
+            .post(format!("{url}/api/auth/link"))
+            .json(&serde_json::json!({ "token": token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reused.status(), 401);
+    }
 
     let page = client.get(format!("{url}/")).send().await.unwrap();
     assert!(
@@ -243,4 +326,44 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+#[test]
+fn user_commands_create_link_and_refuse_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let created = readroom(&data, &["user", "create", "kim", "--role", "admin"]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let link = text(&created.stdout);
+    assert!(
+        link.trim()
+            .starts_with("http://127.0.0.1:8080/signin#token="),
+        "{link}"
+    );
+    let again = readroom(&data, &["user", "link", "kim"]);
+    assert!(again.status.success());
+    assert_ne!(text(&again.stdout), link, "every link is new");
+    for (args, reason) in [
+        (vec!["user", "create", "kim"], "already exists"),
+        (vec!["user", "create", "bad name"], "must be 1-64"),
+        (
+            vec!["user", "create", "lee", "--role", "grader:NOPE"],
+            "no study NOPE",
+        ),
+        (
+            vec!["user", "create", "lee", "--role", "root"],
+            "unknown role",
+        ),
+        (vec!["user", "link", "nobody"], "no user nobody"),
+    ] {
+        let out = readroom(&data, &args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(reason),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let list = readroom(&data, &["user", "list"]);
+    assert!(text(&list.stdout).contains("kim\tkim\tadmin"));
 }

@@ -18,7 +18,10 @@ async fn password_sign_in_sets_a_strict_http_only_cookie(backend: Backend) {
     app.set_password(&user, PASSWORD).await;
     let mut browser = Browser::new(&app);
     let reply = browser
-        .post("/api/auth/login", json!({ "username": "kim", "password": PASSWORD }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": PASSWORD }),
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let cookie = reply.headers["set-cookie"].to_str().unwrap();
@@ -49,7 +52,10 @@ async fn sign_in_rotates_the_session(backend: Backend) {
     let mut browser = app.sign_in(&user).await;
     let before = browser.cookie.clone().unwrap();
     let reply = browser
-        .post("/api/auth/login", json!({ "username": "kim", "password": PASSWORD }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": PASSWORD }),
+        )
         .await;
     assert_eq!(reply.status, 200);
     let after = browser.cookie.clone().unwrap();
@@ -67,19 +73,32 @@ async fn wrong_passwords_and_unknown_users_look_the_same(backend: Backend) {
     app.set_password(&user, PASSWORD).await;
     let mut browser = Browser::new(&app);
     let wrong = browser
-        .post("/api/auth/login", json!({ "username": "kim", "password": "nope nope nope" }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": "nope nope nope" }),
+        )
         .await;
     let unknown = browser
-        .post("/api/auth/login", json!({ "username": "lee", "password": "nope nope nope" }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "lee", "password": "nope nope nope" }),
+        )
         .await;
     assert_eq!(wrong.status, 401);
     assert_eq!(wrong.body, unknown.body);
     assert_eq!(wrong.code(), "invalid_credentials");
     assert!(browser.cookie.is_none());
     // Malformed bodies get a clear 400, not a crash.
-    let bad = browser.send("POST", "/api/auth/login", Some(json!({ "user": "kim" }))).await;
+    let bad = browser
+        .send("POST", "/api/auth/login", Some(json!({ "user": "kim" })))
+        .await;
     assert_eq!(bad.status, 400, "{}", bad.body);
-    assert!(bad.body["error"]["message"].as_str().unwrap().contains("username"));
+    assert!(
+        bad.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("username")
+    );
 }
 
 async fn brute_force_hits_the_lockout(backend: Backend) {
@@ -99,14 +118,21 @@ async fn brute_force_hits_the_lockout(backend: Backend) {
         statuses.push(reply.status);
         if reply.status == 429 {
             assert_eq!(reply.code(), "locked");
-            let retry: i64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            let retry: i64 = reply.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!((1..=60).contains(&retry), "{retry}");
         }
     }
     assert_eq!(statuses, [401, 401, 401, 401, 429, 429, 429]);
     // The right password does not get through while locked.
     let locked = attacker
-        .post("/api/auth/login", json!({ "username": "kim", "password": PASSWORD }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": PASSWORD }),
+        )
         .await;
     assert_eq!(locked.status, 429);
     // An admin lifts the lock.
@@ -116,13 +142,17 @@ async fn brute_force_hits_the_lockout(backend: Backend) {
         .await;
     assert_eq!(unlock.status, 200, "{}", unlock.body);
     let ok = attacker
-        .post("/api/auth/login", json!({ "username": "kim", "password": PASSWORD }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": PASSWORD }),
+        )
         .await;
     assert_eq!(ok.status, 200);
 }
 
 async fn one_address_is_throttled(backend: Backend) {
-    let app = TestApp::start_with(backend, |config| config.auth.login_attempts_per_minute = 3).await;
+    let app =
+        TestApp::start_with(backend, |config| config.auth.login_attempts_per_minute = 3).await;
     let mut browser = Browser::new(&app);
     let mut statuses = Vec::new();
     for n in 0..5 {
@@ -155,7 +185,10 @@ async fn csrf_and_cross_site_requests_are_refused(backend: Backend) {
 
     // A cross-site page cannot sign someone in (login CSRF) or post with their cookie.
     let client = app.http();
-    for (header, value) in [("origin", "http://evil.example"), ("sec-fetch-site", "cross-site")] {
+    for (header, value) in [
+        ("origin", "http://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
         let reply = client
             .post(format!("{}/api/auth/login", app.url))
             .header(header, value)
@@ -178,7 +211,12 @@ async fn csrf_and_cross_site_requests_are_refused(backend: Backend) {
     // With the token, sign-out works and the cookie is cleared.
     let out = browser.post("/api/auth/logout", json!({})).await;
     assert_eq!(out.status, 200);
-    assert!(out.headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        out.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
 }
 
 async fn expired_replayed_and_forged_cookies_are_refused(backend: Backend) {
@@ -186,7 +224,10 @@ async fn expired_replayed_and_forged_cookies_are_refused(backend: Backend) {
     let user = app.user("kim", &[]).await;
 
     // Forged: a well-formed random token and junk.
-    for forged in [format!("readroom_session={}", auth::tokens::random_token()), "readroom_session=x".into()] {
+    for forged in [
+        format!("readroom_session={}", auth::tokens::random_token()),
+        "readroom_session=x".into(),
+    ] {
         let mut browser = Browser::new(&app);
         browser.cookie = Some(forged);
         let reply = browser.get("/api/me").await;
@@ -196,7 +237,10 @@ async fn expired_replayed_and_forged_cookies_are_refused(backend: Backend) {
     // Replayed after sign-out.
     let mut browser = app.sign_in(&user).await;
     let cookie = browser.cookie.clone();
-    assert_eq!(browser.post("/api/auth/logout", json!({})).await.status, 200);
+    assert_eq!(
+        browser.post("/api/auth/logout", json!({})).await.status,
+        200
+    );
     let mut replay = Browser::new(&app);
     replay.cookie = cookie;
     assert_eq!(replay.get("/api/me").await.status, 401);
@@ -239,14 +283,21 @@ async fn one_time_links_work_once(backend: Backend) {
     let app = TestApp::start(backend).await;
     let user = app.user("kim", &[]).await;
     let link = app.link(&user).await;
-    assert!(link.starts_with(&format!("{}/signin#token=", app.url)), "{link}");
+    assert!(
+        link.starts_with(&format!("{}/signin#token=", app.url)),
+        "{link}"
+    );
     let token = link.split("#token=").nth(1).unwrap();
     let mut first = Browser::new(&app);
-    let reply = first.post("/api/auth/link", json!({ "token": token })).await;
+    let reply = first
+        .post("/api/auth/link", json!({ "token": token }))
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["user"]["password_set"], false);
     let mut second = Browser::new(&app);
-    let again = second.post("/api/auth/link", json!({ "token": token })).await;
+    let again = second
+        .post("/api/auth/link", json!({ "token": token }))
+        .await;
     assert_eq!((again.status, again.code()), (401, "invalid_link"));
     // A first password is set without a current one; afterwards the current one is required.
     let set = first
@@ -254,14 +305,25 @@ async fn one_time_links_work_once(backend: Backend) {
         .await;
     assert_eq!(set.status, 204, "{}", set.body);
     let change = first
-        .post("/api/auth/password", json!({ "new_password": "another long passphrase" }))
+        .post(
+            "/api/auth/password",
+            json!({ "new_password": "another long passphrase" }),
+        )
         .await;
     assert_eq!(change.status, 400);
     let short = first
-        .post("/api/auth/password", json!({ "current_password": PASSWORD, "new_password": "short" }))
+        .post(
+            "/api/auth/password",
+            json!({ "current_password": PASSWORD, "new_password": "short" }),
+        )
         .await;
     assert_eq!(short.status, 400);
-    assert!(short.body["error"]["message"].as_str().unwrap().contains("12"));
+    assert!(
+        short.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("12")
+    );
 }
 
 async fn sign_out_everywhere_and_disabling_end_every_session(backend: Backend) {
@@ -278,17 +340,31 @@ async fn sign_out_everywhere_and_disabling_end_every_session(backend: Backend) {
     let mut kim = app.sign_in(&user).await;
     let mut root = app.sign_in(&admin).await;
     let disable = root
-        .send("PATCH", &format!("/api/admin/users/{}", user.id), Some(json!({ "disabled": true })))
+        .send(
+            "PATCH",
+            &format!("/api/admin/users/{}", user.id),
+            Some(json!({ "disabled": true })),
+        )
         .await;
     assert_eq!(disable.status, 200, "{}", disable.body);
     assert_eq!(kim.get("/api/me").await.status, 401);
     let link = app.link(&user).await;
     let token = link.split("#token=").nth(1).unwrap();
     let mut again = Browser::new(&app);
-    assert_eq!(again.post("/api/auth/link", json!({ "token": token })).await.status, 401);
+    assert_eq!(
+        again
+            .post("/api/auth/link", json!({ "token": token }))
+            .await
+            .status,
+        401
+    );
     // Admins cannot lock themselves out.
     let own = root
-        .send("PATCH", &format!("/api/admin/users/{}", admin.id), Some(json!({ "disabled": true })))
+        .send(
+            "PATCH",
+            &format!("/api/admin/users/{}", admin.id),
+            Some(json!({ "disabled": true })),
+        )
         .await;
     assert_eq!(own.status, 400);
 }
@@ -301,31 +377,52 @@ async fn totp_is_required_once_enabled_and_codes_work_once(backend: Backend) {
     let setup = browser.post("/api/auth/totp/setup", json!({})).await;
     assert_eq!(setup.status, 200);
     let secret = setup.body["secret"].as_str().unwrap().to_owned();
-    assert!(setup.body["otpauth_url"].as_str().unwrap().starts_with("otpauth://totp/readroom:kim"));
+    assert!(
+        setup.body["otpauth_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/readroom:kim")
+    );
     let now = u64::try_from(auth::now_unix()).unwrap();
-    let wrong = browser.post("/api/auth/totp/enable", json!({ "code": "000000" })).await;
+    let wrong = browser
+        .post("/api/auth/totp/enable", json!({ "code": "000000" }))
+        .await;
     assert_eq!(wrong.status, 400);
     let enable_code = auth::totp::code_at(&secret, now - 30).unwrap();
-    let enabled = browser.post("/api/auth/totp/enable", json!({ "code": enable_code })).await;
+    let enabled = browser
+        .post("/api/auth/totp/enable", json!({ "code": enable_code }))
+        .await;
     assert_eq!(enabled.status, 204, "{}", enabled.body);
 
     let mut other = Browser::new(&app);
     let needs = other
-        .post("/api/auth/login", json!({ "username": "kim", "password": PASSWORD }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": PASSWORD }),
+        )
         .await;
     assert_eq!((needs.status, needs.code()), (401, "totp_required"));
     // The code that confirmed set-up cannot be replayed.
     let replay = other
-        .post("/api/auth/login", json!({ "username": "kim", "password": PASSWORD, "totp": enable_code }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": PASSWORD, "totp": enable_code }),
+        )
         .await;
     assert_eq!((replay.status, replay.code()), (401, "invalid_totp"));
     let code = auth::totp::code_at(&secret, now).unwrap();
     let ok = other
-        .post("/api/auth/login", json!({ "username": "kim", "password": PASSWORD, "totp": code }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": PASSWORD, "totp": code }),
+        )
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     let again = Browser::new(&app)
-        .post("/api/auth/login", json!({ "username": "kim", "password": PASSWORD, "totp": code }))
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": PASSWORD, "totp": code }),
+        )
         .await;
     assert_eq!(again.code(), "invalid_totp");
 }
@@ -338,29 +435,47 @@ async fn tickets_bind_user_case_and_expiry(backend: Backend) {
     let grader = app.user("kim", &[(Role::Grader, Some(study))]).await;
     app.assign(&case, &grader, AssignmentRole::Grader).await;
     let mut browser = app.sign_in(&grader).await;
-    let reply = browser.post(&format!("/api/cases/{}/ticket", case.id), json!({})).await;
+    let reply = browser
+        .post(&format!("/api/cases/{}/ticket", case.id), json!({}))
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let ticket = reply.body["ticket"].as_str().unwrap();
     let verifier = app.state.auth.tickets.verifier();
     let claims = verifier.verify(ticket, auth::now_unix()).unwrap();
     assert_eq!(claims.user, grader.id.to_string());
     assert_eq!(claims.case, case.id.to_string());
-    assert_eq!(claims.session, reply.body["viewer_session"].as_str().unwrap());
+    assert_eq!(
+        claims.session,
+        reply.body["viewer_session"].as_str().unwrap()
+    );
     assert!(claims.expires - auth::now_unix() <= 60);
-    assert_eq!(verifier.verify(ticket, claims.expires), Err(TicketError::Expired));
+    assert_eq!(
+        verifier.verify(ticket, claims.expires),
+        Err(TicketError::Expired)
+    );
     // The same viewer session can be carried to the next case.
     let next = browser
-        .post(&format!("/api/cases/{}/ticket", case.id), json!({ "viewer_session": claims.session }))
+        .post(
+            &format!("/api/cases/{}/ticket", case.id),
+            json!({ "viewer_session": claims.session }),
+        )
         .await;
     assert_eq!(next.body["viewer_session"], claims.session.as_str());
     // Another grader's case: not found, and no ticket.
-    let denied = browser.post(&format!("/api/cases/{}/ticket", other_case.id), json!({})).await;
+    let denied = browser
+        .post(&format!("/api/cases/{}/ticket", other_case.id), json!({}))
+        .await;
     assert_eq!(denied.status, 404);
     assert!(denied.body.get("ticket").is_none());
     // Revoking the grader role ends access even though the assignment remains.
     let grants = app.db().roles_of(grader.id).await.unwrap();
-    app.db().revoke_grant(grader.id, grants[0].id).await.unwrap();
-    let revoked = browser.post(&format!("/api/cases/{}/ticket", case.id), json!({})).await;
+    app.db()
+        .revoke_grant(grader.id, grants[0].id)
+        .await
+        .unwrap();
+    let revoked = browser
+        .post(&format!("/api/cases/{}/ticket", case.id), json!({}))
+        .await;
     assert_eq!(revoked.status, 404);
     assert_eq!(browser.get("/api/worklist").await.body, json!([]));
 }
@@ -369,10 +484,17 @@ async fn security_headers_are_on_every_answer(backend: Backend) {
     let app = TestApp::start(backend).await;
     let client = app.http();
     for path in ["/", "/signin", "/api/me", "/api/openapi.json", "/nope"] {
-        let reply = client.get(format!("{}{path}", app.url)).send().await.unwrap();
+        let reply = client
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
         let headers = reply.headers();
         let csp = headers["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}");
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{path}"
+        );
         assert!(!csp.contains("unsafe-inline"));
         assert_eq!(headers["x-content-type-options"], "nosniff");
         assert_eq!(headers["referrer-policy"], "no-referrer");

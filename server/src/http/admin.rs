@@ -150,13 +150,6 @@ pub struct CreatedUser {
     pub expires_at: String,
 }
 
-fn valid_username(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
-}
-
 async fn resolve_grant(
     state: &AppState,
     request: &GrantRequest,
@@ -212,7 +205,7 @@ pub async fn create_user(
     signed_in: SignedIn,
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<CreatedUser>), AppError> {
-    if !valid_username(&body.username) {
+    if !crate::accounts::valid_username(&body.username) {
         return Err(AppError::BadRequest(
             "username must be 1-64 of letters, digits, '.', '-', '_', '@'".into(),
         ));

@@ -21,8 +21,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
 form-action 'self'; frame-ancestors 'none'";
 
-/// Wraps `router` in the standard layers.
-pub fn apply(router: Router, body_limit: usize, timeout: Duration) -> Router {
+/// `Strict-Transport-Security` when the public URL is https: one year, subdomains included.
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// Wraps `router` in the standard layers; `https` adds HSTS.
+pub fn apply(router: Router, body_limit: usize, timeout: Duration, https: bool) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let security = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -41,6 +44,16 @@ pub fn apply(router: Router, body_limit: usize, timeout: Duration) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ));
+    let hsts = https.then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        )
+    });
+    let router = match hsts {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
     router.layer(middleware::from_fn(record_metrics)).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

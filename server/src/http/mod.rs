@@ -104,6 +104,7 @@ pub fn policy_table() -> PolicyTable {
 
 /// Builds the router with all routes and layers.
 pub fn app(state: AppState) -> Router {
+    let https = state.auth.cookie.secure;
     let (api, doc) = api();
     let table = Arc::new(PolicyTable::from_openapi(&doc));
     for (method, path) in &table.missing {
@@ -128,5 +129,5 @@ pub fn app(state: AppState) -> Router {
         .route("/assets/{*path}", get(assets::asset))
         .fallback(assets::not_found_page)
         .with_state(state);
-    layers::apply(router, BODY_LIMIT, REQUEST_TIMEOUT)
+    layers::apply(router, BODY_LIMIT, REQUEST_TIMEOUT, https)
 }
