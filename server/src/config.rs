@@ -180,7 +180,12 @@ impl std::fmt::Debug for Config {
             .field("recipients", &self.recipients.len())
             .field(
                 "oidc",
-                &self.auth.oidc.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+                &self
+                    .auth
+                    .oidc
+                    .iter()
+                    .map(|p| p.id.as_str())
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }

@@ -155,15 +155,25 @@ pub async fn issue_link(
     Ok((auth.signin_url(&token), expires))
 }
 
+/// Who signed in, and how.
+#[derive(Debug, Clone)]
+pub struct SessionStart {
+    /// The user.
+    pub user_id: Uuid,
+    /// `password`, `link` or `oidc:<provider>`.
+    pub auth_method: String,
+    /// The IdP's ID token (OIDC sign-ins).
+    pub id_token: Option<String>,
+    /// The client's address.
+    pub client: Option<IpAddr>,
+}
+
 /// A new session for a user who just signed in. Any session the browser already had is ended
 /// first (the session id changes at every sign-in). Returns the cookie token and the session.
 pub async fn start_session(
     db: &Db,
     auth: &AuthState,
-    user_id: Uuid,
-    auth_method: String,
-    id_token: Option<String>,
-    client: Option<IpAddr>,
+    start: SessionStart,
     previous: Option<&Session>,
     now: i64,
 ) -> Result<(String, Session), DbError> {
@@ -174,12 +184,12 @@ pub async fn start_session(
     let session = db
         .create_session(&NewSession {
             token_hash: tokens::hash_token(&token),
-            user_id,
+            user_id: start.user_id,
             csrf_token: tokens::random_token(),
-            auth_method,
-            id_token,
+            auth_method: start.auth_method,
+            id_token: start.id_token,
             expires_unix: now + auth.absolute_seconds,
-            client_addr: client.map(|ip| ip.to_string()),
+            client_addr: start.client.map(|ip| ip.to_string()),
         })
         .await?;
     Ok((token, session))

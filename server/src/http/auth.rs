@@ -13,7 +13,7 @@ use super::AppError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::me::{Me, me_view};
 use super::policy::ClientAddr;
-use crate::auth::flows::{self, PasswordChangeError, SignInError};
+use crate::auth::flows::{self, PasswordChangeError, SessionStart, SignInError};
 use crate::auth::{self, SignedIn, totp};
 use crate::db::User;
 use crate::state::AppState;
@@ -119,10 +119,12 @@ async fn signed_in_response(
     let (token, session) = flows::start_session(
         &state.db,
         &state.auth,
-        user.id,
-        method.to_owned(),
-        None,
-        client,
+        SessionStart {
+            user_id: user.id,
+            auth_method: method.to_owned(),
+            id_token: None,
+            client,
+        },
         previous.as_ref(),
         now,
     )
@@ -310,10 +312,12 @@ pub async fn oidc_callback(
     let started = flows::start_session(
         &state.db,
         &state.auth,
-        finished.user.id,
-        format!("oidc:{}", finished.provider),
-        Some(finished.id_token),
-        client,
+        SessionStart {
+            user_id: finished.user.id,
+            auth_method: format!("oidc:{}", finished.provider),
+            id_token: Some(finished.id_token),
+            client,
+        },
         previous.as_ref(),
         now,
     )
