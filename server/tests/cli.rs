@@ -138,6 +138,17 @@ fn wait_for_banner(child: &mut Child) -> (String, Vec<(String, String, String)>)
         .expect("demo did not print its banner within 240 s")
 }
 
+/// Sends SIGKILL to a process when dropped (a no-op once it has exited and been reaped).
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+        }
+    }
+}
+
 /// Signs in with a one-time link as the sign-in page does; returns (cookie, csrf token).
 async fn sign_in(client: &reqwest::Client, url: &str, link: &str) -> (String, String) {
     let token = link
@@ -187,6 +198,9 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Kill the demo if an assertion below fails, so no server outlives the test.
+    let pid = child.id();
+    let _reaper = KillOnDrop(pid);
     let (url, users) = wait_for_banner(&mut child);
     let client = reqwest::Client::new();
 
