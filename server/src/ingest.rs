@@ -209,8 +209,12 @@ pub async fn ingest(
         summary,
         ingested_by: options.actor,
     };
+    let visits = db
+        .visits_of_subject(study.id, &manifest.subject)
+        .await
+        .map_err(IngestError::Db)?;
     let new_case = NewCase {
-        prior_bundle_id: None,
+        prior_bundle_id: prior_visit(&manifest.visit, &visits),
         ground_truth: options.ground_truth,
     };
     let registered = db.register_ingest(&new_bundle, &new_case).await;
@@ -417,5 +421,39 @@ impl<R: Read> Read for ProgressReader<'_, R> {
             progress(self.base + self.read);
         }
         Ok(n)
+    }
+}
+
+/// The bundle of the latest visit before `visit` among a subject's `visits` (id, visit), for
+/// the current-vs-prior layout. Visits order naturally: shorter first, then by text, so `V2`
+/// comes before `V10`.
+pub fn prior_visit(visit: &str, visits: &[(uuid::Uuid, String)]) -> Option<uuid::Uuid> {
+    let key = |v: &str| (v.len(), v.to_owned());
+    visits
+        .iter()
+        .filter(|(_, other)| key(other) < key(visit))
+        .max_by_key(|(_, other)| key(other))
+        .map(|(id, _)| *id)
+}
+
+#[cfg(test)]
+mod prior_tests {
+    use super::prior_visit;
+    use uuid::Uuid;
+
+    #[test]
+    fn the_latest_earlier_visit_is_the_prior() {
+        let v1 = Uuid::from_u128(1);
+        let v2 = Uuid::from_u128(2);
+        let v10 = Uuid::from_u128(10);
+        let visits = vec![
+            (v10, "V10".to_owned()),
+            (v1, "V1".to_owned()),
+            (v2, "V2".to_owned()),
+        ];
+        assert_eq!(prior_visit("V3", &visits), Some(v2));
+        assert_eq!(prior_visit("V11", &visits), Some(v10));
+        assert_eq!(prior_visit("V1", &visits), None);
+        assert_eq!(prior_visit("V2", &[]), None);
     }
 }

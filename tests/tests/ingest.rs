@@ -622,3 +622,29 @@ async fn unreachable_s3_or_wrong_credentials_store_nothing() {
     assert!(good.list("").await.unwrap().is_empty());
     assert!(env.db.list_all_cases().await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_visit_is_linked_to_the_subjects_prior_visit() {
+    let env = Env::new().await;
+    let first = env.ingest(&env.bundle("v1", |_| {})).await.unwrap();
+    let second = env
+        .ingest(&env.bundle("v2", |spec| spec.visit = "V2".into()))
+        .await
+        .unwrap();
+    let other_subject = env
+        .ingest(&env.bundle("other", |spec| {
+            spec.subject = "S0002".into();
+            spec.visit = "V3".into();
+        }))
+        .await
+        .unwrap();
+    let first_case = env.db.case_by_id(first.case_id).await.unwrap();
+    let second_case = env.db.case_by_id(second.case_id).await.unwrap();
+    let other_case = env.db.case_by_id(other_subject.case_id).await.unwrap();
+    assert_eq!(first_case.prior_bundle_id, None);
+    assert_eq!(second_case.prior_bundle_id, Some(first.bundle_id));
+    assert_eq!(
+        other_case.prior_bundle_id, None,
+        "priors never cross subjects"
+    );
+}

@@ -81,6 +81,9 @@ const ASSIGNMENTS_FOR_USER: &str = concat!(
      ORDER BY s.code, length(c.label), c.label, a.role"
 );
 
+const VISITS_OF_SUBJECT: &str =
+    "SELECT id, visit FROM bundles WHERE study_id = $1 AND subject = $2";
+
 const ASSIGNMENTS_FOR_CASE: &str = "SELECT id, case_id, user_id, role, assigned_at, due_at, status \
      FROM assignments WHERE case_id = $1 ORDER BY assigned_at, id";
 
@@ -94,6 +97,23 @@ const ASSIGNMENT_BY_ID: &str = "SELECT id, case_id, user_id, role, assigned_at, 
 const DELETE_ASSIGNMENT: &str = "DELETE FROM assignments WHERE id = $1";
 
 impl Db {
+    /// The bundles (id, visit) of one subject in a study, for linking a visit to its prior.
+    #[tracing::instrument(skip_all)]
+    pub async fn visits_of_subject(
+        &self,
+        study_id: Uuid,
+        subject: &str,
+    ) -> Result<Vec<(Uuid, String)>, DbError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, (Uuid, String)>(VISITS_OF_SUBJECT)
+                .bind(study_id)
+                .bind(subject)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
     /// Every assignment of one case.
     #[tracing::instrument(skip_all)]
     pub async fn assignments_for_case(&self, case_id: Uuid) -> Result<Vec<Assignment>, DbError> {
