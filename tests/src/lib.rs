@@ -1,9 +1,13 @@
 //! Test harness for readroom: starts real components on loopback and stops them.
 //!
 //! - [`s3s`]: an `s3s-fs` S3 server on `127.0.0.1:<ephemeral>` over a temporary directory.
+//! - [`oidc`]: a real OpenID Provider (npm `oidc-provider`) with static users.
+//! - [`browser`]: headless Chromium driven by a Node playwright-core script from `tests/js/`.
 //! - [`pg`]: a fresh, uniquely named PostgreSQL database on the machine's server, dropped afterwards.
 //!
 //! Nothing here is a mock: the tests talk to the same servers a deployment would.
 
+pub mod browser;
+pub mod oidc;
 pub mod pg;
 pub mod s3s;

@@ -54,6 +54,9 @@ const INSERT_SESSION: &str = "INSERT INTO sessions (id, token_hash, user_id, csr
 const SESSION_BY_TOKEN: &str = "SELECT id, user_id, csrf_token, auth_method, id_token, \
      created_at, last_seen_unix, expires_unix FROM sessions WHERE token_hash = $1";
 
+const SESSIONS_OF_USER: &str = "SELECT id, user_id, csrf_token, auth_method, id_token, \
+     created_at, last_seen_unix, expires_unix FROM sessions WHERE user_id = $1 ORDER BY created_at";
+
 const TOUCH_SESSION: &str = "UPDATE sessions SET last_seen_unix = $2 WHERE id = $1";
 
 const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
@@ -280,6 +283,18 @@ impl Db {
                 .await?
         });
         Ok(session)
+    }
+
+    /// Every session of a user, oldest first (expired ones included until swept).
+    #[tracing::instrument(skip_all)]
+    pub async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<Session>, DbError> {
+        let sessions = with_pool!(self, pool => {
+            sqlx::query_as::<_, Session>(SESSIONS_OF_USER)
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(sessions)
     }
 
     /// Records activity on a session (for the idle timeout).

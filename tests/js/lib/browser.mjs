@@ -1,0 +1,123 @@
+// Shared Chromium driver for readroom's browser tests (started by tests/src/browser.rs).
+//
+// - `params()`: the JSON parameters the Rust harness passes in READROOM_BROWSER_PARAMS.
+// - `launch()`: headless Debian Chromium through playwright-core (no downloaded browser).
+// - `newUser(browser, options)`: a fresh context (own cookies and storage) and page per user,
+//   recording console errors, page errors, failed requests, HTTP error answers and CSP
+//   violations, so tests can assert there are none.
+// - `run(main)`: runs `main(browser)`, prints its result as the final line `RESULT {...}`, closes
+//   the browser, and exits non-zero with the error on stderr if anything throws.
+
+import { chromium } from "playwright-core";
+
+export const CHROMIUM = process.env.READROOM_CHROMIUM || "/usr/bin/chromium";
+
+/** The parameters from the Rust harness (`{}` when run by hand without any). */
+export function params() {
+  const raw = process.env.READROOM_BROWSER_PARAMS;
+  if (!raw) return {};
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`READROOM_BROWSER_PARAMS is not JSON: ${err.message}`);
+  }
+}
+
+/** Launches headless Chromium. */
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"],
+  });
+}
+
+/**
+ * A new browser context and page for one user. `options.locale` (default `en-US`) sets the
+ * browser language the viewer picks up; `options.baseURL` lets `page.goto("/path")` work.
+ * Returns `{ context, page, problems }`; `problems` holds `console_errors`, `page_errors`,
+ * `failed_requests`, `http_errors` and `csp_violations` (arrays of strings), updated live.
+ */
+export async function newUser(browser, { baseURL, locale = "en-US", viewport = { width: 1280, height: 800 } } = {}) {
+  const context = await browser.newContext({ baseURL, locale, viewport });
+  const problems = {
+    console_errors: [],
+    page_errors: [],
+    failed_requests: [],
+    http_errors: [],
+    csp_violations: [],
+  };
+  // CSP violations reach the page as `securitypolicyviolation` events; a binding (installed
+  // through the DevTools protocol, so the page's CSP does not block it) reports them here.
+  await context.exposeBinding("__readroomCspViolation", (_source, violation) => {
+    problems.csp_violations.push(violation);
+  });
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) => {
+      const where = event.sourceFile ? ` at ${event.sourceFile}:${event.lineNumber}` : "";
+      window.__readroomCspViolation(`${event.effectiveDirective} blocked ${event.blockedURI || "inline"}${where}`);
+    });
+  });
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const text = message.text();
+    // HTTP error answers are recorded (with their URL) by the response listener below; an
+    // expected 401 (wrong password) is not a script error.
+    if (text.startsWith("Failed to load resource: the server responded with a status of")) return;
+    // Chromium also logs each CSP violation (the event above records it too).
+    if (text.includes("Content Security Policy")) {
+      problems.csp_violations.push(text);
+      return;
+    }
+    problems.console_errors.push(text);
+  });
+  page.on("pageerror", (error) => problems.page_errors.push(String(error && error.stack ? error.stack : error)));
+  page.on("requestfailed", (request) => {
+    const failure = request.failure();
+    const reason = failure ? failure.errorText : "failed";
+    // Navigating away aborts requests still in flight; that is not a failure of the page.
+    if (reason === "net::ERR_ABORTED") return;
+    problems.failed_requests.push(`${request.method()} ${request.url()}: ${reason}`);
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 400) {
+      problems.http_errors.push(`${response.status()} ${response.request().method()} ${new URL(response.url()).pathname}`);
+    }
+  });
+  return { context, page, problems };
+}
+
+/** Waits until the viewer finished rendering a page (`<main data-state="ready">`) of `name`. */
+export async function waitForPage(page, name, timeout = 15000) {
+  const selector = name ? `main[data-state="ready"][data-page="${name}"]` : `main[data-state="ready"]`;
+  await page.waitForSelector(selector, { timeout });
+}
+
+/** The path (and query) the page is at. */
+export function pathOf(page) {
+  const url = new URL(page.url());
+  return url.pathname + url.search + url.hash;
+}
+
+/** Prints the final result line the Rust harness looks for. */
+export function result(value) {
+  process.stdout.write(`RESULT ${JSON.stringify(value)}\n`);
+}
+
+/** Launches the browser, runs `main(browser)`, prints `RESULT`, always closes the browser. */
+export async function run(main) {
+  let browser;
+  let code = 0;
+  try {
+    browser = await launch();
+    const value = await main(browser);
+    result(value === undefined ? {} : value);
+  } catch (err) {
+    process.stderr.write(`${err && err.stack ? err.stack : err}\n`);
+    code = 1;
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+  }
+  process.exit(code);
+}
