@@ -56,7 +56,12 @@ run(async (browser) => {
     }
   } else if (mode === "oidc") {
     if (!p.provider_id) throw new Error("provider_id is required for mode oidc");
-    await page.click(`button[data-provider="${p.provider_id}"]`);
+    const button = `button[data-provider="${p.provider_id}"]`;
+    if (!(await page.$(button))) {
+      const offered = await page.$$eval("button[data-provider]", (buttons) => buttons.map((b) => b.dataset.provider));
+      throw new Error(`the sign-in page offers no provider ${p.provider_id} (offered: ${offered.join(", ") || "none"})`);
+    }
+    await page.click(button);
   } else if (mode === "link") {
     // The token must leave the address bar at once, before the sign-in answer arrives.
     linkTokenInUrl = page.url().includes("token=");

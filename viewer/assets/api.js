@@ -1,0 +1,78 @@
+// The one fetch wrapper: JSON in and out, the CSRF header on state-changing requests, and the
+// sign-in redirect when the session is missing or expired.
+
+let csrfToken = null;
+
+/** Remembers the session's CSRF token (from `/api/me` or a sign-in answer). */
+export function setCsrfToken(token) {
+  csrfToken = token || null;
+}
+
+/** An API error: HTTP status, the server's error code and message, `Retry-After` seconds. */
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter = null) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+    /** True when the wrapper already sent the browser to the sign-in page. */
+    this.redirected = false;
+  }
+}
+
+/** A local path to come back to after signing in (never an absolute or protocol-relative URL). */
+export function safeReturnTo(value, fallback = "/") {
+  if (typeof value !== "string" || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\")) {
+    return fallback;
+  }
+  try {
+    const url = new URL(value, location.origin);
+    if (url.origin !== location.origin || url.pathname === "/signin" || url.pathname.startsWith("/api/")) {
+      return fallback;
+    }
+    return url.pathname + url.search;
+  } catch {
+    return fallback;
+  }
+}
+
+/** Sends the browser to the sign-in page, to come back here afterwards. */
+export function sendToSignIn(expired) {
+  const here = safeReturnTo(location.pathname + location.search);
+  const query = new URLSearchParams({ return_to: here });
+  if (expired) query.set("expired", "1");
+  location.assign(`/signin?${query}`);
+}
+
+/**
+ * Calls the API. `options.body` is sent as JSON; `options.redirectOn401: false` keeps the caller
+ * on the page when there is no session (the sign-in page itself).
+ * Resolves to the parsed answer (null for 204); rejects with an ApiError.
+ */
+export async function api(path, { method = "GET", body, redirectOn401 = true } = {}) {
+  const headers = { Accept: "application/json" };
+  const init = { method, headers, credentials: "same-origin", cache: "no-store" };
+  if (method !== "GET" && method !== "HEAD") {
+    headers["Content-Type"] = "application/json";
+    if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
+    if (body !== undefined) init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, "network", err.message);
+  }
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (response.ok) return data;
+
+  const code = (data && data.error && data.error.code) || `http_${response.status}`;
+  const message = (data && data.error && data.error.message) || response.statusText;
+  const retryAfter = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+  const error = new ApiError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : null);
+  if (response.status === 401 && redirectOn401 && (code === "unauthenticated" || code === "session_expired")) {
+    error.redirected = true;
+    sendToSignIn(code === "session_expired");
+  }
+  throw error;
+}

@@ -1,0 +1,74 @@
+// `/cases/{id}`: the case's metadata (`GET /api/cases/{id}`). The streamed image viewer goes into
+// `<div id="stream">` with the streaming issue; until then it only says so (no fake video).
+
+import { api } from "../api.js";
+import { dl, h, statusLine, table } from "../dom.js";
+import { errorText } from "../errors.js";
+import { eyeName, formatDateTime, formatNumber, kindName, roleName, statusName, t } from "../i18n.js";
+
+export const title = "case.title";
+
+export async function render(view, [caseId]) {
+  const status = statusLine();
+  const crumbs = h("nav", { class: "crumbs", "aria-label": t("case.breadcrumb") },
+    h("a", { href: "/", text: t("nav.worklist") }));
+  const heading = h("h1", { text: t("case.title") });
+  view.append(crumbs, heading, status);
+  status.show("info", t("loading"));
+  let item;
+  try {
+    item = await api(`/api/cases/${encodeURIComponent(caseId)}`);
+  } catch (err) {
+    if (err.redirected) return;
+    status.show("error", err.status === 404 ? t("case.not_found") : errorText(err));
+    return;
+  }
+  status.clear();
+  heading.textContent = t("case.heading", { label: item.label });
+  document.title = `${item.label} · readroom`;
+  crumbs.append(" › ", h("span", { "aria-current": "page", text: item.label }));
+
+  view.append(
+    dl([
+      [t("col.study"), item.study],
+      [t("col.subject"), item.subject],
+      [t("col.visit"), item.visit],
+      [t("case.exam_count"), formatNumber(item.exam_count)],
+      [t("case.access"), t(item.access === "view" ? "case.access_view" : "case.access_metadata")],
+    ]),
+    h("h2", { text: t("case.exams") }),
+    examTable(item.exams || []),
+  );
+  if (Array.isArray(item.assignments)) {
+    view.append(h("h2", { text: t("case.assignments") }), assignmentTable(item.assignments));
+  }
+  view.append(
+    h("h2", { text: t("case.images") }),
+    h("div", { id: "stream", class: "stream", dataset: { caseId: item.case_id, access: item.access }, "aria-label": t("case.images") },
+      h("p", { class: "muted", text: t(item.access === "view" ? "case.stream_pending" : "case.stream_metadata_only") })),
+  );
+}
+
+function examTable(exams) {
+  if (!exams.length) return h("p", { class: "muted", text: t("case.no_exams") });
+  const list = table("exams", [t("case.exam_id"), t("case.kind"), t("case.eye"), t("case.frames"), t("case.size"), t("case.spacing")]);
+  list.querySelector("tbody").append(...exams.map((exam) => h("tr", {},
+    h("td", { text: exam.id }),
+    h("td", { text: kindName(exam.kind) }),
+    h("td", { text: exam.eye ? eyeName(exam.eye) : "—" }),
+    h("td", { class: "num", text: exam.frames ? formatNumber(exam.frames) : "—" }),
+    h("td", { class: "num", text: exam.width && exam.height ? `${formatNumber(exam.width)} × ${formatNumber(exam.height)}` : "—" }),
+    h("td", { class: "num", text: exam.pixel_spacing_um ? t("case.spacing_value", { value: formatNumber(exam.pixel_spacing_um, 2) }) : "—" }))));
+  return h("div", { class: "table-wrap" }, list);
+}
+
+function assignmentTable(assignments) {
+  if (!assignments.length) return h("p", { class: "muted", text: t("case.no_assignments") });
+  const list = table("assignments", [t("col.user"), t("col.role"), t("col.status"), t("col.due")]);
+  list.querySelector("tbody").append(...assignments.map((a) => h("tr", {},
+    h("td", { text: a.username }),
+    h("td", { text: roleName(a.role) }),
+    h("td", {}, h("span", { class: `badge status-${a.status}`, text: statusName(a.status) })),
+    h("td", { text: a.due_at ? formatDateTime(a.due_at) : "—" }))));
+  return h("div", { class: "table-wrap" }, list);
+}
