@@ -696,7 +696,7 @@ mod tests {
             role_map: [("g".to_owned(), "grader".to_owned())].into(),
             ..OidcProviderConfig::default()
         };
-        assert!(OidcProviders::new(&[good.clone()], "https://rr.example").is_ok());
+        assert!(OidcProviders::new(std::slice::from_ref(&good), "https://rr.example").is_ok());
         let mut bad_id = good.clone();
         bad_id.id = "Hospital SSO".into();
         assert!(OidcProviders::new(&[bad_id], "https://rr.example").is_err());

@@ -8,7 +8,7 @@ use super::model::{
     AssignedCase, Assignment, AssignmentRole, AssignmentStatus, Bundle, Case, CaseSummary,
     NewBundle, NewCase,
 };
-use super::{Db, DbError, new_id, now, to_i64, to_micros, with_pool};
+use super::{Db, DbError, found_one, new_id, now, to_i64, to_micros, with_pool};
 
 /// Hands out the study's next case number. As the first statement of the ingest transaction it
 /// also serializes concurrent ingests into one study: PostgreSQL holds the study row's lock until
@@ -160,10 +160,7 @@ impl Db {
                 .await?
                 .rows_affected()
         });
-        if changed == 0 {
-            return Err(DbError::NotFound);
-        }
-        Ok(())
+        found_one(changed)
     }
 
     /// Records an ingested bundle and creates its case, in one transaction: either both exist

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::model::{
     Credentials, ExternalIdentity, NewSession, PendingOidcLogin, Role, RoleGrant, Session,
 };
-use super::{Db, DbError, new_id, now, with_pool};
+use super::{Db, DbError, found_one, new_id, now, with_pool};
 
 const CREDENTIALS: &str = "SELECT password_hash, totp_secret, totp_pending_secret, failed_logins, \
      lockouts, locked_until_unix FROM credentials WHERE user_id = $1";
@@ -220,10 +220,7 @@ impl Db {
                 .await?
                 .rows_affected()
         });
-        if changed == 0 {
-            return Err(DbError::NotFound);
-        }
-        Ok(())
+        found_one(changed)
     }
 
     /// Removes TOTP from the account.
@@ -548,10 +545,7 @@ impl Db {
                 .await?
                 .rows_affected()
         });
-        if changed == 0 {
-            return Err(DbError::NotFound);
-        }
-        Ok(())
+        found_one(changed)
     }
 
     /// Every grant of every user (for the admin's user list).
@@ -583,10 +577,7 @@ impl Db {
                 .await?
                 .rows_affected()
         });
-        if changed == 0 {
-            return Err(DbError::NotFound);
-        }
-        Ok(())
+        found_one(changed)
     }
 
     /// Changes a user's display name. [`DbError::NotFound`] for an unknown user.
@@ -600,9 +591,6 @@ impl Db {
                 .await?
                 .rows_affected()
         });
-        if changed == 0 {
-            return Err(DbError::NotFound);
-        }
-        Ok(())
+        found_one(changed)
     }
 }

@@ -142,6 +142,15 @@ fn to_micros(time: OffsetDateTime) -> OffsetDateTime {
         .expect("a microsecond taken from a valid time is valid")
 }
 
+/// `Ok` if an `UPDATE`/`DELETE` changed a row, [`DbError::NotFound`] if it changed none.
+fn found_one(rows_affected: u64) -> Result<(), DbError> {
+    if rows_affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// A new time-ordered id.
 fn new_id() -> Uuid {
     Uuid::now_v7()

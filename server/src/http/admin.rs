@@ -181,6 +181,19 @@ async fn resolve_grant(
     Ok((role, study))
 }
 
+/// Mints a one-time sign-in link for `user_id`, issued by admin `admin_id`.
+async fn new_link(state: &AppState, user_id: Uuid, admin_id: Uuid) -> Result<LinkView, AppError> {
+    let (url, expires) = flows::issue_link(
+        &state.db,
+        &state.auth,
+        user_id,
+        Some(admin_id),
+        auth::now_unix(),
+    )
+    .await?;
+    Ok(link_view(url, expires))
+}
+
 fn link_view(url: String, expires: i64) -> LinkView {
     LinkView {
         signin_url: url,
@@ -238,16 +251,8 @@ pub async fn create_user(
             Err(err) => return Err(err.into()),
         }
     }
-    let (url, expires) = flows::issue_link(
-        &state.db,
-        &state.auth,
-        user.id,
-        Some(signed_in.user.id),
-        auth::now_unix(),
-    )
-    .await?;
+    let link = new_link(&state, user.id, signed_in.user.id).await?;
     tracing::info!(admin = %signed_in.user.id, user_id = %user.id, "user created");
-    let link = link_view(url, expires);
     Ok((
         StatusCode::CREATED,
         Json(CreatedUser {
@@ -317,16 +322,9 @@ pub async fn signin_link(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<LinkView>, AppError> {
     let user = state.db.user_by_id(id).await?;
-    let (url, expires) = flows::issue_link(
-        &state.db,
-        &state.auth,
-        user.id,
-        Some(signed_in.user.id),
-        auth::now_unix(),
-    )
-    .await?;
+    let link = new_link(&state, user.id, signed_in.user.id).await?;
     tracing::info!(admin = %signed_in.user.id, user_id = %user.id, "sign-in link issued");
-    Ok(Json(link_view(url, expires)))
+    Ok(Json(link))
 }
 
 /// Lifts a sign-in lock.
