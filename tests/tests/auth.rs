@@ -453,6 +453,18 @@ async fn tickets_bind_user_case_and_expiry(backend: Backend) {
         verifier.verify(ticket, claims.expires),
         Err(TicketError::Expired)
     );
+    // The worker admits the ticket once, with the server's public key only, and keeps every
+    // request within the ticket's case.
+    let mut gate = readroom_worker::admission::TicketGate::new(verifier.clone());
+    let admission = gate
+        .admit(ticket, auth::now_unix())
+        .expect("worker admits the ticket");
+    assert_eq!(admission.check_case(&case.id.to_string()), Ok(()));
+    assert!(admission.check_case(&other_case.id.to_string()).is_err());
+    assert_eq!(
+        gate.admit(ticket, auth::now_unix()),
+        Err(readroom_worker::admission::AdmissionError::Replayed)
+    );
     // The same viewer session can be carried to the next case.
     let next = browser
         .post(

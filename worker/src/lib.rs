@@ -4,10 +4,14 @@
 //! - [`reader`]: [`reader::EncryptedBundle`], random access to an encrypted bundle in the object
 //!   store: it decrypts only the age STREAM chunks it needs and uses the zip central directory to
 //!   find an entry, so reading the manifest and one B-scan of a 1 GB bundle reads a few hundred KiB.
+//! - [`admission`]: [`admission::TicketGate`], the worker's own check of the server's streaming
+//!   tickets (signature, expiry, single use, same user and viewer session when switching cases)
+//!   and of every request against the case the session was admitted to.
 //!
 //! **Invariant:** plaintext exists only in this process's memory. Nothing here writes decrypted
 //! bytes to disk, temp files or logs; errors name entries and sizes, never content.
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod keys;
 pub mod reader;

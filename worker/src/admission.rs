@@ -1,0 +1,189 @@
+//! The worker's side of authorization: it trusts no caller, only tickets the server signed.
+//!
+//! A viewer session starts with [`TicketGate::admit`]; moving to the next case is
+//! [`TicketGate::switch_case`] with a new ticket for the same user and viewer session; every
+//! data-channel request naming a case goes through [`Admission::check_case`]. Pure logic: the
+//! caller supplies the time, so it is tested without sockets or clocks.
+
+use std::collections::HashMap;
+
+use readroom_domain::ticket::{TicketClaims, TicketError, TicketVerifier};
+
+/// Tickets remembered for single use; beyond this many live ones new admissions are refused
+/// (a bound on memory under a flood of valid tickets).
+const MAX_REMEMBERED: usize = 100_000;
+
+/// What an admitted viewer session may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// The user (readroom user id).
+    pub user: String,
+    /// The case this session shows now.
+    pub case: String,
+    /// The viewer session.
+    pub session: String,
+}
+
+/// Why a ticket or request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmissionError {
+    /// The ticket is malformed, forged or expired.
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    /// The ticket was already used.
+    #[error("this ticket was already used")]
+    Replayed,
+    /// A ticket for another user or viewer session than this one.
+    #[error("the ticket belongs to another user or viewer session")]
+    WrongSession,
+    /// A request for a case this session was not admitted to.
+    #[error("this session may not show that case")]
+    OtherCase,
+    /// Too many live tickets remembered.
+    #[error("too many sessions; try again shortly")]
+    Busy,
+}
+
+/// Verifies tickets and remembers used ones until they expire.
+#[derive(Debug)]
+pub struct TicketGate {
+    verifier: TicketVerifier,
+    used: HashMap<String, i64>,
+}
+
+impl TicketGate {
+    /// A gate trusting the server key behind `verifier`.
+    pub fn new(verifier: TicketVerifier) -> TicketGate {
+        TicketGate {
+            verifier,
+            used: HashMap::new(),
+        }
+    }
+
+    fn redeem(&mut self, ticket: &str, now: i64) -> Result<TicketClaims, AdmissionError> {
+        let claims = self.verifier.verify(ticket, now)?;
+        self.used.retain(|_, expires| *expires > now);
+        if self.used.contains_key(&claims.id) {
+            return Err(AdmissionError::Replayed);
+        }
+        if self.used.len() >= MAX_REMEMBERED {
+            return Err(AdmissionError::Busy);
+        }
+        self.used.insert(claims.id.clone(), claims.expires);
+        Ok(claims)
+    }
+
+    /// Starts a viewer session from a ticket.
+    pub fn admit(&mut self, ticket: &str, now: i64) -> Result<Admission, AdmissionError> {
+        let claims = self.redeem(ticket, now)?;
+        Ok(Admission {
+            user: claims.user,
+            case: claims.case,
+            session: claims.session,
+        })
+    }
+
+    /// Moves an admitted session to the case of a new ticket, which must be for the same user
+    /// and viewer session. On refusal the session keeps its current case.
+    pub fn switch_case(
+        &mut self,
+        current: &Admission,
+        ticket: &str,
+        now: i64,
+    ) -> Result<Admission, AdmissionError> {
+        let claims = self.verifier.verify(ticket, now)?;
+        if claims.user != current.user || claims.session != current.session {
+            return Err(AdmissionError::WrongSession);
+        }
+        self.admit(ticket, now)
+    }
+}
+
+impl Admission {
+    /// Checks that a request names this session's case.
+    pub fn check_case(&self, case: &str) -> Result<(), AdmissionError> {
+        if case == self.case {
+            Ok(())
+        } else {
+            Err(AdmissionError::OtherCase)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use readroom_domain::ticket::TicketSigner;
+
+    fn ticket(signer: &TicketSigner, id: &str, user: &str, case: &str, session: &str) -> String {
+        signer.sign(&TicketClaims {
+            id: id.into(),
+            user: user.into(),
+            case: case.into(),
+            session: session.into(),
+            expires: 100,
+        })
+    }
+
+    #[test]
+    fn admits_once_and_refuses_replays() {
+        let signer = TicketSigner::from_seed(&[1; 32]);
+        let mut gate = TicketGate::new(signer.verifier());
+        let t = ticket(&signer, "t1", "u1", "c1", "s1");
+        let admission = gate.admit(&t, 10).unwrap();
+        assert_eq!(admission.case, "c1");
+        assert_eq!(gate.admit(&t, 11), Err(AdmissionError::Replayed));
+        assert_eq!(
+            gate.admit(&t, 100),
+            Err(AdmissionError::Ticket(TicketError::Expired))
+        );
+    }
+
+    #[test]
+    fn forged_tickets_are_refused() {
+        let server = TicketSigner::from_seed(&[1; 32]);
+        let attacker = TicketSigner::from_seed(&[2; 32]);
+        let mut gate = TicketGate::new(server.verifier());
+        let forged = ticket(&attacker, "t1", "u1", "c1", "s1");
+        assert_eq!(
+            gate.admit(&forged, 10),
+            Err(AdmissionError::Ticket(TicketError::BadSignature))
+        );
+        assert!(matches!(
+            gate.admit("rt1.garbage", 10),
+            Err(AdmissionError::Ticket(TicketError::Malformed(_)))
+        ));
+    }
+
+    #[test]
+    fn switching_cases_needs_a_ticket_for_the_same_user_and_session() {
+        let signer = TicketSigner::from_seed(&[1; 32]);
+        let mut gate = TicketGate::new(signer.verifier());
+        let current = gate
+            .admit(&ticket(&signer, "t1", "u1", "c1", "s1"), 10)
+            .unwrap();
+        let next = gate
+            .switch_case(&current, &ticket(&signer, "t2", "u1", "c2", "s1"), 11)
+            .unwrap();
+        assert_eq!(next.case, "c2");
+        let stolen = ticket(&signer, "t3", "u2", "c3", "s9");
+        assert_eq!(
+            gate.switch_case(&next, &stolen, 12),
+            Err(AdmissionError::WrongSession)
+        );
+        // The refused ticket was not spent: its owner can still use it.
+        assert!(gate.admit(&stolen, 12).is_ok());
+    }
+
+    #[test]
+    fn requests_stay_within_the_admitted_case() {
+        let admission = Admission {
+            user: "u1".into(),
+            case: "c1".into(),
+            session: "s1".into(),
+        };
+        assert_eq!(admission.check_case("c1"), Ok(()));
+        assert_eq!(admission.check_case("c2"), Err(AdmissionError::OtherCase));
+        assert_eq!(admission.check_case(""), Err(AdmissionError::OtherCase));
+    }
+}
