@@ -4,6 +4,8 @@
 //! - [`deid`]: de-identification rules applied to strings and metadata extracted from bundle files.
 //! - [`limits`]: bounds on bundle sizes and image dimensions that the ingest gate enforces.
 //! - [`ticket`]: the signed, short-lived streaming ticket the server mints and workers verify.
+//! - [`view`]: the view state a worker renders and the changes a viewer asks for.
+//! - [`protocol`]: the `control` data channel messages between viewer and worker.
 //!
 //! Nothing here opens files or sockets; the `readroom-bundle` crate feeds these rules with what it
 //! reads, so the rules are unit-tested on plain values.
@@ -12,4 +14,6 @@
 pub mod deid;
 pub mod limits;
 pub mod manifest;
+pub mod protocol;
 pub mod ticket;
+pub mod view;

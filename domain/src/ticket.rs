@@ -34,6 +34,15 @@ pub struct TicketClaims {
     pub session: String,
     /// Unix second after which the ticket is refused.
     pub expires: i64,
+    /// Object-store key of the case's encrypted bundle (so the worker needs no database).
+    #[serde(default)]
+    pub bundle: String,
+    /// Object-store key of the subject's prior-visit bundle, if the case has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_bundle: Option<String>,
+    /// What the visible watermark names the viewer by (the username).
+    #[serde(default)]
+    pub label: String,
 }
 
 /// Why a ticket was refused.
@@ -160,6 +169,9 @@ mod tests {
             case: "c1".into(),
             session: "s1".into(),
             expires: 1_000,
+            bundle: "bundles/b1.age".into(),
+            prior_bundle: None,
+            label: "grader.one".into(),
         }
     }
 

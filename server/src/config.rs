@@ -41,6 +41,9 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Sign-in, sessions and identity providers.
     pub auth: AuthConfig,
+    /// Streaming (the in-process worker in embedded mode; `readroom worker` later).
+    #[serde(default)]
+    pub stream: readroom_worker::stream::StreamConfig,
 }
 
 /// Sign-in and session settings (see `docs/identity.md`).
@@ -166,6 +169,7 @@ impl Default for Config {
                 login_attempts_per_minute: 30,
                 oidc: Vec::new(),
             },
+            stream: readroom_worker::stream::StreamConfig::default(),
         }
     }
 }
@@ -226,6 +230,10 @@ impl Config {
         if let Some(listen) = overrides.listen {
             config.listen = listen;
         }
+        config
+            .stream
+            .validate()
+            .map_err(|err| anyhow::anyhow!("invalid configuration: {err}"))?;
         Ok(config)
     }
 

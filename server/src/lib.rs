@@ -22,3 +22,4 @@ pub mod logging;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod streams;

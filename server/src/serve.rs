@@ -60,12 +60,14 @@ impl Server {
         let url = config.public_url(bound);
         tracing::info!(%bound, store = %store.describe(), database = %db.redacted_url(), "readroom listening");
         let auth = Arc::new(crate::auth::AuthState::new(&config, &url)?);
+        let streamer = start_streamer(&config, &store, &auth, &db)?;
         let state = AppState {
             db,
             store,
             config: Arc::new(config),
             metrics,
             auth,
+            streamer,
         };
         Ok(Server {
             url,
@@ -81,6 +83,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         spawn_session_sweeper(self.state.clone());
         let db = self.state.db.clone();
+        let streamer = self.state.streamer.clone();
         let app = crate::http::app(self.state);
         axum::serve(
             self.listener,
@@ -89,6 +92,15 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
+        if let Some(streamer) = streamer {
+            // End the viewers' sessions so their reports are recorded before the database closes.
+            streamer.shutdown();
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            while streamer.active_sessions() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         db.close().await;
         Ok(())
     }
@@ -157,4 +169,36 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Starts the in-process streaming worker when this process holds a worker identity (embedded
+/// mode), and records each ended session in the database.
+fn start_streamer(
+    config: &crate::config::Config,
+    store: &Arc<dyn readroom_store::ObjectStore>,
+    auth: &crate::auth::AuthState,
+    db: &crate::db::Db,
+) -> anyhow::Result<Option<readroom_worker::stream::Streamer>> {
+    let path = config.worker_identity_path();
+    if !path.exists() {
+        tracing::warn!(path = %path.display(), "no worker identity: streaming is off in this process");
+        return Ok(None);
+    }
+    let identity = readroom_worker::keys::load(&path)
+        .with_context(|| format!("cannot load the worker identity {}", path.display()))?;
+    let (streamer, mut reports) = readroom_worker::stream::Streamer::new(
+        config.stream.clone(),
+        vec![identity],
+        Arc::clone(store),
+        auth.tickets.verifier(),
+    );
+    let db = db.clone();
+    tokio::spawn(async move {
+        while let Some(report) = reports.recv().await {
+            if let Err(err) = crate::streams::record(&db, &report).await {
+                tracing::warn!(session = %report.stream_id, error = %err, "could not record a stream session");
+            }
+        }
+    });
+    Ok(Some(streamer))
 }

@@ -22,4 +22,7 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Sessions, identity providers, ticket signing.
     pub auth: Arc<AuthState>,
+    /// The in-process streaming worker (embedded mode); `None` when this process holds no
+    /// worker identity, and then `POST /api/cases/{id}/stream` answers 503.
+    pub streamer: Option<readroom_worker::stream::Streamer>,
 }

@@ -275,9 +275,9 @@ fn parent() -> Result<()> {
         total,
     );
     println!("\n{report}");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
-    std::fs::write(&path, format!("# Benchmarks\n\n{report}"))
-        .with_context(|| format!("writing {}", path.display()))?;
+    let path =
+        readroom_tests::report::write_section("## Ingest and random access (issue 2)", &report)
+            .context("writing BENCHMARKS.md")?;
     println!("wrote {}", path.display());
     dir.close()?;
     Ok(())

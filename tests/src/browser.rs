@@ -15,16 +15,15 @@
 //! installs them. [`run_script_async`] is the same for async tests: it runs on tokio's blocking
 //! pool, so a server running in the same runtime keeps answering the browser.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
+
+use crate::lines::{Tail, each_line};
 
 /// The Chromium the scripts drive (Debian's package; no browser is downloaded).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -106,15 +105,26 @@ pub fn run_script(script: &str, params: &Value, timeout: Duration) -> anyhow::Re
         .spawn()
         .with_context(|| format!("starting node {shown}"))?;
 
-    let stdout = Arc::new(Mutex::new(VecDeque::new()));
-    let stderr = Arc::new(Mutex::new(VecDeque::new()));
+    let stdout = Tail::new(KEPT_LINES);
+    let stderr = Tail::new(KEPT_LINES);
     let result = Arc::new(Mutex::new(None::<String>));
     let mut readers = Vec::new();
     if let Some(pipe) = child.stdout.take() {
-        readers.push(drain(pipe, Arc::clone(&stdout), Some(Arc::clone(&result))));
+        let (stdout, result) = (stdout.clone(), Arc::clone(&result));
+        // The `RESULT` line is the script's answer; every other line is kept for errors.
+        readers.push(each_line(pipe, move |text| {
+            if let Some(json) = text.strip_prefix(RESULT_PREFIX)
+                && let Ok(mut slot) = result.lock()
+            {
+                *slot = Some(json.to_owned());
+            } else {
+                stdout.push(text);
+            }
+        }));
     }
     if let Some(pipe) = child.stderr.take() {
-        readers.push(drain(pipe, Arc::clone(&stderr), None));
+        let stderr = stderr.clone();
+        readers.push(each_line(pipe, move |text| stderr.push(text)));
     }
 
     let outcome = wait(&mut child, timeout);
@@ -127,8 +137,8 @@ pub fn run_script(script: &str, params: &Value, timeout: Duration) -> anyhow::Re
     let output = || {
         format!(
             "--- stderr ---\n{}\n--- stdout ---\n{}",
-            joined(&stderr),
-            joined(&stdout)
+            stderr.joined(),
+            stdout.joined()
         )
     };
     let status = match outcome {
@@ -216,44 +226,4 @@ fn kill_group(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// Reads `pipe` line by line until it closes, keeping the last lines and (for stdout) the last
-/// `RESULT` line.
-fn drain(
-    pipe: impl Read + Send + 'static,
-    kept: Arc<Mutex<VecDeque<String>>>,
-    result: Option<Arc<Mutex<Option<String>>>>,
-) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-            if let (Some(result), Some(json)) = (&result, text.strip_prefix(RESULT_PREFIX))
-                && let Ok(mut slot) = result.lock()
-            {
-                *slot = Some(json.to_owned());
-                continue;
-            }
-            if let Ok(mut lines) = kept.lock() {
-                if lines.len() == KEPT_LINES {
-                    lines.pop_front();
-                }
-                lines.push_back(text);
-            }
-        }
-    })
-}
-
-fn joined(lines: &Mutex<VecDeque<String>>) -> String {
-    lines
-        .lock()
-        .map(|lines| lines.iter().cloned().collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default()
 }

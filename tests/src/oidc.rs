@@ -2,12 +2,13 @@
 //! `127.0.0.1:<ephemeral>`, with static users and an auto-approving login keyed by `login_hint`.
 //! Every (re)start generates a new RSA signing key, so [`OidcProvider::restart`] rotates keys.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+use crate::lines::each_line;
 
 /// A registered client.
 #[derive(Debug, Clone)]
@@ -174,16 +175,13 @@ fn spawn(config: &Path) -> anyhow::Result<(Child, String)> {
         .context("cannot start node (install Node.js: scripts/setup)")?;
     let stdout = child.stdout.take().context("provider stdout")?;
     let stderr = child.stderr.take().context("provider stderr")?;
-    // Drain stderr forever (warnings), so the provider never blocks or dies of EPIPE.
-    std::thread::spawn(move || for _ in BufReader::new(stderr).lines().map_while(Result::ok) {});
+    // Drain both pipes for the provider's whole life (warnings included), so it never blocks
+    // or dies of EPIPE.
+    each_line(stderr, |_| {});
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !sent && let Some(issuer) = line.strip_prefix("READY ") {
-                let _ = tx.send(issuer.trim().to_owned());
-                sent = true;
-            }
+    each_line(stdout, move |line| {
+        if let Some(issuer) = line.strip_prefix("READY ") {
+            let _ = tx.send(issuer.trim().to_owned());
         }
     });
     match rx.recv_timeout(Duration::from_secs(60)) {

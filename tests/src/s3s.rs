@@ -10,15 +10,15 @@
 //! keep the last lines for error messages.
 //! Dropping the server kills the process and deletes the directory.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+use crate::lines::{Tail, each_line};
 
 /// The s3s-fs version the project is tested with (later versions need a newer rustc).
 pub const S3S_FS_VERSION: &str = "0.14.1";
@@ -45,7 +45,7 @@ pub struct S3sServer {
     pub secret_key: String,
     child: Child,
     root: tempfile::TempDir,
-    output: Arc<Mutex<VecDeque<String>>>,
+    output: Tail,
 }
 
 impl S3sServer {
@@ -78,13 +78,13 @@ impl S3sServer {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
 
-        let output = Arc::new(Mutex::new(VecDeque::new()));
+        let output = Tail::new(KEPT_LINES);
         let (ready_sender, ready_receiver) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
-            drain(stdout, Arc::clone(&output), ready_sender.clone());
+            each_line(stdout, ready_line(output.clone(), ready_sender.clone()));
         }
         if let Some(stderr) = child.stderr.take() {
-            drain(stderr, Arc::clone(&output), ready_sender);
+            each_line(stderr, ready_line(output.clone(), ready_sender));
         }
 
         let mut server = S3sServer {
@@ -120,12 +120,7 @@ impl S3sServer {
 
     /// The server's recent output, for diagnosing a failing test.
     pub fn recent_output(&self) -> String {
-        let lines = self
-            .output
-            .lock()
-            .map(|lines| lines.iter().cloned().collect::<Vec<_>>())
-            .unwrap_or_default();
-        lines.join("\n")
+        self.output.joined()
     }
 
     fn wait_until_ready(
@@ -176,35 +171,15 @@ impl std::fmt::Debug for S3sServer {
     }
 }
 
-/// Reads `pipe` line by line on a thread until it closes, keeping the last lines and sending the
-/// endpoint once the ready line appears.
-fn drain(
-    pipe: impl Read + Send + 'static,
-    output: Arc<Mutex<VecDeque<String>>>,
-    ready: mpsc::Sender<String>,
-) {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-            if let Some(position) = text.find(READY_MARKER) {
-                let endpoint = text[position + READY_MARKER.len()..].trim().to_owned();
-                let _ = ready.send(endpoint);
-            }
-            if let Ok(mut lines) = output.lock() {
-                if lines.len() == KEPT_LINES {
-                    lines.pop_front();
-                }
-                lines.push_back(text);
-            }
+/// Keeps each output line and sends the endpoint once the ready line appears.
+fn ready_line(output: Tail, ready: mpsc::Sender<String>) -> impl FnMut(String) + Send + 'static {
+    move |text| {
+        if let Some(position) = text.find(READY_MARKER) {
+            let endpoint = text[position + READY_MARKER.len()..].trim().to_owned();
+            let _ = ready.send(endpoint);
         }
-    });
+        output.push(text);
+    }
 }
 
 /// The path of the `s3s-fs` binary, installing it once per process if needed.

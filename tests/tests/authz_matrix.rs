@@ -206,6 +206,16 @@ impl World {
             ("POST", "/api/cases/{id}/ticket") => {
                 (format!("/api/cases/{case}/ticket"), Some(json!({})))
             }
+            // An offer that is not SDP: allowed cells answer 400 (the handler's own check, after
+            // authorization), denied ones 404; no worker is needed for either.
+            ("POST", "/api/cases/{id}/stream") => (
+                format!("/api/cases/{case}/stream"),
+                Some(json!({
+                    "offer": { "type": "offer", "sdp": "not sdp" },
+                    "viewport": { "width": 640, "height": 480, "dpr": 1.0 },
+                })),
+            ),
+            ("GET", "/api/stream/config") => (route.to_owned(), None),
             ("GET", "/api/admin/users") => (route.to_owned(), None),
             ("POST", "/api/admin/users") => (
                 route.to_owned(),
@@ -269,6 +279,7 @@ fn allowed(method: &str, route: &str, policy: Policy, who: Who, target: Target) 
             ("GET", "/api/cases/{id}") => assigned || who == Who::Coordinator,
             // Images: assigned graders/adjudicators only.
             ("POST", "/api/cases/{id}/ticket") => assigned,
+            ("POST", "/api/cases/{id}/stream") => assigned,
             other => panic!("no expectation for case route {other:?}"),
         },
     }

@@ -22,6 +22,12 @@ pub struct Admission {
     pub case: String,
     /// The viewer session.
     pub session: String,
+    /// Object-store key of the case's encrypted bundle.
+    pub bundle: String,
+    /// Object-store key of the prior visit's bundle, if any.
+    pub prior_bundle: Option<String>,
+    /// Name for the visible watermark.
+    pub label: String,
 }
 
 /// Why a ticket or request was refused.
@@ -80,6 +86,9 @@ impl TicketGate {
             user: claims.user,
             case: claims.case,
             session: claims.session,
+            bundle: claims.bundle,
+            prior_bundle: claims.prior_bundle,
+            label: claims.label,
         })
     }
 
@@ -122,6 +131,9 @@ mod tests {
             case: case.into(),
             session: session.into(),
             expires: 100,
+            bundle: format!("bundles/{case}.age"),
+            prior_bundle: None,
+            label: "grader".into(),
         })
     }
 
@@ -181,6 +193,9 @@ mod tests {
             user: "u1".into(),
             case: "c1".into(),
             session: "s1".into(),
+            bundle: "bundles/c1.age".into(),
+            prior_bundle: None,
+            label: "grader".into(),
         };
         assert_eq!(admission.check_case("c1"), Ok(()));
         assert_eq!(admission.check_case("c2"), Err(AdmissionError::OtherCase));

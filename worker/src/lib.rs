@@ -7,11 +7,20 @@
 //! - [`admission`]: [`admission::TicketGate`], the worker's own check of the server's streaming
 //!   tickets (signature, expiry, single use, same user and viewer session when switching cases)
 //!   and of every request against the case the session was admitted to.
+//! - [`encode`]: H.264 encoding of rendered frames (openh264).
+//! - [`stream`]: [`stream::Streamer`], one WebRTC session per viewer: admission, ranged
+//!   fetch and decryption, render on change, encode, lossless settle, session reports.
 //!
 //! **Invariant:** plaintext exists only in this process's memory. Nothing here writes decrypted
 //! bytes to disk, temp files or logs; errors name entries and sizes, never content.
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod encode;
+pub mod image;
 pub mod keys;
 pub mod reader;
+pub mod render;
+pub mod source;
+pub mod stream;
+pub mod watermark;

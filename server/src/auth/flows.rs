@@ -241,8 +241,7 @@ pub async fn oidc_begin(
     login_hint: Option<&str>,
     now: i64,
 ) -> Result<String, SignInError> {
-    let (url, pending) = auth.oidc.begin(provider).await?;
-    let mut url = url::Url::parse(url.as_str()).map_err(anyhow::Error::from)?;
+    let (mut url, pending) = auth.oidc.begin(provider).await?;
     if let Some(hint) = login_hint.filter(|h| !h.is_empty() && h.len() <= 256) {
         url.query_pairs_mut().append_pair("login_hint", hint);
     }

@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 use crate::access::{Grant, Principal};
 use crate::config::Config;
-use crate::db::{Db, DbError, Role, Session, User};
+use crate::db::{Db, DbError, Session, User};
 use session::{CookiePolicy, SessionState};
 
 /// Everything authentication needs besides the database, built once at start-up.
@@ -163,12 +163,4 @@ pub async fn resolve(
         user,
         principal,
     }))
-}
-
-/// The role names and study ids of a principal, for `GET /api/me`.
-pub fn roles_of(principal: &Principal) -> impl Iterator<Item = (Role, Option<uuid::Uuid>)> + '_ {
-    principal
-        .grants
-        .iter()
-        .map(|grant| (grant.role, grant.study))
 }

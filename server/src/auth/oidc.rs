@@ -16,13 +16,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IdToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    EndpointNotSet, EndpointSet, IdToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
@@ -46,6 +48,29 @@ type ReadroomIdToken = IdToken<
     CoreGenderClaim,
     CoreJweContentEncryptionAlgorithm,
     CoreJwsSigningAlgorithm,
+>;
+
+/// Discovery metadata beyond the core fields: the RP-initiated logout endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LogoutMetadata {
+    #[serde(default)]
+    end_session_endpoint: Option<String>,
+}
+impl openidconnect::AdditionalProviderMetadata for LogoutMetadata {}
+
+type ProviderMetadata = openidconnect::ProviderMetadata<
+    LogoutMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
 >;
 
 type Client = CoreClient<
@@ -279,10 +304,10 @@ impl OidcProviders {
         }
         let issuer = IssuerUrl::new(provider.config.issuer.clone())
             .map_err(|err| OidcError::Config(err.to_string()))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+        let metadata = ProviderMetadata::discover_async(issuer, &self.http)
             .await
             .map_err(|err| OidcError::Discovery(error_chain(&err)))?;
-        let end_session = end_session_endpoint(&self.http, &provider.config.issuer).await;
+        let end_session = metadata.additional_metadata().end_session_endpoint.clone();
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(provider.config.client_id.clone()),
@@ -359,7 +384,6 @@ impl OidcProviders {
             .request_async(&self.http)
             .await
             .map_err(|err| OidcError::TokenExchange(error_chain(&err)))?;
-        let _ = response.access_token();
         let id_token = response
             .id_token()
             .ok_or_else(|| OidcError::InvalidIdToken("the token response has no ID token".into()))?
@@ -392,7 +416,7 @@ impl OidcProviders {
             .map_err(|_| OidcError::InvalidIdToken("not a JWT".into()))?;
         let discovered = self.discovered(provider, false).await?;
         let result = verify_with(&discovered.client, &token, nonce, at);
-        let identity = match result {
+        let claims = match result {
             Err(VerifyFailure::Signature(_)) => {
                 // Perhaps the provider rotated its keys: fetch them again, once.
                 tracing::info!(provider = %provider.config.id, "ID token signature did not verify; refreshing the provider's keys");
@@ -402,7 +426,6 @@ impl OidcProviders {
             other => other,
         }
         .map_err(|failure| OidcError::InvalidIdToken(failure.message()))?;
-        let claims = identity;
         check_acr(&provider.config.required_acr, claims.acr.as_deref())?;
         check_amr(&provider.config.required_amr, &claims.amr)?;
         let username_claim = if provider.config.username_claim.is_empty() {
@@ -526,20 +549,6 @@ fn verify_with(
 
 fn chrono_time(time: time::OffsetDateTime) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(time.unix_timestamp(), 0).unwrap_or_default()
-}
-
-/// Reads `end_session_endpoint` from the discovery document (not in the core metadata type).
-async fn end_session_endpoint(
-    http: &openidconnect::reqwest::Client,
-    issuer: &str,
-) -> Option<String> {
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    let body = http.get(url).send().await.ok()?.bytes().await.ok()?;
-    let doc: serde_json::Value = serde_json::from_slice(&body).ok()?;
-    doc.get("end_session_endpoint")?.as_str().map(str::to_owned)
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

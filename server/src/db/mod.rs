@@ -44,6 +44,7 @@ mod cases;
 mod error;
 mod identity;
 pub mod model;
+pub mod streams;
 mod studies;
 mod users;
 

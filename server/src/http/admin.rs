@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::AppError;
 use super::extract::{ApiJson, ApiPath};
+use super::format::rfc3339_unix;
 use super::me::study_codes;
 use crate::auth::{self, SignedIn, flows};
 use crate::db::{DbError, NewUser, Role, RoleGrant, StudyCode, User};
@@ -80,11 +81,7 @@ async fn admin_user(state: &AppState, user: User) -> Result<AdminUser, AppError>
         locked_until: credentials
             .locked_until_unix
             .filter(|until| *until > now)
-            .and_then(|until| time::OffsetDateTime::from_unix_timestamp(until).ok())
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            }),
+            .and_then(rfc3339_unix),
         identities: identities.into_iter().map(|i| i.provider).collect(),
         roles: grants.iter().map(|g| grant_view(g, &codes)).collect(),
     })
@@ -197,13 +194,7 @@ async fn new_link(state: &AppState, user_id: Uuid, admin_id: Uuid) -> Result<Lin
 fn link_view(url: String, expires: i64) -> LinkView {
     LinkView {
         signin_url: url,
-        expires_at: time::OffsetDateTime::from_unix_timestamp(expires)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default(),
+        expires_at: rfc3339_unix(expires).unwrap_or_default(),
     }
 }
 

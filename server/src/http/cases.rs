@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::AppError;
 use super::extract::{ApiJson, ApiPath};
+use super::format::{rfc3339, rfc3339_unix};
 use crate::access::{CaseAccess, CaseFacts};
 use crate::auth::{self, SignedIn};
 use crate::db::{AssignmentRole, Case, DbError, Role, Study, StudyCode};
@@ -73,11 +74,6 @@ pub struct AssignmentView {
     pub status: String,
     /// Due date (RFC 3339), if any.
     pub due_at: Option<String>,
-}
-
-fn rfc3339(time: time::OffsetDateTime) -> Option<String> {
-    time.format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }
 
 /// Studies the signed-in user holds a role in (all of them for admins and auditors).
@@ -394,14 +390,35 @@ pub async fn mint_ticket(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<TicketRequest>,
 ) -> Result<Json<TicketView>, AppError> {
-    let (case, access) = case_with_access(&state, &signed_in, id).await?;
+    let session = body.viewer_session.unwrap_or_else(Uuid::new_v4);
+    let (ticket, expires) = view_ticket(&state, &signed_in, id, session).await?;
+    Ok(Json(TicketView {
+        ticket,
+        viewer_session: session.to_string(),
+        expires_at: rfc3339_unix(expires).unwrap_or_default(),
+    }))
+}
+
+/// Signs a streaming ticket for a case the user may view (assigned graders and adjudicators);
+/// 404 otherwise. The ticket carries the bundle keys, so the worker needs no database.
+pub async fn view_ticket(
+    state: &AppState,
+    signed_in: &SignedIn,
+    case_id: Uuid,
+    session: Uuid,
+) -> Result<(String, i64), AppError> {
+    let (case, access) = case_with_access(state, signed_in, case_id).await?;
     if access != CaseAccess::View {
         tracing::info!(user_id = %signed_in.user.id, "ticket denied: metadata access only");
         return Err(AppError::NotFound(
             "no such case, or it is not assigned to you".into(),
         ));
     }
-    let session = body.viewer_session.unwrap_or_else(Uuid::new_v4);
+    let bundle = state.db.bundle_by_id(case.bundle_id).await?;
+    let prior_bundle = match case.prior_bundle_id {
+        Some(id) => Some(state.db.bundle_by_id(id).await?.object_key),
+        None => None,
+    };
     let expires = auth::now_unix() + TICKET_SECONDS;
     let ticket = state.auth.tickets.sign(&TicketClaims {
         id: Uuid::new_v4().to_string(),
@@ -409,13 +426,9 @@ pub async fn mint_ticket(
         case: case.id.to_string(),
         session: session.to_string(),
         expires,
+        bundle: bundle.object_key,
+        prior_bundle,
+        label: signed_in.user.username.clone(),
     });
-    Ok(Json(TicketView {
-        ticket,
-        viewer_session: session.to_string(),
-        expires_at: time::OffsetDateTime::from_unix_timestamp(expires)
-            .ok()
-            .and_then(rfc3339)
-            .unwrap_or_default(),
-    }))
+    Ok((ticket, expires))
 }

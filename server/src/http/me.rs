@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AppError;
+use super::format::{rfc3339, rfc3339_unix};
 use crate::auth::SignedIn;
 use crate::db::Db;
 use crate::state::AppState;
@@ -70,13 +71,7 @@ pub async fn study_codes(db: &Db) -> Result<HashMap<Uuid, String>, AppError> {
 pub async fn me_view(state: &AppState, signed_in: &SignedIn) -> Result<Me, AppError> {
     let codes = study_codes(&state.db).await?;
     let credentials = state.db.credentials(signed_in.user.id).await?;
-    let expires_at = time::OffsetDateTime::from_unix_timestamp(signed_in.session.expires_unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
+    let expires_at = rfc3339_unix(signed_in.session.expires_unix).unwrap_or_default();
     Ok(Me {
         id: signed_in.user.id.to_string(),
         username: signed_in.user.username.clone(),
@@ -158,10 +153,7 @@ pub async fn worklist(
             visit: row.case.visit,
             role: row.role.as_str().to_owned(),
             status: row.status.as_str().to_owned(),
-            due_at: row.due_at.and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            }),
+            due_at: row.due_at.and_then(rfc3339),
             exams: row
                 .case
                 .summary

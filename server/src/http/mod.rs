@@ -12,10 +12,12 @@ mod auth;
 mod cases;
 pub mod error;
 mod extract;
+mod format;
 mod health;
 mod layers;
 mod me;
 pub mod policy;
+mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +90,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::delete_assignment))
         .routes(routes!(cases::get_case))
         .routes(routes!(cases::mint_ticket))
+        .routes(routes!(stream::start_stream))
+        .routes(routes!(stream::stream_config))
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::signin_link))

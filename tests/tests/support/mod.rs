@@ -39,6 +39,20 @@ impl TestApp {
 
     /// Starts a server on `backend` after `configure` edits the configuration.
     pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::start_inner(backend, configure, false).await
+    }
+
+    /// Starts a server with the demo data (worker identity, study `DEMO`, 9 encrypted cases,
+    /// no users): the in-process worker can stream them.
+    pub async fn start_demo(backend: Backend) -> TestApp {
+        TestApp::start_inner(backend, |_| {}, true).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+        demo: bool,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::load(
             None,
@@ -59,6 +73,11 @@ impl TestApp {
             }
         };
         configure(&mut config);
+        if demo {
+            readroom_server::demo::prepare(&config)
+                .await
+                .expect("demo data");
+        }
         let server = Server::bind(config, false).await.expect("server binds");
         let url = server.url.clone();
         let state = server.state.clone();

@@ -1,0 +1,208 @@
+// Opens a case in the real viewer and exercises the stream: frames decoded at the viewport's
+// device size, OCT slice steps, zoom, red-free, the lossless settle and its badge, bad
+// data-channel messages, and that no HTTP response carries source image bytes.
+//
+// Parameters (READROOM_BROWSER_PARAMS):
+//   base_url     "http://127.0.0.1:PORT"
+//   link_url     one-time sign-in URL of a grader
+//   case_id      a case assigned to that grader (with an OCT exam)
+//   probes       hex strings cut from the bundle's source files; no response may contain one
+//   screenshot   path for a PNG screenshot of the lossless canvas
+//   window       optional {width, height} of the browser window (default 1280×800)
+//   dpr          optional device scale factor (default 1)
+//   bench        optional: number of slice steps to time (prints latencies)
+//
+// Prints: RESULT {...} (see the fields at the end).
+
+import { writeFileSync } from "node:fs";
+import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
+
+const p = params();
+for (const key of ["base_url", "link_url", "case_id"]) if (!p[key]) throw new Error(`${key} is required`);
+
+const probes = (p.probes || []).map((hex) => Buffer.from(hex, "hex"));
+
+run(async (browser) => {
+  const { page, problems, context } = await newUser(browser, {
+    baseURL: p.base_url,
+    viewport: p.window || { width: 1280, height: 800 },
+  });
+  if (p.dpr && p.dpr !== 1) {
+    // A second context with a device scale factor (newUser fixes 1).
+    await context.close();
+    return { error: "dpr other than 1 is run through stream-dpr" };
+  }
+
+  // Every HTTP response body the browser receives while signed in, checked against the probes.
+  const leaks = [];
+  let responses = 0;
+  page.on("response", async (response) => {
+    try {
+      const body = await response.body();
+      responses += 1;
+      for (const probe of probes) {
+        if (body.includes(probe)) leaks.push(`${new URL(response.url()).pathname} contains source bytes`);
+      }
+    } catch {
+      // Redirects and aborted requests have no body.
+    }
+  });
+
+  await page.goto(p.link_url);
+  await waitForPage(page, "worklist");
+
+  const opened = Date.now();
+  await page.goto(`/cases/${p.case_id}`);
+  await page.waitForSelector('main[data-state="streaming"]', { timeout: 30000 });
+  const firstFrameMs = Date.now() - opened;
+
+  const viewer = (expr) => page.evaluate(expr);
+  const waitFor = (fn, arg, timeout = 15000) => page.waitForFunction(fn, arg, { timeout, polling: 20 });
+  const settled = async (afterFrame) => {
+    await waitFor(
+      (after) => {
+        const v = window.readroomViewer;
+        return v && v.lossless && v.lossless.verified && v.lossless.frame > after && v.lossless.frame === v.frame;
+      },
+      afterFrame,
+    );
+    return viewer(() => {
+      const v = window.readroomViewer;
+      return { frame: v.lossless.frame, sha256: v.lossless.sha256, badge: v.badge, state: v.state, width: v.lossless.width, height: v.lossless.height };
+    });
+  };
+  // Pixels of the lossless canvas and of the current video frame, compared (PSNR in dB).
+  const compareVideoToLossless = () =>
+    page.evaluate(async () => {
+      const v = window.readroomViewer;
+      const video = v.video;
+      const w = video.videoWidth;
+      const h = video.videoHeight;
+      const scratch = new OffscreenCanvas(w, h);
+      const ctx = scratch.getContext("2d", { willReadFrequently: true });
+      ctx.drawImage(video, 0, 0);
+      const a = ctx.getImageData(0, 0, w, h).data;
+      const lossless = v.canvas.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, v.canvas.width, v.canvas.height).data;
+      if (lossless.length !== a.length) return { psnr: 0, sizes: [w, h, v.canvas.width, v.canvas.height] };
+      let sum = 0;
+      for (let i = 0; i < a.length; i += 4) {
+        for (let c = 0; c < 3; c += 1) {
+          const d = a[i + c] - lossless[i + c];
+          sum += d * d;
+        }
+      }
+      const mse = sum / ((a.length / 4) * 3);
+      return { psnr: mse === 0 ? 99 : 10 * Math.log10((255 * 255) / mse), sizes: [w, h, v.canvas.width, v.canvas.height] };
+    });
+
+  const initial = await settled(0);
+  const stats = await page.evaluate(() => window.readroomViewer.stats());
+  const shape = await viewer(() => window.readroomViewer.shape);
+
+  // OCT: pick the first OCT exam, step two B-scans down with the keyboard.
+  const oct = shape.exams.find((exam) => exam.kind === "oct");
+  let octResult = null;
+  if (oct) {
+    await page.evaluate((id) => window.readroomViewer.send({ type: "view", set: { exam: id } }), oct.id);
+    const onOct = await settled(initial.frame);
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    const stepped = await settled(onOct.frame);
+    const match = await compareVideoToLossless();
+    octResult = { before: onOct.state.slice, after: stepped.state.slice, slices: oct.slices, sha_before: onOct.sha256, sha_after: stepped.sha256, video_psnr: match.psnr, sizes: match.sizes };
+  }
+
+  // Fundus: zoom in, then red-free.
+  const fundus = shape.exams.find((exam) => exam.kind === "fundus");
+  let fundusResult = null;
+  if (fundus) {
+    const last = await viewer(() => window.readroomViewer.frame);
+    await page.evaluate((id) => window.readroomViewer.send({ type: "view", set: { exam: id } }), fundus.id);
+    const fit = await settled(last);
+    await page.keyboard.press("+");
+    const zoomed = await settled(fit.frame);
+    await page.keyboard.press("r");
+    const redFree = await settled(zoomed.frame);
+    // In red-free the image is grey: R = G = B over the central area of the lossless frame.
+    const grey = await page.evaluate(() => {
+      const c = window.readroomViewer.canvas;
+      const ctx = c.getContext("2d", { willReadFrequently: true });
+      const w = Math.floor(c.width / 4);
+      const h = Math.floor(c.height / 4);
+      const d = ctx.getImageData(Math.floor(c.width / 2 - w / 2), Math.floor(c.height / 2 - h / 2), w, h).data;
+      let colour = 0;
+      for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - d[i + 1]) > 1 || Math.abs(d[i + 1] - d[i + 2]) > 1) colour += 1;
+      return { coloured: colour, pixels: d.length / 4 };
+    });
+    fundusResult = { fit: fit.sha256, zoomed: zoomed.sha256, red_free: redFree.sha256, zoom_before: fit.state.zoom, zoom_after: zoomed.state.zoom, red_free_state: redFree.state.red_free, grey };
+    if (p.screenshot) {
+      const png = await page.evaluate(() => window.readroomViewer.canvas.toDataURL("image/png"));
+      writeFileSync(p.screenshot, Buffer.from(png.split(",")[1], "base64"));
+    }
+  }
+
+  // Bad messages: each gets an error reply and the session goes on.
+  const errorsBefore = await viewer(() => window.readroomViewer.errors.length);
+  await page.evaluate(() => {
+    const v = window.readroomViewer;
+    v.sendRaw("{not json");
+    v.sendRaw(JSON.stringify({ v: 1, type: "launch_missiles", seq: 9001 }));
+    v.sendRaw(JSON.stringify({ v: 1, type: "view", seq: 9002, set: { slice: 100000 } }));
+    v.sendRaw(JSON.stringify({ v: 1, type: "view", seq: 9003, set: { zoom: "enormous" } }));
+    v.sendRaw(JSON.stringify({ v: 1, type: "ping", seq: 9004, pad: "x".repeat(12000) }));
+  });
+  await waitFor((n) => window.readroomViewer.errors.length >= n + 5, errorsBefore);
+  const errors = (await viewer(() => window.readroomViewer.errors)).slice(errorsBefore).map((e) => e.code);
+  const afterErrors = await viewer(() => window.readroomViewer.frame);
+  await page.keyboard.press("0");
+  const survived = await settled(afterErrors);
+
+  // Optional timing of slice steps (input → next presented video frame).
+  let latencies = null;
+  if (p.bench && oct) {
+    await page.evaluate((id) => window.readroomViewer.send({ type: "view", set: { exam: id } }), oct.id);
+    await settled(survived.frame);
+    latencies = await page.evaluate(async (n) => {
+      const v = window.readroomViewer;
+      const out = [];
+      const nextFrame = () => new Promise((resolve) => v.video.requestVideoFrameCallback((now) => resolve(now)));
+      for (let i = 0; i < n; i += 1) {
+        const wait = nextFrame();
+        const t0 = performance.now();
+        v.send({ type: "view", set: { slice_delta: i % 20 < 10 ? 1 : -1 } });
+        const t1 = await wait;
+        out.push(t1 - t0);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      return out;
+    }, p.bench);
+  }
+
+  const final = await viewer(() => ({ session: window.readroomViewer.sessionId, badge: window.readroomViewer.badge }));
+  // Leave the page: the session must end on the worker.
+  await page.goto("/");
+  await waitForPage(page, "worklist");
+  await page.waitForTimeout(300);
+
+  return {
+    first_frame_ms: firstFrameMs,
+    frame_width: stats.frameWidth,
+    frame_height: stats.frameHeight,
+    frames_decoded: stats.framesDecoded,
+    viewport: initial.state.viewport,
+    initial_badge: initial.badge,
+    initial_sha: initial.sha256,
+    oct: octResult,
+    fundus: fundusResult,
+    errors,
+    survived_badge: survived.badge,
+    survived_sha: survived.sha256,
+    session: final.session,
+    responses,
+    leaks,
+    latencies,
+    console_errors: problems.console_errors,
+    page_errors: problems.page_errors,
+    csp_violations: problems.csp_violations,
+  };
+});

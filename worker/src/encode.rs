@@ -1,0 +1,217 @@
+//! H.264 encoding of rendered frames (openh264, constrained baseline, camera real-time mode).
+//!
+//! Frames are encoded only when the view changes, so there is no fixed tick: every call
+//! produces one access unit. The colour conversion is BT.601 limited range and the stream says
+//! so in its VUI, so the browser converts back with the same matrix. A new target bitrate takes
+//! a new encoder (the session does that, with a keyframe, when loss reports move it by > 20 %).
+
+use openh264::OpenH264API;
+use openh264::encoder::{
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, Level, Profile, QpRange,
+    RateControlMode, SpsPpsStrategy, UsageType, VuiConfig,
+};
+use openh264::formats::{RgbSliceU8, YUVBuffer};
+
+/// Lowest bitrate the adaptation goes down to.
+pub const MIN_BITRATE: u32 = 300_000;
+/// Highest bitrate the adaptation goes up to.
+pub const MAX_BITRATE: u32 = 20_000_000;
+
+/// Why a frame could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// The frame's size differs from the encoder's or is odd.
+    #[error("frame is {got_width}x{got_height}, encoder is {width}x{height} (even sizes only)")]
+    Size {
+        /// Encoder width.
+        width: u32,
+        /// Encoder height.
+        height: u32,
+        /// Frame width.
+        got_width: u32,
+        /// Frame height.
+        got_height: u32,
+    },
+    /// openh264 refused.
+    #[error("openh264: {0}")]
+    Codec(String),
+}
+
+/// One encoded access unit (Annex B byte stream: start codes + NAL units).
+pub struct Encoded {
+    /// The bytes to packetize.
+    pub data: Vec<u8>,
+    /// Whether this is an IDR frame (decodable on its own).
+    pub keyframe: bool,
+}
+
+/// An H.264 encoder for one viewport size.
+pub struct H264Encoder {
+    encoder: Encoder,
+    yuv: YUVBuffer,
+    width: u32,
+    height: u32,
+    bitrate: u32,
+}
+
+impl H264Encoder {
+    /// An encoder for `width`×`height` (both even) starting at `bitrate` bits per second.
+    pub fn new(width: u32, height: u32, bitrate: u32) -> Result<H264Encoder, EncodeError> {
+        if !width.is_multiple_of(2) || !height.is_multiple_of(2) || width == 0 || height == 0 {
+            return Err(EncodeError::Size {
+                width,
+                height,
+                got_width: width,
+                got_height: height,
+            });
+        }
+        let bitrate = bitrate.clamp(MIN_BITRATE, MAX_BITRATE);
+        let config = EncoderConfig::new()
+            .usage_type(UsageType::CameraVideoRealTime)
+            .profile(Profile::Baseline)
+            .level(level_for(width, height))
+            .rate_control_mode(RateControlMode::Quality)
+            .bitrate(BitRate::from_bps(bitrate))
+            .max_frame_rate(FrameRate::from_hz(60.0))
+            .skip_frames(false)
+            .complexity(Complexity::Medium)
+            .qp(QpRange::new(8, 32))
+            .sps_pps_strategy(SpsPpsStrategy::ConstantId)
+            .scene_change_detect(false)
+            .background_detection(false)
+            .num_threads(1)
+            .vui(VuiConfig::bt601());
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|err| EncodeError::Codec(err.to_string()))?;
+        Ok(H264Encoder {
+            encoder,
+            yuv: YUVBuffer::new(width as usize, height as usize),
+            width,
+            height,
+            bitrate,
+        })
+    }
+
+    /// Width and height the encoder takes.
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// The current target bitrate.
+    pub fn bitrate(&self) -> u32 {
+        self.bitrate
+    }
+
+    /// Encodes an RGB8 frame of the encoder's size; `keyframe` forces an IDR frame.
+    pub fn encode(
+        &mut self,
+        width: u32,
+        height: u32,
+        rgb: &[u8],
+        keyframe: bool,
+    ) -> Result<Encoded, EncodeError> {
+        if (width, height) != (self.width, self.height)
+            || rgb.len() != width as usize * height as usize * 3
+        {
+            return Err(EncodeError::Size {
+                width: self.width,
+                height: self.height,
+                got_width: width,
+                got_height: height,
+            });
+        }
+        self.yuv
+            .read_rgb8(RgbSliceU8::new(rgb, (width as usize, height as usize)));
+        if keyframe {
+            self.encoder.force_intra_frame();
+        }
+        let stream = self
+            .encoder
+            .encode(&self.yuv)
+            .map_err(|err| EncodeError::Codec(err.to_string()))?;
+        let keyframe = matches!(stream.frame_type(), FrameType::IDR | FrameType::I);
+        Ok(Encoded {
+            data: stream.to_vec(),
+            keyframe,
+        })
+    }
+}
+
+/// The lowest H.264 level whose frame size fits `width`×`height` (in 16×16 macroblocks).
+fn level_for(width: u32, height: u32) -> Level {
+    let macroblocks = width.div_ceil(16) * height.div_ceil(16);
+    match macroblocks {
+        0..=1_620 => Level::Level_3_0,
+        1_621..=3_600 => Level::Level_3_1,
+        3_601..=5_120 => Level::Level_3_2,
+        5_121..=8_192 => Level::Level_4_0,
+        8_193..=8_704 => Level::Level_4_2,
+        _ => Level::Level_5_1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(width: u32, height: u32, shift: u32) -> Vec<u8> {
+        let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+        for y in 0..height {
+            for x in 0..width {
+                rgb.extend_from_slice(&[
+                    ((x + shift) % 256) as u8,
+                    (y % 256) as u8,
+                    ((x + y) % 256) as u8,
+                ]);
+            }
+        }
+        rgb
+    }
+
+    #[test]
+    fn first_frame_is_a_keyframe_and_later_ones_are_not_unless_forced() {
+        let mut encoder = H264Encoder::new(320, 240, 2_000_000).unwrap();
+        let first = encoder
+            .encode(320, 240, &gradient(320, 240, 0), false)
+            .unwrap();
+        assert!(first.keyframe);
+        assert_eq!(&first.data[..4], &[0, 0, 0, 1], "Annex B start code");
+        let second = encoder
+            .encode(320, 240, &gradient(320, 240, 3), false)
+            .unwrap();
+        assert!(!second.keyframe);
+        let forced = encoder
+            .encode(320, 240, &gradient(320, 240, 6), true)
+            .unwrap();
+        assert!(forced.keyframe);
+    }
+
+    #[test]
+    fn wrong_size_and_odd_size_are_refused() {
+        assert!(H264Encoder::new(321, 240, 1_000_000).is_err());
+        let mut encoder = H264Encoder::new(320, 240, 1_000_000).unwrap();
+        assert!(matches!(
+            encoder.encode(320, 200, &gradient(320, 200, 0), false),
+            Err(EncodeError::Size { .. })
+        ));
+    }
+
+    #[test]
+    fn bitrates_are_clamped() {
+        assert_eq!(
+            H264Encoder::new(320, 240, 1).unwrap().bitrate(),
+            MIN_BITRATE
+        );
+        assert_eq!(
+            H264Encoder::new(320, 240, u32::MAX).unwrap().bitrate(),
+            MAX_BITRATE
+        );
+    }
+
+    #[test]
+    fn levels_follow_frame_size() {
+        assert!(matches!(level_for(640, 480), Level::Level_3_0));
+        assert!(matches!(level_for(1920, 1080), Level::Level_4_0));
+        assert!(matches!(level_for(3840, 2160), Level::Level_5_1));
+    }
+}

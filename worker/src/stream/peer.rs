@@ -1,0 +1,245 @@
+//! One WebRTC peer connection per viewer session (webrtc-rs 0.21): H.264 video track out,
+//! the browser's `control` data channel in, non-trickle answer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::Slot;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MediaEngine};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use tokio::sync::mpsc;
+use webrtc::data_channel::DataChannel;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateType, RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState,
+    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
+};
+
+use super::config::StreamConfig;
+use super::rtcp::FeedbackForwarder;
+
+/// H.264 payload type offered in the answer (the browser's own numbering wins in negotiation).
+const H264_PAYLOAD_TYPE: u8 = 102;
+/// Longest wait for our own ICE gathering before answering with what we have.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What happens to a peer connection, as the session loop sees it.
+pub enum PeerEvent {
+    /// The browser's data channel arrived.
+    DataChannel(Arc<dyn DataChannel>),
+    /// The connection state changed.
+    State(RTCPeerConnectionState),
+}
+
+/// A connected (or connecting) peer.
+pub struct Peer {
+    /// The connection.
+    pub connection: Arc<dyn PeerConnection>,
+    /// The video track frames are written to.
+    pub track: Arc<TrackLocalStaticSample>,
+    /// Its SSRC.
+    pub ssrc: u32,
+    /// The track's sender (for the negotiated payload type).
+    pub sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
+    /// Events from the connection.
+    pub events: mpsc::UnboundedReceiver<PeerEvent>,
+}
+
+/// Why no answer could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The offer is not valid SDP or cannot be answered (no H.264, no data channel...).
+    #[error("invalid offer: {0}")]
+    BadOffer(String),
+    /// Local failure (sockets, DTLS certificate...).
+    #[error("peer connection failed: {0}")]
+    Local(String),
+}
+
+struct Handler {
+    events: mpsc::UnboundedSender<PeerEvent>,
+    gathered: mpsc::UnboundedSender<()>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(());
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(PeerEvent::State(state));
+    }
+
+    async fn on_data_channel(&self, data_channel: Arc<dyn DataChannel>) {
+        let _ = self.events.send(PeerEvent::DataChannel(data_channel));
+    }
+}
+
+fn h264_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_H264.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+            .to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Whether an SDP offer can receive H.264 (checked before building anything).
+pub fn offers_h264(sdp: &str) -> bool {
+    sdp.lines().any(|line| {
+        line.starts_with("a=rtpmap:") && line.to_ascii_uppercase().contains(" H264/90000")
+    })
+}
+
+/// Checks that `sdp` is an offer this worker can answer (parses, has a data channel, offers
+/// H.264), naming what is wrong.
+pub fn check_offer(sdp: &str) -> Result<(), String> {
+    RTCSessionDescription::offer(sdp.to_owned()).map_err(|err| format!("invalid offer: {err}"))?;
+    if !sdp.lines().any(|l| l.starts_with("m=application")) {
+        return Err("invalid offer: no data channel (m=application)".into());
+    }
+    if !offers_h264(sdp) {
+        return Err("invalid offer: the browser offers no H.264 decoder".into());
+    }
+    Ok(())
+}
+
+/// Answers `offer_sdp`; the returned SDP carries all our candidates (non-trickle).
+pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, String), PeerError> {
+    check_offer(offer_sdp).map_err(PeerError::BadOffer)?;
+    let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
+        .map_err(|err| PeerError::BadOffer(err.to_string()))?;
+    let local = |err: webrtc::error::Error| PeerError::Local(err.to_string());
+
+    let mut media_engine = MediaEngine::default();
+    media_engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: h264_codec(),
+                payload_type: H264_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Video,
+        )
+        .map_err(local)?;
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)
+        .map_err(local)?
+        .with(Slot::from(14_000), FeedbackForwarder::default());
+
+    let ice_servers = config
+        .ice_servers
+        .iter()
+        .map(|server| RTCIceServer {
+            urls: server.urls.clone(),
+            username: server.username.clone().unwrap_or_default(),
+            credential: server.credential.clone().unwrap_or_default(),
+        })
+        .collect();
+    let configuration = RTCConfigurationBuilder::new()
+        .with_ice_servers(ice_servers)
+        .build();
+    let mut settings = SettingEngineBuilder::new();
+    if !config.public_ips.is_empty() {
+        settings = settings.with_nat_1to1_ips(config.public_ips.clone(), RTCIceCandidateType::Host);
+    }
+
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (gathered_tx, mut gathered) = mpsc::unbounded_channel();
+    let handler = Arc::new(Handler {
+        events: events_tx,
+        gathered: gathered_tx,
+    });
+    let udp: SocketAddr = config.next_udp_addr();
+    let connection = PeerConnectionBuilder::new()
+        .with_configuration(configuration)
+        .with_media_engine(media_engine)
+        .with_setting_engine(settings.build())
+        .with_interceptor_registry(registry)
+        .with_handler(handler)
+        .with_udp_addrs(vec![udp])
+        .build()
+        .await
+        .map_err(local)?;
+    let connection: Arc<dyn PeerConnection> = Arc::new(connection);
+
+    let ssrc = rand_ssrc();
+    let track = Arc::new(
+        TrackLocalStaticSample::new(
+            Instant::now(),
+            MediaStreamTrack::new(
+                "readroom".to_owned(),
+                "readroom-view".to_owned(),
+                "view".to_owned(),
+                RtpCodecKind::Video,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: h264_codec(),
+                    ..Default::default()
+                }],
+            ),
+        )
+        .map_err(local)?,
+    );
+    let built = async {
+        let sender = connection
+            .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+            .await?;
+        connection.set_remote_description(offer).await?;
+        let answer = connection.create_answer(None).await?;
+        connection.set_local_description(answer).await?;
+        Ok::<_, webrtc::error::Error>(sender)
+    }
+    .await;
+    let sender = match built {
+        Ok(sender) => sender,
+        Err(err) => {
+            let _ = connection.close().await;
+            return Err(PeerError::BadOffer(err.to_string()));
+        }
+    };
+    let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await;
+    let Some(description) = connection.local_description().await else {
+        let _ = connection.close().await;
+        return Err(PeerError::Local("no local description".into()));
+    };
+    Ok((
+        Peer {
+            connection,
+            track,
+            ssrc,
+            sender,
+            events,
+        },
+        description.sdp,
+    ))
+}
+
+fn rand_ssrc() -> u32 {
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h264_is_detected_in_an_offer() {
+        assert!(offers_h264("v=0\r\na=rtpmap:102 H264/90000\r\n"));
+        assert!(!offers_h264("v=0\r\na=rtpmap:96 VP8/90000\r\n"));
+    }
+}

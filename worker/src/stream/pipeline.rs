@@ -1,0 +1,312 @@
+//! The synchronous half of a session: the decrypted case, the view state, the renderer and the
+//! encoder. It runs on the blocking pool (`spawn_blocking`), one call at a time per session.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use readroom_domain::protocol::{ErrorCode, PointerAction, ProtocolError};
+use readroom_domain::view::{CaseShape, ViewChange, ViewState, Viewport};
+use readroom_store::ObjectStore;
+use readroom_store::blocking::RangeReader;
+
+use crate::admission::Admission;
+use crate::encode::H264Encoder;
+use crate::keys::WorkerIdentity;
+use crate::reader::EncryptedBundle;
+use crate::render::{self, Rendered};
+use crate::source::CaseImages;
+use crate::watermark::Watermark;
+
+/// Ciphertext read-ahead block for ranged GETs.
+const RANGE_BLOCK: usize = 256 * 1024;
+
+/// One encoded, ready-to-send frame.
+pub struct FrameOut {
+    /// Frame number.
+    pub frame: u64,
+    /// H.264 access unit.
+    pub data: Vec<u8>,
+    /// Milliseconds spent rendering.
+    pub render_ms: f64,
+    /// Milliseconds spent encoding.
+    pub encode_ms: f64,
+}
+
+/// A lossless frame ready to send.
+pub struct LosslessOut {
+    /// Frame number.
+    pub frame: u64,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// SHA-256 (hex) of the RGB pixels.
+    pub sha256: String,
+    /// The PNG.
+    pub png: Vec<u8>,
+}
+
+/// Why a session could not start or a frame could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The bundle could not be fetched or decrypted.
+    #[error("cannot open the case: {0}")]
+    Open(String),
+    /// Rendering or encoding failed.
+    #[error("{0}")]
+    Frame(String),
+}
+
+/// The session's case, view and codec.
+pub struct Pipeline {
+    images: CaseImages<RangeReader>,
+    shape: CaseShape,
+    state: ViewState,
+    watermark: Watermark,
+    encoder: Option<H264Encoder>,
+    bitrate: u32,
+    last: Option<Rendered>,
+    frame: u64,
+}
+
+/// Opens an encrypted bundle from the store with ranged reads (call on the blocking pool).
+fn open_bundle(
+    store: &Arc<dyn ObjectStore>,
+    handle: &tokio::runtime::Handle,
+    identities: &[WorkerIdentity],
+    key: &str,
+) -> Result<EncryptedBundle<RangeReader>, PipelineError> {
+    let size = handle
+        .block_on(store.head(key))
+        .map_err(|err| PipelineError::Open(format!("bundle object: {err}")))?
+        .size;
+    let reader = RangeReader::new(Arc::clone(store), key, size, handle.clone(), RANGE_BLOCK);
+    EncryptedBundle::open(reader, identities.iter().map(WorkerIdentity::as_age))
+        .map_err(|err| PipelineError::Open(err.to_string()))
+}
+
+impl Pipeline {
+    /// Fetches and opens the admitted case (and its prior visit), and sets the first view.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        store: &Arc<dyn ObjectStore>,
+        handle: &tokio::runtime::Handle,
+        identities: &[WorkerIdentity],
+        admission: &Admission,
+        viewport: Viewport,
+        watermark: Watermark,
+        cache_bytes: usize,
+        bitrate: u32,
+    ) -> Result<Pipeline, PipelineError> {
+        let current = open_bundle(store, handle, identities, &admission.bundle)?;
+        let prior = match &admission.prior_bundle {
+            Some(key) => Some(open_bundle(store, handle, identities, key)?),
+            None => None,
+        };
+        let mut images = CaseImages::new(current, prior, cache_bytes);
+        let shape = images
+            .shape()
+            .map_err(|err| PipelineError::Open(err.to_string()))?;
+        let state = ViewState::initial(&shape, viewport)
+            .ok_or_else(|| PipelineError::Open("the case has no image to show".into()))?;
+        Ok(Pipeline {
+            images,
+            shape,
+            state,
+            watermark,
+            encoder: None,
+            bitrate,
+            last: None,
+            frame: 0,
+        })
+    }
+
+    /// Switches to another case (same viewport and watermark session).
+    pub fn switch_case(
+        &mut self,
+        store: &Arc<dyn ObjectStore>,
+        handle: &tokio::runtime::Handle,
+        identities: &[WorkerIdentity],
+        admission: &Admission,
+        cache_bytes: usize,
+    ) -> Result<(), PipelineError> {
+        let current = open_bundle(store, handle, identities, &admission.bundle)?;
+        let prior = match &admission.prior_bundle {
+            Some(key) => Some(open_bundle(store, handle, identities, key)?),
+            None => None,
+        };
+        let mut images = CaseImages::new(current, prior, cache_bytes);
+        let shape = images
+            .shape()
+            .map_err(|err| PipelineError::Open(err.to_string()))?;
+        let state = ViewState::initial(&shape, self.state.viewport)
+            .ok_or_else(|| PipelineError::Open("the case has no image to show".into()))?;
+        self.images = images;
+        self.shape = shape;
+        self.state = state;
+        self.last = None;
+        Ok(())
+    }
+
+    /// The case's shape.
+    pub fn shape(&self) -> &CaseShape {
+        &self.shape
+    }
+
+    /// The current view.
+    pub fn state(&self) -> &ViewState {
+        &self.state
+    }
+
+    /// Caliper lengths of the last frame.
+    pub fn measurements(&self) -> Vec<Option<f64>> {
+        self.last
+            .as_ref()
+            .map(|r| r.measurements.clone())
+            .unwrap_or_default()
+    }
+
+    /// Bytes of decoded images held.
+    pub fn cached_bytes(&self) -> usize {
+        self.images.cached_bytes()
+    }
+
+    /// Applies a view change; a refused change leaves the view as it was.
+    pub fn apply(&mut self, change: &ViewChange) -> Result<(), ProtocolError> {
+        let fit = self
+            .last
+            .as_ref()
+            .and_then(|r| render::fit_scale(&r.geometry))
+            .unwrap_or(1.0);
+        self.state
+            .apply_with_fit(change, &self.shape, fit)
+            .map_err(|err| ProtocolError::new(err.code(), err.to_string()))
+    }
+
+    /// Applies a pointer gesture through the geometry of the last frame.
+    pub fn pointer(
+        &mut self,
+        action: PointerAction,
+        at: (f32, f32),
+        delta: (f32, f32),
+    ) -> Result<(), ProtocolError> {
+        let Some(last) = &self.last else {
+            return Err(ProtocolError::new(
+                ErrorCode::NotAvailable,
+                "no frame has been shown yet",
+            ));
+        };
+        let change = render::pointer(
+            &self.state,
+            &self.shape,
+            &last.geometry,
+            action,
+            at.0,
+            at.1,
+            delta.0,
+            delta.1,
+        )
+        .map_err(|err| ProtocolError::new(err.code(), err.to_string()))?;
+        self.apply(&change)
+    }
+
+    /// Sets the target bitrate; a change of more than 20 % from the encoder's takes a new
+    /// encoder (and so a keyframe) at the next frame.
+    pub fn set_bitrate(&mut self, bitrate: u32) {
+        self.bitrate = bitrate;
+        if let Some(encoder) = &self.encoder {
+            let current = f64::from(encoder.bitrate());
+            if (f64::from(bitrate) - current).abs() > 0.2 * current {
+                self.encoder = None;
+            }
+        }
+    }
+
+    /// The encoder's bitrate.
+    pub fn bitrate(&self) -> u32 {
+        self.bitrate
+    }
+
+    /// Renders the current view and encodes it (a keyframe when asked, or when the size
+    /// changed).
+    pub fn frame(&mut self, keyframe: bool) -> Result<FrameOut, PipelineError> {
+        let started = Instant::now();
+        let rendered = render::render(&self.state, &self.shape, &mut self.images, &self.watermark)
+            .map_err(|err| PipelineError::Frame(err.to_string()))?;
+        let render_ms = started.elapsed().as_secs_f64() * 1e3;
+        let (width, height) = (rendered.frame.width, rendered.frame.height);
+        let mut keyframe = keyframe;
+        if self.encoder.as_ref().map(H264Encoder::size) != Some((width, height))
+            || self.encoder.is_none()
+        {
+            self.encoder = Some(
+                H264Encoder::new(width, height, self.bitrate)
+                    .map_err(|err| PipelineError::Frame(err.to_string()))?,
+            );
+            keyframe = true;
+        }
+        let started = Instant::now();
+        let encoder = self.encoder.as_mut().expect("encoder was just created");
+        let encoded = encoder
+            .encode(width, height, &rendered.frame.rgb, keyframe)
+            .map_err(|err| PipelineError::Frame(err.to_string()))?;
+        let encode_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.frame += 1;
+        self.last = Some(rendered);
+        Ok(FrameOut {
+            frame: self.frame,
+            data: encoded.data,
+            render_ms,
+            encode_ms,
+        })
+    }
+
+    /// Re-encodes the last frame as a keyframe (the browser asked for one).
+    pub fn keyframe(&mut self) -> Result<Option<FrameOut>, PipelineError> {
+        let Some(last) = &self.last else {
+            return Ok(None);
+        };
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let encoded = encoder
+            .encode(last.frame.width, last.frame.height, &last.frame.rgb, true)
+            .map_err(|err| PipelineError::Frame(err.to_string()))?;
+        Ok(Some(FrameOut {
+            frame: self.frame,
+            data: encoded.data,
+            render_ms: 0.0,
+            encode_ms: started.elapsed().as_secs_f64() * 1e3,
+        }))
+    }
+
+    /// The last frame, exactly, as PNG with its pixel hash.
+    pub fn lossless(&self) -> Result<Option<LosslessOut>, PipelineError> {
+        let Some(last) = &self.last else {
+            return Ok(None);
+        };
+        let frame = &last.frame;
+        let mut png = Vec::with_capacity(frame.rgb.len() / 2);
+        let encoder = image::codecs::png::PngEncoder::new_with_quality(
+            &mut png,
+            image::codecs::png::CompressionType::Fast,
+            image::codecs::png::FilterType::Adaptive,
+        );
+        image::ImageEncoder::write_image(
+            encoder,
+            &frame.rgb,
+            frame.width,
+            frame.height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|err| PipelineError::Frame(format!("PNG encoding: {err}")))?;
+        Ok(Some(LosslessOut {
+            frame: self.frame,
+            width: frame.width,
+            height: frame.height,
+            sha256: frame.sha256_hex(),
+            png,
+        }))
+    }
+}

@@ -1,0 +1,520 @@
+//! The life of one viewer session: data-channel messages in, frames and replies out, the
+//! lossless settle after the view goes idle, keyframes on request, bitrate from loss reports,
+//! and the end (closed, failed, idle, timed out), reported once.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use readroom_domain::protocol::{
+    ChunkHeader, ClientMessage, ErrorCode, ProtocolError, ServerMessage, VERSION,
+};
+use rtc::media::Sample;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::peer_connection::RTCPeerConnectionState;
+
+use super::peer::{Peer, PeerEvent};
+use super::pipeline::{FrameOut, Pipeline};
+use super::rtcp::{Feedback, feedback, next_bitrate};
+use super::{EndReason, Inner, LosslessRecord, SessionReport, now_unix};
+use crate::admission::Admission;
+
+/// Most data-channel messages handled per second before `rate_limited` replies.
+const MAX_MESSAGES_PER_SECOND: u32 = 200;
+/// How long a disconnected peer may take to come back.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
+
+enum Incoming {
+    Text(Bytes),
+    Binary,
+    Closed,
+}
+
+struct Counters {
+    frames: u64,
+    views: BTreeSet<String>,
+    lossless: Vec<LosslessRecord>,
+    bytes_sent: u64,
+    messages: u64,
+    refused: u64,
+}
+
+/// Runs a session to its end. `pipeline` is already open on the admitted case.
+pub(super) async fn run(
+    inner: Arc<Inner>,
+    id: Uuid,
+    mut admission: Admission,
+    mut peer: Peer,
+    pipeline: Pipeline,
+) {
+    let started = Instant::now();
+    let started_unix = now_unix();
+    let mut counters = Counters {
+        frames: 0,
+        views: BTreeSet::new(),
+        lossless: Vec::new(),
+        bytes_sent: 0,
+        messages: 0,
+        refused: 0,
+    };
+    let mut pipeline = Some(pipeline);
+    let mut channel: Option<Arc<dyn DataChannel>> = None;
+    let (incoming_tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
+    let (feedback_tx, mut feedback_rx) = mpsc::unbounded_channel::<Feedback>();
+    spawn_feedback_reader(Arc::clone(&peer.track), feedback_tx);
+
+    let mut connected = false;
+    let mut ready_sent = false;
+    let mut dirty = false;
+    let mut keyframe = true;
+    let mut acks: Vec<u64> = Vec::new();
+    let mut settle_at: Option<tokio::time::Instant> = None;
+    let current_frame = Arc::new(AtomicU64::new(0));
+    let mut last_message = Instant::now();
+    let mut disconnected_at: Option<Instant> = None;
+    let mut window_start = Instant::now();
+    let mut window_count = 0u32;
+    let mut last_sample = Instant::now();
+    let mut payload_type = None;
+    let connect_deadline = Instant::now() + Duration::from_secs(inner.config.connect_timeout_secs);
+    let idle = Duration::from_secs(inner.config.idle_timeout_secs);
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+
+    let reason = loop {
+        let settle_sleep = async {
+            match settle_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = peer.events.recv() => match event {
+                Some(PeerEvent::DataChannel(dc)) => {
+                    spawn_channel_reader(Arc::clone(&dc), incoming_tx.clone());
+                    channel = Some(dc);
+                }
+                Some(PeerEvent::State(state)) => match state {
+                    RTCPeerConnectionState::Connected => {
+                        connected = true;
+                        disconnected_at = None;
+                        keyframe = true;
+                        dirty = true;
+                    }
+                    RTCPeerConnectionState::Disconnected => {
+                        disconnected_at.get_or_insert_with(Instant::now);
+                    }
+                    RTCPeerConnectionState::Failed => break EndReason::IceFailed,
+                    RTCPeerConnectionState::Closed => break EndReason::Closed,
+                    _ => {}
+                },
+                None => break EndReason::Closed,
+            },
+            message = incoming.recv() => match message {
+                Some(Incoming::Closed) | None => break EndReason::Closed,
+                Some(Incoming::Binary) => {
+                    counters.refused += 1;
+                    let error = ProtocolError::new(ErrorCode::BadMessage, "binary messages are not accepted");
+                    send_text(&channel, &error.to_message()).await;
+                }
+                Some(Incoming::Text(text)) => {
+                    last_message = Instant::now();
+                    counters.messages += 1;
+                    if window_start.elapsed() >= Duration::from_secs(1) {
+                        window_start = Instant::now();
+                        window_count = 0;
+                    }
+                    window_count += 1;
+                    if window_count > MAX_MESSAGES_PER_SECOND {
+                        counters.refused += 1;
+                        let error = ProtocolError::new(ErrorCode::RateLimited, "more than 200 messages in a second");
+                        send_text(&channel, &error.to_message()).await;
+                        continue;
+                    }
+                    let Some(p) = pipeline.as_mut() else { continue };
+                    match handle_message(&inner, &admission, p, &text, &mut counters).await {
+                        Ok(Handled::Changed(seq)) => {
+                            acks.push(seq);
+                            dirty = true;
+                        }
+                        Ok(Handled::Switch(seq, next)) => {
+                            let Some(p) = pipeline.take() else { continue };
+                            let store = Arc::clone(&inner.store);
+                            let handle = tokio::runtime::Handle::current();
+                            let cache = inner.cache_bytes();
+                            let worker = Arc::clone(&inner);
+                            let target = next.clone();
+                            let (p, result) = blocking(p, move |p| {
+                                p.switch_case(&store, &handle, &worker.identities, &target, cache)
+                            })
+                            .await;
+                            pipeline = Some(p);
+                            match result {
+                                Ok(()) => {
+                                    admission = next;
+                                    acks.push(seq);
+                                    ready_sent = false;
+                                    dirty = true;
+                                    keyframe = true;
+                                }
+                                Err(err) => {
+                                    counters.refused += 1;
+                                    let error = ProtocolError { code: ErrorCode::Internal, message: err.to_string(), seq: Some(seq) };
+                                    send_text(&channel, &error.to_message()).await;
+                                }
+                            }
+                        }
+                        Ok(Handled::Reply(reply)) => send_text(&channel, &reply).await,
+                        Ok(Handled::Nothing) => {}
+                        Err(error) => {
+                            counters.refused += 1;
+                            send_text(&channel, &error.to_message()).await;
+                        }
+                    }
+                }
+            },
+            Some(fb) = feedback_rx.recv() => match fb {
+                Feedback::KeyframeRequest => keyframe = true,
+                Feedback::Loss(loss) => {
+                    if let Some(p) = pipeline.as_mut() {
+                        let next = next_bitrate(p.bitrate(), loss);
+                        p.set_bitrate(next);
+                    }
+                }
+            },
+            _ = settle_sleep => {
+                settle_at = None;
+                if let (Some(p), Some(dc)) = (pipeline.take(), channel.clone()) {
+                    let (p, lossless) = blocking(p, |p| p.lossless()).await;
+                    pipeline = Some(p);
+                    if let Ok(Some(out)) = lossless {
+                        counters.lossless.push(LosslessRecord { frame: out.frame, sha256: out.sha256.clone(), verified: None });
+                        counters.bytes_sent += out.png.len() as u64;
+                        let chunk = inner.config.chunk_bytes;
+                        let frame_now = Arc::clone(&current_frame);
+                        tokio::spawn(send_lossless(dc, out, chunk, frame_now));
+                    }
+                }
+            },
+            _ = ticker.tick() => {
+                if !connected && Instant::now() > connect_deadline {
+                    break EndReason::ConnectTimeout;
+                }
+                if disconnected_at.is_some_and(|at| at.elapsed() > DISCONNECT_GRACE) {
+                    break EndReason::Disconnected;
+                }
+                if last_message.elapsed() > idle {
+                    break EndReason::Idle;
+                }
+                if inner.is_shutting_down() {
+                    break EndReason::Shutdown;
+                }
+            },
+        }
+
+        // Coalesce: take everything already queued before rendering once.
+        let channel_open = channel.is_some();
+        if !(connected && channel_open && (dirty || keyframe)) {
+            continue;
+        }
+        if payload_type.is_none() {
+            payload_type = negotiated_payload_type(&peer).await;
+            if payload_type.is_none() {
+                continue;
+            }
+        }
+        let Some(p) = pipeline.take() else { continue };
+        let force = keyframe;
+        let (p, result) = if dirty {
+            blocking(p, move |p| p.frame(force).map(Some)).await
+        } else {
+            blocking(p, |p| p.keyframe()).await
+        };
+        pipeline = Some(p);
+        dirty = false;
+        keyframe = false;
+        match result {
+            Ok(Some(out)) => {
+                current_frame.store(out.frame, Ordering::SeqCst);
+                let elapsed = last_sample.elapsed();
+                last_sample = Instant::now();
+                if let Err(err) = write_frame(&peer, payload_type.unwrap_or(0), &out, elapsed).await
+                {
+                    tracing::warn!(session = %id, error = %err, "writing a video frame failed");
+                }
+                counters.frames += 1;
+                counters.bytes_sent += out.data.len() as u64;
+                inner.metrics.frame(out.render_ms, out.encode_ms);
+                let p = pipeline.as_ref().expect("pipeline is back");
+                counters.views.insert(view_label(p));
+                if !ready_sent {
+                    ready_sent = true;
+                    let ready = ServerMessage::Ready {
+                        v: VERSION,
+                        session: admission.session.clone(),
+                        case: admission.case.clone(),
+                        shape: p.shape().clone(),
+                        state: p.state().clone(),
+                        frame: out.frame,
+                    };
+                    send_text(&channel, &ready).await;
+                }
+                for seq in acks.drain(..) {
+                    let ack = ServerMessage::Ack {
+                        v: VERSION,
+                        seq,
+                        frame: out.frame,
+                        state: p.state().clone(),
+                        measurements: p.measurements(),
+                    };
+                    send_text(&channel, &ack).await;
+                }
+                settle_at = Some(tokio::time::Instant::now() + inner.config.settle());
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(session = %id, error = %err, "frame failed");
+                let error = ProtocolError {
+                    code: ErrorCode::Internal,
+                    message: err.to_string(),
+                    seq: acks.pop(),
+                };
+                acks.clear();
+                send_text(&channel, &error.to_message()).await;
+            }
+        }
+    };
+
+    let _ = peer.connection.close().await;
+    let cached = pipeline.as_ref().map(Pipeline::cached_bytes).unwrap_or(0);
+    drop(pipeline);
+    let report = SessionReport {
+        stream_id: id,
+        viewer_session: admission.session.clone(),
+        user: admission.user.clone(),
+        case: admission.case.clone(),
+        started_unix,
+        duration_ms: started.elapsed().as_millis() as u64,
+        frames: counters.frames,
+        views: counters.views.into_iter().collect(),
+        lossless: counters.lossless,
+        bytes_sent: counters.bytes_sent,
+        messages: counters.messages,
+        refused: counters.refused,
+        end: reason,
+    };
+    tracing::info!(
+        session = %id,
+        user_id = %report.user,
+        reason = ?reason,
+        frames = report.frames,
+        released_cache_bytes = cached,
+        "stream session ended"
+    );
+    inner.finish(report);
+}
+
+enum Handled {
+    Changed(u64),
+    Switch(u64, Admission),
+    Reply(ServerMessage),
+    Nothing,
+}
+
+async fn handle_message(
+    inner: &Arc<Inner>,
+    admission: &Admission,
+    pipeline: &mut Pipeline,
+    text: &[u8],
+    counters: &mut Counters,
+) -> Result<Handled, ProtocolError> {
+    let message = ClientMessage::parse(text)?;
+    let seq = message.seq();
+    let with_seq = |mut err: ProtocolError| {
+        err.seq = Some(seq);
+        err
+    };
+    match message {
+        ClientMessage::Ping { seq, .. } => {
+            Ok(Handled::Reply(ServerMessage::Pong { v: VERSION, seq }))
+        }
+        ClientMessage::View { set, .. } => {
+            pipeline.apply(&set).map_err(with_seq)?;
+            Ok(Handled::Changed(seq))
+        }
+        ClientMessage::Pointer {
+            action,
+            x,
+            y,
+            dx,
+            dy,
+            ..
+        } => {
+            pipeline
+                .pointer(action, (x, y), (dx, dy))
+                .map_err(with_seq)?;
+            Ok(Handled::Changed(seq))
+        }
+        ClientMessage::Verified { frame, ok, .. } => {
+            if let Some(record) = counters
+                .lossless
+                .iter_mut()
+                .rev()
+                .find(|r| r.frame == frame)
+            {
+                record.verified = Some(ok);
+                Ok(Handled::Nothing)
+            } else {
+                Err(with_seq(ProtocolError::new(
+                    ErrorCode::OutOfRange,
+                    format!("no lossless frame {frame} was sent"),
+                )))
+            }
+        }
+        ClientMessage::OpenCase { ticket, .. } => {
+            let next = inner.switch_case(admission, &ticket).map_err(|err| {
+                with_seq(ProtocolError::new(ErrorCode::Forbidden, err.to_string()))
+            })?;
+            Ok(Handled::Switch(seq, next))
+        }
+    }
+}
+
+fn view_label(pipeline: &Pipeline) -> String {
+    let state = pipeline.state();
+    let layout = serde_json::to_value(state.layout)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!("{}:{}", layout, state.exam)
+}
+
+/// Runs `f` on the blocking pool with the pipeline and gives the pipeline back.
+async fn blocking<T: Send + 'static>(
+    mut pipeline: Pipeline,
+    f: impl FnOnce(&mut Pipeline) -> T + Send + 'static,
+) -> (Pipeline, T) {
+    tokio::task::spawn_blocking(move || {
+        let out = f(&mut pipeline);
+        (pipeline, out)
+    })
+    .await
+    .expect("the pipeline task does not panic")
+}
+
+async fn negotiated_payload_type(peer: &Peer) -> Option<u8> {
+    peer.sender
+        .get_parameters()
+        .await
+        .ok()?
+        .rtp_parameters
+        .codecs
+        .first()
+        .map(|codec| codec.payload_type)
+}
+
+async fn write_frame(
+    peer: &Peer,
+    payload_type: u8,
+    out: &FrameOut,
+    since_last: Duration,
+) -> Result<(), webrtc::error::Error> {
+    let duration = since_last.clamp(Duration::from_millis(1), Duration::from_secs(1));
+    peer.track
+        .sample_writer(peer.ssrc, payload_type)
+        .write_sample(&Sample {
+            data: Bytes::copy_from_slice(&out.data),
+            duration,
+            ..Sample::new(Instant::now())
+        })
+        .await
+}
+
+async fn send_text(channel: &Option<Arc<dyn DataChannel>>, message: &ServerMessage) {
+    let Some(dc) = channel else { return };
+    if let Err(err) = dc.send_text(&message.to_json()).await {
+        tracing::debug!(error = %err, "data channel send failed");
+    }
+}
+
+/// Sends the announcement and the chunks; stops if a newer frame was rendered meanwhile.
+async fn send_lossless(
+    dc: Arc<dyn DataChannel>,
+    out: super::pipeline::LosslessOut,
+    chunk_bytes: usize,
+    current_frame: Arc<AtomicU64>,
+) {
+    let payload = chunk_bytes
+        .saturating_sub(readroom_domain::protocol::CHUNK_HEADER_LEN)
+        .max(1);
+    let chunks = out.png.len().div_ceil(payload) as u32;
+    let announce = ServerMessage::Lossless {
+        v: VERSION,
+        frame: out.frame,
+        width: out.width,
+        height: out.height,
+        sha256: out.sha256,
+        bytes: out.png.len() as u64,
+        chunks,
+    };
+    if dc.send_text(&announce.to_json()).await.is_err() {
+        return;
+    }
+    for (index, part) in out.png.chunks(payload).enumerate() {
+        if current_frame.load(Ordering::SeqCst) != out.frame {
+            return;
+        }
+        let header = ChunkHeader {
+            frame: out.frame,
+            index: index as u32,
+        };
+        let mut message = BytesMut::with_capacity(part.len() + 16);
+        message.extend_from_slice(&header.encode());
+        message.extend_from_slice(part);
+        if dc.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn spawn_channel_reader(dc: Arc<dyn DataChannel>, tx: mpsc::UnboundedSender<Incoming>) {
+    tokio::spawn(async move {
+        while let Some(event) = dc.poll().await {
+            let item = match event {
+                DataChannelEvent::OnMessage(message) if message.is_string => {
+                    Incoming::Text(message.data.freeze())
+                }
+                DataChannelEvent::OnMessage(_) => Incoming::Binary,
+                DataChannelEvent::OnClose => Incoming::Closed,
+                _ => continue,
+            };
+            let closed = matches!(item, Incoming::Closed);
+            if tx.send(item).is_err() || closed {
+                return;
+            }
+        }
+        let _ = tx.send(Incoming::Closed);
+    });
+}
+
+fn spawn_feedback_reader(
+    track: Arc<webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample>,
+    tx: mpsc::UnboundedSender<Feedback>,
+) {
+    tokio::spawn(async move {
+        while let Some(event) = track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                continue;
+            };
+            for item in feedback(&packets) {
+                if tx.send(item).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
