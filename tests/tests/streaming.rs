@@ -15,13 +15,17 @@ use readroom_worker::reader::EncryptedBundle;
 use serde_json::{Value, json};
 use support::TestApp;
 
-/// A demo case with an OCT exam, assigned to a new grader.
-async fn grader_with_case(app: &TestApp, name: &str) -> (readroom_server::db::User, Case) {
-    let study = app
-        .db()
+/// The demo study.
+async fn demo_study(app: &TestApp) -> readroom_server::db::Study {
+    app.db()
         .study_by_code(&StudyCode::new("DEMO").unwrap())
         .await
-        .expect("demo study");
+        .expect("demo study")
+}
+
+/// A demo case with an OCT exam, assigned to a new grader.
+async fn grader_with_case(app: &TestApp, name: &str) -> (readroom_server::db::User, Case) {
+    let study = demo_study(app).await;
     let grader = app.user(name, &[(Role::Grader, Some(study.id))]).await;
     let cases = app.db().list_cases(study.id).await.expect("demo cases");
     let mut chosen = None;
@@ -69,6 +73,13 @@ async fn source_probes(app: &TestApp, case: &Case) -> Vec<String> {
     })
     .await
     .unwrap()
+}
+
+/// The reply is a 400 whose message names `what`.
+fn assert_bad_request(reply: &support::Reply, what: &str) {
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(what), "{}", reply.body);
 }
 
 async fn wait_for_report(
@@ -205,11 +216,7 @@ async fn signaling_refuses_bad_offers_and_other_cases() {
     let app = TestApp::start_demo(Backend::Sqlite).await;
     let (grader, case) = grader_with_case(&app, "grader.one").await;
     let (_other, others_case) = {
-        let study = app
-            .db()
-            .study_by_code(&StudyCode::new("DEMO").unwrap())
-            .await
-            .unwrap();
+        let study = demo_study(&app).await;
         let other = app
             .user("grader.two", &[(Role::Grader, Some(study.id))])
             .await;
@@ -236,13 +243,7 @@ async fn signaling_refuses_bad_offers_and_other_cases() {
             post("hello", viewport.clone()),
         )
         .await;
-    assert_eq!(garbage.status, 400, "{}", garbage.body);
-    assert!(
-        garbage.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("offer")
-    );
+    assert_bad_request(&garbage, "offer");
 
     let no_video = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sctp-port:5000\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\na=setup:actpass\r\n";
     let reply = browser
@@ -251,15 +252,7 @@ async fn signaling_refuses_bad_offers_and_other_cases() {
             post(no_video, viewport.clone()),
         )
         .await;
-    assert_eq!(reply.status, 400, "{}", reply.body);
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("H.264"),
-        "{}",
-        reply.body
-    );
+    assert_bad_request(&reply, "H.264");
 
     for (bad, what) in [
         (json!({ "width": 1279, "height": 720, "dpr": 1.0 }), "width"),
@@ -275,15 +268,7 @@ async fn signaling_refuses_bad_offers_and_other_cases() {
                 post(no_video, bad),
             )
             .await;
-        assert_eq!(reply.status, 400, "{}", reply.body);
-        assert!(
-            reply.body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains(what),
-            "{}",
-            reply.body
-        );
+        assert_bad_request(&reply, what);
     }
 
     let missing = browser

@@ -237,14 +237,12 @@ pub fn render(
         let grid_spacing = primary.pixel_spacing_um.filter(|s| *s > 0.0);
         if let Some(spacing) = grid_spacing.filter(|_| state.etdrs && primary.kind != ExamKind::Oct)
         {
-            {
-                let center = state.etdrs_center.unwrap_or([0.5, 0.5]);
-                let (cx, cy) = placement
-                    .screen_at(center[0] * placement.image.0, center[1] * placement.image.1);
-                for diameter_mm in [1.0f32, 3.0, 6.0] {
-                    let radius = diameter_mm * 500.0 / spacing as f32 * placement.scale;
-                    draw::circle(&mut frame, placement.area, cx, cy, radius, GRID, scale);
-                }
+            let center = state.etdrs_center.unwrap_or([0.5, 0.5]);
+            let (cx, cy) =
+                placement.screen_at(center[0] * placement.image.0, center[1] * placement.image.1);
+            for diameter_mm in [1.0f32, 3.0, 6.0] {
+                let radius = diameter_mm * 500.0 / spacing as f32 * placement.scale;
+                draw::circle(&mut frame, placement.area, cx, cy, radius, GRID, scale);
             }
         }
     }
@@ -491,13 +489,11 @@ pub fn pointer(
         ));
     }
     if let Some(locator) = geometry.locator.filter(|l| l.area.contains(x, y)) {
-        {
-            let slice = ((y - locator.area.y) / locator.area.h * locator.slices as f32) as u32;
-            return Ok(ViewChange {
-                slice: Some(slice.min(locator.slices.saturating_sub(1))),
-                ..ViewChange::default()
-            });
-        }
+        let slice = ((y - locator.area.y) / locator.area.h * locator.slices as f32) as u32;
+        return Ok(ViewChange {
+            slice: Some(slice.min(locator.slices.saturating_sub(1))),
+            ..ViewChange::default()
+        });
     }
     let placement = geometry
         .primary

@@ -1,6 +1,7 @@
 //! Streaming settings (the `[stream]` section of the configuration).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ pub struct IceServer {
 }
 
 /// How the worker streams.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamConfig {
     /// Address the media sockets bind to (`127.0.0.1` on one machine; the host's address
@@ -48,8 +49,9 @@ pub struct StreamConfig {
     pub bitrate: u32,
     /// Size of the lossless PNG chunks on the data channel, bytes.
     pub chunk_bytes: usize,
+    /// Where the next search for a free port starts (shared by clones).
     #[serde(skip)]
-    next_port: AtomicU32,
+    next_port: Arc<AtomicU32>,
 }
 
 impl Default for StreamConfig {
@@ -66,26 +68,7 @@ impl Default for StreamConfig {
             max_sessions: 64,
             bitrate: 8_000_000,
             chunk_bytes: 16 * 1024,
-            next_port: AtomicU32::new(0),
-        }
-    }
-}
-
-impl Clone for StreamConfig {
-    fn clone(&self) -> StreamConfig {
-        StreamConfig {
-            udp_ip: self.udp_ip,
-            udp_ports: self.udp_ports,
-            public_ips: self.public_ips.clone(),
-            ice_servers: self.ice_servers.clone(),
-            cache_mib: self.cache_mib,
-            settle_ms: self.settle_ms,
-            idle_timeout_secs: self.idle_timeout_secs,
-            connect_timeout_secs: self.connect_timeout_secs,
-            max_sessions: self.max_sessions,
-            bitrate: self.bitrate,
-            chunk_bytes: self.chunk_bytes,
-            next_port: AtomicU32::new(self.next_port.load(Ordering::Relaxed)),
+            next_port: Arc::default(),
         }
     }
 }

@@ -85,6 +85,29 @@ fn open_bundle(
         .map_err(|err| PipelineError::Open(err.to_string()))
 }
 
+/// Opens the admitted case's bundle (and its prior visit's) and its first view.
+fn open_case(
+    store: &Arc<dyn ObjectStore>,
+    handle: &tokio::runtime::Handle,
+    identities: &[WorkerIdentity],
+    admission: &Admission,
+    viewport: Viewport,
+    cache_bytes: usize,
+) -> Result<(CaseImages<RangeReader>, CaseShape, ViewState), PipelineError> {
+    let current = open_bundle(store, handle, identities, &admission.bundle)?;
+    let prior = match &admission.prior_bundle {
+        Some(key) => Some(open_bundle(store, handle, identities, key)?),
+        None => None,
+    };
+    let mut images = CaseImages::new(current, prior, cache_bytes);
+    let shape = images
+        .shape()
+        .map_err(|err| PipelineError::Open(err.to_string()))?;
+    let state = ViewState::initial(&shape, viewport)
+        .ok_or_else(|| PipelineError::Open("the case has no image to show".into()))?;
+    Ok((images, shape, state))
+}
+
 impl Pipeline {
     /// Fetches and opens the admitted case (and its prior visit), and sets the first view.
     #[allow(clippy::too_many_arguments)]
@@ -98,17 +121,8 @@ impl Pipeline {
         cache_bytes: usize,
         bitrate: u32,
     ) -> Result<Pipeline, PipelineError> {
-        let current = open_bundle(store, handle, identities, &admission.bundle)?;
-        let prior = match &admission.prior_bundle {
-            Some(key) => Some(open_bundle(store, handle, identities, key)?),
-            None => None,
-        };
-        let mut images = CaseImages::new(current, prior, cache_bytes);
-        let shape = images
-            .shape()
-            .map_err(|err| PipelineError::Open(err.to_string()))?;
-        let state = ViewState::initial(&shape, viewport)
-            .ok_or_else(|| PipelineError::Open("the case has no image to show".into()))?;
+        let (images, shape, state) =
+            open_case(store, handle, identities, admission, viewport, cache_bytes)?;
         Ok(Pipeline {
             images,
             shape,
@@ -130,17 +144,14 @@ impl Pipeline {
         admission: &Admission,
         cache_bytes: usize,
     ) -> Result<(), PipelineError> {
-        let current = open_bundle(store, handle, identities, &admission.bundle)?;
-        let prior = match &admission.prior_bundle {
-            Some(key) => Some(open_bundle(store, handle, identities, key)?),
-            None => None,
-        };
-        let mut images = CaseImages::new(current, prior, cache_bytes);
-        let shape = images
-            .shape()
-            .map_err(|err| PipelineError::Open(err.to_string()))?;
-        let state = ViewState::initial(&shape, self.state.viewport)
-            .ok_or_else(|| PipelineError::Open("the case has no image to show".into()))?;
+        let (images, shape, state) = open_case(
+            store,
+            handle,
+            identities,
+            admission,
+            self.state.viewport,
+            cache_bytes,
+        )?;
         self.images = images;
         self.shape = shape;
         self.state = state;
@@ -236,9 +247,7 @@ impl Pipeline {
         let render_ms = started.elapsed().as_secs_f64() * 1e3;
         let (width, height) = (rendered.frame.width, rendered.frame.height);
         let mut keyframe = keyframe;
-        if self.encoder.as_ref().map(H264Encoder::size) != Some((width, height))
-            || self.encoder.is_none()
-        {
+        if self.encoder.as_ref().map(H264Encoder::size) != Some((width, height)) {
             self.encoder = Some(
                 H264Encoder::new(width, height, self.bitrate)
                     .map_err(|err| PipelineError::Frame(err.to_string()))?,
