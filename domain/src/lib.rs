@@ -6,12 +6,20 @@
 //! - [`ticket`]: the signed, short-lived streaming ticket the server mints and workers verify.
 //! - [`view`]: the view state a worker renders and the changes a viewer asks for.
 //! - [`protocol`]: the `control` data channel messages between viewer and worker.
+//! - [`audit`]: the tamper-evident audit chain, its verification and signed checkpoints.
+//! - [`grading`]: grading forms as data, grade validation, presets, disagreement rules.
+//! - [`agreement`]: Cohen's kappa and weighted kappa.
+//! - [`assignment`]: planning who grades which case (N per case, balanced, repeats).
 //!
 //! Nothing here opens files or sockets; the `readroom-bundle` crate feeds these rules with what it
 //! reads, so the rules are unit-tested on plain values.
 #![deny(missing_docs)]
 
+pub mod agreement;
+pub mod assignment;
+pub mod audit;
 pub mod deid;
+pub mod grading;
 pub mod limits;
 pub mod manifest;
 pub mod protocol;

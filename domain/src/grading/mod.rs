@@ -1,0 +1,28 @@
+//! Grading: forms as data, validation of grades against them, presets, disagreement rules and
+//! the data dictionary of exports.
+//!
+//! - [`form`]: the form definition (`readroom-form/1`), its parsing, checks and fingerprint.
+//! - [`values`]: grade values, validated against a form in draft or submit mode.
+//! - [`disagreement`]: adjudication rules and the disagreements between two grades.
+//! - [`dictionary`]: export columns of a form and grades flattened into them.
+//! - [`presets`]: the forms readroom ships (ICDR, AREDS, VCDR, gradability, other findings, demo).
+//! - [`eye`]: laterality of per-eye values (OD/OS).
+//!
+//! The format is documented in `docs/grading-forms.md`.
+
+pub mod dictionary;
+pub mod disagreement;
+pub mod eye;
+pub mod form;
+pub mod presets;
+pub mod values;
+
+pub use dictionary::{Column, column_name, dictionary, flatten};
+pub use disagreement::{Disagreement, DisagreementRule, StatusTerm, disagreements};
+pub use eye::Eye;
+pub use form::{
+    ChoiceOption, Condition, FORM_SCHEMA_V1, Field, FieldKind, Form, FormError, FormProblem, Level,
+    Text,
+};
+pub use presets::{PRESETS, preset};
+pub use values::{Mode, Problem, ProblemCode, Value, Values, validate};
