@@ -53,7 +53,7 @@ run(async (browser) => {
 
   const opened = Date.now();
   await page.goto(`/cases/${p.case_id}`);
-  await page.waitForSelector('main[data-state="streaming"]', { timeout: 30000 });
+  await page.waitForSelector('.viewer[data-state="streaming"]', { timeout: 30000 });
   const firstFrameMs = Date.now() - opened;
 
   const viewer = (expr) => page.evaluate(expr);

@@ -97,7 +97,6 @@ async fn wait_for_report(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the viewer page that plays the stream is not built yet (issue 4 stays open)"]
 async fn a_grader_streams_a_case_in_chromium() {
     browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
     let app = TestApp::start_demo(Backend::Sqlite).await;

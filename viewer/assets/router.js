@@ -6,6 +6,7 @@ import { h } from "./dom.js";
 import { currentUser, loadMe } from "./session.js";
 import { renderHeader } from "./header.js";
 import { errorText } from "./errors.js";
+import { leave } from "./lifecycle.js";
 import * as signin from "./pages/signin.js";
 import * as worklist from "./pages/worklist.js";
 import * as casePage from "./pages/case.js";
@@ -46,6 +47,7 @@ export function renderToken() {
 /** Renders the page for the current URL. */
 export async function render({ focus = false } = {}) {
   const mine = ++generation;
+  leave();
   const main = document.getElementById("main");
   const found = match(location.pathname);
   main.dataset.state = "loading";

@@ -1,9 +1,11 @@
-// `/cases/{id}`: the case's metadata (`GET /api/cases/{id}`). The streamed image viewer goes into
-// `<div id="stream">` with the streaming issue; until then it only says so (no fake video).
+// `/cases/{id}`: the streamed image viewer (for assigned graders and adjudicators) beside the
+// case's metadata (`GET /api/cases/{id}`). Leaving the page ends the stream session.
 
 import { api } from "../api.js";
 import { dl, h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
+import { onLeave } from "../lifecycle.js";
+import { Viewer } from "../stream/viewer.js";
 import { eyeName, formatDateTime, formatNumber, kindName, roleName, statusName, t } from "../i18n.js";
 
 export const title = "case.title";
@@ -28,7 +30,7 @@ export async function render(view, [caseId]) {
   document.title = `${item.label} · readroom`;
   crumbs.append(" › ", h("span", { "aria-current": "page", text: item.label }));
 
-  view.append(
+  const details = h("aside", { class: "case-details", "aria-label": t("case.details") },
     dl([
       [t("col.study"), item.study],
       [t("col.subject"), item.subject],
@@ -40,13 +42,18 @@ export async function render(view, [caseId]) {
     examTable(item.exams || []),
   );
   if (Array.isArray(item.assignments)) {
-    view.append(h("h2", { text: t("case.assignments") }), assignmentTable(item.assignments));
+    details.append(h("h2", { text: t("case.assignments") }), assignmentTable(item.assignments));
   }
-  view.append(
-    h("h2", { text: t("case.images") }),
-    h("div", { id: "stream", class: "stream", dataset: { caseId: item.case_id, access: item.access }, "aria-label": t("case.images") },
-      h("p", { class: "muted", text: t(item.access === "view" ? "case.stream_pending" : "case.stream_metadata_only") })),
-  );
+
+  if (item.access !== "view") {
+    view.append(h("p", { class: "note", text: t("case.stream_metadata_only") }), details);
+    return;
+  }
+  view.classList.add("with-viewer");
+  const viewer = new Viewer({ caseId: item.case_id });
+  view.append(h("div", { class: "case-layout" }, viewer.element, details));
+  onLeave(() => viewer.destroy());
+  viewer.start();
 }
 
 function examTable(exams) {

@@ -1,0 +1,187 @@
+// One WebRTC connection to a worker for one case: a receive-only H.264 video transceiver and the
+// `control` data channel, negotiated without trickle ICE through `POST /api/cases/{id}/stream`.
+// The viewer (viewer.js) owns reconnecting; this module only opens, reports and closes.
+
+import { api } from "../api.js";
+import { CHANNEL } from "./protocol.js";
+
+/** How long to wait for ICE gathering before sending the offer with what was gathered. */
+const GATHER_TIMEOUT_MS = 2500;
+
+let iceServers = null;
+
+async function loadIceServers() {
+  if (!iceServers) {
+    const config = await api("/api/stream/config");
+    iceServers = (config && Array.isArray(config.ice_servers) ? config.ice_servers : []).map((server) => ({
+      urls: server.urls,
+      ...(server.username ? { username: server.username } : {}),
+      ...(server.credential ? { credential: server.credential } : {}),
+    }));
+  }
+  return iceServers;
+}
+
+/** H.264 first (constrained baseline, packetization mode 1: what the worker encodes). */
+function preferH264(transceiver) {
+  if (typeof RTCRtpReceiver === "undefined" || !RTCRtpReceiver.getCapabilities || !transceiver.setCodecPreferences) return;
+  const caps = RTCRtpReceiver.getCapabilities("video");
+  if (!caps) return;
+  const rank = (codec) => {
+    if (codec.mimeType.toLowerCase() !== "video/h264") return 3;
+    const fmtp = codec.sdpFmtpLine || "";
+    if (fmtp.includes("profile-level-id=42e01f") && fmtp.includes("packetization-mode=1")) return 0;
+    return fmtp.includes("packetization-mode=1") ? 1 : 2;
+  };
+  const sorted = [...caps.codecs].sort((a, b) => rank(a) - rank(b));
+  try {
+    transceiver.setCodecPreferences(sorted);
+  } catch {
+    // Keep the browser's own order; the worker still finds H.264 in the offer.
+  }
+}
+
+function gatheringComplete(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    };
+    const check = () => {
+      if (pc.iceGatheringState === "complete") done();
+    };
+    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+/**
+ * A connection. Callbacks: `onTrack(stream)`, `onOpen()`, `onText(string)`, `onBinary(ArrayBuffer)`,
+ * `onLost(reason)` — called once when the connection fails, closes or stays disconnected.
+ */
+export class StreamConnection {
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.pc = null;
+    this.channel = null;
+    this.closed = false;
+    this.disconnectTimer = null;
+    this.lostReported = false;
+    this.answer = null;
+  }
+
+  /**
+   * Negotiates with the worker. Resolves to the server's answer (`viewer_session`,
+   * `session_id`); rejects with the API error (400, 404, 503…) or a network error.
+   */
+  async open(caseId, viewport, viewerSession) {
+    const servers = await loadIceServers();
+    const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
+    this.pc = pc;
+    const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
+    preferH264(transceiver);
+    const channel = pc.createDataChannel(CHANNEL, { ordered: true });
+    channel.binaryType = "arraybuffer";
+    this.channel = channel;
+
+    pc.addEventListener("track", (event) => {
+      const stream = event.streams && event.streams[0] ? event.streams[0] : new MediaStream([event.track]);
+      this.handlers.onTrack(stream);
+    });
+    pc.addEventListener("connectionstatechange", () => this.onConnectionState());
+    channel.addEventListener("open", () => this.handlers.onOpen());
+    channel.addEventListener("close", () => this.lost("channel_closed"));
+    channel.addEventListener("message", (event) => {
+      if (typeof event.data === "string") this.handlers.onText(event.data);
+      else if (event.data instanceof ArrayBuffer) this.handlers.onBinary(event.data);
+    });
+
+    await pc.setLocalDescription(await pc.createOffer());
+    await gatheringComplete(pc);
+    if (this.closed) throw new Error("closed");
+    const body = {
+      offer: { type: "offer", sdp: pc.localDescription.sdp },
+      viewport,
+      ...(viewerSession ? { viewer_session: viewerSession } : {}),
+    };
+    const answer = await api(`/api/cases/${encodeURIComponent(caseId)}/stream`, { method: "POST", body });
+    if (this.closed) throw new Error("closed");
+    await pc.setRemoteDescription(answer.answer);
+    this.answer = answer;
+    return answer;
+  }
+
+  onConnectionState() {
+    const state = this.pc && this.pc.connectionState;
+    if (state === "failed" || state === "closed") {
+      this.lost(`connection_${state}`);
+    } else if (state === "disconnected") {
+      // Often recovers by itself within a few seconds (ICE consent); the worker gives 5 s.
+      clearTimeout(this.disconnectTimer);
+      this.disconnectTimer = setTimeout(() => this.lost("connection_disconnected"), 4000);
+    } else if (state === "connected") {
+      clearTimeout(this.disconnectTimer);
+    }
+  }
+
+  lost(reason) {
+    if (this.closed || this.lostReported) return;
+    this.lostReported = true;
+    this.handlers.onLost(reason);
+  }
+
+  /** Whether the control channel can carry a message now. */
+  ready() {
+    return !this.closed && this.channel && this.channel.readyState === "open";
+  }
+
+  /** Sends a text message; false if the channel is not open. */
+  send(text) {
+    if (!this.ready()) return false;
+    this.channel.send(text);
+    return true;
+  }
+
+  /** Inbound video statistics (`framesDecoded`, `frameWidth`, …) and the path's round trip. */
+  async stats() {
+    const out = {};
+    if (!this.pc) return out;
+    const report = await this.pc.getStats();
+    report.forEach((entry) => {
+      if (entry.type === "inbound-rtp" && entry.kind === "video") {
+        Object.assign(out, {
+          framesDecoded: entry.framesDecoded || 0,
+          framesDropped: entry.framesDropped || 0,
+          frameWidth: entry.frameWidth || 0,
+          frameHeight: entry.frameHeight || 0,
+          framesPerSecond: entry.framesPerSecond || 0,
+          packetsLost: entry.packetsLost || 0,
+          packetsReceived: entry.packetsReceived || 0,
+          jitter: entry.jitter || 0,
+          bytesReceived: entry.bytesReceived || 0,
+          keyFramesDecoded: entry.keyFramesDecoded || 0,
+          totalDecodeTime: entry.totalDecodeTime || 0,
+          codec: entry.codecId || null,
+        });
+      } else if (entry.type === "candidate-pair" && entry.nominated && entry.state === "succeeded") {
+        out.roundTripMs = entry.currentRoundTripTime !== undefined ? entry.currentRoundTripTime * 1000 : null;
+      }
+    });
+    return out;
+  }
+
+  /** Closes the peer connection (the worker sees the channel close and ends the session). */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.disconnectTimer);
+    try {
+      if (this.channel) this.channel.close();
+    } catch {
+      // Already closed.
+    }
+    if (this.pc) this.pc.close();
+  }
+}

@@ -1,0 +1,667 @@
+// The streamed image viewer of a case: the worker's H.264 video in a `<video>` at exact device
+// pixels, the verified lossless frame over it once the view settles, the toolbar, keyboard and
+// pointer input, the connection quality indicator and automatic reconnection with the same view.
+//
+// `window.readroomViewer` exposes the live state to automation and the browser tests (the
+// frame numbers, lossless verification, errors, getStats); it holds nothing the page does not
+// already show.
+
+import { h } from "../dom.js";
+import { examLabel, formatNumber, t } from "../i18n.js";
+import { StreamConnection } from "./connection.js";
+import { LosslessAssembler, canVerify, drawAndHash } from "./lossless.js";
+import { MAX_MESSAGE, VERSION, changesView, layoutsFor, parseChunk, parseServerMessage, restoreChange, viewportFor } from "./protocol.js";
+import { SHORTCUTS, TOOLS, keyAction, wheelAction } from "./input.js";
+
+/** Waits between reconnection attempts, then the last one repeats. */
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+/** Attempts in a row before giving up (a button offers to try again). */
+const MAX_ATTEMPTS = 10;
+const PING_MS = 2000;
+const RESIZE_DEBOUNCE_MS = 250;
+/** A change not acknowledged within this long no longer holds back the lossless frame. */
+const ACK_PATIENCE_MS = 3000;
+/** Movement (device px) before a press becomes a drag. */
+const DRAG_THRESHOLD = 4;
+const SVG = "http://www.w3.org/2000/svg";
+
+export class Viewer {
+  /** `caseId`; `onStreaming()` is called when the first frame of a connection is shown. */
+  constructor({ caseId, onStreaming = () => {} }) {
+    this.caseId = caseId;
+    this.onStreaming = onStreaming;
+    this.conn = null;
+    this.sessionId = null;
+    this.streamId = null;
+    this.shape = null;
+    this.state = null;
+    this.savedState = null;
+    this.frame = 0;
+    this.measurements = [];
+    this.lossless = null;
+    this.badge = "LOSSY";
+    this.errors = [];
+    this.seq = 0;
+    this.tool = "pan";
+    this.awaiting = new Map();
+    this.pings = new Map();
+    this.rtt = null;
+    this.quality = null;
+    this.failures = 0;
+    this.timers = new Set();
+    this.destroyed = false;
+    this.readyReceived = false;
+    this.framePresented = false;
+    this.assembler = new LosslessAssembler();
+    this.verifying = Promise.resolve();
+    this.viewport = null;
+    this.build();
+  }
+
+  // ---- DOM ----------------------------------------------------------------------------------
+
+  build() {
+    this.video = h("video", { class: "viewer-video", muted: true, autoplay: true, playsinline: true, disablepictureinpicture: true, "aria-hidden": "true" });
+    this.video.muted = true;
+    this.canvas = h("canvas", { class: "viewer-lossless", hidden: true, "aria-hidden": "true" });
+    this.rubber = document.createElementNS(SVG, "svg");
+    this.rubber.setAttribute("class", "viewer-rubber");
+    this.rubberLine = document.createElementNS(SVG, "line");
+    this.rubber.append(this.rubberLine);
+    this.rubber.setAttribute("hidden", "");
+    this.screen = h("div", { class: "viewer-screen" }, this.video, this.canvas, this.rubber);
+    this.overlayText = h("p", { class: "viewer-overlay-text" });
+    this.retryButton = h("button", { type: "button", class: "primary", hidden: true, text: t("viewer.retry"), onclick: () => this.retry() });
+    this.overlay = h("div", { class: "viewer-overlay", role: "status", "aria-live": "polite" }, this.overlayText, this.retryButton);
+    this.stage = h("div", {
+      class: "viewer-stage",
+      tabindex: "0",
+      "aria-label": t("viewer.stage_label"),
+      "aria-describedby": "viewer-help",
+    }, this.screen, this.overlay);
+
+    this.examSelect = h("select", { class: "viewer-exam", "aria-label": t("viewer.exam"), onchange: () => this.sendView({ exam: this.examSelect.value, layout: "single" }) });
+    this.layoutButton = h("button", { type: "button", onclick: () => this.runKey("l") });
+    this.toolButtons = Object.fromEntries(TOOLS.map((tool) => [tool, h("button", {
+      type: "button",
+      "aria-pressed": "false",
+      text: t(`viewer.tool.${tool}`),
+      onclick: () => this.setTool(tool),
+    })]));
+    this.toggleButtons = {
+      red_free: h("button", { type: "button", "aria-pressed": "false", text: t("viewer.red_free"), onclick: () => this.runKey("r") }),
+      invert: h("button", { type: "button", "aria-pressed": "false", text: t("viewer.invert"), onclick: () => this.runKey("i") }),
+      etdrs: h("button", { type: "button", "aria-pressed": "false", text: t("viewer.grid"), onclick: () => this.runKey("g") }),
+    };
+    this.helpButton = h("button", { type: "button", "aria-expanded": "false", "aria-controls": "viewer-help", text: "?", title: t("viewer.key.help"), onclick: () => this.toggleHelp() });
+    const tools = h("div", { class: "viewer-tools", role: "toolbar", "aria-label": t("viewer.tools") },
+      this.examSelect,
+      this.layoutButton,
+      h("span", { class: "viewer-group" }, Object.values(this.toolButtons)),
+      h("span", { class: "viewer-group" },
+        h("button", { type: "button", text: "−", title: t("viewer.key.zoom"), onclick: () => this.runKey("-") }),
+        h("button", { type: "button", text: t("viewer.fit"), onclick: () => this.runKey("0") }),
+        h("button", { type: "button", text: "1:1", onclick: () => this.runKey("1") }),
+        h("button", { type: "button", text: "+", title: t("viewer.key.zoom"), onclick: () => this.runKey("+") })),
+      h("span", { class: "viewer-group" }, Object.values(this.toggleButtons)),
+      h("button", { type: "button", text: t("viewer.reset"), onclick: () => this.runKey("Escape") }),
+      this.helpButton);
+
+    this.badgeEl = h("span", { class: "viewer-badge lossy", title: t("viewer.badge_lossy_title") });
+    this.positionEl = h("span", { class: "viewer-position" });
+    this.zoomEl = h("span", { class: "viewer-zoom" });
+    this.wlEl = h("span", { class: "viewer-wl" });
+    this.measureEl = h("span", { class: "viewer-measure" });
+    this.qualityEl = h("span", { class: "viewer-quality", dataset: { level: "unknown" } });
+    this.messageEl = h("span", { class: "viewer-message", role: "alert" });
+    const status = h("div", { class: "viewer-status" },
+      this.badgeEl, this.positionEl, this.zoomEl, this.wlEl, this.measureEl, h("span", { class: "spacer" }), this.messageEl, this.qualityEl);
+
+    this.help = h("div", { id: "viewer-help", class: "viewer-help", hidden: true },
+      h("h3", { text: t("viewer.shortcuts") }),
+      h("dl", {}, SHORTCUTS.flatMap(([keys, label]) => [h("dt", {}, h("kbd", { text: keys })), h("dd", { text: t(label) })]),
+        h("dt", {}, h("kbd", { text: t("viewer.key.right_drag_keys") })), h("dd", { text: t("viewer.key.right_drag") }),
+        h("dt", {}, h("kbd", { text: t("viewer.key.shift_click_keys") })), h("dd", { text: t("viewer.key.shift_click") })));
+
+    this.element = h("section", { class: "viewer", dataset: { state: "connecting" }, "aria-label": t("case.images") },
+      tools, this.stage, status, this.help);
+    this.updateControls();
+    this.updateBadge();
+  }
+
+  // ---- life cycle ---------------------------------------------------------------------------
+
+  /** Starts streaming once the element is in the document. */
+  start() {
+    if (typeof RTCPeerConnection === "undefined") {
+      this.setPhase("ended", t("viewer.unsupported"));
+      return;
+    }
+    this.listeners = [
+      [document, "keydown", (event) => this.onKey(event)],
+      [window, "pagehide", () => this.conn && this.conn.close()],
+      [this.stage, "pointerdown", (event) => this.onPointerDown(event)],
+      [this.stage, "pointermove", (event) => this.onPointerMove(event)],
+      [this.stage, "pointerup", (event) => this.onPointerUp(event)],
+      [this.stage, "pointercancel", () => this.endDrag()],
+      [this.stage, "contextmenu", (event) => event.preventDefault()],
+      [this.stage, "wheel", (event) => this.onWheel(event), { passive: false }],
+    ];
+    for (const [target, type, fn, options] of this.listeners) target.addEventListener(type, fn, options);
+    this.resizeObserver = new ResizeObserver(() => this.onResize());
+    this.resizeObserver.observe(this.stage);
+    this.viewport = this.measure();
+    this.every(PING_MS, () => this.heartbeat());
+    this.installDebugApi();
+    this.connect();
+  }
+
+  /** Ends the session and releases everything (leaving the page). */
+  destroy() {
+    this.destroyed = true;
+    if (this.conn) this.conn.close();
+    for (const timer of this.timers) {
+      clearTimeout(timer);
+      clearInterval(timer);
+    }
+    this.timers.clear();
+    for (const [target, type, fn, options] of this.listeners || []) target.removeEventListener(type, fn, options);
+    if (this.resizeObserver) this.resizeObserver.disconnect();
+    this.video.srcObject = null;
+    if (window.readroomViewer && window.readroomViewer.owner === this) delete window.readroomViewer;
+  }
+
+  later(ms, fn) {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+    return timer;
+  }
+
+  every(ms, fn) {
+    const timer = setInterval(fn, ms);
+    this.timers.add(timer);
+  }
+
+  setPhase(phase, text = "", { retry = false } = {}) {
+    this.element.dataset.state = phase;
+    this.overlayText.textContent = text;
+    this.overlay.hidden = !text && !retry;
+    this.retryButton.hidden = !retry;
+  }
+
+  // ---- connection ---------------------------------------------------------------------------
+
+  async connect() {
+    if (this.destroyed) return;
+    if (this.conn) this.conn.close();
+    this.readyReceived = false;
+    this.framePresented = false;
+    this.assembler.drop();
+    this.awaiting.clear();
+    const conn = new StreamConnection({
+      onTrack: (stream) => conn === this.conn && this.onTrack(stream),
+      onOpen: () => conn === this.conn && this.heartbeat(),
+      onText: (text) => conn === this.conn && this.onText(text),
+      onBinary: (data) => conn === this.conn && this.onBinary(data),
+      onLost: (reason) => conn === this.conn && this.onLost(reason),
+    });
+    this.conn = conn;
+    this.setPhase(this.failures ? "reconnecting" : "connecting", t(this.failures ? "viewer.reconnecting" : "viewer.connecting"));
+    try {
+      const answer = await conn.open(this.caseId, this.viewport, this.sessionId);
+      if (conn !== this.conn) return;
+      this.sessionId = answer.viewer_session;
+      this.streamId = answer.session_id;
+      this.setPhase("opening", t("viewer.opening"));
+    } catch (err) {
+      if (conn !== this.conn || this.destroyed) return;
+      conn.close();
+      if (err && err.redirected) return;
+      if (err && (err.status === 400 || err.status === 403 || err.status === 404)) {
+        this.setPhase("ended", t(err.status === 400 ? "viewer.refused" : "viewer.not_allowed", { reason: err.message || "" }), { retry: err.status === 400 });
+        return;
+      }
+      this.scheduleReconnect(err && err.status === 503 ? "viewer.busy" : "viewer.unreachable");
+    }
+  }
+
+  onLost(reason) {
+    if (this.destroyed) return;
+    if (this.state) this.savedState = this.state;
+    this.hideLossless();
+    console.info("stream connection lost:", reason);
+    this.scheduleReconnect("viewer.lost");
+  }
+
+  scheduleReconnect(messageKey) {
+    this.failures += 1;
+    if (this.failures > MAX_ATTEMPTS) {
+      this.setPhase("ended", t("viewer.gave_up"), { retry: true });
+      return;
+    }
+    const wait = BACKOFF_MS[Math.min(this.failures - 1, BACKOFF_MS.length - 1)];
+    this.setPhase("reconnecting", `${t(messageKey)} ${t("viewer.retrying_in", { seconds: formatNumber(wait / 1000, 1) })}`);
+    this.later(wait, () => this.connect());
+  }
+
+  retry() {
+    this.failures = 0;
+    this.connect();
+  }
+
+  onTrack(stream) {
+    this.video.srcObject = stream;
+    this.video.play().catch(() => {});
+    const presented = () => {
+      if (this.conn && !this.framePresented) {
+        this.framePresented = true;
+        this.maybeStreaming();
+      }
+    };
+    if (this.video.requestVideoFrameCallback) this.video.requestVideoFrameCallback(presented);
+    else this.video.addEventListener("playing", presented, { once: true });
+  }
+
+  maybeStreaming() {
+    if (!this.readyReceived || !this.framePresented) return;
+    this.failures = 0;
+    this.setPhase("streaming");
+    this.onStreaming();
+  }
+
+  // ---- messages from the worker -------------------------------------------------------------
+
+  onText(text) {
+    const message = parseServerMessage(text);
+    if (!message) {
+      console.warn("ignored a malformed message from the worker");
+      return;
+    }
+    switch (message.type) {
+      case "ready":
+        this.onReady(message);
+        break;
+      case "ack":
+        this.awaiting.delete(message.seq);
+        this.frame = Math.max(this.frame, Number(message.frame) || 0);
+        this.state = message.state;
+        this.measurements = Array.isArray(message.measurements) ? message.measurements : [];
+        this.refreshLossless();
+        this.updateControls();
+        break;
+      case "lossless":
+        if (message.frame === this.frame) this.assembler.announce(message);
+        this.updateBadge();
+        break;
+      case "pong": {
+        const sent = this.pings.get(message.seq);
+        this.pings.delete(message.seq);
+        if (sent !== undefined) this.rtt = performance.now() - sent;
+        break;
+      }
+      case "error":
+        this.onError(message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  onReady(message) {
+    this.readyReceived = true;
+    this.sessionId = message.session;
+    this.shape = message.shape;
+    this.state = message.state;
+    this.frame = Math.max(this.frame, Number(message.frame) || 0);
+    this.fillExams();
+    if (this.savedState) {
+      const change = restoreChange(this.savedState, this.state);
+      this.savedState = null;
+      if (Object.keys(change).length) this.sendView(change);
+    }
+    this.updateControls();
+    this.maybeStreaming();
+  }
+
+  onError(message) {
+    if (message.seq !== null && message.seq !== undefined) this.awaiting.delete(message.seq);
+    this.errors.push({ code: message.code, seq: message.seq ?? null, message: message.message });
+    if (this.errors.length > 200) this.errors.splice(0, this.errors.length - 200);
+    this.flash(t(`viewer.error.${message.code}`, { message: message.message }), "error");
+    this.refreshLossless();
+  }
+
+  onBinary(data) {
+    const chunk = parseChunk(data);
+    if (!chunk) return;
+    const complete = this.assembler.add(chunk);
+    this.updateBadge();
+    if (complete) this.verifying = this.verifying.then(() => this.verify(complete));
+  }
+
+  async verify({ meta, blob }) {
+    if (meta.frame !== this.frame || this.destroyed) return;
+    if (!canVerify()) {
+      this.flash(t("viewer.cannot_verify"), "warn");
+      return;
+    }
+    let sha = null;
+    try {
+      sha = await drawAndHash(this.canvas, blob, meta.width, meta.height);
+    } catch (err) {
+      console.warn("lossless frame could not be drawn:", err.message);
+    }
+    const ok = sha === meta.sha256;
+    this.lossless = { frame: meta.frame, sha256: meta.sha256, drawn: sha, verified: ok, width: meta.width, height: meta.height };
+    this.sendMessage({ type: "verified", frame: meta.frame, ok });
+    if (!ok) this.flash(t("viewer.verify_failed"), "error");
+    this.refreshLossless();
+  }
+
+  // ---- the lossless overlay and badge -------------------------------------------------------
+
+  /** Shows the verified lossless frame if it is the current frame and nothing is pending. */
+  refreshLossless() {
+    const now = performance.now();
+    for (const [seq, at] of this.awaiting) if (now - at > ACK_PATIENCE_MS) this.awaiting.delete(seq);
+    const l = this.lossless;
+    const show = !!l && l.verified && l.frame === this.frame && this.awaiting.size === 0;
+    this.canvas.hidden = !show;
+    this.badge = show ? "LOSSLESS" : "LOSSY";
+    this.updateBadge();
+  }
+
+  hideLossless() {
+    this.canvas.hidden = true;
+    this.badge = "LOSSY";
+    this.updateBadge();
+  }
+
+  updateBadge() {
+    const lossless = this.badge === "LOSSLESS";
+    this.badgeEl.className = `viewer-badge ${lossless ? "lossless" : "lossy"}`;
+    this.badgeEl.title = t(lossless ? "viewer.badge_lossless_title" : "viewer.badge_lossy_title");
+    const progress = this.assembler.progress();
+    this.badgeEl.textContent = !lossless && progress !== null
+      ? `${t("viewer.lossy")} · ${formatNumber(Math.floor(progress * 100))} %`
+      : t(lossless ? "viewer.lossless" : "viewer.lossy");
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
+
+  /** Sends a message (v and seq added); returns its seq, or null when it could not be sent. */
+  sendMessage(message) {
+    if (!this.conn || !this.conn.ready()) return null;
+    const seq = ++this.seq;
+    const text = JSON.stringify({ ...message, v: VERSION, seq });
+    if (text.length > MAX_MESSAGE) {
+      this.flash(t("viewer.error.too_large"), "error");
+      return null;
+    }
+    if (!this.conn.send(text)) return null;
+    if (changesView(message)) {
+      this.awaiting.set(seq, performance.now());
+      this.assembler.drop();
+      this.hideLossless();
+    }
+    return seq;
+  }
+
+  sendView(set) {
+    return this.sendMessage({ type: "view", set });
+  }
+
+  heartbeat() {
+    if (!this.conn || !this.conn.ready()) return;
+    const seq = this.sendMessage({ type: "ping" });
+    if (seq !== null) this.pings.set(seq, performance.now());
+    for (const [old, at] of this.pings) if (performance.now() - at > 30000) this.pings.delete(old);
+    this.conn.stats().then((stats) => this.updateQuality(stats)).catch(() => {});
+  }
+
+  updateQuality(stats) {
+    const previous = this.quality || {};
+    const received = (stats.packetsReceived || 0) - (previous.packetsReceived || 0);
+    const lost = (stats.packetsLost || 0) - (previous.packetsLost || 0);
+    const loss = received + lost > 0 ? Math.max(0, lost) / (received + lost) : 0;
+    const rtt = this.rtt ?? stats.roundTripMs ?? null;
+    this.quality = { ...stats, loss, rtt };
+    let level = "unknown";
+    if (rtt !== null) level = rtt < 80 && loss < 0.01 ? "good" : rtt < 200 && loss < 0.05 ? "fair" : "poor";
+    this.qualityEl.dataset.level = level;
+    this.qualityEl.textContent = rtt === null ? "" : t("viewer.quality", { rtt: formatNumber(rtt), loss: formatNumber(loss * 100, 1) });
+    this.qualityEl.title = t(`viewer.quality_${level}`);
+  }
+
+  flash(text, kind = "info") {
+    this.messageEl.textContent = text;
+    this.messageEl.dataset.kind = kind;
+    clearTimeout(this.flashTimer);
+    this.flashTimer = this.later(4000, () => {
+      this.messageEl.textContent = "";
+    });
+  }
+
+  // ---- input --------------------------------------------------------------------------------
+
+  context() {
+    return { state: this.state, shape: this.shape, tool: this.tool };
+  }
+
+  runKey(key) {
+    const action = keyAction(key, this.context());
+    if (!action) return false;
+    if (action.tool) this.setTool(action.tool);
+    if (action.help) this.toggleHelp();
+    if (action.unavailable) this.flash(t("viewer.layout_unavailable"), "info");
+    if (action.send) this.sendMessage(action.send);
+    return true;
+  }
+
+  onKey(event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    const target = event.target instanceof Element ? event.target : null;
+    // Form fields keep their keys (the grading form sits beside the viewer); buttons and links
+    // keep Enter and Space.
+    if (target && target.closest("input, textarea, select, [contenteditable]")) return;
+    if (target && target.closest("button, a[href], summary") && (event.key === "Enter" || event.key === " ")) return;
+    if (this.runKey(event.key)) event.preventDefault();
+  }
+
+  setTool(tool) {
+    this.tool = TOOLS.includes(tool) ? tool : "pan";
+    this.updateControls();
+  }
+
+  toggleHelp() {
+    this.help.hidden = !this.help.hidden;
+    this.helpButton.setAttribute("aria-expanded", String(!this.help.hidden));
+  }
+
+  /** Device-pixel position of a pointer event on the screen element. */
+  devicePoint(event) {
+    const rect = this.screen.getBoundingClientRect();
+    const dpr = this.viewport ? this.viewport.dpr : window.devicePixelRatio || 1;
+    return { x: (event.clientX - rect.left) * dpr, y: (event.clientY - rect.top) * dpr, cssX: event.clientX - rect.left, cssY: event.clientY - rect.top };
+  }
+
+  onPointerDown(event) {
+    if (!this.state || (event.button !== 0 && event.button !== 2)) return;
+    this.stage.focus({ preventScroll: true });
+    this.stage.setPointerCapture(event.pointerId);
+    const at = this.devicePoint(event);
+    const mode = event.button === 2 ? "window_level" : event.shiftKey ? "place_grid" : this.tool;
+    this.drag = { mode, start: at, last: at, moved: false, dx: 0, dy: 0, frame: null };
+    event.preventDefault();
+  }
+
+  onPointerMove(event) {
+    const drag = this.drag;
+    if (!drag) return;
+    const at = this.devicePoint(event);
+    if (!drag.moved && Math.hypot(at.x - drag.start.x, at.y - drag.start.y) < DRAG_THRESHOLD) return;
+    drag.moved = true;
+    if (drag.mode === "measure") {
+      this.drawRubber(drag.start, at);
+      drag.last = at;
+      return;
+    }
+    if (drag.mode !== "pan" && drag.mode !== "window_level") return;
+    drag.dx += at.x - drag.last.x;
+    drag.dy += at.y - drag.last.y;
+    drag.last = at;
+    if (drag.frame === null) drag.frame = requestAnimationFrame(() => this.flushDrag());
+  }
+
+  flushDrag() {
+    const drag = this.drag;
+    if (!drag) return;
+    drag.frame = null;
+    if (drag.dx === 0 && drag.dy === 0) return;
+    this.sendMessage({ type: "pointer", action: drag.mode, x: drag.start.x, y: drag.start.y, dx: drag.dx, dy: drag.dy });
+    drag.dx = 0;
+    drag.dy = 0;
+  }
+
+  onPointerUp(event) {
+    const drag = this.drag;
+    if (!drag) return;
+    const at = this.devicePoint(event);
+    if (!drag.moved) {
+      if (drag.mode === "place_grid") {
+        this.sendMessage({ type: "pointer", action: "place_grid", x: at.x, y: at.y });
+      } else if (this.isVolume()) {
+        // A click on the en-face locator jumps to that B-scan.
+        this.sendMessage({ type: "pointer", action: "click", x: at.x, y: at.y });
+      }
+    } else if (drag.mode === "measure") {
+      this.sendMessage({ type: "pointer", action: "measure", x: drag.start.x, y: drag.start.y, dx: at.x - drag.start.x, dy: at.y - drag.start.y });
+    } else {
+      if (drag.frame !== null) cancelAnimationFrame(drag.frame);
+      drag.frame = null;
+      this.flushDrag();
+    }
+    this.endDrag();
+  }
+
+  endDrag() {
+    if (this.drag && this.drag.frame !== null) cancelAnimationFrame(this.drag.frame);
+    this.drag = null;
+    this.rubber.setAttribute("hidden", "");
+  }
+
+  drawRubber(from, to) {
+    const line = this.rubberLine;
+    line.setAttribute("x1", String(from.cssX));
+    line.setAttribute("y1", String(from.cssY));
+    line.setAttribute("x2", String(to.cssX));
+    line.setAttribute("y2", String(to.cssY));
+    this.rubber.removeAttribute("hidden");
+  }
+
+  onWheel(event) {
+    if (!this.state) return;
+    event.preventDefault();
+    const unit = event.deltaMode === 1 ? 33 : event.deltaMode === 2 ? 400 : 1;
+    this.wheelRest = (this.wheelRest || 0) + event.deltaY * unit;
+    const steps = Math.trunc(this.wheelRest / 100);
+    if (steps === 0) return;
+    this.wheelRest -= steps * 100;
+    const at = this.devicePoint(event);
+    const action = wheelAction(Math.max(-10, Math.min(10, steps)), at.x, at.y, this.context(), event.ctrlKey);
+    if (action) this.sendMessage(action.send);
+  }
+
+  isVolume() {
+    const exam = this.shape && this.state && this.shape.exams.find((e) => e.id === this.state.exam);
+    return !!exam && exam.slices > 1;
+  }
+
+  // ---- size ---------------------------------------------------------------------------------
+
+  measure() {
+    const rect = this.stage.getBoundingClientRect();
+    const viewport = viewportFor(rect.width, rect.height, window.devicePixelRatio || 1);
+    this.screen.style.width = `${viewport.width / viewport.dpr}px`;
+    this.screen.style.height = `${viewport.height / viewport.dpr}px`;
+    return viewport;
+  }
+
+  onResize() {
+    clearTimeout(this.resizeTimer);
+    this.resizeTimer = this.later(RESIZE_DEBOUNCE_MS, () => {
+      const next = this.measure();
+      const now = this.viewport;
+      if (now && next.width === now.width && next.height === now.height && next.dpr === now.dpr) return;
+      this.viewport = next;
+      if (this.state) this.sendView({ viewport: next });
+    });
+  }
+
+  // ---- controls -----------------------------------------------------------------------------
+
+  fillExams() {
+    const exams = (this.shape && this.shape.exams) || [];
+    this.examSelect.replaceChildren(...exams.map((exam) => h("option", {
+      value: exam.id,
+      text: examLabel({ kind: exam.kind, eye: exam.eye, frames: exam.slices > 1 ? exam.slices : 0 }),
+    })));
+    this.examSelect.hidden = exams.length < 2;
+  }
+
+  updateControls() {
+    const s = this.state;
+    for (const [tool, button] of Object.entries(this.toolButtons)) button.setAttribute("aria-pressed", String(this.tool === tool));
+    this.stage.dataset.tool = this.tool;
+    if (!s) {
+      this.layoutButton.textContent = t("viewer.layout.single");
+      return;
+    }
+    if (this.examSelect.value !== s.exam) this.examSelect.value = s.exam;
+    for (const [key, button] of Object.entries(this.toggleButtons)) button.setAttribute("aria-pressed", String(!!s[key]));
+    this.layoutButton.textContent = t(`viewer.layout.${s.layout}`);
+    this.layoutButton.disabled = layoutsFor(this.shape, s.exam).length < 2;
+    const exam = this.shape && this.shape.exams.find((e) => e.id === s.exam);
+    this.positionEl.textContent = exam && exam.slices > 1 ? t("viewer.bscan", { index: s.slice + 1, count: exam.slices }) : "";
+    this.zoomEl.textContent = s.zoom === "fit" ? t("viewer.fit") : `${formatNumber(s.zoom * 100)} %`;
+    const defaultWl = Math.abs(s.window - 1) < 1e-3 && Math.abs(s.level - 0.5) < 1e-3 && Math.abs(s.gamma - 1) < 1e-3;
+    this.wlEl.textContent = defaultWl ? "" : t("viewer.wl", { window: formatNumber(s.window, 2), level: formatNumber(s.level, 2), gamma: formatNumber(s.gamma, 2) });
+    this.measureEl.textContent = this.measurements
+      .map((um, i) => `${i + 1}: ${um === null ? "?" : `${formatNumber(um)} µm`}`)
+      .join("  ");
+  }
+
+  // ---- automation hook ----------------------------------------------------------------------
+
+  installDebugApi() {
+    const viewer = this;
+    window.readroomViewer = {
+      owner: viewer,
+      get state() { return viewer.state; },
+      get shape() { return viewer.shape; },
+      get frame() { return viewer.frame; },
+      get lossless() { return viewer.lossless; },
+      get badge() { return viewer.badge; },
+      get sessionId() { return viewer.sessionId; },
+      get streamId() { return viewer.streamId; },
+      get errors() { return viewer.errors; },
+      get phase() { return viewer.element.dataset.state; },
+      get quality() { return viewer.quality; },
+      get video() { return viewer.video; },
+      get canvas() { return viewer.canvas; },
+      stats: () => (viewer.conn ? viewer.conn.stats() : Promise.resolve({})),
+      send: (message) => viewer.sendMessage(message),
+      sendRaw: (text) => (viewer.conn ? viewer.conn.send(text) : false),
+      /** Simulates a lost connection (the viewer reconnects with the same view). */
+      drop: () => {
+        const conn = viewer.conn;
+        if (!conn || !conn.pc) return;
+        conn.pc.close();
+        conn.lost("dropped");
+      },
+    };
+  }
+}
