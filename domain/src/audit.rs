@@ -222,12 +222,16 @@ actions! {
     AuthLoginFailed = "auth.login_failed",
     /// A user signed out.
     AuthLogout = "auth.logout",
-    /// A one-time sign-in link was redeemed.
-    AuthLinkRedeemed = "auth.link_redeemed",
+    /// A one-time sign-in link was issued for a user (by an admin, the CLI or the demo).
+    AuthLinkIssued = "auth.link_issued",
     /// A user changed their password.
     AuthPasswordChanged = "auth.password_changed",
     /// A user enabled TOTP second-factor sign-in.
     AuthTotpEnabled = "auth.totp_enabled",
+    /// A user turned TOTP second-factor sign-in off.
+    AuthTotpDisabled = "auth.totp_disabled",
+    /// An admin unlocked an account locked by failed sign-ins.
+    AuthUnlocked = "auth.unlocked",
     /// A case was opened for viewing.
     CaseOpened = "case.opened",
     /// An attempt to open a case outside the user's assignment was refused.
@@ -268,8 +272,6 @@ actions! {
     ExportDownloaded = "export.downloaded",
     /// The audit log was exported.
     AuditExported = "audit.exported",
-    /// The audit log was viewed.
-    AuditViewed = "audit.viewed",
     /// A user account was created.
     UserCreated = "user.created",
     /// A user account was disabled.
@@ -282,8 +284,6 @@ actions! {
     RoleRevoked = "role.revoked",
     /// A key (signing or encryption) was created.
     KeyCreated = "key.created",
-    /// A key was rotated.
-    KeyRotated = "key.rotated",
     /// Any other request refused by route policy.
     AccessDenied = "access.denied",
 }
@@ -1368,7 +1368,7 @@ mod tests {
             ("actor", |r| r.actor = Some("intruder".into())),
             ("actor none", |r| r.actor = None),
             ("actor empty", |r| r.actor = Some(String::new())),
-            ("action", |r| r.action = "audit.viewed".into()),
+            ("action", |r| r.action = "audit.exported".into()),
             ("target", |r| r.target = Some("case:other".into())),
             ("target none", |r| r.target = None),
             ("outcome", |r| r.outcome = Outcome::Success),
@@ -1769,7 +1769,7 @@ mod tests {
     #[test]
     fn seal_refuses_bad_details_times_heads_and_fields() {
         let head = ChainHead::genesis();
-        let base = || EventDraft::new(at(0), Action::AuditViewed, Outcome::Success);
+        let base = || EventDraft::new(at(0), Action::AuditExported, Outcome::Success);
         for (details, kind) in [
             (json!([1]), "an array"),
             (json!("x"), "a string"),
@@ -1830,7 +1830,7 @@ mod tests {
     #[test]
     fn none_and_empty_are_hashed_differently() {
         let head = ChainHead::genesis();
-        let base = || EventDraft::new(at(0), Action::AuditViewed, Outcome::Success);
+        let base = || EventDraft::new(at(0), Action::AuditExported, Outcome::Success);
         let none = seal(&head, base()).unwrap();
         let empty = seal(&head, base().actor("")).unwrap();
         assert_ne!(none.hash, empty.hash);

@@ -2,6 +2,10 @@
 
 use uuid::Uuid;
 
+use readroom_domain::audit::{Action, Outcome};
+use serde_json::json;
+
+use crate::audit::{Audit, event_by, user_target};
 use crate::auth::{self, flows};
 use crate::db::{Db, DbError, NewUser, Role, User};
 use crate::state::AppState;
@@ -18,32 +22,92 @@ pub fn valid_username(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
 }
 
-/// Finds a user by name or creates them, then makes sure they hold each of `roles`.
+/// Finds a user by name or creates them, then makes sure they hold each of `roles`; audits
+/// what it created (`user.created`, `role.granted`) as the system, naming `source` (`cli`,
+/// `demo`, `bootstrap`).
 pub async fn ensure_user(
     db: &Db,
+    audit: &Audit,
+    source: &str,
     username: &str,
     display_name: &str,
     roles: &[(Role, Option<Uuid>)],
-) -> Result<User, DbError> {
+) -> anyhow::Result<User> {
     let user = match db.user_by_username(username).await {
         Ok(user) => user,
         Err(DbError::NotFound) => {
-            db.create_user(&NewUser {
-                username: username.to_owned(),
-                display_name: display_name.to_owned(),
-                email: None,
-            })
-            .await?
+            let user = db
+                .create_user(&NewUser {
+                    username: username.to_owned(),
+                    display_name: display_name.to_owned(),
+                    email: None,
+                })
+                .await?;
+            record(
+                audit,
+                Action::UserCreated,
+                user.id,
+                json!({ "source": source }),
+            )
+            .await?;
+            user
         }
-        Err(err) => return Err(err),
+        Err(err) => return Err(err.into()),
     };
     for (role, study) in roles {
         match db.grant_role(user.id, *role, *study, None).await {
-            Ok(_) | Err(DbError::Conflict { .. }) => {}
-            Err(err) => return Err(err),
+            Ok(grant) => {
+                let details = json!({
+                    "role": role.to_string(),
+                    "study_id": study,
+                    "grant_id": grant.id,
+                    "source": source,
+                });
+                record(audit, Action::RoleGranted, user.id, details).await?;
+            }
+            Err(DbError::Conflict { .. }) => {}
+            Err(err) => return Err(err.into()),
         }
     }
     Ok(user)
+}
+
+/// Issues a one-time sign-in link for `user_id` and audits it (`auth.link_issued`) as the
+/// system, naming `source`.
+pub async fn issue_link(
+    db: &Db,
+    audit: &Audit,
+    auth: &auth::AuthState,
+    user_id: Uuid,
+    source: &str,
+) -> anyhow::Result<String> {
+    let (url, _) = flows::issue_link(db, auth, user_id, None, auth::now_unix()).await?;
+    record(
+        audit,
+        Action::AuthLinkIssued,
+        user_id,
+        json!({ "source": source }),
+    )
+    .await?;
+    Ok(url)
+}
+
+async fn record(
+    audit: &Audit,
+    action: Action,
+    user_id: Uuid,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    let draft = event_by(
+        action,
+        Outcome::Success,
+        None,
+        Some(user_target(user_id)),
+        None,
+        details,
+    );
+    audit.record(draft).await?;
+    Ok(())
 }
 
 /// While no user holds the admin role, creates (or reuses) `admin`, grants it admin, and
@@ -54,12 +118,13 @@ pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<Option<String>>
     }
     let user = ensure_user(
         &state.db,
+        &state.audit,
+        "bootstrap",
         FIRST_ADMIN,
         "Administrator",
         &[(Role::Admin, None)],
     )
     .await?;
-    let (url, _) =
-        flows::issue_link(&state.db, &state.auth, user.id, None, auth::now_unix()).await?;
+    let url = issue_link(&state.db, &state.audit, &state.auth, user.id, "bootstrap").await?;
     Ok(Some(url))
 }

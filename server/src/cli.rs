@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::{Config, Overrides};
 use crate::db::{Db, Recipients, StudyCode};
 use crate::ingest::{self, IngestOptions};
+use readroom_domain::audit::{Action, Outcome};
 
 /// readroom: secure remote review and grading of ophthalmic exams.
 #[derive(Debug, Parser)]
@@ -48,8 +49,52 @@ pub enum Command {
     /// Manage local user accounts (first admin, password resets).
     #[command(subcommand)]
     User(UserCommand),
+    /// Verify, export or checkpoint the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Read the invisible watermark of a frame.
+    #[command(subcommand)]
+    Watermark(WatermarkCommand),
     /// Apply database migrations and exit.
     Migrate,
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain, check every signed checkpoint, and report the first broken
+    /// link with its sequence number (non-zero exit if the chain is broken).
+    Verify {
+        /// Start after the newest checkpoint that verifies (faster; trusts what it signs).
+        #[arg(long)]
+        from_checkpoint: bool,
+        /// Verify an export file (from `audit export`) instead of the database, offline.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Write the events, the checkpoints and the public key as JSON Lines (verifiable offline
+    /// with `audit verify --file`).
+    Export {
+        /// Output file (default: standard output).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// First event to export (default 1).
+        #[arg(long, default_value_t = 1, value_name = "SEQ")]
+        from: i64,
+    },
+    /// Sign the current chain head and write the checkpoint to the object store now.
+    Checkpoint,
+}
+
+/// `watermark` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WatermarkCommand {
+    /// Recover the viewer session and minute from a PNG screenshot of a lossless frame (or a
+    /// crop of one).
+    Decode {
+        /// The PNG file.
+        png: PathBuf,
+    },
 }
 
 /// Options of `demo` and `serve`.
@@ -142,6 +187,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => ingest_cmd(&config, args).await,
         Command::Study(command) => study_cmd(&config, command).await,
         Command::User(command) => user_cmd(&config, command).await,
+        Command::Audit(AuditCommand::Verify {
+            from_checkpoint,
+            file,
+        }) => crate::audit_cmd::verify_cmd(&config, from_checkpoint, file).await,
+        Command::Audit(AuditCommand::Export { output, from }) => {
+            crate::audit_cmd::export_cmd(&config, output, from).await
+        }
+        Command::Audit(AuditCommand::Checkpoint) => crate::audit_cmd::checkpoint_cmd(&config).await,
+        Command::Watermark(WatermarkCommand::Decode { png }) => watermark_decode(&png),
         Command::Migrate => {
             let db = open_db(&config).await?;
             println!("database migrated ({})", db.redacted_url());
@@ -151,9 +205,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn user_cmd(config: &Config, command: UserCommand) -> anyhow::Result<()> {
-    use crate::auth::{AuthState, flows, now_unix};
+    use crate::auth::AuthState;
     use crate::db::{DbError, Role};
     let db = open_db(config).await?;
+    let audit = crate::audit::Audit::start(db.clone());
     let auth = AuthState::new(config, &config.public_url(config.listen))?;
     match command {
         UserCommand::Create {
@@ -201,8 +256,9 @@ async fn user_cmd(config: &Config, command: UserCommand) -> anyhow::Result<()> {
                 );
             }
             let name = name.unwrap_or_else(|| username.clone());
-            let user = crate::accounts::ensure_user(&db, &username, &name, &grants).await?;
-            let (link, _) = flows::issue_link(&db, &auth, user.id, None, now_unix()).await?;
+            let user =
+                crate::accounts::ensure_user(&db, &audit, "cli", &username, &name, &grants).await?;
+            let link = crate::accounts::issue_link(&db, &audit, &auth, user.id, "cli").await?;
             println!("{link}");
         }
         UserCommand::Link { username } => {
@@ -216,7 +272,7 @@ async fn user_cmd(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             if user.disabled {
                 anyhow::bail!("user {username} is disabled; enable it first");
             }
-            let (link, _) = flows::issue_link(&db, &auth, user.id, None, now_unix()).await?;
+            let link = crate::accounts::issue_link(&db, &audit, &auth, user.id, "cli").await?;
             println!("{link}");
         }
         UserCommand::List => {
@@ -247,6 +303,46 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&url).await?;
     db.migrate().await?;
     Ok(db)
+}
+
+/// Largest screenshot `watermark decode` reads (pixels), so a hostile PNG cannot exhaust memory.
+const MAX_WATERMARK_PIXELS: u64 = 64 * 1024 * 1024;
+
+fn watermark_decode(path: &Path) -> anyhow::Result<()> {
+    let reader = image::ImageReader::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let (width, height) = reader
+        .into_dimensions()
+        .with_context(|| format!("{} is not a readable image", path.display()))?;
+    if u64::from(width) * u64::from(height) > MAX_WATERMARK_PIXELS {
+        anyhow::bail!(
+            "{} is {width}×{height}: larger than this command reads",
+            path.display()
+        );
+    }
+    let image = image::open(path)
+        .with_context(|| format!("{} is not a readable image", path.display()))?
+        .to_rgb8();
+    let Some((session, minute)) =
+        readroom_worker::watermark::decode(image.width(), image.height(), image.as_raw())
+    else {
+        anyhow::bail!(
+            "no readroom watermark found in {} (it survives only lossless copies: PNG screenshots of the LOSSLESS view, not photos or JPEGs)",
+            path.display()
+        );
+    };
+    let when = time::OffsetDateTime::from_unix_timestamp(i64::from(minute) * 60)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("minute {minute}"));
+    println!("viewer session {session}");
+    println!("session started {when}");
+    Ok(())
 }
 
 fn keygen(config: &Config, args: KeygenArgs) -> anyhow::Result<()> {
@@ -284,6 +380,17 @@ async fn study_cmd(config: &Config, command: StudyCommand) -> anyhow::Result<()>
                 title
             };
             let study = db.create_study(&code, &title, &recipients).await?;
+            let audit = crate::audit::Audit::start(db.clone());
+            audit
+                .record(crate::audit::event_by(
+                    Action::StudyCreated,
+                    Outcome::Success,
+                    None,
+                    Some(crate::audit::study_target(study.code.as_str())),
+                    None,
+                    serde_json::json!({ "recipients": study.recipients.as_slice().len(), "source": "cli" }),
+                ))
+                .await?;
             println!("created study {} ({})", study.code.as_str(), study.title);
         }
         StudyCommand::List => {
@@ -324,7 +431,8 @@ async fn ingest_cmd(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
         progress: Some(Arc::new(move |done| progress_bar.set_position(done))),
         ..IngestOptions::default()
     };
-    let result = ingest::ingest(&db, store, &args.bundle, &args.study, options).await;
+    let audit = crate::audit::Audit::start(db.clone());
+    let result = ingest::ingest(&db, &audit, store, &args.bundle, &args.study, options).await;
     bar.finish_and_clear();
     let report = result?;
     println!(

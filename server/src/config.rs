@@ -44,6 +44,34 @@ pub struct Config {
     /// Streaming (the in-process worker in embedded mode; `readroom worker` later).
     #[serde(default)]
     pub stream: readroom_worker::stream::StreamConfig,
+    /// The audit log's signed checkpoints.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// Audit log settings (see `docs/audit.md`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// The Ed25519 key (32-byte seed, hex) checkpoints are signed with. Empty means
+    /// `keys/audit.key` in `data_dir` (created on first start).
+    pub key: PathBuf,
+    /// The public key (hex) `readroom audit verify` checks checkpoints with; empty means the
+    /// public half of `key`. Set it on the machine that verifies so a replaced key is noticed.
+    pub public_key: String,
+    /// Seconds between checkpoints while events are being added (one is also written at
+    /// shutdown). 0 turns periodic checkpoints off.
+    pub checkpoint_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            key: PathBuf::new(),
+            public_key: String::new(),
+            checkpoint_secs: 300,
+        }
+    }
 }
 
 /// Sign-in and session settings (see `docs/identity.md`).
@@ -170,6 +198,7 @@ impl Default for Config {
                 oidc: Vec::new(),
             },
             stream: readroom_worker::stream::StreamConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -270,6 +299,15 @@ impl Config {
             self.data_dir.join("keys").join("ticket.key")
         } else {
             self.ticket_key.clone()
+        }
+    }
+
+    /// The audit checkpoint signing key file.
+    pub fn audit_key_path(&self) -> PathBuf {
+        if self.audit.key.as_os_str().is_empty() {
+            self.data_dir.join("keys").join("audit.key")
+        } else {
+            self.audit.key.clone()
         }
     }
 

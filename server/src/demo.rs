@@ -14,8 +14,11 @@ use anyhow::Context;
 use readroom_bundle::synth;
 use readroom_store::ObjectStore;
 
+use readroom_domain::audit::{Action, Outcome};
+use serde_json::json;
+
 use crate::accounts;
-use crate::auth::{self, flows};
+use crate::audit::{Audit, case_target, event_by, study_target};
 use crate::config::Config;
 use crate::db::{AssignmentRole, Db, DbError, Recipients, Role, StudyCode, User};
 use crate::ingest::{self, IngestOptions};
@@ -47,7 +50,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let summary = prepare(&config).await?;
     let banner: crate::serve::Banner = Box::new(move |state, url| {
         Box::pin(async move {
-            let users = seed_users(&state.db).await?;
+            let users = seed_users(&state.db, &state.audit).await?;
             println!();
             println!("readroom demo is running at {url}");
             println!(
@@ -61,8 +64,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 state.auth.link_seconds / 3600
             );
             for (role, user) in users {
-                let (link, _) =
-                    flows::issue_link(&state.db, &state.auth, user.id, None, auth::now_unix())
+                let link =
+                    accounts::issue_link(&state.db, &state.audit, &state.auth, user.id, "demo")
                         .await?;
                 println!("{role} {} {link}", user.username);
             }
@@ -76,7 +79,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Creates the demo users (idempotent) and, the first time, assigns every demo case to two of
 /// the three demo graders (so each grader has some cases, not all) and to nobody else.
 /// Returns each demo user with the role it was seeded for, in [`DEMO_USERS`] order.
-pub async fn seed_users(db: &Db) -> anyhow::Result<Vec<(Role, User)>> {
+pub async fn seed_users(db: &Db, audit: &Audit) -> anyhow::Result<Vec<(Role, User)>> {
     let code = StudyCode::new(DEMO_STUDY).map_err(|err| anyhow::anyhow!("{err}"))?;
     let study = db.study_by_code(&code).await?;
     let mut users = Vec::new();
@@ -85,7 +88,9 @@ pub async fn seed_users(db: &Db) -> anyhow::Result<Vec<(Role, User)>> {
             Role::Admin | Role::Auditor => None,
             _ => Some(study.id),
         };
-        let user = accounts::ensure_user(db, username, display_name, &[(*role, scope)]).await?;
+        let user =
+            accounts::ensure_user(db, audit, "demo", username, display_name, &[(*role, scope)])
+                .await?;
         users.push((*role, user));
     }
     let graders: Vec<&User> = users
@@ -98,7 +103,24 @@ pub async fn seed_users(db: &Db) -> anyhow::Result<Vec<(Role, User)>> {
         for (index, case) in cases.iter().enumerate() {
             for offset in 0..2.min(graders.len()) {
                 let grader = graders[(index + offset) % graders.len()];
-                db.assign(case.case.id, grader.id, AssignmentRole::Grader, None)
+                let assignment = db
+                    .assign(case.case.id, grader.id, AssignmentRole::Grader, None)
+                    .await?;
+                audit
+                    .record(event_by(
+                        Action::AssignmentCreated,
+                        Outcome::Success,
+                        None,
+                        Some(case_target(case.case.id)),
+                        None,
+                        json!({
+                            "assignment_id": assignment.id,
+                            "assignee": grader.id,
+                            "role": "grader",
+                            "study": DEMO_STUDY,
+                            "source": "demo",
+                        }),
+                    ))
                     .await?;
             }
         }
@@ -122,19 +144,33 @@ pub async fn prepare(config: &Config) -> anyhow::Result<DemoSummary> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let identity_path = config.worker_identity_path();
-    let identity = if identity_path.exists() {
-        readroom_worker::keys::load(&identity_path)?
-    } else {
+    let generated = !identity_path.exists();
+    let identity = if generated {
         eprintln!(
             "demo: generating worker identity {}",
             identity_path.display()
         );
         readroom_worker::keys::generate(&identity_path)?
+    } else {
+        readroom_worker::keys::load(&identity_path)?
     };
     let recipient = identity.recipient();
     drop(identity);
 
     let db = crate::cli::open_db(config).await?;
+    let audit = Audit::start(db.clone());
+    if generated {
+        audit
+            .record(event_by(
+                Action::KeyCreated,
+                Outcome::Success,
+                None,
+                None,
+                None,
+                json!({ "key": "worker", "recipient": recipient, "source": "demo" }),
+            ))
+            .await?;
+    }
     let store = crate::store::open(config).await?;
     let code = StudyCode::new(DEMO_STUDY).map_err(|err| anyhow::anyhow!("{err}"))?;
     let study = match db.study_by_code(&code).await {
@@ -143,18 +179,30 @@ pub async fn prepare(config: &Config) -> anyhow::Result<DemoSummary> {
             let mut all = vec![recipient.clone()];
             all.extend(config.recipients.iter().cloned());
             let recipients = Recipients::new(all).map_err(|err| anyhow::anyhow!("{err}"))?;
-            db.create_study(
-                &code,
-                "Demo study (synthetic and public-domain images)",
-                &recipients,
-            )
-            .await?
+            let study = db
+                .create_study(
+                    &code,
+                    "Demo study (synthetic and public-domain images)",
+                    &recipients,
+                )
+                .await?;
+            audit
+                .record(event_by(
+                    Action::StudyCreated,
+                    Outcome::Success,
+                    None,
+                    Some(study_target(DEMO_STUDY)),
+                    None,
+                    json!({ "recipients": recipients.as_slice().len(), "source": "demo" }),
+                ))
+                .await?;
+            study
         }
         Err(err) => return Err(err.into()),
     };
     let existing = db.list_cases(study.id).await?.len();
     let cases = if existing == 0 {
-        ingest_demo_bundles(&db, store).await?
+        ingest_demo_bundles(&db, &audit, store).await?
     } else {
         existing
     };
@@ -165,7 +213,11 @@ pub async fn prepare(config: &Config) -> anyhow::Result<DemoSummary> {
     })
 }
 
-async fn ingest_demo_bundles(db: &Db, store: Arc<dyn ObjectStore>) -> anyhow::Result<usize> {
+async fn ingest_demo_bundles(
+    db: &Db,
+    audit: &Audit,
+    store: Arc<dyn ObjectStore>,
+) -> anyhow::Result<usize> {
     let scratch = tempfile::Builder::new()
         .prefix("readroom-demo-")
         .tempdir()
@@ -200,7 +252,7 @@ async fn ingest_demo_bundles(db: &Db, store: Arc<dyn ObjectStore>) -> anyhow::Re
             ground_truth,
             ..IngestOptions::default()
         };
-        let report = ingest::ingest(db, store.clone(), &dir, DEMO_STUDY, options)
+        let report = ingest::ingest(db, audit, store.clone(), &dir, DEMO_STUDY, options)
             .await
             .with_context(|| format!("demo bundle {}", dir.display()))?;
         eprintln!(

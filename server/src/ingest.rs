@@ -9,6 +9,9 @@
 //! The gate runs first and reads every file, so a refused bundle stores nothing. If the upload or
 //! the database insert fails, the partial object is aborted or deleted.
 
+use crate::audit::{Audit, case_target, event_by, study_target};
+use readroom_domain::audit::{Action, Outcome};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -69,6 +72,9 @@ pub enum IngestError {
         /// Visit pseudonym.
         visit: String,
     },
+    /// The audit log did not record the ingest (the bundle may be stored; run again to see).
+    #[error("audit log: {0}")]
+    Audit(String),
     /// The object store failed.
     #[error("object store: {0}")]
     Store(#[from] StoreError),
@@ -129,8 +135,66 @@ pub struct IngestOptions {
     pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 }
 
-/// Ingests the bundle at `path` (directory or zip) into study `code`.
+/// Ingests the bundle at `path` (directory or zip) into study `code`, and audits the outcome
+/// (`ingest.accepted` with the new case, or `ingest.refused` with the number of problems: never
+/// their text, which names files).
 pub async fn ingest(
+    db: &Db,
+    audit: &Audit,
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+    code: &str,
+    options: IngestOptions,
+) -> Result<IngestReport, IngestError> {
+    let actor = options.actor;
+    let result = ingest_unaudited(db, store, path, code, options).await;
+    let draft = match &result {
+        Ok(report) => event_by(
+            Action::IngestAccepted,
+            Outcome::Success,
+            actor,
+            Some(case_target(report.case_id)),
+            None,
+            json!({
+                "study": code,
+                "case_label": report.case_label,
+                "bundle_id": report.bundle_id,
+                "files": report.files,
+                "exams": report.exams,
+                "ciphertext_bytes": report.ciphertext_bytes,
+                "ciphertext_sha256": report.ciphertext_sha256,
+            }),
+        ),
+        Err(err) => {
+            let (outcome, reason, problems) = match err {
+                IngestError::Rejected(rejection) => (
+                    Outcome::Denied,
+                    "rejected",
+                    rejection.problems.len() + rejection.findings.len(),
+                ),
+                IngestError::Source(_) => (Outcome::Denied, "unreadable", 1),
+                IngestError::Duplicate { .. } => (Outcome::Denied, "duplicate", 1),
+                IngestError::UnknownStudy { .. } => (Outcome::Denied, "unknown_study", 1),
+                _ => (Outcome::Failure, "error", 0),
+            };
+            event_by(
+                Action::IngestRefused,
+                outcome,
+                actor,
+                Some(study_target(code)),
+                None,
+                json!({ "reason": reason, "problems": problems }),
+            )
+        }
+    };
+    audit
+        .record(draft)
+        .await
+        .map_err(|err| IngestError::Audit(err.to_string()))?;
+    result
+}
+
+async fn ingest_unaudited(
     db: &Db,
     store: Arc<dyn ObjectStore>,
     path: &Path,

@@ -11,6 +11,8 @@
 //! identity-holding code lives in `readroom-worker`, which the binary links for embedded mode.
 pub mod access;
 pub mod accounts;
+pub mod audit;
+pub mod audit_cmd;
 pub mod auth;
 pub mod cli;
 pub mod config;

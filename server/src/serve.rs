@@ -59,8 +59,19 @@ impl Server {
         let bound = listener.local_addr()?;
         let url = config.public_url(bound);
         tracing::info!(%bound, store = %store.describe(), database = %db.redacted_url(), "readroom listening");
+        let new_ticket_key = !config.ticket_key_path().exists();
+        let new_audit_key = !config.audit_key_path().exists();
         let auth = Arc::new(crate::auth::AuthState::new(&config, &url)?);
-        let streamer = start_streamer(&config, &store, &auth, &db)?;
+        let audit = crate::audit::Audit::start(db.clone());
+        let audit_signer = Arc::new(crate::audit::load_or_create_key(&config.audit_key_path())?);
+        if new_ticket_key {
+            let public_key = hex::encode(auth.tickets.verifier().public_key());
+            record_new_key(&audit, "ticket", &public_key).await?;
+        }
+        if new_audit_key {
+            record_new_key(&audit, "audit", &audit_signer.public_key_hex()).await?;
+        }
+        let streamer = start_streamer(&config, &store, &auth, &db, &audit)?;
         let state = AppState {
             db,
             store,
@@ -68,6 +79,9 @@ impl Server {
             metrics,
             auth,
             streamer,
+            audit,
+            audit_signer,
+            audit_verified: Arc::default(),
         };
         Ok(Server {
             url,
@@ -82,7 +96,10 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         spawn_session_sweeper(self.state.clone());
+        spawn_checkpointer(self.state.clone());
         let db = self.state.db.clone();
+        let store = Arc::clone(&self.state.store);
+        let signer = Arc::clone(&self.state.audit_signer);
         let streamer = self.state.streamer.clone();
         let app = crate::http::app(self.state);
         axum::serve(
@@ -101,9 +118,31 @@ impl Server {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        // Sign the head at shutdown, so the last events are covered by a checkpoint.
+        if let Err(err) = crate::audit::checkpoint(&db, &store, &signer).await {
+            tracing::warn!(error = %err, "could not write the shutdown audit checkpoint");
+        }
         db.close().await;
         Ok(())
     }
+}
+
+/// Audits a signing key this process created (`key.created`, with its public half).
+async fn record_new_key(
+    audit: &crate::audit::Audit,
+    key: &str,
+    public_key: &str,
+) -> anyhow::Result<()> {
+    let draft = crate::audit::event_by(
+        readroom_domain::audit::Action::KeyCreated,
+        readroom_domain::audit::Outcome::Success,
+        None,
+        None,
+        None,
+        serde_json::json!({ "key": key, "public_key": public_key }),
+    );
+    audit.record(draft).await?;
+    Ok(())
 }
 
 /// Opens the database and store, binds, prints where to connect, and serves until Ctrl-C or
@@ -149,6 +188,26 @@ fn spawn_session_sweeper(state: AppState) {
     });
 }
 
+/// Signs the audit chain head every `audit.checkpoint_secs` while events are added.
+fn spawn_checkpointer(state: AppState) {
+    let secs = state.config.audit.checkpoint_secs;
+    if secs == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(err) =
+                crate::audit::checkpoint(&state.db, &state.store, &state.audit_signer).await
+            {
+                tracing::warn!(error = %err, "could not write an audit checkpoint");
+            }
+        }
+    });
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -178,11 +237,16 @@ fn start_streamer(
     store: &Arc<dyn readroom_store::ObjectStore>,
     auth: &crate::auth::AuthState,
     db: &crate::db::Db,
+    audit: &crate::audit::Audit,
 ) -> anyhow::Result<Option<readroom_worker::stream::Streamer>> {
     let path = config.worker_identity_path();
     if !path.exists() {
         tracing::warn!(path = %path.display(), "no worker identity: streaming is off in this process");
         return Ok(None);
+    }
+    // This process will hold decrypted images in memory: no core dumps of it.
+    if let Err(err) = readroom_worker::harden_process() {
+        tracing::warn!(error = %err, "cannot turn off core dumps for this process");
     }
     let identity = readroom_worker::keys::load(&path)
         .with_context(|| format!("cannot load the worker identity {}", path.display()))?;
@@ -193,9 +257,10 @@ fn start_streamer(
         auth.tickets.verifier(),
     );
     let db = db.clone();
+    let audit = audit.clone();
     tokio::spawn(async move {
         while let Some(report) = reports.recv().await {
-            if let Err(err) = crate::streams::record(&db, &report).await {
+            if let Err(err) = crate::streams::record(&db, &audit, &report).await {
                 tracing::warn!(session = %report.stream_id, error = %err, "could not record a stream session");
             }
         }

@@ -25,4 +25,10 @@ pub struct AppState {
     /// The in-process streaming worker (embedded mode); `None` when this process holds no
     /// worker identity, and then `POST /api/cases/{id}/stream` answers 503.
     pub streamer: Option<readroom_worker::stream::Streamer>,
+    /// Records audit events (one writer task per process).
+    pub audit: crate::audit::Audit,
+    /// Signs audit checkpoints.
+    pub audit_signer: Arc<readroom_domain::audit::CheckpointSigner>,
+    /// How far the chain has been verified in this process (the auditor page's chain status).
+    pub audit_verified: Arc<tokio::sync::Mutex<crate::audit::VerifiedChain>>,
 }

@@ -329,6 +329,118 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
+
+    // After the demo session: the audit chain verifies, with the shutdown checkpoint.
+    let verify = readroom(&data, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    let report = text(&verify.stdout);
+    assert!(report.starts_with("audit chain intact: "), "{report}");
+    let events: u64 = report["audit chain intact: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(events > 20, "{report}");
+    assert!(!report.contains(" 0 checkpoint(s)"), "{report}");
+    let quick = readroom(&data, &["audit", "verify", "--from-checkpoint"]);
+    assert!(quick.status.success(), "{}", text(&quick.stderr));
+
+    // An export verifies offline; an edited export does not.
+    let export = tmp.path().join("audit.jsonl");
+    let exported = readroom(&data, &["audit", "export", "-o", export.to_str().unwrap()]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let offline = readroom(
+        &data,
+        &["audit", "verify", "--file", export.to_str().unwrap()],
+    );
+    assert!(offline.status.success(), "{}", text(&offline.stderr));
+    let lines = std::fs::read_to_string(&export).unwrap();
+    let edited = lines.replacen("\"action\":\"auth.login\"", "\"action\":\"auth.logout\"", 1);
+    assert!(edited != lines, "the export holds an auth.login event");
+    std::fs::write(&export, edited).unwrap();
+    let offline = readroom(
+        &data,
+        &["audit", "verify", "--file", export.to_str().unwrap()],
+    );
+    assert!(!offline.status.success());
+    assert!(
+        text(&offline.stderr).contains("audit chain BROKEN: broken link at event "),
+        "{}",
+        text(&offline.stderr)
+    );
+
+    // Edit one event in the database behind the triggers' back: found at that event.
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", data.join("readroom.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "DROP TRIGGER audit_events_no_update; \
+             UPDATE audit_events SET client = '203.0.113.9' WHERE seq = 7;",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let broken = readroom(&data, &["audit", "verify"]);
+    assert!(!broken.status.success());
+    assert!(
+        text(&broken.stderr).contains("broken link at event 7: the stored hash does not match"),
+        "{}",
+        text(&broken.stderr)
+    );
+}
+
+/// `readroom watermark decode` recovers the session from a marked PNG (and a crop of it) and
+/// says clearly when there is no mark.
+#[test]
+fn watermark_decode_reads_a_lossless_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (width, height) = (320u32, 240u32);
+    let mut rgb: Vec<u8> = (0..width * height * 3).map(|i| (i % 251) as u8).collect();
+    let session = uuid::Uuid::new_v4();
+    let mark = readroom_worker::watermark::Watermark {
+        grader: "kim".into(),
+        session,
+        unix_minute: 29_000_000,
+    };
+    readroom_worker::watermark::embed(width, height, &mut rgb, &mark);
+    let frame = image::RgbImage::from_raw(width, height, rgb).unwrap();
+    let png = tmp.path().join("frame.png");
+    frame.save(&png).unwrap();
+    let decoded = readroom(&data, &["watermark", "decode", png.to_str().unwrap()]);
+    assert!(decoded.status.success(), "{}", text(&decoded.stderr));
+    assert!(text(&decoded.stdout).contains(&format!("viewer session {session}")));
+    let crop = image::imageops::crop_imm(&frame, 37, 21, 100, 80).to_image();
+    let cropped = tmp.path().join("crop.png");
+    crop.save(&cropped).unwrap();
+    let decoded = readroom(&data, &["watermark", "decode", cropped.to_str().unwrap()]);
+    assert!(
+        text(&decoded.stdout).contains(&session.to_string()),
+        "{}",
+        text(&decoded.stderr)
+    );
+
+    let plain = tmp.path().join("plain.png");
+    image::RgbImage::new(64, 64).save(&plain).unwrap();
+    let none = readroom(&data, &["watermark", "decode", plain.to_str().unwrap()]);
+    assert!(!none.status.success());
+    assert!(
+        text(&none.stderr).contains("no readroom watermark found"),
+        "{}",
+        text(&none.stderr)
+    );
+    let junk = tmp.path().join("junk.png");
+    std::fs::write(&junk, b"not a png at all").unwrap();
+    let bad = readroom(&data, &["watermark", "decode", junk.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("junk.png"),
+        "{}",
+        text(&bad.stderr)
+    );
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -88,7 +88,8 @@ fn child() -> Result<()> {
         let db = Db::connect(&sqlite_url(&data)).await?;
         let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(data.join("store"))?);
         let hwm_before_kb = proc_status_kb("VmHWM")?;
-        let report = ingest(&db, store, &bundle, STUDY, IngestOptions::default())
+        let audit = readroom_server::audit::Audit::start(db.clone());
+        let report = ingest(&db, &audit, store, &bundle, STUDY, IngestOptions::default())
             .await
             .map_err(|err| anyhow::anyhow!("ingest failed: {err}"))?;
         let hwm_after_kb = proc_status_kb("VmHWM")?;

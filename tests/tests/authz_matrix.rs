@@ -216,6 +216,19 @@ impl World {
                 })),
             ),
             ("GET", "/api/stream/config") => (route.to_owned(), None),
+            (
+                "GET",
+                "/api/audit/events"
+                | "/api/audit/anomalies"
+                | "/api/audit/status"
+                | "/api/audit/actions",
+            ) => (route.to_owned(), None),
+            ("GET", "/api/audit/events/export") => (
+                format!("/api/audit/events/export?format=csv&case={case}"),
+                None,
+            ),
+            ("GET", "/api/audit/cases/{id}") => (format!("/api/audit/cases/{case}"), None),
+            ("GET", "/api/audit/users/{id}") => (format!("/api/audit/users/{victim}"), None),
             ("GET", "/api/admin/users") => (route.to_owned(), None),
             ("POST", "/api/admin/users") => (
                 route.to_owned(),

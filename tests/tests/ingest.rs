@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use readroom_bundle::synth::{self, SynthSpec};
 use readroom_domain::manifest::{Eye, Manifest};
+use readroom_server::audit::Audit;
 use readroom_server::db::{Db, Recipients, StudyCode};
 use readroom_server::ingest::{IngestError, IngestOptions, IngestReport, ingest};
 use readroom_store::ObjectStore;
@@ -69,6 +70,7 @@ impl Env {
     async fn ingest(&self, path: &Path) -> Result<IngestReport, IngestError> {
         ingest(
             &self.db,
+            &Audit::start(self.db.clone()),
             self.store.clone(),
             path,
             STUDY,
@@ -508,6 +510,7 @@ async fn ingest_into_an_unknown_study_is_refused() {
     let bundle = env.bundle("clean", |_| {});
     let result = ingest(
         &env.db,
+        &Audit::start(env.db.clone()),
         env.store.clone(),
         &bundle,
         "NOPE",
@@ -539,6 +542,7 @@ async fn ingest_to_s3_and_random_read_back() {
     let bundle = env.bundle("s3", |spec| spec.oct_frames = 64);
     let report = ingest(
         &env.db,
+        &Audit::start(env.db.clone()),
         store.clone(),
         &bundle,
         STUDY,
@@ -611,7 +615,16 @@ async fn unreachable_s3_or_wrong_credentials_store_nothing() {
             "unreachable",
         ),
     ] {
-        let result = ingest(&env.db, store, &bundle, STUDY, IngestOptions::default()).await;
+        let audit = Audit::start(env.db.clone());
+        let result = ingest(
+            &env.db,
+            &audit,
+            store,
+            &bundle,
+            STUDY,
+            IngestOptions::default(),
+        )
+        .await;
         let text = rejection_text(result).to_lowercase();
         assert!(text.contains(expected), "{what}: {text}");
         assert!(

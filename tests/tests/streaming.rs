@@ -206,6 +206,58 @@ async fn a_grader_streams_a_case_in_chromium() {
         0,
         "the session's resources are gone"
     );
+
+    // The audit log holds the stream's start and end (with duration, frames and views) and
+    // every lossless frame the browser verified, under the grader's id and the case.
+    let target = format!("case:{}", case.id);
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = app
+            .db()
+            .search_audit(
+                &readroom_server::db::AuditFilter {
+                    target: Some(target.clone()),
+                    ..Default::default()
+                },
+                500,
+            )
+            .await
+            .unwrap();
+        if events.iter().any(|e| e.action == "stream.ended") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let of = |action: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e.action == action)
+            .map(|e| {
+                assert_eq!(e.actor.as_deref(), Some(grader.id.to_string().as_str()));
+                serde_json::from_str(&e.details).unwrap()
+            })
+            .collect()
+    };
+    let started = of("stream.started");
+    assert_eq!(started.len(), 1, "{started:?}");
+    let ended = of("stream.ended");
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["end_reason"], "closed");
+    assert_eq!(ended[0]["stream_id"], started[0]["stream_id"]);
+    assert!(ended[0]["frames"].as_u64().unwrap() >= 6, "{ended:?}");
+    assert!(ended[0]["duration_ms"].as_u64().unwrap() > 0);
+    assert!(!ended[0]["views"].as_array().unwrap().is_empty());
+    let shown: Vec<String> = of("stream.lossless_shown")
+        .iter()
+        .map(|d| d["sha256"].as_str().unwrap().to_owned())
+        .collect();
+    for sha in [&result["initial_sha"], &result["survived_sha"]] {
+        assert!(
+            shown.iter().any(|s| s == sha.as_str().unwrap()),
+            "{sha} in {shown:?}"
+        );
+    }
+    assert_eq!(of("case.opened").len(), 1);
 }
 
 /// Signaling refuses bad offers and viewports with a reason, and other people's cases as 404,

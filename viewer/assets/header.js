@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { h } from "./dom.js";
 import { roleLabel, t } from "./i18n.js";
-import { clearSession, isAdmin } from "./session.js";
+import { clearSession, hasRole, isAdmin } from "./session.js";
 
 /** Fills (or, without a user, hides) the header parts that depend on who is signed in. */
 export function renderHeader(user, routeName) {
@@ -22,6 +22,7 @@ export function renderHeader(user, routeName) {
   nav.setAttribute("aria-label", t("nav.label"));
   const links = [navLink("/", "nav.worklist", routeName === "worklist" || routeName === "case")];
   if (isAdmin(user)) links.push(navLink("/admin/users", "nav.users", routeName === "admin-users"));
+  if (hasRole(user, "auditor")) links.push(navLink("/audit", "nav.audit", routeName === "audit"));
   nav.replaceChildren(...links);
   nav.hidden = false;
   menu.replaceChildren(userMenu(user));

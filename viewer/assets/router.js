@@ -12,6 +12,7 @@ import * as worklist from "./pages/worklist.js";
 import * as casePage from "./pages/case.js";
 import * as account from "./pages/account.js";
 import * as adminUsers from "./pages/admin-users.js";
+import * as audit from "./pages/audit.js";
 
 const ROUTES = [
   { name: "signin", pattern: /^\/signin$/, page: signin, signedIn: false },
@@ -19,6 +20,7 @@ const ROUTES = [
   { name: "case", pattern: /^\/cases\/([^/]+)$/, page: casePage, signedIn: true },
   { name: "account", pattern: /^\/account$/, page: account, signedIn: true },
   { name: "admin-users", pattern: /^\/admin\/users$/, page: adminUsers, signedIn: true },
+  { name: "audit", pattern: /^\/audit$/, page: audit, signedIn: true },
 ];
 
 let generation = 0;

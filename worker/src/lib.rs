@@ -8,6 +8,9 @@
 //!   tickets (signature, expiry, single use, same user and viewer session when switching cases)
 //!   and of every request against the case the session was admitted to.
 //! - [`encode`]: H.264 encoding of rendered frames (openh264).
+//! - [`source`], [`dicom`], [`render`]: decoded case images (JPEG/PNG/TIFF, DICOM OP and
+//!   multi-frame OPT), byte-capped cache, and the renderer.
+//! - [`harden_process`]: no core dumps and not dumpable, for a process holding plaintext.
 //! - [`stream`]: [`stream::Streamer`], one WebRTC session per viewer: admission, ranged
 //!   fetch and decryption, render on change, encode, lossless settle, session reports.
 //!
@@ -16,7 +19,9 @@
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod dicom;
 pub mod encode;
+mod harden;
 pub mod image;
 pub mod keys;
 pub mod reader;
@@ -24,3 +29,5 @@ pub mod render;
 pub mod source;
 pub mod stream;
 pub mod watermark;
+
+pub use harden::{HardenError, harden_process};

@@ -117,6 +117,42 @@ impl<R: Read + Seek> EncryptedBundle<R> {
     pub fn read_entry(&mut self, path: &str, limit: u64) -> Result<Vec<u8>, OpenError> {
         read_archive_entry(&mut self.archive, path, limit)
     }
+
+    /// Decrypts the first `limit` bytes of an entry (all of it when it is smaller), e.g. a
+    /// header; the flag is true when that is the whole entry.
+    pub fn read_entry_prefix(
+        &mut self,
+        path: &str,
+        limit: u64,
+    ) -> Result<(Vec<u8>, bool), OpenError> {
+        let mut entry = open_archive_entry(&mut self.archive, path)?;
+        let size = entry.size();
+        let mut bytes = Vec::with_capacity(size.min(limit) as usize);
+        entry
+            .by_ref()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|err| OpenError::Corrupt {
+                context: format!("entry {path:?}"),
+                detail: err.to_string(),
+            })?;
+        Ok((bytes, size <= limit))
+    }
+}
+
+fn open_archive_entry<'a, R: Read + Seek>(
+    archive: &'a mut zip::ZipArchive<age::stream::StreamReader<R>>,
+    path: &str,
+) -> Result<zip::read::ZipFile<'a, age::stream::StreamReader<R>>, OpenError> {
+    archive.by_name(path).map_err(|err| match err {
+        zip::result::ZipError::FileNotFound => OpenError::NoEntry {
+            path: path.to_owned(),
+        },
+        other => OpenError::Corrupt {
+            context: format!("entry {path:?} header"),
+            detail: other.to_string(),
+        },
+    })
 }
 
 /// Decrypts one entry of `archive`, refusing entries over `limit` bytes.
@@ -125,15 +161,7 @@ fn read_archive_entry<R: Read + Seek>(
     path: &str,
     limit: u64,
 ) -> Result<Vec<u8>, OpenError> {
-    let mut entry = archive.by_name(path).map_err(|err| match err {
-        zip::result::ZipError::FileNotFound => OpenError::NoEntry {
-            path: path.to_owned(),
-        },
-        other => OpenError::Corrupt {
-            context: format!("entry {path:?} header"),
-            detail: other.to_string(),
-        },
-    })?;
+    let mut entry = open_archive_entry(archive, path)?;
     let size = entry.size();
     if size > limit {
         return Err(OpenError::TooLarge {

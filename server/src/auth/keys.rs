@@ -1,4 +1,5 @@
-//! The streaming-ticket signing key: 32 random bytes (an Ed25519 seed) stored as hex in a file
+//! Signing keys: the streaming-ticket key (and, through [`load_or_create_seed`], the audit
+//! checkpoint key) are 32 random bytes (an Ed25519 seed) stored as hex in a file
 //! of mode 0600, created on first start. Server replicas share the file (a Kubernetes secret);
 //! workers receive only its public half.
 
@@ -12,8 +13,15 @@ use readroom_domain::ticket::TicketSigner;
 /// Loads the key at `path`, creating it (and its directory) if it does not exist.
 /// Refuses a key file readable by group or others, like `readroom_worker::keys::load`.
 pub fn load_or_create_ticket_key(path: &Path) -> anyhow::Result<TicketSigner> {
+    let seed = load_or_create_seed(path, "ticket key")?;
+    Ok(TicketSigner::from_seed(&seed))
+}
+
+/// Loads a 32-byte Ed25519 seed stored as hex at `path` (`what` names it in errors), creating
+/// it with mode 0600 if it does not exist; refuses a file readable by group or others.
+pub fn load_or_create_seed(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
     if !path.exists() {
-        create(path)?;
+        create(path, what)?;
     }
     #[cfg(unix)]
     {
@@ -24,27 +32,21 @@ pub fn load_or_create_ticket_key(path: &Path) -> anyhow::Result<TicketSigner> {
             .mode();
         if mode & 0o077 != 0 {
             anyhow::bail!(
-                "ticket key {} is readable by group or others (mode {:o}); run chmod 600 on it",
+                "{what} {} is readable by group or others (mode {:o}); run chmod 600 on it",
                 path.display(),
                 mode & 0o777
             );
         }
     }
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read ticket key {}", path.display()))?;
-    let bytes = hex::decode(text.trim())
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    hex::decode(text.trim())
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .with_context(|| {
-            format!(
-                "ticket key {} is not 64 hex digits (32 bytes)",
-                path.display()
-            )
-        })?;
-    Ok(TicketSigner::from_seed(&bytes))
+        .with_context(|| format!("{what} {} is not 64 hex digits (32 bytes)", path.display()))
 }
 
-fn create(path: &Path) -> anyhow::Result<()> {
+fn create(path: &Path, what: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -60,7 +62,7 @@ fn create(path: &Path) -> anyhow::Result<()> {
     }
     let mut file = options
         .open(path)
-        .with_context(|| format!("cannot create ticket key {}", path.display()))?;
+        .with_context(|| format!("cannot create {what} {}", path.display()))?;
     writeln!(file, "{}", hex::encode(seed))?;
     file.sync_all()?;
     Ok(())

@@ -95,6 +95,8 @@ pub struct SignedIn {
     pub user: User,
     /// The account's grants, for [`crate::access`].
     pub principal: Principal,
+    /// The address this request came from (set by the policy middleware).
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// Why a request has no signed-in user.
@@ -162,5 +164,6 @@ pub async fn resolve(
         session,
         user,
         principal,
+        client: None,
     }))
 }

@@ -72,27 +72,32 @@ const LIST_ALL_CASES: &str = concat!(
 const INSERT_ASSIGNMENT: &str = "INSERT INTO assignments \
      (id, case_id, user_id, role, assigned_at, due_at, status) \
      VALUES ($1, $2, $3, $4, $5, $6, $7) \
-     RETURNING id, case_id, user_id, role, assigned_at, due_at, status";
+     RETURNING id, case_id, user_id, role, assigned_at, due_at, status, batch_id, kind";
 
 const ASSIGNMENTS_FOR_USER: &str = concat!(
-    case_summary_select!("a.id AS assignment_id, a.role, a.status, a.assigned_at, a.due_at"),
+    case_summary_select!(
+        "a.id AS assignment_id, a.role, a.status, a.assigned_at, a.due_at, a.kind, a.batch_id"
+    ),
     " JOIN assignments a ON a.case_id = c.id \
      WHERE a.user_id = $1 \
+     AND (a.kind = 'primary' OR EXISTS (SELECT 1 FROM assignments p \
+          WHERE p.case_id = a.case_id AND p.user_id = a.user_id AND p.role = a.role \
+          AND p.kind = 'primary' AND p.status = 'done')) \
      ORDER BY s.code, length(c.label), c.label, a.role"
 );
 
 const VISITS_OF_SUBJECT: &str =
     "SELECT id, visit FROM bundles WHERE study_id = $1 AND subject = $2";
 
-const ASSIGNMENTS_FOR_CASE: &str = "SELECT id, case_id, user_id, role, assigned_at, due_at, status \
-     FROM assignments WHERE case_id = $1 ORDER BY assigned_at, id";
+const ASSIGNMENTS_FOR_CASE: &str = "SELECT id, case_id, user_id, role, assigned_at, due_at, status, \
+     batch_id, kind FROM assignments WHERE case_id = $1 ORDER BY assigned_at, id";
 
 const ASSIGNMENTS_FOR_STUDY: &str = "SELECT a.id, a.case_id, a.user_id, a.role, a.assigned_at, \
-     a.due_at, a.status FROM assignments a JOIN cases c ON c.id = a.case_id \
+     a.due_at, a.status, a.batch_id, a.kind FROM assignments a JOIN cases c ON c.id = a.case_id \
      WHERE c.study_id = $1 ORDER BY a.case_id, a.assigned_at, a.id";
 
-const ASSIGNMENT_BY_ID: &str = "SELECT id, case_id, user_id, role, assigned_at, due_at, status \
-     FROM assignments WHERE id = $1";
+const ASSIGNMENT_BY_ID: &str = "SELECT id, case_id, user_id, role, assigned_at, due_at, status, \
+     batch_id, kind FROM assignments WHERE id = $1";
 
 const DELETE_ASSIGNMENT: &str = "DELETE FROM assignments WHERE id = $1";
 

@@ -83,8 +83,28 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ),
     (
         "assignments_case_user_role_key",
-        "assignments.case_id, assignments.user_id, assignments.role",
+        "assignments.case_id, assignments.user_id, assignments.role, assignments.kind",
         "assignment",
+    ),
+    (
+        "study_forms_study_version_key",
+        "study_forms.study_id, study_forms.version",
+        "form version",
+    ),
+    (
+        "batches_study_name_key",
+        "batches.study_id, batches.name",
+        "batch name",
+    ),
+    (
+        "grades_assignment_version_key",
+        "grades.assignment_id, grades.version",
+        "grade version",
+    ),
+    (
+        "adjudications_case_round_key",
+        "adjudications.case_id, adjudications.round",
+        "adjudication round",
     ),
 ];
 

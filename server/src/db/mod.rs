@@ -40,8 +40,10 @@
 //! - Schema changes are new timestamped files in `migrations/{sqlite,postgres}/`; applied files
 //!   are never edited. [`Db::migrate`] applies them; it is idempotent.
 
+pub mod audit;
 mod cases;
 mod error;
+pub mod grading;
 mod identity;
 pub mod model;
 pub mod streams;
@@ -62,6 +64,7 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use audit::{AuditFilter, AuditRow};
 pub use error::{BoxError, DbError};
 pub use model::{
     AssignedCase, Assignment, AssignmentRole, AssignmentStatus, Bundle, Case, CaseSummary,

@@ -555,6 +555,10 @@ pub struct Assignment {
     /// Where it stands.
     #[sqlx(try_from = "String")]
     pub status: AssignmentStatus,
+    /// The batch it was handed out in, if any.
+    pub batch_id: Option<Uuid>,
+    /// `primary` (a first grading) or `repeat` (a hidden repeat, for intra-grader agreement).
+    pub kind: String,
 }
 
 /// One row of a user's worklist: the assignment and the case it is for.
@@ -572,6 +576,10 @@ pub struct AssignedCase {
     pub assigned_at: OffsetDateTime,
     /// When it is due, if a due date was set.
     pub due_at: Option<OffsetDateTime>,
+    /// `primary` or `repeat`.
+    pub kind: String,
+    /// The batch it was handed out in, if any.
+    pub batch_id: Option<Uuid>,
     /// The case, with its bundle's listing fields.
     #[sqlx(flatten)]
     pub case: CaseSummary,

@@ -13,9 +13,12 @@ use super::AppError;
 use super::extract::{ApiJson, ApiPath};
 use super::format::rfc3339_unix;
 use super::me::study_codes;
+use crate::audit::user_target;
 use crate::auth::{self, SignedIn, flows};
 use crate::db::{DbError, NewUser, Role, RoleGrant, StudyCode, User};
 use crate::state::AppState;
+use readroom_domain::audit::{Action, Outcome};
+use serde_json::json;
 
 /// A grant as the admin sees it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -232,17 +235,31 @@ pub async fn create_user(
             email: body.email.clone().filter(|e| !e.is_empty()),
         })
         .await?;
+    record(&state, &signed_in, Action::UserCreated, user.id, json!({})).await?;
     for (role, study) in grants {
         match state
             .db
             .grant_role(user.id, role, study, Some(signed_in.user.id))
             .await
         {
-            Ok(_) | Err(DbError::Conflict { .. }) => {}
+            Ok(grant) => {
+                let details =
+                    json!({ "role": role.to_string(), "study_id": study, "grant_id": grant.id });
+                record(&state, &signed_in, Action::RoleGranted, user.id, details).await?;
+            }
+            Err(DbError::Conflict { .. }) => {}
             Err(err) => return Err(err.into()),
         }
     }
     let link = new_link(&state, user.id, signed_in.user.id).await?;
+    record(
+        &state,
+        &signed_in,
+        Action::AuthLinkIssued,
+        user.id,
+        json!({}),
+    )
+    .await?;
     tracing::info!(admin = %signed_in.user.id, user_id = %user.id, "user created");
     Ok((
         StatusCode::CREATED,
@@ -297,6 +314,14 @@ pub async fn update_user(
             state.db.delete_user_sessions(id).await?;
         }
         tracing::info!(admin = %signed_in.user.id, user_id = %id, disabled, "user access changed");
+        if disabled != user.disabled {
+            let action = if disabled {
+                Action::UserDisabled
+            } else {
+                Action::UserEnabled
+            };
+            record(&state, &signed_in, action, id, json!({})).await?;
+        }
     }
     let user = state.db.user_by_id(user.id).await?;
     Ok(Json(admin_user(&state, user).await?))
@@ -315,6 +340,14 @@ pub async fn signin_link(
     let user = state.db.user_by_id(id).await?;
     let link = new_link(&state, user.id, signed_in.user.id).await?;
     tracing::info!(admin = %signed_in.user.id, user_id = %user.id, "sign-in link issued");
+    record(
+        &state,
+        &signed_in,
+        Action::AuthLinkIssued,
+        user.id,
+        json!({}),
+    )
+    .await?;
     Ok(Json(link))
 }
 
@@ -325,10 +358,12 @@ pub async fn signin_link(
     responses((status = 200, body = AdminUser), (status = 404)))]
 pub async fn unlock(
     State(state): State<AppState>,
+    signed_in: SignedIn,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<AdminUser>, AppError> {
     let user = state.db.user_by_id(id).await?;
     state.db.clear_login_failures(id).await?;
+    record(&state, &signed_in, Action::AuthUnlocked, id, json!({})).await?;
     Ok(Json(admin_user(&state, user).await?))
 }
 
@@ -351,6 +386,8 @@ pub async fn grant(
         .grant_role(user.id, role, study, Some(signed_in.user.id))
         .await?;
     tracing::info!(admin = %signed_in.user.id, user_id = %user.id, role = %role, "role granted");
+    let details = json!({ "role": role.to_string(), "study_id": study, "grant_id": grant.id });
+    record(&state, &signed_in, Action::RoleGranted, user.id, details).await?;
     let codes = study_codes(&state.db).await?;
     Ok((StatusCode::CREATED, Json(grant_view(&grant, &codes))))
 }
@@ -376,5 +413,26 @@ pub async fn revoke(
     }
     state.db.revoke_grant(id, grant_id).await?;
     tracing::info!(admin = %signed_in.user.id, user_id = %id, role = %grant.role, "role revoked");
+    let details =
+        json!({ "role": grant.role.to_string(), "study_id": grant.study_id, "grant_id": grant_id });
+    record(&state, &signed_in, Action::RoleRevoked, id, details).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records an admin's change to a user account.
+async fn record(
+    state: &AppState,
+    signed_in: &SignedIn,
+    action: Action,
+    user_id: Uuid,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    let draft = signed_in.event(
+        action,
+        Outcome::Success,
+        Some(user_target(user_id)),
+        details,
+    );
+    state.audit.record(draft).await?;
+    Ok(())
 }

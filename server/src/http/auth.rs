@@ -13,10 +13,12 @@ use super::AppError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::me::{Me, me_view};
 use super::policy::ClientAddr;
+use crate::audit::{event_by, user_target};
 use crate::auth::flows::{self, PasswordChangeError, SessionStart, SignInError};
 use crate::auth::{self, SignedIn, totp};
 use crate::db::User;
 use crate::state::AppState;
+use readroom_domain::audit::{Action, Outcome};
 
 /// `POST /api/auth/login` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -135,13 +137,67 @@ async fn signed_in_response(
         session,
         user,
         principal,
+        client,
     };
+    audit_sign_in(state, &signed_in, method).await?;
     let me = me_view(state, &signed_in).await?;
     let body = SignedInView {
         csrf_token: me.csrf_token.clone(),
         user: me,
     };
     Ok(([(SET_COOKIE, state.auth.cookie.set(&token))], Json(body)).into_response())
+}
+
+/// Records a sign-in (`auth.login`).
+async fn audit_sign_in(
+    state: &AppState,
+    signed_in: &SignedIn,
+    method: &str,
+) -> Result<(), AppError> {
+    let draft = signed_in.event(
+        Action::AuthLogin,
+        Outcome::Success,
+        Some(user_target(signed_in.user.id)),
+        json!({ "method": method }),
+    );
+    state.audit.record(draft).await?;
+    Ok(())
+}
+
+/// Records a refused sign-in (`auth.login_failed`) with the reason's code; `user` when the
+/// attempt named an existing account.
+async fn audit_sign_in_failure(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    user: Option<uuid::Uuid>,
+    method: &str,
+    reason: &str,
+) -> Result<(), AppError> {
+    let draft = event_by(
+        Action::AuthLoginFailed,
+        Outcome::Failure,
+        user,
+        user.map(user_target),
+        client,
+        json!({ "method": method, "reason": reason }),
+    );
+    state.audit.record(draft).await?;
+    Ok(())
+}
+
+/// The machine-readable reason of a refused sign-in, as the API answers it.
+fn failure_code(err: &SignInError) -> &'static str {
+    match err {
+        SignInError::Throttled => "throttled",
+        SignInError::Locked { .. } => "locked",
+        SignInError::InvalidCredentials => "invalid_credentials",
+        SignInError::TotpRequired => "totp_required",
+        SignInError::InvalidTotp => "invalid_totp",
+        SignInError::LocalAccountsDisabled => "local_accounts_disabled",
+        SignInError::InvalidLink => "invalid_link",
+        SignInError::Oidc(err) => err.code(),
+        SignInError::Db(_) | SignInError::Other(_) => "unavailable",
+    }
 }
 
 async fn previous_session(
@@ -182,11 +238,28 @@ pub async fn login(
         body.totp.as_deref(),
         auth::now_unix(),
     )
-    .await
-    .map_err(|err| {
-        tracing::info!(reason = %err, "password sign-in refused");
-        sign_in_error(err)
-    })?;
+    .await;
+    let user = match user {
+        Ok(user) => user,
+        Err(err) => {
+            tracing::info!(reason = %err, "password sign-in refused");
+            // A password that was right but needs a second factor is a step, not a failure.
+            if !matches!(
+                err,
+                SignInError::TotpRequired | SignInError::Db(_) | SignInError::Other(_)
+            ) {
+                let named = state
+                    .db
+                    .user_by_username(&body.username)
+                    .await
+                    .ok()
+                    .map(|u| u.id);
+                audit_sign_in_failure(&state, client, named, "password", failure_code(&err))
+                    .await?;
+            }
+            return Err(sign_in_error(err));
+        }
+    };
     signed_in_response(&state, &headers, client, user, "password").await
 }
 
@@ -204,9 +277,15 @@ pub async fn link(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LinkRequest>,
 ) -> Result<Response, AppError> {
-    let user = flows::link_sign_in(&state.db, &body.token, auth::now_unix())
-        .await
-        .map_err(sign_in_error)?;
+    let user = match flows::link_sign_in(&state.db, &body.token, auth::now_unix()).await {
+        Ok(user) => user,
+        Err(err) => {
+            if matches!(err, SignInError::InvalidLink) {
+                audit_sign_in_failure(&state, client, None, "link", failure_code(&err)).await?;
+            }
+            return Err(sign_in_error(err));
+        }
+    };
     signed_in_response(&state, &headers, client, user, "link").await
 }
 
@@ -286,8 +365,15 @@ pub async fn oidc_callback(
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Response {
+    let method = format!("oidc:{provider}");
     if let Some(error) = &query.error {
         tracing::info!(provider, error = %error.chars().take(64).collect::<String>(), "provider returned an error");
+        if audit_sign_in_failure(&state, client, None, &method, "provider_error")
+            .await
+            .is_err()
+        {
+            return redirect_to("/signin?error=unavailable");
+        }
         return redirect_to("/signin?error=provider_error");
     }
     let (Some(code), Some(oidc_state)) = (query.code.as_deref(), query.state.as_deref()) else {
@@ -306,7 +392,15 @@ pub async fn oidc_callback(
     .await
     {
         Ok(finished) => finished,
-        Err(err) => return signin_error_redirect(&err),
+        Err(err) => {
+            if audit_sign_in_failure(&state, client, None, &method, failure_code(&err))
+                .await
+                .is_err()
+            {
+                return redirect_to("/signin?error=unavailable");
+            }
+            return signin_error_redirect(&err);
+        }
     };
     let previous = previous_session(&state, &headers).await.ok().flatten();
     let started = flows::start_session(
@@ -322,8 +416,28 @@ pub async fn oidc_callback(
         now,
     )
     .await;
+    let started = match started {
+        Ok((token, session)) => {
+            let principal = auth::principal(&state.db, finished.user.id).await;
+            match principal {
+                Ok(principal) => {
+                    let signed_in = SignedIn {
+                        session,
+                        user: finished.user.clone(),
+                        principal,
+                        client,
+                    };
+                    audit_sign_in(&state, &signed_in, &signed_in.session.auth_method)
+                        .await
+                        .map(|()| token)
+                }
+                Err(err) => Err(err.into()),
+            }
+        }
+        Err(err) => Err(AppError::from(err)),
+    };
     match started {
-        Ok((token, _)) => {
+        Ok(token) => {
             tracing::info!(user_id = %finished.user.id, provider = %finished.provider, "signed in");
             (
                 StatusCode::SEE_OTHER,
@@ -380,6 +494,13 @@ pub async fn logout(
         _ => None,
     };
     tracing::info!(user_id = %signed_in.user.id, "signed out");
+    let draft = signed_in.event(
+        Action::AuthLogout,
+        Outcome::Success,
+        Some(user_target(signed_in.user.id)),
+        json!({ "all": false }),
+    );
+    state.audit.record(draft).await?;
     Ok((
         [(SET_COOKIE, state.auth.cookie.clear())],
         Json(LogoutView { redirect }),
@@ -397,6 +518,13 @@ pub async fn logout_all(
 ) -> Result<Response, AppError> {
     let ended = state.db.delete_user_sessions(signed_in.user.id).await?;
     tracing::info!(user_id = %signed_in.user.id, ended, "signed out everywhere");
+    let draft = signed_in.event(
+        Action::AuthLogout,
+        Outcome::Success,
+        Some(user_target(signed_in.user.id)),
+        json!({ "all": true, "sessions_ended": ended }),
+    );
+    state.audit.record(draft).await?;
     Ok((
         [(SET_COOKIE, state.auth.cookie.clear())],
         Json(json!({ "ended": ended })),
@@ -440,6 +568,7 @@ pub async fn change_password(
         PasswordChangeError::Other(err) => err.into(),
     })?;
     tracing::info!(user_id = %signed_in.user.id, "password changed");
+    record_account_change(&state, &signed_in, Action::AuthPasswordChanged).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -500,6 +629,7 @@ pub async fn totp_enable(
     })?;
     state.db.enable_totp(signed_in.user.id, step).await?;
     tracing::info!(user_id = %signed_in.user.id, "TOTP enabled");
+    record_account_change(&state, &signed_in, Action::AuthTotpEnabled).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -524,7 +654,24 @@ pub async fn totp_disable(
     }
     state.db.disable_totp(signed_in.user.id).await?;
     tracing::info!(user_id = %signed_in.user.id, "TOTP disabled");
+    record_account_change(&state, &signed_in, Action::AuthTotpDisabled).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records a change a user made to their own account's credentials.
+async fn record_account_change(
+    state: &AppState,
+    signed_in: &SignedIn,
+    action: Action,
+) -> Result<(), AppError> {
+    let draft = signed_in.event(
+        action,
+        Outcome::Success,
+        Some(user_target(signed_in.user.id)),
+        json!({}),
+    );
+    state.audit.record(draft).await?;
+    Ok(())
 }
 
 fn now_u64() -> u64 {

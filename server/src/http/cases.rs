@@ -16,10 +16,13 @@ use super::AppError;
 use super::extract::{ApiJson, ApiPath};
 use super::format::{rfc3339, rfc3339_unix};
 use crate::access::{CaseAccess, CaseFacts};
+use crate::audit::case_target;
 use crate::auth::{self, SignedIn};
 use crate::db::{AssignmentRole, Case, DbError, Role, Study, StudyCode};
 use crate::state::AppState;
+use readroom_domain::audit::{Action, Outcome};
 use readroom_domain::ticket::TicketClaims;
+use serde_json::json;
 
 /// How long a streaming ticket is valid.
 pub const TICKET_SECONDS: i64 = 60;
@@ -261,6 +264,18 @@ pub async fn create_assignment(
         .transpose()?;
     let assignment = state.db.assign(case.id, user.id, role, due_at).await?;
     tracing::info!(user_id = %signed_in.user.id, assignment = %assignment.id, "assignment created");
+    let draft = signed_in.event(
+        Action::AssignmentCreated,
+        Outcome::Success,
+        Some(case_target(case.id)),
+        json!({
+            "assignment_id": assignment.id,
+            "assignee": user.id,
+            "role": role.to_string(),
+            "study": study.code.as_str(),
+        }),
+    );
+    state.audit.record(draft).await?;
     let mut views = assignment_views(&state, vec![assignment]).await?;
     Ok((StatusCode::CREATED, Json(views.remove(0))))
 }
@@ -283,6 +298,18 @@ pub async fn delete_assignment(
     }
     state.db.delete_assignment(id).await?;
     tracing::info!(user_id = %signed_in.user.id, assignment = %id, "assignment removed");
+    let draft = signed_in.event(
+        Action::AssignmentRemoved,
+        Outcome::Success,
+        Some(case_target(case.id)),
+        json!({
+            "assignment_id": id,
+            "assignee": assignment.user_id,
+            "role": assignment.role.to_string(),
+            "study": study.code.as_str(),
+        }),
+    );
+    state.audit.record(draft).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -292,10 +319,11 @@ pub async fn case_with_access(
     signed_in: &SignedIn,
     case_id: Uuid,
 ) -> Result<(Case, CaseAccess), AppError> {
-    let hidden = || AppError::NotFound("no such case, or it is not assigned to you".into());
     let case = match state.db.case_by_id(case_id).await {
         Ok(case) => case,
-        Err(DbError::NotFound) => return Err(hidden()),
+        Err(DbError::NotFound) => {
+            return Err(deny_case(state, signed_in, case_id, "no_such_case").await);
+        }
         Err(err) => return Err(err.into()),
     };
     let assigned_as = state
@@ -314,9 +342,29 @@ pub async fn case_with_access(
         Some(access) => Ok((case, access)),
         None => {
             tracing::info!(user_id = %signed_in.user.id, "case access denied");
-            Err(hidden())
+            Err(deny_case(state, signed_in, case_id, "not_assigned").await)
         }
     }
+}
+
+/// Records a refused case access (`case.denied`) and returns the 404 the caller answers, the
+/// same whether the case is missing or not the caller's, so ids cannot be probed.
+async fn deny_case(
+    state: &AppState,
+    signed_in: &SignedIn,
+    case_id: Uuid,
+    reason: &str,
+) -> AppError {
+    let draft = signed_in.event(
+        Action::CaseDenied,
+        Outcome::Denied,
+        Some(case_target(case_id)),
+        json!({ "reason": reason }),
+    );
+    if let Err(err) = state.audit.record(draft).await {
+        return err.into();
+    }
+    AppError::NotFound("no such case, or it is not assigned to you".into())
 }
 
 /// A case's metadata (assigned graders and adjudicators, and the study's coordinators).
@@ -332,6 +380,17 @@ pub async fn get_case(
     let (case, access) = case_with_access(&state, &signed_in, id).await?;
     let bundle = state.db.bundle_by_id(case.bundle_id).await?;
     let study = state.db.study_by_id(case.study_id).await?;
+    let access_name = match access {
+        CaseAccess::View => "view",
+        CaseAccess::Metadata => "metadata",
+    };
+    let draft = signed_in.event(
+        Action::CaseOpened,
+        Outcome::Success,
+        Some(case_target(case.id)),
+        json!({ "access": access_name, "study": study.code.as_str(), "label": case.label }),
+    );
+    state.audit.record(draft).await?;
     let assignments = if signed_in.principal.coordinates(case.study_id) {
         Some(assignment_views(&state, state.db.assignments_for_case(case.id).await?).await?)
     } else {
@@ -349,10 +408,7 @@ pub async fn get_case(
             .get("exams")
             .cloned()
             .unwrap_or(serde_json::Value::Array(Vec::new())),
-        access: match access {
-            CaseAccess::View => "view".into(),
-            CaseAccess::Metadata => "metadata".into(),
-        },
+        access: access_name.into(),
         assignments,
     }))
 }
@@ -392,6 +448,13 @@ pub async fn mint_ticket(
 ) -> Result<Json<TicketView>, AppError> {
     let session = body.viewer_session.unwrap_or_else(Uuid::new_v4);
     let (ticket, expires) = view_ticket(&state, &signed_in, id, session).await?;
+    let draft = signed_in.event(
+        Action::StreamSwitchedCase,
+        Outcome::Success,
+        Some(case_target(id)),
+        json!({ "viewer_session": session }),
+    );
+    state.audit.record(draft).await?;
     Ok(Json(TicketView {
         ticket,
         viewer_session: session.to_string(),
@@ -410,9 +473,7 @@ pub async fn view_ticket(
     let (case, access) = case_with_access(state, signed_in, case_id).await?;
     if access != CaseAccess::View {
         tracing::info!(user_id = %signed_in.user.id, "ticket denied: metadata access only");
-        return Err(AppError::NotFound(
-            "no such case, or it is not assigned to you".into(),
-        ));
+        return Err(deny_case(state, signed_in, case_id, "metadata_only").await);
     }
     let bundle = state.db.bundle_by_id(case.bundle_id).await?;
     let prior_bundle = match case.prior_bundle_id {

@@ -89,6 +89,18 @@ impl AppError {
     }
 }
 
+impl From<crate::audit::AuditError> for AppError {
+    fn from(err: crate::audit::AuditError) -> AppError {
+        match err {
+            crate::audit::AuditError::Invalid(err) => AppError::Internal(err.to_string()),
+            crate::audit::AuditError::Unavailable(err) => {
+                tracing::error!(error = %err, "audit log unavailable; request refused");
+                AppError::Unavailable("the audit log is unavailable; try again shortly".into())
+            }
+        }
+    }
+}
+
 impl From<DbError> for AppError {
     fn from(err: DbError) -> Self {
         match err {

@@ -8,6 +8,7 @@
 
 mod admin;
 mod assets;
+mod audit;
 mod auth;
 mod cases;
 pub mod error;
@@ -52,6 +53,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
         (name = "studies", description = "Studies and assignments"),
         (name = "cases", description = "Cases and streaming tickets"),
         (name = "admin", description = "Users and roles"),
+        (name = "audit", description = "The tamper-evident audit log (auditors)"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -98,6 +100,13 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::unlock))
         .routes(routes!(admin::grant))
         .routes(routes!(admin::revoke))
+        .routes(routes!(audit::events))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::case_history))
+        .routes(routes!(audit::user_activity))
+        .routes(routes!(audit::anomaly_flags))
+        .routes(routes!(audit::status))
+        .routes(routes!(audit::actions))
         .split_for_parts()
 }
 
@@ -129,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         .route("/signin", get(assets::index))
         .route("/account", get(assets::index))
         .route("/admin/users", get(assets::index))
+        .route("/audit", get(assets::index))
         .route("/cases/{id}", get(assets::index))
         .route("/assets/{*path}", get(assets::asset))
         .fallback(assets::not_found_page)

@@ -18,6 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use readroom_domain::audit::{Action, Outcome};
 use subtle::ConstantTimeEq;
 use utoipa::openapi::OpenApi;
 
@@ -229,7 +230,11 @@ async fn check(
         return Ok(());
     }
     let token = state.auth.cookie.token_from(request.headers());
-    let signed_in =
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let mut signed_in =
         match auth::resolve(&state.db, &state.auth, token.as_deref(), auth::now_unix()).await? {
             Ok(signed_in) => signed_in,
             Err(NoSession::Missing) => return Err(AppError::unauthenticated()),
@@ -240,8 +245,12 @@ async fn check(
                 });
             }
         };
-    if unsafe_method {
-        check_csrf_token(request.headers(), &signed_in.session.csrf_token)?;
+    signed_in.client = client;
+    if unsafe_method
+        && let Err(err) = check_csrf_token(request.headers(), &signed_in.session.csrf_token)
+    {
+        audit_denial(state, &signed_in, &method, &route, "csrf").await?;
+        return Err(err);
     }
     let allowed = match policy {
         Policy::Admin => signed_in.principal.is_admin(),
@@ -250,9 +259,28 @@ async fn check(
     };
     if !allowed {
         tracing::info!(user_id = %signed_in.user.id, %route, "denied by route policy");
+        audit_denial(state, &signed_in, &method, &route, "role").await?;
         return Err(AppError::forbidden("your roles do not allow this"));
     }
     request.extensions_mut().insert(signed_in);
+    Ok(())
+}
+
+/// Records a refused request of a signed-in user (`access.denied`).
+async fn audit_denial(
+    state: &AppState,
+    signed_in: &SignedIn,
+    method: &axum::http::Method,
+    route: &str,
+    reason: &str,
+) -> Result<(), AppError> {
+    let draft = signed_in.event(
+        Action::AccessDenied,
+        Outcome::Denied,
+        None,
+        serde_json::json!({ "method": method.as_str(), "route": route, "reason": reason }),
+    );
+    state.audit.record(draft).await?;
     Ok(())
 }
 

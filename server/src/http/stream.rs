@@ -12,8 +12,11 @@ use uuid::Uuid;
 use super::AppError;
 use super::cases::view_ticket;
 use super::extract::{ApiJson, ApiPath};
+use crate::audit::case_target;
 use crate::auth::SignedIn;
 use crate::state::AppState;
+use readroom_domain::audit::{Action, Outcome};
+use serde_json::json;
 
 /// Longest SDP offer accepted (a browser's offer is a few KiB).
 const MAX_SDP: usize = 64 * 1024;
@@ -139,6 +142,17 @@ pub async fn start_stream(
             OpenError::Internal(message) => AppError::Internal(message),
         })?;
     tracing::info!(user_id = %signed_in.user.id, stream = %answer.stream_id, "stream started");
+    let draft = signed_in.event(
+        Action::StreamStarted,
+        Outcome::Success,
+        Some(case_target(id)),
+        json!({
+            "stream_id": answer.stream_id,
+            "viewer_session": session,
+            "viewport": { "width": viewport.width, "height": viewport.height, "dpr": viewport.dpr },
+        }),
+    );
+    state.audit.record(draft).await?;
     Ok(Json(StreamAnswer {
         answer: SessionDescription {
             kind: "answer".into(),

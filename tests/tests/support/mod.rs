@@ -142,9 +142,16 @@ impl TestApp {
 
     /// Creates a user holding `roles` (study id `None` = global).
     pub async fn user(&self, username: &str, roles: &[(Role, Option<Uuid>)]) -> User {
-        readroom_server::accounts::ensure_user(self.db(), username, username, roles)
-            .await
-            .expect("create user")
+        readroom_server::accounts::ensure_user(
+            self.db(),
+            &self.state.audit,
+            "test",
+            username,
+            username,
+            roles,
+        )
+        .await
+        .expect("create user")
     }
 
     /// Assigns a case.

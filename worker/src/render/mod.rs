@@ -2,10 +2,14 @@
 //!
 //! Pure apart from asking the [`ImageProvider`] for pixels: no sockets, files or clock. The
 //! frame is exactly the viewport's device-pixel size; panels fill the diagnostic area above the
-//! watermark strip. Sampling is bilinear; intensities go through one lookup table per frame
-//! (window/level, then gamma as `v^(1/gamma)`, then invert).
+//! watermark strip. Magnified (1 device pixel per image pixel or more), images are sampled
+//! bilinearly, so 1:1 shows the source pixels exactly; minified, each device pixel is the area
+//! average of the source pixels under it (`resample.rs`), so fine detail does not alias.
+//! Intensities go through one lookup table per frame (window/level, then gamma as
+//! `v^(1/gamma)`, then invert).
 
 mod draw;
+mod resample;
 
 use readroom_domain::manifest::ExamKind;
 use readroom_domain::protocol::PointerAction;
@@ -439,6 +443,21 @@ fn sample(image: &DecodedImage, x: f32, y: f32, c: usize) -> u16 {
 
 /// Draws `image` through `placement` into its area; pixels outside the image stay black.
 fn blit(frame: &mut Frame, placement: &Placement, image: &DecodedImage, lut: &Lut, red_free: bool) {
+    if placement.scale < 1.0 {
+        resample::blit_area(frame, placement, image, lut, red_free);
+    } else {
+        blit_bilinear(frame, placement, image, lut, red_free);
+    }
+}
+
+/// [`blit`] by bilinear sampling at each device pixel's centre (magnification, 1:1).
+fn blit_bilinear(
+    frame: &mut Frame,
+    placement: &Placement,
+    image: &DecodedImage,
+    lut: &Lut,
+    red_free: bool,
+) {
     let area = placement.area;
     let x_start = area.x.max(0.0) as u32;
     let y_start = area.y.max(0.0) as u32;

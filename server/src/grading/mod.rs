@@ -1,0 +1,783 @@
+//! The grading workflow's operations, independent of HTTP: which assignment a user works on,
+//! drafts, submissions and amendments, disagreement routing to adjudication, batches.
+//!
+//! The rules are pure code in `readroom_domain::{grading, assignment, agreement}`; this module
+//! applies them to what the database holds and records each step in the audit log.
+//! - [`stats`]: progress and agreement statistics of a study.
+//! - [`export`]: grades, adjudications and statistics as CSV and JSON, with a data dictionary.
+
+pub mod export;
+pub mod stats;
+
+use std::collections::HashMap;
+
+use readroom_domain::assignment::{self, CaseRef, GraderLoad, PlanOptions};
+use readroom_domain::audit::{Action, Outcome};
+use readroom_domain::grading::{Form, Mode, Problem, Values, disagreements, validate};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::audit::{Audit, AuditError, case_target, event_by, study_target};
+use crate::auth::SignedIn;
+use crate::db::grading::{
+    Adjudication, Batch, Draft, Grade, GradeWriteError, NewBatch, NewGrade, StudyForm,
+};
+use crate::db::{Assignment, AssignmentRole, AssignmentStatus, Case, Db, DbError, Role, Study};
+
+/// Longest render state accepted with a grade (the viewer's view state JSON).
+pub const MAX_RENDER_STATE: usize = 8 * 1024;
+/// Longest amendment or adjudication reason.
+pub const MAX_REASON: usize = 2000;
+
+/// Why a grading operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GradingError {
+    /// The caller has no assignment on this case (answered as 404, like a missing case).
+    #[error("no such case, or it is not assigned to you")]
+    NotAssigned,
+    /// The study has no grading form yet.
+    #[error("study {0} has no grading form yet; a coordinator sets one (PUT /api/studies/{0}/form)")]
+    NoForm(String),
+    /// The values do not fit the form; every problem is listed.
+    #[error("the grade does not fit the form ({} problem(s))", .0.len())]
+    Invalid(Vec<Problem>),
+    /// The request is malformed otherwise.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request conflicts with the stored state (stale draft, double submit).
+    #[error("{0}")]
+    Conflict(String),
+    /// Stored data is not what it should be (a form that no longer parses).
+    #[error("{0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The audit log failed (the operation is refused).
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<GradeWriteError> for GradingError {
+    fn from(err: GradeWriteError) -> GradingError {
+        match err {
+            GradeWriteError::Db(err) => GradingError::Db(err),
+            other => GradingError::Conflict(other.to_string()),
+        }
+    }
+}
+
+/// A stored form version and its parsed definition.
+#[derive(Debug, Clone)]
+pub struct LoadedForm {
+    /// The stored row.
+    pub stored: StudyForm,
+    /// The parsed form.
+    pub form: Form,
+}
+
+/// Parses a stored form.
+pub fn parse_form(stored: StudyForm) -> Result<LoadedForm, GradingError> {
+    let form = Form::parse(&stored.definition).map_err(|err| {
+        GradingError::Corrupt(format!("stored form version {} does not parse: {err}", stored.version))
+    })?;
+    Ok(LoadedForm { stored, form })
+}
+
+/// The study's current form.
+pub async fn current_form(db: &Db, study: &Study) -> Result<LoadedForm, GradingError> {
+    match db.current_form(study.id).await {
+        Ok(stored) => parse_form(stored),
+        Err(DbError::NotFound) => Err(GradingError::NoForm(study.code.as_str().to_owned())),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Sets a new version of the study's form (validated) and audits it.
+pub async fn set_form(
+    db: &Db,
+    audit: &Audit,
+    study: &Study,
+    form: &Form,
+    by: Option<&SignedIn>,
+) -> Result<StudyForm, GradingError> {
+    let definition = form.to_json();
+    let stored = db
+        .set_form(study.id, &definition, &form.fingerprint(), by.map(|s| s.user.id))
+        .await?;
+    let details = json!({
+        "form": form.code, "form_version": form.version, "study_form_version": stored.version,
+        "fingerprint": stored.fingerprint,
+    });
+    let draft = match by {
+        Some(signed_in) => signed_in.event(
+            Action::StudyFormChanged,
+            Outcome::Success,
+            Some(study_target(study.code.as_str())),
+            details,
+        ),
+        None => event_by(
+            Action::StudyFormChanged,
+            Outcome::Success,
+            None,
+            Some(study_target(study.code.as_str())),
+            None,
+            details,
+        ),
+    };
+    audit.record(draft).await?;
+    Ok(stored)
+}
+
+/// The assignment a user works on for a case: an unfinished one if any (adjudication before
+/// grading), otherwise the most recently assigned finished one (to see or amend the grade).
+pub async fn active_assignment(
+    db: &Db,
+    user_id: Uuid,
+    case_id: Uuid,
+) -> Result<Assignment, GradingError> {
+    let mine: Vec<Assignment> = db
+        .assignments_for_case(case_id)
+        .await?
+        .into_iter()
+        .filter(|a| a.user_id == user_id)
+        .collect();
+    // A hidden repeat is only served once its primary grading is done.
+    let primary_done = |role: AssignmentRole| {
+        mine.iter().any(|a| {
+            a.role == role && a.kind == "primary" && a.status == AssignmentStatus::Done
+        })
+    };
+    let open = mine
+        .iter()
+        .filter(|a| a.status != AssignmentStatus::Done)
+        .filter(|a| a.kind == "primary" || primary_done(a.role))
+        .min_by_key(|a| (a.role != AssignmentRole::Adjudicator, a.kind != "primary"));
+    if let Some(found) = open {
+        return Ok(found.clone());
+    }
+    mine.into_iter()
+        .filter(|a| a.status == AssignmentStatus::Done)
+        .max_by_key(|a| a.assigned_at)
+        .ok_or(GradingError::NotAssigned)
+}
+
+/// Optional view context a grade is made on.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The viewer's view state (JSON).
+    pub render_state: Option<Value>,
+    /// SHA-256 of the lossless frame the browser verified.
+    pub lossless_sha256: Option<String>,
+}
+
+impl Context {
+    fn checked(&self) -> Result<(Option<String>, Option<String>), GradingError> {
+        let render_state = match &self.render_state {
+            None | Some(Value::Null) => None,
+            Some(state) if state.is_object() => {
+                let text = state.to_string();
+                if text.len() > MAX_RENDER_STATE {
+                    return Err(GradingError::BadRequest(format!(
+                        "render_state is larger than {MAX_RENDER_STATE} bytes"
+                    )));
+                }
+                Some(text)
+            }
+            Some(_) => {
+                return Err(GradingError::BadRequest(
+                    "render_state must be a JSON object".into(),
+                ));
+            }
+        };
+        let sha = match &self.lossless_sha256 {
+            None => None,
+            Some(sha) if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(sha.to_ascii_lowercase())
+            }
+            Some(_) => {
+                return Err(GradingError::BadRequest(
+                    "lossless_sha256 must be 64 hex digits".into(),
+                ));
+            }
+        };
+        Ok((render_state, sha))
+    }
+}
+
+fn check_values(form: &Form, values: &Value, mode: Mode) -> Result<Values, GradingError> {
+    validate(form, values, mode).map_err(GradingError::Invalid)
+}
+
+fn check_reason(reason: &str) -> Result<String, GradingError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(GradingError::BadRequest(
+            "reason is required: say why the grade is amended".into(),
+        ));
+    }
+    if reason.chars().count() > MAX_REASON {
+        return Err(GradingError::BadRequest(format!(
+            "reason is longer than {MAX_REASON} characters"
+        )));
+    }
+    Ok(reason.to_owned())
+}
+
+/// Saves a draft of the caller's active assignment (values checked in draft mode: partial is
+/// fine, wrong is not). `revision` is the one the client last saw.
+pub async fn save_draft(
+    db: &Db,
+    audit: &Audit,
+    signed_in: &SignedIn,
+    case: &Case,
+    values: &Value,
+    revision: Option<i64>,
+    context: &Context,
+) -> Result<Draft, GradingError> {
+    let assignment = active_assignment(db, signed_in.user.id, case.id).await?;
+    if assignment.status == AssignmentStatus::Done {
+        return Err(GradingError::Conflict(
+            "this case's grade is already submitted; amend it instead".into(),
+        ));
+    }
+    let study = db.study_by_id(case.study_id).await?;
+    let loaded = current_form(db, &study).await?;
+    let normalized = check_values(&loaded.form, values, Mode::Draft)?;
+    let (render_state, sha) = context.checked()?;
+    let draft = db
+        .save_draft(
+            assignment.id,
+            loaded.stored.id,
+            &normalized.to_json().to_string(),
+            render_state.as_deref(),
+            sha.as_deref(),
+            revision,
+        )
+        .await?;
+    audit
+        .record(signed_in.event(
+            Action::GradeDraftSaved,
+            Outcome::Success,
+            Some(case_target(case.id)),
+            json!({ "assignment_id": assignment.id, "revision": draft.revision, "role": assignment.role.to_string() }),
+        ))
+        .await?;
+    Ok(draft)
+}
+
+/// What a submission produced.
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    /// A grader's grade (and the adjudication it opened, if the grades disagree).
+    Grade(Grade, Option<Adjudication>),
+    /// An adjudicator's final grade.
+    Adjudication(Adjudication),
+}
+
+/// Submits the caller's grade for a case: validated in submit mode, stored immutably with the
+/// view it was made on. For an adjudicator, it resolves the open adjudication round.
+pub async fn submit(
+    db: &Db,
+    audit: &Audit,
+    signed_in: &SignedIn,
+    case: &Case,
+    values: &Value,
+    context: &Context,
+    reason: Option<&str>,
+) -> Result<Submitted, GradingError> {
+    let assignment = active_assignment(db, signed_in.user.id, case.id).await?;
+    if assignment.status == AssignmentStatus::Done {
+        return Err(GradingError::Conflict(
+            "a grade was already submitted for this case; submitted grades cannot be changed, amend it instead".into(),
+        ));
+    }
+    let study = db.study_by_id(case.study_id).await?;
+    let loaded = current_form(db, &study).await?;
+    let normalized = check_values(&loaded.form, values, Mode::Submit)?;
+    let (render_state, lossless_sha256) = context.checked()?;
+    let reason = reason.map(check_reason).transpose()?;
+    let new = NewGrade {
+        assignment_id: assignment.id,
+        form_id: loaded.stored.id,
+        grade_values: normalized.to_json().to_string(),
+        render_state,
+        lossless_sha256,
+        reason,
+    };
+    if assignment.role == AssignmentRole::Adjudicator {
+        let open = db
+            .adjudications_of_case(case.id)
+            .await?
+            .into_iter()
+            .rfind(|a| a.status == "open")
+            .ok_or_else(|| {
+                GradingError::Conflict("this case has no open adjudication".into())
+            })?;
+        let resolved = match db.resolve_adjudication(open.id, &assignment, &new).await {
+            Ok(resolved) => resolved,
+            Err(DbError::NotFound) => {
+                return Err(GradingError::Conflict(
+                    "this adjudication was already resolved".into(),
+                ));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        audit
+            .record(signed_in.event(
+                Action::AdjudicationSubmitted,
+                Outcome::Success,
+                Some(case_target(case.id)),
+                json!({
+                    "adjudication_id": resolved.id, "round": resolved.round,
+                    "lossless_sha256": resolved.lossless_sha256,
+                }),
+            ))
+            .await?;
+        return Ok(Submitted::Adjudication(resolved));
+    }
+    let grade = db.submit_grade(&assignment, &new).await?;
+    audit
+        .record(signed_in.event(
+            Action::GradeSubmitted,
+            Outcome::Success,
+            Some(case_target(case.id)),
+            json!({
+                "grade_id": grade.id, "assignment_id": assignment.id, "version": grade.version,
+                "kind": assignment.kind, "duration_ms": grade.duration_ms,
+                "lossless_sha256": grade.lossless_sha256,
+            }),
+        ))
+        .await?;
+    let opened = route_disagreement(db, audit, case, &loaded.form).await?;
+    Ok(Submitted::Grade(grade, opened))
+}
+
+/// Amends the caller's submitted grade: a new version with a reason; the earlier versions stay.
+pub async fn amend(
+    db: &Db,
+    audit: &Audit,
+    signed_in: &SignedIn,
+    case: &Case,
+    values: &Value,
+    context: &Context,
+    reason: &str,
+) -> Result<(Grade, Option<Adjudication>), GradingError> {
+    let assignment = active_assignment(db, signed_in.user.id, case.id).await?;
+    if assignment.role != AssignmentRole::Grader {
+        return Err(GradingError::Conflict(
+            "adjudications are final; they cannot be amended".into(),
+        ));
+    }
+    if assignment.status != AssignmentStatus::Done {
+        return Err(GradingError::Conflict(
+            "no grade was submitted for this case yet; submit it first".into(),
+        ));
+    }
+    let study = db.study_by_id(case.study_id).await?;
+    let loaded = current_form(db, &study).await?;
+    let normalized = check_values(&loaded.form, values, Mode::Submit)?;
+    let (render_state, lossless_sha256) = context.checked()?;
+    let reason = check_reason(reason)?;
+    let grade = db
+        .amend_grade(
+            &assignment,
+            &NewGrade {
+                assignment_id: assignment.id,
+                form_id: loaded.stored.id,
+                grade_values: normalized.to_json().to_string(),
+                render_state,
+                lossless_sha256,
+                reason: Some(reason),
+            },
+        )
+        .await?;
+    audit
+        .record(signed_in.event(
+            Action::GradeAmended,
+            Outcome::Success,
+            Some(case_target(case.id)),
+            json!({ "grade_id": grade.id, "assignment_id": assignment.id, "version": grade.version }),
+        ))
+        .await?;
+    let opened = route_disagreement(db, audit, case, &loaded.form).await?;
+    Ok((grade, opened))
+}
+
+/// The latest version of each primary grade of a case, oldest assignment first.
+pub fn latest_primary(grades: &[Grade], assignments: &[Assignment]) -> Vec<Grade> {
+    let primary: HashMap<Uuid, &Assignment> = assignments
+        .iter()
+        .filter(|a| a.role == AssignmentRole::Grader && a.kind == "primary")
+        .map(|a| (a.id, a))
+        .collect();
+    let mut latest: HashMap<Uuid, &Grade> = HashMap::new();
+    for grade in grades.iter().filter(|g| primary.contains_key(&g.assignment_id)) {
+        let entry = latest.entry(grade.assignment_id).or_insert(grade);
+        if grade.version > entry.version {
+            *entry = grade;
+        }
+    }
+    let mut out: Vec<Grade> = latest.into_values().cloned().collect();
+    out.sort_by_key(|g| (primary[&g.assignment_id].assigned_at, g.assignment_id));
+    out
+}
+
+/// Values of a stored grade, re-validated against its form (stored values always validate).
+fn stored_values(form: &Form, grade_values: &str) -> Option<Values> {
+    let value: Value = serde_json::from_str(grade_values).ok()?;
+    validate(form, &value, Mode::Submit).ok()
+}
+
+/// After a submission or amendment: once the case has two primary grades, compares the first
+/// two; if they disagree and no open round covers them, opens an adjudication round and assigns
+/// it to the study's least loaded adjudicator (none: it waits, visible on the progress page).
+pub async fn route_disagreement(
+    db: &Db,
+    audit: &Audit,
+    case: &Case,
+    form: &Form,
+) -> Result<Option<Adjudication>, GradingError> {
+    let assignments = db.assignments_for_case(case.id).await?;
+    let grades = db.grades_of_case(case.id).await?;
+    let latest = latest_primary(&grades, &assignments);
+    let [a, b, ..] = latest.as_slice() else {
+        return Ok(None);
+    };
+    let (Some(values_a), Some(values_b)) =
+        (stored_values(form, &a.grade_values), stored_values(form, &b.grade_values))
+    else {
+        return Ok(None);
+    };
+    let found = disagreements(form, &values_a, &values_b);
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let grade_ids = json!([a.id, b.id]).to_string();
+    let rounds = db.adjudications_of_case(case.id).await?;
+    if rounds
+        .iter()
+        .any(|r| r.status == "open" || r.grade_ids == grade_ids)
+    {
+        return Ok(None);
+    }
+    let disagreements_json = serde_json::to_string(&found)
+        .map_err(|err| GradingError::Corrupt(err.to_string()))?;
+    let opened = db
+        .open_adjudication(case.id, &disagreements_json, &grade_ids)
+        .await?;
+    let adjudicator = least_loaded_adjudicator(db, case, &assignments).await?;
+    let mut details = json!({
+        "adjudication_id": opened.id, "round": opened.round,
+        "fields": found.iter().map(|d| match d.eye {
+            Some(eye) => format!("{}:{}", d.field, eye.as_str()),
+            None => d.field.clone(),
+        }).collect::<Vec<_>>(),
+    });
+    if let Some(user) = adjudicator {
+        let assignment = match db
+            .assign_kind(case.id, user, AssignmentRole::Adjudicator, None)
+            .await
+        {
+            Ok(assignment) => Some(assignment),
+            // Already this case's adjudicator in an earlier round: reopen that assignment.
+            Err(DbError::Conflict { .. }) => None,
+            Err(err) => return Err(err.into()),
+        };
+        details["adjudicator"] = json!(user);
+        if let Some(assignment) = &assignment {
+            details["assignment_id"] = json!(assignment.id);
+        } else {
+            db.reopen_assignment(case.id, user, AssignmentRole::Adjudicator).await?;
+        }
+    }
+    audit
+        .record(event_by(
+            Action::AssignmentCreated,
+            Outcome::Success,
+            None,
+            Some(case_target(case.id)),
+            None,
+            {
+                details["reason"] = json!("disagreement");
+                details["role"] = json!("adjudicator");
+                details
+            },
+        ))
+        .await?;
+    Ok(Some(opened))
+}
+
+/// The study's adjudicator with the fewest unfinished adjudications, never one of the case's
+/// graders.
+async fn least_loaded_adjudicator(
+    db: &Db,
+    case: &Case,
+    assignments: &[Assignment],
+) -> Result<Option<Uuid>, GradingError> {
+    let graders: Vec<Uuid> = assignments
+        .iter()
+        .filter(|a| a.role == AssignmentRole::Grader)
+        .map(|a| a.user_id)
+        .collect();
+    let candidates = db
+        .users_with_role_in_study(Role::Adjudicator, case.study_id)
+        .await?;
+    let open = db.assignments_for_study(case.study_id).await?;
+    let load = |user: Uuid| {
+        open.iter()
+            .filter(|a| {
+                a.user_id == user
+                    && a.role == AssignmentRole::Adjudicator
+                    && a.status != AssignmentStatus::Done
+            })
+            .count()
+    };
+    Ok(candidates
+        .into_iter()
+        .filter(|u| !graders.contains(&u.id))
+        .min_by_key(|u| (load(u.id), u.username.clone()))
+        .map(|u| u.id))
+}
+
+/// What a coordinator asks for when forming a batch.
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    /// Unique name in the study.
+    pub name: String,
+    /// The cases; empty means every case of the study not yet in a batch.
+    pub cases: Vec<Uuid>,
+    /// The graders (ids); empty means every grader of the study.
+    pub graders: Vec<Uuid>,
+    /// Graders per case.
+    pub per_case: u32,
+    /// Fraction of each grader's cases re-served later as hidden repeats.
+    pub repeat_fraction: f64,
+    /// Due date.
+    pub due_at: Option<time::OffsetDateTime>,
+}
+
+/// Forms a batch: plans balanced assignments (each case `per_case` distinct graders, counting
+/// existing assignments; hidden repeats), stores them in one transaction, and audits the batch
+/// and every assignment.
+pub async fn create_batch(
+    db: &Db,
+    audit: &Audit,
+    signed_in: Option<&SignedIn>,
+    study: &Study,
+    request: &BatchRequest,
+) -> Result<(Batch, Vec<Assignment>), GradingError> {
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(GradingError::BadRequest(
+            "name must be 1-100 characters".into(),
+        ));
+    }
+    let existing = db.assignments_for_study(study.id).await?;
+    let all_cases = db.list_cases(study.id).await?;
+    let cases: Vec<CaseRef> = if request.cases.is_empty() {
+        all_cases
+            .iter()
+            .filter(|c| {
+                !existing
+                    .iter()
+                    .any(|a| a.case_id == c.case.id && a.batch_id.is_some())
+            })
+            .map(|c| CaseRef { id: c.case.id.to_string(), subject: c.subject.clone() })
+            .collect()
+    } else {
+        let mut refs = Vec::new();
+        for id in &request.cases {
+            let found = all_cases.iter().find(|c| c.case.id == *id).ok_or_else(|| {
+                GradingError::BadRequest(format!("case {id} is not in study {}", study.code))
+            })?;
+            refs.push(CaseRef { id: found.case.id.to_string(), subject: found.subject.clone() });
+        }
+        refs
+    };
+    if cases.is_empty() {
+        return Err(GradingError::BadRequest(
+            "no cases to batch: every case of the study is already in a batch".into(),
+        ));
+    }
+    let study_graders = db.users_with_role_in_study(Role::Grader, study.id).await?;
+    let graders: Vec<&crate::db::User> = if request.graders.is_empty() {
+        study_graders.iter().collect()
+    } else {
+        let mut chosen = Vec::new();
+        for id in &request.graders {
+            let user = study_graders.iter().find(|u| u.id == *id).ok_or_else(|| {
+                GradingError::BadRequest(format!(
+                    "user {id} does not hold the grader role in study {}",
+                    study.code
+                ))
+            })?;
+            chosen.push(user);
+        }
+        chosen
+    };
+    let open_load = |user: Uuid| {
+        existing
+            .iter()
+            .filter(|a| a.user_id == user && a.status != AssignmentStatus::Done)
+            .count() as u32
+    };
+    let loads: Vec<GraderLoad> = graders
+        .iter()
+        .map(|u| GraderLoad { id: u.id.to_string(), open: open_load(u.id), available: true })
+        .collect();
+    let known: Vec<(String, String)> = existing
+        .iter()
+        .filter(|a| a.role == AssignmentRole::Grader && a.kind == "primary")
+        .filter(|a| graders.iter().any(|g| g.id == a.user_id))
+        .map(|a| (a.case_id.to_string(), a.user_id.to_string()))
+        .collect();
+    let seed = u64::from_le_bytes(study.id.as_bytes()[8..16].try_into().unwrap_or([0; 8]));
+    let plan = assignment::plan(
+        &cases,
+        &loads,
+        &known,
+        &PlanOptions {
+            per_case: request.per_case,
+            repeat_fraction: request.repeat_fraction,
+            seed: seed ^ (existing.len() as u64),
+        },
+    )
+    .map_err(|err| GradingError::BadRequest(err.to_string()))?;
+    let planned: Vec<(Uuid, Uuid, &str)> = plan
+        .assignments
+        .iter()
+        .filter_map(|p| {
+            Some((
+                Uuid::parse_str(&p.case).ok()?,
+                Uuid::parse_str(&p.grader).ok()?,
+                if p.repeat { "repeat" } else { "primary" },
+            ))
+        })
+        .collect();
+    let batch = NewBatch {
+        study_id: study.id,
+        name: name.to_owned(),
+        per_case: i32::try_from(request.per_case).unwrap_or(i32::MAX),
+        repeat_fraction: request.repeat_fraction,
+        due_at: request.due_at,
+        created_by: signed_in.map(|s| s.user.id),
+    };
+    let (batch, created) = match db.create_batch(&batch, &planned).await {
+        Ok(done) => done,
+        Err(DbError::Conflict { .. }) => {
+            return Err(GradingError::Conflict(format!(
+                "study {} already has a batch named {name:?} or one of these assignments",
+                study.code
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let event = |action: Action, target: String, details: Value| match signed_in {
+        Some(s) => s.event(action, Outcome::Success, Some(target), details),
+        None => event_by(action, Outcome::Success, None, Some(target), None, details),
+    };
+    audit
+        .record(event(
+            Action::BatchCreated,
+            study_target(study.code.as_str()),
+            json!({
+                "batch_id": batch.id, "name": batch.name, "cases": cases.len(),
+                "assignments": created.len(), "per_case": request.per_case,
+                "repeat_fraction": request.repeat_fraction,
+            }),
+        ))
+        .await?;
+    for assignment in &created {
+        audit
+            .record(event(
+                Action::AssignmentCreated,
+                case_target(assignment.case_id),
+                json!({
+                    "assignment_id": assignment.id, "assignee": assignment.user_id,
+                    "role": "grader", "kind": assignment.kind, "batch_id": batch.id,
+                    "study": study.code.as_str(),
+                }),
+            ))
+            .await?;
+    }
+    Ok((batch, created))
+}
+
+/// Moves an unfinished assignment to `to` (or, when `None`, to the least loaded grader of the
+/// study not already on the case); audited as `assignment.reassigned`.
+pub async fn reassign(
+    db: &Db,
+    audit: &Audit,
+    signed_in: &SignedIn,
+    study: &Study,
+    assignment: &Assignment,
+    to: Option<Uuid>,
+) -> Result<Assignment, GradingError> {
+    if assignment.status == AssignmentStatus::Done {
+        return Err(GradingError::Conflict(
+            "this assignment is done; its grade stays with its grader".into(),
+        ));
+    }
+    let existing = db.assignments_for_study(study.id).await?;
+    let role = Role::from(assignment.role);
+    let holders = db.users_with_role_in_study(role, study.id).await?;
+    let target = match to {
+        Some(user) => {
+            if !holders.iter().any(|u| u.id == user) {
+                return Err(GradingError::BadRequest(format!(
+                    "that user does not hold the {role} role in study {}",
+                    study.code
+                )));
+            }
+            if existing.iter().any(|a| a.case_id == assignment.case_id && a.user_id == user) {
+                return Err(GradingError::BadRequest(
+                    "that user is already assigned to this case".into(),
+                ));
+            }
+            user
+        }
+        None => {
+            let loads: Vec<GraderLoad> = holders
+                .iter()
+                .map(|u| GraderLoad {
+                    id: u.id.to_string(),
+                    open: existing
+                        .iter()
+                        .filter(|a| a.user_id == u.id && a.status != AssignmentStatus::Done)
+                        .count() as u32,
+                    available: u.id != assignment.user_id,
+                })
+                .collect();
+            let on_case: Vec<(String, String)> = existing
+                .iter()
+                .filter(|a| holders.iter().any(|u| u.id == a.user_id))
+                .map(|a| (a.case_id.to_string(), a.user_id.to_string()))
+                .collect();
+            let picked = assignment::reassign(
+                &assignment.case_id.to_string(),
+                &assignment.user_id.to_string(),
+                &loads,
+                &on_case,
+            )
+            .map_err(|err| GradingError::Conflict(err.to_string()))?;
+            Uuid::parse_str(&picked).map_err(|err| GradingError::Corrupt(err.to_string()))?
+        }
+    };
+    let moved = match db.reassign(assignment.id, target).await {
+        Ok(moved) => moved,
+        Err(DbError::NotFound) => {
+            return Err(GradingError::Conflict("this assignment was just completed".into()));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    audit
+        .record(signed_in.event(
+            Action::AssignmentReassigned,
+            Outcome::Success,
+            Some(case_target(assignment.case_id)),
+            json!({ "assignment_id": assignment.id, "from": assignment.user_id, "to": target }),
+        ))
+        .await?;
+    Ok(moved)
+}

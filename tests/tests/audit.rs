@@ -1,0 +1,1004 @@
+//! The audit log against the real server and both databases: every audited action appends
+//! exactly one event with the right fields; concurrent writers keep one chain; tampering with
+//! the triggers bypassed is found at the exact sequence number; the application cannot change
+//! or delete events; auditors read the log but cannot open a case stream.
+
+mod support;
+
+use readroom_domain::audit::{Action, BreakKind, ChainHead, Outcome};
+use readroom_server::audit::{self, Audit, event_by};
+use readroom_server::db::{AssignmentRole, AuditRow, Backend, Role};
+use serde_json::{Value, json};
+use support::{Browser, TestApp};
+use uuid::Uuid;
+
+/// What one appended event must look like. `details` lists keys (with values) it must carry.
+struct Expect {
+    action: &'static str,
+    outcome: &'static str,
+    actor: Option<Uuid>,
+    target: Option<String>,
+    details: Value,
+}
+
+fn expect(
+    action: &'static str,
+    outcome: &'static str,
+    actor: Option<Uuid>,
+    target: Option<String>,
+    details: Value,
+) -> Expect {
+    Expect {
+        action,
+        outcome,
+        actor,
+        target,
+        details,
+    }
+}
+
+/// Reads the events appended since `since` and checks they are exactly `expected`, in order.
+async fn check_step(app: &TestApp, since: &mut i64, step: &str, expected: &[Expect]) {
+    let rows = app.db().audit_page(*since, 1000).await.unwrap();
+    if let Some(last) = rows.last() {
+        *since = last.seq;
+    }
+    let got: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
+    let want: Vec<&str> = expected.iter().map(|e| e.action).collect();
+    assert_eq!(got, want, "{step}: the events appended");
+    for (row, want) in rows.iter().zip(expected) {
+        assert_eq!(
+            row.outcome, want.outcome,
+            "{step}: outcome of {}",
+            want.action
+        );
+        assert_eq!(
+            row.actor,
+            want.actor.map(|id| id.to_string()),
+            "{step}: actor of {}",
+            want.action
+        );
+        assert_eq!(row.target, want.target, "{step}: target of {}", want.action);
+        let details: Value = serde_json::from_str(&row.details).unwrap();
+        for (key, value) in want.details.as_object().unwrap() {
+            assert_eq!(
+                &details[key], value,
+                "{step}: details.{key} of {} in {details}",
+                want.action
+            );
+        }
+        // Requests name their address; what the system does by itself (seeding) has none.
+        let from_client = want.actor.is_some() || want.action == "auth.login_failed";
+        assert_eq!(
+            row.client.as_deref(),
+            from_client.then_some("127.0.0.1"),
+            "{step}: client of {}",
+            want.action
+        );
+    }
+}
+
+fn case_t(id: Uuid) -> Option<String> {
+    Some(format!("case:{id}"))
+}
+
+fn user_t(id: Uuid) -> Option<String> {
+    Some(format!("user:{id}"))
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Each audited action of the API, one step at a time: exactly these events, these fields.
+async fn every_action_is_recorded_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut since = 0;
+    // A new installation created its ticket and audit keys.
+    check_step(
+        &app,
+        &mut since,
+        "first start",
+        &[
+            expect(
+                "key.created",
+                "success",
+                None,
+                None,
+                json!({ "key": "ticket" }),
+            ),
+            expect(
+                "key.created",
+                "success",
+                None,
+                None,
+                json!({ "key": "audit" }),
+            ),
+        ],
+    )
+    .await;
+
+    let study = app.study("AUD").await;
+    let own = app.case(study, "S0001").await;
+    let others = app.case(study, "S0002").await;
+    let grader = app.user("kim", &[(Role::Grader, Some(study))]).await;
+    let admin = app.user("root", &[(Role::Admin, None)]).await;
+    let coordinator = app.user("park", &[(Role::Coordinator, Some(study))]).await;
+    let auditor = app.user("lee", &[(Role::Auditor, None)]).await;
+    check_step(
+        &app,
+        &mut since,
+        "seeding users",
+        &[
+            expect(
+                "user.created",
+                "success",
+                None,
+                user_t(grader.id),
+                json!({ "source": "test" }),
+            ),
+            expect(
+                "role.granted",
+                "success",
+                None,
+                user_t(grader.id),
+                json!({ "role": "grader" }),
+            ),
+            expect("user.created", "success", None, user_t(admin.id), json!({})),
+            expect(
+                "role.granted",
+                "success",
+                None,
+                user_t(admin.id),
+                json!({ "role": "admin" }),
+            ),
+            expect(
+                "user.created",
+                "success",
+                None,
+                user_t(coordinator.id),
+                json!({}),
+            ),
+            expect(
+                "role.granted",
+                "success",
+                None,
+                user_t(coordinator.id),
+                json!({}),
+            ),
+            expect(
+                "user.created",
+                "success",
+                None,
+                user_t(auditor.id),
+                json!({}),
+            ),
+            expect(
+                "role.granted",
+                "success",
+                None,
+                user_t(auditor.id),
+                json!({}),
+            ),
+        ],
+    )
+    .await;
+    app.assign(&own, &grader, AssignmentRole::Grader).await;
+    app.set_password(&grader, PASSWORD).await;
+
+    // Sign-in with a password, right and wrong; an unknown user.
+    let mut kim = Browser::new(&app);
+    let wrong = kim
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": "not it at all" }),
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let unknown = kim
+        .post(
+            "/api/auth/login",
+            json!({ "username": "nobody", "password": "whatever it is" }),
+        )
+        .await;
+    assert_eq!(unknown.status, 401);
+    let right = kim
+        .post(
+            "/api/auth/login",
+            json!({ "username": "kim", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(right.status, 200, "{}", right.body);
+    check_step(
+        &app,
+        &mut since,
+        "password sign-in",
+        &[
+            expect(
+                "auth.login_failed",
+                "failure",
+                Some(grader.id),
+                user_t(grader.id),
+                json!({ "method": "password", "reason": "invalid_credentials" }),
+            ),
+            expect(
+                "auth.login_failed",
+                "failure",
+                None,
+                None,
+                json!({ "method": "password", "reason": "invalid_credentials" }),
+            ),
+            expect(
+                "auth.login",
+                "success",
+                Some(grader.id),
+                user_t(grader.id),
+                json!({ "method": "password" }),
+            ),
+        ],
+    )
+    .await;
+    // The unidentified failure still names where it came from.
+    let rows = app.db().search_audit(&Default::default(), 3).await.unwrap();
+    assert_eq!(rows[1].client.as_deref(), Some("127.0.0.1"));
+
+    // Cases: open one's own, try another's, mint a ticket for the next case.
+    let opened = kim.get(&format!("/api/cases/{}", own.id)).await;
+    assert_eq!(opened.status, 200);
+    let refused = kim.get(&format!("/api/cases/{}", others.id)).await;
+    assert_eq!(refused.status, 404);
+    let missing = kim.get(&format!("/api/cases/{}", Uuid::nil())).await;
+    assert_eq!(missing.status, 404);
+    let ticket = kim
+        .post(&format!("/api/cases/{}/ticket", own.id), json!({}))
+        .await;
+    assert_eq!(ticket.status, 200);
+    check_step(
+        &app,
+        &mut since,
+        "cases",
+        &[
+            expect(
+                "case.opened",
+                "success",
+                Some(grader.id),
+                case_t(own.id),
+                json!({ "access": "view", "label": own.label }),
+            ),
+            expect(
+                "case.denied",
+                "denied",
+                Some(grader.id),
+                case_t(others.id),
+                json!({ "reason": "not_assigned" }),
+            ),
+            expect(
+                "case.denied",
+                "denied",
+                Some(grader.id),
+                case_t(Uuid::nil()),
+                json!({ "reason": "no_such_case" }),
+            ),
+            expect(
+                "stream.switched_case",
+                "success",
+                Some(grader.id),
+                case_t(own.id),
+                json!({}),
+            ),
+        ],
+    )
+    .await;
+
+    // A route the grader's roles do not allow, and a write without the CSRF token.
+    let denied = kim.get("/api/admin/users").await;
+    assert_eq!(denied.status, 403);
+    let csrf = kim.csrf.take();
+    let no_token = kim.post("/api/auth/logout", json!({})).await;
+    assert_eq!(no_token.status, 403);
+    kim.csrf = csrf;
+    check_step(
+        &app,
+        &mut since,
+        "denials",
+        &[
+            expect(
+                "access.denied",
+                "denied",
+                Some(grader.id),
+                None,
+                json!({ "route": "/api/admin/users", "reason": "role" }),
+            ),
+            expect(
+                "access.denied",
+                "denied",
+                Some(grader.id),
+                None,
+                json!({ "route": "/api/auth/logout", "reason": "csrf" }),
+            ),
+        ],
+    )
+    .await;
+
+    // Account changes by the user.
+    let changed = kim
+        .post(
+            "/api/auth/password",
+            json!({ "current_password": PASSWORD, "new_password": "an even longer passphrase" }),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.body);
+    let out = kim.post("/api/auth/logout", json!({})).await;
+    assert_eq!(out.status, 200);
+    check_step(
+        &app,
+        &mut since,
+        "account",
+        &[
+            expect(
+                "auth.password_changed",
+                "success",
+                Some(grader.id),
+                user_t(grader.id),
+                json!({}),
+            ),
+            expect(
+                "auth.logout",
+                "success",
+                Some(grader.id),
+                user_t(grader.id),
+                json!({ "all": false }),
+            ),
+        ],
+    )
+    .await;
+
+    // One-time links: a used one is refused; sign out everywhere.
+    let link = app.link(&grader).await;
+    let token = link.split("#token=").nth(1).unwrap().to_owned();
+    let mut kim = Browser::new(&app);
+    assert_eq!(
+        kim.post("/api/auth/link", json!({ "token": token }))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        kim.post("/api/auth/link", json!({ "token": token }))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        kim.post("/api/auth/logout-all", json!({})).await.status,
+        200
+    );
+    check_step(
+        &app,
+        &mut since,
+        "links",
+        &[
+            expect(
+                "auth.login",
+                "success",
+                Some(grader.id),
+                user_t(grader.id),
+                json!({ "method": "link" }),
+            ),
+            expect(
+                "auth.login_failed",
+                "failure",
+                None,
+                None,
+                json!({ "method": "link", "reason": "invalid_link" }),
+            ),
+            expect(
+                "auth.logout",
+                "success",
+                Some(grader.id),
+                user_t(grader.id),
+                json!({ "all": true }),
+            ),
+        ],
+    )
+    .await;
+
+    // The coordinator assigns and unassigns.
+    let mut park = app.sign_in(&coordinator).await;
+    let created = park
+        .post(
+            "/api/studies/AUD/assignments",
+            json!({ "case_id": others.id, "username": "kim", "role": "grader" }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let assignment = created.body["id"].as_str().unwrap().to_owned();
+    let removed = park
+        .send(
+            "DELETE",
+            &format!("/api/studies/AUD/assignments/{assignment}"),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    check_step(
+        &app,
+        &mut since,
+        "assignments",
+        &[
+            expect(
+                "auth.login",
+                "success",
+                Some(coordinator.id),
+                user_t(coordinator.id),
+                json!({ "method": "link" }),
+            ),
+            expect(
+                "assignment.created",
+                "success",
+                Some(coordinator.id),
+                case_t(others.id),
+                json!({ "assignee": grader.id.to_string(), "role": "grader" }),
+            ),
+            expect(
+                "assignment.removed",
+                "success",
+                Some(coordinator.id),
+                case_t(others.id),
+                json!({ "assignee": grader.id.to_string() }),
+            ),
+        ],
+    )
+    .await;
+
+    // The admin manages an account.
+    let mut root = app.sign_in(&admin).await;
+    let made = root
+        .post(
+            "/api/admin/users",
+            json!({ "username": "han", "display_name": "Dr. Han", "roles": [{ "role": "grader", "study": "AUD" }] }),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let han = Uuid::parse_str(made.body["user"]["id"].as_str().unwrap()).unwrap();
+    let path = format!("/api/admin/users/{han}");
+    assert_eq!(
+        root.send("PATCH", &path, Some(json!({ "disabled": true })))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        root.send("PATCH", &path, Some(json!({ "disabled": false })))
+            .await
+            .status,
+        200
+    );
+    let granted = root
+        .post(
+            &format!("{path}/roles"),
+            json!({ "role": "adjudicator", "study": "AUD" }),
+        )
+        .await;
+    assert_eq!(granted.status, 201, "{}", granted.body);
+    let grant = granted.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        root.send("DELETE", &format!("{path}/roles/{grant}"), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        root.post(&format!("{path}/signin-link"), json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        root.post(&format!("{path}/unlock"), json!({})).await.status,
+        200
+    );
+    let a = Some(admin.id);
+    check_step(
+        &app,
+        &mut since,
+        "admin",
+        &[
+            expect("auth.login", "success", a, user_t(admin.id), json!({})),
+            expect("user.created", "success", a, user_t(han), json!({})),
+            expect(
+                "role.granted",
+                "success",
+                a,
+                user_t(han),
+                json!({ "role": "grader", "study_id": study.to_string() }),
+            ),
+            expect("auth.link_issued", "success", a, user_t(han), json!({})),
+            expect("user.disabled", "success", a, user_t(han), json!({})),
+            expect("user.enabled", "success", a, user_t(han), json!({})),
+            expect(
+                "role.granted",
+                "success",
+                a,
+                user_t(han),
+                json!({ "role": "adjudicator", "grant_id": grant }),
+            ),
+            expect(
+                "role.revoked",
+                "success",
+                a,
+                user_t(han),
+                json!({ "role": "adjudicator", "grant_id": grant }),
+            ),
+            expect("auth.link_issued", "success", a, user_t(han), json!({})),
+            expect("auth.unlocked", "success", a, user_t(han), json!({})),
+        ],
+    )
+    .await;
+
+    // The auditor reads (not audited) and exports (audited); cannot open a case stream.
+    let mut lee = app.sign_in(&auditor).await;
+    let page = lee.get(&format!("/api/audit/events?case={}", own.id)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let export = lee
+        .get(&format!(
+            "/api/audit/events/export?format=json&case={}",
+            own.id
+        ))
+        .await;
+    assert_eq!(export.status, 200);
+    let stream = lee
+        .post(&format!("/api/cases/{}/ticket", own.id), json!({}))
+        .await;
+    assert_eq!(stream.status, 404, "an auditor never gets images");
+    check_step(
+        &app,
+        &mut since,
+        "auditor",
+        &[
+            expect(
+                "auth.login",
+                "success",
+                Some(auditor.id),
+                user_t(auditor.id),
+                json!({}),
+            ),
+            expect(
+                "audit.exported",
+                "success",
+                Some(auditor.id),
+                None,
+                json!({ "format": "json", "events": 2 }),
+            ),
+            expect(
+                "case.denied",
+                "denied",
+                Some(auditor.id),
+                case_t(own.id),
+                json!({ "reason": "not_assigned" }),
+            ),
+        ],
+    )
+    .await;
+    // The search named only that case's events, newest first, with the grader's username.
+    let events = page.body["events"].as_array().unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["stream.switched_case", "case.opened"],
+        "{}",
+        page.body
+    );
+    assert_eq!(events[1]["actor"]["username"], "kim");
+    assert_eq!(events[1]["target_label"], own.label.as_str());
+
+    // Every event of the run forms one intact chain.
+    let key = app.state.audit_signer.verifier();
+    let report = audit::verify(app.db(), None, &[], Some(&key))
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:?}", report.first_break);
+    assert_eq!(report.head.seq, since);
+    app.db().close().await;
+}
+
+/// Many writers (in-process recorders and separate "processes" with their own recorder) append
+/// at once; the chain stays single and intact, with every event exactly once.
+async fn concurrent_writers_keep_one_chain(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let before = app.db().audit_head().await.unwrap().seq;
+    let writers = 8;
+    let per_writer = 150;
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        // Half share the server's recorder, half start their own (as CLI processes do).
+        let recorder = if writer % 2 == 0 {
+            app.state.audit.clone()
+        } else {
+            Audit::start(app.db().clone())
+        };
+        tasks.push(tokio::spawn(async move {
+            for n in 0..per_writer {
+                recorder
+                    .record(event_by(
+                        Action::CaseOpened,
+                        Outcome::Success,
+                        None,
+                        Some(format!("case:{writer}")),
+                        None,
+                        json!({ "writer": writer, "n": n }),
+                    ))
+                    .await
+                    .expect("recorded");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let report = audit::verify(app.db(), None, &[], None).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.first_break);
+    assert_eq!(report.head.seq, before + writers * per_writer);
+    let rows = all_rows(&app).await;
+    let mut seen = std::collections::HashSet::new();
+    for row in rows.iter().filter(|r| r.action == "case.opened") {
+        let details: Value = serde_json::from_str(&row.details).unwrap();
+        assert!(
+            seen.insert((details["writer"].as_i64(), details["n"].as_i64())),
+            "duplicate {details}"
+        );
+    }
+    assert_eq!(seen.len() as i64, writers * per_writer);
+    app.db().close().await;
+}
+
+async fn all_rows(app: &TestApp) -> Vec<AuditRow> {
+    app.db().audit_page(0, 100_000).await.unwrap()
+}
+
+/// Runs a statement with the append-only triggers out of the way (what an attacker with
+/// database superuser rights could do), on the same database the app uses.
+async fn privileged(app: &TestApp, backend: Backend, statements: &[&str]) {
+    use sqlx::Connection;
+    let url = app.state.config.database_url();
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(
+                "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            for statement in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            sqlx::raw_sql(
+                "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events \
+                 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: UPDATE refused'); END; \
+                 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events \
+                 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: DELETE refused'); END;",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql("SET session_replication_role = replica")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            for statement in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Appends `n` events and a signed checkpoint at the head; returns the checkpoint's seq.
+async fn seeded_chain(app: &TestApp, n: usize) -> i64 {
+    for i in 0..n {
+        app.state
+            .audit
+            .record(event_by(
+                Action::CaseOpened,
+                Outcome::Success,
+                None,
+                Some(format!("case:{i}")),
+                None,
+                json!({ "i": i }),
+            ))
+            .await
+            .unwrap();
+    }
+    let checkpoint = audit::checkpoint(app.db(), &app.state.store, &app.state.audit_signer)
+        .await
+        .unwrap()
+        .expect("a checkpoint");
+    checkpoint.seq
+}
+
+async fn verify_now(app: &TestApp) -> readroom_domain::audit::Report {
+    let (checkpoints, bad) =
+        audit::split_checkpoints(audit::load_checkpoints(&app.state.store).await.unwrap());
+    assert!(bad.is_empty(), "{bad:?}");
+    let key = app.state.audit_signer.verifier();
+    audit::verify(app.db(), None, &checkpoints, Some(&key))
+        .await
+        .unwrap()
+}
+
+fn break_at(report: &readroom_domain::audit::Report) -> (i64, BreakKind) {
+    let found = report.first_break.clone().expect("a broken link");
+    (found.seq, found.kind)
+}
+
+/// Editing, deleting, reordering, truncating and forging are each found at the exact event.
+async fn tampering_is_found_at_the_exact_event(backend: Backend) {
+    // Edit a row's details.
+    let app = TestApp::start(backend).await;
+    let head = seeded_chain(&app, 30).await;
+    assert!(verify_now(&app).await.is_intact());
+    privileged(
+        &app,
+        backend,
+        &[r#"UPDATE audit_events SET details = '{"i":99}' WHERE seq = 12"#],
+    )
+    .await;
+    assert_eq!(
+        break_at(&verify_now(&app).await),
+        (12, BreakKind::HashMismatch)
+    );
+    drop(app);
+
+    // Delete a row in the middle.
+    let app = TestApp::start(backend).await;
+    seeded_chain(&app, 30).await;
+    privileged(&app, backend, &["DELETE FROM audit_events WHERE seq = 17"]).await;
+    assert_eq!(
+        break_at(&verify_now(&app).await),
+        (
+            18,
+            BreakKind::SequenceGap {
+                expected: 17,
+                found: 18
+            }
+        )
+    );
+    drop(app);
+
+    // Reorder: swap two rows' contents under their sequence numbers.
+    let app = TestApp::start(backend).await;
+    seeded_chain(&app, 30).await;
+    privileged(
+        &app,
+        backend,
+        &[
+            "UPDATE audit_events SET seq = 1000000 WHERE seq = 8",
+            "UPDATE audit_events SET seq = 8 WHERE seq = 9",
+            "UPDATE audit_events SET seq = 9 WHERE seq = 1000000",
+        ],
+    )
+    .await;
+    let (seq, kind) = break_at(&verify_now(&app).await);
+    assert_eq!(seq, 8, "{kind:?}");
+    drop(app);
+
+    // Truncate the tail past the last checkpoint (and the head row with it).
+    let app = TestApp::start(backend).await;
+    let checkpoint = seeded_chain(&app, 30).await;
+    assert_eq!(checkpoint, head);
+    privileged(
+        &app,
+        backend,
+        &[
+            &format!("DELETE FROM audit_events WHERE seq > {}", checkpoint - 5),
+            &format!("UPDATE audit_head SET seq = {0}, hash = (SELECT hash FROM audit_events WHERE seq = {0})", checkpoint - 5),
+        ],
+    )
+    .await;
+    assert_eq!(
+        break_at(&verify_now(&app).await),
+        (
+            checkpoint - 4,
+            BreakKind::Truncated {
+                checkpoint_seq: checkpoint,
+                last_seq: checkpoint - 5
+            }
+        )
+    );
+    drop(app);
+
+    // Rewrite history consistently (recompute every hash after an edit) and forge a checkpoint.
+    let app = TestApp::start(backend).await;
+    let checkpoint = seeded_chain(&app, 30).await;
+    let mut rows = all_rows(&app).await;
+    let mut head = ChainHead::genesis();
+    let mut statements = Vec::new();
+    for row in rows.iter_mut() {
+        let mut record = row.to_record().unwrap();
+        if record.seq == 5 {
+            record.details = r#"{"i":"rewritten"}"#.into();
+        }
+        record.prev_hash = head.hash.clone();
+        record.hash = readroom_domain::audit::event_hash(&record).unwrap();
+        head = record.head();
+        statements.push(format!(
+            "UPDATE audit_events SET details = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {}",
+            record.details, record.prev_hash, record.hash, record.seq
+        ));
+    }
+    statements.push(format!("UPDATE audit_head SET hash = '{}'", head.hash));
+    let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
+    privileged(&app, backend, &refs).await;
+    // The rewritten chain is self-consistent, but the signed checkpoint disagrees with it.
+    assert_eq!(
+        break_at(&verify_now(&app).await),
+        (checkpoint, BreakKind::CheckpointMismatch)
+    );
+    // A checkpoint forged to match, without the key, fails its signature.
+    let key = audit::checkpoint_key(checkpoint);
+    let mut forged: Value =
+        serde_json::from_slice(&app.state.store.get(&key).await.unwrap()).unwrap();
+    forged["hash"] = json!(head.hash);
+    app.state
+        .store
+        .put(&key, serde_json::to_vec(&forged).unwrap().into())
+        .await
+        .unwrap();
+    let (seq, kind) = break_at(&verify_now(&app).await);
+    assert_eq!(seq, checkpoint);
+    assert!(
+        matches!(kind, BreakKind::BadCheckpointSignature(_)),
+        "{kind:?}"
+    );
+}
+
+/// Through the application's own connection, events cannot be changed or removed.
+async fn the_application_cannot_change_events(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    seeded_chain(&app, 3).await;
+    let url = app.state.config.database_url();
+    use sqlx::Connection;
+    let refused: Vec<String> = match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let mut out = Vec::new();
+            for sql in [
+                "UPDATE audit_events SET details = '{}' WHERE seq = 1",
+                "DELETE FROM audit_events WHERE seq = 1",
+            ] {
+                out.push(
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_err()
+                        .to_string(),
+                );
+            }
+            out
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let mut out = Vec::new();
+            for sql in [
+                "UPDATE audit_events SET details = '{}' WHERE seq = 1",
+                "DELETE FROM audit_events WHERE seq = 1",
+                "TRUNCATE audit_events",
+            ] {
+                out.push(
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_err()
+                        .to_string(),
+                );
+            }
+            out
+        }
+    };
+    for message in &refused {
+        assert!(message.contains("append-only"), "{message}");
+    }
+    assert!(verify_now(&app).await.is_intact());
+}
+
+/// In PostgreSQL, the role that runs readroom (and owns the schema) holds no UPDATE, DELETE or
+/// TRUNCATE right on the audit table, so it is refused before any trigger runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_app_role_has_no_update_or_delete_grant() {
+    use sqlx::Connection;
+    let admin = readroom_tests::pg::PgDatabase::create().await.unwrap();
+    let role = format!("readroom_app_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin.url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'app-secret'; GRANT ALL ON SCHEMA public TO {role};"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let app_url = admin
+        .url
+        .replacen(
+            "postgres://postgres@",
+            &format!("postgres://{role}:app-secret@"),
+            1,
+        )
+        .replacen(
+            "postgres://postgres:",
+            &format!("postgres://{role}:app-secret:"),
+            1,
+        );
+    assert!(app_url.contains(&role), "{app_url}");
+    let db = readroom_server::db::Db::connect(&app_url).await.unwrap();
+    db.migrate().await.unwrap();
+    let recorder = Audit::start(db.clone());
+    recorder
+        .record(event_by(
+            Action::CaseOpened,
+            Outcome::Success,
+            None,
+            None,
+            None,
+            json!({}),
+        ))
+        .await
+        .unwrap();
+    let mut as_app = sqlx::PgConnection::connect(&app_url).await.unwrap();
+    for sql in [
+        "UPDATE audit_events SET details = '{}' WHERE seq = 1",
+        "DELETE FROM audit_events WHERE seq = 1",
+        "TRUNCATE audit_events",
+    ] {
+        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut as_app)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{sql}: {err}"
+        );
+    }
+    drop(as_app);
+    db.close().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role};"
+    )))
+    .execute(&mut conn)
+    .await
+    .ok();
+}
+
+/// The recorder fails closed: with the database gone, recording is an error, not a silent skip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_fails_closed_without_a_database() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let recorder = Audit::start(app.db().clone());
+    app.db().close().await;
+    let result = recorder
+        .record(event_by(
+            Action::CaseOpened,
+            Outcome::Success,
+            None,
+            None,
+            None,
+            json!({}),
+        ))
+        .await;
+    assert!(result.is_err());
+}
+
+on_both_backends!(
+    every_action_is_recorded_once,
+    concurrent_writers_keep_one_chain,
+    tampering_is_found_at_the_exact_event,
+    the_application_cannot_change_events,
+);
