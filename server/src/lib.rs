@@ -5,6 +5,10 @@
 //! - [`ingest`]: bundle → gate → pack → age encrypt → object store → database.
 //! - [`http`]: the axum router ([`http::app`]) and its handlers.
 //! - [`auth`]: sessions, passwords, TOTP, OIDC, one-time links; [`access`]: who may do what.
+//! - [`audit`]: the tamper-evident audit log (recorder, checkpoints, verification);
+//!   [`audit_cmd`]: `readroom audit verify|export|checkpoint`.
+//! - [`grading`]: forms, drafts, grades, adjudication, batches, statistics and exports (the
+//!   HTTP routes for them are not built yet).
 //! - [`cli`]: the `readroom` command line.
 //!
 //! **Invariant:** nothing in this crate's library decrypts. It holds age *recipients* only; the
@@ -18,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod grading;
 pub mod http;
 pub mod ingest;
 pub mod logging;

@@ -90,11 +90,7 @@ async fn local_form_and_one_time_link_sign_in_in_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_sign_on_button_in_chromium() {
     browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let app_url = format!("http://127.0.0.1:{port}");
     let provider = OidcProvider::start(
         &[OidcClient {

@@ -19,14 +19,6 @@ struct Sso {
     study: uuid::Uuid,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn provider_config(issuer: &str, client_id: &str) -> OidcProviderConfig {
     OidcProviderConfig {
         id: "hospital".into(),
@@ -47,7 +39,7 @@ fn provider_config(issuer: &str, client_id: &str) -> OidcProviderConfig {
 
 impl Sso {
     async fn start(backend: Backend, required_amr: &[&str]) -> Sso {
-        let port = free_port();
+        let port = support::free_port();
         let app_url = format!("http://127.0.0.1:{port}");
         let provider = OidcProvider::start(
             &[OidcClient {

@@ -36,7 +36,9 @@ pub enum GradingError {
     #[error("no such case, or it is not assigned to you")]
     NotAssigned,
     /// The study has no grading form yet.
-    #[error("study {0} has no grading form yet; a coordinator sets one (PUT /api/studies/{0}/form)")]
+    #[error(
+        "study {0} has no grading form yet; a coordinator sets one (PUT /api/studies/{0}/form)"
+    )]
     NoForm(String),
     /// The values do not fit the form; every problem is listed.
     #[error("the grade does not fit the form ({} problem(s))", .0.len())]
@@ -79,7 +81,10 @@ pub struct LoadedForm {
 /// Parses a stored form.
 pub fn parse_form(stored: StudyForm) -> Result<LoadedForm, GradingError> {
     let form = Form::parse(&stored.definition).map_err(|err| {
-        GradingError::Corrupt(format!("stored form version {} does not parse: {err}", stored.version))
+        GradingError::Corrupt(format!(
+            "stored form version {} does not parse: {err}",
+            stored.version
+        ))
     })?;
     Ok(LoadedForm { stored, form })
 }
@@ -103,7 +108,12 @@ pub async fn set_form(
 ) -> Result<StudyForm, GradingError> {
     let definition = form.to_json();
     let stored = db
-        .set_form(study.id, &definition, &form.fingerprint(), by.map(|s| s.user.id))
+        .set_form(
+            study.id,
+            &definition,
+            &form.fingerprint(),
+            by.map(|s| s.user.id),
+        )
         .await?;
     let details = json!({
         "form": form.code, "form_version": form.version, "study_form_version": stored.version,
@@ -144,9 +154,8 @@ pub async fn active_assignment(
         .collect();
     // A hidden repeat is only served once its primary grading is done.
     let primary_done = |role: AssignmentRole| {
-        mine.iter().any(|a| {
-            a.role == role && a.kind == "primary" && a.status == AssignmentStatus::Done
-        })
+        mine.iter()
+            .any(|a| a.role == role && a.kind == "primary" && a.status == AssignmentStatus::Done)
     };
     let open = mine
         .iter()
@@ -270,7 +279,7 @@ pub async fn save_draft(
 #[derive(Debug, Clone)]
 pub enum Submitted {
     /// A grader's grade (and the adjudication it opened, if the grades disagree).
-    Grade(Grade, Option<Adjudication>),
+    Grade(Grade, Option<Box<Adjudication>>),
     /// An adjudicator's final grade.
     Adjudication(Adjudication),
 }
@@ -311,9 +320,7 @@ pub async fn submit(
             .await?
             .into_iter()
             .rfind(|a| a.status == "open")
-            .ok_or_else(|| {
-                GradingError::Conflict("this case has no open adjudication".into())
-            })?;
+            .ok_or_else(|| GradingError::Conflict("this case has no open adjudication".into()))?;
         let resolved = match db.resolve_adjudication(open.id, &assignment, &new).await {
             Ok(resolved) => resolved,
             Err(DbError::NotFound) => {
@@ -350,7 +357,7 @@ pub async fn submit(
         ))
         .await?;
     let opened = route_disagreement(db, audit, case, &loaded.form).await?;
-    Ok(Submitted::Grade(grade, opened))
+    Ok(Submitted::Grade(grade, opened.map(Box::new)))
 }
 
 /// Amends the caller's submitted grade: a new version with a reason; the earlier versions stay.
@@ -412,7 +419,10 @@ pub fn latest_primary(grades: &[Grade], assignments: &[Assignment]) -> Vec<Grade
         .map(|a| (a.id, a))
         .collect();
     let mut latest: HashMap<Uuid, &Grade> = HashMap::new();
-    for grade in grades.iter().filter(|g| primary.contains_key(&g.assignment_id)) {
+    for grade in grades
+        .iter()
+        .filter(|g| primary.contains_key(&g.assignment_id))
+    {
         let entry = latest.entry(grade.assignment_id).or_insert(grade);
         if grade.version > entry.version {
             *entry = grade;
@@ -444,9 +454,10 @@ pub async fn route_disagreement(
     let [a, b, ..] = latest.as_slice() else {
         return Ok(None);
     };
-    let (Some(values_a), Some(values_b)) =
-        (stored_values(form, &a.grade_values), stored_values(form, &b.grade_values))
-    else {
+    let (Some(values_a), Some(values_b)) = (
+        stored_values(form, &a.grade_values),
+        stored_values(form, &b.grade_values),
+    ) else {
         return Ok(None);
     };
     let found = disagreements(form, &values_a, &values_b);
@@ -461,8 +472,8 @@ pub async fn route_disagreement(
     {
         return Ok(None);
     }
-    let disagreements_json = serde_json::to_string(&found)
-        .map_err(|err| GradingError::Corrupt(err.to_string()))?;
+    let disagreements_json =
+        serde_json::to_string(&found).map_err(|err| GradingError::Corrupt(err.to_string()))?;
     let opened = db
         .open_adjudication(case.id, &disagreements_json, &grade_ids)
         .await?;
@@ -488,7 +499,8 @@ pub async fn route_disagreement(
         if let Some(assignment) = &assignment {
             details["assignment_id"] = json!(assignment.id);
         } else {
-            db.reopen_assignment(case.id, user, AssignmentRole::Adjudicator).await?;
+            db.reopen_assignment(case.id, user, AssignmentRole::Adjudicator)
+                .await?;
         }
     }
     audit
@@ -583,7 +595,10 @@ pub async fn create_batch(
                     .iter()
                     .any(|a| a.case_id == c.case.id && a.batch_id.is_some())
             })
-            .map(|c| CaseRef { id: c.case.id.to_string(), subject: c.subject.clone() })
+            .map(|c| CaseRef {
+                id: c.case.id.to_string(),
+                subject: c.subject.clone(),
+            })
             .collect()
     } else {
         let mut refs = Vec::new();
@@ -591,7 +606,10 @@ pub async fn create_batch(
             let found = all_cases.iter().find(|c| c.case.id == *id).ok_or_else(|| {
                 GradingError::BadRequest(format!("case {id} is not in study {}", study.code))
             })?;
-            refs.push(CaseRef { id: found.case.id.to_string(), subject: found.subject.clone() });
+            refs.push(CaseRef {
+                id: found.case.id.to_string(),
+                subject: found.subject.clone(),
+            });
         }
         refs
     };
@@ -624,7 +642,11 @@ pub async fn create_batch(
     };
     let loads: Vec<GraderLoad> = graders
         .iter()
-        .map(|u| GraderLoad { id: u.id.to_string(), open: open_load(u.id), available: true })
+        .map(|u| GraderLoad {
+            id: u.id.to_string(),
+            open: open_load(u.id),
+            available: true,
+        })
         .collect();
     let known: Vec<(String, String)> = existing
         .iter()
@@ -730,7 +752,10 @@ pub async fn reassign(
                     study.code
                 )));
             }
-            if existing.iter().any(|a| a.case_id == assignment.case_id && a.user_id == user) {
+            if existing
+                .iter()
+                .any(|a| a.case_id == assignment.case_id && a.user_id == user)
+            {
                 return Err(GradingError::BadRequest(
                     "that user is already assigned to this case".into(),
                 ));
@@ -767,7 +792,9 @@ pub async fn reassign(
     let moved = match db.reassign(assignment.id, target).await {
         Ok(moved) => moved,
         Err(DbError::NotFound) => {
-            return Err(GradingError::Conflict("this assignment was just completed".into()));
+            return Err(GradingError::Conflict(
+                "this assignment was just completed".into(),
+            ));
         }
         Err(err) => return Err(err.into()),
     };

@@ -19,6 +19,20 @@ use uuid::Uuid;
 /// A recipient string the schema accepts (the server never decrypts in these tests).
 pub const RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 
+/// A free loopback port for the server, known before it starts (the provider must know the
+/// redirect URI first). Taken below the kernel's ephemeral range (32768–60999), so the
+/// connections of concurrent tests, which get ephemeral ports, cannot take it in between.
+pub fn free_port() -> u16 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    (0..1000u32)
+        .map(|i| 20_000 + ((seed.wrapping_add(i.wrapping_mul(7919))) % 12_000) as u16)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free loopback port below the ephemeral range")
+}
+
 /// A running server and its database.
 pub struct TestApp {
     /// Base URL (`http://127.0.0.1:PORT`).
