@@ -81,10 +81,15 @@ fn main() -> Result<()> {
         ));
     }
     let pg = &runs[0];
+    let flag = if cfg!(debug_assertions) {
+        " --profile dev"
+    } else {
+        ""
+    };
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     let report = format!(
         "## Audit (issue 5)\n\n\
-         Command: `cargo bench -p readroom-tests --bench audit_bench` ({PROFILE}; this machine's \
+         Command: `cargo bench -p readroom-tests --bench audit_bench{flag}` ({PROFILE}; this machine's \
          2 cores shared by the database server and the benchmark).\n\n\
          {WRITERS} concurrent writers each record {PER_WRITER} events through the server's \
          recorder, every call waiting for its commit; then the whole chain is verified from the \

@@ -145,10 +145,15 @@ async fn bench() -> Result<()> {
     } else {
         "release"
     };
+    let flag = if cfg!(debug_assertions) {
+        " --profile dev"
+    } else {
+        ""
+    };
     let viewport = &result["viewport"];
     let report = format!(
         "{HEADING}\n\n\
-         Command: `cargo bench -p readroom-tests --bench stream_bench` ({profile}; Chromium {} \
+         Command: `cargo bench -p readroom-tests --bench stream_bench{flag}` ({profile}; Chromium {} \
          headless on loopback, window {WIDTH}×{HEIGHT}, frames {}×{} device pixels; server, \
          worker and Chromium share this machine's 2 cores). Demo case on SQLite, bundle \
          {:.1} MB of plaintext.\n\n\
@@ -161,8 +166,10 @@ async fn bench() -> Result<()> {
          | render / encode per frame (mean of {frames} frames) | {render_ms:.1} ms / {encode_ms:.1} ms | |\n\
          | bytes sent in the busiest session ({} frames, {} lossless) vs bundle | {:.2} MB = {:.2} % | <5 % |\n\
          | server+worker CPU, no session | {:.1} % of a core | |\n\
-         | per idle session ({} sessions) | {:.2} % of a core, {:.1} MiB RSS | |\n\
-         | per active session (1 input/s each) | {:.2} % of a core, {:.1} MiB RSS | ≥10 sessions per core |\n\
+         | {} idle sessions, all together | {:.1} % of a core | |\n\
+         | per idle session | {:.2} % of a core, {:.1} MiB RSS | |\n\
+         | {} active sessions (1 input/s each), all together | {:.1} % of a core | |\n\
+         | per active session | {:.2} % of a core, {:.1} MiB RSS | ≥10 sessions per core |\n\
          | sessions per core at 1 input/s | {per_core:.0} | ≥10 |\n",
         chromium_version(),
         viewport["width"],
@@ -183,8 +190,11 @@ async fn bench() -> Result<()> {
         bytes_fraction * 100.0,
         baseline.cpu_percent,
         sessions,
+        idle.cpu_percent,
         per_session(&idle),
         rss_per_session(&idle),
+        sessions,
+        active.cpu_percent,
         active_cpu,
         rss_per_session(&active),
     );

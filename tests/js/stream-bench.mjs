@@ -106,7 +106,8 @@ run(async (browser) => {
 
   await page.goto("/");
   await waitForPage(page, "worklist");
-  await page.waitForTimeout(500);
+  // Let the scroll session end and its last work (lossless frame, report) finish.
+  await page.waitForTimeout(6000);
 
   // Concurrent sessions: a baseline with none, then N open and idle, then one input per second each.
   const phases = { baseline: Date.now() };
