@@ -416,31 +416,6 @@ impl Lut {
     }
 }
 
-/// Samples channel `c` of `image` at (x, y) bilinearly, as 16-bit.
-fn sample(image: &DecodedImage, x: f32, y: f32, c: usize) -> u16 {
-    let (w, h) = (image.width as i32, image.height as i32);
-    let x = x - 0.5;
-    let y = y - 0.5;
-    let x0 = x.floor();
-    let y0 = y.floor();
-    let fx = x - x0;
-    let fy = y - y0;
-    let (x0, y0) = (x0 as i32, y0 as i32);
-    let at = |xi: i32, yi: i32| -> f32 {
-        let xi = xi.clamp(0, w - 1) as usize;
-        let yi = yi.clamp(0, h - 1) as usize;
-        let i = yi * w as usize + xi;
-        match &image.pixels {
-            Pixels::Gray8(p) => f32::from(p[i]) * 257.0,
-            Pixels::Gray16(p) => f32::from(p[i]),
-            Pixels::Rgb8(p) => f32::from(p[i * 3 + c]) * 257.0,
-        }
-    };
-    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
-    let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
-    (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 65535.0) as u16
-}
-
 /// Draws `image` through `placement` into its area; pixels outside the image stay black.
 fn blit(frame: &mut Frame, placement: &Placement, image: &DecodedImage, lut: &Lut, red_free: bool) {
     if placement.scale < 1.0 {
@@ -450,7 +425,44 @@ fn blit(frame: &mut Frame, placement: &Placement, image: &DecodedImage, lut: &Lu
     }
 }
 
+/// One bilinear tap along an axis: the two neighbouring source indices (clamped to the image)
+/// and the weight of the second.
+#[derive(Clone, Copy)]
+struct Tap {
+    first: usize,
+    second: usize,
+    weight: f32,
+}
+
+impl Tap {
+    /// The tap for source coordinate `at` (pixel centres at +0.5) in an axis of `size` pixels.
+    fn new(at: f32, size: usize) -> Tap {
+        let at = at - 0.5;
+        let floor = at.floor();
+        let last = size as i32 - 1;
+        let i = floor as i32;
+        Tap {
+            first: i.clamp(0, last) as usize,
+            second: (i + 1).clamp(0, last) as usize,
+            weight: at - floor,
+        }
+    }
+}
+
+/// Bilinear mix of four 16-bit-scaled samples, rounded to 16 bits.
+#[inline]
+fn mix(a: f32, b: f32, c: f32, d: f32, x: Tap, y: Tap) -> u16 {
+    let top = a * (1.0 - x.weight) + b * x.weight;
+    let bottom = c * (1.0 - x.weight) + d * x.weight;
+    (top * (1.0 - y.weight) + bottom * y.weight)
+        .round()
+        .clamp(0.0, 65535.0) as u16
+}
+
 /// [`blit`] by bilinear sampling at each device pixel's centre (magnification, 1:1).
+///
+/// The horizontal taps are the same for every row and the vertical tap for every pixel of a
+/// row, so both are computed once; the inner loop only reads four samples per channel.
 fn blit_bilinear(
     frame: &mut Frame,
     placement: &Placement,
@@ -463,27 +475,57 @@ fn blit_bilinear(
     let y_start = area.y.max(0.0) as u32;
     let x_end = ((area.x + area.w) as u32).min(frame.width);
     let y_end = ((area.y + area.h) as u32).min(frame.height);
-    let colour = matches!(image.pixels, Pixels::Rgb8(_));
+    if x_start >= x_end || y_start >= y_end {
+        return;
+    }
     let (iw, ih) = placement.image;
+    let width = image.width as usize;
+    let height = image.height as usize;
+    let columns: Vec<Option<Tap>> = (x_start..x_end)
+        .map(|px| {
+            let ix = placement.origin.0 + (px as f32 + 0.5 - area.x) / placement.scale;
+            (ix >= 0.0 && ix < iw).then(|| Tap::new(ix, width))
+        })
+        .collect();
     for py in y_start..y_end {
         let iy = placement.origin.1 + (py as f32 + 0.5 - area.y) / placement.scale;
-        let row = (py * frame.width) as usize * 3;
-        for px in x_start..x_end {
-            let ix = placement.origin.0 + (px as f32 + 0.5 - area.x) / placement.scale;
-            let i = row + px as usize * 3;
-            if ix < 0.0 || iy < 0.0 || ix >= iw || iy >= ih {
-                frame.rgb[i..i + 3].copy_from_slice(&BACKGROUND);
-                continue;
+        let row_start = (py * frame.width + x_start) as usize * 3;
+        let row = &mut frame.rgb[row_start..row_start + columns.len() * 3];
+        if iy < 0.0 || iy >= ih {
+            for out in row.chunks_exact_mut(3) {
+                out.copy_from_slice(&BACKGROUND);
             }
-            if !colour {
-                let v = lut.map(sample(image, ix, iy, 0));
-                frame.rgb[i..i + 3].copy_from_slice(&[v, v, v]);
-            } else if red_free {
-                let v = lut.map(sample(image, ix, iy, 1));
-                frame.rgb[i..i + 3].copy_from_slice(&[v, v, v]);
-            } else {
-                for c in 0..3 {
-                    frame.rgb[i + c] = lut.map(sample(image, ix, iy, c));
+            continue;
+        }
+        let y = Tap::new(iy, height);
+        let (r0, r1) = (y.first * width, y.second * width);
+        for (out, column) in row.chunks_exact_mut(3).zip(&columns) {
+            let Some(x) = *column else {
+                out.copy_from_slice(&BACKGROUND);
+                continue;
+            };
+            let (a, b, c, d) = (r0 + x.first, r0 + x.second, r1 + x.first, r1 + x.second);
+            match &image.pixels {
+                Pixels::Gray8(p) => {
+                    let g = |i: usize| f32::from(p[i]) * 257.0;
+                    let v = lut.map(mix(g(a), g(b), g(c), g(d), x, y));
+                    out.copy_from_slice(&[v, v, v]);
+                }
+                Pixels::Gray16(p) => {
+                    let g = |i: usize| f32::from(p[i]);
+                    let v = lut.map(mix(g(a), g(b), g(c), g(d), x, y));
+                    out.copy_from_slice(&[v, v, v]);
+                }
+                Pixels::Rgb8(p) => {
+                    let g = |i: usize, ch: usize| f32::from(p[i * 3 + ch]) * 257.0;
+                    let channel =
+                        |ch: usize| lut.map(mix(g(a, ch), g(b, ch), g(c, ch), g(d, ch), x, y));
+                    if red_free {
+                        let v = channel(1);
+                        out.copy_from_slice(&[v, v, v]);
+                    } else {
+                        out.copy_from_slice(&[channel(0), channel(1), channel(2)]);
+                    }
                 }
             }
         }

@@ -13,7 +13,7 @@ use crate::admission::Admission;
 use crate::encode::H264Encoder;
 use crate::keys::WorkerIdentity;
 use crate::reader::EncryptedBundle;
-use crate::render::{self, Rendered};
+use crate::render::{self, Frame, Rendered};
 use crate::source::CaseImages;
 use crate::watermark::Watermark;
 
@@ -290,32 +290,36 @@ impl Pipeline {
         }))
     }
 
-    /// The last frame, exactly, as PNG with its pixel hash.
-    pub fn lossless(&self) -> Result<Option<LosslessOut>, PipelineError> {
-        let Some(last) = &self.last else {
-            return Ok(None);
-        };
-        let frame = &last.frame;
-        let mut png = Vec::with_capacity(frame.rgb.len() / 2);
-        let encoder = image::codecs::png::PngEncoder::new_with_quality(
-            &mut png,
-            image::codecs::png::CompressionType::Fast,
-            image::codecs::png::FilterType::Adaptive,
-        );
-        image::ImageEncoder::write_image(
-            encoder,
-            &frame.rgb,
-            frame.width,
-            frame.height,
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(|err| PipelineError::Frame(format!("PNG encoding: {err}")))?;
-        Ok(Some(LosslessOut {
-            frame: self.frame,
-            width: frame.width,
-            height: frame.height,
-            sha256: frame.sha256_hex(),
-            png,
-        }))
+    /// The number and a copy of the last frame, for [`encode_lossless`] off the pipeline (so
+    /// the PNG encoding does not hold back the next view change).
+    pub fn last_frame(&self) -> Option<(u64, Frame)> {
+        self.last
+            .as_ref()
+            .map(|last| (self.frame, last.frame.clone()))
     }
+}
+
+/// Frame `number`, exactly, as PNG with its pixel hash (the lossless settle).
+pub fn encode_lossless(number: u64, frame: &Frame) -> Result<LosslessOut, PipelineError> {
+    let mut png = Vec::with_capacity(frame.rgb.len() / 2);
+    let encoder = image::codecs::png::PngEncoder::new_with_quality(
+        &mut png,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::Adaptive,
+    );
+    image::ImageEncoder::write_image(
+        encoder,
+        &frame.rgb,
+        frame.width,
+        frame.height,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|err| PipelineError::Frame(format!("PNG encoding: {err}")))?;
+    Ok(LosslessOut {
+        frame: number,
+        width: frame.width,
+        height: frame.height,
+        sha256: frame.sha256_hex(),
+        png,
+    })
 }

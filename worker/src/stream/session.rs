@@ -19,7 +19,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::peer::{Peer, PeerEvent};
-use super::pipeline::{FrameOut, Pipeline};
+use super::pipeline::{FrameOut, LosslessOut, Pipeline, encode_lossless};
 use super::rtcp::{Feedback, feedback, next_bitrate};
 use super::{EndReason, Inner, LosslessRecord, SessionReport, now_unix};
 use crate::admission::Admission;
@@ -66,6 +66,7 @@ pub(super) async fn run(
     let mut channel: Option<Arc<dyn DataChannel>> = None;
     let (incoming_tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
     let (feedback_tx, mut feedback_rx) = mpsc::unbounded_channel::<Feedback>();
+    let (lossless_tx, mut lossless_rx) = mpsc::unbounded_channel::<LosslessOut>();
     spawn_feedback_reader(Arc::clone(&peer.track), feedback_tx);
 
     let mut connected = false;
@@ -188,16 +189,28 @@ pub(super) async fn run(
             },
             _ = settle_sleep => {
                 settle_at = None;
-                if let (Some(p), Some(dc)) = (pipeline.take(), channel.clone()) {
-                    let (p, lossless) = blocking(p, |p| p.lossless()).await;
-                    pipeline = Some(p);
-                    if let Ok(Some(out)) = lossless {
-                        counters.lossless.push(LosslessRecord { frame: out.frame, sha256: out.sha256.clone(), verified: None });
-                        counters.bytes_sent += out.png.len() as u64;
-                        let chunk = inner.config.chunk_bytes;
-                        let frame_now = Arc::clone(&current_frame);
-                        tokio::spawn(send_lossless(dc, out, chunk, frame_now));
-                    }
+                // The PNG is encoded from a copy of the frame on the blocking pool, so a view
+                // change that arrives meanwhile is rendered at once; a stale PNG is dropped.
+                if let (Some(p), true) = (pipeline.as_ref(), channel.is_some())
+                    && let Some((number, frame)) = p.last_frame()
+                {
+                    let done = lossless_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if let Ok(out) = encode_lossless(number, &frame) {
+                            let _ = done.send(out);
+                        }
+                    });
+                }
+            },
+            Some(out) = lossless_rx.recv() => {
+                if let Some(dc) = channel.clone()
+                    && out.frame == current_frame.load(Ordering::SeqCst)
+                {
+                    counters.lossless.push(LosslessRecord { frame: out.frame, sha256: out.sha256.clone(), verified: None });
+                    counters.bytes_sent += out.png.len() as u64;
+                    let chunk = inner.config.chunk_bytes;
+                    let frame_now = Arc::clone(&current_frame);
+                    tokio::spawn(send_lossless(dc, out, chunk, frame_now));
                 }
             },
             _ = ticker.tick() => {
