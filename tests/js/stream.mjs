@@ -10,7 +10,6 @@
 //   screenshot   path for a PNG screenshot of the lossless canvas
 //   window       optional {width, height} of the browser window (default 1280×800)
 //   dpr          optional device scale factor (default 1)
-//   bench        optional: number of slice steps to time (prints latencies)
 //
 // Prints: RESULT {...} (see the fields at the end).
 
@@ -168,27 +167,6 @@ run(async (browser) => {
   await page.keyboard.press("0");
   const survived = await settled(afterErrors);
 
-  // Optional timing of slice steps (input → next presented video frame).
-  let latencies = null;
-  if (p.bench && oct) {
-    await page.evaluate((id) => window.readroomViewer.send({ type: "view", set: { exam: id } }), oct.id);
-    await settled(survived.frame);
-    latencies = await page.evaluate(async (n) => {
-      const v = window.readroomViewer;
-      const out = [];
-      const nextFrame = () => new Promise((resolve) => v.video.requestVideoFrameCallback((now) => resolve(now)));
-      for (let i = 0; i < n; i += 1) {
-        const wait = nextFrame();
-        const t0 = performance.now();
-        v.send({ type: "view", set: { slice_delta: i % 20 < 10 ? 1 : -1 } });
-        const t1 = await wait;
-        out.push(t1 - t0);
-        await new Promise((r) => setTimeout(r, 30));
-      }
-      return out;
-    }, p.bench);
-  }
-
   const final = await viewer(() => ({ session: window.readroomViewer.sessionId, badge: window.readroomViewer.badge }));
   // Leave the page: the session must end on the worker.
   await page.goto("/");
@@ -211,7 +189,6 @@ run(async (browser) => {
     session: final.session,
     responses,
     leaks,
-    latencies,
     console_errors: problems.console_errors,
     page_errors: problems.page_errors,
     csp_violations: problems.csp_violations,
