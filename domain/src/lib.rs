@@ -19,6 +19,7 @@ pub mod agreement;
 pub mod assignment;
 pub mod audit;
 pub mod deid;
+pub mod dicom;
 pub mod grading;
 pub mod limits;
 pub mod manifest;

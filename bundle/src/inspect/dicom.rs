@@ -509,22 +509,7 @@ impl Walker<'_> {
         };
         let mut header = tag_bytes.to_vec();
         header.extend_from_slice(&vr_bytes);
-        let long_form = matches!(
-            vr,
-            VR::OB
-                | VR::OD
-                | VR::OF
-                | VR::OL
-                | VR::OV
-                | VR::OW
-                | VR::SQ
-                | VR::SV
-                | VR::UC
-                | VR::UN
-                | VR::UR
-                | VR::UT
-                | VR::UV
-        );
+        let long_form = readroom_domain::dicom::has_long_length(vr_bytes);
         let length = if long_form {
             let mut reserved_and_length = [0u8; 6];
             self.read_exact(ctx, &mut reserved_and_length)?;

@@ -285,22 +285,7 @@ fn explicit_header(bytes: &[u8], at: &mut usize, big_endian: bool) -> Result<(VR
         .and_then(|name| name.parse::<VR>().ok())
         .ok_or_else(|| ScanError::Malformed("an element has an invalid VR".into()))?;
     *at += 2;
-    let long_form = matches!(
-        vr,
-        VR::OB
-            | VR::OD
-            | VR::OF
-            | VR::OL
-            | VR::OV
-            | VR::OW
-            | VR::SQ
-            | VR::SV
-            | VR::UC
-            | VR::UN
-            | VR::UR
-            | VR::UT
-            | VR::UV
-    );
+    let long_form = readroom_domain::dicom::has_long_length([vr_bytes[0], vr_bytes[1]]);
     let length = if long_form {
         let b = bytes.get(*at + 2..*at + 6).ok_or(ScanError::Truncated)?;
         *at += 6;

@@ -62,6 +62,16 @@ impl Rect {
     fn contains(&self, x: f32, y: f32) -> bool {
         x >= self.x && y >= self.y && x < self.x + self.w && y < self.y + self.h
     }
+
+    /// The device pixels of this area inside `frame`: `(x_start, y_start, x_end, y_end)`,
+    /// ends exclusive, or `None` when nothing of it is inside.
+    fn pixels_in(&self, frame: &Frame) -> Option<(u32, u32, u32, u32)> {
+        let x_start = self.x.max(0.0) as u32;
+        let y_start = self.y.max(0.0) as u32;
+        let x_end = ((self.x + self.w) as u32).min(frame.width);
+        let y_end = ((self.y + self.h) as u32).min(frame.height);
+        (x_start < x_end && y_start < y_end).then_some((x_start, y_start, x_end, y_end))
+    }
 }
 
 /// Where an image landed on screen.
@@ -471,13 +481,9 @@ fn blit_bilinear(
     red_free: bool,
 ) {
     let area = placement.area;
-    let x_start = area.x.max(0.0) as u32;
-    let y_start = area.y.max(0.0) as u32;
-    let x_end = ((area.x + area.w) as u32).min(frame.width);
-    let y_end = ((area.y + area.h) as u32).min(frame.height);
-    if x_start >= x_end || y_start >= y_end {
+    let Some((x_start, y_start, x_end, y_end)) = area.pixels_in(frame) else {
         return;
-    }
+    };
     let (iw, ih) = placement.image;
     let width = image.width as usize;
     let height = image.height as usize;

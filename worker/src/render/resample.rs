@@ -111,13 +111,9 @@ pub(super) fn blit_area(
     red_free: bool,
 ) {
     let area = placement.area;
-    let x_start = area.x.max(0.0) as u32;
-    let y_start = area.y.max(0.0) as u32;
-    let x_end = ((area.x + area.w) as u32).min(frame.width);
-    let y_end = ((area.y + area.h) as u32).min(frame.height);
-    if x_end <= x_start || y_end <= y_start {
+    let Some((x_start, y_start, x_end, y_end)) = area.pixels_in(frame) else {
         return;
-    }
+    };
     let (iw, ih) = placement.image;
     let cols = Taps::new(
         x_start,
