@@ -18,15 +18,18 @@ use readroom_domain::audit::{Action, Outcome};
 use serde_json::json;
 
 use crate::accounts;
-use crate::audit::{Audit, case_target, event_by, study_target};
+use crate::audit::{Audit, event_by, study_target};
 use crate::config::Config;
-use crate::db::{AssignmentRole, Db, DbError, Recipients, Role, StudyCode, User};
+use crate::db::{Db, DbError, Recipients, Role, StudyCode, User};
+use crate::grading::{self, BatchRequest};
 use crate::ingest::{self, IngestOptions};
 
 /// The study the demo creates.
 pub const DEMO_STUDY: &str = "DEMO";
 /// Seed of the demo cohort (fixed: every demo shows the same cases).
 pub const DEMO_SEED: u64 = 20_261_122;
+/// The batch the demo forms.
+pub const DEMO_BATCH: &str = "Demo batch 1";
 /// Number of synthetic subjects.
 pub const DEMO_SUBJECTS: usize = 6;
 
@@ -76,8 +79,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     crate::serve::run(config, Some(banner)).await
 }
 
-/// Creates the demo users (idempotent) and, the first time, assigns every demo case to two of
-/// the three demo graders (so each grader has some cases, not all) and to nobody else.
+/// Creates the demo users (idempotent) and, the first time, sets the study's grading form (preset
+/// `demo`) and forms batch [`DEMO_BATCH`]: every demo case assigned to two of the three demo
+/// graders with balanced load (so each grader has some cases, not all), and to nobody else.
 /// Returns each demo user with the role it was seeded for, in [`DEMO_USERS`] order.
 pub async fn seed_users(db: &Db, audit: &Audit) -> anyhow::Result<Vec<(Role, User)>> {
     let code = StudyCode::new(DEMO_STUDY).map_err(|err| anyhow::anyhow!("{err}"))?;
@@ -98,32 +102,20 @@ pub async fn seed_users(db: &Db, audit: &Audit) -> anyhow::Result<Vec<(Role, Use
         .filter(|(role, _)| *role == Role::Grader)
         .map(|(_, user)| user)
         .collect();
-    let cases = db.list_cases(study.id).await?;
+    if db.current_form(study.id).await.is_err() {
+        let form = readroom_domain::grading::presets::demo();
+        grading::set_form(db, audit, &study, &form, None).await?;
+    }
     if db.assignments_for_study(study.id).await?.is_empty() && !graders.is_empty() {
-        for (index, case) in cases.iter().enumerate() {
-            for offset in 0..2.min(graders.len()) {
-                let grader = graders[(index + offset) % graders.len()];
-                let assignment = db
-                    .assign(case.case.id, grader.id, AssignmentRole::Grader, None)
-                    .await?;
-                audit
-                    .record(event_by(
-                        Action::AssignmentCreated,
-                        Outcome::Success,
-                        None,
-                        Some(case_target(case.case.id)),
-                        None,
-                        json!({
-                            "assignment_id": assignment.id,
-                            "assignee": grader.id,
-                            "role": "grader",
-                            "study": DEMO_STUDY,
-                            "source": "demo",
-                        }),
-                    ))
-                    .await?;
-            }
-        }
+        let request = BatchRequest {
+            name: DEMO_BATCH.to_owned(),
+            cases: Vec::new(),
+            graders: graders.iter().map(|g| g.id).collect(),
+            per_case: 2.min(graders.len() as u32),
+            repeat_fraction: 0.0,
+            due_at: None,
+        };
+        grading::create_batch(db, audit, None, &study, &request).await?;
     }
     Ok(users)
 }

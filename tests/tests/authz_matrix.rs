@@ -90,6 +90,11 @@ impl World {
             .user("spare.grader", &[(Role::Grader, Some(study))])
             .await;
         let victim = app.user("victim", &[]).await;
+        let form = readroom_domain::grading::preset("icdr").unwrap();
+        app.db()
+            .set_form(study, &form.to_json(), &form.fingerprint(), None)
+            .await
+            .unwrap();
         app.assign(&own_case, &grader, AssignmentRole::Grader).await;
         app.assign(&own_case, &adjudicator, AssignmentRole::Adjudicator)
             .await;
@@ -126,6 +131,29 @@ impl World {
         match self.users.iter().find(|(w, _)| *w == who) {
             Some((_, user)) => self.app.sign_in(user).await,
             None => Browser::new(&self.app),
+        }
+    }
+
+    /// The spare grader's assignment on `case`, created if missing.
+    async fn spare_assignment(&self, case: Uuid) -> Uuid {
+        match self
+            .app
+            .db()
+            .assign(case, self.spare_grader.id, AssignmentRole::Grader, None)
+            .await
+        {
+            Ok(a) => a.id,
+            Err(_) => {
+                self.app
+                    .db()
+                    .assignments_for_case(case)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|a| a.user_id == self.spare_grader.id)
+                    .unwrap()
+                    .id
+            }
         }
     }
 
@@ -178,25 +206,7 @@ impl World {
                 ),
             ),
             ("DELETE", "/api/studies/{code}/assignments/{id}") => {
-                let assignment = match self
-                    .app
-                    .db()
-                    .assign(case, self.spare_grader.id, AssignmentRole::Grader, None)
-                    .await
-                {
-                    Ok(a) => a.id,
-                    Err(_) => {
-                        self.app
-                            .db()
-                            .assignments_for_case(case)
-                            .await
-                            .unwrap()
-                            .into_iter()
-                            .find(|a| a.user_id == self.spare_grader.id)
-                            .unwrap()
-                            .id
-                    }
-                };
+                let assignment = self.spare_assignment(case).await;
                 (
                     format!("/api/studies/{code}/assignments/{assignment}"),
                     None,
@@ -216,6 +226,53 @@ impl World {
                 })),
             ),
             ("GET", "/api/stream/config") => (route.to_owned(), None),
+            ("GET", "/api/cases/{id}/form") => (format!("/api/cases/{case}/form"), None),
+            // Empty values: a valid draft; a submission and an amendment the handler refuses
+            // (422, 409) after authorization.
+            ("PUT", "/api/cases/{id}/draft") => (
+                format!("/api/cases/{case}/draft"),
+                Some(json!({ "values": {} })),
+            ),
+            ("POST", "/api/cases/{id}/grade") => (
+                format!("/api/cases/{case}/grade"),
+                Some(json!({ "values": {} })),
+            ),
+            ("POST", "/api/cases/{id}/amendments") => (
+                format!("/api/cases/{case}/amendments"),
+                Some(json!({ "values": {}, "reason": "matrix" })),
+            ),
+            ("GET", "/api/adjudications") => (route.to_owned(), None),
+            ("GET", "/api/studies/{code}/form" | "/api/studies/{code}/batches") => {
+                (route.replace("{code}", code), None)
+            }
+            ("PUT", "/api/studies/{code}/form") => (
+                format!("/api/studies/{code}/form"),
+                Some(json!({ "preset": "icdr" })),
+            ),
+            ("POST", "/api/studies/{code}/batches") => (
+                format!("/api/studies/{code}/batches"),
+                Some(json!({
+                    "name": format!("matrix batch {}", self.unique()),
+                    "cases": [self.others_case.id],
+                    "graders": [self.spare_grader.username],
+                    "per_case": 1,
+                })),
+            ),
+            // Reassigning the spare grader's assignment to the spare grader: refused (400) by
+            // the handler after authorization, so the world does not change.
+            ("POST", "/api/studies/{code}/assignments/{id}/reassign") => {
+                let assignment = self.spare_assignment(case).await;
+                (
+                    format!("/api/studies/{code}/assignments/{assignment}/reassign"),
+                    Some(json!({ "username": self.spare_grader.username })),
+                )
+            }
+            ("GET", "/api/studies/{code}/progress" | "/api/studies/{code}/agreement") => {
+                (route.replace("{code}", code), None)
+            }
+            ("GET", "/api/studies/{code}/export") => {
+                (format!("/api/studies/{code}/export?format=csv"), None)
+            }
             (
                 "GET",
                 "/api/audit/events"
@@ -287,12 +344,21 @@ fn allowed(method: &str, route: &str, policy: Policy, who: Who, target: Target) 
         Policy::Admin => who == Who::Admin,
         Policy::Auditor => who == Who::Auditor,
         Policy::Coordinator => who == Who::Coordinator,
+        Policy::Statistics => matches!(who, Who::Coordinator | Who::Auditor),
         Policy::Case => match (method, route) {
             // Metadata: assigned graders/adjudicators and the study's coordinator.
             ("GET", "/api/cases/{id}") => assigned || who == Who::Coordinator,
             // Images: assigned graders/adjudicators only.
             ("POST", "/api/cases/{id}/ticket") => assigned,
             ("POST", "/api/cases/{id}/stream") => assigned,
+            // Grading: the case's assigned graders and adjudicators only.
+            (
+                "GET" | "PUT" | "POST",
+                "/api/cases/{id}/form"
+                | "/api/cases/{id}/draft"
+                | "/api/cases/{id}/grade"
+                | "/api/cases/{id}/amendments",
+            ) => assigned,
             other => panic!("no expectation for case route {other:?}"),
         },
     }
@@ -328,7 +394,10 @@ async fn matrix(backend: Backend) {
                 let denied = match reply.status {
                     401 => reply.code() == "unauthenticated",
                     403 => true,
-                    404 => matches!(*policy, Policy::Case | Policy::Coordinator),
+                    404 => matches!(
+                        *policy,
+                        Policy::Case | Policy::Coordinator | Policy::Statistics
+                    ),
                     _ => false,
                 };
                 let ok = if expected {

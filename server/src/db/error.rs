@@ -106,6 +106,16 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
         "adjudications.case_id, adjudications.round",
         "adjudication round",
     ),
+    (
+        "adjudications_one_open_key",
+        "adjudications.case_id",
+        "open adjudication round",
+    ),
+    (
+        "adjudications_case_grades_key",
+        "adjudications.case_id, adjudications.grade_ids",
+        "adjudication round for these grades",
+    ),
 ];
 
 fn conflict_what(error: &dyn sqlx::error::DatabaseError) -> &'static str {

@@ -474,9 +474,16 @@ pub async fn route_disagreement(
     }
     let disagreements_json =
         serde_json::to_string(&found).map_err(|err| GradingError::Corrupt(err.to_string()))?;
-    let opened = db
+    let opened = match db
         .open_adjudication(case.id, &disagreements_json, &grade_ids)
-        .await?;
+        .await
+    {
+        Ok(opened) => opened,
+        // A concurrent submission of the other grade opened this round first (the round
+        // number is unique per case): the case is routed, and this submission stands.
+        Err(DbError::Conflict { .. }) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
     let adjudicator = least_loaded_adjudicator(db, case, &assignments).await?;
     let mut details = json!({
         "adjudication_id": opened.id, "round": opened.round,

@@ -102,7 +102,7 @@ pub async fn list_studies(
 }
 
 /// The study named by `code` if the user coordinates it; 404 otherwise (as if absent).
-async fn coordinated_study(
+pub(super) async fn coordinated_study(
     state: &AppState,
     signed_in: &SignedIn,
     code: &str,
@@ -125,7 +125,7 @@ async fn coordinated_study(
     Ok(study)
 }
 
-async fn assignment_views(
+pub(super) async fn assignment_views(
     state: &AppState,
     assignments: Vec<crate::db::Assignment>,
 ) -> Result<Vec<AssignmentView>, AppError> {
@@ -349,7 +349,7 @@ pub async fn case_with_access(
 
 /// Records a refused case access (`case.denied`) and returns the 404 the caller answers, the
 /// same whether the case is missing or not the caller's, so ids cannot be probed.
-async fn deny_case(
+pub(super) async fn deny_case(
     state: &AppState,
     signed_in: &SignedIn,
     case_id: Uuid,

@@ -40,6 +40,15 @@ pub enum AppError {
     /// The request conflicts with existing data.
     #[error("{0}")]
     Conflict(String),
+    /// The submitted values do not fit (a grade against its form): 422 `invalid_grade`, with
+    /// every problem listed in `error.problems`.
+    #[error("{message}")]
+    Invalid {
+        /// Summary.
+        message: String,
+        /// The problems (`[{ "field", "eye", "code", "message" }]`).
+        problems: serde_json::Value,
+    },
     /// Too many attempts: 429 with an optional `Retry-After`.
     #[error("{message}")]
     TooManyRequests {
@@ -82,6 +91,7 @@ impl AppError {
             AppError::Unauthenticated { code, .. } => (StatusCode::UNAUTHORIZED, code),
             AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_grade"),
             AppError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -130,7 +140,11 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        let body = Json(json!({ "error": { "code": code, "message": message } }));
+        let mut body = json!({ "error": { "code": code, "message": message } });
+        if let AppError::Invalid { problems, .. } = &self {
+            body["error"]["problems"] = problems.clone();
+        }
+        let body = Json(body);
         match self {
             AppError::TooManyRequests {
                 retry_after: Some(seconds),

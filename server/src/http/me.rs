@@ -137,14 +137,12 @@ pub async fn worklist(
     State(state): State<AppState>,
     signed_in: SignedIn,
 ) -> Result<Json<Vec<WorklistItem>>, AppError> {
-    let assigned = state.db.assignments_for_user(signed_in.user.id).await?;
+    let assigned = super::grading::visible_worklist(
+        state.db.assignments_for_user(signed_in.user.id).await?,
+        &signed_in,
+    );
     let items = assigned
         .into_iter()
-        .filter(|row| {
-            signed_in
-                .principal
-                .has_in_study(row.role.into(), row.case.case.study_id)
-        })
         .map(|row| WorklistItem {
             case_id: row.case.case.id.to_string(),
             label: row.case.case.label,

@@ -14,6 +14,7 @@ mod cases;
 pub mod error;
 mod extract;
 mod format;
+mod grading;
 mod health;
 mod layers;
 mod me;
@@ -45,13 +46,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
         title = "readroom API",
         description = "Secure remote review and grading of ophthalmic exams. Every operation \
             carries `x-readroom-policy`: who may call it (public, signed-in, coordinator, case, \
-            auditor, admin). State-changing requests need the session's `X-CSRF-Token`.",
+            statistics, auditor, admin). State-changing requests need the session's `X-CSRF-Token`.",
     ),
     tags(
         (name = "auth", description = "Sign-in, sign-out, password, TOTP"),
         (name = "me", description = "The signed-in user"),
         (name = "studies", description = "Studies and assignments"),
         (name = "cases", description = "Cases and streaming tickets"),
+        (name = "grading", description = "Grading forms, drafts, grades, adjudication, batches, statistics and exports"),
         (name = "admin", description = "Users and roles"),
         (name = "audit", description = "The tamper-evident audit log (auditors)"),
         (name = "meta", description = "This document"),
@@ -92,6 +94,17 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::delete_assignment))
         .routes(routes!(cases::get_case))
         .routes(routes!(cases::mint_ticket))
+        .routes(routes!(grading::case_form))
+        .routes(routes!(grading::save_draft))
+        .routes(routes!(grading::submit_grade))
+        .routes(routes!(grading::amend_grade))
+        .routes(routes!(grading::adjudication_queue))
+        .routes(routes!(grading::get_study_form, grading::set_study_form))
+        .routes(routes!(grading::list_batches, grading::create_batch))
+        .routes(routes!(grading::reassign))
+        .routes(routes!(grading::progress))
+        .routes(routes!(grading::agreement))
+        .routes(routes!(grading::export))
         .routes(routes!(stream::start_stream))
         .routes(routes!(stream::stream_config))
         .routes(routes!(admin::list_users, admin::create_user))
@@ -140,6 +153,7 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/users", get(assets::index))
         .route("/audit", get(assets::index))
         .route("/cases/{id}", get(assets::index))
+        .route("/studies/{code}", get(assets::index))
         .route("/assets/{*path}", get(assets::asset))
         .fallback(assets::not_found_page)
         .with_state(state);

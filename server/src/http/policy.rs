@@ -40,6 +40,9 @@ pub enum Policy {
     SignedIn,
     /// Signed in; the handler requires the study's coordinator role.
     Coordinator,
+    /// Signed in; the handler requires the study's coordinator role or the auditor role
+    /// (progress and agreement statistics; never images or grades of single cases).
+    Statistics,
     /// Signed in; the handler requires access to the case ([`crate::access::CaseAccess`]).
     Case,
     /// Signed in with the global auditor role.
@@ -50,10 +53,11 @@ pub enum Policy {
 
 impl Policy {
     /// Every policy.
-    pub const ALL: [Policy; 6] = [
+    pub const ALL: [Policy; 7] = [
         Policy::Public,
         Policy::SignedIn,
         Policy::Coordinator,
+        Policy::Statistics,
         Policy::Case,
         Policy::Auditor,
         Policy::Admin,
@@ -65,6 +69,7 @@ impl Policy {
             Policy::Public => "public",
             Policy::SignedIn => "signed-in",
             Policy::Coordinator => "coordinator",
+            Policy::Statistics => "statistics",
             Policy::Case => "case",
             Policy::Auditor => "auditor",
             Policy::Admin => "admin",
@@ -255,7 +260,11 @@ async fn check(
     let allowed = match policy {
         Policy::Admin => signed_in.principal.is_admin(),
         Policy::Auditor => signed_in.principal.is_auditor(),
-        Policy::Public | Policy::SignedIn | Policy::Coordinator | Policy::Case => true,
+        Policy::Public
+        | Policy::SignedIn
+        | Policy::Coordinator
+        | Policy::Statistics
+        | Policy::Case => true,
     };
     if !allowed {
         tracing::info!(user_id = %signed_in.user.id, %route, "denied by route policy");

@@ -1,0 +1,1074 @@
+//! The grading workflow's routes (see `docs/grading-api.md`): a grader's form, drafts,
+//! submissions and amendments; an adjudicator's queue and round; a coordinator's form, batches,
+//! reassignment and exports; progress and agreement statistics for coordinators and auditors.
+//!
+//! Handlers only translate HTTP to [`crate::grading`] and back; the rules live there and in
+//! `readroom_domain::grading`.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use readroom_domain::audit::{Action, Outcome};
+use readroom_domain::grading::{Form, PRESETS, preset};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppError;
+use super::cases::{assignment_views, case_with_access, coordinated_study, deny_case};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::format::rfc3339;
+use crate::access::CaseAccess;
+use crate::audit::study_target;
+use crate::auth::SignedIn;
+use crate::db::grading::{Adjudication, Grade};
+use crate::db::{
+    AssignedCase, AssignmentRole, AssignmentStatus, Case, Db, DbError, Study, StudyCode,
+};
+use crate::grading::export::{self, CsvTable};
+use crate::grading::stats;
+use crate::grading::{self, BatchRequest, Context, GradingError, Submitted};
+use crate::state::AppState;
+
+impl From<GradingError> for AppError {
+    fn from(err: GradingError) -> AppError {
+        match err {
+            GradingError::NotAssigned => {
+                AppError::NotFound("no such case, or it is not assigned to you".into())
+            }
+            GradingError::NoForm(_) => AppError::Conflict(err.to_string()),
+            GradingError::Invalid(problems) => AppError::Invalid {
+                message: format!(
+                    "the grade does not fit the form ({} problem(s)): {}",
+                    problems.len(),
+                    problems
+                        .iter()
+                        .map(|p| p.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                problems: serde_json::to_value(&problems).unwrap_or(Value::Null),
+            },
+            GradingError::BadRequest(message) => AppError::BadRequest(message),
+            GradingError::Conflict(message) => AppError::Conflict(message),
+            GradingError::Corrupt(message) => AppError::Internal(message),
+            GradingError::Db(err) => err.into(),
+            GradingError::Audit(err) => err.into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/// The caller's assignment on a case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyAssignment {
+    /// Assignment id.
+    pub id: String,
+    /// `grader` or `adjudicator`.
+    pub role: String,
+    /// `assigned`, `in_progress` or `done`.
+    pub status: String,
+    /// Due date (RFC 3339).
+    pub due_at: Option<String>,
+}
+
+/// A saved draft.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftView {
+    /// The values saved so far.
+    #[schema(value_type = Object)]
+    pub values: Value,
+    /// The revision to name in the next save.
+    pub revision: i64,
+    /// When it was last saved (RFC 3339).
+    pub updated_at: Option<String>,
+}
+
+/// The caller's own latest submitted grade version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GradeView {
+    /// Grade id.
+    pub id: String,
+    /// 1 for the submission, 2… for amendments.
+    pub version: i32,
+    /// Values (normalized).
+    #[schema(value_type = Object)]
+    pub values: Value,
+    /// When it was submitted (RFC 3339).
+    pub submitted_at: Option<String>,
+    /// The verified lossless frame it was made on.
+    pub lossless_sha256: Option<String>,
+    /// Why it was amended (versions after 1).
+    pub reason: Option<String>,
+}
+
+/// One of the two blind grades an adjudicator compares, labelled `A` or `B`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlindGrade {
+    /// `A` or `B` (never the grader's name).
+    pub label: String,
+    /// Values.
+    #[schema(value_type = Object)]
+    pub values: Value,
+    /// When it was submitted (RFC 3339).
+    pub submitted_at: Option<String>,
+}
+
+/// An adjudication round as its adjudicator sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdjudicationView {
+    /// Round id.
+    pub id: String,
+    /// 1, 2, …
+    pub round: i32,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// Where the grades disagree: `[{ "field", "eye", "rule", "a", "b" }]`.
+    #[schema(value_type = Object)]
+    pub disagreements: Value,
+    /// The compared grades.
+    pub grades: Vec<BlindGrade>,
+    /// The final values, once resolved.
+    #[schema(value_type = Object)]
+    pub final_values: Option<Value>,
+}
+
+/// `GET /api/cases/{id}/form`: what the caller needs to grade a case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseForm {
+    /// Case id.
+    pub case_id: String,
+    /// Case label.
+    pub label: String,
+    /// Study code.
+    pub study: String,
+    /// The study's current form (`readroom-form/1`).
+    #[schema(value_type = Object)]
+    pub form: Value,
+    /// The study form's version.
+    pub form_version: i32,
+    /// SHA-256 of the form definition.
+    pub fingerprint: String,
+    /// The caller's assignment on this case.
+    pub assignment: MyAssignment,
+    /// The saved draft, if any.
+    pub draft: Option<DraftView>,
+    /// The caller's latest submitted version, if any.
+    pub grade: Option<GradeView>,
+    /// For an adjudicator: the open (or last) round.
+    pub adjudication: Option<AdjudicationView>,
+    /// The caller's next unfinished case after this one, if any.
+    pub next_case: Option<String>,
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+fn grade_view(grade: &Grade) -> GradeView {
+    GradeView {
+        id: grade.id.to_string(),
+        version: grade.version,
+        values: parse_json(&grade.grade_values),
+        submitted_at: rfc3339(grade.submitted_at),
+        lossless_sha256: grade.lossless_sha256.clone(),
+        reason: grade.reason.clone(),
+    }
+}
+
+fn adjudication_view(round: &Adjudication, grades: &[Grade]) -> AdjudicationView {
+    let ids: Vec<Uuid> = serde_json::from_str(&round.grade_ids).unwrap_or_default();
+    let blind = ids
+        .iter()
+        .zip(["A", "B", "C", "D"])
+        .filter_map(|(id, label)| {
+            let grade = grades.iter().find(|g| g.id == *id)?;
+            Some(BlindGrade {
+                label: label.to_owned(),
+                values: parse_json(&grade.grade_values),
+                submitted_at: rfc3339(grade.submitted_at),
+            })
+        })
+        .collect();
+    AdjudicationView {
+        id: round.id.to_string(),
+        round: round.round,
+        status: round.status.clone(),
+        disagreements: parse_json(&round.disagreements),
+        grades: blind,
+        final_values: round.grade_values.as_deref().map(parse_json),
+    }
+}
+
+/// The rows of a user's worklist they may still work on: roles they hold, and hidden repeats
+/// only once the first grading of that case is done; one row per case and role (the open one).
+pub fn visible_worklist(
+    rows: Vec<AssignedCase>,
+    signed_in: &SignedIn,
+) -> Vec<crate::db::AssignedCase> {
+    let primary_done: HashSet<(Uuid, AssignmentRole)> = rows
+        .iter()
+        .filter(|r| r.kind == "primary" && r.status == AssignmentStatus::Done)
+        .map(|r| (r.case.case.id, r.role))
+        .collect();
+    let mut out: Vec<AssignedCase> = Vec::new();
+    for row in rows {
+        if !signed_in
+            .principal
+            .has_in_study(row.role.into(), row.case.case.study_id)
+        {
+            continue;
+        }
+        if row.kind != "primary" && !primary_done.contains(&(row.case.case.id, row.role)) {
+            continue;
+        }
+        match out
+            .iter_mut()
+            .find(|r| r.case.case.id == row.case.case.id && r.role == row.role)
+        {
+            // The unfinished one is what the user works on.
+            Some(existing) if existing.status == AssignmentStatus::Done => *existing = row,
+            Some(_) => {}
+            None => out.push(row),
+        }
+    }
+    out
+}
+
+/// The caller's next unfinished case after `current` in worklist order (wrapping around).
+async fn next_case(
+    db: &Db,
+    signed_in: &SignedIn,
+    current: Uuid,
+) -> Result<Option<String>, AppError> {
+    let rows = visible_worklist(db.assignments_for_user(signed_in.user.id).await?, signed_in);
+    let position = rows.iter().position(|r| r.case.case.id == current);
+    let open = |r: &&AssignedCase| r.status != AssignmentStatus::Done && r.case.case.id != current;
+    let next = match position {
+        Some(at) => rows[at + 1..]
+            .iter()
+            .find(open)
+            .or_else(|| rows[..at].iter().find(open)),
+        None => rows.iter().find(open),
+    };
+    Ok(next.map(|r| r.case.case.id.to_string()))
+}
+
+/// The case if the caller is assigned to it (grader or adjudicator); 404 (audited) otherwise.
+async fn assigned_case(
+    state: &AppState,
+    signed_in: &SignedIn,
+    case_id: Uuid,
+) -> Result<Case, AppError> {
+    let (case, access) = case_with_access(state, signed_in, case_id).await?;
+    if access != CaseAccess::View {
+        return Err(deny_case(state, signed_in, case_id, "not_assigned").await);
+    }
+    Ok(case)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grader and adjudicator
+
+/// The study's grading form for a case assigned to the caller, with the caller's draft, own
+/// submitted grade and (adjudicators) the round to resolve.
+#[utoipa::path(get, path = "/api/cases/{id}/form", tag = "grading",
+    extensions(("x-readroom-policy" = json!("case"))),
+    params(("id" = Uuid, Path, description = "Case id")),
+    responses((status = 200, body = CaseForm),
+        (status = 404, description = "No such case, or not assigned to you"),
+        (status = 409, description = "The study has no grading form yet")))]
+pub async fn case_form(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<CaseForm>, AppError> {
+    let case = assigned_case(&state, &signed_in, id).await?;
+    let db = &state.db;
+    let assignment = grading::active_assignment(db, signed_in.user.id, case.id).await?;
+    let study = db.study_by_id(case.study_id).await?;
+    let loaded = grading::current_form(db, &study).await?;
+    let draft = match db.draft(assignment.id).await? {
+        Some(draft) if assignment.status != AssignmentStatus::Done => Some(DraftView {
+            values: parse_json(&draft.grade_values),
+            revision: draft.revision,
+            updated_at: rfc3339(draft.updated_at),
+        }),
+        _ => None,
+    };
+    let mut grade = None;
+    let mut adjudication = None;
+    match assignment.role {
+        AssignmentRole::Grader => {
+            grade = db
+                .grades_of_assignment(assignment.id)
+                .await?
+                .iter()
+                .max_by_key(|g| g.version)
+                .map(grade_view);
+        }
+        AssignmentRole::Adjudicator => {
+            let rounds = db.adjudications_of_case(case.id).await?;
+            let round = rounds
+                .iter()
+                .rfind(|r| r.status == "open")
+                .or_else(|| rounds.last());
+            if let Some(round) = round {
+                let grades = db.grades_of_case(case.id).await?;
+                adjudication = Some(adjudication_view(round, &grades));
+            }
+        }
+    }
+    let next = next_case(db, &signed_in, case.id).await?;
+    Ok(Json(CaseForm {
+        case_id: case.id.to_string(),
+        label: case.label,
+        study: study.code.as_str().to_owned(),
+        form: parse_json(&loaded.stored.definition),
+        form_version: loaded.stored.version,
+        fingerprint: loaded.stored.fingerprint.clone(),
+        assignment: MyAssignment {
+            id: assignment.id.to_string(),
+            role: assignment.role.as_str().to_owned(),
+            status: assignment.status.as_str().to_owned(),
+            due_at: assignment.due_at.and_then(rfc3339),
+        },
+        draft,
+        grade,
+        adjudication,
+        next_case: next,
+    }))
+}
+
+/// `PUT /api/cases/{id}/draft` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftRequest {
+    /// The values so far (partial is fine).
+    #[schema(value_type = Object)]
+    pub values: Value,
+    /// The revision the client last saw; absent or null for the first save.
+    #[serde(default)]
+    pub revision: Option<i64>,
+    /// The viewer's view state.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub render_state: Option<Value>,
+    /// SHA-256 of the lossless frame the browser verified.
+    #[serde(default)]
+    pub lossless_sha256: Option<String>,
+}
+
+/// A saved draft's revision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftSaved {
+    /// The revision to name in the next save.
+    pub revision: i64,
+    /// When it was saved (RFC 3339).
+    pub updated_at: Option<String>,
+}
+
+/// Saves the caller's draft (autosave). A save naming an older revision is refused (409).
+#[utoipa::path(put, path = "/api/cases/{id}/draft", tag = "grading",
+    extensions(("x-readroom-policy" = json!("case"))),
+    params(("id" = Uuid, Path, description = "Case id")),
+    request_body = DraftRequest,
+    responses((status = 200, body = DraftSaved),
+        (status = 404, description = "No such case, or not assigned to you"),
+        (status = 409, description = "Stale revision, or the grade is already submitted"),
+        (status = 422, description = "Values that can never fit the form")))]
+pub async fn save_draft(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<DraftRequest>,
+) -> Result<Json<DraftSaved>, AppError> {
+    let case = assigned_case(&state, &signed_in, id).await?;
+    let context = Context {
+        render_state: body.render_state,
+        lossless_sha256: body.lossless_sha256,
+    };
+    let draft = grading::save_draft(
+        &state.db,
+        &state.audit,
+        &signed_in,
+        &case,
+        &body.values,
+        body.revision,
+        &context,
+    )
+    .await?;
+    Ok(Json(DraftSaved {
+        revision: draft.revision,
+        updated_at: rfc3339(draft.updated_at),
+    }))
+}
+
+/// `POST /api/cases/{id}/grade` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GradeRequest {
+    /// The grade.
+    #[schema(value_type = Object)]
+    pub values: Value,
+    /// The viewer's view state the grade was made on.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub render_state: Option<Value>,
+    /// SHA-256 of the lossless frame the browser verified.
+    #[serde(default)]
+    pub lossless_sha256: Option<String>,
+}
+
+/// A stored submission, amendment or adjudication.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Submission {
+    /// `grade` or `adjudication`.
+    pub kind: String,
+    /// Grade or round id.
+    pub id: String,
+    /// Grade version (adjudications: the round).
+    pub version: i32,
+    /// When it was stored (RFC 3339).
+    pub submitted_at: Option<String>,
+    /// The caller's next unfinished case, if any.
+    pub next_case: Option<String>,
+}
+
+/// Submits the caller's grade (immutable once stored), or an adjudicator's final grade.
+#[utoipa::path(post, path = "/api/cases/{id}/grade", tag = "grading",
+    extensions(("x-readroom-policy" = json!("case"))),
+    params(("id" = Uuid, Path, description = "Case id")),
+    request_body = GradeRequest,
+    responses((status = 201, body = Submission),
+        (status = 404, description = "No such case, or not assigned to you"),
+        (status = 409, description = "Already submitted (amend instead)"),
+        (status = 422, description = "The grade does not fit the form; every problem listed")))]
+pub async fn submit_grade(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<GradeRequest>,
+) -> Result<(StatusCode, Json<Submission>), AppError> {
+    let case = assigned_case(&state, &signed_in, id).await?;
+    let context = Context {
+        render_state: body.render_state,
+        lossless_sha256: body.lossless_sha256,
+    };
+    let submitted = grading::submit(
+        &state.db,
+        &state.audit,
+        &signed_in,
+        &case,
+        &body.values,
+        &context,
+        None,
+    )
+    .await?;
+    let next = next_case(&state.db, &signed_in, case.id).await?;
+    let submission = match submitted {
+        Submitted::Grade(grade, _) => Submission {
+            kind: "grade".into(),
+            id: grade.id.to_string(),
+            version: grade.version,
+            submitted_at: rfc3339(grade.submitted_at),
+            next_case: next,
+        },
+        Submitted::Adjudication(round) => Submission {
+            kind: "adjudication".into(),
+            id: round.id.to_string(),
+            version: round.round,
+            submitted_at: round.resolved_at.and_then(rfc3339),
+            next_case: next,
+        },
+    };
+    Ok((StatusCode::CREATED, Json(submission)))
+}
+
+/// `POST /api/cases/{id}/amendments` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmendRequest {
+    /// The amended grade.
+    #[schema(value_type = Object)]
+    pub values: Value,
+    /// Why the grade is amended (required).
+    pub reason: String,
+    /// The viewer's view state.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub render_state: Option<Value>,
+    /// SHA-256 of the lossless frame the browser verified.
+    #[serde(default)]
+    pub lossless_sha256: Option<String>,
+}
+
+/// Amends the caller's submitted grade: a new version with a reason; earlier versions stay.
+#[utoipa::path(post, path = "/api/cases/{id}/amendments", tag = "grading",
+    extensions(("x-readroom-policy" = json!("case"))),
+    params(("id" = Uuid, Path, description = "Case id")),
+    request_body = AmendRequest,
+    responses((status = 201, body = Submission),
+        (status = 400, description = "No reason"),
+        (status = 404, description = "No such case, or not assigned to you"),
+        (status = 409, description = "Nothing submitted yet, or an adjudication"),
+        (status = 422, description = "The grade does not fit the form")))]
+pub async fn amend_grade(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<AmendRequest>,
+) -> Result<(StatusCode, Json<Submission>), AppError> {
+    let case = assigned_case(&state, &signed_in, id).await?;
+    let context = Context {
+        render_state: body.render_state,
+        lossless_sha256: body.lossless_sha256,
+    };
+    let (grade, _) = grading::amend(
+        &state.db,
+        &state.audit,
+        &signed_in,
+        &case,
+        &body.values,
+        &context,
+        &body.reason,
+    )
+    .await?;
+    let next = next_case(&state.db, &signed_in, case.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Submission {
+            kind: "grade".into(),
+            id: grade.id.to_string(),
+            version: grade.version,
+            submitted_at: rfc3339(grade.submitted_at),
+            next_case: next,
+        }),
+    ))
+}
+
+/// One entry of an adjudicator's queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueItem {
+    /// Case id.
+    pub case_id: String,
+    /// Case label.
+    pub label: String,
+    /// Study code.
+    pub study: String,
+    /// The latest round.
+    pub round: i32,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// The disagreeing fields (`dr_grade:OD`).
+    pub fields: Vec<String>,
+    /// When the round opened (RFC 3339).
+    pub opened_at: Option<String>,
+}
+
+/// The caller's adjudication queue: open rounds first, then resolved ones.
+#[utoipa::path(get, path = "/api/adjudications", tag = "grading",
+    extensions(("x-readroom-policy" = json!("signed-in"))),
+    responses((status = 200, body = [QueueItem])))]
+pub async fn adjudication_queue(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Json<Vec<QueueItem>>, AppError> {
+    let rows = visible_worklist(
+        state.db.assignments_for_user(signed_in.user.id).await?,
+        &signed_in,
+    );
+    let mut items = Vec::new();
+    for row in rows
+        .into_iter()
+        .filter(|r| r.role == AssignmentRole::Adjudicator)
+    {
+        let rounds = state.db.adjudications_of_case(row.case.case.id).await?;
+        let Some(round) = rounds
+            .iter()
+            .rfind(|r| r.status == "open")
+            .or_else(|| rounds.last())
+        else {
+            continue;
+        };
+        let fields = match serde_json::from_str::<Value>(&round.disagreements) {
+            Ok(Value::Array(list)) => list
+                .iter()
+                .filter_map(|d| {
+                    let field = d.get("field")?.as_str()?;
+                    Some(match d.get("eye").and_then(Value::as_str) {
+                        Some(eye) => format!("{field}:{eye}"),
+                        None => field.to_owned(),
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        items.push(QueueItem {
+            case_id: row.case.case.id.to_string(),
+            label: row.case.case.label.clone(),
+            study: row.case.study_code.as_str().to_owned(),
+            round: round.round,
+            status: round.status.clone(),
+            fields,
+            opened_at: rfc3339(round.created_at),
+        });
+    }
+    items.sort_by_key(|i| i.status != "open");
+    Ok(Json(items))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator: form, batches, reassignment
+
+/// A study's form version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StudyFormView {
+    /// The study form's version (1, 2, …).
+    pub version: i32,
+    /// SHA-256 of the definition.
+    pub fingerprint: String,
+    /// When it was set (RFC 3339).
+    pub created_at: Option<String>,
+    /// The definition (`readroom-form/1`).
+    #[schema(value_type = Object)]
+    pub definition: Value,
+    /// The presets a coordinator may pick.
+    pub presets: Vec<String>,
+}
+
+fn form_view(stored: &crate::db::grading::StudyForm) -> StudyFormView {
+    StudyFormView {
+        version: stored.version,
+        fingerprint: stored.fingerprint.clone(),
+        created_at: rfc3339(stored.created_at),
+        definition: parse_json(&stored.definition),
+        presets: PRESETS.iter().map(|p| (*p).to_owned()).collect(),
+    }
+}
+
+/// The study's current grading form.
+#[utoipa::path(get, path = "/api/studies/{code}/form", tag = "grading",
+    extensions(("x-readroom-policy" = json!("coordinator"))),
+    params(("code" = String, Path, description = "Study code")),
+    responses((status = 200, body = StudyFormView), (status = 404, description = "No such study, not its coordinator, or no form yet")))]
+pub async fn get_study_form(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<StudyFormView>, AppError> {
+    let study = coordinated_study(&state, &signed_in, &code).await?;
+    match state.db.current_form(study.id).await {
+        Ok(stored) => Ok(Json(form_view(&stored))),
+        Err(DbError::NotFound) => Err(AppError::NotFound(format!(
+            "study {} has no grading form yet; set one with PUT /api/studies/{}/form",
+            study.code, study.code
+        ))),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `PUT /api/studies/{code}/form` body: a preset name or a definition.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetForm {
+    /// A shipped preset (`icdr`, `areds_simple`, `vcdr`, `gradability`, `other_findings`, `demo`).
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// A `readroom-form/1` definition.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub definition: Option<Value>,
+}
+
+/// Sets a new version of the study's grading form (earlier grades keep theirs).
+#[utoipa::path(put, path = "/api/studies/{code}/form", tag = "grading",
+    extensions(("x-readroom-policy" = json!("coordinator"))),
+    params(("code" = String, Path, description = "Study code")),
+    request_body = SetForm,
+    responses((status = 200, body = StudyFormView), (status = 400, description = "Unknown preset or a definition that breaks the format (every problem named)")))]
+pub async fn set_study_form(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(body): ApiJson<SetForm>,
+) -> Result<Json<StudyFormView>, AppError> {
+    let study = coordinated_study(&state, &signed_in, &code).await?;
+    let form: Form = match (body.preset, body.definition) {
+        (Some(name), None) => preset(&name).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "no preset {name:?}; presets are {}",
+                PRESETS.join(", ")
+            ))
+        })?,
+        (None, Some(definition)) => Form::parse(&definition.to_string())
+            .map_err(|err| AppError::BadRequest(err.to_string()))?,
+        _ => {
+            return Err(AppError::BadRequest(
+                "give exactly one of `preset` and `definition`".into(),
+            ));
+        }
+    };
+    let stored =
+        grading::set_form(&state.db, &state.audit, &study, &form, Some(&signed_in)).await?;
+    Ok(Json(form_view(&stored)))
+}
+
+/// The study's batches with their progress.
+#[utoipa::path(get, path = "/api/studies/{code}/batches", tag = "grading",
+    extensions(("x-readroom-policy" = json!("coordinator"))),
+    params(("code" = String, Path, description = "Study code")),
+    responses((status = 200, description = "Batches (BatchSummary of the progress document)")))]
+pub async fn list_batches(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<Value>, AppError> {
+    let study = coordinated_study(&state, &signed_in, &code).await?;
+    let progress = stats::study_progress(&state.db, &study, None).await?;
+    Ok(Json(json!(progress.batches)))
+}
+
+/// `POST /api/studies/{code}/batches` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBatchRequest {
+    /// Name, unique in the study (1–100 characters).
+    pub name: String,
+    /// Case ids; empty or absent: every case of the study not yet in a batch.
+    #[serde(default)]
+    pub cases: Vec<Uuid>,
+    /// Graders' usernames; empty or absent: every grader of the study.
+    #[serde(default)]
+    pub graders: Vec<String>,
+    /// Graders per case (default 2).
+    #[serde(default)]
+    pub per_case: Option<u32>,
+    /// Fraction of each grader's cases re-served later as hidden repeats (0–0.5, default 0).
+    #[serde(default)]
+    pub repeat_fraction: Option<f64>,
+    /// Due date (RFC 3339).
+    #[serde(default)]
+    pub due_at: Option<String>,
+}
+
+/// A created batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchCreated {
+    /// Batch id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Cases in it.
+    pub cases: usize,
+    /// Assignments created (primary and hidden repeats).
+    pub assignments: usize,
+}
+
+/// Forms a batch and assigns it: each case to `per_case` distinct graders with balanced load.
+#[utoipa::path(post, path = "/api/studies/{code}/batches", tag = "grading",
+    extensions(("x-readroom-policy" = json!("coordinator"))),
+    params(("code" = String, Path, description = "Study code")),
+    request_body = NewBatchRequest,
+    responses((status = 201, body = BatchCreated), (status = 400), (status = 409, description = "Name taken")))]
+pub async fn create_batch(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(body): ApiJson<NewBatchRequest>,
+) -> Result<(StatusCode, Json<BatchCreated>), AppError> {
+    let study = coordinated_study(&state, &signed_in, &code).await?;
+    let mut graders = Vec::new();
+    for username in &body.graders {
+        match state.db.user_by_username(username).await {
+            Ok(user) => graders.push(user.id),
+            Err(DbError::NotFound) => {
+                return Err(AppError::BadRequest(format!("no user {username}")));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let repeat_fraction = body.repeat_fraction.unwrap_or(0.0);
+    if !(0.0..=0.5).contains(&repeat_fraction) {
+        return Err(AppError::BadRequest(
+            "repeat_fraction must be between 0 and 0.5".into(),
+        ));
+    }
+    let due_at = body
+        .due_at
+        .as_deref()
+        .map(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| AppError::BadRequest("due_at must be an RFC 3339 time".into()))
+        })
+        .transpose()?;
+    let request = BatchRequest {
+        name: body.name,
+        cases: body.cases,
+        graders,
+        per_case: body.per_case.unwrap_or(2),
+        repeat_fraction,
+        due_at,
+    };
+    let (batch, created) =
+        grading::create_batch(&state.db, &state.audit, Some(&signed_in), &study, &request).await?;
+    let cases: HashSet<Uuid> = created.iter().map(|a| a.case_id).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(BatchCreated {
+            id: batch.id.to_string(),
+            name: batch.name,
+            cases: cases.len(),
+            assignments: created.len(),
+        }),
+    ))
+}
+
+/// `POST /api/studies/{code}/assignments/{id}/reassign` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignRequest {
+    /// The new assignee; absent: the least loaded other holder of the role.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// Moves an unfinished assignment to another grader (or adjudicator).
+#[utoipa::path(post, path = "/api/studies/{code}/assignments/{id}/reassign", tag = "grading",
+    extensions(("x-readroom-policy" = json!("coordinator"))),
+    params(("code" = String, Path, description = "Study code"), ("id" = Uuid, Path, description = "Assignment id")),
+    request_body = ReassignRequest,
+    responses((status = 200, body = super::cases::AssignmentView), (status = 400), (status = 404), (status = 409, description = "Already done")))]
+pub async fn reassign(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath((code, id)): ApiPath<(String, Uuid)>,
+    ApiJson(body): ApiJson<ReassignRequest>,
+) -> Result<Json<super::cases::AssignmentView>, AppError> {
+    let study = coordinated_study(&state, &signed_in, &code).await?;
+    let assignment = state.db.assignment_by_id(id).await?;
+    let case = state.db.case_by_id(assignment.case_id).await?;
+    if case.study_id != study.id {
+        return Err(AppError::NotFound("not found".into()));
+    }
+    let to = match body.username.as_deref() {
+        None => None,
+        Some(name) => match state.db.user_by_username(name).await {
+            Ok(user) => Some(user.id),
+            Err(DbError::NotFound) => {
+                return Err(AppError::BadRequest(format!("no user {name}")));
+            }
+            Err(err) => return Err(err.into()),
+        },
+    };
+    let moved =
+        grading::reassign(&state.db, &state.audit, &signed_in, &study, &assignment, to).await?;
+    let mut views = assignment_views(&state, vec![moved]).await?;
+    Ok(Json(views.remove(0)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and exports
+
+/// The study named by `code` if the caller coordinates it or is an auditor; 404 otherwise.
+async fn statistics_study(
+    state: &AppState,
+    signed_in: &SignedIn,
+    code: &str,
+) -> Result<Study, AppError> {
+    let hidden = || AppError::NotFound("no such study".into());
+    let code = StudyCode::new(code).map_err(|_| hidden())?;
+    let study = match state.db.study_by_code(&code).await {
+        Ok(study) => study,
+        Err(DbError::NotFound) => return Err(hidden()),
+        Err(err) => return Err(err.into()),
+    };
+    if signed_in.principal.coordinates(study.id) || signed_in.principal.is_auditor() {
+        return Ok(study);
+    }
+    tracing::info!(user_id = %signed_in.user.id, "statistics denied");
+    Err(if signed_in.principal.sees_study(study.id) {
+        AppError::forbidden("only the study's coordinators and auditors may see its statistics")
+    } else {
+        hidden()
+    })
+}
+
+/// Usernames of the users a statistics document names (coordinators and auditors may know
+/// who graded; graders never see this).
+async fn names(db: &Db, ids: impl IntoIterator<Item = Uuid>) -> Result<Value, AppError> {
+    let wanted: HashSet<Uuid> = ids.into_iter().collect();
+    let names: HashMap<String, String> = db
+        .list_users()
+        .await?
+        .into_iter()
+        .filter(|u| wanted.contains(&u.id))
+        .map(|u| (u.id.to_string(), u.username))
+        .collect();
+    Ok(json!(names))
+}
+
+/// `?batch=` of the statistics routes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeQuery {
+    /// Limit the numbers to one batch.
+    #[serde(default)]
+    pub batch: Option<Uuid>,
+}
+
+fn scope_error(err: GradingError) -> AppError {
+    match err {
+        GradingError::Db(DbError::NotFound) => {
+            AppError::NotFound("the study has no such batch".into())
+        }
+        other => other.into(),
+    }
+}
+
+/// Progress of a study (or batch): cases by stage, assignments, throughput and time per case.
+#[utoipa::path(get, path = "/api/studies/{code}/progress", tag = "grading",
+    extensions(("x-readroom-policy" = json!("statistics"))),
+    params(("code" = String, Path, description = "Study code"), ScopeQuery),
+    responses((status = 200, description = "Progress document with `names` (user id → username)"), (status = 404)))]
+pub async fn progress(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ScopeQuery>,
+) -> Result<Json<Value>, AppError> {
+    let study = statistics_study(&state, &signed_in, &code).await?;
+    let progress = stats::study_progress(&state.db, &study, query.batch)
+        .await
+        .map_err(scope_error)?;
+    let ids = progress
+        .graders
+        .iter()
+        .map(|g| g.grader_id)
+        .chain(progress.adjudicators.iter().map(|a| a.adjudicator_id))
+        .collect::<Vec<_>>();
+    let mut body = json!(progress);
+    body["names"] = names(&state.db, ids).await?;
+    Ok(Json(body))
+}
+
+/// Inter- and intra-grader agreement of a study (or batch): Cohen's kappa and quadratic
+/// weighted kappa per grader pair and field, with ground truth where the data has it.
+#[utoipa::path(get, path = "/api/studies/{code}/agreement", tag = "grading",
+    extensions(("x-readroom-policy" = json!("statistics"))),
+    params(("code" = String, Path, description = "Study code"), ScopeQuery),
+    responses((status = 200, description = "Agreement document with `names` (user id → username)"), (status = 404), (status = 409, description = "No grading form yet")))]
+pub async fn agreement(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ScopeQuery>,
+) -> Result<Json<Value>, AppError> {
+    let study = statistics_study(&state, &signed_in, &code).await?;
+    let agreement = stats::study_agreement(&state.db, &study, query.batch)
+        .await
+        .map_err(scope_error)?;
+    let ids = agreement
+        .pairs
+        .iter()
+        .flat_map(|p| [p.grader_a.clone(), p.grader_b.clone()])
+        .chain(agreement.intra.iter().map(|i| i.grader.clone()))
+        .filter_map(|id| Uuid::parse_str(&id).ok())
+        .collect::<Vec<_>>();
+    let mut body = json!(agreement);
+    body["names"] = names(&state.db, ids).await?;
+    Ok(Json(body))
+}
+
+/// `?format=&table=` of the export route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `csv` or `json`.
+    pub format: String,
+    /// CSV only: `grades` (default), `versions`, `adjudications`, `agreement`, `throughput`,
+    /// `dictionary`.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+/// Downloads grades, adjudications and statistics as CSV (one table) or JSON (everything),
+/// with the data dictionary derived from the form. Audited (`export.downloaded`).
+#[utoipa::path(get, path = "/api/studies/{code}/export", tag = "grading",
+    extensions(("x-readroom-policy" = json!("coordinator"))),
+    params(("code" = String, Path, description = "Study code"), ExportQuery),
+    responses((status = 200, description = "CSV or JSON attachment"), (status = 400), (status = 404), (status = 409, description = "No grading form yet")))]
+pub async fn export(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> Result<Response, AppError> {
+    let study = coordinated_study(&state, &signed_in, &code).await?;
+    let table = match (query.format.as_str(), query.table.as_deref()) {
+        ("csv", None) => Some(CsvTable::Grades),
+        ("csv", Some(name)) => Some(CsvTable::from_name(name).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "no table {name:?}; tables are {}",
+                CsvTable::ALL.map(CsvTable::as_str).join(", ")
+            ))
+        })?),
+        ("json", None) => None,
+        ("json", Some(_)) => {
+            return Err(AppError::BadRequest(
+                "`table` applies to CSV only; the JSON export holds every table".into(),
+            ));
+        }
+        (other, _) => {
+            return Err(AppError::BadRequest(format!(
+                "format must be csv or json, not {other:?}"
+            )));
+        }
+    };
+    let loaded = export::load(&state.db, &study).await?;
+    let code = study.code.as_str();
+    let (body, content_type, file_name) = match table {
+        Some(table) => (
+            export::to_csv(&loaded, table),
+            "text/csv; charset=utf-8",
+            table.file_name(code),
+        ),
+        None => (
+            serde_json::to_string_pretty(&export::to_json(&loaded))
+                .map_err(|err| AppError::Internal(err.to_string()))?,
+            "application/json",
+            format!("{code}-export.json"),
+        ),
+    };
+    state
+        .audit
+        .record(signed_in.event(
+            Action::ExportDownloaded,
+            Outcome::Success,
+            Some(study_target(code)),
+            json!({
+                "format": query.format, "table": table.map(CsvTable::as_str),
+                "bytes": body.len(), "grades": loaded.rows.grades.len(),
+            }),
+        ))
+        .await?;
+    Ok((
+        [
+            (CONTENT_TYPE, content_type.to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+            (CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,857 @@
+//! The grading workflow through the HTTP API, against the real server and database (each test
+//! on SQLite and on PostgreSQL): a coordinator sets the form and forms a batch of ingested demo
+//! bundles; two graders grade blind; a disagreement reaches the adjudicator, who resolves it;
+//! progress, agreement and exports show the result. Also concurrency (simultaneous and double
+//! submissions, stale drafts), bad inputs (each refused with a clear error, nothing lost) and
+//! Cohen's kappa through the API on a published worked example.
+
+mod support;
+
+use readroom_server::db::{AssignmentRole, Backend, Case, Role, StudyCode, User};
+use serde_json::{Value, json};
+use support::{Browser, Reply, TestApp};
+use uuid::Uuid;
+
+/// A complete ICDR grade with the given DR levels (OD, OS) and no DME.
+fn icdr(od: i64, os: i64) -> Value {
+    json!({
+        "dr_grade": { "OD": od, "OS": os },
+        "dme": { "OD": "none", "OS": "none" },
+    })
+}
+
+async fn put(browser: &mut Browser, path: &str, body: Value) -> Reply {
+    browser.send("PUT", path, Some(body)).await
+}
+
+fn expect(reply: &Reply, status: u16, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.body);
+}
+
+/// The demo study with a coordinator, two graders and an adjudicator (no assignments yet).
+struct Team {
+    app: TestApp,
+    coordinator: User,
+    graders: [User; 2],
+    adjudicator: User,
+}
+
+impl Team {
+    async fn new(backend: Backend) -> Team {
+        let app = TestApp::start_demo(backend).await;
+        let study = app
+            .db()
+            .study_by_code(&StudyCode::new("DEMO").unwrap())
+            .await
+            .unwrap()
+            .id;
+        let coordinator = app.user("coord", &[(Role::Coordinator, Some(study))]).await;
+        let graders = [
+            app.user("grader.one", &[(Role::Grader, Some(study))]).await,
+            app.user("grader.two", &[(Role::Grader, Some(study))]).await,
+        ];
+        let adjudicator = app
+            .user("adjudicator", &[(Role::Adjudicator, Some(study))])
+            .await;
+        Team {
+            app,
+            coordinator,
+            graders,
+            adjudicator,
+        }
+    }
+}
+
+/// A small study of `cases` metadata-only cases with the ICDR form, every case assigned to both
+/// graders; returns the app, the cases (in label order) and the graders.
+async fn small_study(backend: Backend, cases: usize) -> (TestApp, Vec<Case>, [User; 2], User) {
+    let app = TestApp::start(backend).await;
+    let study = app.study("SMALL").await;
+    let mut all = Vec::new();
+    for n in 0..cases {
+        all.push(app.case(study, &format!("S{n:04}")).await);
+    }
+    let graders = [
+        app.user("g.one", &[(Role::Grader, Some(study))]).await,
+        app.user("g.two", &[(Role::Grader, Some(study))]).await,
+    ];
+    let coordinator = app
+        .user("c.small", &[(Role::Coordinator, Some(study))])
+        .await;
+    let mut coord = app.sign_in(&coordinator).await;
+    expect(
+        &put(
+            &mut coord,
+            "/api/studies/SMALL/form",
+            json!({ "preset": "icdr" }),
+        )
+        .await,
+        200,
+        "set form",
+    );
+    let batch = coord
+        .post(
+            "/api/studies/SMALL/batches",
+            json!({ "name": "all", "per_case": 2 }),
+        )
+        .await;
+    expect(&batch, 201, "batch");
+    assert_eq!(batch.body["assignments"], json!(cases * 2));
+    (app, all, graders, coordinator)
+}
+
+async fn workflow_end_to_end(backend: Backend) {
+    let team = Team::new(backend).await;
+    let app = &team.app;
+    let mut coord = app.sign_in(&team.coordinator).await;
+
+    // The coordinator sets the form and forms a batch over every ingested demo case.
+    let form = put(
+        &mut coord,
+        "/api/studies/DEMO/form",
+        json!({ "preset": "icdr" }),
+    )
+    .await;
+    expect(&form, 200, "set form");
+    assert_eq!(form.body["definition"]["code"], "icdr");
+    let got = coord.get("/api/studies/DEMO/form").await;
+    expect(&got, 200, "get form");
+    assert_eq!(got.body["fingerprint"], form.body["fingerprint"]);
+    let cases = coord.get("/api/studies/DEMO/cases").await;
+    expect(&cases, 200, "cases");
+    let case_count = cases.body.as_array().unwrap().len();
+    assert!(case_count >= 2, "demo has {case_count} cases");
+    let batch = coord
+        .post(
+            "/api/studies/DEMO/batches",
+            json!({
+                "name": "Round 1",
+                "graders": ["grader.one", "grader.two"],
+                "per_case": 2,
+                "due_at": "2030-01-01T00:00:00Z",
+            }),
+        )
+        .await;
+    expect(&batch, 201, "batch");
+    assert_eq!(batch.body["cases"], json!(case_count));
+    assert_eq!(batch.body["assignments"], json!(case_count * 2));
+    // The same name again is a conflict, and there is nothing left to batch anyway.
+    let again = coord
+        .post("/api/studies/DEMO/batches", json!({ "name": "Round 1" }))
+        .await;
+    assert!(matches!(again.status, 400 | 409), "{}", again.body);
+
+    // Both graders see every case, due, in the same order.
+    let mut one = app.sign_in(&team.graders[0]).await;
+    let mut two = app.sign_in(&team.graders[1]).await;
+    let list_one = one.get("/api/worklist").await;
+    expect(&list_one, 200, "worklist");
+    let items = list_one.body.as_array().unwrap();
+    assert_eq!(items.len(), case_count);
+    assert!(items.iter().all(|i| i["status"] == "assigned"
+        && i["due_at"] == "2030-01-01T00:00:00Z"
+        && i["role"] == "grader"));
+    let first = items[0]["case_id"].as_str().unwrap().to_owned();
+    let second = items[1]["case_id"].as_str().unwrap().to_owned();
+
+    // Grader one: opens the form, autosaves twice, submits, and is sent to the next case.
+    let opened = one.get(&format!("/api/cases/{first}/form")).await;
+    expect(&opened, 200, "form");
+    assert_eq!(opened.body["form"]["code"], "icdr");
+    assert_eq!(opened.body["assignment"]["role"], "grader");
+    assert_eq!(opened.body["draft"], Value::Null);
+    assert_eq!(opened.body["grade"], Value::Null);
+    assert_eq!(opened.body["next_case"], json!(second));
+    let saved = put(
+        &mut one,
+        &format!("/api/cases/{first}/draft"),
+        json!({ "values": { "dr_grade": { "OD": 1 } } }),
+    )
+    .await;
+    expect(&saved, 200, "draft 1");
+    let revision = saved.body["revision"].as_i64().unwrap();
+    let saved = put(
+        &mut one,
+        &format!("/api/cases/{first}/draft"),
+        json!({ "values": { "dr_grade": { "OD": 1, "OS": 0 } }, "revision": revision }),
+    )
+    .await;
+    expect(&saved, 200, "draft 2");
+    let reopened = one.get(&format!("/api/cases/{first}/form")).await;
+    assert_eq!(
+        reopened.body["draft"]["values"],
+        json!({ "dr_grade": { "OD": 1, "OS": 0 } })
+    );
+    assert_eq!(reopened.body["assignment"]["status"], "in_progress");
+    let sha = "ab".repeat(32);
+    let submitted = one
+        .post(
+            &format!("/api/cases/{first}/grade"),
+            json!({ "values": icdr(1, 0), "lossless_sha256": sha,
+                    "render_state": { "layout": "single", "slice": 12 } }),
+        )
+        .await;
+    expect(&submitted, 201, "submit");
+    assert_eq!(submitted.body["kind"], "grade");
+    assert_eq!(submitted.body["version"], 1);
+    assert_eq!(submitted.body["next_case"], json!(second));
+
+    // Grader two grades the same case differently (ICDR 1 vs 3 on OD: two steps and referable
+    // status differ) and the second case the same as grader one will.
+    let blind = two.get(&format!("/api/cases/{first}/form")).await;
+    expect(&blind, 200, "form two");
+    assert_eq!(blind.body["grade"], Value::Null, "grader two sees no grade");
+    assert_eq!(blind.body["adjudication"], Value::Null);
+    expect(
+        &two.post(
+            &format!("/api/cases/{first}/grade"),
+            json!({ "values": icdr(3, 0) }),
+        )
+        .await,
+        201,
+        "submit two",
+    );
+    for browser in [&mut one, &mut two] {
+        expect(
+            &browser
+                .post(
+                    &format!("/api/cases/{second}/grade"),
+                    json!({ "values": icdr(0, 0) }),
+                )
+                .await,
+            201,
+            "second case",
+        );
+    }
+    // Blinding: grader one's view of the first case holds only their own grade.
+    let own = one.get(&format!("/api/cases/{first}/form")).await;
+    assert_eq!(own.body["grade"]["values"], icdr(1, 0));
+    assert_eq!(own.body["grade"]["lossless_sha256"], json!(sha));
+    let text = own.body.to_string();
+    assert!(!text.contains("grader.two") && !text.contains(&team.graders[1].id.to_string()));
+    let case_view = one.get(&format!("/api/cases/{first}")).await;
+    assert_eq!(case_view.body["assignments"], Value::Null);
+
+    // The disagreement reached the adjudicator (the study's only one), with both grades, blind.
+    let mut adj = app.sign_in(&team.adjudicator).await;
+    let queue = adj.get("/api/adjudications").await;
+    expect(&queue, 200, "queue");
+    let queue = queue.body.as_array().unwrap().clone();
+    assert_eq!(queue.len(), 1, "only the disagreeing case: {queue:?}");
+    assert_eq!(queue[0]["case_id"], json!(first));
+    assert_eq!(queue[0]["status"], "open");
+    assert_eq!(queue[0]["fields"], json!(["dr_grade:OD"]));
+    let worklist = adj.get("/api/worklist").await;
+    assert_eq!(worklist.body.as_array().unwrap().len(), 1);
+    assert_eq!(worklist.body[0]["role"], "adjudicator");
+    let round = adj.get(&format!("/api/cases/{first}/form")).await;
+    expect(&round, 200, "adjudicator form");
+    assert_eq!(round.body["assignment"]["role"], "adjudicator");
+    let adjudication = &round.body["adjudication"];
+    assert_eq!(adjudication["round"], 1);
+    assert_eq!(adjudication["disagreements"][0]["field"], "dr_grade");
+    assert_eq!(adjudication["disagreements"][0]["eye"], "OD");
+    let mut shown: Vec<Value> = adjudication["grades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["values"]["dr_grade"]["OD"].clone())
+        .collect();
+    shown.sort_by_key(|v| v.as_i64());
+    assert_eq!(
+        shown,
+        vec![json!(1), json!(3)],
+        "both grades, in either order"
+    );
+    assert_eq!(adjudication["grades"][0]["label"], "A");
+    assert!(!round.body.to_string().contains("grader.one"));
+    // The adjudicator cannot see the agreeing case.
+    expect(
+        &adj.get(&format!("/api/cases/{second}/form")).await,
+        404,
+        "not in queue",
+    );
+    let resolved = adj
+        .post(
+            &format!("/api/cases/{first}/grade"),
+            json!({ "values": icdr(2, 0) }),
+        )
+        .await;
+    expect(&resolved, 201, "adjudicate");
+    assert_eq!(resolved.body["kind"], "adjudication");
+    let queue = adj.get("/api/adjudications").await;
+    assert_eq!(queue.body[0]["status"], "resolved");
+    // Final: no second adjudication, no amendment of it.
+    expect(
+        &adj.post(
+            &format!("/api/cases/{first}/grade"),
+            json!({ "values": icdr(2, 0) }),
+        )
+        .await,
+        409,
+        "adjudicate twice",
+    );
+
+    // Progress and agreement for the coordinator (with names) and the auditor (read-only).
+    let progress = coord.get("/api/studies/DEMO/progress").await;
+    expect(&progress, 200, "progress");
+    let p = &progress.body;
+    assert_eq!(p["cases"]["total"], json!(case_count));
+    assert_eq!(p["cases"]["graded"], 2);
+    assert_eq!(p["cases"]["adjudicated"], 1);
+    assert_eq!(p["grading"]["done"], 4);
+    assert_eq!(p["grading"]["total"], json!(case_count * 2));
+    assert_eq!(p["adjudications"]["resolved"], 1);
+    assert_eq!(p["batches"][0]["name"], "Round 1");
+    let names = p["names"].as_object().unwrap();
+    assert_eq!(names[&team.graders[0].id.to_string()], json!("grader.one"));
+    let auditor = app.user("aud", &[(Role::Auditor, None)]).await;
+    let mut aud = app.sign_in(&auditor).await;
+    expect(
+        &aud.get("/api/studies/DEMO/agreement").await,
+        200,
+        "auditor agreement",
+    );
+    let refused = aud.get("/api/studies/DEMO/export?format=csv").await;
+    expect(&refused, 403, "auditor export");
+    assert_eq!(refused.code(), "forbidden");
+    let agreement = coord.get("/api/studies/DEMO/agreement").await;
+    expect(&agreement, 200, "agreement");
+    let od = agreement.body["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["column"] == "dr_grade_od")
+        .expect("dr_grade OD pair")
+        .clone();
+    assert_eq!(od["n"], 2);
+    assert_eq!(od["percent_agreement"], 50.0);
+
+    // Exports: the final grade of the first case is the adjudicated one.
+    let csv = coord.get("/api/studies/DEMO/export?format=csv").await;
+    expect(&csv, 200, "csv");
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("DEMO-grades.csv")
+    );
+    let text = csv.body.as_str().unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "dr_grade_od").unwrap();
+    let label = items[0]["label"].as_str().unwrap();
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.split(',').any(|c| c == label))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(row[column], "2", "{text}");
+    let versions = coord
+        .get("/api/studies/DEMO/export?format=csv&table=versions")
+        .await;
+    expect(&versions, 200, "versions");
+    let dictionary = coord
+        .get("/api/studies/DEMO/export?format=csv&table=dictionary")
+        .await;
+    assert!(dictionary.body.as_str().unwrap().contains("dr_grade_od"));
+    let json_export = coord.get("/api/studies/DEMO/export?format=json").await;
+    expect(&json_export, 200, "json export");
+    assert_eq!(json_export.body["format"], "readroom-export/1");
+    for bad in [
+        "/api/studies/DEMO/export?format=xml",
+        "/api/studies/DEMO/export?format=csv&table=secrets",
+        "/api/studies/DEMO/export?format=json&table=grades",
+    ] {
+        let reply = coord.get(bad).await;
+        expect(&reply, 400, bad);
+        assert_eq!(reply.code(), "bad_request");
+    }
+
+    // Every step is in the audit log.
+    let events = app.db().audit_page(0, 10_000).await.unwrap();
+    let count = |action: &str| events.iter().filter(|e| e.action == action).count();
+    assert_eq!(count("grade.submitted"), 4);
+    assert_eq!(count("adjudication.submitted"), 1);
+    assert_eq!(count("batch.created"), 1);
+    assert_eq!(count("study.form_changed"), 1);
+    assert_eq!(
+        count("export.downloaded"),
+        4,
+        "refused exports are not downloads"
+    );
+    assert!(count("grade.draft_saved") >= 2);
+}
+
+async fn concurrent_and_double_submissions(backend: Backend) {
+    let (app, cases, graders, _) = small_study(backend, 3).await;
+    let mut one = app.sign_in(&graders[0]).await;
+    let mut two = app.sign_in(&graders[1]).await;
+    let path = format!("/api/cases/{}/grade", cases[0].id);
+
+    // Both graders submit at once, disagreeing: both stored, exactly one round opened.
+    let (a, b) = tokio::join!(
+        one.post(&path, json!({ "values": icdr(0, 0) })),
+        two.post(&path, json!({ "values": icdr(4, 0) })),
+    );
+    expect(&a, 201, "grader one");
+    expect(&b, 201, "grader two");
+    let rounds = app.db().adjudications_of_case(cases[0].id).await.unwrap();
+    assert_eq!(rounds.len(), 1, "one round: {rounds:?}");
+
+    // A grader double-submits (two tabs): one stored, the other refused.
+    let path = format!("/api/cases/{}/grade", cases[1].id);
+    let mut tab = Browser::new(&app);
+    tab.cookie = one.cookie.clone();
+    tab.csrf = one.csrf.clone();
+    let (a, b) = tokio::join!(
+        one.post(&path, json!({ "values": icdr(1, 1) })),
+        tab.post(&path, json!({ "values": icdr(2, 2) })),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.body, b.body);
+    let grades = app.db().grades_of_case(cases[1].id).await.unwrap();
+    assert_eq!(grades.len(), 1);
+
+    // Stale drafts: a save naming an older revision is refused and loses nothing.
+    let draft = format!("/api/cases/{}/draft", cases[2].id);
+    let first = put(
+        &mut one,
+        &draft,
+        json!({ "values": { "dr_grade": { "OD": 1 } } }),
+    )
+    .await;
+    expect(&first, 200, "first save");
+    let rev = first.body["revision"].clone();
+    let newer = put(
+        &mut tab,
+        &draft,
+        json!({ "values": { "dr_grade": { "OD": 2 } }, "revision": rev }),
+    )
+    .await;
+    expect(&newer, 200, "newer save");
+    let stale = put(
+        &mut one,
+        &draft,
+        json!({ "values": { "dr_grade": { "OD": 3 } }, "revision": rev }),
+    )
+    .await;
+    expect(&stale, 409, "stale save");
+    assert_eq!(stale.code(), "conflict");
+    let form = one.get(&format!("/api/cases/{}/form", cases[2].id)).await;
+    assert_eq!(form.body["draft"]["values"]["dr_grade"]["OD"], 2);
+    assert_eq!(form.body["draft"]["revision"], newer.body["revision"]);
+    // Two concurrent saves naming the same revision: exactly one wins.
+    let rev = newer.body["revision"].clone();
+    let (a, b) = tokio::join!(
+        put(
+            &mut one,
+            &draft,
+            json!({ "values": { "dr_grade": { "OD": 0 } }, "revision": rev })
+        ),
+        put(
+            &mut tab,
+            &draft,
+            json!({ "values": { "dr_grade": { "OD": 4 } }, "revision": rev })
+        ),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.body, b.body);
+}
+
+async fn bad_inputs_are_refused_and_lose_nothing(backend: Backend) {
+    let (app, cases, graders, coordinator) = small_study(backend, 2).await;
+    let mut one = app.sign_in(&graders[0]).await;
+    let case = cases[0].id;
+    let draft = format!("/api/cases/{case}/draft");
+    let grade = format!("/api/cases/{case}/grade");
+    expect(
+        &put(
+            &mut one,
+            &draft,
+            json!({ "values": { "dr_grade": { "OD": 2 } } }),
+        )
+        .await,
+        200,
+        "draft",
+    );
+
+    let problems = |reply: &Reply| -> Vec<(String, String, String)> {
+        reply.body["error"]["problems"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|p| {
+                (
+                    p["field"].as_str().unwrap_or("").to_owned(),
+                    p["eye"].as_str().unwrap_or("").to_owned(),
+                    p["code"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let cases_422 = [
+        (
+            json!({ "dr_grade": { "OD": 7, "OS": 0 }, "dme": { "OD": "none", "OS": "none" } }),
+            ("dr_grade", "OD", "out_of_range"),
+        ),
+        (
+            json!({ "dr_grade": { "OD": 1, "OS": 0 }, "dme": { "OD": "none", "OS": "none" }, "iop": 12 }),
+            ("iop", "", "unknown_field"),
+        ),
+        (
+            json!({ "dr_grade": { "OD": "two", "OS": 0 }, "dme": { "OD": "none", "OS": "none" } }),
+            ("dr_grade", "OD", "wrong_type"),
+        ),
+        (
+            json!({ "dr_grade": { "OD": 1 }, "dme": { "OD": "none", "OS": "none" } }),
+            ("dr_grade", "OS", "required"),
+        ),
+        (
+            json!({ "dr_grade": { "OD": 1, "OS": 0 }, "dme": { "OD": "maybe", "OS": "none" } }),
+            ("dme", "OD", "not_an_option"),
+        ),
+        (json!([1, 2]), ("", "", "not_an_object")),
+    ];
+    for (values, (field, eye, code)) in cases_422 {
+        let reply = one.post(&grade, json!({ "values": values })).await;
+        expect(&reply, 422, &format!("{values}"));
+        assert_eq!(reply.code(), "invalid_grade");
+        let found = problems(&reply);
+        assert!(
+            found.contains(&(field.into(), eye.into(), code.into())),
+            "{values}: expected {field}/{eye}/{code} in {found:?}"
+        );
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(field)
+        );
+    }
+    // Malformed requests: 400 naming the problem.
+    for (body, needle) in [
+        (json!({ "value": {} }), "values"),
+        (json!({ "values": icdr(1, 1), "colour": "red" }), "colour"),
+        (
+            json!({ "values": icdr(1, 1), "lossless_sha256": "xyz" }),
+            "lossless_sha256",
+        ),
+        (
+            json!({ "values": icdr(1, 1), "render_state": "big" }),
+            "render_state",
+        ),
+    ] {
+        let reply = one.post(&grade, body.clone()).await;
+        expect(&reply, 400, &format!("{body}"));
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{}",
+            reply.body
+        );
+    }
+    // Nothing was lost: the draft is intact and nothing was submitted.
+    let form = one.get(&format!("/api/cases/{case}/form")).await;
+    assert_eq!(
+        form.body["draft"]["values"],
+        json!({ "dr_grade": { "OD": 2 } })
+    );
+    assert_eq!(form.body["grade"], Value::Null);
+    assert!(app.db().grades_of_case(case).await.unwrap().is_empty());
+
+    // Not assigned: the coordinator's own case view gives no form and no grade.
+    let mut coord = app.sign_in(&coordinator).await;
+    expect(
+        &coord.post(&grade, json!({ "values": icdr(1, 1) })).await,
+        404,
+        "coordinator submits",
+    );
+    let outsider = app.user("outsider", &[]).await;
+    let mut out = app.sign_in(&outsider).await;
+    expect(
+        &out.get(&format!("/api/cases/{case}/form")).await,
+        404,
+        "outsider",
+    );
+    expect(
+        &out.post(
+            &format!("/api/cases/{}/grade", Uuid::new_v4()),
+            json!({ "values": {} }),
+        )
+        .await,
+        404,
+        "no such case",
+    );
+
+    // A submitted grade is immutable; an amendment is a new version with a reason.
+    expect(
+        &one.post(&grade, json!({ "values": icdr(2, 0) })).await,
+        201,
+        "submit",
+    );
+    expect(
+        &one.post(&grade, json!({ "values": icdr(3, 0) })).await,
+        409,
+        "resubmit",
+    );
+    let late_draft = put(&mut one, &draft, json!({ "values": icdr(3, 0) })).await;
+    expect(&late_draft, 409, "draft after submit");
+    let amendments = format!("/api/cases/{case}/amendments");
+    let no_reason = one
+        .post(&amendments, json!({ "values": icdr(3, 0), "reason": "  " }))
+        .await;
+    expect(&no_reason, 400, "amend without reason");
+    assert!(
+        no_reason.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reason")
+    );
+    let amended = one
+        .post(
+            &amendments,
+            json!({ "values": icdr(3, 0), "reason": "missed neovascularisation on re-review" }),
+        )
+        .await;
+    expect(&amended, 201, "amend");
+    assert_eq!(amended.body["version"], 2);
+    let versions = app.db().grades_of_case(case).await.unwrap();
+    assert_eq!(versions.len(), 2, "the first version stays");
+    let form = one.get(&format!("/api/cases/{case}/form")).await;
+    assert_eq!(form.body["grade"]["version"], 2);
+    assert_eq!(
+        form.body["grade"]["reason"],
+        "missed neovascularisation on re-review"
+    );
+
+    // Coordinator inputs: unknown preset, broken definition, bad batch parameters.
+    let reply = put(
+        &mut coord,
+        "/api/studies/SMALL/form",
+        json!({ "preset": "nope" }),
+    )
+    .await;
+    expect(&reply, 400, "preset");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("icdr")
+    );
+    let reply = put(
+        &mut coord,
+        "/api/studies/SMALL/form",
+        json!({ "definition": { "schema": "readroom-form/1", "code": "x", "version": 1,
+            "title": { "en": "x", "ko": "x" }, "fields": [] } }),
+    )
+    .await;
+    expect(&reply, 400, "empty form");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no fields")
+    );
+    for body in [
+        json!({ "name": "b", "repeat_fraction": 0.9 }),
+        json!({ "name": "", "cases": [cases[1].id] }),
+        json!({ "name": "b", "graders": ["nobody.here"] }),
+        json!({ "name": "b", "cases": [Uuid::new_v4()] }),
+        json!({ "name": "b", "due_at": "tomorrow" }),
+    ] {
+        let reply = coord.post("/api/studies/SMALL/batches", body.clone()).await;
+        expect(&reply, 400, &format!("{body}"));
+    }
+}
+
+/// Cohen's kappa through the API on Wikipedia's worked example ("Cohen's kappa", section
+/// "Simple example": 50 items, both yes 20, A yes / B no 5, A no / B yes 10, both no 15;
+/// p_o = 0.7, p_e = 0.5, κ = 0.4). Here "yes" is ICDR level 1 and "no" level 0 on OD.
+/// With two levels in use every disagreement has the same weight, so the quadratic-weighted
+/// kappa is 0.4 as well.
+async fn kappa_matches_a_published_example(backend: Backend) {
+    let (app, cases, graders, coordinator) = small_study(backend, 50).await;
+    let mut one = app.sign_in(&graders[0]).await;
+    let mut two = app.sign_in(&graders[1]).await;
+    let pairs = std::iter::repeat_n((1, 1), 20)
+        .chain(std::iter::repeat_n((1, 0), 5))
+        .chain(std::iter::repeat_n((0, 1), 10))
+        .chain(std::iter::repeat_n((0, 0), 15));
+    for (case, (a, b)) in cases.iter().zip(pairs) {
+        let path = format!("/api/cases/{}/grade", case.id);
+        expect(
+            &one.post(&path, json!({ "values": icdr(a, 0) })).await,
+            201,
+            "one",
+        );
+        expect(
+            &two.post(&path, json!({ "values": icdr(b, 0) })).await,
+            201,
+            "two",
+        );
+    }
+    let mut coord = app.sign_in(&coordinator).await;
+    let agreement = coord.get("/api/studies/SMALL/agreement").await;
+    expect(&agreement, 200, "agreement");
+    let od = agreement.body["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["column"] == "dr_grade_od")
+        .expect("OD pair")
+        .clone();
+    assert_eq!(od["n"], 50);
+    assert_eq!(od["percent_agreement"], 70.0);
+    let close = |v: &Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-9;
+    assert!(close(&od["kappa"]["kappa"], 0.4), "{od}");
+    assert!(close(&od["kappa"]["observed"], 0.7), "{od}");
+    assert!(close(&od["kappa"]["expected"], 0.5), "{od}");
+    assert!(close(&od["quadratic_kappa"]["kappa"], 0.4), "{od}");
+    // 15 disagreeing cases went to adjudication (no adjudicator yet: they wait).
+    let progress = coord.get("/api/studies/SMALL/progress").await;
+    assert_eq!(progress.body["adjudications"]["open"], 15);
+    assert_eq!(progress.body["cases"]["awaiting_adjudication"], 15);
+}
+
+/// A grader's hidden repeat is served only after the first grading of the case, with a fresh
+/// form (the earlier grade is not shown), and counts towards intra-grader agreement.
+async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let study = app.study("REP").await;
+    let mut cases = Vec::new();
+    for n in 0..4 {
+        cases.push(app.case(study, &format!("R{n:03}")).await);
+    }
+    let grader = app.user("g.rep", &[(Role::Grader, Some(study))]).await;
+    let coordinator = app.user("c.rep", &[(Role::Coordinator, Some(study))]).await;
+    let mut coord = app.sign_in(&coordinator).await;
+    put(
+        &mut coord,
+        "/api/studies/REP/form",
+        json!({ "preset": "icdr" }),
+    )
+    .await;
+    let batch = coord
+        .post(
+            "/api/studies/REP/batches",
+            json!({ "name": "r", "per_case": 1, "repeat_fraction": 0.5 }),
+        )
+        .await;
+    expect(&batch, 201, "batch");
+    assert_eq!(batch.body["assignments"], 6, "4 primary + 2 repeats");
+    let mut g = app.sign_in(&grader).await;
+    let list = g.get("/api/worklist").await;
+    assert_eq!(
+        list.body.as_array().unwrap().len(),
+        4,
+        "repeats hidden at first"
+    );
+    let repeated: Vec<Uuid> = app
+        .db()
+        .assignments_for_study(study)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == "repeat")
+        .map(|a| a.case_id)
+        .collect();
+    for case in &cases {
+        let reply = g
+            .post(
+                &format!("/api/cases/{}/grade", case.id),
+                json!({ "values": icdr(1, 2) }),
+            )
+            .await;
+        expect(&reply, 201, "first grading");
+    }
+    let list = g.get("/api/worklist").await;
+    let open: Vec<&Value> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] != "done")
+        .collect();
+    assert_eq!(
+        open.len(),
+        2,
+        "the two repeats are now served: {}",
+        list.body
+    );
+    for case in &repeated {
+        let form = g.get(&format!("/api/cases/{case}/form")).await;
+        assert_eq!(form.body["grade"], Value::Null, "a repeat starts blank");
+        expect(
+            &g.post(
+                &format!("/api/cases/{case}/grade"),
+                json!({ "values": icdr(1, 3) }),
+            )
+            .await,
+            201,
+            "repeat",
+        );
+    }
+    let agreement = coord.get("/api/studies/REP/agreement").await;
+    let intra = agreement.body["intra"].as_array().unwrap();
+    let os = intra.iter().find(|i| i["column"] == "dr_grade_os").unwrap();
+    assert_eq!(os["n"], 2);
+    assert_eq!(os["percent_agreement"], 0.0);
+    // The coordinator reassigns nothing that is done.
+    let done = app.db().assignments_for_study(study).await.unwrap()[0].id;
+    let reply = coord
+        .post(
+            &format!("/api/studies/REP/assignments/{done}/reassign"),
+            json!({}),
+        )
+        .await;
+    expect(&reply, 409, "reassign done");
+}
+
+/// Reassignment when a grader is unavailable moves the unfinished assignment (and its case)
+/// to another grader of the study, never to one already on the case.
+async fn reassignment_moves_unfinished_work(backend: Backend) {
+    let (app, cases, graders, coordinator) = small_study(backend, 2).await;
+    let study = cases[0].study_id;
+    let third = app.user("g.three", &[(Role::Grader, Some(study))]).await;
+    let assignment = app
+        .db()
+        .assignments_for_case(cases[0].id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.user_id == graders[0].id && a.role == AssignmentRole::Grader)
+        .unwrap();
+    let mut coord = app.sign_in(&coordinator).await;
+    let path = format!("/api/studies/SMALL/assignments/{}/reassign", assignment.id);
+    let to_colleague = coord.post(&path, json!({ "username": "g.two" })).await;
+    expect(&to_colleague, 400, "already on the case");
+    let moved = coord.post(&path, json!({})).await;
+    expect(&moved, 200, "reassign");
+    assert_eq!(moved.body["username"], "g.three");
+    let mut one = app.sign_in(&graders[0]).await;
+    expect(
+        &one.get(&format!("/api/cases/{}/form", cases[0].id)).await,
+        404,
+        "moved away",
+    );
+    let mut three = app.sign_in(&third).await;
+    expect(
+        &three.get(&format!("/api/cases/{}/form", cases[0].id)).await,
+        200,
+        "moved here",
+    );
+}
+
+crate::on_both_backends!(
+    workflow_end_to_end,
+    concurrent_and_double_submissions,
+    bad_inputs_are_refused_and_lose_nothing,
+    kappa_matches_a_published_example,
+    hidden_repeats_are_served_after_the_first_grade,
+    reassignment_moves_unfinished_work,
+);
