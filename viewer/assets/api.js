@@ -8,13 +8,17 @@ export function setCsrfToken(token) {
   csrfToken = token || null;
 }
 
-/** An API error: HTTP status, the server's error code and message, `Retry-After` seconds. */
+/**
+ * An API error: HTTP status, the server's error code and message, `Retry-After` seconds, and
+ * `problems` (the list a 422 `invalid_grade` carries, else null).
+ */
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfter = null) {
+  constructor(status, code, message, retryAfter = null, problems = null) {
     super(message || code);
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.problems = problems;
     /** True when the wrapper already sent the browser to the sign-in page. */
     this.redirected = false;
   }
@@ -46,12 +50,14 @@ export function sendToSignIn(expired) {
 
 /**
  * Calls the API. `options.body` is sent as JSON; `options.redirectOn401: false` keeps the caller
- * on the page when there is no session (the sign-in page itself).
+ * on the page when there is no session (the sign-in page itself); `options.keepalive: true` lets
+ * the request outlive the page (a last save when the tab is closed).
  * Resolves to the parsed answer (null for 204); rejects with an ApiError.
  */
-export async function api(path, { method = "GET", body, redirectOn401 = true } = {}) {
+export async function api(path, { method = "GET", body, redirectOn401 = true, keepalive = false } = {}) {
   const headers = { Accept: "application/json" };
   const init = { method, headers, credentials: "same-origin", cache: "no-store" };
+  if (keepalive) init.keepalive = true;
   if (method !== "GET" && method !== "HEAD") {
     headers["Content-Type"] = "application/json";
     if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
@@ -69,7 +75,8 @@ export async function api(path, { method = "GET", body, redirectOn401 = true } =
   const code = (data && data.error && data.error.code) || `http_${response.status}`;
   const message = (data && data.error && data.error.message) || response.statusText;
   const retryAfter = Number.parseInt(response.headers.get("Retry-After") || "", 10);
-  const error = new ApiError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : null);
+  const problems = data && data.error && Array.isArray(data.error.problems) ? data.error.problems : null;
+  const error = new ApiError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : null, problems);
   if (response.status === 401 && redirectOn401 && (code === "unauthenticated" || code === "session_expired")) {
     error.redirected = true;
     sendToSignIn(code === "session_expired");

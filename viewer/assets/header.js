@@ -22,6 +22,8 @@ export function renderHeader(user, routeName) {
   nav.setAttribute("aria-label", t("nav.label"));
   const links = [navLink("/", "nav.worklist", routeName === "worklist" || routeName === "case")];
   if (isAdmin(user)) links.push(navLink("/admin/users", "nav.users", routeName === "admin-users"));
+  const study = studyLink(user, routeName === "study");
+  if (study) links.push(study);
   if (hasRole(user, "auditor")) links.push(navLink("/audit", "nav.audit", routeName === "audit"));
   nav.replaceChildren(...links);
   nav.hidden = false;
@@ -32,6 +34,33 @@ export function renderHeader(user, routeName) {
       h("span", { text: t("notice.no_password") }), " ",
       h("a", { href: "/account", text: t("notice.set_password") })));
   }
+}
+
+let studies = null;
+
+/**
+ * The study dashboard link for coordinators and auditors: the first study they coordinate, or
+ * (auditors, coordinators of every study) the first study `GET /api/studies` lists, filled in
+ * when that answers (asked once per page load).
+ */
+function studyLink(user, current) {
+  const coordinated = user.roles.filter((g) => g.role === "coordinator").map((g) => g.study);
+  const auditor = hasRole(user, "auditor");
+  if (!coordinated.length && !auditor) return null;
+  const here = current ? decodeURIComponent(location.pathname.split("/")[2] || "") : null;
+  const code = here || coordinated.find(Boolean);
+  const link = navLink(code ? `/studies/${encodeURIComponent(code)}` : "/", "nav.study", current);
+  link.id = "nav-study";
+  if (!code) {
+    link.hidden = true;
+    studies = studies || api("/api/studies").catch(() => []);
+    studies.then((list) => {
+      if (!list.length) return;
+      link.href = `/studies/${encodeURIComponent(list[0].code)}`;
+      link.hidden = false;
+    });
+  }
+  return link;
 }
 
 function navLink(href, key, current) {

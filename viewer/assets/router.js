@@ -13,6 +13,7 @@ import * as casePage from "./pages/case.js";
 import * as account from "./pages/account.js";
 import * as adminUsers from "./pages/admin-users.js";
 import * as audit from "./pages/audit.js";
+import * as study from "./pages/study.js";
 
 const ROUTES = [
   { name: "signin", pattern: /^\/signin$/, page: signin, signedIn: false },
@@ -21,6 +22,7 @@ const ROUTES = [
   { name: "account", pattern: /^\/account$/, page: account, signedIn: true },
   { name: "admin-users", pattern: /^\/admin\/users$/, page: adminUsers, signedIn: true },
   { name: "audit", pattern: /^\/audit$/, page: audit, signedIn: true },
+  { name: "study", pattern: /^\/studies\/([^/]+)$/, page: study, signedIn: true },
 ];
 
 let generation = 0;

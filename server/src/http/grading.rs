@@ -654,9 +654,9 @@ fn form_view(stored: &crate::db::grading::StudyForm) -> StudyFormView {
     }
 }
 
-/// The study's current grading form.
+/// The study's current grading form (coordinators, and auditors reading the statistics).
 #[utoipa::path(get, path = "/api/studies/{code}/form", tag = "grading",
-    extensions(("x-readroom-policy" = json!("coordinator"))),
+    extensions(("x-readroom-policy" = json!("statistics"))),
     params(("code" = String, Path, description = "Study code")),
     responses((status = 200, body = StudyFormView), (status = 404, description = "No such study, not its coordinator, or no form yet")))]
 pub async fn get_study_form(
@@ -664,7 +664,7 @@ pub async fn get_study_form(
     signed_in: SignedIn,
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<StudyFormView>, AppError> {
-    let study = coordinated_study(&state, &signed_in, &code).await?;
+    let study = statistics_study(&state, &signed_in, &code).await?;
     match state.db.current_form(study.id).await {
         Ok(stored) => Ok(Json(form_view(&stored))),
         Err(DbError::NotFound) => Err(AppError::NotFound(format!(

@@ -1,21 +1,27 @@
-// `/cases/{id}`: the streamed image viewer (for assigned graders and adjudicators) beside the
-// case's metadata (`GET /api/cases/{id}`). Leaving the page ends the stream session.
+// `/cases/{id}`: the streamed image viewer (for assigned graders and adjudicators) with the
+// grading form on its right (grading-form.js) and the case's metadata (`GET /api/cases/{id}`)
+// folded under the form. The page fills the window (no page scroll; the form panel scrolls on
+// its own), so the image keeps its size while the grader works. Leaving the page ends the
+// stream session.
 
 import { api } from "../api.js";
 import { dl, h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
 import { onLeave } from "../lifecycle.js";
+import { renderToken } from "../router.js";
 import { Viewer } from "../stream/viewer.js";
 import { eyeName, formatDateTime, formatNumber, kindName, roleName, statusName, t } from "../i18n.js";
+import { mountGradingForm } from "./grading-form.js";
 
 export const title = "case.title";
 
 export async function render(view, [caseId]) {
+  const isCurrent = renderToken();
   const status = statusLine();
   const crumbs = h("nav", { class: "crumbs", "aria-label": t("case.breadcrumb") },
     h("a", { href: "/", text: t("nav.worklist") }));
   const heading = h("h1", { text: t("case.title") });
-  view.append(crumbs, heading, status);
+  view.append(h("div", { class: "case-head" }, crumbs, heading), status);
   status.show("info", t("loading"));
   let item;
   try {
@@ -25,12 +31,39 @@ export async function render(view, [caseId]) {
     status.show("error", err.status === 404 ? t("case.not_found") : errorText(err));
     return;
   }
+  if (!isCurrent()) return;
   status.clear();
   heading.textContent = t("case.heading", { label: item.label });
   document.title = `${item.label} · readroom`;
   crumbs.append(" › ", h("span", { "aria-current": "page", text: item.label }));
 
-  const details = h("aside", { class: "case-details", "aria-label": t("case.details") },
+  const details = detailsOf(item);
+  if (item.access !== "view") {
+    view.append(h("p", { class: "note", text: t("case.stream_metadata_only") }), details);
+    return;
+  }
+
+  // The window-filling layout: the viewer's stage takes what the header, toolbar and status bar
+  // leave (see `.fill-window` in app.css).
+  document.documentElement.classList.add("fill-window");
+  onLeave(() => document.documentElement.classList.remove("fill-window"));
+  view.classList.add("with-viewer");
+  const viewer = new Viewer({ caseId: item.case_id });
+  const panel = h("aside", { class: "grading-panel", "aria-label": t("grading.panel") });
+  view.append(h("div", { class: "case-layout" }, viewer.element, panel));
+  onLeave(() => viewer.destroy());
+  viewer.start();
+
+  const form = await mountGradingForm(panel, { caseId: item.case_id, viewer, isCurrent });
+  if (!isCurrent()) return;
+  panel.append(h("details", { class: "case-more", id: "case-details" },
+    h("summary", { text: t("case.details") }), details));
+  // Keyboard-first: the first unanswered field (or the main button) has the focus.
+  if (form.ready) form.focusFirst();
+}
+
+function detailsOf(item) {
+  const details = h("div", { class: "case-details", "aria-label": t("case.details") },
     dl([
       [t("col.study"), item.study],
       [t("col.subject"), item.subject],
@@ -44,16 +77,7 @@ export async function render(view, [caseId]) {
   if (Array.isArray(item.assignments)) {
     details.append(h("h2", { text: t("case.assignments") }), assignmentTable(item.assignments));
   }
-
-  if (item.access !== "view") {
-    view.append(h("p", { class: "note", text: t("case.stream_metadata_only") }), details);
-    return;
-  }
-  view.classList.add("with-viewer");
-  const viewer = new Viewer({ caseId: item.case_id });
-  view.append(h("div", { class: "case-layout" }, viewer.element, details));
-  onLeave(() => viewer.destroy());
-  viewer.start();
+  return details;
 }
 
 function examTable(exams) {

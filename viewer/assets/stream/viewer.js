@@ -634,6 +634,18 @@ export class Viewer {
       .join("  ");
   }
 
+  // ---- grading context ----------------------------------------------------------------------
+
+  /**
+   * What a grade is made on: the current view state (null before the stream is ready) and the
+   * SHA-256 of the lossless frame on screen (null unless the LOSSLESS badge is showing).
+   */
+  gradingContext() {
+    const l = this.lossless;
+    const shown = this.badge === "LOSSLESS" && !!l && l.verified && l.frame === this.frame;
+    return { render_state: this.state || null, lossless_sha256: shown ? l.sha256 : null };
+  }
+
   // ---- automation hook ----------------------------------------------------------------------
 
   installDebugApi() {

@@ -1,0 +1,476 @@
+//! The grading workflow in headless Chromium (Debian's, driven by playwright-core) over the demo
+//! data on SQLite, graded with the keyboard only (`tests/js/grading.mjs`):
+//!
+//! - grader A signs in with a one-time link, opens the first case of the worklist with Enter,
+//!   answers the demo form with digits and Tab (the draft autosaves), submits with Enter and lands
+//!   on the next case; an early Enter there gets the server's 422 marked per field and eye; A
+//!   finishes and submits that case too, and amends the first one (with a reason);
+//! - grader B grades the same first case with another DR grade, through a save the server never
+//!   receives (kept in sessionStorage, restored after a reload, saved when the server answers);
+//! - the adjudicator's queue lists the case; its form shows grades A and B side by side with the
+//!   disagreeing DR grade highlighted, and the final grade is entered the same way;
+//! - the coordinator's study dashboard shows the progress and agreement, and the CSV exports
+//!   downloaded from it hold the grades; an auditor's shows progress and agreement only.
+//!
+//! Every page is checked for console errors, page errors, failed requests and
+//! Content-Security-Policy violations.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use readroom_server::db::Backend;
+use readroom_tests::browser;
+use serde_json::{Value, json};
+use support::TestApp;
+
+fn assert_clean(result: &Value, who: &str) {
+    for key in [
+        "console_errors",
+        "page_errors",
+        "failed_requests",
+        "csp_violations",
+    ] {
+        assert_eq!(result[key], json!([]), "{who} {key}: {result}");
+    }
+}
+
+/// Splits CSV text into rows of cells (quoted cells may hold commas, quotes and newlines).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    if !cell.is_empty() || !row.is_empty() {
+        row.push(cell);
+        rows.push(row);
+    }
+    rows
+}
+
+/// The rows of a CSV as maps from column name to cell.
+fn csv_records(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let rows = parse_csv(text);
+    let (header, body) = rows.split_first().expect("a CSV header");
+    body.iter()
+        .map(|row| header.iter().cloned().zip(row.iter().cloned()).collect())
+        .collect()
+}
+
+/// A screenshot directory from `$READROOM_GRADING_SCREENSHOTS`, if set.
+fn screenshot_dir() -> Option<String> {
+    std::env::var("READROOM_GRADING_SCREENSHOTS").ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_keyboard() {
+    browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
+    let app = TestApp::start_demo(Backend::Sqlite).await;
+    let users = readroom_server::demo::seed_users(app.db(), &app.state.audit)
+        .await
+        .expect("demo users, form and batch");
+    let user = |name: &str| {
+        users
+            .iter()
+            .find(|(_, u)| u.username == name)
+            .map(|(_, u)| u.clone())
+            .unwrap_or_else(|| panic!("demo user {name}"))
+    };
+    let (a, coord, adj, auditor) = (
+        user("grader.kim"),
+        user("coord.park"),
+        user("adj.choi"),
+        user("auditor.lee"),
+    );
+
+    // A's first unfinished case in worklist order (what Enter opens), and the other grader on it.
+    let mut kim = app.sign_in(&a).await;
+    let worklist = kim.get("/api/worklist").await;
+    assert_eq!(worklist.status, 200, "{}", worklist.body);
+    let items = worklist.body.as_array().unwrap();
+    let first = items
+        .iter()
+        .find(|i| i["status"] == "in_progress")
+        .or_else(|| items.iter().find(|i| i["status"] == "assigned"))
+        .expect("grader.kim has a case to grade");
+    let case_id = first["case_id"].as_str().unwrap().to_owned();
+    let label = first["label"].as_str().unwrap().to_owned();
+    let mut park = app.sign_in(&coord).await;
+    let cases = park.get("/api/studies/DEMO/cases").await;
+    assert_eq!(cases.status, 200, "{}", cases.body);
+    let shared = cases
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["case_id"] == json!(case_id))
+        .expect("the case in the coordinator's list");
+    let graders: Vec<String> = shared["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["role"] == "grader")
+        .map(|x| x["username"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        graders.len(),
+        2,
+        "the demo batch double-grades: {graders:?}"
+    );
+    let b_name = graders.iter().find(|n| *n != "grader.kim").unwrap().clone();
+    let b = user(&b_name);
+
+    let started = Instant::now();
+    let result = browser::run_script_async(
+        "grading",
+        json!({
+            "base_url": app.url,
+            "a_link": app.link(&a).await,
+            "b_link": app.link(&b).await,
+            "adj_link": app.link(&adj).await,
+            "coord_link": app.link(&coord).await,
+            "auditor_link": app.link(&auditor).await,
+            "case_id": case_id,
+            "case_label": label,
+            // e.g. READROOM_GRADING_SCREENSHOTS=/tmp/grading to look at the pages.
+            "screenshot_dir": screenshot_dir(),
+        }),
+        Duration::from_secs(300),
+    )
+    .await
+    .expect("browser run");
+    println!(
+        "grading run: {:.1} s, steps {}",
+        started.elapsed().as_secs_f64(),
+        result["timings"]
+    );
+    let (ra, rb, radj, rcoord) = (
+        &result["a"],
+        &result["b"],
+        &result["adjudicator"],
+        &result["coordinator"],
+    );
+    let case_path = format!("/cases/{case_id}");
+
+    // ---- grader A -----------------------------------------------------------------------------
+    assert_eq!(ra["worklist_focus"], json!(case_path), "{ra}");
+    assert_eq!(ra["first_url"], json!(case_path), "Enter opened it: {ra}");
+    assert_eq!(ra["first_focus"], "gradable:OD", "{ra}");
+    // Before gradability is known only it and the optional findings are asked; then the
+    // fields that depend on it appear for both eyes (the reason for ungradable does not).
+    assert_eq!(
+        ra["first_cells_before"],
+        json!(["gradable:OD", "gradable:OS", "other_findings"]),
+        "{ra}"
+    );
+    let after = ra["first_cells_after"].as_array().unwrap();
+    for cell in ["dr_grade:OD", "dr_grade:OS", "dme:OS", "vcdr:OS"] {
+        assert!(after.contains(&json!(cell)), "{cell} shown: {ra}");
+    }
+    assert!(!after.contains(&json!("ungradable_reason:OD")), "{ra}");
+    assert_eq!(
+        ra["first_values"],
+        json!({
+            "gradable:OD": "0", "gradable:OS": "0", "dr_grade:OD": "2", "dr_grade:OS": "0",
+            "dme:OD": "0", "dme:OS": "0", "areds_category:OD": "0", "areds_category:OS": "0",
+            "vcdr:OD": "0.3", "vcdr:OS": "0.35",
+        }),
+        "{ra}"
+    );
+    let second = ra["second_url"].as_str().unwrap();
+    assert!(
+        second.starts_with("/cases/") && second != case_path,
+        "Enter submitted and opened the next case: {ra}"
+    );
+    assert_eq!(
+        ra["second_message"],
+        json!(format!("Grade for {label} submitted.")),
+        "{ra}"
+    );
+    assert_eq!(ra["second_focus"], "gradable:OD", "{ra}");
+    // The early Enter: every required field of the asked eyes is marked, the focus on the first.
+    let invalid = &ra["invalid"];
+    assert_eq!(invalid["focus"], "gradable:OS", "{invalid}");
+    assert!(
+        invalid["message"].as_str().unwrap().contains("problems"),
+        "{invalid}"
+    );
+    let marked = invalid["marked"].as_array().unwrap();
+    for cell in ["gradable:OS", "dr_grade:OD", "dme:OD", "vcdr:OD"] {
+        assert!(marked.contains(&json!(cell)), "{cell} marked: {invalid}");
+    }
+    assert!(!marked.contains(&json!("dr_grade:OS")), "{invalid}");
+    // OS ungradable: its reason is asked, its grades are not.
+    let cells = ra["ungradable_cells"].as_array().unwrap();
+    assert!(cells.contains(&json!("ungradable_reason:OS")), "{ra}");
+    assert!(!cells.contains(&json!("ungradable_reason:OD")), "{ra}");
+    assert!(!cells.contains(&json!("dr_grade:OS")), "{ra}");
+    assert!(cells.contains(&json!("dr_grade:OD")), "{ra}");
+    assert_ne!(ra["after_second_url"], json!(second), "{ra}");
+    // The first case again: read-only with the submitted values and Amend focused.
+    assert_eq!(ra["first_again"]["mode"], "readonly", "{ra}");
+    assert_eq!(ra["first_again"]["focus"], "grading-amend", "{ra}");
+    assert_eq!(ra["first_again"]["values"], ra["first_values"], "{ra}");
+    // The amendment: Enter on Amend, a changed VCDR, Enter asks for the reason, Ctrl+Enter.
+    assert_eq!(ra["amend_focus"], "gradable:OD", "{ra}");
+    assert_eq!(ra["amend_field"], "vcdr:OD", "{ra}");
+    assert_eq!(
+        ra["amend_reason_prompt"], "Give a reason for the amendment.",
+        "{ra}"
+    );
+    assert_eq!(ra["amend_reason_focus"], "grading-reason", "{ra}");
+    assert_eq!(
+        ra["amended"]["message"], "Amendment saved as version 2.",
+        "{ra}"
+    );
+    let note = ra["amended"]["note"].as_str().unwrap();
+    assert!(
+        note.contains("(version 2)") && note.contains("Re-measured the cup"),
+        "{ra}"
+    );
+    assert_eq!(ra["amended"]["values"]["vcdr:OD"], "0.35", "{ra}");
+    assert_clean(ra, "grader A");
+    let a_http: Vec<&str> = ra["http_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        a_http.len(),
+        1,
+        "only the early submission was refused: {a_http:?}"
+    );
+    assert!(
+        a_http[0].starts_with("422 POST /api/cases/") && a_http[0].ends_with("/grade"),
+        "{a_http:?}"
+    );
+
+    // ---- grader B -----------------------------------------------------------------------------
+    assert_eq!(rb["focus"], "gradable:OD", "{rb}");
+    assert!(
+        rb["offline_text"].as_str().unwrap().starts_with("Offline"),
+        "{rb}"
+    );
+    let stored = rb["stored"].as_object().unwrap();
+    assert_eq!(stored.len(), 1, "one assignment's unsent values: {rb}");
+    let kept = stored.values().next().unwrap();
+    assert_eq!(kept["dr_grade"], json!({ "OD": 3, "OS": 0 }), "{rb}");
+    assert!(
+        !rb["local_storage_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k.as_str().unwrap().contains("grading")),
+        "grades never go to localStorage: {rb}"
+    );
+    assert_eq!(
+        rb["restored_message"],
+        "Restored changes that had not reached the server; saving them now.",
+        "{rb}"
+    );
+    assert_eq!(rb["restored_values"]["dr_grade:OS"], "0", "{rb}");
+    assert_eq!(rb["restored_values"]["dr_grade:OD"], "3", "{rb}");
+    assert_eq!(
+        rb["stored_after_save"],
+        json!([]),
+        "saved: nothing left in sessionStorage: {rb}"
+    );
+    assert!(
+        !rb["simulated_failures"].as_array().unwrap().is_empty(),
+        "the test did cut saves off: {rb}"
+    );
+    assert_eq!(rb["before_reload_focus"], "dme:OD", "{rb}");
+    assert_eq!(rb["reloaded_values"]["dme:OD"], "0", "{rb}");
+    assert_eq!(rb["after_escape"], "viewer-stage", "{rb}");
+    assert_eq!(rb["after_f"], "dme:OS", "{rb}");
+    assert_eq!(rb["help_open"], true, "{rb}");
+    assert_eq!(rb["help_closed"], true, "{rb}");
+    assert_eq!(rb["after_help"], "dme:OS", "{rb}");
+    assert_ne!(rb["after_submit"], json!(case_path), "{rb}");
+    assert_eq!(rb["raw_keys_ko"], json!([]), "{rb}");
+    assert_clean(rb, "grader B");
+
+    // ---- adjudicator --------------------------------------------------------------------------
+    let queue = radj["queue"].as_array().unwrap();
+    assert_eq!(queue.len(), 1, "{radj}");
+    assert_eq!(queue[0]["case_id"], json!(case_id), "{radj}");
+    assert_eq!(queue[0]["status"], "open", "{radj}");
+    assert!(
+        queue[0]["fields"]
+            .as_str()
+            .unwrap()
+            .contains("dr_grade (OD)"),
+        "{radj}"
+    );
+    assert_eq!(
+        radj["url"],
+        json!(case_path),
+        "Enter opened the queued case: {radj}"
+    );
+    assert_eq!(radj["role"], "adjudicator", "{radj}");
+    assert_eq!(
+        radj["compare_heads"],
+        json!(["Field", "Grade A", "Grade B"]),
+        "{radj}"
+    );
+    let compare = radj["compare"].as_array().unwrap();
+    let dr_od = compare
+        .iter()
+        .find(|r| r["cell"] == "dr_grade:OD")
+        .expect("DR grade OD compared");
+    assert_eq!(dr_od["disagree"], true, "{radj}");
+    let mut pair = [dr_od["a"].as_str().unwrap(), dr_od["b"].as_str().unwrap()];
+    pair.sort_unstable();
+    assert_eq!(pair, ["2 · Moderate NPDR", "3 · Severe NPDR"], "{radj}");
+    assert!(
+        compare
+            .iter()
+            .filter(|r| r["cell"] != "dr_grade:OD")
+            .all(|r| r["disagree"] == false),
+        "only DR grade OD disagrees: {radj}"
+    );
+    assert_eq!(radj["highlighted"], json!(["dr_grade:OD"]), "{radj}");
+    assert_eq!(radj["names_shown"], false, "blind: {radj}");
+    assert_eq!(radj["focus"], "gradable:OD", "{radj}");
+    assert_eq!(
+        radj["after_submit"], "/",
+        "no next case: the worklist: {radj}"
+    );
+    assert_eq!(radj["flash"], true, "{radj}");
+    assert_eq!(radj["queue_after"], json!(["resolved"]), "{radj}");
+    assert_clean(radj, "adjudicator");
+    assert_eq!(radj["http_errors"], json!([]), "{radj}");
+
+    // ---- coordinator --------------------------------------------------------------------------
+    assert!(
+        rcoord["nav"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/studies/DEMO")),
+        "{rcoord}"
+    );
+    assert_eq!(rcoord["url"], "/studies/DEMO", "{rcoord}");
+    let stages = &rcoord["stages"];
+    assert_eq!(stages["total"], 9, "{rcoord}");
+    assert_eq!(stages["adjudicated"], 1, "{rcoord}");
+    let throughput = rcoord["throughput"].as_array().unwrap();
+    let graded = |name: &str| {
+        throughput
+            .iter()
+            .find(|r| r["grader"] == name)
+            .map(|r| r["graded"].as_u64().unwrap())
+            .unwrap_or_else(|| panic!("{name} in the throughput table: {rcoord}"))
+    };
+    assert_eq!(graded("grader.kim"), 2, "{rcoord}");
+    assert_eq!(graded(&b_name), 1, "{rcoord}");
+    let kappa = rcoord["kappa_rows"].as_array().unwrap();
+    assert!(
+        kappa.iter().any(|r| r["column"] == "dr_grade_od"),
+        "{rcoord}"
+    );
+    assert_eq!(rcoord["batches"], json!(["Demo batch 1"]), "{rcoord}");
+    assert_eq!(rcoord["form_version"], "1", "{rcoord}");
+    assert_eq!(rcoord["title_ko"], "연구 DEMO", "{rcoord}");
+    assert_eq!(rcoord["raw_keys_ko"], json!([]), "{rcoord}");
+
+    // The CSV exports: the final (adjudicated) grade of the case, and every grade version.
+    let grades = &rcoord["grades_csv"];
+    assert!(
+        grades["name"].as_str().unwrap().ends_with(".csv"),
+        "{grades}"
+    );
+    let final_rows = csv_records(grades["text"].as_str().unwrap());
+    let row = final_rows
+        .iter()
+        .find(|r| r.values().any(|v| *v == label))
+        .unwrap_or_else(|| panic!("{label} in the grades CSV: {}", grades["text"]));
+    assert_eq!(row["dr_grade_od"], "3", "{row:?}");
+    assert_eq!(row["dr_grade_os"], "0", "{row:?}");
+    assert_eq!(row["gradable_od"], "gradable", "{row:?}");
+    let versions = csv_records(rcoord["versions_csv"]["text"].as_str().unwrap());
+    let of_case: Vec<_> = versions
+        .iter()
+        .filter(|r| r.values().any(|v| *v == label))
+        .collect();
+    let mut dr: Vec<&str> = of_case.iter().map(|r| r["dr_grade_od"].as_str()).collect();
+    dr.sort_unstable();
+    assert_eq!(
+        dr,
+        ["2", "2", "3"],
+        "A's two versions and B's grade: {}",
+        rcoord["versions_csv"]["text"]
+    );
+    // A's first grade was submitted with the LOSSLESS badge showing: the frame's hash and the
+    // view are stored with it.
+    let a_first = of_case
+        .iter()
+        .find(|r| r["dr_grade_od"] == "2" && r["vcdr_od"] == "0.3")
+        .expect("A's first version");
+    assert_eq!(
+        json!(a_first["lossless_sha256"]),
+        ra["first_lossless"],
+        "{a_first:?}"
+    );
+    assert_clean(rcoord, "coordinator");
+    assert_eq!(rcoord["http_errors"], json!([]), "{rcoord}");
+
+    // ---- auditor: progress and agreement, nothing a coordinator manages ----------------------
+    let raud = &result["auditor"];
+    assert!(
+        raud["nav"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/studies/DEMO")),
+        "{raud}"
+    );
+    assert_eq!(
+        raud["sections"],
+        json!(["study-progress", "study-agreement"]),
+        "{raud}"
+    );
+    assert!(raud["kappa_rows"].as_u64().unwrap() > 0, "{raud}");
+    assert_clean(raud, "auditor");
+    assert_eq!(raud["http_errors"], json!([]), "{raud}");
+
+    // What the server holds agrees with what the pages showed.
+    let progress = park.get("/api/studies/DEMO/progress").await;
+    assert_eq!(progress.status, 200, "{}", progress.body);
+    assert_eq!(progress.body["grades_submitted"], 3, "{}", progress.body);
+    assert_eq!(
+        progress.body["adjudications"]["resolved"], 1,
+        "{}",
+        progress.body
+    );
+    assert_eq!(progress.body["amendments"], 1, "{}", progress.body);
+    let export = park.get("/api/studies/DEMO/export?format=json").await;
+    assert_eq!(export.status, 200);
+    let versions = export.body["grades"]["all_versions"].as_array().unwrap();
+    let first_version = versions
+        .iter()
+        .find(|g| g["lossless_sha256"] == ra["first_lossless"])
+        .expect("A's first version in the JSON export");
+    assert_eq!(
+        first_version["render_state"]["exam"], ra["first_view"]["exam"],
+        "the view the grade was made on: {first_version}"
+    );
+}
