@@ -326,6 +326,42 @@ async fn workflow_end_to_end(backend: Backend) {
         .clone();
     assert_eq!(od["n"], 2);
     assert_eq!(od["percent_agreement"], 50.0);
+    // The demo's synthetic cases carry ground truth: each grader's and the final grades'
+    // agreement with it, on the eyes graded so far.
+    let truth = agreement.body["ground_truth"].as_array().unwrap();
+    let row = |grader: &str| {
+        truth
+            .iter()
+            .find(|t| t["grader"] == grader && t["column"] == "dr_grade_od")
+            .unwrap_or_else(|| panic!("no dr_grade_od truth row for {grader}: {truth:?}"))
+    };
+    // Grader one gave OD levels 1 and 0 to the first two cases; the truth is in the database.
+    let mut expected_hits = 0;
+    let mut with_truth = 0;
+    for (case, given) in [(&first, 1), (&second, 0)] {
+        let id = Uuid::parse_str(case).unwrap();
+        if let Some(gt) = app.db().case_ground_truth(id).await.unwrap() {
+            let od = gt["eyes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["eye"] == "OD")
+                .unwrap();
+            with_truth += 1;
+            expected_hits += i32::from(od["grades"]["icdr_level"] == json!(given));
+        }
+    }
+    assert!(
+        with_truth > 0,
+        "the demo's first cases are synthetic, with truth"
+    );
+    let one_row = row(&team.graders[0].id.to_string());
+    assert_eq!(one_row["n"], json!(with_truth));
+    assert_eq!(
+        one_row["percent_agreement"].as_f64().unwrap(),
+        100.0 * f64::from(expected_hits) / f64::from(with_truth)
+    );
+    assert_eq!(row("final")["n"], json!(with_truth));
 
     // Exports: the final grade of the first case is the adjudicated one.
     let csv = coord.get("/api/studies/DEMO/export?format=csv").await;

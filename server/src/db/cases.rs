@@ -42,6 +42,11 @@ const CASE_GROUND_TRUTH: &str = "SELECT ground_truth FROM cases WHERE id = $1";
 
 const SET_CASE_GROUND_TRUTH: &str = "UPDATE cases SET ground_truth = $2 WHERE id = $1";
 
+/// Labels are `C-` and at least four digits, so ordering by length first keeps `C-10000`
+/// after `C-9999` (as [`LIST_CASES`] does).
+const GROUND_TRUTHS_OF_STUDY: &str = "SELECT id, ground_truth FROM cases \
+     WHERE study_id = $1 AND ground_truth IS NOT NULL ORDER BY length(label), label";
+
 /// The columns and joins of a [`CaseSummary`]; `c` is the case, `b` its bundle, `s` its study.
 macro_rules! case_summary_select {
     ($($extra_columns:literal)?) => {
@@ -278,6 +283,23 @@ impl Db {
             return Err(DbError::NotFound);
         }
         Ok(())
+    }
+
+    /// The ground truth of every case of a study that has one, by case label: `(case id,
+    /// ground truth)`. Cases without a ground truth are left out; empty (not
+    /// [`DbError::NotFound`]) for an unknown study. Never for graders.
+    #[tracing::instrument(skip_all)]
+    pub async fn ground_truths_of_study(
+        &self,
+        study_id: Uuid,
+    ) -> Result<Vec<(Uuid, JsonValue)>, DbError> {
+        let truths = with_pool!(self, pool => {
+            sqlx::query_as::<_, (Uuid, JsonValue)>(GROUND_TRUTHS_OF_STUDY)
+                .bind(study_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(truths)
     }
 
     /// The study's cases with their bundles' listing fields, by label.

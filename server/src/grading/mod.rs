@@ -8,6 +8,7 @@
 
 pub mod export;
 pub mod stats;
+pub mod truth;
 
 use std::collections::HashMap;
 

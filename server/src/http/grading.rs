@@ -31,8 +31,8 @@ use crate::db::{
     AssignedCase, AssignmentRole, AssignmentStatus, Case, Db, DbError, Study, StudyCode,
 };
 use crate::grading::export::{self, CsvTable};
-use crate::grading::stats;
 use crate::grading::{self, BatchRequest, Context, GradingError, Submitted};
+use crate::grading::{stats, truth};
 use crate::state::AppState;
 
 impl From<GradingError> for AppError {
@@ -960,7 +960,8 @@ pub async fn progress(
 }
 
 /// Inter- and intra-grader agreement of a study (or batch): Cohen's kappa and quadratic
-/// weighted kappa per grader pair and field, with ground truth where the data has it.
+/// weighted kappa per grader pair and field, and (`ground_truth`) each grader's and the final
+/// grades' agreement with the cases' ground truth where the data has it (the demo data).
 #[utoipa::path(get, path = "/api/studies/{code}/agreement", tag = "grading",
     extensions(("x-readroom-policy" = json!("statistics"))),
     params(("code" = String, Path, description = "Study code"), ScopeQuery),
@@ -972,17 +973,23 @@ pub async fn agreement(
     ApiQuery(query): ApiQuery<ScopeQuery>,
 ) -> Result<Json<Value>, AppError> {
     let study = statistics_study(&state, &signed_in, &code).await?;
-    let agreement = stats::study_agreement(&state.db, &study, query.batch)
+    let form = grading::current_form(&state.db, &study).await?;
+    let rows = stats::load_scoped(&state.db, &study, query.batch)
         .await
-        .map_err(scope_error)?;
+        .map_err(|err| scope_error(err.into()))?;
+    let agreement = stats::agreement(&rows, &form.form);
+    let truths = truth::load_truths(&state.db, &study).await?;
+    let ground_truth = truth::truth_agreement(&rows, &form.form, &truths);
     let ids = agreement
         .pairs
         .iter()
         .flat_map(|p| [p.grader_a.clone(), p.grader_b.clone()])
         .chain(agreement.intra.iter().map(|i| i.grader.clone()))
+        .chain(ground_truth.iter().map(|t| t.grader.clone()))
         .filter_map(|id| Uuid::parse_str(&id).ok())
         .collect::<Vec<_>>();
     let mut body = json!(agreement);
+    body["ground_truth"] = json!(ground_truth);
     body["names"] = names(&state.db, ids).await?;
     Ok(Json(body))
 }
