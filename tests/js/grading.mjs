@@ -343,6 +343,7 @@ async function coordinator(browser) {
   })));
   out.kappa_rows = await page.$$eval("#study-kappa tbody tr", (rows) => rows.map((row) => ({ column: row.dataset.column, a: row.dataset.a, b: row.dataset.b, n: row.cells[2].textContent.trim() })));
   out.chart = await page.$$eval("#study-kappa-chart svg g.row", (rows) => rows.length).catch(() => 0);
+  out.truth_rows = await page.$$eval("#study-truth tbody tr", (rows) => rows.map((row) => ({ column: row.dataset.column, grader: row.dataset.grader, n: row.cells[2].textContent.trim() })));
   out.batches = await page.$$eval("#study-batch-list tbody tr", (rows) => rows.map((row) => row.cells[0].textContent.trim()));
   out.form_version = (await page.textContent("#study-form-version")).trim();
   await shot(page, "coordinator", true);

@@ -388,6 +388,14 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         kappa.iter().any(|r| r["column"] == "dr_grade_od"),
         "{rcoord}"
     );
+    // The demo's synthetic cases have ground truth: the final grades are scored against it.
+    let truth = rcoord["truth_rows"].as_array().unwrap();
+    assert!(
+        truth
+            .iter()
+            .any(|r| r["grader"] == "final" && r["column"] == "dr_grade_od"),
+        "{rcoord}"
+    );
     assert_eq!(rcoord["batches"], json!(["Demo batch 1"]), "{rcoord}");
     assert_eq!(rcoord["form_version"], "1", "{rcoord}");
     assert_eq!(rcoord["title_ko"], "연구 DEMO", "{rcoord}");

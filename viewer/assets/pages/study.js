@@ -191,8 +191,31 @@ function loadAgreement(card, code) {
         h("td", { class: "num kappa", text: kappaText(row.quadratic_kappa) }))));
       parts.push(h("h3", { text: t("study.agreement.intra") }), h("div", { class: "table-wrap" }, intra));
     }
+    if (a.ground_truth && a.ground_truth.length) parts.push(...truthTable(a.ground_truth, who));
     return parts;
   });
+}
+
+/**
+ * Agreement of each grader (and of the final grades) with the data's ground truth: percent and
+ * kappa for categories, referable-DR sensitivity/specificity, mean error and bias for numbers.
+ */
+function truthTable(rows, who) {
+  const tableEl = table("agreement truth", [t("study.grader"), t("study.agreement.field"), "n", t("study.agreement.percent"), t("study.agreement.kappa_ci"), t("study.agreement.weighted_ci"), t("study.truth.referable"), t("study.truth.error")]);
+  tableEl.id = "study-truth";
+  const pct = (v) => (v === null || v === undefined ? "—" : `${formatNumber(v, 1)} %`);
+  const frac = (v) => (v === null || v === undefined ? "—" : `${formatNumber(100 * v, 0)} %`);
+  tableEl.querySelector("tbody").append(...rows.map((row) => h("tr", { dataset: { column: row.column, grader: row.grader } },
+    h("td", { text: row.grader === "final" ? t("study.truth.final") : who(row.grader) }),
+    h("td", { text: itemLabel(row) }),
+    h("td", { class: "num", text: formatNumber(row.n) }),
+    h("td", { class: "num", text: pct(row.percent_agreement) }),
+    h("td", { class: "num kappa", text: kappaText(row.kappa) }),
+    h("td", { class: "num kappa", text: kappaText(row.quadratic_kappa) }),
+    h("td", { class: "num", text: row.referable ? `${frac(row.referable.sensitivity)} / ${frac(row.referable.specificity)}` : "—" }),
+    h("td", { class: "num", text: row.mean_abs_error === null || row.mean_abs_error === undefined ? "—"
+      : `${formatNumber(row.mean_abs_error, 3)} (${row.mean_difference >= 0 ? "+" : ""}${formatNumber(row.mean_difference, 3)})` }))));
+  return [h("h3", { text: t("study.truth.title") }), h("p", { class: "note", text: t("study.truth.intro") }), h("div", { class: "table-wrap" }, tableEl)];
 }
 
 // ---- batches (coordinators) -----------------------------------------------------------------
