@@ -883,6 +883,51 @@ async fn reassignment_moves_unfinished_work(backend: Backend) {
     );
 }
 
+async fn rounds_go_to_the_least_loaded_adjudicator(backend: Backend) {
+    let (app, cases, graders, _) = small_study(backend, 4).await;
+    let study = cases[0].study_id;
+    let adjudicators = [
+        app.user("adj.a", &[(Role::Adjudicator, Some(study))]).await,
+        app.user("adj.b", &[(Role::Adjudicator, Some(study))]).await,
+    ];
+    // A grader who is also an adjudicator never adjudicates a case they graded.
+    app.user("g.one", &[(Role::Adjudicator, Some(study))]).await;
+    let mut one = app.sign_in(&graders[0]).await;
+    let mut two = app.sign_in(&graders[1]).await;
+    for case in &cases {
+        let path = format!("/api/cases/{}/grade", case.id);
+        expect(
+            &one.post(&path, json!({ "values": icdr(0, 0) })).await,
+            201,
+            "one",
+        );
+        expect(
+            &two.post(&path, json!({ "values": icdr(3, 3) })).await,
+            201,
+            "two",
+        );
+    }
+    let mut load = std::collections::HashMap::<Uuid, usize>::new();
+    for case in &cases {
+        let rounds = app.db().adjudications_of_case(case.id).await.unwrap();
+        assert_eq!(rounds.len(), 1, "one round per disagreeing case");
+        let assigned: Vec<Uuid> = app
+            .db()
+            .assignments_for_case(case.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.role == AssignmentRole::Adjudicator)
+            .map(|a| a.user_id)
+            .collect();
+        assert_eq!(assigned.len(), 1, "one adjudicator per round");
+        assert_ne!(assigned[0], graders[0].id, "a grader of the case");
+        *load.entry(assigned[0]).or_default() += 1;
+    }
+    assert_eq!(load.get(&adjudicators[0].id), Some(&2), "{load:?}");
+    assert_eq!(load.get(&adjudicators[1].id), Some(&2), "{load:?}");
+}
+
 crate::on_both_backends!(
     workflow_end_to_end,
     concurrent_and_double_submissions,
@@ -890,4 +935,5 @@ crate::on_both_backends!(
     kappa_matches_a_published_example,
     hidden_repeats_are_served_after_the_first_grade,
     reassignment_moves_unfinished_work,
+    rounds_go_to_the_least_loaded_adjudicator,
 );

@@ -711,6 +711,10 @@ impl Db {
     }
 }
 
+const OPEN_ADJUDICATIONS_OF_USER: &str = "SELECT COUNT(*) FROM assignments a \
+     JOIN cases c ON c.id = a.case_id \
+     WHERE a.user_id = $1 AND a.status <> 'done' AND a.role = 'adjudicator' AND c.study_id = $2";
+
 const USERS_WITH_ROLE_IN_STUDY: &str = "SELECT DISTINCT u.id, u.username, u.display_name, u.email, \
      u.created_at, u.disabled FROM users u JOIN role_grants g ON g.user_id = u.id \
      WHERE g.role = $1 AND (g.study_id = $2 OR g.study_id IS NULL) AND u.disabled = $3 \
@@ -733,5 +737,23 @@ impl Db {
                 .await?
         });
         Ok(rows)
+    }
+
+    /// How many unfinished adjudicator assignments `user_id` holds in a study (their load when
+    /// a new round is routed; reads the user's own assignments, not the study's).
+    #[tracing::instrument(skip_all)]
+    pub async fn open_adjudications_of_user(
+        &self,
+        user_id: Uuid,
+        study_id: Uuid,
+    ) -> Result<i64, DbError> {
+        let count = with_pool!(self, pool => {
+            sqlx::query_scalar::<_, i64>(OPEN_ADJUDICATIONS_OF_USER)
+                .bind(user_id)
+                .bind(study_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count)
     }
 }

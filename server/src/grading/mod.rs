@@ -543,21 +543,17 @@ async fn least_loaded_adjudicator(
     let candidates = db
         .users_with_role_in_study(Role::Adjudicator, case.study_id)
         .await?;
-    let open = db.assignments_for_study(case.study_id).await?;
-    let load = |user: Uuid| {
-        open.iter()
-            .filter(|a| {
-                a.user_id == user
-                    && a.role == AssignmentRole::Adjudicator
-                    && a.status != AssignmentStatus::Done
-            })
-            .count()
-    };
-    Ok(candidates
-        .into_iter()
-        .filter(|u| !graders.contains(&u.id))
-        .min_by_key(|u| (load(u.id), u.username.clone()))
-        .map(|u| u.id))
+    let mut best: Option<(i64, String, Uuid)> = None;
+    for user in candidates.into_iter().filter(|u| !graders.contains(&u.id)) {
+        let load = db
+            .open_adjudications_of_user(user.id, case.study_id)
+            .await?;
+        let key = (load, user.username, user.id);
+        if best.as_ref().is_none_or(|b| (key.0, &key.1) < (b.0, &b.1)) {
+            best = Some(key);
+        }
+    }
+    Ok(best.map(|(_, _, id)| id))
 }
 
 /// What a coordinator asks for when forming a batch.

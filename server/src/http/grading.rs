@@ -219,6 +219,7 @@ pub fn visible_worklist(
         .map(|r| (r.case.case.id, r.role))
         .collect();
     let mut out: Vec<AssignedCase> = Vec::new();
+    let mut index: HashMap<(Uuid, AssignmentRole), usize> = HashMap::new();
     for row in rows {
         if !signed_in
             .principal
@@ -226,17 +227,18 @@ pub fn visible_worklist(
         {
             continue;
         }
-        if row.kind != "primary" && !primary_done.contains(&(row.case.case.id, row.role)) {
+        let key = (row.case.case.id, row.role);
+        if row.kind != "primary" && !primary_done.contains(&key) {
             continue;
         }
-        match out
-            .iter_mut()
-            .find(|r| r.case.case.id == row.case.case.id && r.role == row.role)
-        {
+        match index.get(&key) {
             // The unfinished one is what the user works on.
-            Some(existing) if existing.status == AssignmentStatus::Done => *existing = row,
+            Some(&at) if out[at].status == AssignmentStatus::Done => out[at] = row,
             Some(_) => {}
-            None => out.push(row),
+            None => {
+                index.insert(key, out.len());
+                out.push(row);
+            }
         }
     }
     out
