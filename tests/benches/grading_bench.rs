@@ -49,6 +49,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 const HEADING: &str = "## Grading (issue 6)";
+const PHASES: [&str; 3] = ["saturated", "paced", "saturated, 3rd batch"];
 const STUDY: &str = "GRADE";
 const CASES: usize = 2_000;
 const GRADERS: usize = 200;
@@ -271,7 +272,7 @@ fn busy_neighbours() -> Vec<String> {
         for entry in entries.flatten() {
             if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat"))
                 && let Some((comm, _)) = stat_ticks(&stat)
-                && matches!(comm, "rustc" | "cargo" | "cc" | "ld" | "clippy-driver")
+                && matches!(comm, "rustc" | "cc" | "ld" | "clippy-driver")
             {
                 found.push(comm.to_owned());
             }
@@ -331,7 +332,7 @@ struct PgActivity {
 }
 
 const ACTIVITY_SQL: &str = "SELECT coalesce(state, ''), coalesce(wait_event_type, ''), \
-     coalesce(wait_event, ''), left(regexp_replace(query, '\\s+', ' ', 'g'), 200) \
+     coalesce(wait_event, ''), left(regexp_replace(query, '\\s+', ' ', 'g'), 1000) \
      FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend' \
      AND pid <> pg_backend_pid()";
 
@@ -378,6 +379,18 @@ fn sample_pg(
     })
 }
 
+/// A query as the report names it: its start and its `WHERE` clause.
+fn shorten(query: &str) -> String {
+    let head: String = query.chars().take(40).collect();
+    match query.find(" WHERE ") {
+        Some(at) if query.chars().count() > 40 => {
+            let filter: String = query[at + 1..].chars().take(70).collect();
+            format!("{} … {}", head.trim(), filter.trim())
+        }
+        _ => query.chars().take(110).collect(),
+    }
+}
+
 /// One run of all graders' clients through their worklists.
 struct Phase {
     think_ms: u64,
@@ -413,6 +426,8 @@ struct HttpResult {
     agreement_compute: Vec<Duration>,
     loaded_grades: usize,
     loaded_cases: usize,
+    /// `EXPLAIN ANALYZE` of the hottest queries of the last phase: (query, execution ms, plan).
+    explained: Vec<(String, f64, Vec<String>)>,
 }
 
 /// Registers `count` metadata-only cases named `{prefix}{n}`.
@@ -670,9 +685,18 @@ async fn http_bench(think_ms: u64) -> Result<HttpResult> {
     let paced_cases = add_cases(&app, study, "P", CASES).await;
     let (paced_plans, _, paced_assignments, paced_batch_s) =
         add_batch(&app, &mut coord, study, "paced", &paced_cases, &names, 2).await?;
-    let (mut paced, _) = run_phase(&app, study, browsers, paced_plans, think_ms).await?;
+    let (mut paced, browsers) = run_phase(&app, study, browsers, paced_plans, think_ms).await?;
     paced.batch_s = paced_batch_s;
     paced.batch_assignments = paced_assignments;
+
+    // A third batch with no pause: the study reaches 6,000 double-graded cases (the agreement
+    // target's size) and the run shows whether latency grows with the tables.
+    let third_cases = add_cases(&app, study, "T", CASES).await;
+    let (third_plans, _, third_assignments, third_batch_s) =
+        add_batch(&app, &mut coord, study, "third", &third_cases, &names, 2).await?;
+    let (mut third, _) = run_phase(&app, study, browsers, third_plans, 0).await?;
+    third.batch_s = third_batch_s;
+    third.batch_assignments = third_assignments;
 
     // The result, as a coordinator sees it.
     let progress = coord.get(&format!("/api/studies/{STUDY}/progress")).await;
@@ -680,6 +704,18 @@ async fn http_bench(think_ms: u64) -> Result<HttpResult> {
     let grades_submitted = progress.body["grades_submitted"].as_u64().unwrap_or(0);
     let rounds_open = progress.body["adjudications"]["open"].as_u64().unwrap_or(0);
     let adjudication_assignments = progress.body["adjudication"]["total"].as_u64().unwrap_or(0);
+
+    // The hottest queries of the last phase, explained on the final database.
+    let explained = explain_hot(
+        &app,
+        &third.pg,
+        &[
+            ("user_id = $1", graders[0].id),
+            ("study_id = $1", study),
+            ("case_id = $1", cases[0].id),
+        ],
+    )
+    .await?;
 
     // Statistics through HTTP on this database.
     let mut agreement_http = Vec::new();
@@ -740,7 +776,7 @@ async fn http_bench(think_ms: u64) -> Result<HttpResult> {
         setup_s,
         cases_s,
         solo: solo_run.samples,
-        phases: vec![saturated, paced],
+        phases: vec![saturated, paced, third],
         grades_submitted,
         rounds_open,
         adjudication_assignments,
@@ -754,7 +790,48 @@ async fn http_bench(think_ms: u64) -> Result<HttpResult> {
         agreement_compute,
         loaded_grades,
         loaded_cases,
+        explained,
     })
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the three most sampled single-parameter `SELECT`s of a
+/// phase, with the parameter taken from `params` (the first whose pattern the query holds).
+async fn explain_hot(
+    app: &TestApp,
+    activity: &PgActivity,
+    params: &[(&str, Uuid)],
+) -> Result<Vec<(String, f64, Vec<String>)>> {
+    use sqlx::{AssertSqlSafe, Connection};
+    let mut queries: Vec<(&String, &u64)> = activity
+        .by_query
+        .iter()
+        .filter(|(q, _)| q.starts_with("SELECT") && q.contains("$1") && !q.contains("$2"))
+        .collect();
+    queries.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut conn = sqlx::postgres::PgConnection::connect(&app.state.config.database_url).await?;
+    let mut out = Vec::new();
+    for (query, _) in queries.into_iter().take(3) {
+        let Some((_, param)) = params.iter().find(|(pattern, _)| query.contains(pattern)) else {
+            continue;
+        };
+        let mut plan: Vec<String> = Vec::new();
+        // The last of three runs: the first ones warm the caches.
+        for _ in 0..3 {
+            plan = sqlx::query_scalar(AssertSqlSafe(format!("EXPLAIN (ANALYZE, BUFFERS) {query}")))
+                .bind(param)
+                .fetch_all(&mut conn)
+                .await?;
+        }
+        let ms = plan
+            .iter()
+            .find_map(|l| l.trim().strip_prefix("Execution Time: "))
+            .and_then(|l| l.trim_end_matches(" ms").parse().ok())
+            .unwrap_or(f64::NAN);
+        println!("EXPLAIN ANALYZE {query}\n{}\n", plan.join("\n"));
+        out.push((query.clone(), ms, plan));
+    }
+    conn.close().await.ok();
+    Ok(out)
 }
 
 /// One grader's client: worklist → form → draft → submit until nothing is left, pausing a
@@ -933,6 +1010,7 @@ fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyR
             available: true,
         })
         .collect();
+    let planning = Instant::now();
     let planned = plan(
         &refs,
         &roster,
@@ -940,6 +1018,10 @@ fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyR
         &PlanOptions::default(),
     )
     .map_err(|err| anyhow::anyhow!("plan: {err}"))?;
+    println!(
+        "planning {cases} cases x 2 over {graders} graders: {:.0} ms",
+        planning.elapsed().as_secs_f64() * 1000.0
+    );
     let batch = Batch {
         id: id(0xBA7C),
         study_id: id(1),
@@ -1187,16 +1269,26 @@ fn render(
          request in flight, so the latency is the queue (Little's law: mean latency = {GRADERS} \
          / throughput) and the run measures capacity.\n\
          - **paced**: a pause of {}–{} ms (uniform) before every request, i.e. about one case \
-         per {:.0} s per grader (a human grader takes 30 s or more), the second batch, on the \
-         same database.\n\
+         per {:.0} s per grader (a human grader takes 30 s or more), on the second batch.\n\
+         - **saturated, 3rd batch**: the first phase again on a third batch, with {} cases \
+         already graded; afterwards the study has {} double-graded cases, the size of the \
+         agreement target.\n\
          - **alone**: one extra grader working through {SOLO_CASES} cases of their own before \
          the phases, nothing else running: the requests' own cost.\n\n\
+         The p99 target is read on the **paced** phase: {GRADERS} graders working at once, each \
+         several times faster than a person grades. The saturated phases are capacity tests: \
+         with {GRADERS} requests always in flight, a p99 under 50 ms would need more than \
+         {} requests/s (Little's law), far beyond what these 2 cores, shared with PostgreSQL \
+         and the clients themselves, can serve; compare their throughput between runs.\n\n\
          Setup ({} users, {} cases, sign-ins, first batch) took {:.0} s (cases {:.0} s).\n\n",
         http.phases[0].batch_assignments,
         http.phases[0].batch_assignments as usize / GRADERS,
         http.phases[1].think_ms / 2,
         http.phases[1].think_ms * 3 / 2,
         4.0 * http.phases[1].think_ms as f64 / 1000.0,
+        CASES * 2,
+        CASES * 3,
+        GRADERS * 1000 / 50,
         GRADERS + ADJUDICATORS + 2,
         CASES + SOLO_CASES,
         http.setup_s,
@@ -1206,7 +1298,7 @@ fn render(
         "| phase | operation | route | count | ops/s | p50 | p95 | p99 | max | alone p50 | target p99 | |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    for (phase, name) in http.phases.iter().zip(["saturated", "paced"]) {
+    for (phase, name) in http.phases.iter().zip(PHASES) {
         for op in Op::ALL {
             let samples: Vec<&Sample> = phase.samples.iter().filter(|x| x.op == op).collect();
             let alone: Vec<&Sample> = http.solo.iter().filter(|x| x.op == op).collect();
@@ -1236,10 +1328,10 @@ fn render(
     }
     s.push('\n');
     s.push_str(
-        "| phase | grades | wall | requests/s | grades/s | failed | submit opening a round p50 / p99 | other submits p50 / p99 | CPU: this process / PostgreSQL / machine (cores) | batch of 4000 created in |\n\
+        "| phase | grades | wall | requests/s | grades/s | failed | submit opening a round p50 / p99 | other submits p50 / p99 | CPU (cores): this process / PostgreSQL / other processes / machine | batch of 4000 created in |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",
     );
-    for (phase, name) in http.phases.iter().zip(["saturated", "paced"]) {
+    for (phase, name) in http.phases.iter().zip(PHASES) {
         let (before, after) = phase.cpu;
         let span = phase.wall_s;
         let mut opener = phase.opener_latencies.clone();
@@ -1247,7 +1339,7 @@ fn render(
         let mut other = phase.other_submit_latencies.clone();
         other.sort();
         s.push_str(&format!(
-            "| {name} | {} | {:.1} s | {:.0} | {:.1} | {} | {:.1} / {:.1} ms ({}) | {:.1} / {:.1} ms ({}) | {:.2} / {:.2} / {:.2} of {cores} | {:.1} s |\n",
+            "| {name} | {} | {:.1} s | {:.0} | {:.1} | {} | {:.1} / {:.1} ms ({}) | {:.1} / {:.1} ms ({}) | {:.2} / {:.2} / {:.2} / {:.2} of {cores} | {:.1} s |\n",
             phase.graded,
             phase.wall_s,
             phase.samples.len() as f64 / span,
@@ -1261,17 +1353,22 @@ fn render(
             other.len(),
             (after.own - before.own) / span,
             (after.postgres - before.postgres) / span,
+            ((after.machine_busy - before.machine_busy)
+                - (after.own - before.own)
+                - (after.postgres - before.postgres))
+                .max(0.0)
+                / span,
             (after.machine_busy - before.machine_busy) / span,
             phase.batch_s,
         ));
     }
     let disagreeing: usize = http.phases.iter().map(|p| p.disagreement_cases).sum();
     s.push_str(&format!(
-        "\nAfter both phases: {} grades submitted, {} adjudication rounds open for {disagreeing} \
+        "\nAfter the three phases: {} grades submitted, {} adjudication rounds open for {disagreeing} \
          disagreeing cases, {} adjudicator assignments.\n\n",
         http.grades_submitted, http.rounds_open, http.adjudication_assignments,
     ));
-    for (phase, name) in http.phases.iter().zip(["saturated", "paced"]) {
+    for (phase, name) in http.phases.iter().zip(PHASES) {
         if let Some(first) = phase.errors.first() {
             s.push_str(&format!(
                 "Failed requests ({name}, first of {}): {first}\n\n",
@@ -1283,7 +1380,7 @@ fn render(
         "Database side (`pg_stat_activity` of the benchmark's database polled every 10 ms \
          during each phase; share of the samples of active connections):\n\n",
     );
-    for (phase, name) in http.phases.iter().zip(["saturated", "paced"]) {
+    for (phase, name) in http.phases.iter().zip(PHASES) {
         let pg = &phase.pg;
         let polls = pg.polls.max(1) as f64;
         let active = pg.active.max(1) as f64;
@@ -1298,6 +1395,28 @@ fn render(
         ));
     }
 
+    if !http.explained.is_empty() {
+        s.push_str(
+            "\nThe most sampled queries of the last phase, `EXPLAIN (ANALYZE, BUFFERS)` on the final \
+             database (one grader's, the study's and one case's id): ",
+        );
+        let lines: Vec<String> = http
+            .explained
+            .iter()
+            .map(|(query, ms, plan)| {
+                let top_node = plan
+                    .first()
+                    .map_or("", |l| l.split("  (").next().unwrap_or(""));
+                format!(
+                    "`{}` {ms:.2} ms (`{}`)",
+                    shorten(query).replace('`', "'").replace('|', "/"),
+                    top_node.trim()
+                )
+            })
+            .collect();
+        s.push_str(&lines.join("; "));
+        s.push_str(".\n");
+    }
     s.push_str(&format!(
         "\n### Agreement statistics\n\n\
          In memory: a study of {STATS_CASES} cases × 2 graders built as `StudyRows` (the rows \
@@ -1325,7 +1444,7 @@ fn render(
         ));
     }
     s.push_str(&format!(
-        "\nThrough HTTP, after both phases ({} grades of {} cases by {} graders, {} grader \
+        "\nThrough HTTP, after the three phases ({} grades of {} cases by {} graders, {} grader \
          pairs × items; the coordinator's session):\n\n\
          | request | time |\n|---|---|\n\
          | `GET /api/studies/{{code}}/agreement` ({:.0} kB) | {} |\n\
@@ -1356,7 +1475,7 @@ fn top(counts: &HashMap<String, u64>, total: f64, n: usize, width: usize) -> Str
         .into_iter()
         .take(n)
         .map(|(key, count)| {
-            let key: String = key.chars().take(width).collect();
+            let key: String = shorten(key).chars().take(width).collect();
             let key = key.replace('`', "'").replace('|', "/");
             format!("`{}` {:.0} %", key.trim(), *count as f64 / total * 100.0)
         })
