@@ -819,9 +819,38 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         "the two repeats are now served: {}",
         list.body
     );
+    // Hidden: a repeat is presented under a masked label with no subject or visit, so the
+    // grader cannot tell which earlier case it repeats; the graded cases keep their labels.
+    let labels: Vec<&str> = cases.iter().map(|c| c.label.as_str()).collect();
+    for item in &open {
+        let label = item["label"].as_str().unwrap();
+        assert!(
+            label.starts_with("M-") && !labels.contains(&label),
+            "{item}"
+        );
+        assert_eq!(item["subject"], "masked");
+        assert_eq!(item["visit"], "masked");
+    }
+    let done = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == "done");
+    let mut shown: Vec<&str> = done.map(|i| i["label"].as_str().unwrap()).collect();
+    shown.sort_unstable();
+    assert_eq!(
+        shown, labels,
+        "the first gradings stay listed under their labels"
+    );
     for case in &repeated {
         let form = g.get(&format!("/api/cases/{case}/form")).await;
         assert_eq!(form.body["grade"], Value::Null, "a repeat starts blank");
+        let masked = form.body["label"].as_str().unwrap();
+        assert!(open.iter().any(|i| i["label"] == masked), "{masked}");
+        let view = g.get(&format!("/api/cases/{case}")).await;
+        assert_eq!(view.body["label"], masked);
+        assert_eq!(view.body["subject"], "masked");
         expect(
             &g.post(
                 &format!("/api/cases/{case}/grade"),

@@ -82,6 +82,7 @@ const MESSAGES = {
     "col.study": "Study",
     "col.subject": "Subject",
     "col.visit": "Visit",
+    "pseudonym.masked": "(masked)",
     "col.role": "Role",
     "col.roles": "Roles",
     "col.status": "Status",
@@ -730,6 +731,7 @@ const MESSAGES = {
     "col.study": "연구",
     "col.subject": "대상자",
     "col.visit": "방문",
+    "pseudonym.masked": "(가림)",
     "col.role": "역할",
     "col.roles": "역할",
     "col.status": "상태",
@@ -1404,6 +1406,11 @@ export function formatWait(seconds) {
 }
 
 /** A role's name. */
+/** A subject or visit pseudonym as shown; a hidden repeat's are masked by the server. */
+export function pseudonymText(value) {
+  return value === "masked" ? t("pseudonym.masked") : value;
+}
+
 export function roleName(role) {
   return t(`role.${role}`);
 }

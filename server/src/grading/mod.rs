@@ -172,6 +172,49 @@ pub async fn active_assignment(
         .ok_or(GradingError::NotAssigned)
 }
 
+/// What a grader sees of a case (label, subject and visit pseudonyms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    /// Case label, or the masked label of a hidden repeat.
+    pub label: String,
+    /// Subject pseudonym, or [`MASKED`].
+    pub subject: String,
+    /// Visit pseudonym, or [`MASKED`].
+    pub visit: String,
+}
+
+/// What a hidden repeat shows instead of a subject or visit pseudonym.
+pub const MASKED: &str = "masked";
+
+/// How a case is presented to the holder of an assignment: a hidden repeat gets a label of its
+/// own (`M-` and six hex digits derived from the assignment id) and no subject or visit, so the
+/// grader cannot tell which of their earlier cases it repeats. Everyone else sees the case.
+pub fn presented(
+    kind: &str,
+    assignment_id: Uuid,
+    label: &str,
+    subject: &str,
+    visit: &str,
+) -> Presented {
+    if kind != "repeat" {
+        return Presented {
+            label: label.to_owned(),
+            subject: subject.to_owned(),
+            visit: visit.to_owned(),
+        };
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"readroom-repeat/1")
+        .chain_update(assignment_id.as_bytes())
+        .finalize();
+    Presented {
+        label: format!("M-{}", hex::encode_upper(&digest[..3])),
+        subject: MASKED.to_owned(),
+        visit: MASKED.to_owned(),
+    }
+}
+
 /// Optional view context a grade is made on.
 #[derive(Debug, Clone, Default)]
 pub struct Context {

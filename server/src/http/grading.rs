@@ -208,7 +208,8 @@ fn adjudication_view(round: &Adjudication, grades: &[Grade]) -> AdjudicationView
 }
 
 /// The rows of a user's worklist they may still work on: roles they hold, and hidden repeats
-/// only once the first grading of that case is done; one row per case and role (the open one).
+/// only once the first grading of that case is done (a repeat is its own row, presented under
+/// a masked label: [`grading::presented`]).
 pub fn visible_worklist(
     rows: Vec<AssignedCase>,
     signed_in: &SignedIn,
@@ -218,30 +219,14 @@ pub fn visible_worklist(
         .filter(|r| r.kind == "primary" && r.status == AssignmentStatus::Done)
         .map(|r| (r.case.case.id, r.role))
         .collect();
-    let mut out: Vec<AssignedCase> = Vec::new();
-    let mut index: HashMap<(Uuid, AssignmentRole), usize> = HashMap::new();
-    for row in rows {
-        if !signed_in
-            .principal
-            .has_in_study(row.role.into(), row.case.case.study_id)
-        {
-            continue;
-        }
-        let key = (row.case.case.id, row.role);
-        if row.kind != "primary" && !primary_done.contains(&key) {
-            continue;
-        }
-        match index.get(&key) {
-            // The unfinished one is what the user works on.
-            Some(&at) if out[at].status == AssignmentStatus::Done => out[at] = row,
-            Some(_) => {}
-            None => {
-                index.insert(key, out.len());
-                out.push(row);
-            }
-        }
-    }
-    out
+    rows.into_iter()
+        .filter(|row| {
+            signed_in
+                .principal
+                .has_in_study(row.role.into(), row.case.case.study_id)
+        })
+        .filter(|row| row.kind == "primary" || primary_done.contains(&(row.case.case.id, row.role)))
+        .collect()
 }
 
 /// The caller's next unfinished case after `current` in worklist order (wrapping around).
@@ -331,7 +316,7 @@ pub async fn case_form(
     let next = next_case(db, &signed_in, case.id).await?;
     Ok(Json(CaseForm {
         case_id: case.id.to_string(),
-        label: case.label,
+        label: grading::presented(&assignment.kind, assignment.id, &case.label, "", "").label,
         study: study.code.as_str().to_owned(),
         form: parse_json(&loaded.stored.definition),
         form_version: loaded.stored.version,

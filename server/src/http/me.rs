@@ -143,21 +143,30 @@ pub async fn worklist(
     );
     let items = assigned
         .into_iter()
-        .map(|row| WorklistItem {
-            case_id: row.case.case.id.to_string(),
-            label: row.case.case.label,
-            study: row.case.study_code.as_str().to_owned(),
-            subject: row.case.subject,
-            visit: row.case.visit,
-            role: row.role.as_str().to_owned(),
-            status: row.status.as_str().to_owned(),
-            due_at: row.due_at.and_then(rfc3339),
-            exams: row
-                .case
-                .summary
-                .get("exams")
-                .cloned()
-                .unwrap_or(serde_json::Value::Array(Vec::new())),
+        .map(|row| {
+            let shown = crate::grading::presented(
+                &row.kind,
+                row.assignment_id,
+                &row.case.case.label,
+                &row.case.subject,
+                &row.case.visit,
+            );
+            WorklistItem {
+                case_id: row.case.case.id.to_string(),
+                label: shown.label,
+                study: row.case.study_code.as_str().to_owned(),
+                subject: shown.subject,
+                visit: shown.visit,
+                role: row.role.as_str().to_owned(),
+                status: row.status.as_str().to_owned(),
+                due_at: row.due_at.and_then(rfc3339),
+                exams: row
+                    .case
+                    .summary
+                    .get("exams")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Array(Vec::new())),
+            }
         })
         .collect();
     Ok(Json(items))

@@ -10,7 +10,7 @@ import { errorText } from "../errors.js";
 import { onLeave } from "../lifecycle.js";
 import { renderToken } from "../router.js";
 import { Viewer } from "../stream/viewer.js";
-import { eyeName, formatDateTime, formatNumber, kindName, roleName, statusName, t } from "../i18n.js";
+import { eyeName, formatDateTime, formatNumber, kindName, pseudonymText, roleName, statusName, t } from "../i18n.js";
 import { mountGradingForm } from "./grading-form.js";
 
 export const title = "case.title";
@@ -66,8 +66,8 @@ function detailsOf(item) {
   const details = h("div", { class: "case-details", "aria-label": t("case.details") },
     dl([
       [t("col.study"), item.study],
-      [t("col.subject"), item.subject],
-      [t("col.visit"), item.visit],
+      [t("col.subject"), pseudonymText(item.subject)],
+      [t("col.visit"), pseudonymText(item.visit)],
       [t("case.exam_count"), formatNumber(item.exam_count)],
       [t("case.access"), t(item.access === "view" ? "case.access_view" : "case.access_metadata")],
     ]),

@@ -6,7 +6,7 @@
 import { api } from "../api.js";
 import { h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
-import { examsSummary, formatDateTime, roleName, t } from "../i18n.js";
+import { examsSummary, formatDateTime, pseudonymText, roleName, t } from "../i18n.js";
 import { onLeave } from "../lifecycle.js";
 import { navigate, renderToken } from "../router.js";
 import { hasRole } from "../session.js";
@@ -96,8 +96,8 @@ function row(item, isNext) {
   const tr = h("tr", { dataset: { caseId: item.case_id, status: item.status, role: item.role }, class: `clickable${isNext ? " next" : ""}` },
     h("td", {}, h("a", { href, class: "case-link", text: item.label })),
     h("td", { text: item.study }),
-    h("td", { text: item.subject }),
-    h("td", { text: item.visit }),
+    h("td", { text: pseudonymText(item.subject) }),
+    h("td", { text: pseudonymText(item.visit) }),
     h("td", {}, h("span", { class: `badge role-${item.role}`, text: roleName(item.role) })),
     h("td", { class: overdue ? "overdue" : null },
       item.due_at ? formatDateTime(item.due_at) : "—",
