@@ -33,10 +33,12 @@ run(async (browser) => {
   await page.goto(p.link_url);
   await waitForPage(page, "worklist");
 
+  // The streaming state is polled in the page every 5 ms: waitForSelector re-checks on a
+  // backoff that grows to 500 ms steps, which rounded every open up to ~1 s.
   const openCase = async (target, id) => {
     const t0 = Date.now();
     await target.goto(`/cases/${id}`);
-    await target.waitForSelector('.viewer[data-state="streaming"]', { timeout: 30000 });
+    await target.waitForFunction(() => document.querySelector('.viewer[data-state="streaming"]') !== null, null, { timeout: 30000, polling: 5 });
     return Date.now() - t0;
   };
   const waitFor = (target, fn, arg, timeout = 15000) => target.waitForFunction(fn, arg, { timeout, polling: 10 });

@@ -52,7 +52,8 @@ run(async (browser) => {
 
   const opened = Date.now();
   await page.goto(`/cases/${p.case_id}`);
-  await page.waitForSelector('.viewer[data-state="streaming"]', { timeout: 30000 });
+  // Polled in the page (waitForSelector's backoff grows to 500 ms steps).
+  await page.waitForFunction(() => document.querySelector('.viewer[data-state="streaming"]') !== null, null, { timeout: 30000, polling: 5 });
   const firstFrameMs = Date.now() - opened;
 
   const viewer = (expr) => page.evaluate(expr);

@@ -7,6 +7,8 @@ import { CHANNEL } from "./protocol.js";
 
 /** How long to wait for ICE gathering before sending the offer with what was gathered. */
 const GATHER_TIMEOUT_MS = 2500;
+/** The peer connection's bundle policy (`setConfiguration` must repeat it). */
+const BUNDLE_POLICY = "max-bundle";
 
 let iceServers = null;
 
@@ -41,19 +43,54 @@ function preferH264(transceiver) {
   }
 }
 
-function gatheringComplete(pc) {
+/** The URL scheme of each configured ICE server URL (`stun`, `turn`, `turns`). */
+function schemes(servers) {
+  const out = new Set();
+  for (const server of servers) {
+    for (const url of [].concat(server.urls || [])) out.add(String(url).split(":")[0].toLowerCase());
+  }
+  return out;
+}
+
+/** A gathered candidate's type (`host`, `srflx`, `prflx`, `relay`). */
+function candidateType(candidate) {
+  if (candidate.type) return candidate.type;
+  const match = / typ ([a-z]+)/.exec(candidate.candidate || "");
+  return match ? match[1] : "";
+}
+
+/**
+ * Resolves when the offer carries the candidates the worker can use: when gathering is
+ * complete, or earlier once a candidate of the kind the configured servers are there for has
+ * been gathered (a relay candidate with a TURN server, a server-reflexive one with only STUN,
+ * any host candidate without servers), or after GATHER_TIMEOUT_MS with what there is.
+ *
+ * Without servers Chromium gathers its host candidates at once but only ends gathering ~100 ms
+ * later, after its other allocation phases, which add nothing here. The worker does not need
+ * every candidate either: it answers the browser's connectivity checks from wherever they come
+ * (peer-reflexive candidates), so the browser's own candidates only have to cover the case
+ * where the worker must reach the browser first (a relay, a mapped address).
+ */
+function candidatesReady(pc, servers) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
+  const kinds = schemes(servers);
+  const wanted = kinds.has("turn") || kinds.has("turns") ? "relay" : kinds.has("stun") ? "srflx" : "host";
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       pc.removeEventListener("icegatheringstatechange", check);
+      pc.removeEventListener("icecandidate", gathered);
       resolve();
     };
     const check = () => {
       if (pc.iceGatheringState === "complete") done();
     };
+    const gathered = (event) => {
+      if (!event.candidate || !event.candidate.candidate || candidateType(event.candidate) === wanted) done();
+    };
     const timer = setTimeout(done, GATHER_TIMEOUT_MS);
     pc.addEventListener("icegatheringstatechange", check);
+    pc.addEventListener("icecandidate", gathered);
   });
 }
 
@@ -77,8 +114,11 @@ export class StreamConnection {
    * `session_id`); rejects with the API error (400, 404, 503…) or a network error.
    */
   async open(caseId, viewport, viewerSession) {
-    const servers = await loadIceServers();
-    const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
+    // The ICE servers are fetched while the offer is made; gathering starts with
+    // setLocalDescription, so they are set just before it.
+    const serversLoaded = loadIceServers();
+    serversLoaded.catch(() => {});
+    const pc = new RTCPeerConnection({ bundlePolicy: BUNDLE_POLICY });
     this.pc = pc;
     const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
     preferH264(transceiver);
@@ -98,8 +138,13 @@ export class StreamConnection {
       else if (event.data instanceof ArrayBuffer) this.handlers.onBinary(event.data);
     });
 
-    await pc.setLocalDescription(await pc.createOffer());
-    await gatheringComplete(pc);
+    const offer = await pc.createOffer();
+    const servers = await serversLoaded;
+    if (this.closed) throw new Error("closed");
+    if (servers.length) pc.setConfiguration({ iceServers: servers, bundlePolicy: BUNDLE_POLICY });
+    const ready = candidatesReady(pc, servers);
+    await pc.setLocalDescription(offer);
+    await ready;
     if (this.closed) throw new Error("closed");
     const body = {
       offer: { type: "offer", sdp: pc.localDescription.sdp },

@@ -2,7 +2,7 @@
 //! the browser's `control` data channel in, non-trickle answer.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::Slot;
@@ -29,6 +29,15 @@ use super::rtcp::FeedbackForwarder;
 const H264_PAYLOAD_TYPE: u8 = 102;
 /// Longest wait for our own ICE gathering before answering with what we have.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Interval of the ICE agent's timer while checking (webrtc-rs: 200 ms). In rtc 0.21 the
+/// DTLS client queues its ClientHello when ICE connects but only hands it to the network at the
+/// next timer of the connection, which is this one: the handshake started up to 200 ms late
+/// (~140 ms on loopback, on every session). A short interval bounds that wait. It applies only
+/// while ICE is checking; once connected the keepalive interval (2 s) takes over.
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+/// Checks per candidate pair before it is given up: with the shorter interval, the same 1.4 s
+/// as webrtc-rs's default (7 checks 200 ms apart).
+const ICE_MAX_BINDING_REQUESTS: u16 = 70;
 
 /// What happens to a peer connection, as the session loop sees it.
 pub enum PeerEvent {
@@ -66,6 +75,31 @@ pub enum PeerError {
 struct Handler {
     events: mpsc::UnboundedSender<PeerEvent>,
     gathered: mpsc::UnboundedSender<()>,
+    /// The connection, once built (weak: the connection owns this handler).
+    connection: OnceLock<Weak<dyn PeerConnection>>,
+}
+
+impl Handler {
+    /// Wakes the webrtc-rs driver so that it sends what the event being handled has queued.
+    ///
+    /// The webrtc 0.21 driver loop sends the queued packets, then handles the core's events
+    /// (calling this handler), then sleeps until a packet, a timer or an application call
+    /// arrives. Packets queued while handling an event wait for that: once DTLS is up, our
+    /// SCTP INIT (we are the DTLS client, so we open the association) waited for the browser's
+    /// next packet, up to ~55 ms on loopback. Setting the configuration the connection already
+    /// has is an application call without any other effect (the driver keeps the same ICE
+    /// servers for a later ICE restart). Spawned: the driver is waiting for this handler.
+    fn wake_driver(&self) {
+        let Some(connection) = self.connection.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let configuration = connection.get_configuration().await;
+            if let Err(err) = connection.set_configuration(configuration).await {
+                tracing::debug!(error = %err, "waking the peer connection driver failed");
+            }
+        });
+    }
 }
 
 #[async_trait::async_trait]
@@ -77,6 +111,9 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if state == RTCPeerConnectionState::Connected {
+            self.wake_driver();
+        }
         let _ = self.events.send(PeerEvent::State(state));
     }
 
@@ -149,7 +186,8 @@ pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, Str
     let configuration = RTCConfigurationBuilder::new()
         .with_ice_servers(ice_servers)
         .build();
-    let mut settings = SettingEngineBuilder::new();
+    let mut settings = SettingEngineBuilder::new()
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS));
     if !config.public_ips.is_empty() {
         settings = settings.with_nat_1to1_ips(config.public_ips.clone(), RTCIceCandidateType::Host);
     }
@@ -159,6 +197,7 @@ pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, Str
     let handler = Arc::new(Handler {
         events: events_tx,
         gathered: gathered_tx,
+        connection: OnceLock::new(),
     });
     let udp: SocketAddr = config.next_udp_addr();
     let connection = PeerConnectionBuilder::new()
@@ -166,12 +205,13 @@ pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, Str
         .with_media_engine(media_engine)
         .with_setting_engine(settings.build())
         .with_interceptor_registry(registry)
-        .with_handler(handler)
+        .with_handler(Arc::clone(&handler) as Arc<dyn PeerConnectionEventHandler>)
         .with_udp_addrs(vec![udp])
         .build()
         .await
         .map_err(local)?;
     let connection: Arc<dyn PeerConnection> = Arc::new(connection);
+    let _ = handler.connection.set(Arc::downgrade(&connection));
 
     let ssrc = rand_ssrc();
     let track = Arc::new(

@@ -62,7 +62,15 @@ pub(super) async fn run(
         messages: 0,
         refused: 0,
     };
-    let mut pipeline = Some(pipeline);
+    // The first frame is rendered and encoded while the connection (ICE, DTLS, SCTP) comes up,
+    // so that it is sent as soon as the data channel opens; the pipeline is back when it is done.
+    let mut first_render = Some(tokio::task::spawn_blocking(move || {
+        let mut pipeline = pipeline;
+        let frame = pipeline.frame(true);
+        (pipeline, frame)
+    }));
+    let mut pipeline: Option<Pipeline> = None;
+    let mut prerendered: Option<FrameOut> = None;
     let mut channel: Option<Arc<dyn DataChannel>> = None;
     let (incoming_tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
     let (feedback_tx, mut feedback_rx) = mpsc::unbounded_channel::<Feedback>();
@@ -94,6 +102,13 @@ pub(super) async fn run(
             }
         };
         tokio::select! {
+            done = async { first_render.as_mut().expect("guarded").await }, if first_render.is_some() => {
+                first_render = None;
+                let (p, frame) = done.expect("the pipeline task does not panic");
+                pipeline = Some(p);
+                // A failure is reported when the frame is rendered again, once connected.
+                prerendered = frame.ok();
+            },
             event = peer.events.recv() => match event {
                 Some(PeerEvent::DataChannel(dc)) => {
                     spawn_channel_reader(Arc::clone(&dc), incoming_tx.clone());
@@ -136,11 +151,17 @@ pub(super) async fn run(
                         send_text(&channel, &error.to_message()).await;
                         continue;
                     }
+                    if let Some(render) = first_render.take() {
+                        let (p, frame) = render.await.expect("the pipeline task does not panic");
+                        pipeline = Some(p);
+                        prerendered = frame.ok();
+                    }
                     let Some(p) = pipeline.as_mut() else { continue };
                     match handle_message(&inner, &admission, p, &text, &mut counters).await {
                         Ok(Handled::Changed(seq)) => {
                             acks.push(seq);
                             dirty = true;
+                            prerendered = None;
                         }
                         Ok(Handled::Switch(seq, next)) => {
                             let Some(p) = pipeline.take() else { continue };
@@ -156,6 +177,7 @@ pub(super) async fn run(
                             pipeline = Some(p);
                             match result {
                                 Ok(()) => {
+                                    prerendered = None;
                                     admission = next;
                                     acks.push(seq);
                                     ready_sent = false;
@@ -240,14 +262,20 @@ pub(super) async fn run(
                 continue;
             }
         }
-        let Some(p) = pipeline.take() else { continue };
-        let force = keyframe;
-        let (p, result) = if dirty {
-            blocking(p, move |p| p.frame(force).map(Some)).await
+        // The first frame, made while connecting (dropped if the view changed since).
+        let result = if let Some(out) = prerendered.take() {
+            Ok(Some(out))
         } else {
-            blocking(p, |p| p.keyframe()).await
+            let Some(p) = pipeline.take() else { continue };
+            let force = keyframe;
+            let (p, result) = if dirty {
+                blocking(p, move |p| p.frame(force).map(Some)).await
+            } else {
+                blocking(p, |p| p.keyframe()).await
+            };
+            pipeline = Some(p);
+            result
         };
-        pipeline = Some(p);
         dirty = false;
         keyframe = false;
         match result {
