@@ -35,13 +35,17 @@ pub enum EncodeError {
     /// openh264 refused.
     #[error("openh264: {0}")]
     Codec(String),
+    /// libvpx refused (the VP8 encoder, [`crate::vp8`]).
+    #[error("libvpx: {0}")]
+    Vpx(String),
 }
 
-/// One encoded access unit (Annex B byte stream: start codes + NAL units).
+/// One encoded access unit (Annex B byte stream: start codes + NAL units), or one VP8 frame
+/// from [`crate::vp8::Vp8Encoder`].
 pub struct Encoded {
     /// The bytes to packetize.
     pub data: Vec<u8>,
-    /// Whether this is an IDR frame (decodable on its own).
+    /// Whether this is an IDR frame (decodable on its own); for VP8, a keyframe.
     pub keyframe: bool,
 }
 

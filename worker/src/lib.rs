@@ -28,6 +28,7 @@ pub mod reader;
 pub mod render;
 pub mod source;
 pub mod stream;
+pub mod vp8;
 pub mod watermark;
 
 pub use harden::{HardenError, harden_process};
