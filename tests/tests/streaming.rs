@@ -260,6 +260,42 @@ async fn a_grader_streams_a_case_in_chromium() {
     assert_eq!(of("case.opened").len(), 1);
 }
 
+/// A browser that offers no H.264 decoder is streamed VP8, with the same lossless settle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_h264_gets_vp8() {
+    browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
+    let app = TestApp::start_demo(Backend::Sqlite).await;
+    let (grader, case) = grader_with_case(&app, "grader.vp8").await;
+    let link = app.link(&grader).await;
+    let result: Value = browser::run_script_async(
+        "stream-vp8.mjs",
+        json!({ "base_url": app.url, "link_url": link, "case_id": case.id.to_string() }),
+        Duration::from_secs(120),
+    )
+    .await
+    .expect("browser run");
+    println!("vp8 run: {result}");
+    assert_eq!(
+        result["offered_h264"], false,
+        "the offer lists no H.264: {result}"
+    );
+    assert_eq!(result["mime_type"], "video/VP8", "{result}");
+    assert!(result["frames_decoded"].as_u64().unwrap() > 0, "{result}");
+    assert_eq!(result["initial_badge"], "LOSSLESS", "{result}");
+    assert_eq!(
+        result["slice_after"].as_u64().unwrap(),
+        result["slice_before"].as_u64().unwrap() + 1,
+        "{result}"
+    );
+    assert_eq!(result["stepped_badge"], "LOSSLESS", "{result}");
+    assert!(
+        result["video_psnr"].as_f64().unwrap() > 30.0,
+        "the VP8 video matches the worker's render: {result}"
+    );
+    assert_eq!(result["console_errors"], json!([]), "{result}");
+    assert_eq!(result["page_errors"], json!([]), "{result}");
+}
+
 /// Signaling refuses bad offers and viewports with a reason, and other people's cases as 404,
 /// without starting anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

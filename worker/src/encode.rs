@@ -141,6 +141,73 @@ impl H264Encoder {
     }
 }
 
+/// The video codec of a session, chosen from what the browser's offer can receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// H.264 constrained baseline (openh264): the default.
+    H264,
+    /// VP8 (libvpx): the fallback for browsers that offer no H.264.
+    Vp8,
+}
+
+impl Codec {
+    /// The RTP MIME type (`video/H264`, `video/VP8`).
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Codec::H264 => "video/H264",
+            Codec::Vp8 => "video/VP8",
+        }
+    }
+}
+
+/// A session's encoder, whichever codec was negotiated.
+pub enum VideoEncoder {
+    /// openh264.
+    H264(H264Encoder),
+    /// libvpx.
+    Vp8(crate::vp8::Vp8Encoder),
+}
+
+impl VideoEncoder {
+    /// An encoder of `codec` for `width`×`height` (both even) at `bitrate` bits per second.
+    pub fn new(codec: Codec, width: u32, height: u32, bitrate: u32) -> Result<Self, EncodeError> {
+        Ok(match codec {
+            Codec::H264 => VideoEncoder::H264(H264Encoder::new(width, height, bitrate)?),
+            Codec::Vp8 => VideoEncoder::Vp8(crate::vp8::Vp8Encoder::new(width, height, bitrate)?),
+        })
+    }
+
+    /// Width and height the encoder takes.
+    pub fn size(&self) -> (u32, u32) {
+        match self {
+            VideoEncoder::H264(e) => e.size(),
+            VideoEncoder::Vp8(e) => e.size(),
+        }
+    }
+
+    /// The current target bitrate.
+    pub fn bitrate(&self) -> u32 {
+        match self {
+            VideoEncoder::H264(e) => e.bitrate(),
+            VideoEncoder::Vp8(e) => e.bitrate(),
+        }
+    }
+
+    /// Encodes an RGB8 frame of the encoder's size; `keyframe` forces a keyframe.
+    pub fn encode(
+        &mut self,
+        width: u32,
+        height: u32,
+        rgb: &[u8],
+        keyframe: bool,
+    ) -> Result<Encoded, EncodeError> {
+        match self {
+            VideoEncoder::H264(e) => e.encode(width, height, rgb, keyframe),
+            VideoEncoder::Vp8(e) => e.encode(width, height, rgb, keyframe),
+        }
+    }
+}
+
 /// The lowest H.264 level whose frame size fits `width`×`height` (in 16×16 macroblocks).
 fn level_for(width: u32, height: u32) -> Level {
     let macroblocks = width.div_ceil(16) * height.div_ceil(16);

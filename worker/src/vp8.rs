@@ -99,8 +99,11 @@ pub struct Vp8Encoder {
 // SAFETY: the codec context is owned by this value (boxed, never shared) and only used through
 // `&mut self`, so one thread at a time. libvpx keeps no thread-affine state in it, and with
 // `g_threads = 1` it starts no threads of its own, so moving it to another thread between
-// calls is sound. (It is not `Sync`: the raw pointers inside keep it so.)
+// calls is sound.
 unsafe impl Send for Vp8Encoder {}
+// SAFETY: through `&self` only the plain fields (size, bitrate) are read; the codec context is
+// reached only through `&mut self`, so shared references never touch libvpx concurrently.
+unsafe impl Sync for Vp8Encoder {}
 
 impl Vp8Encoder {
     /// An encoder for `width`×`height` (both even, at most 16383) starting at `bitrate` bits per

@@ -209,6 +209,8 @@ export class StreamConnection {
           keyFramesDecoded: entry.keyFramesDecoded || 0,
           totalDecodeTime: entry.totalDecodeTime || 0,
           codec: entry.codecId || null,
+          // `video/H264`, or `video/VP8` when the browser offered no H.264.
+          mimeType: (entry.codecId && report.get(entry.codecId)?.mimeType) || null,
         });
       } else if (entry.type === "candidate-pair" && entry.nominated && entry.state === "succeeded") {
         out.roundTripMs = entry.currentRoundTripTime !== undefined ? entry.currentRoundTripTime * 1000 : null;

@@ -268,7 +268,7 @@ impl Streamer {
         if self.active_sessions() >= inner.config.max_sessions {
             return Err(OpenError::Busy(inner.config.max_sessions));
         }
-        peer::check_offer(&request.offer_sdp).map_err(OpenError::BadOffer)?;
+        let codec = peer::check_offer(&request.offer_sdp).map_err(OpenError::BadOffer)?;
         let admission = {
             let mut gate = inner.gate.lock().unwrap_or_else(|e| e.into_inner());
             gate.admit(&request.ticket, now_unix())?
@@ -294,6 +294,7 @@ impl Streamer {
                 watermark,
                 worker.cache_bytes(),
                 worker.config.bitrate,
+                codec,
             )
         })
         .await

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MediaEngine};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_VP8, MediaEngine,
+};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
@@ -24,9 +26,12 @@ use webrtc::peer_connection::{
 
 use super::config::StreamConfig;
 use super::rtcp::FeedbackForwarder;
+use crate::encode::Codec;
 
 /// H.264 payload type offered in the answer (the browser's own numbering wins in negotiation).
 const H264_PAYLOAD_TYPE: u8 = 102;
+/// VP8 payload type, likewise.
+const VP8_PAYLOAD_TYPE: u8 = 96;
 /// Longest wait for our own ICE gathering before answering with what we have.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Interval of the ICE agent's timer while checking (webrtc-rs: 200 ms). In rtc 0.21 the
@@ -59,6 +64,8 @@ pub struct Peer {
     pub sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
     /// Events from the connection.
     pub events: mpsc::UnboundedReceiver<PeerEvent>,
+    /// The video codec negotiated.
+    pub codec: Codec,
 }
 
 /// Why no answer could be made.
@@ -133,29 +140,63 @@ fn h264_codec() -> RTCRtpCodec {
     }
 }
 
+fn vp8_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// The RTP codec description and payload type of `codec`.
+fn rtp_codec(codec: Codec) -> (RTCRtpCodec, u8) {
+    match codec {
+        Codec::H264 => (h264_codec(), H264_PAYLOAD_TYPE),
+        Codec::Vp8 => (vp8_codec(), VP8_PAYLOAD_TYPE),
+    }
+}
+
+/// Whether an SDP offer lists `encoding` (`H264`, `VP8`) among its RTP maps.
+fn offers(sdp: &str, encoding: &str) -> bool {
+    let wanted = format!(" {encoding}/90000");
+    sdp.lines()
+        .any(|line| line.starts_with("a=rtpmap:") && line.to_ascii_uppercase().contains(&wanted))
+}
+
 /// Whether an SDP offer can receive H.264 (checked before building anything).
 pub fn offers_h264(sdp: &str) -> bool {
-    sdp.lines().any(|line| {
-        line.starts_with("a=rtpmap:") && line.to_ascii_uppercase().contains(" H264/90000")
-    })
+    offers(sdp, "H264")
+}
+
+/// The codec to stream to a browser making this offer: H.264 when it can decode it, else VP8.
+pub fn choose_codec(sdp: &str) -> Option<Codec> {
+    if offers(sdp, "H264") {
+        Some(Codec::H264)
+    } else if offers(sdp, "VP8") {
+        Some(Codec::Vp8)
+    } else {
+        None
+    }
 }
 
 /// Checks that `sdp` is an offer this worker can answer (parses, has a data channel, offers
-/// H.264), naming what is wrong.
-pub fn check_offer(sdp: &str) -> Result<(), String> {
+/// H.264 or VP8), naming what is wrong; returns the codec it will get.
+pub fn check_offer(sdp: &str) -> Result<Codec, String> {
     RTCSessionDescription::offer(sdp.to_owned()).map_err(|err| format!("invalid offer: {err}"))?;
     if !sdp.lines().any(|l| l.starts_with("m=application")) {
         return Err("invalid offer: no data channel (m=application)".into());
     }
-    if !offers_h264(sdp) {
-        return Err("invalid offer: the browser offers no H.264 decoder".into());
-    }
-    Ok(())
+    choose_codec(sdp).ok_or_else(|| {
+        "invalid offer: the browser offers neither an H.264 nor a VP8 decoder".into()
+    })
 }
 
 /// Answers `offer_sdp`; the returned SDP carries all our candidates (non-trickle).
 pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, String), PeerError> {
-    check_offer(offer_sdp).map_err(PeerError::BadOffer)?;
+    let codec = check_offer(offer_sdp).map_err(PeerError::BadOffer)?;
+    let (rtp, payload_type) = rtp_codec(codec);
     let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
         .map_err(|err| PeerError::BadOffer(err.to_string()))?;
     let local = |err: webrtc::error::Error| PeerError::Local(err.to_string());
@@ -164,8 +205,8 @@ pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, Str
     media_engine
         .register_codec(
             RTCRtpCodecParameters {
-                rtp_codec: h264_codec(),
-                payload_type: H264_PAYLOAD_TYPE,
+                rtp_codec: rtp.clone(),
+                payload_type,
             },
             RtpCodecKind::Video,
         )
@@ -227,7 +268,7 @@ pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, Str
                         ssrc: Some(ssrc),
                         ..Default::default()
                     },
-                    codec: h264_codec(),
+                    codec: rtp,
                     ..Default::default()
                 }],
             ),
@@ -263,6 +304,7 @@ pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, Str
             ssrc,
             sender,
             events,
+            codec,
         },
         description.sdp,
     ))
@@ -281,5 +323,16 @@ mod tests {
     fn h264_is_detected_in_an_offer() {
         assert!(offers_h264("v=0\r\na=rtpmap:102 H264/90000\r\n"));
         assert!(!offers_h264("v=0\r\na=rtpmap:96 VP8/90000\r\n"));
+    }
+
+    #[test]
+    fn h264_is_preferred_and_vp8_is_the_fallback() {
+        let both = "v=0\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\n";
+        assert_eq!(choose_codec(both), Some(Codec::H264));
+        assert_eq!(
+            choose_codec("v=0\r\na=rtpmap:96 VP8/90000\r\n"),
+            Some(Codec::Vp8)
+        );
+        assert_eq!(choose_codec("v=0\r\na=rtpmap:98 VP9/90000\r\n"), None);
     }
 }

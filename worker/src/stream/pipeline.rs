@@ -10,7 +10,7 @@ use readroom_store::ObjectStore;
 use readroom_store::blocking::RangeReader;
 
 use crate::admission::Admission;
-use crate::encode::H264Encoder;
+use crate::encode::{Codec, VideoEncoder};
 use crate::keys::WorkerIdentity;
 use crate::reader::EncryptedBundle;
 use crate::render::{self, Frame, Rendered};
@@ -63,7 +63,8 @@ pub struct Pipeline {
     shape: CaseShape,
     state: ViewState,
     watermark: Watermark,
-    encoder: Option<H264Encoder>,
+    codec: Codec,
+    encoder: Option<VideoEncoder>,
     bitrate: u32,
     last: Option<Rendered>,
     frame: u64,
@@ -120,6 +121,7 @@ impl Pipeline {
         watermark: Watermark,
         cache_bytes: usize,
         bitrate: u32,
+        codec: Codec,
     ) -> Result<Pipeline, PipelineError> {
         let (images, shape, state) =
             open_case(store, handle, identities, admission, viewport, cache_bytes)?;
@@ -128,6 +130,7 @@ impl Pipeline {
             shape,
             state,
             watermark,
+            codec,
             encoder: None,
             bitrate,
             last: None,
@@ -247,9 +250,9 @@ impl Pipeline {
         let render_ms = started.elapsed().as_secs_f64() * 1e3;
         let (width, height) = (rendered.frame.width, rendered.frame.height);
         let mut keyframe = keyframe;
-        if self.encoder.as_ref().map(H264Encoder::size) != Some((width, height)) {
+        if self.encoder.as_ref().map(VideoEncoder::size) != Some((width, height)) {
             self.encoder = Some(
-                H264Encoder::new(width, height, self.bitrate)
+                VideoEncoder::new(self.codec, width, height, self.bitrate)
                     .map_err(|err| PipelineError::Frame(err.to_string()))?,
             );
             keyframe = true;
