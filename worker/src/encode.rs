@@ -162,8 +162,8 @@ impl Codec {
 
 /// A session's encoder, whichever codec was negotiated.
 pub enum VideoEncoder {
-    /// openh264.
-    H264(H264Encoder),
+    /// openh264 (boxed: its state is large and the enum moves with the pipeline).
+    H264(Box<H264Encoder>),
     /// libvpx.
     Vp8(crate::vp8::Vp8Encoder),
 }
@@ -172,7 +172,7 @@ impl VideoEncoder {
     /// An encoder of `codec` for `width`×`height` (both even) at `bitrate` bits per second.
     pub fn new(codec: Codec, width: u32, height: u32, bitrate: u32) -> Result<Self, EncodeError> {
         Ok(match codec {
-            Codec::H264 => VideoEncoder::H264(H264Encoder::new(width, height, bitrate)?),
+            Codec::H264 => VideoEncoder::H264(Box::new(H264Encoder::new(width, height, bitrate)?)),
             Codec::Vp8 => VideoEncoder::Vp8(crate::vp8::Vp8Encoder::new(width, height, bitrate)?),
         })
     }
