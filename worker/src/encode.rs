@@ -114,18 +114,7 @@ impl H264Encoder {
         rgb: &[u8],
         keyframe: bool,
     ) -> Result<Encoded, EncodeError> {
-        if (width, height) != (self.width, self.height)
-            || rgb.len() != width as usize * height as usize * 3
-        {
-            return Err(EncodeError::Size {
-                width: self.width,
-                height: self.height,
-                got_width: width,
-                got_height: height,
-            });
-        }
-        self.yuv
-            .read_rgb8(RgbSliceU8::new(rgb, (width as usize, height as usize)));
+        to_yuv(&mut self.yuv, (self.width, self.height), width, height, rgb)?;
         if keyframe {
             self.encoder.force_intra_frame();
         }
@@ -206,6 +195,27 @@ impl VideoEncoder {
             VideoEncoder::Vp8(e) => e.encode(width, height, rgb, keyframe),
         }
     }
+}
+
+/// Converts an RGB8 frame into `yuv` (BT.601 limited range, shared by both codecs) after
+/// checking it has the encoder's `size` and `width × height × 3` bytes.
+pub(crate) fn to_yuv(
+    yuv: &mut YUVBuffer,
+    size: (u32, u32),
+    width: u32,
+    height: u32,
+    rgb: &[u8],
+) -> Result<(), EncodeError> {
+    if (width, height) != size || rgb.len() != width as usize * height as usize * 3 {
+        return Err(EncodeError::Size {
+            width: size.0,
+            height: size.1,
+            got_width: width,
+            got_height: height,
+        });
+    }
+    yuv.read_rgb8(RgbSliceU8::new(rgb, (width as usize, height as usize)));
+    Ok(())
 }
 
 /// The lowest H.264 level whose frame size fits `width`×`height` (in 16×16 macroblocks).

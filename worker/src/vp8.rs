@@ -35,7 +35,7 @@ use std::ffi::{CStr, c_int, c_long, c_uint, c_ulong};
 use std::ptr;
 use std::time::Instant;
 
-use openh264::formats::{RgbSliceU8, YUVBuffer, YUVSource};
+use openh264::formats::{YUVBuffer, YUVSource};
 use vpx_sys::{
     VPX_CODEC_OK, VPX_DL_REALTIME, VPX_EFLAG_FORCE_KF, VPX_ENCODER_ABI_VERSION,
     VPX_ERROR_RESILIENT_DEFAULT, VPX_FRAME_IS_KEY, vp8e_enc_control_id, vpx_codec_control_,
@@ -46,7 +46,7 @@ use vpx_sys::{
     vpx_kf_mode, vpx_rational, vpx_rc_mode,
 };
 
-use crate::encode::{EncodeError, Encoded, MAX_BITRATE, MIN_BITRATE};
+use crate::encode::{EncodeError, Encoded, MAX_BITRATE, MIN_BITRATE, to_yuv};
 
 /// libvpx's `cpu-used`: negative is a fixed speed. −8 is the fastest that keeps quarter-pixel
 /// motion search (dropped above 8); −4 takes 1.5–1.8× as long, −14 and −16 make panned frames
@@ -248,18 +248,7 @@ impl Vp8Encoder {
         keyframe: bool,
         pts: i64,
     ) -> Result<Encoded, EncodeError> {
-        if (width, height) != (self.width, self.height)
-            || rgb.len() != width as usize * height as usize * 3
-        {
-            return Err(EncodeError::Size {
-                width: self.width,
-                height: self.height,
-                got_width: width,
-                got_height: height,
-            });
-        }
-        self.yuv
-            .read_rgb8(RgbSliceU8::new(rgb, (width as usize, height as usize)));
+        to_yuv(&mut self.yuv, (self.width, self.height), width, height, rgb)?;
         let (y_stride, u_stride, v_stride) = self.yuv.strides();
         let (y, u, v) = (self.yuv.y(), self.yuv.u(), self.yuv.v());
         // An I420 image over the converted planes (libvpx only reads an input image).
@@ -492,8 +481,10 @@ mod tests {
 
     /// The Y plane the encoder was given for `rgb` (the same conversion).
     fn luma(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
-        let yuv =
-            YUVBuffer::from_rgb8_source(RgbSliceU8::new(rgb, (width as usize, height as usize)));
+        let yuv = YUVBuffer::from_rgb8_source(openh264::formats::RgbSliceU8::new(
+            rgb,
+            (width as usize, height as usize),
+        ));
         yuv.y().to_vec()
     }
 
