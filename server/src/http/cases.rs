@@ -396,24 +396,20 @@ pub async fn get_case(
     } else {
         None
     };
-    // A grader on a hidden repeat sees it under its masked label.
-    let shown = match crate::grading::active_assignment(&state.db, signed_in.user.id, case.id).await
-    {
-        Ok(mine) => crate::grading::presented(
-            &mine.kind,
-            mine.id,
-            &case.label,
-            &bundle.subject,
-            &bundle.visit,
-        ),
-        Err(_) => crate::grading::presented(
-            "primary",
-            case.id,
-            &case.label,
-            &bundle.subject,
-            &bundle.visit,
-        ),
-    };
+    // A grader on a hidden repeat sees it under its masked label; others see the case.
+    let (kind, assignment_id) =
+        match crate::grading::active_assignment(&state.db, signed_in.user.id, case.id).await {
+            Ok(mine) => (mine.kind, mine.id),
+            Err(crate::grading::GradingError::NotAssigned) => ("primary".to_owned(), case.id),
+            Err(err) => return Err(err.into()),
+        };
+    let shown = crate::grading::presented(
+        &kind,
+        assignment_id,
+        &case.label,
+        &bundle.subject,
+        &bundle.visit,
+    );
     Ok(Json(CaseView {
         case_id: case.id.to_string(),
         label: shown.label,
