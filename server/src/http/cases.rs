@@ -18,7 +18,7 @@ use super::format::{rfc3339, rfc3339_unix};
 use crate::access::{CaseAccess, CaseFacts};
 use crate::audit::case_target;
 use crate::auth::{self, SignedIn};
-use crate::db::{AssignmentRole, Case, DbError, Role, Study, StudyCode};
+use crate::db::{Assignment, AssignmentRole, Case, DbError, Role, Study, StudyCode};
 use crate::state::AppState;
 use readroom_domain::audit::{Action, Outcome};
 use readroom_domain::ticket::TicketClaims;
@@ -313,12 +313,13 @@ pub async fn delete_assignment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Loads a case and what the user may do with it; 404 if nothing (as if it did not exist).
+/// Loads a case, what the user may do with it and the user's own assignments of it; 404 if
+/// nothing (as if it did not exist).
 pub async fn case_with_access(
     state: &AppState,
     signed_in: &SignedIn,
     case_id: Uuid,
-) -> Result<(Case, CaseAccess), AppError> {
+) -> Result<(Case, CaseAccess, Vec<Assignment>), AppError> {
     let case = match state.db.case_by_id(case_id).await {
         Ok(case) => case,
         Err(DbError::NotFound) => {
@@ -326,20 +327,19 @@ pub async fn case_with_access(
         }
         Err(err) => return Err(err.into()),
     };
-    let assigned_as = state
+    let mine: Vec<Assignment> = state
         .db
         .assignments_for_case(case.id)
         .await?
         .into_iter()
         .filter(|a| a.user_id == signed_in.user.id)
-        .map(|a| a.role)
         .collect();
     let facts = CaseFacts {
         study: case.study_id,
-        assigned_as,
+        assigned_as: mine.iter().map(|a| a.role).collect(),
     };
     match signed_in.principal.case_access(&facts) {
-        Some(access) => Ok((case, access)),
+        Some(access) => Ok((case, access, mine)),
         None => {
             tracing::info!(user_id = %signed_in.user.id, "case access denied");
             Err(deny_case(state, signed_in, case_id, "not_assigned").await)
@@ -377,7 +377,7 @@ pub async fn get_case(
     signed_in: SignedIn,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CaseView>, AppError> {
-    let (case, access) = case_with_access(&state, &signed_in, id).await?;
+    let (case, access, mine) = case_with_access(&state, &signed_in, id).await?;
     let bundle = state.db.bundle_by_id(case.bundle_id).await?;
     let study = state.db.study_by_id(case.study_id).await?;
     let access_name = match access {
@@ -397,12 +397,10 @@ pub async fn get_case(
         None
     };
     // A grader on a hidden repeat sees it under its masked label; others see the case.
-    let (kind, assignment_id) =
-        match crate::grading::active_assignment(&state.db, signed_in.user.id, case.id).await {
-            Ok(mine) => (mine.kind, mine.id),
-            Err(crate::grading::GradingError::NotAssigned) => ("primary".to_owned(), case.id),
-            Err(err) => return Err(err.into()),
-        };
+    let (kind, assignment_id) = match crate::grading::pick_active(mine) {
+        Ok(active) => (active.kind, active.id),
+        Err(_) => ("primary".to_owned(), case.id),
+    };
     let shown = crate::grading::presented(
         &kind,
         assignment_id,
@@ -484,7 +482,7 @@ pub async fn view_ticket(
     case_id: Uuid,
     session: Uuid,
 ) -> Result<(String, i64), AppError> {
-    let (case, access) = case_with_access(state, signed_in, case_id).await?;
+    let (case, access, _) = case_with_access(state, signed_in, case_id).await?;
     if access != CaseAccess::View {
         tracing::info!(user_id = %signed_in.user.id, "ticket denied: metadata access only");
         return Err(deny_case(state, signed_in, case_id, "metadata_only").await);

@@ -28,7 +28,7 @@ use crate::audit::study_target;
 use crate::auth::SignedIn;
 use crate::db::grading::{Adjudication, Grade};
 use crate::db::{
-    AssignedCase, AssignmentRole, AssignmentStatus, Case, Db, DbError, Study, StudyCode,
+    AssignedCase, Assignment, AssignmentRole, AssignmentStatus, Case, Db, DbError, Study, StudyCode,
 };
 use crate::grading::export::{self, CsvTable};
 use crate::grading::{self, BatchRequest, Context, GradingError, Submitted};
@@ -248,17 +248,18 @@ async fn next_case(
     Ok(next.map(|r| r.case.case.id.to_string()))
 }
 
-/// The case if the caller is assigned to it (grader or adjudicator); 404 (audited) otherwise.
+/// The case and the caller's assignments of it if the caller is assigned to it (grader or
+/// adjudicator); 404 (audited) otherwise.
 async fn assigned_case(
     state: &AppState,
     signed_in: &SignedIn,
     case_id: Uuid,
-) -> Result<Case, AppError> {
-    let (case, access) = case_with_access(state, signed_in, case_id).await?;
+) -> Result<(Case, Vec<Assignment>), AppError> {
+    let (case, access, mine) = case_with_access(state, signed_in, case_id).await?;
     if access != CaseAccess::View {
         return Err(deny_case(state, signed_in, case_id, "not_assigned").await);
     }
-    Ok(case)
+    Ok((case, mine))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,9 +278,9 @@ pub async fn case_form(
     signed_in: SignedIn,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CaseForm>, AppError> {
-    let case = assigned_case(&state, &signed_in, id).await?;
+    let (case, mine) = assigned_case(&state, &signed_in, id).await?;
     let db = &state.db;
-    let assignment = grading::active_assignment(db, signed_in.user.id, case.id).await?;
+    let assignment = grading::pick_active(mine)?;
     let study = db.study_by_id(case.study_id).await?;
     let loaded = grading::current_form(db, &study).await?;
     let draft = match db.draft(assignment.id).await? {
@@ -377,7 +378,7 @@ pub async fn save_draft(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<DraftRequest>,
 ) -> Result<Json<DraftSaved>, AppError> {
-    let case = assigned_case(&state, &signed_in, id).await?;
+    let (case, _) = assigned_case(&state, &signed_in, id).await?;
     let context = Context {
         render_state: body.render_state,
         lossless_sha256: body.lossless_sha256,
@@ -444,7 +445,7 @@ pub async fn submit_grade(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<GradeRequest>,
 ) -> Result<(StatusCode, Json<Submission>), AppError> {
-    let case = assigned_case(&state, &signed_in, id).await?;
+    let (case, _) = assigned_case(&state, &signed_in, id).await?;
     let context = Context {
         render_state: body.render_state,
         lossless_sha256: body.lossless_sha256,
@@ -513,7 +514,7 @@ pub async fn amend_grade(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AmendRequest>,
 ) -> Result<(StatusCode, Json<Submission>), AppError> {
-    let case = assigned_case(&state, &signed_in, id).await?;
+    let (case, _) = assigned_case(&state, &signed_in, id).await?;
     let context = Context {
         render_state: body.render_state,
         lossless_sha256: body.lossless_sha256,
