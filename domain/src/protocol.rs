@@ -229,7 +229,9 @@ pub enum ServerMessage {
         /// SHA-256 (hex) of the frame's RGB8 pixels, row-major, no padding: what the browser
         /// must get back from the drawn canvas.
         sha256: String,
-        /// Size of the PNG in bytes.
+        /// The still-image format of the chunks, as a MIME type (`image/webp`: lossless WebP).
+        format: String,
+        /// Size of the image in bytes.
         bytes: u64,
         /// Number of binary chunks.
         chunks: u32,
@@ -322,8 +324,8 @@ impl ProtocolError {
     }
 }
 
-/// Header of a binary lossless chunk: `RRLF`, frame (u64 BE), chunk index (u32 BE), then PNG
-/// bytes.
+/// Header of a binary lossless chunk: `RRLF`, frame (u64 BE), chunk index (u32 BE), then a
+/// slice of the image (in the announcement's `format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkHeader {
     /// Frame number.

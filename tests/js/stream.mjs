@@ -68,7 +68,7 @@ run(async (browser) => {
     );
     return viewer(() => {
       const v = window.readroomViewer;
-      return { frame: v.lossless.frame, sha256: v.lossless.sha256, badge: v.badge, state: v.state, width: v.lossless.width, height: v.lossless.height };
+      return { frame: v.lossless.frame, sha256: v.lossless.sha256, badge: v.badge, state: v.state, width: v.lossless.width, height: v.lossless.height, format: v.lossless.format, bytes: v.lossless.bytes };
     });
   };
   // Pixels of the lossless canvas and of the current video frame, compared (PSNR in dB).
@@ -182,6 +182,8 @@ run(async (browser) => {
     viewport: initial.state.viewport,
     initial_badge: initial.badge,
     initial_sha: initial.sha256,
+    initial_format: initial.format,
+    initial_bytes: initial.bytes,
     oct: octResult,
     fundus: fundusResult,
     errors,

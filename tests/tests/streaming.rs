@@ -128,6 +128,13 @@ async fn a_grader_streams_a_case_in_chromium() {
     assert_eq!(result["frame_width"], viewport["width"], "{result}");
     assert_eq!(result["frame_height"], viewport["height"], "{result}");
     assert_eq!(result["initial_badge"], "LOSSLESS", "{result}");
+    // The settle comes as lossless WebP, far smaller than the frame's RGB.
+    assert_eq!(result["initial_format"], "image/webp", "{result}");
+    let rgb_bytes = viewport["width"].as_u64().unwrap() * viewport["height"].as_u64().unwrap() * 3;
+    assert!(
+        result["initial_bytes"].as_u64().unwrap() * 4 < rgb_bytes,
+        "{result}"
+    );
 
     // OCT: two B-scans down, a different frame, and the video shows what was rendered.
     let oct = &result["oct"];

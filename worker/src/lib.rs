@@ -24,6 +24,7 @@ pub mod encode;
 mod harden;
 pub mod image;
 pub mod keys;
+pub mod lossless;
 pub mod reader;
 pub mod render;
 pub mod source;

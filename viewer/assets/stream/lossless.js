@@ -1,6 +1,9 @@
-// The lossless settle, browser side: reassemble the PNG chunks the worker sends after the view
-// has been idle, draw them at device-pixel size and re-hash the drawn pixels. The LOSSLESS badge
-// is earned only when that hash equals the worker's hash of its own render.
+// The lossless settle, browser side: reassemble the image chunks (lossless WebP) the worker sends
+// after the view has been idle, draw them at device-pixel size and re-hash the drawn pixels. The
+// LOSSLESS badge is earned only when that hash equals the worker's hash of its own render.
+
+/** Still-image formats a lossless frame may come in (decoded natively and exactly). */
+const FORMATS = new Set(["image/webp", "image/png"]);
 
 /** Collects the chunks of the announced lossless frame; older or unannounced chunks are dropped. */
 export class LosslessAssembler {
@@ -8,11 +11,11 @@ export class LosslessAssembler {
     this.pending = null;
   }
 
-  /** A `lossless` announcement: frame, width, height, sha256, bytes, chunks. */
+  /** A `lossless` announcement: frame, width, height, sha256, format, bytes, chunks. */
   announce(message) {
     const chunks = Number(message.chunks);
     const bytes = Number(message.bytes);
-    if (!Number.isInteger(chunks) || chunks < 1 || chunks > 100000 || !Number.isFinite(bytes) || bytes < 1) {
+    if (!Number.isInteger(chunks) || chunks < 1 || chunks > 100000 || !Number.isFinite(bytes) || bytes < 1 || !FORMATS.has(message.format)) {
       this.pending = null;
       return;
     }
@@ -43,12 +46,12 @@ export class LosslessAssembler {
     if (p.received < p.parts.length) return null;
     this.pending = null;
     if (p.size !== Number(p.meta.bytes)) return null;
-    return { meta: p.meta, blob: new Blob(p.parts, { type: "image/png" }) };
+    return { meta: p.meta, blob: new Blob(p.parts, { type: p.meta.format }) };
   }
 }
 
 /**
- * Decodes `blob` (PNG) without colour conversion, draws it 1:1 on `canvas` (resized to the
+ * Decodes `blob` (lossless WebP or PNG) without colour conversion, draws it 1:1 on `canvas` (resized to the
  * frame) and returns the SHA-256 (hex) of the drawn pixels as RGB8, row-major — the same
  * definition the worker hashes. Throws if the image is not `width` × `height`.
  */

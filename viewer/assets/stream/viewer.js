@@ -355,7 +355,7 @@ export class Viewer {
       console.warn("lossless frame could not be drawn:", err.message);
     }
     const ok = sha === meta.sha256;
-    this.lossless = { frame: meta.frame, sha256: meta.sha256, drawn: sha, verified: ok, width: meta.width, height: meta.height };
+    this.lossless = { frame: meta.frame, sha256: meta.sha256, drawn: sha, verified: ok, width: meta.width, height: meta.height, format: meta.format, bytes: Number(meta.bytes) };
     this.sendMessage({ type: "verified", frame: meta.frame, ok });
     if (!ok) this.flash(t("viewer.verify_failed"), "error");
     this.refreshLossless();

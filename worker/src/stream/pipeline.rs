@@ -42,8 +42,10 @@ pub struct LosslessOut {
     pub height: u32,
     /// SHA-256 (hex) of the RGB pixels.
     pub sha256: String,
-    /// The PNG.
-    pub png: Vec<u8>,
+    /// MIME type of `data` ([`crate::lossless::FORMAT`]).
+    pub format: &'static str,
+    /// The encoded image.
+    pub data: Vec<u8>,
 }
 
 /// Why a session could not start or a frame could not be made.
@@ -294,7 +296,7 @@ impl Pipeline {
     }
 
     /// The number and a copy of the last frame, for [`encode_lossless`] off the pipeline (so
-    /// the PNG encoding does not hold back the next view change).
+    /// the lossless encoding does not hold back the next view change).
     pub fn last_frame(&self) -> Option<(u64, Frame)> {
         self.last
             .as_ref()
@@ -302,27 +304,16 @@ impl Pipeline {
     }
 }
 
-/// Frame `number`, exactly, as PNG with its pixel hash (the lossless settle).
+/// Frame `number`, exactly, as lossless WebP with its pixel hash (the lossless settle).
 pub fn encode_lossless(number: u64, frame: &Frame) -> Result<LosslessOut, PipelineError> {
-    let mut png = Vec::with_capacity(frame.rgb.len() / 2);
-    let encoder = image::codecs::png::PngEncoder::new_with_quality(
-        &mut png,
-        image::codecs::png::CompressionType::Fast,
-        image::codecs::png::FilterType::Adaptive,
-    );
-    image::ImageEncoder::write_image(
-        encoder,
-        &frame.rgb,
-        frame.width,
-        frame.height,
-        image::ExtendedColorType::Rgb8,
-    )
-    .map_err(|err| PipelineError::Frame(format!("PNG encoding: {err}")))?;
+    let data =
+        crate::lossless::encode(frame).map_err(|err| PipelineError::Frame(err.to_string()))?;
     Ok(LosslessOut {
         frame: number,
         width: frame.width,
         height: frame.height,
         sha256: frame.sha256_hex(),
-        png,
+        format: crate::lossless::FORMAT,
+        data,
     })
 }

@@ -211,8 +211,8 @@ pub(super) async fn run(
             },
             _ = settle_sleep => {
                 settle_at = None;
-                // The PNG is encoded from a copy of the frame on the blocking pool, so a view
-                // change that arrives meanwhile is rendered at once; a stale PNG is dropped.
+                // The still image is encoded from a copy of the frame on the blocking pool, so a
+                // view change that arrives meanwhile is rendered at once; a stale one is dropped.
                 if let (Some(p), true) = (pipeline.as_ref(), channel.is_some())
                     && let Some((number, frame)) = p.last_frame()
                 {
@@ -229,7 +229,7 @@ pub(super) async fn run(
                     && out.frame == current_frame.load(Ordering::SeqCst)
                 {
                     counters.lossless.push(LosslessRecord { frame: out.frame, sha256: out.sha256.clone(), verified: None });
-                    counters.bytes_sent += out.png.len() as u64;
+                    counters.bytes_sent += out.data.len() as u64;
                     let chunk = inner.config.chunk_bytes;
                     let frame_now = Arc::clone(&current_frame);
                     tokio::spawn(send_lossless(dc, out, chunk, frame_now));
@@ -492,20 +492,21 @@ async fn send_lossless(
     let payload = chunk_bytes
         .saturating_sub(readroom_domain::protocol::CHUNK_HEADER_LEN)
         .max(1);
-    let chunks = out.png.len().div_ceil(payload) as u32;
+    let chunks = out.data.len().div_ceil(payload) as u32;
     let announce = ServerMessage::Lossless {
         v: VERSION,
         frame: out.frame,
         width: out.width,
         height: out.height,
         sha256: out.sha256,
-        bytes: out.png.len() as u64,
+        format: out.format.to_owned(),
+        bytes: out.data.len() as u64,
         chunks,
     };
     if dc.send_text(&announce.to_json()).await.is_err() {
         return;
     }
-    for (index, part) in out.png.chunks(payload).enumerate() {
+    for (index, part) in out.data.chunks(payload).enumerate() {
         if current_frame.load(Ordering::SeqCst) != out.frame {
             return;
         }
