@@ -45,9 +45,9 @@ pub struct StreamConfig {
     pub connect_timeout_secs: u64,
     /// Most concurrent sessions on this worker.
     pub max_sessions: usize,
-    /// Starting video bitrate, bits per second.
+    /// Starting and highest video bitrate, bits per second (loss feedback lowers it).
     pub bitrate: u32,
-    /// Size of the lossless PNG chunks on the data channel, bytes.
+    /// Size of the lossless frame's chunks on the data channel, bytes.
     pub chunk_bytes: usize,
     /// Where the next search for a free port starts (shared by clones).
     #[serde(skip)]

@@ -94,9 +94,15 @@ impl Interceptor for FeedbackForwarder {
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
+/// Lowest bitrate loss may push the video to, bits per second.
+pub const MIN_BITRATE: u32 = 250_000;
+
 /// Loss-based bitrate control (the loss half of Google Congestion Control): above 10 % loss
-/// cut by half the loss, under 2 % grow by 5 %, in between hold.
-pub fn next_bitrate(current: u32, loss: f32) -> u32 {
+/// cut by half the loss, under 2 % grow by 5 %, in between hold; always within
+/// [`MIN_BITRATE`]..=`ceiling` (the configured bitrate: loss alone says nothing about spare
+/// capacity, so without the ceiling a clean link would ramp the bitrate, and the bytes per
+/// case, without bound).
+pub fn next_bitrate(current: u32, loss: f32, ceiling: u32) -> u32 {
     let current = f64::from(current);
     let next = if loss > 0.10 {
         current * (1.0 - 0.5 * f64::from(loss))
@@ -105,7 +111,8 @@ pub fn next_bitrate(current: u32, loss: f32) -> u32 {
     } else {
         current
     };
-    next.clamp(0.0, f64::from(u32::MAX)) as u32
+    let ceiling = ceiling.max(MIN_BITRATE);
+    next.clamp(f64::from(MIN_BITRATE), f64::from(ceiling)) as u32
 }
 
 #[cfg(test)]
@@ -114,9 +121,28 @@ mod tests {
 
     #[test]
     fn bitrate_falls_with_loss_and_recovers_without() {
-        assert_eq!(next_bitrate(1_000_000, 0.5), 750_000);
-        assert_eq!(next_bitrate(1_000_000, 0.05), 1_000_000);
-        assert_eq!(next_bitrate(1_000_000, 0.0), 1_050_000);
+        let ceiling = 8_000_000;
+        assert_eq!(next_bitrate(1_000_000, 0.5, ceiling), 750_000);
+        assert_eq!(next_bitrate(1_000_000, 0.05, ceiling), 1_000_000);
+        assert_eq!(next_bitrate(1_000_000, 0.0, ceiling), 1_050_000);
+    }
+
+    #[test]
+    fn bitrate_stays_between_the_floor_and_the_configured_ceiling() {
+        let ceiling = 8_000_000;
+        let mut rate = ceiling;
+        for _ in 0..100 {
+            rate = next_bitrate(rate, 0.0, ceiling);
+        }
+        assert_eq!(
+            rate, ceiling,
+            "a clean link does not ramp past the configured bitrate"
+        );
+        for _ in 0..100 {
+            rate = next_bitrate(rate, 0.9, ceiling);
+        }
+        assert_eq!(rate, MIN_BITRATE);
+        assert_eq!(next_bitrate(100_000, 0.0, 50_000), MIN_BITRATE);
     }
 
     #[test]

@@ -204,7 +204,7 @@ pub(super) async fn run(
                 Feedback::KeyframeRequest => keyframe = true,
                 Feedback::Loss(loss) => {
                     if let Some(p) = pipeline.as_mut() {
-                        let next = next_bitrate(p.bitrate(), loss);
+                        let next = next_bitrate(p.bitrate(), loss, inner.config.bitrate);
                         p.set_bitrate(next);
                     }
                 }
