@@ -207,6 +207,16 @@ async fn a_grader_streams_a_case_in_chromium() {
             "{sha} in {lossless}"
         );
     }
+    // The record counts the bytes of each lossless image that went out; a verified frame went
+    // out whole, and the session's total includes them.
+    let records = lossless.as_array().unwrap();
+    let initial = records
+        .iter()
+        .find(|r| r["sha256"] == result["initial_sha"] && r["verified"] == true)
+        .expect("the first settle is recorded");
+    assert_eq!(initial["bytes"], result["initial_bytes"], "{lossless}");
+    let lossless_bytes: i64 = records.iter().map(|r| r["bytes"].as_i64().unwrap()).sum();
+    assert!(row.bytes_sent > lossless_bytes, "{row:?}");
     let streamer = app.state.streamer.as_ref().expect("in-process worker");
     assert_eq!(
         streamer.active_sessions(),

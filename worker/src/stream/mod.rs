@@ -97,6 +97,9 @@ pub struct LosslessRecord {
     pub frame: u64,
     /// SHA-256 of its pixels.
     pub sha256: String,
+    /// Bytes of the image actually sent: all of it, or what went out before a newer frame
+    /// stopped it.
+    pub bytes: u64,
     /// What the browser said after re-hashing (None: it did not say).
     pub verified: Option<bool>,
 }
@@ -122,7 +125,8 @@ pub struct SessionReport {
     pub views: Vec<String>,
     /// Lossless frames sent, with their hashes.
     pub lossless: Vec<LosslessRecord>,
-    /// Bytes of video and lossless frames sent.
+    /// Bytes of video and lossless frames sent (a lossless frame stopped by a newer one counts
+    /// what went out).
     pub bytes_sent: u64,
     /// Data-channel messages received.
     pub messages: u64,

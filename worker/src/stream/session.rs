@@ -44,6 +44,16 @@ struct Counters {
     refused: u64,
 }
 
+impl Counters {
+    /// A lossless send ended with `bytes` of frame `frame`'s image sent.
+    fn lossless_sent(&mut self, frame: u64, bytes: u64) {
+        self.bytes_sent += bytes;
+        if let Some(record) = self.lossless.iter_mut().rev().find(|r| r.frame == frame) {
+            record.bytes += bytes;
+        }
+    }
+}
+
 /// Runs a session to its end. `pipeline` is already open on the admitted case.
 pub(super) async fn run(
     inner: Arc<Inner>,
@@ -75,6 +85,8 @@ pub(super) async fn run(
     let (incoming_tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
     let (feedback_tx, mut feedback_rx) = mpsc::unbounded_channel::<Feedback>();
     let (lossless_tx, mut lossless_rx) = mpsc::unbounded_channel::<LosslessOut>();
+    // (frame, bytes of its image sent) when a lossless send ends, completed or stopped.
+    let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<(u64, u64)>();
     spawn_feedback_reader(Arc::clone(&peer.track), feedback_tx);
 
     let mut connected = false;
@@ -228,13 +240,13 @@ pub(super) async fn run(
                 if let Some(dc) = channel.clone()
                     && out.frame == current_frame.load(Ordering::SeqCst)
                 {
-                    counters.lossless.push(LosslessRecord { frame: out.frame, sha256: out.sha256.clone(), verified: None });
-                    counters.bytes_sent += out.data.len() as u64;
+                    counters.lossless.push(LosslessRecord { frame: out.frame, sha256: out.sha256.clone(), bytes: 0, verified: None });
                     let chunk = inner.config.chunk_bytes;
                     let frame_now = Arc::clone(&current_frame);
-                    tokio::spawn(send_lossless(dc, out, chunk, frame_now));
+                    tokio::spawn(send_lossless(dc, out, chunk, frame_now, sent_tx.clone()));
                 }
             },
+            Some((frame, bytes)) = sent_rx.recv() => counters.lossless_sent(frame, bytes),
             _ = ticker.tick() => {
                 if !connected && Instant::now() > connect_deadline {
                     break EndReason::ConnectTimeout;
@@ -331,6 +343,9 @@ pub(super) async fn run(
     };
 
     let _ = peer.connection.close().await;
+    while let Ok((frame, bytes)) = sent_rx.try_recv() {
+        counters.lossless_sent(frame, bytes);
+    }
     let cached = pipeline.as_ref().map(Pipeline::cached_bytes).unwrap_or(0);
     drop(pipeline);
     let report = SessionReport {
@@ -483,12 +498,26 @@ async fn send_text(channel: &Option<Arc<dyn DataChannel>>, message: &ServerMessa
 }
 
 /// Sends the announcement and the chunks; stops if a newer frame was rendered meanwhile.
+/// Reports the bytes of the image that went out on `sent` when it ends, either way.
 async fn send_lossless(
     dc: Arc<dyn DataChannel>,
     out: super::pipeline::LosslessOut,
     chunk_bytes: usize,
     current_frame: Arc<AtomicU64>,
+    sent: mpsc::UnboundedSender<(u64, u64)>,
 ) {
+    let frame = out.frame;
+    let bytes = send_chunks(dc, out, chunk_bytes, current_frame).await;
+    let _ = sent.send((frame, bytes));
+}
+
+/// The announcement and chunks of a lossless frame; returns the image bytes sent.
+async fn send_chunks(
+    dc: Arc<dyn DataChannel>,
+    out: super::pipeline::LosslessOut,
+    chunk_bytes: usize,
+    current_frame: Arc<AtomicU64>,
+) -> u64 {
     let payload = chunk_bytes
         .saturating_sub(readroom_domain::protocol::CHUNK_HEADER_LEN)
         .max(1);
@@ -504,11 +533,12 @@ async fn send_lossless(
         chunks,
     };
     if dc.send_text(&announce.to_json()).await.is_err() {
-        return;
+        return 0;
     }
+    let mut sent = 0u64;
     for (index, part) in out.data.chunks(payload).enumerate() {
         if current_frame.load(Ordering::SeqCst) != out.frame {
-            return;
+            break;
         }
         let header = ChunkHeader {
             frame: out.frame,
@@ -518,9 +548,11 @@ async fn send_lossless(
         message.extend_from_slice(&header.encode());
         message.extend_from_slice(part);
         if dc.send(message).await.is_err() {
-            return;
+            break;
         }
+        sent += part.len() as u64;
     }
+    sent
 }
 
 fn spawn_channel_reader(dc: Arc<dyn DataChannel>, tx: mpsc::UnboundedSender<Incoming>) {
