@@ -12,7 +12,8 @@
 //   scroll_ms    how long to scroll the OCT volume as fast as input comes (presented fps)
 //   idle_ms      how long the concurrent sessions stay idle, then how long they get one input/s
 //
-// Prints RESULT {...}: first_frame_ms[], latencies_ms[], settle_ms[], scroll {frames, ms},
+// Prints RESULT {...}: first_frame_ms[], latencies_ms[] (input → presented), decoded_ms[],
+// received_ms[], settle_ms[], scroll {frames, ms},
 // viewport, phases {baseline, open, idle, active, end} (epoch ms, for the harness's CPU/RSS
 // samples), sessions.
 
@@ -62,20 +63,29 @@ run(async (browser) => {
   await waitFor(page, () => { const v = window.readroomViewer; return v.lossless && v.lossless.verified && v.lossless.frame === v.frame; });
   const viewport = await page.evaluate(() => window.readroomViewer.state.viewport);
 
-  // Input → next presented video frame (encode on change: no other frame can come).
-  const latencies = await page.evaluate(async (n) => {
+  // Input → next video frame (encode on change: no other frame can come). From the
+  // requestVideoFrameCallback metadata: when its last packet arrived (`receiveTime`), when it
+  // was decoded (`receiveTime` + `processingDuration`, Chromium's receive-to-decoded time) and
+  // when the callback ran (the frame is presented: the next vsync after compositing).
+  const timing = await page.evaluate(async (n) => {
     const v = window.readroomViewer;
-    const out = [];
-    const nextFrame = () => new Promise((resolve) => v.video.requestVideoFrameCallback((now) => resolve(now)));
+    const out = { presented: [], decoded: [], received: [] };
+    const nextFrame = () => new Promise((resolve) => v.video.requestVideoFrameCallback((now, meta) => resolve({ now, meta })));
     for (let i = 0; i < n; i += 1) {
       const wait = nextFrame();
       const t0 = performance.now();
       v.send({ type: "view", set: { slice_delta: i % 20 < 10 ? 1 : -1 } });
-      out.push((await wait) - t0);
+      const { now, meta } = await wait;
+      out.presented.push(now - t0);
+      if (meta.receiveTime !== undefined) {
+        out.received.push(meta.receiveTime - t0);
+        if (meta.processingDuration !== undefined) out.decoded.push(meta.receiveTime + meta.processingDuration * 1000 - t0);
+      }
       await new Promise((r) => setTimeout(r, 40));
     }
     return out;
   }, steps);
+  const latencies = timing.presented;
 
   // Input → lossless frame drawn and its hash verified in the browser.
   const settle = [];
@@ -137,6 +147,8 @@ run(async (browser) => {
   return {
     first_frame_ms: firstFrame,
     latencies_ms: latencies,
+    decoded_ms: timing.decoded,
+    received_ms: timing.received,
     settle_ms: settle,
     scroll,
     viewport,
