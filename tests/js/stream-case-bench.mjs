@@ -15,7 +15,9 @@
 // back to fit; fundus OS; then for each eye's first OCT volume: the volume scrolled end to end
 // at `scroll_hz`, stopping on `stops` evenly spaced B-scans; then both eyes side by side.
 //
-// Prints RESULT {...}: first_frame_ms[], session {stream_id, ms, settles, video_bytes_received,
+// Prints RESULT {...}: first_frame_ms[], open_windows[] ([start, streaming] epoch ms per open),
+// quiet_window ([start, end] epoch ms: a second with nothing going on), phases[] ({open, offer-sent, answer, ice-connected,
+// connected, channel-open, ready, first-frame}: ms since navigation, per open), session {stream_id, ms, settles, video_bytes_received,
 // frames_decoded, inputs, slices_scrolled}, viewport.
 
 import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
@@ -33,21 +35,39 @@ run(async (browser) => {
   await page.goto(p.link_url);
   await waitForPage(page, "worklist");
 
+  // Each open's wall-clock window (epoch ms), for the harness's samples of the bytes the server
+  // process read meanwhile (the ciphertext the worker fetched for the first frame).
+  const openWindows = [];
   const openCase = async () => {
     const t0 = Date.now();
     await page.goto(`/cases/${p.case_id}`);
     await page.waitForFunction(() => document.querySelector('.viewer[data-state="streaming"]') !== null, null, { timeout: 30000, polling: 5 });
-    return Date.now() - t0;
+    const t1 = Date.now();
+    openWindows.push([t0, t1]);
+    return t1 - t0;
   };
 
-  // Time to first frame, cold: each open is a new viewer session.
+  // A quiet second on the worklist: what the server process reads with nothing going on.
+  await page.waitForTimeout(300);
+  const quietWindow = [Date.now()];
+  await page.waitForTimeout(1000);
+  quietWindow.push(Date.now());
+
+  // Time to first frame, cold: each open is a new viewer session. The viewer's User Timing
+  // marks (`readroom:<phase>`, ms since the page's navigation started) say where it went.
   const firstFrame = [];
+  const phases = [];
   for (let i = 0; i < opens; i += 1) {
     if (i > 0) {
       await page.goto("/");
       await waitForPage(page, "worklist");
+      // The previous session's end and the worklist's requests are done before the next open.
+      await page.waitForTimeout(300);
     }
     firstFrame.push(await openCase());
+    phases.push(await page.evaluate(() => Object.fromEntries(
+      performance.getEntriesByType("mark").filter((m) => m.name.startsWith("readroom:")).map((m) => [m.name.slice(9), m.startTime]),
+    )));
   }
 
   // The grading session runs in the last open.
@@ -129,6 +149,9 @@ run(async (browser) => {
   await waitForPage(page, "worklist");
   return {
     first_frame_ms: firstFrame,
+    open_windows: openWindows,
+    quiet_window: quietWindow,
+    phases,
     session: {
       stream_id: streamId,
       ms,

@@ -23,8 +23,16 @@ use crate::support::TestApp;
 
 /// Plaintext size the bundle is filled up to.
 const TARGET_BYTES: u64 = 1_000_000_000;
+/// The same with `STREAM_BENCH_QUICK` (a development run).
+const QUICK_TARGET_BYTES: u64 = 250_000_000;
 /// Side of a dense raster B-scan.
 const DENSE_SIDE: u32 = 1024;
+
+/// Whether `STREAM_BENCH_QUICK` asks for a short development run (smaller bundle, fewer opens,
+/// shorter looks; the numbers are printed, not written to `BENCHMARKS.md`).
+pub fn quick() -> bool {
+    std::env::var_os("STREAM_BENCH_QUICK").is_some()
+}
 
 /// What the large case measured.
 pub struct LargeCase {
@@ -34,6 +42,17 @@ pub struct LargeCase {
     pub files: usize,
     /// Case open → first decoded frame, ms, per open.
     pub first_frame_ms: Vec<f64>,
+    /// Bytes the server process read (`rchar` of `/proc/self/io`) during each open, from the
+    /// navigation to the first frame: the ciphertext the worker fetched from the local store, plus
+    /// a little noise (database pages, HTTP requests, the samplers' own reads of `/proc`).
+    pub first_frame_read_bytes: Vec<u64>,
+    /// The same counter's rate on a quiet second (nothing going on), bytes/s.
+    pub quiet_read_bytes_per_s: f64,
+    /// The first view's image entry (what the first frame shows) and its plaintext size.
+    pub first_view: (String, u64),
+    /// Median ms since navigation of each connection phase (the viewer's User Timing marks),
+    /// in the order they happen.
+    pub phases: Vec<(String, f64)>,
     /// The grading session as the worker recorded it.
     pub session: Session,
 }
@@ -63,9 +82,13 @@ pub async fn run(app: &TestApp, grader: &User, window: (u32, u32)) -> Result<Lar
     let scratch = tempfile::tempdir()?;
     let dir = scratch.path().join("S7701-V1");
     let started = std::time::Instant::now();
-    tokio::task::spawn_blocking({
+    let quick = quick();
+    let first_view = tokio::task::spawn_blocking({
         let dir = dir.clone();
-        move || write_large_bundle(&dir)
+        move || {
+            write_large_bundle(&dir, quick)?;
+            first_view(&dir)
+        }
     })
     .await??;
     eprintln!(
@@ -96,21 +119,42 @@ pub async fn run(app: &TestApp, grader: &User, window: (u32, u32)) -> Result<Lar
     app.assign(&case, grader, AssignmentRole::Grader).await;
 
     let link = app.link(grader).await;
-    let result: Value = readroom_tests::browser::run_script_async(
+    let reads = ReadSampler::start();
+    let result = readroom_tests::browser::run_script_async(
         "stream-case-bench.mjs",
         json!({
             "base_url": app.url,
             "link_url": link,
             "case_id": case.id.to_string(),
             "window": { "width": window.0, "height": window.1 },
-            "opens": 7,
+            "opens": if quick { 2 } else { 7 },
             "scroll_hz": 15,
-            "stops": 5,
-            "look_ms": 1500,
+            "stops": if quick { 2 } else { 5 },
+            "look_ms": if quick { 300 } else { 1500 },
         }),
         Duration::from_secs(900),
     )
-    .await?;
+    .await;
+    let reads = reads.stop();
+    let result: Value = result?;
+    let window_of =
+        |value: &Value| -> Option<(u64, u64)> { Some((value[0].as_u64()?, value[1].as_u64()?)) };
+    let first_frame_read_bytes = result["open_windows"]
+        .as_array()
+        .map(|opens| {
+            opens
+                .iter()
+                .filter_map(window_of)
+                .filter_map(|(from, to)| read_between(&reads, from, to))
+                .collect()
+        })
+        .unwrap_or_default();
+    let quiet_read_bytes_per_s = window_of(&result["quiet_window"])
+        .and_then(|(from, to)| {
+            let bytes = read_between(&reads, from, to)?;
+            Some(bytes as f64 / ((to - from).max(1) as f64 / 1000.0))
+        })
+        .unwrap_or(f64::NAN);
 
     let session = &result["session"];
     let stream_id = session["stream_id"]
@@ -141,11 +185,34 @@ pub async fn run(app: &TestApp, grader: &User, window: (u32, u32)) -> Result<Lar
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
+    let mut phases = Vec::new();
+    for name in [
+        "open",
+        "offer-sent",
+        "answer",
+        "ice-connected",
+        "connected",
+        "channel-open",
+        "ready",
+        "first-frame",
+    ] {
+        let times: Vec<f64> = result["phases"]
+            .as_array()
+            .map(|opens| opens.iter().filter_map(|o| o[name].as_f64()).collect())
+            .unwrap_or_default();
+        if !times.is_empty() {
+            phases.push((name.to_owned(), median(&times)));
+        }
+    }
     let number = |key: &str| session[key].as_u64().unwrap_or(0);
     Ok(LargeCase {
         plaintext_bytes: report.plaintext_bytes,
         files: report.files,
         first_frame_ms,
+        first_frame_read_bytes,
+        quiet_read_bytes_per_s,
+        first_view,
+        phases,
         session: Session {
             seconds: session["ms"].as_f64().unwrap_or(0.0) / 1000.0,
             settles: number("settles"),
@@ -159,18 +226,22 @@ pub async fn run(app: &TestApp, grader: &User, window: (u32, u32)) -> Result<Lar
     })
 }
 
-/// Writes the bundle directory (blocking; about a minute on 2 cores).
-fn write_large_bundle(dir: &Path) -> Result<()> {
+/// Writes the bundle directory (blocking; about 10 s on 2 cores). `quick`: 64 B-scans per
+/// synthetic volume and about 250 MB.
+fn write_large_bundle(dir: &Path, quick: bool) -> Result<()> {
     let mut spec = SynthSpec::new(7701, "S7701");
     spec.fundus_size = 4096;
-    spec.oct_frames = 256;
+    spec.oct_frames = if quick { 64 } else { 256 };
     write_bundle_dir(&spec, dir).context("synthetic bundle")?;
     let synth_bytes = dir_bytes(dir)?;
 
     let frame_bytes = u64::from(DENSE_SIDE * DENSE_SIDE);
-    let per_eye = TARGET_BYTES
-        .saturating_sub(synth_bytes)
-        .div_ceil(2 * frame_bytes) as usize;
+    let target = if quick {
+        QUICK_TARGET_BYTES
+    } else {
+        TARGET_BYTES
+    };
+    let per_eye = target.saturating_sub(synth_bytes).div_ceil(2 * frame_bytes) as usize;
     let manifest_path = dir.join(readroom_domain::manifest::MANIFEST_FILE);
     let mut manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path)?)?;
     let exams = manifest["exams"]
@@ -213,6 +284,96 @@ fn write_large_bundle(dir: &Path) -> Result<()> {
     }
     std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)?;
     Ok(())
+}
+
+/// The entry the first frame shows (the worker's initial view: the first image exam, its middle
+/// B-scan if it has frames) and its size.
+fn first_view(dir: &Path) -> Result<(String, u64)> {
+    let manifest: Value = serde_json::from_slice(&std::fs::read(
+        dir.join(readroom_domain::manifest::MANIFEST_FILE),
+    )?)?;
+    let exams = manifest["exams"]
+        .as_array()
+        .context("the manifest's exams")?;
+    let entry = exams
+        .iter()
+        .find_map(|exam| {
+            if let Some(frames) = exam["frames"].as_array().filter(|f| !f.is_empty()) {
+                return frames[frames.len() / 2].as_str();
+            }
+            exam["file"].as_str()
+        })
+        .context("an exam with an image")?
+        .to_owned();
+    let size = std::fs::metadata(dir.join(&entry))?.len();
+    Ok((entry, size))
+}
+
+/// Samples this process's `rchar` (bytes passed to read(2) and the like, `/proc/self/io`) every
+/// 5 ms on its own thread, with the wall clock (epoch ms).
+struct ReadSampler {
+    samples: std::sync::Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ReadSampler {
+    fn start() -> ReadSampler {
+        let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let thread = std::thread::spawn({
+            let (samples, running) = (samples.clone(), running.clone());
+            move || {
+                while running.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(sample) = read_counter() {
+                        samples.lock().expect("samples").push(sample);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+        ReadSampler {
+            samples,
+            running,
+            thread,
+        }
+    }
+
+    fn stop(self) -> Vec<(u64, u64)> {
+        self.running
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.thread.join();
+        std::mem::take(&mut *self.samples.lock().expect("samples"))
+    }
+}
+
+/// (epoch ms, rchar) now.
+fn read_counter() -> Option<(u64, u64)> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    let rchar = io
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    Some((at, rchar))
+}
+
+/// Bytes read from the last sample at or before `from` to the first at or after `to`.
+fn read_between(samples: &[(u64, u64)], from: u64, to: u64) -> Option<u64> {
+    let start = samples.iter().rev().find(|(at, _)| *at <= from)?.1;
+    let end = samples.iter().find(|(at, _)| *at >= to)?.1;
+    Some(end.saturating_sub(start))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }
 
 fn write_png(path: &Path, pixels: &[u8], width: u32, height: u32) -> Result<()> {

@@ -12,6 +12,14 @@ const BUNDLE_POLICY = "max-bundle";
 
 let iceServers = null;
 
+/**
+ * A User Timing mark (`readroom:<phase>`) of the connection's progress, for the browser's
+ * performance panel and the streaming benchmark's first-frame breakdown. Names only: no data.
+ */
+export function mark(phase) {
+  if (typeof performance !== "undefined" && performance.mark) performance.mark(`readroom:${phase}`);
+}
+
 async function loadIceServers() {
   if (!iceServers) {
     const config = await api("/api/stream/config");
@@ -114,6 +122,7 @@ export class StreamConnection {
    * `session_id`); rejects with the API error (400, 404, 503…) or a network error.
    */
   async open(caseId, viewport, viewerSession) {
+    mark("open");
     // The ICE servers are fetched while the offer is made; gathering starts with
     // setLocalDescription, so they are set just before it.
     const serversLoaded = loadIceServers();
@@ -131,7 +140,13 @@ export class StreamConnection {
       this.handlers.onTrack(stream);
     });
     pc.addEventListener("connectionstatechange", () => this.onConnectionState());
-    channel.addEventListener("open", () => this.handlers.onOpen());
+    pc.addEventListener("iceconnectionstatechange", () => {
+      if (pc.iceConnectionState === "connected") mark("ice-connected");
+    });
+    channel.addEventListener("open", () => {
+      mark("channel-open");
+      this.handlers.onOpen();
+    });
     channel.addEventListener("close", () => this.lost("channel_closed"));
     channel.addEventListener("message", (event) => {
       if (typeof event.data === "string") this.handlers.onText(event.data);
@@ -151,7 +166,9 @@ export class StreamConnection {
       viewport,
       ...(viewerSession ? { viewer_session: viewerSession } : {}),
     };
+    mark("offer-sent");
     const answer = await api(`/api/cases/${encodeURIComponent(caseId)}/stream`, { method: "POST", body });
+    mark("answer");
     if (this.closed) throw new Error("closed");
     await pc.setRemoteDescription(answer.answer);
     this.answer = answer;
@@ -167,6 +184,7 @@ export class StreamConnection {
       clearTimeout(this.disconnectTimer);
       this.disconnectTimer = setTimeout(() => this.lost("connection_disconnected"), 4000);
     } else if (state === "connected") {
+      mark("connected");
       clearTimeout(this.disconnectTimer);
     }
   }

@@ -8,7 +8,7 @@
 
 import { h } from "../dom.js";
 import { examLabel, formatNumber, t } from "../i18n.js";
-import { StreamConnection } from "./connection.js";
+import { StreamConnection, mark } from "./connection.js";
 import { LosslessAssembler, canVerify, drawAndHash } from "./lossless.js";
 import { MAX_MESSAGE, VERSION, changesView, layoutsFor, parseChunk, parseServerMessage, restoreChange, viewportFor } from "./protocol.js";
 import { SHORTCUTS, TOOLS, keyAction, wheelAction } from "./input.js";
@@ -257,6 +257,7 @@ export class Viewer {
     this.video.play().catch(() => {});
     const presented = () => {
       if (this.conn && !this.framePresented) {
+        mark("first-frame");
         this.framePresented = true;
         this.maybeStreaming();
       }
@@ -282,6 +283,7 @@ export class Viewer {
     }
     switch (message.type) {
       case "ready":
+        mark("ready");
         this.onReady(message);
         break;
       case "ack":
