@@ -1,4 +1,5 @@
-//! H.264 encoding of rendered frames (openh264, constrained baseline, camera real-time mode).
+//! H.264 encoding of rendered frames (openh264, constrained baseline, camera real-time mode,
+//! lowest complexity).
 //!
 //! Frames are encoded only when the view changes, so there is no fixed tick: every call
 //! produces one access unit. The colour conversion is BT.601 limited range and the stream says
@@ -78,11 +79,16 @@ impl H264Encoder {
             .bitrate(BitRate::from_bps(bitrate))
             .max_frame_rate(FrameRate::from_hz(60.0))
             .skip_frames(false)
-            .complexity(Complexity::Medium)
+            // Low: about a quarter less encoding time than Medium on 1518×832 OCT frames
+            // (6 against 8 ms p50 in the demo case; 7.6 against 9.7 ms on noisier synthetic
+            // B-scans) for the same bytes and 0.3 dB less luma PSNR. Encoding is most of the
+            // time from input to frame, and the lossless settle shows the exact frame anyway.
+            .complexity(Complexity::Low)
             .qp(QpRange::new(8, 32))
             .sps_pps_strategy(SpsPpsStrategy::ConstantId)
             .scene_change_detect(false)
             .background_detection(false)
+            // One slice, so more threads would not help; the 2 cores are Chromium's too.
             .num_threads(1)
             .vui(VuiConfig::bt601());
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)

@@ -17,6 +17,7 @@ use readroom_domain::view::{
     Caliper, CaseShape, ExamShape, Layout, ViewChange, ViewError, ViewState, Zoom,
 };
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
 
 use crate::image::{DecodedImage, ImageError, ImageProvider, ImageRequest, Part, Pixels, Visit};
 use crate::watermark::{self, Watermark};
@@ -401,29 +402,84 @@ fn draw_caliper(
 
 /// Intensity mapping for the frame.
 struct Lut {
-    table: Vec<u8>,
+    table: Arc<[u8; 65536]>,
 }
+
+/// What a [`Lut`] depends on: window, level, gamma (as bits) and invert.
+type LutKey = (u32, u32, u32, bool);
+
+/// The last few tables made: building one takes 65536 `powf` (~1 ms), and the view changes
+/// most often (slices, pan, zoom) keep the intensity mapping.
+static LUT_CACHE: Mutex<Vec<(LutKey, Arc<[u8; 65536]>)>> = Mutex::new(Vec::new());
+/// Tables kept in [`LUT_CACHE`] (64 KiB each).
+const LUT_CACHE_ENTRIES: usize = 8;
 
 impl Lut {
     fn new(state: &ViewState) -> Lut {
+        let key = (
+            state.window.to_bits(),
+            state.level.to_bits(),
+            state.gamma.to_bits(),
+            state.invert,
+        );
+        let cached = LUT_CACHE.lock().ok().and_then(|cache| {
+            cache
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, table)| Arc::clone(table))
+        });
+        if let Some(table) = cached {
+            return Lut { table };
+        }
+        let table = Lut::build(state);
+        if let Ok(mut cache) = LUT_CACHE.lock() {
+            if cache.len() >= LUT_CACHE_ENTRIES {
+                cache.remove(0);
+            }
+            cache.push((key, Arc::clone(&table)));
+        }
+        Lut { table }
+    }
+
+    fn build(state: &ViewState) -> Arc<[u8; 65536]> {
         let low = state.level - state.window / 2.0;
         let inverse_gamma = 1.0 / state.gamma;
-        let table = (0..=u16::MAX)
-            .map(|v| {
+        let mut table = Arc::new([0u8; 65536]);
+        let entries = Arc::get_mut(&mut table).expect("just made");
+        for (entry, v) in entries.iter_mut().zip(0..=u16::MAX) {
+            *entry = {
                 let x = f32::from(v) / 65535.0;
                 let y = ((x - low) / state.window)
                     .clamp(0.0, 1.0)
                     .powf(inverse_gamma);
                 let y = if state.invert { 1.0 - y } else { y };
                 (y * 255.0).round() as u8
-            })
-            .collect();
-        Lut { table }
+            };
+        }
+        table
     }
 
+    #[inline]
     fn map(&self, sixteen: u16) -> u8 {
         self.table[sixteen as usize]
     }
+}
+
+/// `v.round().clamp(0.0, 65535.0) as u16`, exactly (half away from zero), without `roundf`:
+/// on x86-64 without SSE4.1 `f32::round` is a libm call, which cost as much as the rest of
+/// the bilinear inner loop. After the clamp `0 <= v <= 65535`, so its integer part `t` is exact
+/// and so is `v - t` (Sterbenz), and rounding half away from zero is `t + (v - t >= 0.5)`.
+/// (`t` is at most 65535, and `t = 65535` only when `v = 65535` exactly, so `t + up` fits.)
+///
+/// The clamp is written as two selects (`maxss`/`minss`); `f32::clamp` adds NaN checks and
+/// branches. A NaN gives 0 either way.
+#[inline]
+fn round_u16(v: f32) -> u16 {
+    let v = if v > 0.0 { v } else { 0.0 };
+    let v = if v < 65535.0 { v } else { 65535.0 };
+    let t = v as i32;
+    let up = i32::from(v - t as f32 >= 0.5);
+    (t + up) as u16
 }
 
 /// Draws `image` through `placement` into its area; pixels outside the image stay black.
@@ -435,13 +491,14 @@ fn blit(frame: &mut Frame, placement: &Placement, image: &DecodedImage, lut: &Lu
     }
 }
 
-/// One bilinear tap along an axis: the two neighbouring source indices (clamped to the image)
-/// and the weight of the second.
+/// One bilinear tap along an axis: the two neighbouring source indices (clamped to the image),
+/// the weight of the second and of the first (`1 - weight`).
 #[derive(Clone, Copy)]
 struct Tap {
     first: usize,
     second: usize,
     weight: f32,
+    rest: f32,
 }
 
 impl Tap {
@@ -451,28 +508,25 @@ impl Tap {
         let floor = at.floor();
         let last = size as i32 - 1;
         let i = floor as i32;
+        let weight = at - floor;
         Tap {
             first: i.clamp(0, last) as usize,
             second: (i + 1).clamp(0, last) as usize,
-            weight: at - floor,
+            weight,
+            rest: 1.0 - weight,
         }
     }
 }
 
-/// Bilinear mix of four 16-bit-scaled samples, rounded to 16 bits.
-#[inline]
-fn mix(a: f32, b: f32, c: f32, d: f32, x: Tap, y: Tap) -> u16 {
-    let top = a * (1.0 - x.weight) + b * x.weight;
-    let bottom = c * (1.0 - x.weight) + d * x.weight;
-    (top * (1.0 - y.weight) + bottom * y.weight)
-        .round()
-        .clamp(0.0, 65535.0) as u16
-}
-
 /// [`blit`] by bilinear sampling at each device pixel's centre (magnification, 1:1).
 ///
-/// The horizontal taps are the same for every row and the vertical tap for every pixel of a
-/// row, so both are computed once; the inner loop only reads four samples per channel.
+/// Each device pixel is `round(top × (1 − wy) + bottom × wy)` through the LUT, where `top` and
+/// `bottom` are the horizontal mixes `a × (1 − wx) + b × wx` of the two source rows around it.
+/// A horizontal mix depends only on the source row and the device column, so it is computed
+/// once per source row (kept while the device rows between that row and the next use it)
+/// instead of once per device row: at 1.6× magnification that halves the work, and the device
+/// rows then only blend two precomputed rows (same operations in the same order, so the same
+/// pixels).
 fn blit_bilinear(
     frame: &mut Frame,
     placement: &Placement,
@@ -486,53 +540,152 @@ fn blit_bilinear(
     };
     let (iw, ih) = placement.image;
     let width = image.width as usize;
-    let height = image.height as usize;
     let columns: Vec<Option<Tap>> = (x_start..x_end)
         .map(|px| {
             let ix = placement.origin.0 + (px as f32 + 0.5 - area.x) / placement.scale;
             (ix >= 0.0 && ix < iw).then(|| Tap::new(ix, width))
         })
         .collect();
-    for py in y_start..y_end {
-        let iy = placement.origin.1 + (py as f32 + 0.5 - area.y) / placement.scale;
-        let row_start = (py * frame.width + x_start) as usize * 3;
-        let row = &mut frame.rgb[row_start..row_start + columns.len() * 3];
-        if iy < 0.0 || iy >= ih {
-            for out in row.chunks_exact_mut(3) {
-                out.copy_from_slice(&BACKGROUND);
-            }
-            continue;
+    // The columns inside the image are one run (ix grows with px).
+    let Some(inside_start) = columns.iter().position(Option::is_some) else {
+        fill_rows(frame, x_start, x_end, y_start, y_end);
+        return;
+    };
+    let taps: Vec<Tap> = columns[inside_start..]
+        .iter()
+        .map_while(|tap| *tap)
+        .collect();
+    let inside_end = inside_start + taps.len();
+    let target = BilinearTarget {
+        frame,
+        placement,
+        x: (x_start, x_end),
+        y: (y_start, y_end),
+        inside: (inside_start, inside_end),
+        taps: &taps,
+        height: image.height as usize,
+        width,
+        ih,
+    };
+    let grey = |v: [u16; 1]| {
+        let v = lut.map(v[0]);
+        [v, v, v]
+    };
+    match &image.pixels {
+        Pixels::Gray8(p) => target.draw::<1>(|i, _| f32::from(p[i]) * 257.0, grey),
+        Pixels::Gray16(p) => target.draw::<1>(|i, _| f32::from(p[i]), grey),
+        Pixels::Rgb8(p) if red_free => {
+            target.draw::<1>(|i, _| f32::from(p[i * 3 + 1]) * 257.0, grey)
         }
-        let y = Tap::new(iy, height);
-        let (r0, r1) = (y.first * width, y.second * width);
-        for (out, column) in row.chunks_exact_mut(3).zip(&columns) {
-            let Some(x) = *column else {
-                out.copy_from_slice(&BACKGROUND);
+        Pixels::Rgb8(p) => target.draw::<3>(
+            |i, ch| f32::from(p[i * 3 + ch]) * 257.0,
+            |v| [lut.map(v[0]), lut.map(v[1]), lut.map(v[2])],
+        ),
+    }
+}
+
+/// Paints device rows `y_start..y_end`, columns `x_start..x_end` with the background.
+fn fill_rows(frame: &mut Frame, x_start: u32, x_end: u32, y_start: u32, y_end: u32) {
+    for py in y_start..y_end {
+        let row_start = (py * frame.width + x_start) as usize * 3;
+        let row_end = (py * frame.width + x_end) as usize * 3;
+        fill_background(&mut frame.rgb[row_start..row_end]);
+    }
+}
+
+/// Paints RGB pixels with the background (black: a memset).
+fn fill_background(pixels: &mut [u8]) {
+    const { assert!(BACKGROUND[0] == 0 && BACKGROUND[1] == 0 && BACKGROUND[2] == 0) };
+    pixels.fill(0);
+}
+
+/// Where [`blit_bilinear`] draws and with which horizontal taps.
+struct BilinearTarget<'a> {
+    frame: &'a mut Frame,
+    placement: &'a Placement,
+    /// Device columns `x_start..x_end` of the area.
+    x: (u32, u32),
+    /// Device rows `y_start..y_end` of the area.
+    y: (u32, u32),
+    /// Columns (offsets from `x_start`) whose centre is inside the image.
+    inside: (usize, usize),
+    /// Their taps.
+    taps: &'a [Tap],
+    /// Source size in pixels.
+    width: usize,
+    height: usize,
+    /// Image height as placed.
+    ih: f32,
+}
+
+impl BilinearTarget<'_> {
+    /// Draws `N` channels: `sample(pixel index, channel)` is a source sample scaled to 16 bits,
+    /// `colour` turns the rounded 16-bit mix into the device pixel.
+    fn draw<const N: usize>(
+        self,
+        sample: impl Fn(usize, usize) -> f32,
+        colour: impl Fn([u16; N]) -> [u8; 3],
+    ) {
+        let BilinearTarget {
+            frame,
+            placement,
+            x: (x_start, x_end),
+            y: (y_start, y_end),
+            inside: (inside_start, inside_end),
+            taps,
+            width,
+            height,
+            ih,
+        } = self;
+        let area = placement.area;
+        let columns = (x_end - x_start) as usize;
+        // Horizontal mixes of two source rows (row index, N values per inside column).
+        let mut mixes: [(Option<usize>, Vec<f32>); 2] = [
+            (None, vec![0.0; taps.len() * N]),
+            (None, vec![0.0; taps.len() * N]),
+        ];
+        let mut blended = vec![0u16; taps.len() * N];
+        let horizontal = |row: usize, out: &mut [f32]| {
+            let base = row * width;
+            for (values, x) in out.chunks_exact_mut(N).zip(taps) {
+                for (k, value) in values.iter_mut().enumerate() {
+                    let a = sample(base + x.first, k);
+                    let b = sample(base + x.second, k);
+                    *value = a * x.rest + b * x.weight;
+                }
+            }
+        };
+        for py in y_start..y_end {
+            let iy = placement.origin.1 + (py as f32 + 0.5 - area.y) / placement.scale;
+            let row_start = (py * frame.width + x_start) as usize * 3;
+            let row = &mut frame.rgb[row_start..row_start + columns * 3];
+            if iy < 0.0 || iy >= ih {
+                fill_background(row);
                 continue;
-            };
-            let (a, b, c, d) = (r0 + x.first, r0 + x.second, r1 + x.first, r1 + x.second);
-            match &image.pixels {
-                Pixels::Gray8(p) => {
-                    let g = |i: usize| f32::from(p[i]) * 257.0;
-                    let v = lut.map(mix(g(a), g(b), g(c), g(d), x, y));
-                    out.copy_from_slice(&[v, v, v]);
+            }
+            let y = Tap::new(iy, height);
+            // Make sure both source rows are mixed, replacing a row no longer needed.
+            for wanted in [y.first, y.second] {
+                if mixes.iter().any(|(r, _)| *r == Some(wanted)) {
+                    continue;
                 }
-                Pixels::Gray16(p) => {
-                    let g = |i: usize| f32::from(p[i]);
-                    let v = lut.map(mix(g(a), g(b), g(c), g(d), x, y));
-                    out.copy_from_slice(&[v, v, v]);
-                }
-                Pixels::Rgb8(p) => {
-                    let g = |i: usize, ch: usize| f32::from(p[i * 3 + ch]) * 257.0;
-                    let channel =
-                        |ch: usize| lut.map(mix(g(a, ch), g(b, ch), g(c, ch), g(d, ch), x, y));
-                    if red_free {
-                        let v = channel(1);
-                        out.copy_from_slice(&[v, v, v]);
-                    } else {
-                        out.copy_from_slice(&[channel(0), channel(1), channel(2)]);
-                    }
-                }
+                let other = if wanted == y.first { y.second } else { y.first };
+                let slot = if mixes[0].0 == Some(other) { 1 } else { 0 };
+                horizontal(wanted, &mut mixes[slot].1);
+                mixes[slot].0 = Some(wanted);
+            }
+            let find = |r: usize| if mixes[0].0 == Some(r) { 0 } else { 1 };
+            let (top, bottom) = (&mixes[find(y.first)].1, &mixes[find(y.second)].1);
+            let (before, rest) = row.split_at_mut(inside_start * 3);
+            let (drawn, after) = rest.split_at_mut((inside_end - inside_start) * 3);
+            fill_background(before);
+            fill_background(after);
+            // The blend in one pass (the compiler vectorises it), the table lookups in another.
+            for ((value, t), b) in blended.iter_mut().zip(top).zip(bottom) {
+                *value = round_u16(t * y.rest + b * y.weight);
+            }
+            for (out, v) in drawn.chunks_exact_mut(3).zip(blended.chunks_exact(N)) {
+                out.copy_from_slice(&colour(std::array::from_fn(|k| v[k])));
             }
         }
     }

@@ -10,7 +10,7 @@
 //! scale: a 4000×3000 RGB photograph fitted into 1920×1080 takes less time than the bilinear
 //! sampler it replaces for minification (see the timing test in `tests.rs`).
 
-use super::{BACKGROUND, Frame, Lut, Placement};
+use super::{Frame, Lut, Placement};
 use crate::image::{DecodedImage, Pixels};
 
 /// The source pixels under one device pixel along one axis.
@@ -70,15 +70,22 @@ impl Span {
 }
 
 /// The footprints of the device pixels `start..end` along one axis, as normalised tap weights.
-struct Taps {
+pub(super) struct Taps {
     /// Per device pixel: first source index, offset into `weights`, number of taps; `None`
     /// for background.
-    pixels: Vec<Option<(usize, usize, usize)>>,
-    weights: Vec<f32>,
+    pub(super) pixels: Vec<Option<(usize, usize, usize)>>,
+    pub(super) weights: Vec<f32>,
 }
 
 impl Taps {
-    fn new(start: u32, end: u32, area_start: f32, origin: f32, scale: f32, size: f32) -> Taps {
+    pub(super) fn new(
+        start: u32,
+        end: u32,
+        area_start: f32,
+        origin: f32,
+        scale: f32,
+        size: f32,
+    ) -> Taps {
         let mut taps = Taps {
             pixels: Vec::with_capacity((end - start) as usize),
             weights: Vec::new(),
@@ -139,20 +146,18 @@ pub(super) fn blit_area(
         rows: &rows,
         width: image.width as usize,
     };
-    let grey = |v: [f32; 1]| {
-        let v = lut.map(to_u16(v[0]));
+    // Averages are scaled to 16 bits (× 257 for 8-bit samples; × 1 is exact for 16-bit ones),
+    // rounded and mapped through the LUT.
+    let grey = |v: [u16; 1]| {
+        let v = lut.map(v[0]);
         [v, v, v]
     };
     match &image.pixels {
-        Pixels::Gray8(p) => target.draw(&Gray8(p), |v| grey([v[0] * 257.0])),
-        Pixels::Gray16(p) => target.draw(&Gray16(p), grey),
-        Pixels::Rgb8(p) if red_free => target.draw(&Green(p), |v| grey([v[0] * 257.0])),
-        Pixels::Rgb8(p) => target.draw(&Rgb8(p), |v| {
-            [
-                lut.map(to_u16(v[0] * 257.0)),
-                lut.map(to_u16(v[1] * 257.0)),
-                lut.map(to_u16(v[2] * 257.0)),
-            ]
+        Pixels::Gray8(p) => target.draw(&Gray8(p), 257.0, grey),
+        Pixels::Gray16(p) => target.draw(&Gray16(p), 1.0, grey),
+        Pixels::Rgb8(p) if red_free => target.draw(&Green(p), 257.0, grey),
+        Pixels::Rgb8(p) => target.draw(&Rgb8(p), 257.0, |v| {
+            [lut.map(v[0]), lut.map(v[1]), lut.map(v[2])]
         }),
     }
 }
@@ -207,10 +212,6 @@ impl Row<1> for Green<'_> {
     }
 }
 
-fn to_u16(v: f32) -> u16 {
-    v.round().clamp(0.0, 65535.0) as u16
-}
-
 /// Where the averaged pixels go.
 struct Target<'a> {
     frame: &'a mut Frame,
@@ -226,26 +227,40 @@ impl Target<'_> {
     /// Averages `N` channels of `source` and writes them through `colour`: for each device
     /// row, the source rows under it are summed with their vertical weights over the source
     /// columns in use (a contiguous, vectorisable pass), then each device column sums its
-    /// horizontal footprint of that.
-    fn draw<const N: usize>(self, source: &impl Row<N>, colour: impl Fn([f32; N]) -> [u8; 3]) {
+    /// horizontal footprint of that; the sums are scaled by `scale` and rounded to 16 bits in
+    /// a pass of their own (vectorised), and `colour` makes the device pixel of them.
+    fn draw<const N: usize>(
+        self,
+        source: &impl Row<N>,
+        scale: f32,
+        colour: impl Fn([u16; N]) -> [u8; 3],
+    ) {
         let frame_width = self.frame.width as usize;
         let columns = self.cols.pixels.len();
-        let used = self.cols.pixels.iter().flatten();
+        // The columns whose centre is inside the image are one run.
+        let Some(inside_start) = self.cols.pixels.iter().position(Option::is_some) else {
+            self.fill_background();
+            return;
+        };
+        let inside: Vec<(usize, usize, usize)> = self.cols.pixels[inside_start..]
+            .iter()
+            .map_while(|tap| *tap)
+            .collect();
         let (Some(&(x_low, _, _)), Some(&(last_first, _, last_count))) =
-            (used.clone().next(), used.last())
+            (inside.first(), inside.last())
         else {
             self.fill_background();
             return;
         };
         let x_high = last_first + last_count;
         let mut acc = vec![0f32; (x_high - x_low) * N];
+        let mut sums = vec![0f32; inside.len() * N];
+        let mut rounded = vec![0u16; inside.len() * N];
         for (r, row) in self.rows.pixels.iter().enumerate() {
             let line = (self.y_start as usize + r) * frame_width + self.x_start as usize;
             let out = &mut self.frame.rgb[line * 3..(line + columns) * 3];
             let Some((first, offset, count)) = *row else {
-                for pixel in out.chunks_exact_mut(3) {
-                    pixel.copy_from_slice(&BACKGROUND);
-                }
+                super::fill_background(out);
                 continue;
             };
             acc.fill(0.0);
@@ -253,11 +268,7 @@ impl Target<'_> {
             for (j, w) in weights.iter().enumerate() {
                 source.accumulate((first + j) * self.width + x_low, *w, &mut acc);
             }
-            for (pixel, tap) in out.chunks_exact_mut(3).zip(&self.cols.pixels) {
-                let Some((first, offset, count)) = *tap else {
-                    pixel.copy_from_slice(&BACKGROUND);
-                    continue;
-                };
+            for (sum, &(first, offset, count)) in sums.chunks_exact_mut(N).zip(&inside) {
                 let weights = &self.cols.weights[offset..offset + count];
                 let run = &acc[(first - x_low) * N..(first - x_low + count) * N];
                 let mut value = [0f32; N];
@@ -266,7 +277,17 @@ impl Target<'_> {
                         value[k] += w * sample[k];
                     }
                 }
-                pixel.copy_from_slice(&colour(value));
+                sum.copy_from_slice(&value);
+            }
+            for (r, v) in rounded.iter_mut().zip(&sums) {
+                *r = super::round_u16(v * scale);
+            }
+            let (before, rest) = out.split_at_mut(inside_start * 3);
+            let (drawn, after) = rest.split_at_mut(inside.len() * 3);
+            super::fill_background(before);
+            super::fill_background(after);
+            for (pixel, v) in drawn.chunks_exact_mut(3).zip(rounded.chunks_exact(N)) {
+                pixel.copy_from_slice(&colour(std::array::from_fn(|k| v[k])));
             }
         }
     }
@@ -276,9 +297,7 @@ impl Target<'_> {
         let columns = self.cols.pixels.len();
         for r in 0..self.rows.pixels.len() {
             let line = (self.y_start as usize + r) * frame_width + self.x_start as usize;
-            for pixel in self.frame.rgb[line * 3..(line + columns) * 3].chunks_exact_mut(3) {
-                pixel.copy_from_slice(&BACKGROUND);
-            }
+            super::fill_background(&mut self.frame.rgb[line * 3..(line + columns) * 3]);
         }
     }
 }

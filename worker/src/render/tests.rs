@@ -400,3 +400,310 @@ fn minified_flat_images_stay_exact_and_magnified_ones_are_unchanged() {
     let (sx, sy) = p.screen_at(60.5, 40.5);
     assert_eq!(pixel(&out.frame, sx as u32, sy as u32), [60, 40, 200]);
 }
+
+#[test]
+fn rounding_to_sixteen_bits_is_round_then_clamp() {
+    let reference = |v: f32| v.round().clamp(0.0, 65535.0) as u16;
+    let mut values = vec![
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -1.0,
+        -0.5,
+        -0.0,
+        0.0,
+        f32::from_bits(0.5f32.to_bits() - 1),
+        65535.0,
+        65535.4,
+        65535.5,
+        65536.0,
+        1e9,
+    ];
+    // Every half-way point and its neighbours, and every integer.
+    for i in 0..65536u32 {
+        let half = i as f32 + 0.5;
+        values.extend([
+            i as f32,
+            half,
+            f32::from_bits(half.to_bits() - 1),
+            f32::from_bits(half.to_bits() + 1),
+        ]);
+    }
+    // A stride through all the non-negative floats below 65536.
+    values.extend((0..0x4780_0000u32).step_by(9973).map(f32::from_bits));
+    for v in values {
+        assert_eq!(round_u16(v), reference(v), "{v:e}");
+    }
+}
+
+#[test]
+fn the_lookup_table_cache_gives_the_table_it_would_build() {
+    let (shape, _) = case();
+    for (window, level, gamma, invert) in [
+        (1.0, 0.5, 1.0, false),
+        (0.37, 0.41, 1.7, true),
+        (0.2, 0.8, 0.45, false),
+    ] {
+        let mut view = state(&shape);
+        view.window = window;
+        view.level = level;
+        view.gamma = gamma;
+        view.invert = invert;
+        let built = Lut::build(&view);
+        assert_eq!(Lut::new(&view).table[..], built[..]);
+        assert_eq!(Lut::new(&view).table[..], built[..], "from the cache");
+    }
+}
+
+/// The bilinear sampler as it was first written (one mix per device pixel and channel), the
+/// reference the row-caching one must match to the bit.
+fn reference_bilinear(
+    frame: &mut Frame,
+    placement: &Placement,
+    image: &DecodedImage,
+    lut: &Lut,
+    red_free: bool,
+) {
+    let area = placement.area;
+    let Some((x_start, y_start, x_end, y_end)) = area.pixels_in(frame) else {
+        return;
+    };
+    let (iw, ih) = placement.image;
+    let (width, height) = (image.width as usize, image.height as usize);
+    let mix = |a: f32, b: f32, c: f32, d: f32, x: Tap, y: Tap| {
+        let top = a * (1.0 - x.weight) + b * x.weight;
+        let bottom = c * (1.0 - x.weight) + d * x.weight;
+        (top * (1.0 - y.weight) + bottom * y.weight)
+            .round()
+            .clamp(0.0, 65535.0) as u16
+    };
+    for py in y_start..y_end {
+        let iy = placement.origin.1 + (py as f32 + 0.5 - area.y) / placement.scale;
+        for px in x_start..x_end {
+            let ix = placement.origin.0 + (px as f32 + 0.5 - area.x) / placement.scale;
+            let i = ((py * frame.width + px) * 3) as usize;
+            if ix < 0.0 || ix >= iw || iy < 0.0 || iy >= ih {
+                frame.rgb[i..i + 3].copy_from_slice(&BACKGROUND);
+                continue;
+            }
+            let (x, y) = (Tap::new(ix, width), Tap::new(iy, height));
+            let (r0, r1) = (y.first * width, y.second * width);
+            let (a, b, c, d) = (r0 + x.first, r0 + x.second, r1 + x.first, r1 + x.second);
+            let out: [u8; 3] = match &image.pixels {
+                Pixels::Gray8(p) => {
+                    let g = |i: usize| f32::from(p[i]) * 257.0;
+                    let v = lut.map(mix(g(a), g(b), g(c), g(d), x, y));
+                    [v, v, v]
+                }
+                Pixels::Gray16(p) => {
+                    let g = |i: usize| f32::from(p[i]);
+                    let v = lut.map(mix(g(a), g(b), g(c), g(d), x, y));
+                    [v, v, v]
+                }
+                Pixels::Rgb8(p) => {
+                    let g = |i: usize, ch: usize| f32::from(p[i * 3 + ch]) * 257.0;
+                    let channel =
+                        |ch: usize| lut.map(mix(g(a, ch), g(b, ch), g(c, ch), g(d, ch), x, y));
+                    if red_free {
+                        let v = channel(1);
+                        [v, v, v]
+                    } else {
+                        [channel(0), channel(1), channel(2)]
+                    }
+                }
+            };
+            frame.rgb[i..i + 3].copy_from_slice(&out);
+        }
+    }
+}
+
+/// A 16-bit image with every sample different.
+fn ramp16(width: u32, height: u32) -> DecodedImage {
+    DecodedImage {
+        width,
+        height,
+        pixels: Pixels::Gray16(
+            (0..width * height)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 16) as u16)
+                .collect(),
+        ),
+    }
+}
+
+#[test]
+fn bilinear_sampling_matches_the_per_pixel_reference_exactly() {
+    let (shape, _) = case();
+    let mut view = state(&shape);
+    view.window = 0.6;
+    view.level = 0.45;
+    view.gamma = 1.4;
+    let lut = Lut::new(&view);
+    let mut noise = gradient(61, 47);
+    if let Pixels::Rgb8(p) = &mut noise.pixels {
+        for (i, v) in p.iter_mut().enumerate() {
+            *v = v.wrapping_add((i.wrapping_mul(2_654_435_761) >> 13) as u8);
+        }
+    }
+    let images = [
+        (noise.clone(), false),
+        (noise, true),
+        (grey(50, 40, 99), false),
+        (ramp16(45, 52), false),
+    ];
+    let area = Rect {
+        x: 7.0,
+        y: 5.0,
+        w: 190.0,
+        h: 130.0,
+    };
+    for (image, red_free) in &images {
+        let size = (image.width as f32, image.height as f32);
+        for (scale, center) in [
+            (Zoom::Fit, [0.5, 0.5]),
+            (Zoom::Scale(1.0), [0.5, 0.5]),
+            (Zoom::Scale(1.37), [0.1, 0.9]),
+            (Zoom::Scale(2.0), [0.5, 0.5]),
+            (Zoom::Scale(3.3), [0.95, 0.02]),
+            (Zoom::Scale(7.9), [0.4, 0.6]),
+        ] {
+            let placement = Placement::new(area, size, scale, center);
+            if placement.scale < 1.0 {
+                continue;
+            }
+            let blank = Frame {
+                width: 210,
+                height: 150,
+                rgb: vec![33; 210 * 150 * 3],
+            };
+            let (mut fast, mut reference) = (blank.clone(), blank);
+            blit_bilinear(&mut fast, &placement, image, &lut, *red_free);
+            reference_bilinear(&mut reference, &placement, image, &lut, *red_free);
+            assert!(
+                fast == reference,
+                "{image:?} red-free {red_free} at {scale:?} {center:?}"
+            );
+        }
+    }
+}
+
+/// Area averaging as first written, one device pixel at a time: for each source column under
+/// the pixel, its source rows weighted and summed (in row order), then those sums weighted
+/// and summed (in column order), scaled to 16 bits, rounded, through the LUT.
+fn reference_area(
+    frame: &mut Frame,
+    placement: &Placement,
+    image: &DecodedImage,
+    lut: &Lut,
+    red_free: bool,
+) {
+    let area = placement.area;
+    let Some((x_start, y_start, x_end, y_end)) = area.pixels_in(frame) else {
+        return;
+    };
+    let (iw, ih) = placement.image;
+    let (origin, scale) = (placement.origin, placement.scale);
+    let cols = resample::Taps::new(x_start, x_end, area.x, origin.0, scale, iw);
+    let rows = resample::Taps::new(y_start, y_end, area.y, origin.1, scale, ih);
+    let width = image.width as usize;
+    let (channels, factor): (&[usize], f32) = match &image.pixels {
+        Pixels::Gray16(_) => (&[0], 1.0),
+        Pixels::Rgb8(_) if red_free => (&[1], 257.0),
+        Pixels::Rgb8(_) => (&[0, 1, 2], 257.0),
+        Pixels::Gray8(_) => (&[0], 257.0),
+    };
+    let sample = |index: usize, channel: usize| match &image.pixels {
+        Pixels::Gray8(p) => f32::from(p[index]),
+        Pixels::Gray16(p) => f32::from(p[index]),
+        Pixels::Rgb8(p) => f32::from(p[index * 3 + channel]),
+    };
+    for (r, row) in rows.pixels.iter().enumerate() {
+        for (c, col) in cols.pixels.iter().enumerate() {
+            let i = (((y_start as usize + r) * frame.width as usize) + x_start as usize + c) * 3;
+            let (Some((row_first, row_offset, row_count)), Some((first, offset, count))) =
+                (*row, *col)
+            else {
+                frame.rgb[i..i + 3].copy_from_slice(&BACKGROUND);
+                continue;
+            };
+            let mapped: Vec<u8> = channels
+                .iter()
+                .map(|&channel| {
+                    let mut value = 0f32;
+                    for (n, w) in cols.weights[offset..offset + count].iter().enumerate() {
+                        let mut sum = 0f32;
+                        for (m, v) in rows.weights[row_offset..row_offset + row_count]
+                            .iter()
+                            .enumerate()
+                        {
+                            sum += v * sample((row_first + m) * width + first + n, channel);
+                        }
+                        value += w * sum;
+                    }
+                    lut.map((value * factor).round().clamp(0.0, 65535.0) as u16)
+                })
+                .collect();
+            let out = if mapped.len() == 1 {
+                [mapped[0]; 3]
+            } else {
+                [mapped[0], mapped[1], mapped[2]]
+            };
+            frame.rgb[i..i + 3].copy_from_slice(&out);
+        }
+    }
+}
+
+#[test]
+fn area_averaging_matches_the_per_pixel_reference_exactly() {
+    let (shape, _) = case();
+    let mut view = state(&shape);
+    view.window = 0.8;
+    view.level = 0.55;
+    view.gamma = 0.7;
+    view.invert = true;
+    let lut = Lut::new(&view);
+    let mut noise = gradient(301, 233);
+    if let Pixels::Rgb8(p) = &mut noise.pixels {
+        for (i, v) in p.iter_mut().enumerate() {
+            *v = v.wrapping_add((i.wrapping_mul(2_654_435_761) >> 13) as u8);
+        }
+    }
+    let images = [
+        (noise.clone(), false),
+        (noise, true),
+        (grey(250, 190, 99), false),
+        (ramp16(277, 205), false),
+    ];
+    let area = Rect {
+        x: 3.0,
+        y: 6.0,
+        w: 150.0,
+        h: 110.0,
+    };
+    for (image, red_free) in &images {
+        let size = (image.width as f32, image.height as f32);
+        for (scale, center) in [
+            (Zoom::Fit, [0.5, 0.5]),
+            (Zoom::Scale(0.93), [0.2, 0.7]),
+            (Zoom::Scale(0.5), [0.5, 0.5]),
+            (Zoom::Scale(0.31), [0.9, 0.05]),
+            (Zoom::Scale(0.11), [0.5, 0.5]),
+        ] {
+            let placement = Placement::new(area, size, scale, center);
+            if placement.scale >= 1.0 {
+                continue;
+            }
+            let blank = Frame {
+                width: 160,
+                height: 120,
+                rgb: vec![33; 160 * 120 * 3],
+            };
+            let (mut fast, mut reference) = (blank.clone(), blank);
+            resample::blit_area(&mut fast, &placement, image, &lut, *red_free);
+            reference_area(&mut reference, &placement, image, &lut, *red_free);
+            assert!(
+                fast == reference,
+                "{image:?} red-free {red_free} at {scale:?} {center:?}"
+            );
+        }
+    }
+}

@@ -12,13 +12,15 @@ use readroom_domain::protocol::{
     ChunkHeader, ClientMessage, ErrorCode, ProtocolError, ServerMessage, VERSION,
 };
 use rtc::media::Sample;
+use rtc::rtp::extension::HeaderExtension;
+use rtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use super::peer::{Peer, PeerEvent};
+use super::peer::{PLAYOUT_DELAY, Peer, PeerEvent};
 use super::pipeline::{FrameOut, LosslessOut, Pipeline, encode_lossless};
 use super::rtcp::{Feedback, feedback, next_bitrate};
 use super::{EndReason, Inner, LosslessRecord, SessionReport, now_unix};
@@ -101,6 +103,8 @@ pub(super) async fn run(
     let mut window_start = Instant::now();
     let mut window_count = 0u32;
     let mut last_sample = Instant::now();
+    // When the oldest view change not yet shown arrived (for the per-frame debug log).
+    let mut input_at: Option<Instant> = None;
     let mut payload_type = None;
     let connect_deadline = Instant::now() + Duration::from_secs(inner.config.connect_timeout_secs);
     let idle = Duration::from_secs(inner.config.idle_timeout_secs);
@@ -171,6 +175,7 @@ pub(super) async fn run(
                     let Some(p) = pipeline.as_mut() else { continue };
                     match handle_message(&inner, &admission, p, &text, &mut counters).await {
                         Ok(Handled::Changed(seq)) => {
+                            input_at.get_or_insert(last_message);
                             acks.push(seq);
                             dirty = true;
                             prerendered = None;
@@ -295,10 +300,24 @@ pub(super) async fn run(
                 current_frame.store(out.frame, Ordering::SeqCst);
                 let elapsed = last_sample.elapsed();
                 last_sample = Instant::now();
+                let written_at = Instant::now();
                 if let Err(err) = write_frame(&peer, payload_type.unwrap_or(0), &out, elapsed).await
                 {
                     tracing::warn!(session = %id, error = %err, "writing a video frame failed");
                 }
+                // Where the time of an input goes (RUST_LOG=readroom_worker::stream=debug):
+                // waiting since the first input this frame answers, render, encode, handing
+                // the packets to the peer connection.
+                tracing::debug!(
+                    session = %id,
+                    frame = out.frame,
+                    input_ms = input_at.take().map(|at| at.elapsed().as_secs_f64() * 1e3),
+                    render_ms = out.render_ms,
+                    encode_ms = out.encode_ms,
+                    write_ms = written_at.elapsed().as_secs_f64() * 1e3,
+                    bytes = out.data.len(),
+                    "frame sent"
+                );
                 counters.frames += 1;
                 counters.bytes_sent += out.data.len() as u64;
                 inner.metrics.frame(out.render_ms, out.encode_ms);
@@ -480,8 +499,14 @@ async fn write_frame(
     since_last: Duration,
 ) -> Result<(), webrtc::error::Error> {
     let duration = since_last.clamp(Duration::from_millis(1), Duration::from_secs(1));
+    let (min, max) = PLAYOUT_DELAY;
+    // On every packet (the receiver applies it per frame); an offer without the extension
+    // negotiates no id for it, and the writer then leaves it out.
     peer.track
         .sample_writer(peer.ssrc, payload_type)
+        .with_extension(HeaderExtension::PlayoutDelay(PlayoutDelayExtension::new(
+            min, max,
+        )))
         .write_sample(&Sample {
             data: Bytes::copy_from_slice(&out.data),
             duration,
