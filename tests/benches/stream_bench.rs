@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use readroom_server::db::{AssignmentRole, Backend, Role, StudyCode};
+use readroom_tests::report::percentile as pct;
 use serde_json::{Value, json};
 use support::TestApp;
 
@@ -363,15 +364,6 @@ fn large_report(large: &stream_large_case::LargeCase) -> String {
             .collect::<Vec<_>>()
             .join(", "),
     )
-}
-
-fn pct(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn lossless_count(json: &str) -> usize {

@@ -3,6 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+/// The `p` quantile (0..=1) of `values`, nearest rank; NaN when there are none.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
 /// The workspace's `BENCHMARKS.md`.
 pub fn benchmarks_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md")

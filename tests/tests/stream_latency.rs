@@ -12,17 +12,9 @@ mod support;
 use std::time::Duration;
 
 use readroom_server::db::{AssignmentRole, Backend, Role, StudyCode};
+use readroom_tests::report::percentile as pct;
 use serde_json::{Value, json};
 use support::TestApp;
-
-fn pct(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, run by hand"]

@@ -530,6 +530,17 @@ fn ramp16(width: u32, height: u32) -> DecodedImage {
     }
 }
 
+/// The RGB gradient with pseudo-random noise added, so neighbouring samples differ.
+fn noisy_gradient(width: u32, height: u32) -> DecodedImage {
+    let mut noise = gradient(width, height);
+    if let Pixels::Rgb8(p) = &mut noise.pixels {
+        for (i, v) in p.iter_mut().enumerate() {
+            *v = v.wrapping_add((i.wrapping_mul(2_654_435_761) >> 13) as u8);
+        }
+    }
+    noise
+}
+
 #[test]
 fn bilinear_sampling_matches_the_per_pixel_reference_exactly() {
     let (shape, _) = case();
@@ -538,12 +549,7 @@ fn bilinear_sampling_matches_the_per_pixel_reference_exactly() {
     view.level = 0.45;
     view.gamma = 1.4;
     let lut = Lut::new(&view);
-    let mut noise = gradient(61, 47);
-    if let Pixels::Rgb8(p) = &mut noise.pixels {
-        for (i, v) in p.iter_mut().enumerate() {
-            *v = v.wrapping_add((i.wrapping_mul(2_654_435_761) >> 13) as u8);
-        }
-    }
+    let noise = noisy_gradient(61, 47);
     let images = [
         (noise.clone(), false),
         (noise, true),
@@ -661,12 +667,7 @@ fn area_averaging_matches_the_per_pixel_reference_exactly() {
     view.gamma = 0.7;
     view.invert = true;
     let lut = Lut::new(&view);
-    let mut noise = gradient(301, 233);
-    if let Pixels::Rgb8(p) = &mut noise.pixels {
-        for (i, v) in p.iter_mut().enumerate() {
-            *v = v.wrapping_add((i.wrapping_mul(2_654_435_761) >> 13) as u8);
-        }
-    }
+    let noise = noisy_gradient(301, 233);
     let images = [
         (noise.clone(), false),
         (noise, true),
