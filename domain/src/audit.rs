@@ -244,6 +244,15 @@ actions! {
     StreamLosslessShown = "stream.lossless_shown",
     /// A running stream switched to another case.
     StreamSwitchedCase = "stream.switched_case",
+    /// A worker sent a lossless frame (its hash, bytes and the exact render state), whatever
+    /// the browser said about it.
+    StreamLosslessSent = "stream.lossless_sent",
+    /// An open stream was ended because the access that admitted it ended (why in details).
+    StreamRevoked = "stream.revoked",
+    /// A worker process registered with the pool (its first heartbeat seen by this database).
+    WorkerRegistered = "worker.registered",
+    /// A worker stopped sending heartbeats; its open streams were closed in the record.
+    WorkerLost = "worker.lost",
     /// A grade draft was saved.
     GradeDraftSaved = "grade.draft_saved",
     /// A grade was submitted.
@@ -1876,7 +1885,7 @@ mod tests {
 
     #[test]
     fn every_action_code_round_trips() {
-        assert_eq!(Action::ALL.len(), 35);
+        assert_eq!(Action::ALL.len(), 39);
         let codes: BTreeSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         assert_eq!(codes.len(), Action::ALL.len());
         for &action in Action::ALL {

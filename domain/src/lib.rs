@@ -10,6 +10,10 @@
 //! - [`grading`]: grading forms as data, grade validation, presets, disagreement rules.
 //! - [`agreement`]: Cohen's kappa and weighted kappa.
 //! - [`assignment`]: planning who grades which case (N per case, balanced, repeats).
+//! - [`workers`]: the server ↔ worker protocol (sessions, heartbeats, events, reports).
+//! - [`control_auth`]: signing and checking the requests of that protocol.
+//! - [`placement`]: which worker a new session goes to.
+//! - [`stream_config`]: the `[stream]` settings servers and workers share.
 //!
 //! Nothing here opens files or sockets; the `readroom-bundle` crate feeds these rules with what it
 //! reads, so the rules are unit-tested on plain values.
@@ -18,11 +22,15 @@
 pub mod agreement;
 pub mod assignment;
 pub mod audit;
+pub mod control_auth;
 pub mod deid;
 pub mod dicom;
 pub mod grading;
 pub mod limits;
 pub mod manifest;
+pub mod placement;
 pub mod protocol;
+pub mod stream_config;
 pub mod ticket;
 pub mod view;
+pub mod workers;

@@ -43,6 +43,10 @@ pub struct TicketClaims {
     /// What the visible watermark names the viewer by (the username).
     #[serde(default)]
     pub label: String,
+    /// Unix second at which a stream admitted with this ticket must end: the absolute end of
+    /// the sign-in session that asked for it (0: no limit beyond the worker's own timeouts).
+    #[serde(default)]
+    pub not_after: i64,
 }
 
 /// Why a ticket was refused.
@@ -172,6 +176,7 @@ mod tests {
             bundle: "bundles/b1.age".into(),
             prior_bundle: None,
             label: "grader.one".into(),
+            not_after: 0,
         }
     }
 

@@ -55,8 +55,37 @@ pub enum Command {
     /// Read the invisible watermark of a frame.
     #[command(subcommand)]
     Watermark(WatermarkCommand),
+    /// Run a streaming worker process: it holds the age identity, registers with the servers
+    /// and serves the sessions they place on it (distributed mode; see docs/workers.md).
+    Worker(WorkerArgs),
+    /// Print the servers' public ticket key (what `readroom worker --server-key` needs),
+    /// creating the key on first use.
+    ServerKey,
     /// Apply database migrations and exit.
     Migrate,
+}
+
+/// Options of `worker` (each also a `[worker]` setting, see docs/configuration.md).
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Where the control API listens (default 127.0.0.1:7443).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// This worker's id in the pool (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub id: Option<String>,
+    /// A server to register with: a replica or the load balancer (repeatable).
+    #[arg(long = "server", value_name = "URL")]
+    pub servers: Vec<String>,
+    /// The servers' public ticket key (64 hex digits; `readroom server-key` prints it).
+    #[arg(long, value_name = "HEX")]
+    pub server_key: Option<String>,
+    /// The URL servers reach this worker's control API at (default `http://<listen>`).
+    #[arg(long, value_name = "URL")]
+    pub advertise: Option<String>,
+    /// Print this worker's public key (for the servers' `workers.trusted_keys`) and exit.
+    #[arg(long)]
+    pub print_key: bool,
 }
 
 /// `audit` subcommands.
@@ -181,9 +210,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), overrides)?;
     crate::logging::init(&config.log_format);
     match cli.command {
-        Command::Demo(_) => crate::demo::run(config).await,
+        Command::Demo(_) => crate::worker_cmd::demo(config).await,
         Command::Serve(_) => crate::serve::run(config, None).await,
-        Command::Keygen(args) => keygen(&config, args),
+        Command::Keygen(args) => crate::worker_cmd::keygen(&config, args),
         Command::Ingest(args) => ingest_cmd(&config, args).await,
         Command::Study(command) => study_cmd(&config, command).await,
         Command::User(command) => user_cmd(&config, command).await,
@@ -195,7 +224,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::audit_cmd::export_cmd(&config, output, from).await
         }
         Command::Audit(AuditCommand::Checkpoint) => crate::audit_cmd::checkpoint_cmd(&config).await,
-        Command::Watermark(WatermarkCommand::Decode { png }) => watermark_decode(&png),
+        Command::Watermark(WatermarkCommand::Decode { png }) => {
+            crate::worker_cmd::watermark_decode(&png)
+        }
+        Command::Worker(args) => crate::worker_cmd::worker(config, args).await,
+        Command::ServerKey => {
+            let signer = crate::auth::keys::load_or_create_ticket_key(&config.ticket_key_path())?;
+            println!("{}", hex::encode(signer.verifier().public_key()));
+            Ok(())
+        }
         Command::Migrate => {
             let db = open_db(&config).await?;
             println!("database migrated ({})", db.redacted_url());
@@ -303,55 +340,6 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&url).await?;
     db.migrate().await?;
     Ok(db)
-}
-
-/// Largest screenshot `watermark decode` reads (pixels), so a hostile PNG cannot exhaust memory.
-const MAX_WATERMARK_PIXELS: u64 = 64 * 1024 * 1024;
-
-fn watermark_decode(path: &Path) -> anyhow::Result<()> {
-    let reader = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let (width, height) = reader
-        .into_dimensions()
-        .with_context(|| format!("{} is not a readable image", path.display()))?;
-    if u64::from(width) * u64::from(height) > MAX_WATERMARK_PIXELS {
-        anyhow::bail!(
-            "{} is {width}×{height}: larger than this command reads",
-            path.display()
-        );
-    }
-    let image = image::open(path)
-        .with_context(|| format!("{} is not a readable image", path.display()))?
-        .to_rgb8();
-    let Some((session, minute)) =
-        readroom_worker::watermark::decode(image.width(), image.height(), image.as_raw())
-    else {
-        anyhow::bail!(
-            "no readroom watermark found in {} (it survives only lossless copies: PNG screenshots of the LOSSLESS view, not photos or JPEGs)",
-            path.display()
-        );
-    };
-    let when = time::OffsetDateTime::from_unix_timestamp(i64::from(minute) * 60)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("minute {minute}"));
-    println!("viewer session {session}");
-    println!("session started {when}");
-    Ok(())
-}
-
-fn keygen(config: &Config, args: KeygenArgs) -> anyhow::Result<()> {
-    let path = args.output.unwrap_or_else(|| config.worker_identity_path());
-    let identity = readroom_worker::keys::generate(&path)?;
-    eprintln!("wrote worker identity to {} (mode 0600)", path.display());
-    eprintln!("add this recipient to the server's `recipients`:");
-    println!("{}", identity.recipient());
-    Ok(())
 }
 
 async fn study_cmd(config: &Config, command: StudyCommand) -> anyhow::Result<()> {

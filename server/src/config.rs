@@ -21,6 +21,10 @@ pub struct Config {
     /// Public base URL users reach the server at (printed by `demo`/`serve`); derived from
     /// `listen` when empty.
     pub public_url: String,
+    /// Load balancers whose `X-Forwarded-For` is believed for the client address (audit,
+    /// throttles); from any other peer the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Database URL: `sqlite://…` (embedded) or `postgres://…` (distributed). Empty means the
     /// SQLite file `readroom.db` in `data_dir`.
     pub database_url: String,
@@ -41,12 +45,93 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Sign-in, sessions and identity providers.
     pub auth: AuthConfig,
-    /// Streaming (the in-process worker in embedded mode; `readroom worker` later).
+    /// Streaming settings, shared by the server (ICE servers for browsers) and every worker.
     #[serde(default)]
-    pub stream: readroom_worker::stream::StreamConfig,
+    pub stream: readroom_domain::stream_config::StreamConfig,
+    /// The worker pool this server places sessions on (distributed mode); see `docs/workers.md`.
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    /// This process as a worker (`readroom worker`).
+    #[serde(default)]
+    pub worker: WorkerConfig,
     /// The audit log's signed checkpoints.
     #[serde(default)]
     pub audit: AuditConfig,
+}
+
+/// The pool of worker processes a server uses (see `docs/workers.md`). With no trusted key the
+/// server streams through its in-process worker (embedded mode) when it holds a worker identity.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Public keys (64 hex digits) of the workers this server accepts registrations and events
+    /// from; each `readroom worker` prints its own at start (`readroom worker --print-key`).
+    pub trusted_keys: Vec<String>,
+    /// A worker whose last heartbeat is older than this is out of the pool, in seconds.
+    pub stale_after_secs: u64,
+    /// Most concurrent stream sessions per user (all workers together).
+    pub max_streams_per_user: u32,
+    /// How often open streams are checked against the access that admitted them, in ms.
+    pub revalidate_ms: u64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            trusted_keys: Vec::new(),
+            stale_after_secs: 3,
+            max_streams_per_user: 3,
+            revalidate_ms: 1000,
+        }
+    }
+}
+
+impl WorkersConfig {
+    /// Whether a pool of worker processes is configured (distributed mode).
+    pub fn is_pool(&self) -> bool {
+        !self.trusted_keys.is_empty()
+    }
+}
+
+/// Settings of a `readroom worker` process.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// This worker's id in the pool (default: the host name).
+    pub id: String,
+    /// Where the control API listens (servers must reach it; nothing else should).
+    pub listen: SocketAddr,
+    /// The URL servers reach the control API at; empty: `http://<listen>`.
+    pub advertise_url: String,
+    /// Server base URLs to register with: any replica, or the load balancer.
+    pub servers: Vec<String>,
+    /// The servers' public ticket key (64 hex digits, `readroom server-key` prints it).
+    pub server_key: String,
+    /// This worker's signing key (32-byte seed, hex); empty means `keys/worker-control.key`
+    /// in `data_dir` (created on first start).
+    pub control_key: PathBuf,
+    /// Seconds between heartbeats.
+    pub heartbeat_secs: u64,
+    /// On SIGTERM, how long running sessions may go on before they are ended, in seconds.
+    pub drain_secs: u64,
+    /// Start even when the process cannot be hardened (core dumps off, not dumpable).
+    pub allow_unhardened: bool,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            id: String::new(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            advertise_url: String::new(),
+            servers: Vec::new(),
+            server_key: String::new(),
+            control_key: PathBuf::new(),
+            heartbeat_secs: 1,
+            drain_secs: 30,
+            allow_unhardened: false,
+        }
+    }
 }
 
 /// Audit log settings (see `docs/audit.md`).
@@ -181,6 +266,7 @@ impl Default for Config {
                 },
             },
             recipients: Vec::new(),
+            trusted_proxies: Vec::new(),
             worker_identity: PathBuf::new(),
             ticket_key: PathBuf::new(),
             log_format: "pretty".into(),
@@ -197,7 +283,9 @@ impl Default for Config {
                 login_attempts_per_minute: 30,
                 oidc: Vec::new(),
             },
-            stream: readroom_worker::stream::StreamConfig::default(),
+            stream: readroom_domain::stream_config::StreamConfig::default(),
+            workers: WorkersConfig::default(),
+            worker: WorkerConfig::default(),
             audit: AuditConfig::default(),
         }
     }
@@ -263,6 +351,11 @@ impl Config {
             .stream
             .validate()
             .map_err(|err| anyhow::anyhow!("invalid configuration: {err}"))?;
+        for key in &config.workers.trusted_keys {
+            readroom_domain::control_auth::parse_public_key(key).map_err(|err| {
+                anyhow::anyhow!("invalid configuration: workers.trusted_keys: {err}")
+            })?;
+        }
         Ok(config)
     }
 
@@ -299,6 +392,15 @@ impl Config {
             self.data_dir.join("keys").join("ticket.key")
         } else {
             self.ticket_key.clone()
+        }
+    }
+
+    /// A worker's control signing key file.
+    pub fn worker_control_key_path(&self) -> PathBuf {
+        if self.worker.control_key.as_os_str().is_empty() {
+            self.data_dir.join("keys").join("worker-control.key")
+        } else {
+            self.worker.control_key.clone()
         }
     }
 

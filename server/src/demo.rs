@@ -137,17 +137,13 @@ pub async fn prepare(config: &Config) -> anyhow::Result<DemoSummary> {
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let identity_path = config.worker_identity_path();
     let generated = !identity_path.exists();
-    let identity = if generated {
+    if generated {
         eprintln!(
             "demo: generating worker identity {}",
             identity_path.display()
         );
-        readroom_worker::keys::generate(&identity_path)?
-    } else {
-        readroom_worker::keys::load(&identity_path)?
-    };
-    let recipient = identity.recipient();
-    drop(identity);
+    }
+    let recipient = crate::worker_cmd::worker_recipient(&identity_path, generated)?;
 
     let db = crate::cli::open_db(config).await?;
     let audit = Audit::start(db.clone());

@@ -9,10 +9,16 @@
 //!   [`audit_cmd`]: `readroom audit verify|export|checkpoint`.
 //! - [`grading`]: forms, drafts, grades, adjudication, batches, statistics and exports (the
 //!   HTTP routes for them are not built yet).
+//! - [`workers`]: the worker pool (placement, per-user limit, ending sessions, what workers
+//!   report, revalidation of open streams); [`workers::embedded`] is the in-process worker.
 //! - [`cli`]: the `readroom` command line.
 //!
-//! **Invariant:** nothing in this crate's library decrypts. It holds age *recipients* only; the
-//! identity-holding code lives in `readroom-worker`, which the binary links for embedded mode.
+//! **Invariant:** nothing in this crate decrypts. It holds age *recipients* only; the
+//! identity-holding code lives in `readroom-worker`, an optional dependency (feature
+//! `embedded-worker`, on by default) used only by [`workers::embedded`] and the worker
+//! commands of [`cli`]. Built with `--no-default-features` the server has no decryptor, no
+//! webrtc, openh264 or libvpx in its dependency graph (`scripts/test` checks `cargo tree`), and
+//! `server/clippy.toml` forbids the identity and decryptor types everywhere in this crate.
 pub mod access;
 pub mod accounts;
 pub mod audit;
@@ -30,3 +36,5 @@ pub mod serve;
 pub mod state;
 pub mod store;
 pub mod streams;
+pub mod worker_cmd;
+pub mod workers;

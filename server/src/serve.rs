@@ -71,14 +71,18 @@ impl Server {
         if new_audit_key {
             record_new_key(&audit, "audit", &audit_signer.public_key_hex()).await?;
         }
-        let streamer = start_streamer(&config, &store, &auth, &db, &audit)?;
+        let (workers, embedded) = start_workers(&config, &store, &auth, &db, &audit).await?;
+        #[cfg(not(feature = "embedded-worker"))]
+        let () = embedded;
         let state = AppState {
             db,
             store,
             config: Arc::new(config),
             metrics,
             auth,
-            streamer,
+            workers,
+            #[cfg(feature = "embedded-worker")]
+            embedded,
             audit,
             audit_signer,
             audit_verified: Arc::default(),
@@ -97,10 +101,14 @@ impl Server {
     ) -> anyhow::Result<()> {
         spawn_session_sweeper(self.state.clone());
         spawn_checkpointer(self.state.clone());
+        if self.state.workers.is_configured() {
+            crate::workers::revalidate::spawn(self.state.workers.clone(), self.state.audit.clone());
+        }
         let db = self.state.db.clone();
         let store = Arc::clone(&self.state.store);
         let signer = Arc::clone(&self.state.audit_signer);
-        let streamer = self.state.streamer.clone();
+        #[cfg(feature = "embedded-worker")]
+        let embedded = self.state.embedded.clone();
         let app = crate::http::app(self.state);
         axum::serve(
             self.listener,
@@ -109,13 +117,10 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
-        if let Some(streamer) = streamer {
+        #[cfg(feature = "embedded-worker")]
+        if let Some(embedded) = embedded {
             // End the viewers' sessions so their reports are recorded before the database closes.
-            streamer.shutdown();
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-            while streamer.active_sessions() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+            embedded.shutdown().await;
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         // Sign the head at shutdown, so the last events are covered by a checkpoint.
@@ -208,7 +213,8 @@ fn spawn_checkpointer(state: AppState) {
     });
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -230,40 +236,70 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Starts the in-process streaming worker when this process holds a worker identity (embedded
-/// mode), and records each ended session in the database.
-fn start_streamer(
+/// What [`start_workers`] gives besides the pool: the in-process worker, if one runs.
+#[cfg(feature = "embedded-worker")]
+type Embedded = Option<Arc<crate::workers::embedded::EmbeddedLink>>;
+/// Without the `embedded-worker` feature there is none.
+#[cfg(not(feature = "embedded-worker"))]
+type Embedded = ();
+
+/// The workers this server places sessions on: the configured pool of worker processes
+/// (`workers.trusted_keys`), else the in-process worker when this process holds a worker
+/// identity and was built with it (embedded mode), else none.
+async fn start_workers(
     config: &crate::config::Config,
     store: &Arc<dyn readroom_store::ObjectStore>,
     auth: &crate::auth::AuthState,
     db: &crate::db::Db,
     audit: &crate::audit::Audit,
-) -> anyhow::Result<Option<readroom_worker::stream::Streamer>> {
-    let path = config.worker_identity_path();
-    if !path.exists() {
-        tracing::warn!(path = %path.display(), "no worker identity: streaming is off in this process");
-        return Ok(None);
+) -> anyhow::Result<(crate::workers::Pool, Embedded)> {
+    use crate::workers::Pool;
+    let settings = config.workers.clone();
+    if settings.is_pool() {
+        let seed = crate::auth::keys::load_or_create_seed(&config.ticket_key_path(), "ticket key")?;
+        let client = crate::workers::remote::Client::new(&seed);
+        tracing::info!(
+            trusted = settings.trusted_keys.len(),
+            "placing streams on worker processes"
+        );
+        #[cfg(feature = "embedded-worker")]
+        return Ok((Pool::remote(db.clone(), settings, client), None));
+        #[cfg(not(feature = "embedded-worker"))]
+        return Ok((Pool::remote(db.clone(), settings, client), ()));
     }
-    // This process will hold decrypted images in memory: no core dumps of it.
-    if let Err(err) = readroom_worker::harden_process() {
-        tracing::warn!(error = %err, "cannot turn off core dumps for this process");
-    }
-    let identity = readroom_worker::keys::load(&path)
-        .with_context(|| format!("cannot load the worker identity {}", path.display()))?;
-    let (streamer, mut reports) = readroom_worker::stream::Streamer::new(
-        config.stream.clone(),
-        vec![identity],
-        Arc::clone(store),
-        auth.tickets.verifier(),
-    );
-    let db = db.clone();
-    let audit = audit.clone();
-    tokio::spawn(async move {
-        while let Some(report) = reports.recv().await {
-            if let Err(err) = crate::streams::record(&db, &audit, &report).await {
-                tracing::warn!(session = %report.stream_id, error = %err, "could not record a stream session");
-            }
+    #[cfg(feature = "embedded-worker")]
+    {
+        let started = crate::workers::embedded::EmbeddedLink::start(
+            config,
+            Arc::clone(store),
+            auth.tickets.verifier(),
+        )?;
+        if let Some((link, mut events)) = started {
+            crate::workers::revalidate::close_embedded_leftovers(db, audit).await?;
+            let (event_db, event_audit) = (db.clone(), audit.clone());
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    let worker = crate::workers::EMBEDDED_ID;
+                    if let Err(err) =
+                        crate::workers::events::handle(&event_db, &event_audit, worker, &event)
+                            .await
+                    {
+                        tracing::warn!(error = %err, "could not record a stream session event");
+                    }
+                }
+            });
+            let link = Arc::new(link);
+            let shared: Arc<dyn crate::workers::WorkerLink> = link.clone();
+            return Ok((Pool::embedded(db.clone(), settings, shared), Some(link)));
         }
-    });
-    Ok(Some(streamer))
+        Ok((Pool::none(db.clone(), settings), None))
+    }
+    #[cfg(not(feature = "embedded-worker"))]
+    {
+        let _ = (store, auth, audit);
+        tracing::warn!(
+            "this build has no in-process worker and no worker pool is configured: streaming is off"
+        );
+        Ok((Pool::none(db.clone(), settings), ()))
+    }
 }

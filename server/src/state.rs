@@ -22,9 +22,12 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Sessions, identity providers, ticket signing.
     pub auth: Arc<AuthState>,
-    /// The in-process streaming worker (embedded mode); `None` when this process holds no
-    /// worker identity, and then `POST /api/cases/{id}/stream` answers 503.
-    pub streamer: Option<readroom_worker::stream::Streamer>,
+    /// The workers sessions are placed on: worker processes (distributed mode), the
+    /// in-process worker (embedded mode), or none (`POST /api/cases/{id}/stream` answers 503).
+    pub workers: crate::workers::Pool,
+    /// The in-process worker, when this process runs one (embedded mode).
+    #[cfg(feature = "embedded-worker")]
+    pub embedded: Option<Arc<crate::workers::embedded::EmbeddedLink>>,
     /// Records audit events (one writer task per process).
     pub audit: crate::audit::Audit,
     /// Signs audit checkpoints.

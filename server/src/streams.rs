@@ -3,7 +3,7 @@
 //! browser verified).
 
 use readroom_domain::audit::{Action, Outcome};
-use readroom_worker::stream::SessionReport;
+use readroom_domain::workers::SessionReport;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -16,26 +16,28 @@ pub async fn record(db: &Db, audit: &Audit, report: &SessionReport) -> anyhow::R
     let user_id = Uuid::parse_str(&report.user)?;
     let case_id = Uuid::parse_str(&report.case)?;
     let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let end_reason = serde_json::to_value(report.end)?
-        .as_str()
-        .unwrap_or("unknown")
-        .to_owned();
-    db.record_stream_session(&StreamSession {
-        id: report.stream_id,
-        viewer_session: report.viewer_session.clone(),
-        user_id,
-        case_id,
-        started_unix: report.started_unix,
-        duration_ms: clamp(report.duration_ms),
-        frames: clamp(report.frames),
-        bytes_sent: clamp(report.bytes_sent),
-        messages: clamp(report.messages),
-        refused: clamp(report.refused),
-        end_reason: end_reason.clone(),
-        views: serde_json::to_string(&report.views)?,
-        lossless: serde_json::to_string(&report.lossless)?,
-    })
-    .await?;
+    let end_reason = report.end.as_str().to_owned();
+    let inserted = db
+        .record_stream_session(&StreamSession {
+            id: report.stream_id,
+            viewer_session: report.viewer_session.clone(),
+            user_id,
+            case_id,
+            started_unix: report.started_unix,
+            duration_ms: clamp(report.duration_ms),
+            frames: clamp(report.frames),
+            bytes_sent: clamp(report.bytes_sent),
+            messages: clamp(report.messages),
+            refused: clamp(report.refused),
+            end_reason: end_reason.clone(),
+            views: serde_json::to_string(&report.views)?,
+            lossless: serde_json::to_string(&report.lossless)?,
+        })
+        .await?;
+    if !inserted {
+        tracing::debug!(session = %report.stream_id, "stream session already recorded");
+        return Ok(());
+    }
     for lossless in report.lossless.iter().filter(|l| l.verified == Some(true)) {
         audit
             .record(event_by(

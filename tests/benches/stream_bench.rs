@@ -116,8 +116,8 @@ async fn bench() -> Result<()> {
     .await?;
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let _ = sampler.join();
-    let streamer = app.state.streamer.as_ref().context("in-process worker")?;
-    let (frames, render_ms, encode_ms) = streamer.metrics().snapshot();
+    let streamer = app.state.embedded.as_ref().context("in-process worker")?;
+    let (frames, render_ms, encode_ms) = streamer.metrics();
 
     // Bytes sent for the session that did the grading-like work (the first open's rows are
     // short; take the session with the most frames on the benchmark case).

@@ -81,8 +81,8 @@ async fn input_to_frame_latency() {
             values.len()
         );
     }
-    if let Some(streamer) = app.state.streamer.as_ref() {
-        let (frames, render_ms, encode_ms) = streamer.metrics().snapshot();
+    if let Some(streamer) = app.state.embedded.as_ref() {
+        let (frames, render_ms, encode_ms) = streamer.metrics();
         println!(
             "worker: {frames} frames, render {render_ms:.1} ms, encode {encode_ms:.1} ms (means)"
         );

@@ -217,7 +217,7 @@ async fn a_grader_streams_a_case_in_chromium() {
     assert_eq!(initial["bytes"], result["initial_bytes"], "{lossless}");
     let lossless_bytes: i64 = records.iter().map(|r| r["bytes"].as_i64().unwrap()).sum();
     assert!(row.bytes_sent > lossless_bytes, "{row:?}");
-    let streamer = app.state.streamer.as_ref().expect("in-process worker");
+    let streamer = app.state.embedded.as_ref().expect("in-process worker");
     assert_eq!(
         streamer.active_sessions(),
         0,
@@ -391,6 +391,6 @@ async fn signaling_refuses_bad_offers_and_other_cases() {
         )
         .await;
     assert_eq!(others.status, 404, "{}", others.body);
-    let streamer = app.state.streamer.as_ref().unwrap();
+    let streamer = app.state.embedded.as_ref().unwrap();
     assert_eq!(streamer.active_sessions(), 0);
 }

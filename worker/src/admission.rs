@@ -28,6 +28,9 @@ pub struct Admission {
     pub prior_bundle: Option<String>,
     /// Name for the visible watermark.
     pub label: String,
+    /// Unix second at which the session must end (0: no limit); see
+    /// `readroom_domain::ticket::TicketClaims::not_after`.
+    pub not_after: i64,
 }
 
 /// Why a ticket or request was refused.
@@ -89,6 +92,7 @@ impl TicketGate {
             bundle: claims.bundle,
             prior_bundle: claims.prior_bundle,
             label: claims.label,
+            not_after: claims.not_after,
         })
     }
 
@@ -134,6 +138,7 @@ mod tests {
             bundle: format!("bundles/{case}.age"),
             prior_bundle: None,
             label: "grader".into(),
+            not_after: 0,
         })
     }
 
@@ -196,6 +201,7 @@ mod tests {
             bundle: "bundles/c1.age".into(),
             prior_bundle: None,
             label: "grader".into(),
+            not_after: 0,
         };
         assert_eq!(admission.check_case("c1"), Ok(()));
         assert_eq!(admission.check_case("c2"), Err(AdmissionError::OtherCase));

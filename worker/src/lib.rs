@@ -12,19 +12,27 @@
 //!   multi-frame OPT), byte-capped cache, and the renderer.
 //! - [`harden_process`]: no core dumps and not dumpable, for a process holding plaintext.
 //! - [`stream`]: [`stream::Streamer`], one WebRTC session per viewer: admission, ranged
-//!   fetch and decryption, render on change, encode, lossless settle, session reports.
+//!   fetch and decryption, render on change, encode, lossless settle, session events; ends
+//!   sessions on request (revocation) and drains.
+//! - [`control`]: the control API a `readroom worker` process serves to the servers (signed
+//!   requests: open a session, end sessions, status).
+//! - [`node`]: the worker process: control API, heartbeats and session events to the servers,
+//!   drain on shutdown; and [`node::streamer`], the one way to build a streamer (hardened,
+//!   identity loaded), used by `readroom worker` and by the embedded default alike.
 //!
 //! **Invariant:** plaintext exists only in this process's memory. Nothing here writes decrypted
 //! bytes to disk, temp files or logs; errors name entries and sizes, never content.
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod control;
 pub mod dicom;
 pub mod encode;
 mod harden;
 pub mod image;
 pub mod keys;
 pub mod lossless;
+pub mod node;
 pub mod reader;
 pub mod render;
 pub mod source;

@@ -49,6 +49,7 @@ pub mod model;
 pub mod streams;
 mod studies;
 mod users;
+pub mod workers;
 
 use std::fmt;
 use std::str::FromStr;

@@ -38,17 +38,19 @@ pub struct StreamSession {
 const INSERT: &str = "INSERT INTO stream_sessions \
      (id, viewer_session, user_id, case_id, started_unix, duration_ms, frames, bytes_sent, \
       messages, refused, end_reason, views, lossless) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (id) DO NOTHING";
 
 const OF_CASE: &str = "SELECT id, viewer_session, user_id, case_id, started_unix, duration_ms, \
      frames, bytes_sent, messages, refused, end_reason, views, lossless \
      FROM stream_sessions WHERE case_id = $1 ORDER BY started_unix, id";
 
 impl Db {
-    /// Records an ended streaming session.
+    /// Records an ended streaming session; `false` if it was already recorded (a report
+    /// delivered twice).
     #[tracing::instrument(skip_all)]
-    pub async fn record_stream_session(&self, row: &StreamSession) -> Result<(), DbError> {
-        with_pool!(self, pool => {
+    pub async fn record_stream_session(&self, row: &StreamSession) -> Result<bool, DbError> {
+        let inserted = with_pool!(self, pool => {
             sqlx::query(INSERT)
                 .bind(row.id)
                 .bind(&row.viewer_session)
@@ -64,9 +66,10 @@ impl Db {
                 .bind(&row.views)
                 .bind(&row.lossless)
                 .execute(pool)
-                .await?;
+                .await?
+                .rows_affected()
         });
-        Ok(())
+        Ok(inserted > 0)
     }
 
     /// The ended streaming sessions of a case, oldest first.

@@ -502,6 +502,7 @@ pub async fn view_ticket(
         bundle: bundle.object_key,
         prior_bundle,
         label: signed_in.user.username.clone(),
+        not_after: signed_in.session.expires_unix,
     });
     Ok((ticket, expires))
 }

@@ -14,17 +14,19 @@ mod cases;
 pub mod error;
 mod extract;
 mod format;
+pub mod forwarded;
 mod grading;
 mod health;
 mod layers;
 mod me;
 pub mod policy;
 mod stream;
+mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -146,6 +148,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/internal/worker/v1/heartbeat", post(workers::heartbeat))
+        .route("/internal/worker/v1/events", post(workers::events))
         .merge(api)
         .route("/", get(assets::index))
         .route("/signin", get(assets::index))
@@ -156,6 +160,10 @@ pub fn app(state: AppState) -> Router {
         .route("/studies/{code}", get(assets::index))
         .route("/assets/{*path}", get(assets::asset))
         .fallback(assets::not_found_page)
-        .with_state(state);
+        .with_state(state.clone());
+    let proxies = Arc::new(state.config.trusted_proxies.clone());
+    let router = router.layer(axum::middleware::from_fn(move |request, next| {
+        forwarded::apply(Arc::clone(&proxies), request, next)
+    }));
     layers::apply(router, BODY_LIMIT, REQUEST_TIMEOUT, https)
 }

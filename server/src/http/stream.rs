@@ -3,8 +3,9 @@
 
 use axum::Json;
 use axum::extract::State;
+use readroom_domain::stream_config::IceServer;
 use readroom_domain::view::Viewport;
-use readroom_worker::stream::{IceServer, OpenError, OpenRequest};
+use readroom_domain::workers::{OpenSession, RefusalCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -15,6 +16,7 @@ use super::extract::{ApiJson, ApiPath};
 use crate::audit::case_target;
 use crate::auth::SignedIn;
 use crate::state::AppState;
+use crate::workers::{PoolError, Requester};
 use readroom_domain::audit::{Action, Outcome};
 use serde_json::json;
 
@@ -95,6 +97,7 @@ pub async fn stream_config(State(state): State<AppState>) -> Json<StreamConfigVi
     responses((status = 200, body = StreamAnswer),
         (status = 400, description = "Malformed offer or viewport"),
         (status = 404, description = "No such case, or not yours to view"),
+        (status = 429, description = "Too many open streams for this user"),
         (status = 503, description = "No worker available")))]
 pub async fn start_stream(
     State(state): State<AppState>,
@@ -120,26 +123,39 @@ pub async fn start_stream(
         .map_err(|err| AppError::BadRequest(format!("viewport: {err}")))?;
     let session = body.viewer_session.unwrap_or_else(Uuid::new_v4);
     let (ticket, _) = view_ticket(&state, &signed_in, id, session).await?;
-    readroom_worker::stream::peer::check_offer(&body.offer.sdp).map_err(AppError::BadRequest)?;
-    let Some(streamer) = &state.streamer else {
-        return Err(AppError::Unavailable(
-            "no streaming worker is available".into(),
-        ));
+    let who = Requester {
+        user: signed_in.user.id,
+        case: id,
+        auth_session: signed_in.session.id,
+        viewer_session: session.to_string(),
     };
-    let answer = streamer
-        .open(OpenRequest {
-            ticket,
-            offer_sdp: body.offer.sdp,
-            viewport,
-        })
+    let request = OpenSession {
+        ticket,
+        offer_sdp: body.offer.sdp,
+        viewport,
+    };
+    let (answer, worker) = state
+        .workers
+        .open(&who, request)
         .await
         .map_err(|err| match err {
-            OpenError::BadOffer(message) | OpenError::BadViewport(message) => {
-                AppError::BadRequest(message)
+            PoolError::Refused(refusal) => match refusal.code {
+                RefusalCode::BadOffer | RefusalCode::BadViewport => {
+                    AppError::BadRequest(refusal.message)
+                }
+                RefusalCode::Busy | RefusalCode::Draining => AppError::Unavailable(refusal.message),
+                RefusalCode::Ticket | RefusalCode::Internal => AppError::Internal(refusal.message),
+            },
+            PoolError::UserLimit(_) => AppError::TooManyRequests {
+                code: "too_many_streams",
+                message: err.to_string(),
+                retry_after: None,
+            },
+            PoolError::NoWorker(message) => {
+                tracing::warn!(error = %message, "no worker took a stream");
+                AppError::Unavailable("no streaming worker is available; try again shortly".into())
             }
-            OpenError::Busy(_) => AppError::Unavailable(err.to_string()),
-            OpenError::Ticket(_) => AppError::Internal(err.to_string()),
-            OpenError::Internal(message) => AppError::Internal(message),
+            PoolError::Db(err) => err.into(),
         })?;
     tracing::info!(user_id = %signed_in.user.id, stream = %answer.stream_id, "stream started");
     let draft = signed_in.event(
@@ -149,6 +165,7 @@ pub async fn start_stream(
         json!({
             "stream_id": answer.stream_id,
             "viewer_session": session,
+            "worker": worker,
             "viewport": { "width": viewport.width, "height": viewport.height, "dpr": viewport.dpr },
         }),
     );

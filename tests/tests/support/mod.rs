@@ -62,6 +62,11 @@ impl TestApp {
         TestApp::start_inner(backend, |_| {}, true).await
     }
 
+    /// [`TestApp::start_demo`] after `configure` edits the configuration (a worker pool, S3).
+    pub async fn start_demo_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::start_inner(backend, configure, true).await
+    }
+
     async fn start_inner(
         backend: Backend,
         configure: impl FnOnce(&mut Config),

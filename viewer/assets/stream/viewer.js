@@ -13,11 +13,18 @@ import { LosslessAssembler, canVerify, drawAndHash } from "./lossless.js";
 import { MAX_MESSAGE, VERSION, changesView, layoutsFor, parseChunk, parseServerMessage, restoreChange, viewportFor } from "./protocol.js";
 import { SHORTCUTS, TOOLS, keyAction, wheelAction } from "./input.js";
 
-/** Waits between reconnection attempts, then the last one repeats. */
-const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+/** Waits between reconnection attempts, then the last one repeats. The first is short: a lost
+ * worker is replaced by another at once (the server places the new session elsewhere). */
+const BACKOFF_MS = [100, 1000, 2000, 4000, 8000, 15000];
 /** Attempts in a row before giving up (a button offers to try again). */
 const MAX_ATTEMPTS = 10;
 const PING_MS = 2000;
+/** How often the worker is checked for liveness, and how long it may stay silent (while the
+ * page is visible) before the connection counts as lost. A worker answers every ping at once;
+ * UDP says nothing when a worker dies, and ICE would take ~5 s (Chromium) to notice. */
+const LIVENESS_MS = 500;
+const SILENCE_MS = 1500;
+const HIDDEN_SILENCE_MS = 10000;
 const RESIZE_DEBOUNCE_MS = 250;
 /** A change not acknowledged within this long no longer holds back the lossless frame. */
 const ACK_PATIENCE_MS = 3000;
@@ -152,6 +159,7 @@ export class Viewer {
     this.resizeObserver.observe(this.stage);
     this.viewport = this.measure();
     this.every(PING_MS, () => this.heartbeat());
+    this.every(LIVENESS_MS, () => this.checkLiveness());
     this.installDebugApi();
     this.connect();
   }
@@ -199,6 +207,7 @@ export class Viewer {
     if (this.conn) this.conn.close();
     this.readyReceived = false;
     this.framePresented = false;
+    this.lastHeard = null;
     this.assembler.drop();
     this.awaiting.clear();
     const conn = new StreamConnection({
@@ -276,6 +285,7 @@ export class Viewer {
   // ---- messages from the worker -------------------------------------------------------------
 
   onText(text) {
+    this.lastHeard = performance.now();
     const message = parseServerMessage(text);
     if (!message) {
       console.warn("ignored a malformed message from the worker");
@@ -337,6 +347,7 @@ export class Viewer {
   }
 
   onBinary(data) {
+    this.lastHeard = performance.now();
     const chunk = parseChunk(data);
     if (!chunk) return;
     const complete = this.assembler.add(chunk);
@@ -414,6 +425,25 @@ export class Viewer {
 
   sendView(set) {
     return this.sendMessage({ type: "view", set });
+  }
+
+  /** Pings a quiet worker, and gives up on one silent for too long (a dead worker process). */
+  checkLiveness() {
+    if (!this.conn || !this.conn.ready() || !this.readyReceived) return;
+    const now = performance.now();
+    const quiet = now - (this.lastHeard ?? now);
+    const limit = document.visibilityState === "visible" ? SILENCE_MS : HIDDEN_SILENCE_MS;
+    if (quiet > limit) {
+      const conn = this.conn;
+      this.conn = null;
+      conn.close();
+      this.onLost("worker_silent");
+      return;
+    }
+    if (quiet >= LIVENESS_MS) {
+      const seq = this.sendMessage({ type: "ping" });
+      if (seq !== null) this.pings.set(seq, now);
+    }
   }
 
   heartbeat() {

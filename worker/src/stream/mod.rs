@@ -3,15 +3,18 @@
 //! [`Streamer`] is the worker's front door: [`Streamer::open`] takes a ticket from the server,
 //! the browser's SDP offer and its viewport, admits the ticket ([`crate::admission`]), opens the
 //! encrypted bundle with ranged reads, answers the offer and runs the session
-//! ([`session`]) until it ends; each ended session produces one [`SessionReport`].
-//! - [`config`]: `[stream]` settings (UDP ports, public IPs, ICE servers, cache, timeouts).
+//! ([`session`]) until it ends; each ended session produces one [`SessionReport`], and case
+//! switches and lossless frames are reported as they happen ([`SessionEvent`]).
+//! [`Streamer::end`] ends the sessions a filter names (revocation), [`Streamer::drain`] stops
+//! new ones. The settings are `readroom_domain::stream_config::StreamConfig`.
+//! - [`ports`]: the UDP port of the next session.
 //! - [`peer`]: the webrtc-rs peer connection.
 //! - [`pipeline`]: the blocking half (decrypted case → render → encode → PNG).
 //! - [`rtcp`]: keyframe requests and loss reports from the browser.
 
-pub mod config;
 pub mod peer;
 pub mod pipeline;
+pub mod ports;
 pub mod rtcp;
 mod session;
 
@@ -20,37 +23,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use readroom_domain::ticket::TicketVerifier;
-use readroom_domain::view::Viewport;
 use readroom_store::ObjectStore;
-use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::admission::{Admission, AdmissionError, TicketGate};
 use crate::keys::WorkerIdentity;
 use crate::watermark::Watermark;
-pub use config::{IceServer, StreamConfig};
 use pipeline::Pipeline;
-
-/// What the browser sends to start a session (through the server).
-#[derive(Debug, Clone)]
-pub struct OpenRequest {
-    /// The server's ticket for the case.
-    pub ticket: String,
-    /// The browser's SDP offer.
-    pub offer_sdp: String,
-    /// The browser's drawing surface.
-    pub viewport: Viewport,
-}
-
-/// The worker's answer.
-#[derive(Debug, Clone)]
-pub struct OpenAnswer {
-    /// SDP answer with all candidates.
-    pub answer_sdp: String,
-    /// This stream session's id (one peer connection).
-    pub stream_id: Uuid,
-}
+pub use readroom_domain::stream_config::{IceServer, StreamConfig};
+pub use readroom_domain::workers::{
+    EndReason, LosslessRecord, OpenSession, RefusalCode, SessionEvent, SessionFilter, SessionInfo,
+    SessionOpened, SessionReport, WorkerRefusal,
+};
 
 /// Why a session was not started.
 #[derive(Debug, thiserror::Error)]
@@ -67,73 +52,30 @@ pub enum OpenError {
     /// The worker has no room for another session.
     #[error("the worker is at its session limit ({0})")]
     Busy(usize),
+    /// The worker is draining and takes no new sessions.
+    #[error("the worker is shutting down and takes no new sessions")]
+    Draining,
     /// The case could not be opened or a local failure.
     #[error("{0}")]
     Internal(String),
 }
 
-/// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// The browser closed the connection or the data channel (tab closed, navigation).
-    Closed,
-    /// ICE failed.
-    IceFailed,
-    /// Disconnected and did not come back within the grace period.
-    Disconnected,
-    /// The peer never connected.
-    ConnectTimeout,
-    /// No message for the idle timeout.
-    Idle,
-    /// The worker is shutting down.
-    Shutdown,
-}
-
-/// A lossless frame sent during a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LosslessRecord {
-    /// Frame number.
-    pub frame: u64,
-    /// SHA-256 of its pixels.
-    pub sha256: String,
-    /// Bytes of the image actually sent: all of it, or what went out before a newer frame
-    /// stopped it.
-    pub bytes: u64,
-    /// What the browser said after re-hashing (None: it did not say).
-    pub verified: Option<bool>,
-}
-
-/// One ended session, for the record.
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionReport {
-    /// Stream session id.
-    pub stream_id: Uuid,
-    /// Viewer session id.
-    pub viewer_session: String,
-    /// User id.
-    pub user: String,
-    /// The case shown last.
-    pub case: String,
-    /// Start (Unix seconds).
-    pub started_unix: i64,
-    /// Duration in milliseconds.
-    pub duration_ms: u64,
-    /// Video frames sent.
-    pub frames: u64,
-    /// Views used (`layout:exam`).
-    pub views: Vec<String>,
-    /// Lossless frames sent, with their hashes.
-    pub lossless: Vec<LosslessRecord>,
-    /// Bytes of video and lossless frames sent (a lossless frame stopped by a newer one counts
-    /// what went out).
-    pub bytes_sent: u64,
-    /// Data-channel messages received.
-    pub messages: u64,
-    /// Messages refused.
-    pub refused: u64,
-    /// Why it ended.
-    pub end: EndReason,
+impl OpenError {
+    /// The refusal as the control protocol carries it.
+    pub fn refusal(&self) -> WorkerRefusal {
+        let code = match self {
+            OpenError::Ticket(_) => RefusalCode::Ticket,
+            OpenError::BadOffer(_) => RefusalCode::BadOffer,
+            OpenError::BadViewport(_) => RefusalCode::BadViewport,
+            OpenError::Busy(_) => RefusalCode::Busy,
+            OpenError::Draining => RefusalCode::Draining,
+            OpenError::Internal(_) => RefusalCode::Internal,
+        };
+        WorkerRefusal {
+            code,
+            message: self.to_string(),
+        }
+    }
 }
 
 /// Render and encode times, for metrics and benchmarks.
@@ -169,38 +111,60 @@ impl StreamMetrics {
     }
 }
 
+/// A running session, as the streamer tracks it.
+struct SessionEntry {
+    info: SessionInfo,
+    /// Tells the session loop to end (revocation, shutdown).
+    end: watch::Sender<Option<EndReason>>,
+}
+
 struct Inner {
     config: StreamConfig,
     identities: Vec<WorkerIdentity>,
     store: Arc<dyn ObjectStore>,
     gate: Mutex<TicketGate>,
-    sessions: Mutex<HashMap<Uuid, String>>,
-    reports: mpsc::UnboundedSender<SessionReport>,
-    shutting_down: AtomicBool,
+    sessions: Mutex<HashMap<Uuid, SessionEntry>>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    draining: AtomicBool,
     metrics: StreamMetrics,
 }
 
 impl Inner {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, SessionEntry>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits `ticket` as the next case of a session (same user and viewer session).
     fn switch_case(&self, current: &Admission, ticket: &str) -> Result<Admission, AdmissionError> {
         let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         gate.switch_case(current, ticket, now_unix())
+    }
+
+    /// Records that session `id` now shows `next` (after its bundle opened).
+    fn case_opened(&self, id: Uuid, previous: &Admission, next: &Admission) {
+        if let Some(entry) = self.sessions().get_mut(&id) {
+            entry.info.case = next.case.clone();
+        }
+        self.emit(SessionEvent::CaseOpened {
+            stream_id: id,
+            user: next.user.clone(),
+            case: next.case.clone(),
+            previous_case: previous.case.clone(),
+        });
+    }
+
+    fn emit(&self, event: SessionEvent) {
+        let _ = self.events.send(event);
     }
 
     fn cache_bytes(&self) -> usize {
         self.config.cache_mib.saturating_mul(1024 * 1024)
     }
 
-    fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
-    }
-
     fn finish(&self, report: SessionReport) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&report.stream_id);
+        self.sessions().remove(&report.stream_id);
         metrics::gauge!("readroom_stream_sessions").decrement(1.0);
-        let _ = self.reports.send(report);
+        self.emit(SessionEvent::Ended(Box::new(report)));
     }
 }
 
@@ -212,22 +176,23 @@ pub struct Streamer {
 
 impl Streamer {
     /// A streamer decrypting with `identities`, reading `store`, trusting tickets verified by
-    /// `verifier`; ended sessions are reported on the returned receiver.
+    /// `verifier`; what happens in sessions (case switches, lossless frames, ends) is reported
+    /// on the returned receiver.
     pub fn new(
         config: StreamConfig,
         identities: Vec<WorkerIdentity>,
         store: Arc<dyn ObjectStore>,
         verifier: TicketVerifier,
-    ) -> (Streamer, mpsc::UnboundedReceiver<SessionReport>) {
-        let (reports, receiver) = mpsc::unbounded_channel();
+    ) -> (Streamer, mpsc::UnboundedReceiver<SessionEvent>) {
+        let (events, receiver) = mpsc::unbounded_channel();
         let inner = Inner {
             config,
             identities,
             store,
             gate: Mutex::new(TicketGate::new(verifier)),
             sessions: Mutex::new(HashMap::new()),
-            reports,
-            shutting_down: AtomicBool::new(false),
+            events,
+            draining: AtomicBool::new(false),
             metrics: StreamMetrics::default(),
         };
         (
@@ -245,11 +210,16 @@ impl Streamer {
 
     /// Sessions running now.
     pub fn active_sessions(&self) -> usize {
+        self.inner.sessions().len()
+    }
+
+    /// The sessions running now.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
         self.inner
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+            .sessions()
+            .values()
+            .map(|entry| entry.info.clone())
+            .collect()
     }
 
     /// Render/encode timing so far.
@@ -257,14 +227,42 @@ impl Streamer {
         &self.inner.metrics
     }
 
+    /// Tells the sessions `filter` names to end with `reason`; returns how many. Their
+    /// reports follow as [`SessionEvent::Ended`].
+    pub fn end(&self, filter: &SessionFilter, reason: EndReason) -> usize {
+        let sessions = self.inner.sessions();
+        let mut ended = 0;
+        for entry in sessions.values().filter(|e| filter.matches(&e.info)) {
+            entry.end.send_replace(Some(reason));
+            ended += 1;
+        }
+        ended
+    }
+
+    /// Takes no new sessions from now on (a drain before shutdown); running ones go on.
+    pub fn drain(&self) {
+        self.inner.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Streamer::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Relaxed)
+    }
+
     /// Ends every session (at shutdown); their reports follow.
     pub fn shutdown(&self) {
-        self.inner.shutting_down.store(true, Ordering::Relaxed);
+        self.drain();
+        for entry in self.inner.sessions().values() {
+            entry.end.send_replace(Some(EndReason::Shutdown));
+        }
     }
 
     /// Admits the ticket, opens the case, answers the offer and starts the session.
-    pub async fn open(&self, request: OpenRequest) -> Result<OpenAnswer, OpenError> {
+    pub async fn open(&self, request: OpenSession) -> Result<SessionOpened, OpenError> {
         let inner = &self.inner;
+        if self.is_draining() {
+            return Err(OpenError::Draining);
+        }
         request
             .viewport
             .validate()
@@ -302,7 +300,7 @@ impl Streamer {
             )
         })
         .await
-        .map_err(|err| OpenError::Internal(err.to_string()))?
+        .map_err(|err| OpenError::Internal(format!("opening the case failed: {err}")))?
         .map_err(|err| OpenError::Internal(err.to_string()))?;
         let (peer, answer_sdp) = peer::answer(&inner.config, &request.offer_sdp)
             .await
@@ -310,11 +308,19 @@ impl Streamer {
                 peer::PeerError::BadOffer(message) => OpenError::BadOffer(message),
                 other => OpenError::Internal(other.to_string()),
             })?;
-        inner
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(stream_id, admission.user.clone());
+        let (end_tx, end_rx) = watch::channel(None);
+        inner.sessions().insert(
+            stream_id,
+            SessionEntry {
+                info: SessionInfo {
+                    stream_id,
+                    user: admission.user.clone(),
+                    case: admission.case.clone(),
+                    viewer_session: admission.session.clone(),
+                },
+                end: end_tx,
+            },
+        );
         metrics::gauge!("readroom_stream_sessions").increment(1.0);
         tracing::info!(session = %stream_id, user_id = %admission.user, "stream session started");
         tokio::spawn(session::run(
@@ -323,15 +329,17 @@ impl Streamer {
             admission,
             peer,
             pipeline,
+            end_rx,
         ));
-        Ok(OpenAnswer {
-            answer_sdp,
+        Ok(SessionOpened {
             stream_id,
+            answer_sdp,
         })
     }
 }
 
-fn now_unix() -> i64 {
+/// The current Unix second.
+pub(crate) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -24,9 +24,9 @@ use webrtc::peer_connection::{
     RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
 };
 
-use super::config::StreamConfig;
 use super::rtcp::FeedbackForwarder;
 use crate::encode::Codec;
+use readroom_domain::stream_config::StreamConfig;
 
 /// H.264 payload type offered in the answer (the browser's own numbering wins in negotiation).
 const H264_PAYLOAD_TYPE: u8 = 102;
@@ -261,7 +261,7 @@ pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, Str
         gathered: gathered_tx,
         connection: OnceLock::new(),
     });
-    let udp: SocketAddr = config.next_udp_addr();
+    let udp: SocketAddr = super::ports::next_udp_addr(config);
     let connection = PeerConnectionBuilder::new()
         .with_configuration(configuration)
         .with_media_engine(media_engine)

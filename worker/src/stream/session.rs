@@ -2,7 +2,7 @@
 //! lossless settle after the view goes idle, keyframes on request, bitrate from loss reports,
 //! and the end (closed, failed, idle, timed out), reported once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,10 +11,11 @@ use bytes::{Bytes, BytesMut};
 use readroom_domain::protocol::{
     ChunkHeader, ClientMessage, ErrorCode, ProtocolError, ServerMessage, VERSION,
 };
+use readroom_domain::view::ViewState;
 use rtc::media::Sample;
 use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -23,7 +24,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 use super::peer::{PLAYOUT_DELAY, Peer, PeerEvent};
 use super::pipeline::{FrameOut, LosslessOut, Pipeline, encode_lossless};
 use super::rtcp::{Feedback, feedback, next_bitrate};
-use super::{EndReason, Inner, LosslessRecord, SessionReport, now_unix};
+use super::{EndReason, Inner, LosslessRecord, SessionEvent, SessionReport, now_unix};
 use crate::admission::Admission;
 
 /// Most data-channel messages handled per second before `rate_limited` replies.
@@ -63,6 +64,7 @@ pub(super) async fn run(
     mut admission: Admission,
     mut peer: Peer,
     pipeline: Pipeline,
+    mut end: watch::Receiver<Option<EndReason>>,
 ) {
     let started = Instant::now();
     let started_unix = now_unix();
@@ -109,6 +111,8 @@ pub(super) async fn run(
     let connect_deadline = Instant::now() + Duration::from_secs(inner.config.connect_timeout_secs);
     let idle = Duration::from_secs(inner.config.idle_timeout_secs);
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    // The render state of each lossless frame being sent, reported when its send ends.
+    let mut lossless_states: HashMap<u64, ViewState> = HashMap::new();
 
     let reason = loop {
         let settle_sleep = async {
@@ -118,9 +122,17 @@ pub(super) async fn run(
             }
         };
         tokio::select! {
+            ended = end.changed() => match (ended, *end.borrow_and_update()) {
+                (_, Some(reason)) => break reason,
+                (Err(_), None) => break EndReason::Shutdown,
+                (Ok(()), None) => {}
+            },
             done = async { first_render.as_mut().expect("guarded").await }, if first_render.is_some() => {
                 first_render = None;
-                let (p, frame) = done.expect("the pipeline task does not panic");
+                let Ok((p, frame)) = done else {
+                    tracing::error!(session = %id, "the first render failed unexpectedly");
+                    break EndReason::Error;
+                };
                 pipeline = Some(p);
                 // A failure is reported when the frame is rendered again, once connected.
                 prerendered = frame.ok();
@@ -168,7 +180,10 @@ pub(super) async fn run(
                         continue;
                     }
                     if let Some(render) = first_render.take() {
-                        let (p, frame) = render.await.expect("the pipeline task does not panic");
+                        let Ok((p, frame)) = render.await else {
+                            tracing::error!(session = %id, "the first render failed unexpectedly");
+                            break EndReason::Error;
+                        };
                         pipeline = Some(p);
                         prerendered = frame.ok();
                     }
@@ -187,14 +202,18 @@ pub(super) async fn run(
                             let cache = inner.cache_bytes();
                             let worker = Arc::clone(&inner);
                             let target = next.clone();
-                            let (p, result) = blocking(p, move |p| {
+                            let Some((p, result)) = blocking(p, move |p| {
                                 p.switch_case(&store, &handle, &worker.identities, &target, cache)
                             })
-                            .await;
+                            .await else {
+                                tracing::error!(session = %id, "opening the next case failed unexpectedly");
+                                break EndReason::Error;
+                            };
                             pipeline = Some(p);
                             match result {
                                 Ok(()) => {
                                     prerendered = None;
+                                    inner.case_opened(id, &admission, &next);
                                     admission = next;
                                     acks.push(seq);
                                     ready_sent = false;
@@ -246,12 +265,18 @@ pub(super) async fn run(
                     && out.frame == current_frame.load(Ordering::SeqCst)
                 {
                     counters.lossless.push(LosslessRecord { frame: out.frame, sha256: out.sha256.clone(), bytes: 0, verified: None });
+                    if let Some(p) = pipeline.as_ref() {
+                        lossless_states.insert(out.frame, p.state().clone());
+                    }
                     let chunk = inner.config.chunk_bytes;
                     let frame_now = Arc::clone(&current_frame);
                     tokio::spawn(send_lossless(dc, out, chunk, frame_now, sent_tx.clone()));
                 }
             },
-            Some((frame, bytes)) = sent_rx.recv() => counters.lossless_sent(frame, bytes),
+            Some((frame, bytes)) = sent_rx.recv() => {
+                counters.lossless_sent(frame, bytes);
+                report_lossless(&inner, id, &admission, &counters, &mut lossless_states, frame);
+            },
             _ = ticker.tick() => {
                 if !connected && Instant::now() > connect_deadline {
                     break EndReason::ConnectTimeout;
@@ -262,8 +287,8 @@ pub(super) async fn run(
                 if last_message.elapsed() > idle {
                     break EndReason::Idle;
                 }
-                if inner.is_shutting_down() {
-                    break EndReason::Shutdown;
+                if admission.not_after > 0 && now_unix() >= admission.not_after {
+                    break EndReason::Expired;
                 }
             },
         }
@@ -285,10 +310,14 @@ pub(super) async fn run(
         } else {
             let Some(p) = pipeline.take() else { continue };
             let force = keyframe;
-            let (p, result) = if dirty {
+            let done = if dirty {
                 blocking(p, move |p| p.frame(force).map(Some)).await
             } else {
                 blocking(p, |p| p.keyframe()).await
+            };
+            let Some((p, result)) = done else {
+                tracing::error!(session = %id, "rendering or encoding failed unexpectedly");
+                break EndReason::Error;
             };
             pipeline = Some(p);
             result
@@ -364,6 +393,14 @@ pub(super) async fn run(
     let _ = peer.connection.close().await;
     while let Ok((frame, bytes)) = sent_rx.try_recv() {
         counters.lossless_sent(frame, bytes);
+        report_lossless(
+            &inner,
+            id,
+            &admission,
+            &counters,
+            &mut lossless_states,
+            frame,
+        );
     }
     let cached = pipeline.as_ref().map(Pipeline::cached_bytes).unwrap_or(0);
     drop(pipeline);
@@ -468,17 +505,43 @@ fn view_label(pipeline: &Pipeline) -> String {
     format!("{}:{}", layout, state.exam)
 }
 
-/// Runs `f` on the blocking pool with the pipeline and gives the pipeline back.
+/// Runs `f` on the blocking pool with the pipeline and gives the pipeline back; `None` if `f`
+/// panicked (the pipeline is lost with it, and the session ends with [`EndReason::Error`]).
 async fn blocking<T: Send + 'static>(
     mut pipeline: Pipeline,
     f: impl FnOnce(&mut Pipeline) -> T + Send + 'static,
-) -> (Pipeline, T) {
+) -> Option<(Pipeline, T)> {
     tokio::task::spawn_blocking(move || {
         let out = f(&mut pipeline);
         (pipeline, out)
     })
     .await
-    .expect("the pipeline task does not panic")
+    .ok()
+}
+
+/// Reports a lossless frame whose send has ended, with the state it was rendered from and the
+/// bytes that actually went out (the worker's record, whatever the browser says).
+fn report_lossless(
+    inner: &Inner,
+    id: Uuid,
+    admission: &Admission,
+    counters: &Counters,
+    states: &mut HashMap<u64, ViewState>,
+    frame: u64,
+) {
+    let Some(state) = states.remove(&frame) else {
+        return;
+    };
+    let Some(record) = counters.lossless.iter().rev().find(|r| r.frame == frame) else {
+        return;
+    };
+    inner.emit(SessionEvent::Lossless {
+        stream_id: id,
+        user: admission.user.clone(),
+        case: admission.case.clone(),
+        record: record.clone(),
+        state: Box::new(state),
+    });
 }
 
 async fn negotiated_payload_type(peer: &Peer) -> Option<u8> {

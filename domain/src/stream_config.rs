@@ -1,8 +1,8 @@
-//! Streaming settings (the `[stream]` section of the configuration).
+//! Streaming settings (the `[stream]` section of the configuration), read by the server (the
+//! ICE servers it hands to browsers) and by every worker (ports, timeouts, limits). Plain data:
+//! the worker's port allocator lives in the worker crate.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -49,9 +49,6 @@ pub struct StreamConfig {
     pub bitrate: u32,
     /// Size of the lossless frame's chunks on the data channel, bytes.
     pub chunk_bytes: usize,
-    /// Where the next search for a free port starts (shared by clones).
-    #[serde(skip)]
-    next_port: Arc<AtomicU32>,
 }
 
 impl Default for StreamConfig {
@@ -64,11 +61,10 @@ impl Default for StreamConfig {
             cache_mib: 256,
             settle_ms: 150,
             idle_timeout_secs: 30 * 60,
-            connect_timeout_secs: 20,
+            connect_timeout_secs: 8,
             max_sessions: 64,
             bitrate: 8_000_000,
             chunk_bytes: 16 * 1024,
-            next_port: Arc::default(),
         }
     }
 }
@@ -95,25 +91,6 @@ impl StreamConfig {
     pub fn settle(&self) -> Duration {
         Duration::from_millis(self.settle_ms)
     }
-
-    /// The address the next session's media socket binds: a free port of the range, tried in
-    /// turn, or an ephemeral port.
-    pub fn next_udp_addr(&self) -> SocketAddr {
-        let (first, last) = self.udp_ports;
-        if first == 0 {
-            return SocketAddr::new(self.udp_ip, 0);
-        }
-        let span = u32::from(last - first) + 1;
-        for _ in 0..span {
-            let offset = self.next_port.fetch_add(1, Ordering::Relaxed) % span;
-            let port = first + offset as u16;
-            let addr = SocketAddr::new(self.udp_ip, port);
-            if UdpSocket::bind(addr).is_ok() {
-                return addr;
-            }
-        }
-        SocketAddr::new(self.udp_ip, first)
-    }
 }
 
 #[cfg(test)]
@@ -121,22 +98,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn port_ranges_are_validated_and_cycled() {
+    fn port_ranges_and_limits_are_validated() {
         let mut config = StreamConfig {
             udp_ports: (40_000, 39_000),
             ..StreamConfig::default()
         };
         assert!(config.validate().unwrap_err().contains("udp_ports"));
         config.udp_ports = (0, 0);
-        assert_eq!(config.next_udp_addr().port(), 0);
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let taken = socket.local_addr().unwrap().port();
-        config.udp_ports = (taken, taken.saturating_add(1));
         assert!(config.validate().is_ok());
-        assert_eq!(
-            config.next_udp_addr().port(),
-            taken + 1,
-            "skips the busy port"
-        );
+        config.udp_ports = (40_000, 0);
+        assert!(config.validate().unwrap_err().contains("udp_ports"));
+        config.udp_ports = (40_000, 40_010);
+        config.max_sessions = 0;
+        assert!(config.validate().unwrap_err().contains("max_sessions"));
     }
 }

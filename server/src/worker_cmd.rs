@@ -1,0 +1,204 @@
+//! The commands that need the worker crate: `readroom worker`, `keygen`, `watermark decode`
+//! and `demo` (whose embedded default runs the in-process worker). Built without the
+//! `embedded-worker` feature (the API-only server), each refuses with a clear message instead.
+
+#[cfg(feature = "embedded-worker")]
+mod imp {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use anyhow::Context;
+
+    use crate::cli::{KeygenArgs, WorkerArgs};
+    use crate::config::Config;
+
+    /// Largest screenshot `watermark decode` reads (pixels), so a hostile PNG cannot exhaust memory.
+    const MAX_WATERMARK_PIXELS: u64 = 64 * 1024 * 1024;
+
+    /// `readroom watermark decode`: the viewer session and minute hidden in a lossless frame.
+    pub fn watermark_decode(path: &Path) -> anyhow::Result<()> {
+        let reader = image::ImageReader::open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?
+            .with_guessed_format()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let (width, height) = reader
+            .into_dimensions()
+            .with_context(|| format!("{} is not a readable image", path.display()))?;
+        if u64::from(width) * u64::from(height) > MAX_WATERMARK_PIXELS {
+            anyhow::bail!(
+                "{} is {width}×{height}: larger than this command reads",
+                path.display()
+            );
+        }
+        let image = image::open(path)
+            .with_context(|| format!("{} is not a readable image", path.display()))?
+            .to_rgb8();
+        let Some((session, minute)) =
+            readroom_worker::watermark::decode(image.width(), image.height(), image.as_raw())
+        else {
+            anyhow::bail!(
+                "no readroom watermark found in {} (it survives only lossless copies: PNG screenshots of the LOSSLESS view, not photos or JPEGs)",
+                path.display()
+            );
+        };
+        let when = time::OffsetDateTime::from_unix_timestamp(i64::from(minute) * 60)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| format!("minute {minute}"));
+        println!("viewer session {session}");
+        println!("session started {when}");
+        Ok(())
+    }
+
+    /// `readroom keygen`: writes a worker identity (0600) and prints its recipient.
+    pub fn keygen(config: &Config, args: KeygenArgs) -> anyhow::Result<()> {
+        let path = args.output.unwrap_or_else(|| config.worker_identity_path());
+        let identity = readroom_worker::keys::generate(&path)?;
+        eprintln!("wrote worker identity to {} (mode 0600)", path.display());
+        eprintln!("add this recipient to the server's `recipients`:");
+        println!("{}", identity.recipient());
+        Ok(())
+    }
+
+    /// The recipient of the worker identity at `path`, generating the identity first if `generate`.
+    pub fn worker_recipient(path: &Path, generate: bool) -> anyhow::Result<String> {
+        let identity = if generate {
+            readroom_worker::keys::generate(path)?
+        } else {
+            readroom_worker::keys::load(path)?
+        };
+        Ok(identity.recipient())
+    }
+
+    /// `readroom demo`.
+    pub async fn demo(config: Config) -> anyhow::Result<()> {
+        crate::demo::run(config).await
+    }
+
+    /// `readroom worker`: a worker process until SIGTERM or Ctrl-C, then a drain.
+    pub async fn worker(mut config: Config, args: WorkerArgs) -> anyhow::Result<()> {
+        if let Some(listen) = args.listen {
+            config.worker.listen = listen;
+        }
+        if let Some(id) = args.id {
+            config.worker.id = id;
+        }
+        if !args.servers.is_empty() {
+            config.worker.servers = args.servers;
+        }
+        if let Some(key) = args.server_key {
+            config.worker.server_key = key;
+        }
+        if let Some(url) = args.advertise {
+            config.worker.advertise_url = url;
+        }
+        let control_seed = crate::auth::keys::load_or_create_seed(
+            &config.worker_control_key_path(),
+            "worker control key",
+        )?;
+        let reporter = readroom_worker::node::Reporter::new(Vec::new(), &control_seed);
+        if args.print_key {
+            println!("{}", reporter.public_key_hex());
+            return Ok(());
+        }
+        let settings = &config.worker;
+        if settings.servers.is_empty() {
+            anyhow::bail!("no server to register with: give --server URL (or worker.servers)");
+        }
+        let server_key = readroom_domain::control_auth::parse_public_key(&settings.server_key)
+            .map_err(|err| anyhow::anyhow!("worker.server_key (--server-key): {err}"))?;
+        let verifier = readroom_domain::ticket::TicketVerifier::from_public_key(&server_key)
+            .map_err(|err| anyhow::anyhow!("worker.server_key: {err}"))?;
+        let id = if settings.id.is_empty() {
+            std::fs::read_to_string("/etc/hostname")
+                .map(|name| name.trim().to_owned())
+                .ok()
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "worker".to_owned())
+        } else {
+            settings.id.clone()
+        };
+        let store = crate::store::open(&config).await?;
+        let (streamer, events) = readroom_worker::node::streamer(
+            config.stream.clone(),
+            &config.worker_identity_path(),
+            Arc::clone(&store),
+            verifier,
+            settings.allow_unhardened,
+        )?;
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        eprintln!(
+            "worker public key (servers' workers.trusted_keys): {}",
+            reporter.public_key_hex()
+        );
+        let node = readroom_worker::node::NodeConfig {
+            id,
+            listen: settings.listen,
+            advertise_url: settings.advertise_url.clone(),
+            servers: settings.servers.clone(),
+            server_key,
+            control_seed,
+            heartbeat: std::time::Duration::from_secs(settings.heartbeat_secs.max(1)),
+            drain_timeout: std::time::Duration::from_secs(settings.drain_secs),
+            stream: config.stream.clone(),
+        };
+        readroom_worker::node::run(
+            node,
+            streamer,
+            events,
+            listener,
+            crate::serve::shutdown_signal(),
+        )
+        .await
+    }
+}
+
+#[cfg(feature = "embedded-worker")]
+pub use imp::*;
+
+#[cfg(not(feature = "embedded-worker"))]
+mod imp {
+    use std::path::Path;
+
+    use crate::cli::{KeygenArgs, WorkerArgs};
+    use crate::config::Config;
+
+    fn absent(command: &str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "`readroom {command}` is not in this build: it was built without the worker (feature `embedded-worker`); run it with the full readroom binary"
+        )
+    }
+
+    /// Refused: no worker in this build.
+    pub fn keygen(_config: &Config, _args: KeygenArgs) -> anyhow::Result<()> {
+        Err(absent("keygen"))
+    }
+
+    /// Refused: no worker in this build.
+    pub fn watermark_decode(_path: &Path) -> anyhow::Result<()> {
+        Err(absent("watermark decode"))
+    }
+
+    /// Refused: no worker in this build.
+    pub fn worker_recipient(_path: &Path, _generate: bool) -> anyhow::Result<String> {
+        Err(absent("demo"))
+    }
+
+    /// Refused: no worker in this build.
+    pub async fn demo(_config: Config) -> anyhow::Result<()> {
+        Err(absent("demo"))
+    }
+
+    /// Refused: no worker in this build.
+    pub async fn worker(_config: Config, _args: WorkerArgs) -> anyhow::Result<()> {
+        Err(absent("worker"))
+    }
+}
+
+#[cfg(not(feature = "embedded-worker"))]
+pub use imp::*;

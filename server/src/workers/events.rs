@@ -1,0 +1,84 @@
+//! What workers report, written down by the server: an ended session becomes its
+//! `stream_sessions` row and audit events (through [`crate::streams::record`]); a case switch
+//! moves the `live_streams` row; every lossless frame a worker sent is audited with its render
+//! state (`stream.lossless_sent`), so "who saw what" does not depend on the browser.
+//!
+//! The in-process worker's events and those a worker process posts arrive here alike.
+
+use readroom_domain::audit::{Action, Outcome};
+use readroom_domain::workers::SessionEvent;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{Audit, case_target, event_by};
+use crate::db::Db;
+
+/// Records one event from `worker`.
+pub async fn handle(
+    db: &Db,
+    audit: &Audit,
+    worker: &str,
+    event: &SessionEvent,
+) -> anyhow::Result<()> {
+    match event {
+        SessionEvent::CaseOpened {
+            stream_id, case, ..
+        } => {
+            let case_id = Uuid::parse_str(case)?;
+            db.move_live_stream(*stream_id, case_id).await?;
+        }
+        SessionEvent::Lossless {
+            stream_id,
+            user,
+            case,
+            record,
+            state,
+        } => {
+            let user_id = Uuid::parse_str(user)?;
+            let case_id = Uuid::parse_str(case)?;
+            audit
+                .record(event_by(
+                    Action::StreamLosslessSent,
+                    Outcome::Success,
+                    Some(user_id),
+                    Some(case_target(case_id)),
+                    None,
+                    json!({
+                        "stream_id": stream_id,
+                        "worker": worker,
+                        "frame": record.frame,
+                        "sha256": record.sha256,
+                        "bytes": record.bytes,
+                        "state": state,
+                    }),
+                ))
+                .await?;
+        }
+        SessionEvent::Ended(report) => {
+            db.delete_live_stream(report.stream_id).await?;
+            crate::streams::record(db, audit, report).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records events in order. An event naming ids that are not UUIDs is logged and skipped; a
+/// database or audit failure stops the batch (the worker sends it again, and an end report
+/// already recorded is not recorded twice).
+pub async fn handle_all(
+    db: &Db,
+    audit: &Audit,
+    worker: &str,
+    events: &[SessionEvent],
+) -> anyhow::Result<()> {
+    for event in events {
+        match handle(db, audit, worker, event).await {
+            Ok(()) => {}
+            Err(err) if err.is::<uuid::Error>() => {
+                tracing::warn!(worker, error = %err, "a session event names an invalid id; skipped");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}

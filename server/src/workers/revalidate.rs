@@ -1,0 +1,182 @@
+//! A stream never outlives the access that admitted it. Every tick, each open stream in
+//! `live_streams` is checked again the way `POST /api/cases/{id}/stream` checked it: the sign-in
+//! session still exists and has not reached its absolute end, the account is enabled, and the
+//! user may still view the case (an assignment *and* the matching role in the case's study).
+//! A stream that fails is ended on its worker (`revoked`), and one replica records why
+//! (`stream.revoked`). Checking the state, instead of hooking every way access can end, covers
+//! them all: assignment removed or moved, role revoked, account disabled, sign-out, sign-out
+//! everywhere, session expiry, and any added later.
+//!
+//! The same loop closes the record of streams whose worker stopped sending heartbeats
+//! (`stream.ended` with `worker_lost`), and of reservations no worker ever answered.
+
+use std::time::Duration;
+
+use readroom_domain::audit::{Action, Outcome};
+use readroom_domain::workers::{EndReason, SessionFilter};
+use serde_json::json;
+
+use super::{EMBEDDED_ID, Pool};
+use crate::access::{CaseAccess, CaseFacts};
+use crate::audit::{Audit, case_target, event_by};
+use crate::db::workers::LiveStream;
+use crate::db::{Db, DbError};
+
+/// A reservation older than this was never answered (the server asking died).
+const RESERVATION_TIMEOUT_SECS: i64 = 60;
+
+/// Why an open stream's access ended, or `None` if it still holds.
+pub async fn why_revoked(
+    db: &Db,
+    stream: &LiveStream,
+    now: i64,
+) -> Result<Option<&'static str>, DbError> {
+    match db.session_times(stream.auth_session).await? {
+        None => return Ok(Some("signed_out")),
+        Some((expires, _)) if expires <= now => return Ok(Some("session_expired")),
+        Some(_) => {}
+    }
+    let user = match db.user_by_id(stream.user_id).await {
+        Ok(user) => user,
+        Err(DbError::NotFound) => return Ok(Some("user_removed")),
+        Err(err) => return Err(err),
+    };
+    if user.disabled {
+        return Ok(Some("user_disabled"));
+    }
+    let case = match db.case_by_id(stream.case_id).await {
+        Ok(case) => case,
+        Err(DbError::NotFound) => return Ok(Some("case_removed")),
+        Err(err) => return Err(err),
+    };
+    let mine: Vec<_> = db
+        .assignments_for_case(case.id)
+        .await?
+        .into_iter()
+        .filter(|a| a.user_id == stream.user_id)
+        .map(|a| a.role)
+        .collect();
+    let principal = crate::auth::principal(db, stream.user_id).await?;
+    let facts = CaseFacts {
+        study: case.study_id,
+        assigned_as: mine.clone(),
+    };
+    Ok(match principal.case_access(&facts) {
+        Some(CaseAccess::View) => None,
+        _ if mine.is_empty() => Some("assignment_removed"),
+        _ => Some("role_revoked"),
+    })
+}
+
+/// Runs one pass: ends revoked streams and closes the records of lost ones.
+pub async fn pass(pool: &Pool, audit: &Audit) -> Result<(), DbError> {
+    let db = pool.db();
+    let now = crate::auth::now_unix();
+    let streams = db.live_streams().await?;
+    if streams.is_empty() {
+        return Ok(());
+    }
+    let stale = i64::try_from(pool.config().stale_after_secs).unwrap_or(i64::MAX);
+    let workers = db.workers().await?;
+    let alive = |id: &str| {
+        id == EMBEDDED_ID
+            || workers
+                .iter()
+                .any(|w| w.id == id && now - w.last_seen_unix <= stale)
+    };
+    for stream in streams {
+        if stream.worker_id.is_empty() {
+            if now - stream.started_unix > RESERVATION_TIMEOUT_SECS {
+                db.delete_live_stream(stream.id).await?;
+            }
+            continue;
+        }
+        if !alive(&stream.worker_id) {
+            worker_lost(db, audit, &stream).await;
+            continue;
+        }
+        let Some(why) = why_revoked(db, &stream, now).await? else {
+            continue;
+        };
+        if db.mark_live_stream_revoked(stream.id, now).await? {
+            tracing::info!(session = %stream.id, user_id = %stream.user_id, why, "stream access revoked");
+            let draft = event_by(
+                Action::StreamRevoked,
+                Outcome::Success,
+                Some(stream.user_id),
+                Some(case_target(stream.case_id)),
+                None,
+                json!({
+                    "stream_id": stream.id,
+                    "viewer_session": stream.viewer_session,
+                    "worker": stream.worker_id,
+                    "why": why,
+                }),
+            );
+            if let Err(err) = audit.record(draft).await {
+                tracing::warn!(error = %err, "cannot audit a stream revocation");
+            }
+        }
+        // Asked again each pass until the worker's end report removes the row.
+        pool.end(SessionFilter::stream(stream.id), EndReason::Revoked)
+            .await;
+    }
+    Ok(())
+}
+
+/// Closes the record of a stream whose worker went silent: the row goes, and the audit log
+/// says the stream ended with its worker. If the worker comes back and reports the session,
+/// its report is recorded as well.
+async fn worker_lost(db: &Db, audit: &Audit, stream: &LiveStream) {
+    match db.delete_live_stream(stream.id).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot close a lost stream");
+            return;
+        }
+    }
+    tracing::warn!(session = %stream.id, worker = %stream.worker_id, "stream lost with its worker");
+    let draft = event_by(
+        Action::StreamEnded,
+        Outcome::Failure,
+        Some(stream.user_id),
+        Some(case_target(stream.case_id)),
+        None,
+        json!({
+            "stream_id": stream.id,
+            "viewer_session": stream.viewer_session,
+            "worker": stream.worker_id,
+            "end_reason": EndReason::WorkerLost.as_str(),
+        }),
+    );
+    if let Err(err) = audit.record(draft).await {
+        tracing::warn!(error = %err, "cannot audit a lost stream");
+    }
+}
+
+/// Closes, at start, the records of streams the previous run of the in-process worker left
+/// open (a crash, or a kill before its reports were written).
+pub async fn close_embedded_leftovers(db: &Db, audit: &Audit) -> Result<(), DbError> {
+    for stream in db.live_streams().await? {
+        if stream.worker_id == EMBEDDED_ID || stream.worker_id.is_empty() {
+            worker_lost(db, audit, &stream).await;
+        }
+    }
+    Ok(())
+}
+
+/// Runs [`pass`] every `workers.revalidate_ms` for the life of the process.
+pub fn spawn(pool: Pool, audit: Audit) {
+    let every = Duration::from_millis(pool.config().revalidate_ms.max(100));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = pass(&pool, &audit).await {
+                tracing::warn!(error = %err, "stream revalidation failed");
+            }
+        }
+    });
+}
