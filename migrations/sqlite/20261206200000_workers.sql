@@ -1,4 +1,4 @@
--- The worker pool (SQLite). Same tables and meaning as migrations/postgres/20261206100000_workers.sql.
+-- The worker pool (SQLite). Same tables and meaning as migrations/postgres/20261206200000_workers.sql.
 -- workers: one row per registered worker process, refreshed by its heartbeats; every server
 -- replica reads it to place sessions.
 CREATE TABLE workers (

@@ -1,4 +1,4 @@
--- The worker pool (PostgreSQL). Same tables and meaning as migrations/sqlite/20261206100000_workers.sql.
+-- The worker pool (PostgreSQL). Same tables and meaning as migrations/sqlite/20261206200000_workers.sql.
 CREATE TABLE workers (
     id              text             NOT NULL,
     public_key      text             NOT NULL,
