@@ -1,7 +1,7 @@
 //! Streaming from a worker host with no route for multicast (issue 18).
 //!
-//! The test moves its own thread into a fresh network namespace (`unshare(CLONE_NEWNET)`: only
-//! `lo`, brought up here, and no route at all outside 127.0.0.0/8, so joining the mDNS group
+//! The test moves its own thread into a fresh network namespace (`unshare(CLONE_NEWNET)`: `lo`
+//! and a veth pair on 10.218.0.1/30 for Chromium, no other route, so joining the mDNS group
 //! 224.0.0.251 fails with ENODEV, as in a bare `ip netns` or some container networks), then
 //! starts the real server with its in-process worker and headless Chromium from that thread:
 //! the runtime's threads and the browser processes they spawn inherit the namespace, which
@@ -57,12 +57,25 @@ fn enter_bare_network_namespace() -> Result<(), String> {
             std::io::Error::last_os_error()
         ));
     }
-    let up = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .map_err(|err| format!("ip link set lo up: {err}"))?;
-    if !up.success() {
-        return Err(format!("ip link set lo up exited with {up}"));
+    // `lo`, and a veth pair with a private address: Chromium ignores loopback interfaces, and
+    // with no other interface it has no socket to send its ICE checks from. The pair's /30
+    // route does not cover 224.0.0.0/4, so there is still no route for multicast.
+    for args in [
+        &["link", "set", "lo", "up"][..],
+        &[
+            "link", "add", "rrnet0", "type", "veth", "peer", "name", "rrnet1",
+        ],
+        &["addr", "add", "10.218.0.1/30", "dev", "rrnet0"],
+        &["link", "set", "rrnet0", "up"],
+        &["link", "set", "rrnet1", "up"],
+    ] {
+        let status = Command::new("ip")
+            .args(args)
+            .status()
+            .map_err(|err| format!("ip {}: {err}", args.join(" ")))?;
+        if !status.success() {
+            return Err(format!("ip {} exited with {status}", args.join(" ")));
+        }
     }
     Ok(())
 }
