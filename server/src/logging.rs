@@ -5,9 +5,17 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// The filter without `RUST_LOG`: `info`, less three webrtc-rs warnings that every stream
+/// session logged although nothing is wrong (ICE checks waiting for the browser's first check,
+/// the browser's own SCTP INIT, the DTLS client's unused server name); see docs/streaming.md,
+/// "webrtc-rs log noise". Those targets still log errors; `RUST_LOG` replaces the whole filter.
+const DEFAULT_FILTER: &str =
+    "info,rtc_ice::agent=error,rtc_sctp::endpoint=error,rtc_dtls::config=error";
+
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

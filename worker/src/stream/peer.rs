@@ -1,10 +1,12 @@
 //! One WebRTC peer connection per viewer session (webrtc-rs 0.21): H.264 video track out,
 //! the browser's `control` data channel in, non-trickle answer.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{
@@ -54,6 +56,16 @@ const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 /// Checks per candidate pair before it is given up: with the shorter interval, the same 1.4 s
 /// as webrtc-rs's default (7 checks 200 ms apart).
 const ICE_MAX_BINDING_REQUESTS: u16 = 70;
+
+/// mDNS on the worker: off. webrtc-rs's default (query mode) opens a socket per connection that
+/// joins 224.0.0.251:5353 to resolve the browser's `<uuid>.local` host candidates; on a host with
+/// no route for multicast (a bare network namespace, some container networks) joining fails with
+/// ENODEV and webrtc-rs aborts the whole connection. A worker needs no mDNS: it announces its own
+/// address (`udp_ip` or `public_ips`), the browser (ICE controlling) sends its checks there, and
+/// the worker learns the browser's address from them as a peer-reflexive candidate (RFC 8445
+/// §7.3.1.3), which is how a server connects to any browser that hides its addresses behind
+/// mDNS names (see [`without_mdns_candidates`]).
+const MULTICAST_DNS: MulticastDnsMode = MulticastDnsMode::Disabled;
 
 /// What happens to a peer connection, as the session loop sees it.
 pub enum PeerEvent {
@@ -204,11 +216,35 @@ pub fn check_offer(sdp: &str) -> Result<Codec, String> {
     })
 }
 
+/// Whether an `a=candidate:` line names an mDNS host (`<uuid>.local`) as its address.
+fn is_mdns_candidate(line: &str) -> bool {
+    line.trim_end()
+        .strip_prefix("a=candidate:")
+        // foundation, component, transport, priority, then the address.
+        .and_then(|rest| rest.split_ascii_whitespace().nth(4))
+        .is_some_and(|address| address.to_ascii_lowercase().ends_with(".local"))
+}
+
+/// The offer without its mDNS host candidates. With mDNS off ([`MULTICAST_DNS`]) webrtc-rs
+/// cannot resolve them and drops each one with a warning ("remote mDNS candidate added, but
+/// mDNS is disabled"); the browser's checks from those addresses still arrive and are learned
+/// as peer-reflexive candidates, so removing the lines changes nothing but the log.
+fn without_mdns_candidates(sdp: &str) -> Cow<'_, str> {
+    if !sdp.lines().any(is_mdns_candidate) {
+        return Cow::Borrowed(sdp);
+    }
+    Cow::Owned(
+        sdp.split_inclusive('\n')
+            .filter(|line| !is_mdns_candidate(line))
+            .collect(),
+    )
+}
+
 /// Answers `offer_sdp`; the returned SDP carries all our candidates (non-trickle).
 pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, String), PeerError> {
     let codec = check_offer(offer_sdp).map_err(PeerError::BadOffer)?;
     let (rtp, payload_type) = rtp_codec(codec);
-    let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
+    let offer = RTCSessionDescription::offer(without_mdns_candidates(offer_sdp).into_owned())
         .map_err(|err| PeerError::BadOffer(err.to_string()))?;
     let local = |err: webrtc::error::Error| PeerError::Local(err.to_string());
 
@@ -249,6 +285,7 @@ pub async fn answer(config: &StreamConfig, offer_sdp: &str) -> Result<(Peer, Str
         .with_ice_servers(ice_servers)
         .build();
     let mut settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MULTICAST_DNS)
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS));
     if !config.public_ips.is_empty() {
         settings = settings.with_nat_1to1_ips(config.public_ips.clone(), RTCIceCandidateType::Host);
@@ -350,6 +387,25 @@ mod tests {
     fn h264_is_detected_in_an_offer() {
         assert!(offers_h264("v=0\r\na=rtpmap:102 H264/90000\r\n"));
         assert!(!offers_h264("v=0\r\na=rtpmap:96 VP8/90000\r\n"));
+    }
+
+    #[test]
+    fn mdns_candidates_are_removed_from_the_offer() {
+        let offer = "v=0\r\n\
+            m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+            a=candidate:1 1 udp 2113937151 3f9a1c2e-8d47-4b0e-9a51-6c1d2e3f4a5b.local 54321 typ host generation 0\r\n\
+            a=candidate:2 1 UDP 2113937151 0B1C2D3E-AAAA-4BBB-8CCC-DDDDDDDDDDDD.LOCAL 5000 typ host\r\n\
+            a=candidate:3 1 udp 2113939711 192.0.2.7 54322 typ host generation 0\r\n\
+            a=candidate:4 1 udp 1677729535 198.51.100.9 6000 typ srflx raddr 0.0.0.0 rport 0\r\n\
+            a=mid:0\r\n";
+        let kept = without_mdns_candidates(offer);
+        assert!(!kept.to_ascii_lowercase().contains(".local"), "{kept}");
+        assert!(kept.contains("192.0.2.7 54322 typ host"), "{kept}");
+        assert!(kept.contains("198.51.100.9 6000 typ srflx"), "{kept}");
+        assert!(kept.ends_with("a=mid:0\r\n"), "{kept}");
+        assert_eq!(kept.lines().count(), 5, "{kept}");
+        let plain = "v=0\r\na=candidate:3 1 udp 1 192.0.2.7 1 typ host\r\n";
+        assert!(matches!(without_mdns_candidates(plain), Cow::Borrowed(_)));
     }
 
     #[test]
