@@ -1377,7 +1377,13 @@ mod tests {
             ("actor", |r| r.actor = Some("intruder".into())),
             ("actor none", |r| r.actor = None),
             ("actor empty", |r| r.actor = Some(String::new())),
-            ("action", |r| r.action = "audit.exported".into()),
+            ("action", |r| {
+                r.action = if r.action == "audit.exported" {
+                    "key.created".into()
+                } else {
+                    "audit.exported".into()
+                }
+            }),
             ("target", |r| r.target = Some("case:other".into())),
             ("target none", |r| r.target = None),
             ("outcome", |r| r.outcome = Outcome::Success),
