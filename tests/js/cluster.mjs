@@ -46,7 +46,7 @@ run(async (browser) => {
   // A view a grader would have built: the OCT exam, a few B-scans in, zoomed, W/L moved.
   const shape = await page.evaluate(() => window.readroomViewer.shape);
   const oct = shape.exams.find((e) => e.kind === "oct");
-  const wanted = { exam: oct.id, slice: Math.min(5, (oct.slices || 1) - 1), zoom: 2, window: 180, level: 110 };
+  const wanted = { exam: oct.id, slice: Math.min(5, (oct.slices || 1) - 1), zoom: 2, window: 0.5, level: 0.375 };
   await page.evaluate((set) => window.readroomViewer.send({ type: "view", set }), wanted);
   await page.waitForFunction(
     (w) => {

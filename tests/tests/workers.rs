@@ -248,7 +248,10 @@ async fn a_stream_survives_a_killed_worker_and_ends_when_access_is_revoked() {
     let ready = tokio::task::spawn_blocking(move || wait_file(&streaming, Duration::from_secs(90)))
         .await
         .unwrap();
-    assert!(ready, "the grader's stream did not start");
+    if !ready {
+        let outcome = browser_run.await.unwrap();
+        panic!("the grader's stream did not start: {outcome:?}");
+    }
     let live = app.db().live_streams().await.unwrap();
     assert_eq!(live.len(), 1, "{live:?}");
     let serving = live[0].worker_id.clone();
@@ -270,7 +273,9 @@ async fn a_stream_survives_a_killed_worker_and_ends_when_access_is_revoked() {
     );
     let live = app.db().live_streams().await.unwrap();
     let now_serving: Vec<&str> = live.iter().map(|s| s.worker_id.as_str()).collect();
-    assert!(!now_serving.contains(&serving.as_str()), "{now_serving:?}");
+    // The new stream is on the other worker (the lost one's row stays until its heartbeats
+    // are stale, then its record is closed).
+    assert!(now_serving.iter().any(|w| *w != serving), "{now_serving:?}");
     let assignment = app
         .db()
         .assignments_for_case(case.id)
