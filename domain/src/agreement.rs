@@ -862,14 +862,18 @@ mod tests {
         assert_eq!(reportable(Some(raw)), None);
         let mut table = Table::with_size(2);
         for n in 0..MIN_KAPPA_N {
-            table.add((n % 2) as usize, usize::from(n % 3 == 0)).unwrap();
+            table
+                .add((n % 2) as usize, usize::from(n % 3 == 0))
+                .unwrap();
         }
         let enough = kappa(&table, Weights::Unweighted);
         assert!(enough.is_some());
         assert_eq!(reportable(enough), enough);
         let mut fewer = Table::with_size(2);
         for n in 0..MIN_KAPPA_N - 1 {
-            fewer.add((n % 2) as usize, usize::from(n % 3 == 0)).unwrap();
+            fewer
+                .add((n % 2) as usize, usize::from(n % 3 == 0))
+                .unwrap();
         }
         assert!(kappa(&fewer, Weights::Unweighted).is_some());
         assert_eq!(reportable(kappa(&fewer, Weights::Unweighted)), None);

@@ -2138,9 +2138,19 @@ mod tests {
             graded(20, "ann", json!(["fundus-od"])),
             // bob: grades while his session is open; it ends afterwards having shown everything.
             graded(30, "bob", json!([])),
-            ended(40, "bob", 60_000, json!(["both_eyes:fundus-od", "both_eyes:oct-od"])),
+            ended(
+                40,
+                "bob",
+                60_000,
+                json!(["both_eyes:fundus-od", "both_eyes:oct-od"]),
+            ),
             // ann again on the case after her grade: does not excuse the first grade.
-            ended(100, "ann", 10_000, json!(["both_eyes:fundus-od", "both_eyes:oct-od"])),
+            ended(
+                100,
+                "ann",
+                10_000,
+                json!(["both_eyes:fundus-od", "both_eyes:oct-od"]),
+            ),
         ]);
         let found = anomalies(&records, &AnomalyRules::default());
         assert_eq!(

@@ -341,7 +341,11 @@ impl DisagreementRule {
                         ko.push(term.ko);
                     }
                 };
-                add(reason_predicate(field, at_least.as_ref(), in_set.as_deref()));
+                add(reason_predicate(
+                    field,
+                    at_least.as_ref(),
+                    in_set.as_deref(),
+                ));
                 for term in or {
                     if let Some(other) = form.field(&term.field) {
                         add(reason_predicate(
@@ -364,8 +368,16 @@ impl DisagreementRule {
             DisagreementRule::AnyOf { rules } => {
                 let parts: Vec<Text> = rules.iter().map(|rule| rule.reason(form, field)).collect();
                 Text {
-                    en: parts.iter().map(|p| p.en.as_str()).collect::<Vec<_>>().join(", or "),
-                    ko: parts.iter().map(|p| p.ko.as_str()).collect::<Vec<_>>().join(", 또는 "),
+                    en: parts
+                        .iter()
+                        .map(|p| p.en.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", or "),
+                    ko: parts
+                        .iter()
+                        .map(|p| p.ko.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", 또는 "),
                 }
             }
         }
@@ -484,17 +496,28 @@ fn reason_predicate(
             ko: format!("{} ≥ {}", field.label.ko, value.ko),
         });
     }
-    let items: Vec<Text> = in_set?.iter().map(|item| value_label(field, item)).collect();
+    let items: Vec<Text> = in_set?
+        .iter()
+        .map(|item| value_label(field, item))
+        .collect();
     Some(Text {
         en: format!(
             "{}: {}",
             field.label.en,
-            items.iter().map(|i| i.en.as_str()).collect::<Vec<_>>().join(" or ")
+            items
+                .iter()
+                .map(|i| i.en.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
         ),
         ko: format!(
             "{}: {}",
             field.label.ko,
-            items.iter().map(|i| i.ko.as_str()).collect::<Vec<_>>().join(" 또는 ")
+            items
+                .iter()
+                .map(|i| i.ko.as_str())
+                .collect::<Vec<_>>()
+                .join(" 또는 ")
         ),
     })
 }
@@ -728,7 +751,10 @@ mod tests {
             &grade(&form, icdr(1, "centre_involving")),
         );
         assert_eq!(found.len(), 1);
-        assert_eq!((found[0].field.as_str(), found[0].eye), ("dme", Some(Eye::Od)));
+        assert_eq!(
+            (found[0].field.as_str(), found[0].eye),
+            ("dme", Some(Eye::Od))
+        );
         assert!(
             found[0].rule.starts_with("referable status differs"),
             "{}",
@@ -771,8 +797,16 @@ mod tests {
         );
         assert!(d.reason.ko.contains("당뇨황반부종"), "{}", d.reason.ko);
         for internal in ["dr_grade", "dme", "centre_involving", "≥ 2"] {
-            assert!(!d.reason.en.contains(internal), "{internal} in {}", d.reason.en);
-            assert!(!d.reason.ko.contains(internal), "{internal} in {}", d.reason.ko);
+            assert!(
+                !d.reason.en.contains(internal),
+                "{internal} in {}",
+                d.reason.en
+            );
+            assert!(
+                !d.reason.ko.contains(internal),
+                "{internal} in {}",
+                d.reason.ko
+            );
         }
     }
 
@@ -781,9 +815,15 @@ mod tests {
     #[test]
     fn only_fields_and_eyes_that_differ_are_flagged() {
         let form = presets::icdr();
-        let base = || json!({ "dr_grade": { "OD": 1, "OS": 2 }, "dme": { "OD": "none", "OS": "none" } });
+        let base =
+            || json!({ "dr_grade": { "OD": 1, "OS": 2 }, "dme": { "OD": "none", "OS": "none" } });
         let cases: [(&str, &str, Json, &[(&str, Eye)]); 5] = [
-            ("dme", "OD", json!("non_centre_involving"), &[("dme", Eye::Od)]),
+            (
+                "dme",
+                "OD",
+                json!("non_centre_involving"),
+                &[("dme", Eye::Od)],
+            ),
             // OS is referable already (DR 2): DME changes nothing the rules look at.
             ("dme", "OS", json!("centre_involving"), &[]),
             ("dr_grade", "OD", json!(2), &[("dr_grade", Eye::Od)]),
@@ -808,7 +848,10 @@ mod tests {
         let found = disagreements(&form, &grade(&form, base()), &grade(&form, b));
         let flagged: Vec<(&str, Option<Eye>)> =
             found.iter().map(|d| (d.field.as_str(), d.eye)).collect();
-        assert_eq!(flagged, [("dr_grade", Some(Eye::Od)), ("dme", Some(Eye::Od))]);
+        assert_eq!(
+            flagged,
+            [("dr_grade", Some(Eye::Od)), ("dme", Some(Eye::Od))]
+        );
     }
 
     #[test]
