@@ -1305,9 +1305,14 @@ fn graded_without_viewing(records: &[AuditRecord]) -> Vec<Anomaly> {
             })
             .unwrap_or_default()
     };
-    // Sessions by actor and case: (seq of stream.ended, start time in µs, views).
-    let mut sessions: BTreeMap<(&str, &str), Vec<(i64, Option<i64>, Vec<String>)>> =
-        BTreeMap::new();
+    /// An ended stream session: its `stream.ended` seq, start time (µs) and views.
+    struct Ended {
+        seq: i64,
+        started: Option<i64>,
+        views: Vec<String>,
+    }
+    // Sessions by actor and case.
+    let mut sessions: BTreeMap<(&str, &str), Vec<Ended>> = BTreeMap::new();
     for record in records {
         if record.action != Action::StreamEnded.as_str() {
             continue;
@@ -1323,11 +1328,11 @@ fn graded_without_viewing(records: &[AuditRecord]) -> Vec<Anomaly> {
             .unwrap_or(0)
             .saturating_mul(1000);
         let started = parse_timestamp(&record.at).map(|end| end.saturating_sub(duration_us));
-        sessions.entry((actor, target)).or_default().push((
-            record.seq,
+        sessions.entry((actor, target)).or_default().push(Ended {
+            seq: record.seq,
             started,
-            strings(&details["views"]),
-        ));
+            views: strings(&details["views"]),
+        });
     }
     let mut found = Vec::new();
     for record in records {
@@ -1351,18 +1356,18 @@ fn graded_without_viewing(records: &[AuditRecord]) -> Vec<Anomaly> {
         let mut viewed: BTreeSet<String> = strings(&viewing["viewed"]).into_iter().collect();
         let submitted = parse_timestamp(&record.at);
         if let (Some(actor), Some(target)) = (&record.actor, &record.target) {
-            for (seq, started, views) in sessions
+            for ended in sessions
                 .get(&(actor.as_str(), target.as_str()))
                 .into_iter()
                 .flatten()
             {
                 // Sessions that ended after the submission and had begun before it.
-                let open_then = match (started, submitted) {
-                    (Some(started), Some(submitted)) => *started <= submitted,
+                let open_then = match (ended.started, submitted) {
+                    (Some(started), Some(submitted)) => started <= submitted,
                     _ => true,
                 };
-                if *seq > record.seq && open_then {
-                    viewed.extend(viewed_exams(views.as_slice(), &exams));
+                if ended.seq > record.seq && open_then {
+                    viewed.extend(viewed_exams(ended.views.as_slice(), &exams));
                 }
             }
         }

@@ -265,23 +265,19 @@ pub fn visible_worklist(
     rows: Vec<AssignedCase>,
     signed_in: &SignedIn,
 ) -> Vec<crate::db::AssignedCase> {
-    let held: Vec<(Option<Uuid>, AssignmentRole, String, AssignmentStatus)> = rows
+    let held: Vec<grading::Held<'static>> = rows
         .iter()
-        .map(|r| (r.batch_id, r.role, r.kind.clone(), r.status))
+        .map(|r| grading::Held {
+            batch_id: r.batch_id,
+            role: r.role,
+            kind: if r.kind == "primary" {
+                "primary"
+            } else {
+                "repeat"
+            },
+            status: r.status,
+        })
         .collect();
-    let revealed = |row: &AssignedCase| {
-        grading::repeat_revealed(
-            row.batch_id,
-            row.role,
-            held.iter()
-                .map(|(batch_id, role, kind, status)| grading::Held {
-                    batch_id: *batch_id,
-                    role: *role,
-                    kind,
-                    status: *status,
-                }),
-        )
-    };
     let (primary, repeats): (Vec<AssignedCase>, Vec<AssignedCase>) = rows
         .into_iter()
         .filter(|row| {
@@ -292,13 +288,13 @@ pub fn visible_worklist(
         .partition(|row| row.kind != "repeat");
     let mut repeats: Vec<(String, AssignedCase)> = repeats
         .into_iter()
-        .filter(|row| revealed(row))
+        .filter(|row| grading::repeat_revealed(row.batch_id, row.role, held.iter().copied()))
         .map(|row| {
             let masked = grading::presented("repeat", row.assignment_id, "", "", "").label;
             (masked, row)
         })
         .collect();
-    repeats.sort_by(|a, b| a.0.cmp(&b.0));
+    repeats.sort_by(|(x, _), (y, _)| x.cmp(y));
     primary
         .into_iter()
         .chain(repeats.into_iter().map(|(_, row)| row))
