@@ -1195,6 +1195,23 @@ pub enum Anomaly {
         /// The new address.
         client: String,
     },
+    /// A grade or adjudication submitted with values for an eye, or fundus/OCT exams of a graded
+    /// eye, that the streaming worker never showed the actor on that case: the event's
+    /// `viewing` details (graded eyes, exams, views of sessions ended before it) plus the views
+    /// of the actor's sessions on the case that were open when it was submitted (their
+    /// `stream.ended` comes later).
+    GradedWithoutViewing {
+        /// The actor.
+        actor: Option<String>,
+        /// The `grade.submitted` / `adjudication.submitted` event.
+        seq: i64,
+        /// The case.
+        target: Option<String>,
+        /// Graded eyes of which nothing was shown.
+        unviewed_eyes: Vec<String>,
+        /// Fundus/OCT exams of graded eyes never shown.
+        unviewed_exams: Vec<String>,
+    },
 }
 
 impl Anomaly {
@@ -1202,7 +1219,9 @@ impl Anomaly {
     pub fn seq(&self) -> i64 {
         match self {
             Anomaly::RapidCaseOpens { from_seq, .. } => *from_seq,
-            Anomaly::OutsideAssignment { seq, .. } | Anomaly::NewAddressSignIn { seq, .. } => *seq,
+            Anomaly::OutsideAssignment { seq, .. }
+            | Anomaly::NewAddressSignIn { seq, .. }
+            | Anomaly::GradedWithoutViewing { seq, .. } => *seq,
         }
     }
 }
@@ -1213,6 +1232,7 @@ pub fn anomalies(records: &[AuditRecord], rules: &AnomalyRules) -> Vec<Anomaly> 
     let mut found = rapid_case_opens(records, rules);
     found.extend(outside_assignment(records));
     found.extend(new_address_sign_ins(records));
+    found.extend(graded_without_viewing(records));
     found.sort_by_key(Anomaly::seq);
     found
 }
@@ -1278,6 +1298,104 @@ fn outside_assignment(records: &[AuditRecord]) -> impl Iterator<Item = Anomaly> 
             seq: record.seq,
             target: record.target.clone(),
         })
+}
+
+fn graded_without_viewing(records: &[AuditRecord]) -> Vec<Anomaly> {
+    use crate::grading::Eye;
+    use crate::grading::coverage::{ExamRef, coverage, viewed_exams};
+    use serde_json::Value as Json;
+    let strings = |value: &Json| -> Vec<String> {
+        value
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    /// An ended stream session: its `stream.ended` seq, start time (µs) and views.
+    struct Ended {
+        seq: i64,
+        started: Option<i64>,
+        views: Vec<String>,
+    }
+    // Sessions by actor and case.
+    let mut sessions: BTreeMap<(&str, &str), Vec<Ended>> = BTreeMap::new();
+    for record in records {
+        if record.action != Action::StreamEnded.as_str() {
+            continue;
+        }
+        let (Some(actor), Some(target)) = (&record.actor, &record.target) else {
+            continue;
+        };
+        let Ok(details) = serde_json::from_str::<Json>(&record.details) else {
+            continue;
+        };
+        let duration_us = details["duration_ms"]
+            .as_i64()
+            .unwrap_or(0)
+            .saturating_mul(1000);
+        let started = parse_timestamp(&record.at).map(|end| end.saturating_sub(duration_us));
+        sessions.entry((actor, target)).or_default().push(Ended {
+            seq: record.seq,
+            started,
+            views: strings(&details["views"]),
+        });
+    }
+    let mut found = Vec::new();
+    for record in records {
+        if record.action != Action::GradeSubmitted.as_str()
+            && record.action != Action::AdjudicationSubmitted.as_str()
+        {
+            continue;
+        }
+        let Ok(details) = serde_json::from_str::<Json>(&record.details) else {
+            continue;
+        };
+        let Some(viewing) = details.get("viewing") else {
+            continue;
+        };
+        let exams: Vec<ExamRef> =
+            serde_json::from_value(viewing["exams"].clone()).unwrap_or_default();
+        let graded: BTreeSet<Eye> = strings(&viewing["graded_eyes"])
+            .iter()
+            .filter_map(|eye| Eye::from_code(eye))
+            .collect();
+        let mut viewed: BTreeSet<String> = strings(&viewing["viewed"]).into_iter().collect();
+        let submitted = parse_timestamp(&record.at);
+        if let (Some(actor), Some(target)) = (&record.actor, &record.target) {
+            for ended in sessions
+                .get(&(actor.as_str(), target.as_str()))
+                .into_iter()
+                .flatten()
+            {
+                // Sessions that ended after the submission and had begun before it.
+                let open_then = match (ended.started, submitted) {
+                    (Some(started), Some(submitted)) => started <= submitted,
+                    _ => true,
+                };
+                if ended.seq > record.seq && open_then {
+                    viewed.extend(viewed_exams(ended.views.as_slice(), &exams));
+                }
+            }
+        }
+        let missing = coverage(&graded, &exams, &viewed);
+        if !missing.is_complete() {
+            found.push(Anomaly::GradedWithoutViewing {
+                actor: record.actor.clone(),
+                seq: record.seq,
+                target: record.target.clone(),
+                unviewed_eyes: missing
+                    .unviewed_eyes
+                    .iter()
+                    .map(|eye| eye.as_str().to_owned())
+                    .collect(),
+                unviewed_exams: missing.unviewed_exams,
+            });
+        }
+    }
+    found
 }
 
 fn new_address_sign_ins(records: &[AuditRecord]) -> Vec<Anomaly> {
@@ -2002,6 +2120,65 @@ mod tests {
             rapid_window_secs: -5,
         };
         assert_eq!(anomalies(&records, &odd).len(), 19);
+    }
+
+    /// Issue 16: DR, DME for both eyes submitted after fundus OD alone is flagged, naming what
+    /// was never shown; views of a session still open at submission (its `stream.ended` comes
+    /// later) count, a session begun after the submission does not.
+    #[test]
+    fn grades_made_without_viewing_are_flagged() {
+        let exams = json!([
+            { "id": "fundus-od", "kind": "fundus", "eye": "OD" },
+            { "id": "fundus-os", "kind": "fundus", "eye": "OS" },
+            { "id": "oct-od", "kind": "oct", "eye": "OD" },
+            { "id": "oct-os", "kind": "oct", "eye": "OS" },
+        ]);
+        let graded = |secs: u32, actor: &str, viewed: Value| {
+            EventDraft::new(at(secs), Action::GradeSubmitted, Outcome::Success)
+                .actor(actor)
+                .target("case:c1")
+                .details(json!({ "viewing": {
+                    "exams": exams, "graded_eyes": ["OD", "OS"], "viewed": viewed } }))
+        };
+        let ended = |secs: u32, actor: &str, duration_ms: u64, views: Value| {
+            EventDraft::new(at(secs), Action::StreamEnded, Outcome::Success)
+                .actor(actor)
+                .target("case:c1")
+                .details(json!({ "duration_ms": duration_ms, "views": views }))
+        };
+        let records = seal_all(vec![
+            // ann: 4 s on fundus OD, session closed, then grades both eyes.
+            ended(10, "ann", 4_200, json!(["single:fundus-od"])),
+            graded(20, "ann", json!(["fundus-od"])),
+            // bob: grades while his session is open; it ends afterwards having shown everything.
+            graded(30, "bob", json!([])),
+            ended(
+                40,
+                "bob",
+                60_000,
+                json!(["both_eyes:fundus-od", "both_eyes:oct-od"]),
+            ),
+            // ann again on the case after her grade: does not excuse the first grade.
+            ended(
+                100,
+                "ann",
+                10_000,
+                json!(["both_eyes:fundus-od", "both_eyes:oct-od"]),
+            ),
+        ]);
+        let found = anomalies(&records, &AnomalyRules::default());
+        assert_eq!(
+            found,
+            vec![Anomaly::GradedWithoutViewing {
+                actor: Some("ann".into()),
+                seq: 2,
+                target: Some("case:c1".into()),
+                unviewed_eyes: vec!["OS".into()],
+                unviewed_exams: vec!["oct-od".into(), "fundus-os".into(), "oct-os".into()],
+            }]
+        );
+        let text = serde_json::to_value(&found[0]).unwrap();
+        assert_eq!(text["kind"], "graded_without_viewing");
     }
 
     #[test]

@@ -269,6 +269,12 @@ export function anomalyItem(anomaly, events) {
     text = t("audit.anomaly.outside", { case: label });
   } else if (anomaly.kind === "new_address_sign_in") {
     text = t("audit.anomaly.new_address", { address: d.client || "—" });
+  } else if (anomaly.kind === "graded_without_viewing") {
+    const target = typeof d.target === "string" ? d.target : "";
+    const id = target.startsWith("case:") ? target.slice(5) : target;
+    const label = (when && when.target_label) || shortId(id) || "—";
+    const items = [...(d.unviewed_eyes || []), ...(d.unviewed_exams || [])].join(", ") || "—";
+    text = t("audit.anomaly.unviewed", { case: label, items });
   } else {
     text = anomaly.kind;
   }
