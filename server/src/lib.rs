@@ -9,7 +9,8 @@
 //!   [`audit_cmd`]: `readroom audit verify|export|checkpoint`.
 //! - [`grading`]: forms, drafts, grades, adjudication, batches, statistics and exports (the
 //!   HTTP routes for them are not built yet).
-//! - [`cli`]: the `readroom` command line.
+//! - [`cli`]: the `readroom` command line; [`private_fs`]: owner-only data directory and
+//!   database files.
 //!
 //! **Invariant:** nothing in this crate's library decrypts. It holds age *recipients* only; the
 //! identity-holding code lives in `readroom-worker`, which the binary links for embedded mode.
@@ -26,6 +27,7 @@ pub mod grading;
 pub mod http;
 pub mod ingest;
 pub mod logging;
+pub mod private_fs;
 pub mod serve;
 pub mod state;
 pub mod store;
