@@ -1018,7 +1018,10 @@ async fn refused_sign_ins_cannot_flood_the_log(backend: Backend) {
     let client = app.http();
     for n in 0..100 {
         let reply = client
-            .get(format!("{}/api/auth/oidc/nope-{n}/callback?error=x", app.url))
+            .get(format!(
+                "{}/api/auth/oidc/nope-{n}/callback?error=x",
+                app.url
+            ))
             .send()
             .await
             .unwrap();
@@ -1111,7 +1114,10 @@ async fn anomalies_cover_a_period_not_the_newest_events(backend: Backend) {
     let grader = app.user("kim", &[(Role::Grader, Some(study))]).await;
     let auditor = app.user("audrey", &[(Role::Auditor, None)]).await;
     let mut kim = app.sign_in(&grader).await;
-    assert_eq!(kim.get(&format!("/api/cases/{}", case.id)).await.status, 404);
+    assert_eq!(
+        kim.get(&format!("/api/cases/{}", case.id)).await.status,
+        404
+    );
     let mut audrey = app.sign_in(&auditor).await;
     let outside = |flags: &Value| {
         flags

@@ -541,7 +541,10 @@ async fn api_answers_are_never_cached(backend: Backend) {
     ];
     for reply in &replies {
         assert_eq!(
-            reply.headers.get("cache-control").map(|v| v.to_str().unwrap()),
+            reply
+                .headers
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
             Some("no-store"),
             "{} {}",
             reply.status,
@@ -549,9 +552,16 @@ async fn api_answers_are_never_cached(backend: Backend) {
         );
     }
     // The viewer's shell may be cached as before: the header is for the API.
-    let page = app.http().get(format!("{}/signin", app.url)).send().await.unwrap();
+    let page = app
+        .http()
+        .get(format!("{}/signin", app.url))
+        .send()
+        .await
+        .unwrap();
     assert_ne!(
-        page.headers().get("cache-control").map(|v| v.to_str().unwrap()),
+        page.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
         Some("no-store")
     );
 }
@@ -565,7 +575,11 @@ async fn metrics_need_the_bearer_token(backend: Backend) {
     let token = "a-metrics-token-for-tests";
     let app = TestApp::start_with(backend, |config| config.metrics_token = token.into()).await;
     let url = format!("{}/metrics", app.url);
-    for auth in [None, Some("Bearer nope"), Some("Basic a-metrics-token-for-tests")] {
+    for auth in [
+        None,
+        Some("Bearer nope"),
+        Some("Basic a-metrics-token-for-tests"),
+    ] {
         let mut request = client.get(&url);
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
@@ -630,7 +644,9 @@ async fn one_time_links_need_the_second_factor(backend: Backend) {
     let token = url.split("#token=").nth(1).unwrap().to_owned();
 
     let mut thief = Browser::new(&app);
-    let needs = thief.post("/api/auth/link", json!({ "token": token })).await;
+    let needs = thief
+        .post("/api/auth/link", json!({ "token": token }))
+        .await;
     assert_eq!((needs.status, needs.code()), (401, "totp_required"));
     assert!(thief.cookie.is_none(), "no session without the code");
     let wrong = thief
@@ -682,7 +698,9 @@ async fn single_sign_on_only_refuses_links_but_the_bootstrap_one(backend: Backen
         .expect("no admin yet: a bootstrap link");
     let token = bootstrap.split("#token=").nth(1).unwrap().to_owned();
     let mut admin = Browser::new(&app);
-    let reply = admin.post("/api/auth/link", json!({ "token": token })).await;
+    let reply = admin
+        .post("/api/auth/link", json!({ "token": token }))
+        .await;
     assert_eq!(reply.status, 200, "break-glass link: {}", reply.body);
     assert_eq!(reply.body["user"]["username"], "admin");
 
@@ -734,7 +752,11 @@ async fn a_password_change_ends_the_other_sessions(backend: Backend) {
     assert_eq!(laptop.get("/api/me").await.status, 200);
     let rows = app.db().search_audit(&Default::default(), 1).await.unwrap();
     assert_eq!(rows[0].action, "auth.password_changed");
-    assert!(rows[0].details.contains("\"sessions_ended\":1"), "{}", rows[0].details);
+    assert!(
+        rows[0].details.contains("\"sessions_ended\":1"),
+        "{}",
+        rows[0].details
+    );
 }
 
 /// Finding 7: turning TOTP on or off needs the current password, and guessing it through a
@@ -851,7 +873,12 @@ async fn data_files_are_private(backend: Backend) {
     };
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("keys")), 0o700);
-    for file in ["readroom.db", "readroom.db-wal", "readroom.db-shm", "keys/ticket.key"] {
+    for file in [
+        "readroom.db",
+        "readroom.db-wal",
+        "readroom.db-shm",
+        "keys/ticket.key",
+    ] {
         assert_eq!(mode(&data.join(file)), 0o600, "{file}");
     }
 }

@@ -82,12 +82,14 @@ pub async fn password_sign_in(
                 });
             }
             password::verify(None, password_text.to_owned()).await;
-            return Err(match phantom.failure(username, now, password::lock_seconds) {
-                Some(until) => SignInError::Locked {
-                    retry_after: until - now,
+            return Err(
+                match phantom.failure(username, now, password::lock_seconds) {
+                    Some(until) => SignInError::Locked {
+                        retry_after: until - now,
+                    },
+                    None => SignInError::InvalidCredentials,
                 },
-                None => SignInError::InvalidCredentials,
-            });
+            );
         }
         Err(err) => return Err(err.into()),
     };
