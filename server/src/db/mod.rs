@@ -198,7 +198,7 @@ impl Db {
                 })?;
             }
             if !in_memory {
-                crate::private_fs::prepare_sqlite_file(&path).map_err(|err| {
+                crate::private_fs::prepare_sqlite_file(path).map_err(|err| {
                     unavailable(format!("cannot make {} private: {err}", path.display()))
                 })?;
             }
