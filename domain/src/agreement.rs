@@ -297,6 +297,17 @@ pub fn kappa(table: &Table, weights: Weights) -> Option<KappaResult> {
     })
 }
 
+/// Fewest cases a study statistic reports a kappa for. Below it, kappa and its large-sample
+/// interval mean nothing (one case graded 1 against 3 gives κ = 0 with the "interval" 0 – 0), so
+/// the statistics report n and the percent agreement, and kappa as undefined.
+pub const MIN_KAPPA_N: u64 = 10;
+
+/// A kappa as a study reports it: `None` (undefined) below [`MIN_KAPPA_N`] cases, and whenever
+/// [`kappa`] is undefined (expected agreement 1).
+pub fn reportable(result: Option<KappaResult>) -> Option<KappaResult> {
+    result.filter(|k| k.n >= MIN_KAPPA_N)
+}
+
 /// `√variance`, treating rounding noise below zero as zero; `None` if not finite.
 fn std_error(variance: f64) -> Option<f64> {
     variance.is_finite().then(|| variance.max(0.0).sqrt())
@@ -838,6 +849,34 @@ mod tests {
         let l = kappa(&t, Weights::Linear).unwrap().kappa;
         let q = kappa(&t, Weights::Quadratic).unwrap().kappa;
         assert!(u < l && l < q, "{u} {l} {q}");
+    }
+
+    /// Issue 16: one case (1 against 3) gave "κ 0 (0 – 0)"; below the minimum n a study
+    /// reports no kappa, from the minimum n it does.
+    #[test]
+    fn kappa_is_not_reported_below_the_minimum_n() {
+        let mut one = Table::with_size(5);
+        one.add(1, 3).unwrap();
+        let raw = kappa(&one, Weights::Unweighted).unwrap();
+        assert_eq!((raw.kappa, raw.n), (0.0, 1));
+        assert_eq!(reportable(Some(raw)), None);
+        let mut table = Table::with_size(2);
+        for n in 0..MIN_KAPPA_N {
+            table
+                .add((n % 2) as usize, usize::from(n % 3 == 0))
+                .unwrap();
+        }
+        let enough = kappa(&table, Weights::Unweighted);
+        assert!(enough.is_some());
+        assert_eq!(reportable(enough), enough);
+        let mut fewer = Table::with_size(2);
+        for n in 0..MIN_KAPPA_N - 1 {
+            fewer
+                .add((n % 2) as usize, usize::from(n % 3 == 0))
+                .unwrap();
+        }
+        assert!(kappa(&fewer, Weights::Unweighted).is_some());
+        assert_eq!(reportable(kappa(&fewer, Weights::Unweighted)), None);
     }
 
     #[test]

@@ -220,6 +220,9 @@ actions! {
     AuthLogin = "auth.login",
     /// A sign-in attempt failed (wrong password or code, unknown or disabled user).
     AuthLoginFailed = "auth.login_failed",
+    /// Refused sign-ins from one address (or, past the per-window budget, from many), counted
+    /// in one event per window instead of recorded one by one.
+    AuthRefusalsCounted = "auth.refusals_counted",
     /// A user signed out.
     AuthLogout = "auth.logout",
     /// A one-time sign-in link was issued for a user (by an admin, the CLI or the demo).
@@ -1149,6 +1152,12 @@ pub struct AnomalyRules {
     pub rapid_opens: usize,
     /// The window, in seconds (default 300): first and last open at most this far apart.
     pub rapid_window_secs: i64,
+    /// Counted sign-in refusals (`auth.refusals_counted`) of one address that make a storm
+    /// (default 50).
+    pub storm_refusals: u64,
+    /// Counted-refusal events of one address at most this far apart (seconds) belong to the same
+    /// storm (default 600).
+    pub storm_gap_secs: i64,
 }
 
 impl Default for AnomalyRules {
@@ -1156,6 +1165,8 @@ impl Default for AnomalyRules {
         AnomalyRules {
             rapid_opens: 20,
             rapid_window_secs: 300,
+            storm_refusals: 50,
+            storm_gap_secs: 600,
         }
     }
 }
@@ -1195,14 +1206,47 @@ pub enum Anomaly {
         /// The new address.
         client: String,
     },
+    /// A grade or adjudication submitted with values for an eye, or fundus/OCT exams of a graded
+    /// eye, that the streaming worker never showed the actor on that case: the event's
+    /// `viewing` details (graded eyes, exams, views of sessions ended before it) plus the views
+    /// of the actor's sessions on the case that were open when it was submitted (their
+    /// `stream.ended` comes later).
+    GradedWithoutViewing {
+        /// The actor.
+        actor: Option<String>,
+        /// The `grade.submitted` / `adjudication.submitted` event.
+        seq: i64,
+        /// The case.
+        target: Option<String>,
+        /// Graded eyes of which nothing was shown.
+        unviewed_eyes: Vec<String>,
+        /// Fundus/OCT exams of graded eyes never shown.
+        unviewed_exams: Vec<String>,
+    },
+    /// A storm of refused sign-ins from one address (`client`; `None` for the tally of many
+    /// addresses): its `auth.refusals_counted` events, one per window, merged into one flag.
+    RefusalStorm {
+        /// The address (IPv6: the /64 network), or none for many addresses.
+        client: Option<String>,
+        /// Refusals counted in the storm.
+        count: u64,
+        /// Lowest seq in the storm.
+        from_seq: i64,
+        /// Highest seq in the storm.
+        to_seq: i64,
+    },
 }
 
 impl Anomaly {
     /// The event the anomaly starts at.
     pub fn seq(&self) -> i64 {
         match self {
-            Anomaly::RapidCaseOpens { from_seq, .. } => *from_seq,
-            Anomaly::OutsideAssignment { seq, .. } | Anomaly::NewAddressSignIn { seq, .. } => *seq,
+            Anomaly::RapidCaseOpens { from_seq, .. } | Anomaly::RefusalStorm { from_seq, .. } => {
+                *from_seq
+            }
+            Anomaly::OutsideAssignment { seq, .. }
+            | Anomaly::NewAddressSignIn { seq, .. }
+            | Anomaly::GradedWithoutViewing { seq, .. } => *seq,
         }
     }
 }
@@ -1213,6 +1257,8 @@ pub fn anomalies(records: &[AuditRecord], rules: &AnomalyRules) -> Vec<Anomaly> 
     let mut found = rapid_case_opens(records, rules);
     found.extend(outside_assignment(records));
     found.extend(new_address_sign_ins(records));
+    found.extend(graded_without_viewing(records));
+    found.extend(refusal_storms(records, rules));
     found.sort_by_key(Anomaly::seq);
     found
 }
@@ -1278,6 +1324,162 @@ fn outside_assignment(records: &[AuditRecord]) -> impl Iterator<Item = Anomaly> 
             seq: record.seq,
             target: record.target.clone(),
         })
+}
+
+fn graded_without_viewing(records: &[AuditRecord]) -> Vec<Anomaly> {
+    use crate::grading::Eye;
+    use crate::grading::coverage::{ExamRef, coverage, viewed_exams};
+    use serde_json::Value as Json;
+    let strings = |value: &Json| -> Vec<String> {
+        value
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    /// An ended stream session: its `stream.ended` seq, start time (µs) and views.
+    struct Ended {
+        seq: i64,
+        started: Option<i64>,
+        views: Vec<String>,
+    }
+    // Sessions by actor and case.
+    let mut sessions: BTreeMap<(&str, &str), Vec<Ended>> = BTreeMap::new();
+    for record in records {
+        if record.action != Action::StreamEnded.as_str() {
+            continue;
+        }
+        let (Some(actor), Some(target)) = (&record.actor, &record.target) else {
+            continue;
+        };
+        let Ok(details) = serde_json::from_str::<Json>(&record.details) else {
+            continue;
+        };
+        let duration_us = details["duration_ms"]
+            .as_i64()
+            .unwrap_or(0)
+            .saturating_mul(1000);
+        let started = parse_timestamp(&record.at).map(|end| end.saturating_sub(duration_us));
+        sessions.entry((actor, target)).or_default().push(Ended {
+            seq: record.seq,
+            started,
+            views: strings(&details["views"]),
+        });
+    }
+    let mut found = Vec::new();
+    for record in records {
+        if record.action != Action::GradeSubmitted.as_str()
+            && record.action != Action::AdjudicationSubmitted.as_str()
+        {
+            continue;
+        }
+        let Ok(details) = serde_json::from_str::<Json>(&record.details) else {
+            continue;
+        };
+        let Some(viewing) = details.get("viewing") else {
+            continue;
+        };
+        let exams: Vec<ExamRef> =
+            serde_json::from_value(viewing["exams"].clone()).unwrap_or_default();
+        let graded: BTreeSet<Eye> = strings(&viewing["graded_eyes"])
+            .iter()
+            .filter_map(|eye| Eye::from_code(eye))
+            .collect();
+        let mut viewed: BTreeSet<String> = strings(&viewing["viewed"]).into_iter().collect();
+        let submitted = parse_timestamp(&record.at);
+        if let (Some(actor), Some(target)) = (&record.actor, &record.target) {
+            for ended in sessions
+                .get(&(actor.as_str(), target.as_str()))
+                .into_iter()
+                .flatten()
+            {
+                // Sessions that ended after the submission and had begun before it.
+                let open_then = match (ended.started, submitted) {
+                    (Some(started), Some(submitted)) => started <= submitted,
+                    _ => true,
+                };
+                if ended.seq > record.seq && open_then {
+                    viewed.extend(viewed_exams(ended.views.as_slice(), &exams));
+                }
+            }
+        }
+        let missing = coverage(&graded, &exams, &viewed);
+        if !missing.is_complete() {
+            found.push(Anomaly::GradedWithoutViewing {
+                actor: record.actor.clone(),
+                seq: record.seq,
+                target: record.target.clone(),
+                unviewed_eyes: missing
+                    .unviewed_eyes
+                    .iter()
+                    .map(|eye| eye.as_str().to_owned())
+                    .collect(),
+                unviewed_exams: missing.unviewed_exams,
+            });
+        }
+    }
+    found
+}
+
+/// The actions [`anomalies`] looks at; a scan may load only these.
+pub const ANOMALY_ACTIONS: &[Action] = &[
+    Action::CaseOpened,
+    Action::CaseDenied,
+    Action::AuthLogin,
+    Action::AuthRefusalsCounted,
+    Action::StreamEnded,
+    Action::GradeSubmitted,
+    Action::AdjudicationSubmitted,
+];
+
+fn refusal_storms(records: &[AuditRecord], rules: &AnomalyRules) -> Vec<Anomaly> {
+    // Per client: the open storm (last time, count, first and last seq).
+    let mut open: BTreeMap<Option<&str>, (i64, u64, i64, i64)> = BTreeMap::new();
+    let mut storms = Vec::new();
+    let gap = rules.storm_gap_secs.saturating_mul(1_000_000);
+    let mut close = |client: Option<&str>, (_, count, from, to): (i64, u64, i64, i64)| {
+        if count >= rules.storm_refusals.max(1) {
+            storms.push(Anomaly::RefusalStorm {
+                client: client.map(str::to_owned),
+                count,
+                from_seq: from,
+                to_seq: to,
+            });
+        }
+    };
+    for record in records {
+        if record.action != Action::AuthRefusalsCounted.as_str() {
+            continue;
+        }
+        let Some(micros) = parse_timestamp(&record.at) else {
+            continue;
+        };
+        let count = serde_json::from_str::<serde_json::Value>(&record.details)
+            .ok()
+            .and_then(|details| details.get("count").and_then(serde_json::Value::as_u64))
+            .unwrap_or(0);
+        let client = record.client.as_deref();
+        match open.get_mut(&client) {
+            Some(storm) if micros.saturating_sub(storm.0) <= gap => {
+                storm.0 = micros;
+                storm.1 = storm.1.saturating_add(count);
+                storm.3 = record.seq;
+            }
+            _ => {
+                if let Some(previous) = open.insert(client, (micros, count, record.seq, record.seq))
+                {
+                    close(client, previous);
+                }
+            }
+        }
+    }
+    for (client, storm) in open {
+        close(client, storm);
+    }
+    storms
 }
 
 fn new_address_sign_ins(records: &[AuditRecord]) -> Vec<Anomaly> {
@@ -1891,7 +2093,7 @@ mod tests {
 
     #[test]
     fn every_action_code_round_trips() {
-        assert_eq!(Action::ALL.len(), 39);
+        assert_eq!(Action::ALL.len(), 40);
         let codes: BTreeSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         assert_eq!(codes.len(), Action::ALL.len());
         for &action in Action::ALL {
@@ -2006,8 +2208,69 @@ mod tests {
         let odd = AnomalyRules {
             rapid_opens: 0,
             rapid_window_secs: -5,
+            storm_refusals: 0,
+            storm_gap_secs: -1,
         };
         assert_eq!(anomalies(&records, &odd).len(), 19);
+    }
+
+    /// Issue 16: DR, DME for both eyes submitted after fundus OD alone is flagged, naming what
+    /// was never shown; views of a session still open at submission (its `stream.ended` comes
+    /// later) count, a session begun after the submission does not.
+    #[test]
+    fn grades_made_without_viewing_are_flagged() {
+        let exams = json!([
+            { "id": "fundus-od", "kind": "fundus", "eye": "OD" },
+            { "id": "fundus-os", "kind": "fundus", "eye": "OS" },
+            { "id": "oct-od", "kind": "oct", "eye": "OD" },
+            { "id": "oct-os", "kind": "oct", "eye": "OS" },
+        ]);
+        let graded = |secs: u32, actor: &str, viewed: Value| {
+            EventDraft::new(at(secs), Action::GradeSubmitted, Outcome::Success)
+                .actor(actor)
+                .target("case:c1")
+                .details(json!({ "viewing": {
+                    "exams": exams, "graded_eyes": ["OD", "OS"], "viewed": viewed } }))
+        };
+        let ended = |secs: u32, actor: &str, duration_ms: u64, views: Value| {
+            EventDraft::new(at(secs), Action::StreamEnded, Outcome::Success)
+                .actor(actor)
+                .target("case:c1")
+                .details(json!({ "duration_ms": duration_ms, "views": views }))
+        };
+        let records = seal_all(vec![
+            // ann: 4 s on fundus OD, session closed, then grades both eyes.
+            ended(10, "ann", 4_200, json!(["single:fundus-od"])),
+            graded(20, "ann", json!(["fundus-od"])),
+            // bob: grades while his session is open; it ends afterwards having shown everything.
+            graded(30, "bob", json!([])),
+            ended(
+                40,
+                "bob",
+                60_000,
+                json!(["both_eyes:fundus-od", "both_eyes:oct-od"]),
+            ),
+            // ann again on the case after her grade: does not excuse the first grade.
+            ended(
+                100,
+                "ann",
+                10_000,
+                json!(["both_eyes:fundus-od", "both_eyes:oct-od"]),
+            ),
+        ]);
+        let found = anomalies(&records, &AnomalyRules::default());
+        assert_eq!(
+            found,
+            vec![Anomaly::GradedWithoutViewing {
+                actor: Some("ann".into()),
+                seq: 2,
+                target: Some("case:c1".into()),
+                unviewed_eyes: vec!["OS".into()],
+                unviewed_exams: vec!["oct-od".into(), "fundus-os".into(), "oct-os".into()],
+            }]
+        );
+        let text = serde_json::to_value(&found[0]).unwrap();
+        assert_eq!(text["kind"], "graded_without_viewing");
     }
 
     #[test]
@@ -2043,6 +2306,56 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&found[1]).unwrap(),
             json!({"kind": "new_address_sign_in", "actor": "ann", "seq": 6, "client": "10.0.0.2"})
+        );
+    }
+
+    fn counted(secs: u32, client: Option<&str>, count: u64) -> EventDraft {
+        let draft = EventDraft::new(at(secs), Action::AuthRefusalsCounted, Outcome::Failure)
+            .details(json!({ "count": count, "window_secs": 60 }));
+        match client {
+            Some(client) => draft.client(client),
+            None => draft,
+        }
+    }
+
+    #[test]
+    fn a_storm_of_counted_refusals_is_one_flag_per_address() {
+        let records = seal_all(vec![
+            counted(0, Some("10.0.0.1"), 30),
+            counted(60, Some("10.0.0.1"), 30),
+            counted(60, None, 70),
+            counted(120, Some("10.0.0.1"), 30),
+            counted(120, Some("10.0.0.2"), 10),
+            // An hour later: a new storm from the same address.
+            counted(3720, Some("10.0.0.1"), 60),
+        ]);
+        let found = anomalies(&records, &AnomalyRules::default());
+        assert_eq!(
+            found,
+            vec![
+                Anomaly::RefusalStorm {
+                    client: Some("10.0.0.1".into()),
+                    count: 90,
+                    from_seq: 1,
+                    to_seq: 4
+                },
+                Anomaly::RefusalStorm {
+                    client: None,
+                    count: 70,
+                    from_seq: 3,
+                    to_seq: 3
+                },
+                Anomaly::RefusalStorm {
+                    client: Some("10.0.0.1".into()),
+                    count: 60,
+                    from_seq: 6,
+                    to_seq: 6
+                },
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&found[1]).unwrap(),
+            json!({"kind": "refusal_storm", "client": null, "count": 70, "from_seq": 3, "to_seq": 3})
         );
     }
 

@@ -177,8 +177,48 @@ pub struct ExamShape {
     pub slices: u32,
     /// Whether the exam has an en-face / SLO image.
     pub enface: bool,
-    /// Micrometres per pixel of the main image, if known.
+    /// Micrometres per pixel of the main image, if known: horizontally (across columns), and
+    /// also vertically unless `axial_spacing_um` says otherwise. For an OCT B-scan this is the
+    /// lateral pixel size.
     pub pixel_spacing_um: Option<f64>,
+    /// Micrometres per pixel row of an OCT B-scan (the axial, depth, pixel size), if known.
+    /// B-scan pixels are not square (typically ~4 µm axial against ~12 µm lateral), so vertical
+    /// distances on a B-scan use this, never `pixel_spacing_um`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axial_spacing_um: Option<f64>,
+}
+
+impl ExamShape {
+    /// Micrometres per pixel of the main image as `(horizontal, vertical)`, each if known.
+    /// OCT B-scans are anisotropic: lateral across, axial down; the lateral size is never
+    /// assumed for depth. Other images have square pixels.
+    pub fn spacing_um(&self) -> (Option<f64>, Option<f64>) {
+        let valid = |s: Option<f64>| s.filter(|s| s.is_finite() && *s > 0.0);
+        let x = valid(self.pixel_spacing_um);
+        if self.kind == ExamKind::Oct {
+            (x, valid(self.axial_spacing_um))
+        } else {
+            (x, x)
+        }
+    }
+
+    /// The physical length in µm of a segment of `dx` × `dy` image pixels, or `None` when the
+    /// spacing it needs is unknown (a purely horizontal or vertical segment needs only that
+    /// direction's spacing).
+    pub fn length_um(&self, dx: f64, dy: f64) -> Option<f64> {
+        let (sx, sy) = self.spacing_um();
+        let x = if dx == 0.0 {
+            Some(0.0)
+        } else {
+            sx.map(|s| dx * s)
+        };
+        let y = if dy == 0.0 {
+            Some(0.0)
+        } else {
+            sy.map(|s| dy * s)
+        };
+        Some(x?.hypot(y?))
+    }
 }
 
 /// What of a case can be shown: the exams of this visit and, if linked, of the prior visit.

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::audit::{Audit, event_by, user_target};
 use crate::auth::{self, flows};
-use crate::db::{Db, DbError, NewUser, Role, User};
+use crate::db::{Db, DbError, LinkPurpose, NewUser, Role, User};
 use crate::state::AppState;
 
 /// Username of the administrator created on first start.
@@ -81,7 +81,19 @@ pub async fn issue_link(
     user_id: Uuid,
     source: &str,
 ) -> anyhow::Result<String> {
-    let (url, _) = flows::issue_link(db, auth, user_id, None, auth::now_unix()).await?;
+    issue_link_for(db, audit, auth, user_id, source, LinkPurpose::SignIn).await
+}
+
+async fn issue_link_for(
+    db: &Db,
+    audit: &Audit,
+    auth: &auth::AuthState,
+    user_id: Uuid,
+    source: &str,
+    purpose: LinkPurpose,
+) -> anyhow::Result<String> {
+    let (url, _) =
+        flows::issue_link_for(db, auth, user_id, None, purpose, auth::now_unix()).await?;
     record(
         audit,
         Action::AuthLinkIssued,
@@ -111,7 +123,8 @@ async fn record(
 }
 
 /// While no user holds the admin role, creates (or reuses) `admin`, grants it admin, and
-/// returns a one-time sign-in URL for it; `None` once an admin exists.
+/// returns a one-time sign-in URL for it (a break-glass link, valid in single-sign-on-only mode
+/// too); `None` once an admin exists.
 pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<Option<String>> {
     if !state.db.users_with_role(Role::Admin).await?.is_empty() {
         return Ok(None);
@@ -125,6 +138,16 @@ pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<Option<String>>
         &[(Role::Admin, None)],
     )
     .await?;
-    let url = issue_link(&state.db, &state.audit, &state.auth, user.id, "bootstrap").await?;
+    // The break-glass link: it works even with local accounts off (single sign-on only), so a
+    // new installation can be set up before its identity provider is (docs/identity.md).
+    let url = issue_link_for(
+        &state.db,
+        &state.audit,
+        &state.auth,
+        user.id,
+        "bootstrap",
+        LinkPurpose::Bootstrap,
+    )
+    .await?;
     Ok(Some(url))
 }

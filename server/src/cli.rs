@@ -333,7 +333,7 @@ async fn user_cmd(config: &Config, command: UserCommand) -> anyhow::Result<()> {
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        crate::private_fs::create_dir(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
     }

@@ -57,6 +57,10 @@ pub struct Config {
     /// The audit log's signed checkpoints.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Bearer token `GET /metrics` requires (at least 16 characters); empty: `/metrics` is not
+    /// served (404).
+    #[serde(default)]
+    pub metrics_token: String,
 }
 
 /// The pool of worker processes a server uses (see `docs/workers.md`). With no trusted key the
@@ -172,8 +176,11 @@ pub struct AuthConfig {
     pub link_ttl_hours: u64,
     /// Failed sign-ins before an account is locked (then locked for 1 min, doubling, up to 1 h).
     pub lockout_threshold: u32,
-    /// Sign-in attempts per minute from one client address.
+    /// Sign-in attempts per minute from one client address (password, link, OIDC callback).
     pub login_attempts_per_minute: u32,
+    /// Length of the windows refused sign-ins are counted in (seconds): per window and address
+    /// the first ten are recorded one by one, the rest in one `auth.refusals_counted` event.
+    pub refusal_window_secs: u64,
     /// OpenID Connect providers, in the order the sign-in page shows them.
     pub oidc: Vec<OidcProviderConfig>,
 }
@@ -281,12 +288,14 @@ impl Default for Config {
                 link_ttl_hours: 24,
                 lockout_threshold: 5,
                 login_attempts_per_minute: 30,
+                refusal_window_secs: 60,
                 oidc: Vec::new(),
             },
             stream: readroom_domain::stream_config::StreamConfig::default(),
             workers: WorkersConfig::default(),
             worker: WorkerConfig::default(),
             audit: AuditConfig::default(),
+            metrics_token: String::new(),
         }
     }
 }
@@ -355,6 +364,9 @@ impl Config {
             readroom_domain::control_auth::parse_public_key(key).map_err(|err| {
                 anyhow::anyhow!("invalid configuration: workers.trusted_keys: {err}")
             })?;
+        }
+        if !config.metrics_token.is_empty() && config.metrics_token.chars().count() < 16 {
+            anyhow::bail!("invalid configuration: metrics_token must have at least 16 characters");
         }
         Ok(config)
     }

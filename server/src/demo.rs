@@ -133,7 +133,7 @@ pub struct DemoSummary {
 
 /// Creates keys, database, store, study and demo cases unless they exist.
 pub async fn prepare(config: &Config) -> anyhow::Result<DemoSummary> {
-    std::fs::create_dir_all(&config.data_dir)
+    crate::private_fs::create_dir(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let identity_path = config.worker_identity_path();
     let generated = !identity_path.exists();

@@ -11,7 +11,8 @@
 //!   HTTP routes for them are not built yet).
 //! - [`workers`]: the worker pool (placement, per-user limit, ending sessions, what workers
 //!   report, revalidation of open streams); [`workers::embedded`] is the in-process worker.
-//! - [`cli`]: the `readroom` command line.
+//! - [`cli`]: the `readroom` command line; [`private_fs`]: owner-only data directory and
+//!   database files.
 //!
 //! **Invariant:** nothing in this crate decrypts. It holds age *recipients* only; the
 //! identity-holding code lives in `readroom-worker`, an optional dependency (feature
@@ -32,6 +33,7 @@ pub mod grading;
 pub mod http;
 pub mod ingest;
 pub mod logging;
+pub mod private_fs;
 pub mod serve;
 pub mod state;
 pub mod store;

@@ -151,6 +151,9 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The demo's `metrics_token` in these tests.
+const METRICS_TOKEN: &str = "metrics-token-0123456789";
+
 /// Signs in with a one-time link as the sign-in page does; returns (cookie, csrf token).
 async fn sign_in(client: &reqwest::Client, url: &str, link: &str) -> (String, String) {
     let token = link
@@ -196,6 +199,7 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
         .arg(&data)
         .args(["demo", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
+        .env("READROOM_METRICS_TOKEN", METRICS_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -274,8 +278,17 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
     assert!(page.text().await.unwrap().contains("/assets/app.js"));
     let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+    // Metrics need the configured bearer token.
+    for auth in [None, Some("Bearer wrong-token-0123456789")] {
+        let mut request = client.get(format!("{url}/metrics"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 401, "{auth:?}");
+    }
     let metrics = client
         .get(format!("{url}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap()

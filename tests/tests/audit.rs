@@ -996,9 +996,178 @@ async fn recording_fails_closed_without_a_database() {
     assert!(result.is_err());
 }
 
+/// Finding 4: refused sign-ins cannot flood the log. An unknown provider's callback answers
+/// 404 and records nothing; a storm of invalid links and provider errors from one address is
+/// throttled, recorded one by one only up to the per-window budget, and counted in one event
+/// per window, which the anomaly view shows as one storm.
+async fn refused_sign_ins_cannot_flood_the_log(backend: Backend) {
+    let app = TestApp::start_with(backend, |config| {
+        config.auth.refusal_window_secs = 2;
+        config.auth.oidc = vec![readroom_server::config::OidcProviderConfig {
+            id: "hospital".into(),
+            name: "Hospital".into(),
+            issuer: "http://127.0.0.1:9/unreachable".into(),
+            client_id: "readroom".into(),
+            ..Default::default()
+        }];
+    })
+    .await;
+    let auditor = app.user("audrey", &[(Role::Auditor, None)]).await;
+    let mut audrey = app.sign_in(&auditor).await;
+    let before = app.db().audit_head().await.unwrap().seq;
+    let client = app.http();
+    for n in 0..100 {
+        let reply = client
+            .get(format!(
+                "{}/api/auth/oidc/nope-{n}/callback?error=x",
+                app.url
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 404);
+    }
+    assert_eq!(
+        app.db().audit_head().await.unwrap().seq,
+        before,
+        "unknown providers record nothing"
+    );
+
+    let started = std::time::Instant::now();
+    let mut attacker = Browser::new(&app);
+    let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+    for n in 0..300 {
+        let reply = attacker
+            .post("/api/auth/link", json!({ "token": format!("forged-{n}") }))
+            .await;
+        *statuses.entry(reply.status).or_default() += 1;
+    }
+    for _ in 0..100 {
+        let reply = client
+            .get(format!(
+                "{}/api/auth/oidc/hospital/callback?error=access_denied",
+                app.url
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 303);
+    }
+    let windows = started.elapsed().as_secs() / 2 + 2;
+    // The per-address budget (30 a minute, refilled one every 2 s) answers the rest with 429.
+    let refused = statuses.get(&401).copied().unwrap_or(0);
+    assert!((30..=40).contains(&refused), "{statuses:?}");
+    assert_eq!(statuses.get(&429).copied().unwrap_or(0), 300 - refused);
+    // The last window's count is written when it closes.
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    let rows = app.db().audit_page(before, 10_000).await.unwrap();
+    let individual = rows
+        .iter()
+        .filter(|row| row.action == "auth.login_failed")
+        .count() as u64;
+    let counted: Vec<Value> = rows
+        .iter()
+        .filter(|row| row.action == "auth.refusals_counted")
+        .map(|row| {
+            assert_eq!(row.client.as_deref(), Some("127.0.0.1"));
+            serde_json::from_str(&row.details).unwrap()
+        })
+        .collect();
+    let total: u64 = counted.iter().map(|d| d["count"].as_u64().unwrap()).sum();
+    assert_eq!(individual + total, 400, "every refusal is accounted for");
+    assert!(
+        individual <= 10 * windows && counted.len() as u64 <= windows,
+        "{individual} single events and {} counts in {windows} windows",
+        counted.len()
+    );
+    assert!(
+        rows.len() as u64 <= 11 * windows && rows.len() < 200,
+        "{} events for 400 refusals in {windows} windows",
+        rows.len()
+    );
+    let reasons: Vec<&str> = counted
+        .iter()
+        .flat_map(|d| d["reasons"].as_object().unwrap().keys())
+        .map(String::as_str)
+        .collect();
+    for reason in ["link:throttled", "oidc:hospital:throttled"] {
+        assert!(reasons.contains(&reason), "{reason} in {reasons:?}");
+    }
+
+    // One storm, one flag.
+    let flags = audrey.get("/api/audit/anomalies").await;
+    assert_eq!(flags.status, 200, "{}", flags.body);
+    let storms: Vec<&Value> = flags
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|flag| flag["kind"] == "refusal_storm")
+        .collect();
+    assert_eq!(storms.len(), 1, "{}", flags.body);
+    assert_eq!(storms[0]["details"]["count"], total);
+    assert_eq!(storms[0]["details"]["client"], "127.0.0.1");
+}
+
+/// Finding 4: the anomaly scan covers a period (the last 7 days by default), not the newest
+/// 50,000 events, so a flood of other events cannot push a flag out of view.
+async fn anomalies_cover_a_period_not_the_newest_events(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let study = app.study("ANO").await;
+    let case = app.case(study, "S1").await;
+    let grader = app.user("kim", &[(Role::Grader, Some(study))]).await;
+    let auditor = app.user("audrey", &[(Role::Auditor, None)]).await;
+    let mut kim = app.sign_in(&grader).await;
+    assert_eq!(
+        kim.get(&format!("/api/cases/{}", case.id)).await.status,
+        404
+    );
+    let mut audrey = app.sign_in(&auditor).await;
+    let outside = |flags: &Value| {
+        flags
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|flag| flag["kind"] == "outside_assignment")
+            .count()
+    };
+    assert_eq!(outside(&audrey.get("/api/audit/anomalies").await.body), 1);
+    // 50,001 newer events the rules do not read (as a flood of refusals once was).
+    for _ in 0..51 {
+        let batch = (0..1000)
+            .map(|_| {
+                event_by(
+                    Action::AuthLoginFailed,
+                    Outcome::Failure,
+                    None,
+                    None,
+                    Some("10.9.8.7".parse().unwrap()),
+                    json!({ "method": "link", "reason": "invalid_link" }),
+                )
+            })
+            .collect();
+        for stored in app.db().append_audit(batch).await.unwrap() {
+            stored.unwrap();
+        }
+    }
+    let flags = audrey.get("/api/audit/anomalies").await;
+    assert_eq!(flags.status, 200, "{}", flags.body);
+    assert_eq!(outside(&flags.body), 1, "the flag is still in view");
+    assert_eq!(
+        outside(&audrey.get("/api/audit/anomalies?days=1").await.body),
+        1
+    );
+    for bad in ["days=0", "days=400", "days=x", "limit=5"] {
+        let reply = audrey.get(&format!("/api/audit/anomalies?{bad}")).await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+    }
+}
+
 on_both_backends!(
     every_action_is_recorded_once,
     concurrent_writers_keep_one_chain,
     tampering_is_found_at_the_exact_event,
     the_application_cannot_change_events,
+    refused_sign_ins_cannot_flood_the_log,
+    anomalies_cover_a_period_not_the_newest_events,
 );

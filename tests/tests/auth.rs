@@ -385,12 +385,18 @@ async fn totp_is_required_once_enabled_and_codes_work_once(backend: Backend) {
     );
     let now = u64::try_from(auth::now_unix()).unwrap();
     let wrong = browser
-        .post("/api/auth/totp/enable", json!({ "code": "000000" }))
+        .post(
+            "/api/auth/totp/enable",
+            json!({ "code": "000000", "current_password": PASSWORD }),
+        )
         .await;
     assert_eq!(wrong.status, 400);
     let enable_code = auth::totp::code_at(&secret, now - 30).unwrap();
     let enabled = browser
-        .post("/api/auth/totp/enable", json!({ "code": enable_code }))
+        .post(
+            "/api/auth/totp/enable",
+            json!({ "code": enable_code, "current_password": PASSWORD }),
+        )
         .await;
     assert_eq!(enabled.status, 204, "{}", enabled.body);
 
@@ -513,6 +519,370 @@ async fn security_headers_are_on_every_answer(backend: Backend) {
     }
 }
 
+/// Every `/api/` answer, whatever its status, is `Cache-Control: no-store` (finding 7).
+async fn api_answers_are_never_cached(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let user = app.user("kim", &[]).await;
+    let mut browser = app.sign_in(&user).await;
+    let mut anonymous = Browser::new(&app);
+    let replies = [
+        browser.get("/api/me").await,
+        browser.get("/api/worklist").await,
+        anonymous.get("/api/me").await,
+        anonymous.get("/api/openapi.json").await,
+        anonymous.get("/api/no/such/route").await,
+        anonymous
+            .post(
+                "/api/auth/login",
+                json!({ "username": "kim", "password": "wrong wrong wrong" }),
+            )
+            .await,
+        anonymous.get("/api/auth/oidc/none/start").await,
+    ];
+    for reply in &replies {
+        assert_eq!(
+            reply
+                .headers
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{} {}",
+            reply.status,
+            reply.body
+        );
+    }
+    // The viewer's shell may be cached as before: the header is for the API.
+    let page = app
+        .http()
+        .get(format!("{}/signin", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        page.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+}
+
+/// `/metrics` is not public: 404 without a configured token, 401 without the right one.
+async fn metrics_need_the_bearer_token(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let client = app.http();
+    let url = format!("{}/metrics", app.url);
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 404);
+    let token = "a-metrics-token-for-tests";
+    let app = TestApp::start_with(backend, |config| config.metrics_token = token.into()).await;
+    let url = format!("{}/metrics", app.url);
+    for auth in [
+        None,
+        Some("Bearer nope"),
+        Some("Basic a-metrics-token-for-tests"),
+    ] {
+        let mut request = client.get(&url);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let reply = request.send().await.unwrap();
+        assert_eq!(reply.status(), 401, "{auth:?}");
+        assert!(reply.headers().contains_key("www-authenticate"));
+    }
+    let reply = client.get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+}
+
+/// Turns TOTP on for a signed-in user whose password is [`PASSWORD`]; returns the secret.
+async fn enable_totp(browser: &mut Browser) -> String {
+    let setup = browser.post("/api/auth/totp/setup", json!({})).await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    let secret = setup.body["secret"].as_str().unwrap().to_owned();
+    let now = u64::try_from(auth::now_unix()).unwrap();
+    let code = auth::totp::code_at(&secret, now - 30).unwrap();
+    let enabled = browser
+        .post(
+            "/api/auth/totp/enable",
+            json!({ "code": code, "current_password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(enabled.status, 204, "{}", enabled.body);
+    secret
+}
+
+/// A code that is not the current one (nor one step either side).
+fn wrong_code(secret: &str) -> String {
+    let now = u64::try_from(auth::now_unix()).unwrap();
+    let near: Vec<String> = [now - 30, now, now + 30]
+        .iter()
+        .map(|t| auth::totp::code_at(secret, *t).unwrap())
+        .collect();
+    (0..10)
+        .map(|d| format!("{d}{d}{d}{d}{d}{d}"))
+        .find(|code| !near.contains(code))
+        .unwrap()
+}
+
+/// Finding 3: an admin-issued link is a first factor; an account with TOTP also needs a code,
+/// and the link stays unused until the code is right.
+async fn one_time_links_need_the_second_factor(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let user = app.user("kim", &[]).await;
+    let admin = app.user("root", &[(Role::Admin, None)]).await;
+    app.set_password(&user, PASSWORD).await;
+    let mut kim = app.sign_in(&user).await;
+    let secret = enable_totp(&mut kim).await;
+
+    let mut root = app.sign_in(&admin).await;
+    let issued = root
+        .post(
+            &format!("/api/admin/users/{}/signin-link", user.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let url = issued.body["signin_url"].as_str().unwrap();
+    let token = url.split("#token=").nth(1).unwrap().to_owned();
+
+    let mut thief = Browser::new(&app);
+    let needs = thief
+        .post("/api/auth/link", json!({ "token": token }))
+        .await;
+    assert_eq!((needs.status, needs.code()), (401, "totp_required"));
+    assert!(thief.cookie.is_none(), "no session without the code");
+    let wrong = thief
+        .post(
+            "/api/auth/link",
+            json!({ "token": token, "totp": wrong_code(&secret) }),
+        )
+        .await;
+    assert_eq!((wrong.status, wrong.code()), (401, "invalid_totp"));
+    assert!(thief.cookie.is_none());
+
+    // The owner, with the code, signs in with the same (still unused) link.
+    let code = auth::totp::code_at(&secret, u64::try_from(auth::now_unix()).unwrap()).unwrap();
+    let mut owner = Browser::new(&app);
+    let ok = owner
+        .post("/api/auth/link", json!({ "token": token, "totp": code }))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["user"]["username"], "kim");
+    assert_eq!(owner.get("/api/me").await.body["auth_method"], "link");
+    let again = Browser::new(&app)
+        .post("/api/auth/link", json!({ "token": token, "totp": code }))
+        .await;
+    assert_eq!((again.status, again.code()), (401, "invalid_link"));
+
+    // Wrong codes through links count towards the lockout like password sign-ins.
+    let link = app.link(&user).await;
+    let token = link.split("#token=").nth(1).unwrap().to_owned();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let reply = thief
+            .post(
+                "/api/auth/link",
+                json!({ "token": token, "totp": wrong_code(&secret) }),
+            )
+            .await;
+        statuses.push(reply.status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 429]);
+}
+
+/// Finding 3: with `auth.local_accounts = false` links are refused, except the first admin's
+/// bootstrap link (the documented break-glass path).
+async fn single_sign_on_only_refuses_links_but_the_bootstrap_one(backend: Backend) {
+    let app = TestApp::start_with(backend, |config| config.auth.local_accounts = false).await;
+    let bootstrap = readroom_server::accounts::bootstrap_admin(&app.state)
+        .await
+        .unwrap()
+        .expect("no admin yet: a bootstrap link");
+    let token = bootstrap.split("#token=").nth(1).unwrap().to_owned();
+    let mut admin = Browser::new(&app);
+    let reply = admin
+        .post("/api/auth/link", json!({ "token": token }))
+        .await;
+    assert_eq!(reply.status, 200, "break-glass link: {}", reply.body);
+    assert_eq!(reply.body["user"]["username"], "admin");
+
+    // Admins cannot mint links in this mode…
+    let user = app.user("kim", &[]).await;
+    let refused = admin
+        .post(
+            &format!("/api/admin/users/{}/signin-link", user.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "local_accounts_disabled")
+    );
+    // …and a link minted anyway (CLI, or before the switch) does not sign anyone in.
+    for who in [&user, &app.db().user_by_username("admin").await.unwrap()] {
+        let link = app.link(who).await;
+        let token = link.split("#token=").nth(1).unwrap().to_owned();
+        let mut browser = Browser::new(&app);
+        let reply = browser
+            .post("/api/auth/link", json!({ "token": token }))
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (403, "local_accounts_disabled"),
+            "{}",
+            reply.body
+        );
+        assert!(browser.cookie.is_none());
+    }
+}
+
+/// Finding 7: a password change ends the user's other sessions (not the one making it).
+async fn a_password_change_ends_the_other_sessions(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let user = app.user("kim", &[]).await;
+    app.set_password(&user, PASSWORD).await;
+    let mut laptop = app.sign_in(&user).await;
+    let mut stolen = app.sign_in(&user).await;
+    let changed = laptop
+        .post(
+            "/api/auth/password",
+            json!({ "current_password": PASSWORD, "new_password": "another long passphrase" }),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.body);
+    assert_eq!(stolen.get("/api/me").await.status, 401);
+    assert_eq!(laptop.get("/api/me").await.status, 200);
+    let rows = app.db().search_audit(&Default::default(), 1).await.unwrap();
+    assert_eq!(rows[0].action, "auth.password_changed");
+    assert!(
+        rows[0].details.contains("\"sessions_ended\":1"),
+        "{}",
+        rows[0].details
+    );
+}
+
+/// Finding 7: turning TOTP on or off needs the current password, and guessing it through a
+/// session hits the lockout.
+async fn totp_changes_need_the_current_password(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let user = app.user("kim", &[]).await;
+    app.set_password(&user, PASSWORD).await;
+    let mut kim = app.sign_in(&user).await;
+    let setup = kim.post("/api/auth/totp/setup", json!({})).await;
+    let secret = setup.body["secret"].as_str().unwrap().to_owned();
+    let now = u64::try_from(auth::now_unix()).unwrap();
+    let code = auth::totp::code_at(&secret, now).unwrap();
+    for body in [
+        json!({ "code": code }),
+        json!({ "code": code, "current_password": "not the password" }),
+    ] {
+        let reply = kim.post("/api/auth/totp/enable", body).await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+    }
+    assert_eq!(kim.get("/api/me").await.body["totp_enabled"], false);
+    let enabled = kim
+        .post(
+            "/api/auth/totp/enable",
+            json!({ "code": code, "current_password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(enabled.status, 204, "{}", enabled.body);
+    let next = auth::totp::code_at(&secret, now + 30).unwrap();
+    let disable = kim
+        .post("/api/auth/totp/disable", json!({ "code": next }))
+        .await;
+    assert_eq!(disable.status, 400, "{}", disable.body);
+    assert_eq!(kim.get("/api/me").await.body["totp_enabled"], true);
+    // A stolen session guessing the password: the account locks (1 wrong above, 4 more).
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let reply = kim
+            .post(
+                "/api/auth/totp/disable",
+                json!({ "code": next, "current_password": format!("guess {n} guess") }),
+            )
+            .await;
+        statuses.push((reply.status, reply.code().to_owned()));
+    }
+    assert_eq!(statuses[3], (429, "locked".to_owned()), "{statuses:?}");
+
+    // An account without a password cannot turn TOTP on.
+    let lee = app.user("lee", &[]).await;
+    let mut lee = app.sign_in(&lee).await;
+    let setup = lee.post("/api/auth/totp/setup", json!({})).await;
+    let secret = setup.body["secret"].as_str().unwrap().to_owned();
+    let code = auth::totp::code_at(&secret, now).unwrap();
+    let reply = lee
+        .post("/api/auth/totp/enable", json!({ "code": code }))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("set a password first")
+    );
+}
+
+/// Finding 7: unknown usernames lock like real ones, so the lockout does not tell them apart.
+async fn lockout_does_not_reveal_which_accounts_exist(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let user = app.user("kim", &[]).await;
+    app.set_password(&user, PASSWORD).await;
+    let disabled = app.user("old", &[]).await;
+    app.set_password(&disabled, PASSWORD).await;
+    app.db().set_user_disabled(disabled.id, true).await.unwrap();
+    let mut attacker = Browser::new(&app);
+    let mut seen = Vec::new();
+    for name in ["kim", "nobody", "old"] {
+        let mut answers = Vec::new();
+        for attempt in 0..7 {
+            let reply = attacker
+                .post(
+                    "/api/auth/login",
+                    json!({ "username": name, "password": format!("guess number {attempt}") }),
+                )
+                .await;
+            let retry = reply
+                .headers
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<i64>().unwrap() > 0);
+            answers.push((reply.status, reply.code().to_owned(), retry));
+        }
+        seen.push(answers);
+    }
+    assert_eq!(seen[0][4], (429, "locked".to_owned(), Some(true)));
+    assert_eq!(seen[0], seen[1], "unknown name");
+    assert_eq!(seen[0], seen[2], "disabled account");
+}
+
+/// Finding 7: the data directory is 0700, the SQLite database and its WAL 0600.
+async fn data_files_are_private(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    if backend != Backend::Sqlite {
+        return;
+    }
+    let app = TestApp::start(backend).await;
+    let user = app.user("kim", &[]).await;
+    app.sign_in(&user).await;
+    let data = app.state.config.data_dir.clone();
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("keys")), 0o700);
+    for file in [
+        "readroom.db",
+        "readroom.db-wal",
+        "readroom.db-shm",
+        "keys/ticket.key",
+    ] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+}
+
 crate::on_both_backends!(
     password_sign_in_sets_a_strict_http_only_cookie,
     sign_in_rotates_the_session,
@@ -526,4 +896,12 @@ crate::on_both_backends!(
     totp_is_required_once_enabled_and_codes_work_once,
     tickets_bind_user_case_and_expiry,
     security_headers_are_on_every_answer,
+    api_answers_are_never_cached,
+    metrics_need_the_bearer_token,
+    one_time_links_need_the_second_factor,
+    single_sign_on_only_refuses_links_but_the_bootstrap_one,
+    a_password_change_ends_the_other_sessions,
+    totp_changes_need_the_current_password,
+    lockout_does_not_reveal_which_accounts_exist,
+    data_files_are_private,
 );

@@ -319,7 +319,7 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         queue[0]["fields"]
             .as_str()
             .unwrap()
-            .contains("dr_grade (OD)"),
+            .contains("DR grade (ICDR) (OD)"),
         "{radj}"
     );
     assert_eq!(

@@ -195,6 +195,20 @@ async fn workflow_end_to_end(backend: Backend) {
     assert_eq!(submitted.body["kind"], "grade");
     assert_eq!(submitted.body["version"], 1);
     assert_eq!(submitted.body["next_case"], json!(second));
+    // One of the case's two gradings is in: nothing about it is final yet (issue 16).
+    let label = items[0]["label"].as_str().unwrap();
+    let early = coord.get("/api/studies/DEMO/export?format=csv").await;
+    expect(&early, 200, "early csv");
+    assert!(
+        !early
+            .body
+            .as_str()
+            .unwrap()
+            .lines()
+            .any(|l| l.split(',').any(|c| c == label)),
+        "a case with one of two grades is not final: {}",
+        early.body
+    );
 
     // Grader two grades the same case differently (ICDR 1 vs 3 on OD: two steps and referable
     // status differ) and the second case the same as grader one will.
@@ -241,6 +255,8 @@ async fn workflow_end_to_end(backend: Backend) {
     assert_eq!(queue[0]["case_id"], json!(first));
     assert_eq!(queue[0]["status"], "open");
     assert_eq!(queue[0]["fields"], json!(["dr_grade:OD"]));
+    assert_eq!(queue[0]["labels"][0]["label"]["en"], "DR grade (ICDR)");
+    assert_eq!(queue[0]["labels"][0]["eye"], "OD");
     let worklist = adj.get("/api/worklist").await;
     assert_eq!(worklist.body.as_array().unwrap().len(), 1);
     assert_eq!(worklist.body[0]["role"], "adjudicator");
@@ -251,6 +267,31 @@ async fn workflow_end_to_end(backend: Backend) {
     assert_eq!(adjudication["round"], 1);
     assert_eq!(adjudication["disagreements"][0]["field"], "dr_grade");
     assert_eq!(adjudication["disagreements"][0]["eye"], "OD");
+    assert_eq!(
+        adjudication["disagreements"].as_array().unwrap().len(),
+        1,
+        "only the field that differs: {}",
+        adjudication["disagreements"]
+    );
+    // Why, in the form's words (English and Korean), not internal names.
+    let reason = &adjudication["disagreements"][0]["reason"];
+    assert!(
+        reason["en"]
+            .as_str()
+            .unwrap()
+            .contains("DR grade (ICDR) ≥ Moderate NPDR"),
+        "{reason}"
+    );
+    assert!(
+        reason["ko"].as_str().unwrap().contains("당뇨망막병증 등급"),
+        "{reason}"
+    );
+    assert!(!reason.to_string().contains("dr_grade"), "{reason}");
+    // The adjudicator's form starts from what both grades agree on.
+    assert_eq!(
+        adjudication["prefill"],
+        json!({ "dr_grade": { "OS": 0 }, "dme": { "OD": "none", "OS": "none" } })
+    );
     let mut shown: Vec<Value> = adjudication["grades"]
         .as_array()
         .unwrap()
@@ -279,6 +320,30 @@ async fn workflow_end_to_end(backend: Backend) {
         .await;
     expect(&resolved, 201, "adjudicate");
     assert_eq!(resolved.body["kind"], "adjudication");
+    // Adjudicated: the graders' grades can no longer be amended (issue 16).
+    let late = one
+        .post(
+            &format!("/api/cases/{first}/amendments"),
+            json!({ "values": icdr(2, 0), "reason": "changed my mind" }),
+        )
+        .await;
+    expect(&late, 409, "amend after adjudication");
+    assert!(
+        late.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("adjudicated"),
+        "{}",
+        late.body
+    );
+    assert_eq!(
+        app.db()
+            .grades_of_case(Uuid::parse_str(&first).unwrap())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     let queue = adj.get("/api/adjudications").await;
     assert_eq!(queue.body[0]["status"], "resolved");
     // Final: no second adjudication, no amendment of it.
@@ -326,6 +391,9 @@ async fn workflow_end_to_end(backend: Backend) {
         .clone();
     assert_eq!(od["n"], 2);
     assert_eq!(od["percent_agreement"], 50.0);
+    // Two cases are too few for a kappa: undefined, not "0 (0 – 0)" (issue 16).
+    assert_eq!(od["kappa"], Value::Null, "{od}");
+    assert_eq!(od["quadratic_kappa"], Value::Null, "{od}");
     // The demo's synthetic cases carry ground truth: each grader's and the final grades'
     // agreement with it, on the eyes graded so far.
     let truth = agreement.body["ground_truth"].as_array().unwrap();
@@ -413,7 +481,7 @@ async fn workflow_end_to_end(backend: Backend) {
     assert_eq!(count("study.form_changed"), 1);
     assert_eq!(
         count("export.downloaded"),
-        4,
+        5,
         "refused exports are not downloads"
     );
     assert!(count("grade.draft_saved") >= 2);
@@ -754,8 +822,12 @@ async fn kappa_matches_a_published_example(backend: Backend) {
     assert_eq!(progress.body["cases"]["awaiting_adjudication"], 15);
 }
 
-/// A grader's hidden repeat is served only after the first grading of the case, with a fresh
-/// form (the earlier grade is not shown), and counts towards intra-grader agreement.
+/// A grader's hidden repeat stays hidden (issue 16): it is not served right after the grading of
+/// the case it repeats, only once every first grading of the batch is done; it is then a row
+/// of its own after the first gradings, under a masked label and its own address (not the case
+/// id), with the batch's due date like every other row. Opening the original case by its id
+/// still shows the grader's own first grade; the repeat starts blank and counts towards
+/// intra-grader agreement.
 async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
     let app = TestApp::start(backend).await;
     let study = app.study("REP").await;
@@ -764,6 +836,7 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         cases.push(app.case(study, &format!("R{n:03}")).await);
     }
     let grader = app.user("g.rep", &[(Role::Grader, Some(study))]).await;
+    let other = app.user("g.other", &[(Role::Grader, Some(study))]).await;
     let coordinator = app.user("c.rep", &[(Role::Coordinator, Some(study))]).await;
     let mut coord = app.sign_in(&coordinator).await;
     put(
@@ -775,7 +848,8 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
     let batch = coord
         .post(
             "/api/studies/REP/batches",
-            json!({ "name": "r", "per_case": 1, "repeat_fraction": 0.5 }),
+            json!({ "name": "r", "graders": ["g.rep"], "per_case": 1, "repeat_fraction": 0.5,
+                    "due_at": "2030-01-01T00:00:00Z" }),
         )
         .await;
     expect(&batch, 201, "batch");
@@ -796,7 +870,13 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         .filter(|a| a.kind == "repeat")
         .map(|a| a.case_id)
         .collect();
-    for case in &cases {
+    assert_eq!(repeated.len(), 2);
+    // The repeated cases first: their repeats must not show up while first gradings remain.
+    let mut order: Vec<&Case> = cases.iter().filter(|c| repeated.contains(&c.id)).collect();
+    order.extend(cases.iter().filter(|c| !repeated.contains(&c.id)));
+    let case_ids: Vec<String> = cases.iter().map(|c| c.id.to_string()).collect();
+    let mut last_next = Value::Null;
+    for (n, case) in order.iter().enumerate() {
         let reply = g
             .post(
                 &format!("/api/cases/{}/grade", case.id),
@@ -804,23 +884,44 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
             )
             .await;
         expect(&reply, 201, "first grading");
+        last_next = reply.body["next_case"].clone();
+        if n + 1 == order.len() {
+            break;
+        }
+        let list = g.get("/api/worklist").await;
+        let rows = list.body.as_array().unwrap();
+        assert_eq!(
+            rows.len(),
+            4,
+            "after {n} + 1 first gradings no repeat is served yet: {}",
+            list.body
+        );
+        assert!(
+            rows.iter()
+                .all(|r| !r["label"].as_str().unwrap().starts_with("M-")),
+            "{}",
+            list.body
+        );
+        // The graded case opens as itself, with the grader's grade.
+        let form = g.get(&format!("/api/cases/{}/form", case.id)).await;
+        expect(&form, 200, "graded case");
+        assert_eq!(form.body["label"], json!(case.label));
+        assert_eq!(form.body["grade"]["values"], icdr(1, 2));
+        assert_eq!(form.body["assignment"]["status"], "done");
+        if let Some(next) = last_next.as_str() {
+            assert!(
+                case_ids.iter().any(|c| c == next),
+                "{next} is a first grading"
+            );
+        }
     }
     let list = g.get("/api/worklist").await;
-    let open: Vec<&Value> = list
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["status"] != "done")
-        .collect();
-    assert_eq!(
-        open.len(),
-        2,
-        "the two repeats are now served: {}",
-        list.body
-    );
-    // Hidden: a repeat is presented under a masked label with no subject or visit, so the
-    // grader cannot tell which earlier case it repeats; the graded cases keep their labels.
+    let rows = list.body.as_array().unwrap();
+    assert_eq!(rows.len(), 6, "{}", list.body);
+    // The two repeats come after every first grading, as rows of their own.
+    assert!(rows[..4].iter().all(|r| r["status"] == "done"));
+    let open: Vec<&Value> = rows[4..].iter().collect();
+    assert!(open.iter().all(|r| r["status"] != "done"));
     let labels: Vec<&str> = cases.iter().map(|c| c.label.as_str()).collect();
     for item in &open {
         let label = item["label"].as_str().unwrap();
@@ -830,37 +931,74 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         );
         assert_eq!(item["subject"], "masked");
         assert_eq!(item["visit"], "masked");
+        // Its address is not the case id, and its due date is the batch's, like every row's.
+        let address = item["case_id"].as_str().unwrap();
+        assert!(!case_ids.iter().any(|c| c == address), "{item}");
+        assert_eq!(item["due_at"], rows[0]["due_at"]);
     }
-    let done = list
-        .body
-        .as_array()
-        .unwrap()
+    assert!(
+        open.iter().any(|r| r["case_id"] == last_next),
+        "the last first grading leads to a repeat, by its address: {last_next}"
+    );
+    let mut shown: Vec<&str> = rows[..4]
         .iter()
-        .filter(|i| i["status"] == "done");
-    let mut shown: Vec<&str> = done.map(|i| i["label"].as_str().unwrap()).collect();
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
     shown.sort_unstable();
     assert_eq!(
         shown, labels,
         "the first gradings stay listed under their labels"
     );
+    // Opening a repeated case by its id shows the grader's first grade, not the repeat.
     for case in &repeated {
         let form = g.get(&format!("/api/cases/{case}/form")).await;
-        assert_eq!(form.body["grade"], Value::Null, "a repeat starts blank");
-        let masked = form.body["label"].as_str().unwrap();
-        assert!(open.iter().any(|i| i["label"] == masked), "{masked}");
+        assert_eq!(form.body["grade"]["values"], icdr(1, 2));
+        assert!(labels.contains(&form.body["label"].as_str().unwrap()));
         let view = g.get(&format!("/api/cases/{case}")).await;
-        assert_eq!(view.body["label"], masked);
+        assert!(labels.contains(&view.body["label"].as_str().unwrap()));
+        assert_ne!(view.body["subject"], "masked");
+    }
+    // Each repeat, by its own address: blank, masked, and gradable.
+    for item in &open {
+        let address = item["case_id"].as_str().unwrap();
+        let form = g.get(&format!("/api/cases/{address}/form")).await;
+        expect(&form, 200, "repeat form");
+        assert_eq!(form.body["grade"], Value::Null, "a repeat starts blank");
+        assert_eq!(form.body["label"], item["label"]);
+        assert_eq!(form.body["case_id"], json!(address));
+        let view = g.get(&format!("/api/cases/{address}")).await;
+        expect(&view, 200, "repeat case view");
+        assert_eq!(view.body["label"], item["label"]);
         assert_eq!(view.body["subject"], "masked");
+        assert_eq!(view.body["case_id"], json!(address));
         expect(
             &g.post(
-                &format!("/api/cases/{case}/grade"),
+                &format!("/api/cases/{address}/grade"),
                 json!({ "values": icdr(1, 3) }),
             )
             .await,
             201,
             "repeat",
         );
+        let again = g.get(&format!("/api/cases/{address}/form")).await;
+        assert_eq!(again.body["grade"]["values"], icdr(1, 3));
     }
+    for case in &repeated {
+        let form = g.get(&format!("/api/cases/{case}/form")).await;
+        assert_eq!(
+            form.body["grade"]["values"],
+            icdr(1, 2),
+            "the first grade is still the case's"
+        );
+    }
+    // A repeat's address is nobody else's way in.
+    let mut stranger = app.sign_in(&other).await;
+    let address = open[0]["case_id"].as_str().unwrap();
+    expect(
+        &stranger.get(&format!("/api/cases/{address}")).await,
+        404,
+        "someone else's repeat",
+    );
     let agreement = coord.get("/api/studies/REP/agreement").await;
     let intra = agreement.body["intra"].as_array().unwrap();
     let os = intra.iter().find(|i| i["column"] == "dr_grade_os").unwrap();
@@ -875,6 +1013,191 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         )
         .await;
     expect(&reply, 409, "reassign done");
+}
+
+/// What the streaming worker reports when a viewing session ends (the real recording path).
+async fn viewed(app: &TestApp, user: &User, case: &str, views: &[&str], stream_id: Uuid) {
+    let report = readroom_worker::stream::SessionReport {
+        stream_id,
+        viewer_session: Uuid::new_v4().to_string(),
+        user: user.id.to_string(),
+        case: case.to_owned(),
+        started_unix: 1_790_000_000,
+        duration_ms: 4_200,
+        frames: 30,
+        views: views.iter().map(|v| (*v).to_owned()).collect(),
+        lossless: Vec::new(),
+        bytes_sent: 1000,
+        messages: 3,
+        refused: 0,
+        end: readroom_worker::stream::EndReason::Closed,
+    };
+    readroom_server::streams::record(app.db(), &app.state.audit, &report)
+        .await
+        .unwrap();
+}
+
+/// Issue 16: a grade of both eyes made after the worker showed fundus OD alone is answered
+/// with warnings naming what was not shown, and is an audit anomaly `graded_without_viewing`;
+/// a grade made on everything it covers is neither. While a viewing session of the case is
+/// still open nothing is concluded at submission (`pending`); the anomaly rule counts that
+/// session's views once its report arrives.
+async fn grading_without_viewing_is_warned_and_flagged(backend: Backend) {
+    let team = Team::new(backend).await;
+    let app = &team.app;
+    let mut coord = app.sign_in(&team.coordinator).await;
+    put(
+        &mut coord,
+        "/api/studies/DEMO/form",
+        json!({ "preset": "icdr" }),
+    )
+    .await;
+    let batch = coord
+        .post(
+            "/api/studies/DEMO/batches",
+            json!({ "name": "v", "graders": ["grader.one", "grader.two"], "per_case": 2 }),
+        )
+        .await;
+    expect(&batch, 201, "batch");
+    let mut one = app.sign_in(&team.graders[0]).await;
+    let mut two = app.sign_in(&team.graders[1]).await;
+    let items = one.get("/api/worklist").await.body;
+    let (first, second) = (
+        items[0]["case_id"].as_str().unwrap().to_owned(),
+        items[1]["case_id"].as_str().unwrap().to_owned(),
+    );
+    // The fundus and OCT exams of the first case other than fundus OD: what was not shown.
+    let mut expected: Vec<String> = items[0]["exams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e["kind"].as_str(), Some("fundus" | "oct")))
+        .filter(|e| e["id"] != "fundus-od")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    expected.sort();
+    assert!(expected.contains(&"fundus-os".to_owned()), "{expected:?}");
+
+    // Grader one: 4.2 s on fundus OD, then DR and DME for both eyes.
+    viewed(
+        app,
+        &team.graders[0],
+        &first,
+        &["single:fundus-od"],
+        Uuid::new_v4(),
+    )
+    .await;
+    let reply = one
+        .post(
+            &format!("/api/cases/{first}/grade"),
+            json!({ "values": icdr(1, 1) }),
+        )
+        .await;
+    expect(&reply, 201, "submit");
+    assert_eq!(reply.body["viewing"], "incomplete", "{}", reply.body);
+    let warnings = reply.body["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w["code"] == "graded_without_viewing")
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["eye"] == "OS" && w["exam"].is_null()),
+        "the left eye was never shown: {warnings:?}"
+    );
+    let mut exams: Vec<String> = warnings
+        .iter()
+        .filter_map(|w| w["exam"].as_str().map(str::to_owned))
+        .collect();
+    exams.sort();
+    assert_eq!(exams, expected);
+
+    // Grader two saw both eyes' fundus and OCT: no warning.
+    viewed(
+        app,
+        &team.graders[1],
+        &first,
+        &["both_eyes:fundus-od", "both_eyes:oct-od"],
+        Uuid::new_v4(),
+    )
+    .await;
+    let reply = two
+        .post(
+            &format!("/api/cases/{first}/grade"),
+            json!({ "values": icdr(1, 1) }),
+        )
+        .await;
+    expect(&reply, 201, "submit two");
+    assert_eq!(reply.body["warnings"], json!([]), "{}", reply.body);
+    assert_eq!(reply.body["viewing"], "complete");
+
+    // Grader two on the second case, with a viewing session still open: pending. It then ends
+    // having shown fundus OD only.
+    let open_stream = Uuid::new_v4();
+    app.state
+        .audit
+        .record(readroom_server::audit::event_by(
+            readroom_domain::audit::Action::StreamStarted,
+            readroom_domain::audit::Outcome::Success,
+            Some(team.graders[1].id),
+            Some(readroom_server::audit::case_target(
+                Uuid::parse_str(&second).unwrap(),
+            )),
+            None,
+            json!({ "stream_id": open_stream }),
+        ))
+        .await
+        .unwrap();
+    let reply = two
+        .post(
+            &format!("/api/cases/{second}/grade"),
+            json!({ "values": icdr(0, 0) }),
+        )
+        .await;
+    expect(&reply, 201, "submit while viewing");
+    assert_eq!(reply.body["viewing"], "pending", "{}", reply.body);
+    assert_eq!(reply.body["warnings"], json!([]));
+    viewed(
+        app,
+        &team.graders[1],
+        &second,
+        &["single:fundus-od"],
+        open_stream,
+    )
+    .await;
+
+    // The auditor sees both grades made without looking, naming what was not shown.
+    let auditor = app.user("aud.v", &[(Role::Auditor, None)]).await;
+    let mut aud = app.sign_in(&auditor).await;
+    let flags = aud.get("/api/audit/anomalies").await;
+    expect(&flags, 200, "anomalies");
+    let unviewed: Vec<&Value> = flags
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "graded_without_viewing")
+        .collect();
+    assert_eq!(unviewed.len(), 2, "{}", flags.body);
+    let of = |user: &User, case: &str| {
+        unviewed
+            .iter()
+            .find(|f| {
+                f["details"]["actor"] == json!(user.id.to_string())
+                    && f["details"]["target"] == json!(format!("case:{case}"))
+            })
+            .unwrap_or_else(|| panic!("no flag for {} on {case}: {unviewed:?}", user.username))
+    };
+    assert_eq!(
+        of(&team.graders[0], &first)["details"]["unviewed_eyes"],
+        json!(["OS"])
+    );
+    assert_eq!(
+        of(&team.graders[1], &second)["details"]["unviewed_eyes"],
+        json!(["OS"])
+    );
 }
 
 /// Reassignment when a grader is unavailable moves the unfinished assignment (and its case)
@@ -963,6 +1286,7 @@ crate::on_both_backends!(
     bad_inputs_are_refused_and_lose_nothing,
     kappa_matches_a_published_example,
     hidden_repeats_are_served_after_the_first_grade,
+    grading_without_viewing_is_warned_and_flagged,
     reassignment_moves_unfinished_work,
     rounds_go_to_the_least_loaded_adjudicator,
 );

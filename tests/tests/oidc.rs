@@ -439,7 +439,48 @@ async fn roles_from_the_idp_follow_each_sign_in(backend: Backend) {
     assert_eq!(roles.len(), 2);
 }
 
+/// Finding 7 (login CSRF): the callback is accepted only from the browser that began the
+/// sign-in, which holds the `state` in a cookie set by the start route.
+async fn the_callback_needs_the_browser_that_began_the_sign_in(backend: Backend) {
+    let sso = Sso::start(backend, &[]).await;
+    let start = sso
+        .browser()
+        .get(sso.start_url("alice", "/"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = start.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("readroom_oidc="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    // The attacker signs in at the provider as themselves and hands the callback URL to a
+    // victim's browser, which never began a sign-in.
+    let attacker = sso.browser();
+    let callback = sso
+        .to_callback(&attacker, &sso.start_url("alice", "/cases/1"))
+        .await;
+    let victim = sso.browser();
+    let (status, location) = sso.callback(&victim, &callback).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/signin?error=invalid_callback")
+    );
+    assert_eq!(fetch_me(&sso.app, &victim).await.0, 401);
+    // The browser that began it completes it, and the binding cookie is cleared.
+    let response = attacker.get(&callback).send().await.unwrap();
+    assert_eq!(response.headers()["location"], "/cases/1");
+    let cleared = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("readroom_oidc=;"));
+    assert!(cleared);
+    assert_eq!(fetch_me(&sso.app, &attacker).await.0, 200);
+}
+
 crate::on_both_backends!(
+    the_callback_needs_the_browser_that_began_the_sign_in,
     code_flow_signs_in_and_maps_roles,
     return_to_cannot_leave_the_site,
     replayed_or_mixed_up_callbacks_are_refused,

@@ -78,6 +78,10 @@ pub struct DicomHeader {
     /// Column spacing (horizontal, lateral for OCT) in µm, from PixelSpacing at the top level or
     /// in the shared functional groups, when plausible.
     pub pixel_spacing_um: Option<f64>,
+    /// Row spacing (vertical; axial, i.e. depth, for an OCT B-scan) in µm, from the same
+    /// PixelSpacing, when plausible. OCT pixels are not square: never assume it equals the
+    /// column spacing.
+    pub row_spacing_um: Option<f64>,
     /// The transfer syntax UID.
     pub transfer_syntax: String,
 }
@@ -445,7 +449,8 @@ fn header_of(entry: &str, object: &DefaultDicomObject) -> Result<DicomHeader, Im
         signed,
         photometric,
         planar,
-        pixel_spacing_um: pixel_spacing_um(object),
+        pixel_spacing_um: pixel_spacing_um(object, Spacing::Column),
+        row_spacing_um: pixel_spacing_um(object, Spacing::Row),
         transfer_syntax: object
             .meta()
             .transfer_syntax()
@@ -454,13 +459,26 @@ fn header_of(entry: &str, object: &DefaultDicomObject) -> Result<DicomHeader, Im
     })
 }
 
-/// PixelSpacing (row spacing \ column spacing, mm) → the column spacing in µm, from the top
+/// Which value of PixelSpacing.
+#[derive(Clone, Copy)]
+enum Spacing {
+    /// The first: distance between rows (vertical; axial on an OCT B-scan).
+    Row,
+    /// The second: distance between columns (horizontal; lateral on an OCT B-scan).
+    Column,
+}
+
+/// PixelSpacing (row spacing \ column spacing, mm) → the chosen spacing in µm, from the top
 /// level or the shared functional groups' pixel measures; `None` when absent or implausible.
-fn pixel_spacing_um(object: &DefaultDicomObject) -> Option<f64> {
+/// A single value is taken for both.
+fn pixel_spacing_um(object: &DefaultDicomObject, which: Spacing) -> Option<f64> {
     let from = |item: &InMemDicomObject| {
         item.get(tags::PIXEL_SPACING)
             .and_then(|element| element.to_multi_float64().ok())
-            .and_then(|values| values.get(1).or(values.first()).copied())
+            .and_then(|values| match which {
+                Spacing::Column => values.get(1).or(values.first()).copied(),
+                Spacing::Row => values.first().copied(),
+            })
     };
     let shared = || {
         let groups = object.get(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)?;

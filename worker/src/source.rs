@@ -216,6 +216,12 @@ fn shapes<R: Read + Seek>(bundle: &mut EncryptedBundle<R>) -> Result<Vec<ExamSha
             .or_else(|| exam.oct.as_ref().and_then(|o| o.lateral_um));
         let mut slices = exam.frames.as_ref().map_or(1, |f| f.len() as u32);
         let mut spacing = manifest_spacing;
+        // B-scan rows are axial: the manifest's `oct.axial_um`, else the OPT's row spacing.
+        let mut axial = exam
+            .oct
+            .as_ref()
+            .and_then(|o| o.axial_um)
+            .filter(|_| exam.kind == ExamKind::Oct);
         let oct_volume = exam.kind == ExamKind::Oct && exam.frames.is_none();
         if let Some(file) = exam
             .file
@@ -228,6 +234,9 @@ fn shapes<R: Read + Seek>(bundle: &mut EncryptedBundle<R>) -> Result<Vec<ExamSha
                         slices = header.frames;
                     }
                     spacing = spacing.or(header.pixel_spacing_um);
+                    if oct_volume {
+                        axial = axial.or(header.row_spacing_um);
+                    }
                 }
                 None if oct_volume => {
                     return Err(ImageError::Decode {
@@ -249,6 +258,7 @@ fn shapes<R: Read + Seek>(bundle: &mut EncryptedBundle<R>) -> Result<Vec<ExamSha
             slices,
             enface: exam.enface.is_some(),
             pixel_spacing_um: spacing,
+            axial_spacing_um: axial,
         });
     }
     Ok(shapes)

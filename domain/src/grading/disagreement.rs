@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::eye::Eye;
-use super::form::{Field, FieldKind, Form, FormProblem};
+use super::form::{Field, FieldKind, Form, FormProblem, Text};
 use super::values::{self, TOLERANCE, Value, Values};
 
 /// How deeply `any_of` rules may nest.
@@ -78,32 +78,47 @@ pub struct StatusTerm {
 /// Two grades disagree on one field (at one eye).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Disagreement {
-    /// The field key.
+    /// The field key: the field whose values differ (a status rule that fires because another
+    /// field's value differs flags that other field, never a field both grades agree on).
     pub field: String,
     /// The eye, for per-eye fields.
     pub eye: Option<Eye>,
-    /// Which rule fired, in words (e.g. `differs by ≥ 1 step; referable status differs (...)`).
+    /// Which rule fired, in words with internal names (e.g. `differs by ≥ 1 step; referable
+    /// status differs (...)`), for exports and logs.
     pub rule: String,
+    /// Which rule fired, in the words graders read: form labels, in English and Korean.
+    pub reason: Text,
     /// The first grade's value; `None` when it has none.
     pub a: Option<Value>,
     /// The second grade's value; `None` when it has none.
     pub b: Option<Value>,
 }
 
+/// A rule that fired: on which field (and eye) it is flagged, and why.
+struct Fired {
+    field: String,
+    eye: Option<Eye>,
+    rule: String,
+    reason: Text,
+}
+
 /// Every field (and eye) where grades `a` and `b` of `form` disagree, in form order, OD before OS.
 ///
 /// Only fields with an `adjudicate` rule are compared. When one grade has a value and the other
 /// has none (typically because a condition differs: one grader found the eye ungradable), that is
-/// a disagreement if the field is required and asked in either grade.
+/// a disagreement if the field is required and asked in either grade. A disagreement is always
+/// flagged on a field whose values differ: when a status rule (e.g. "referable: DR ≥ 2 or any
+/// DME") differs only because of another field (DME), that other field is flagged, with the
+/// status rule as the reason; a field both grades agree on is never flagged.
 pub fn disagreements(form: &Form, a: &Values, b: &Values) -> Vec<Disagreement> {
-    let mut found = Vec::new();
+    let mut fired: Vec<Fired> = Vec::new();
     for field in &form.fields {
         let Some(rule) = &field.adjudicate else {
             continue;
         };
         for &eye in field.eyes() {
             let (va, vb) = (a.get(&field.key, eye), b.get(&field.key, eye));
-            let fired = match (va, vb) {
+            match (va, vb) {
                 (None, None) => continue,
                 (Some(va), Some(vb)) => {
                     let pair = Pair {
@@ -115,30 +130,58 @@ pub fn disagreements(form: &Form, a: &Values, b: &Values) -> Vec<Disagreement> {
                         va,
                         vb,
                     };
-                    let mut fired = Vec::new();
                     rule.fire(&pair, &mut fired);
-                    fired
                 }
                 _ => {
                     let required = |grade: &Values| {
                         field.required && values::is_asked(form, field, eye, grade)
                     };
                     if required(a) || required(b) {
-                        vec!["given in one grade only".to_owned()]
-                    } else {
-                        Vec::new()
+                        fired.push(Fired {
+                            field: field.key.clone(),
+                            eye,
+                            rule: "given in one grade only".to_owned(),
+                            reason: Text {
+                                en: "given in one grade only".to_owned(),
+                                ko: "한쪽 판독에만 값이 있음".to_owned(),
+                            },
+                        });
                     }
                 }
-            };
-            if !fired.is_empty() {
-                found.push(Disagreement {
-                    field: field.key.clone(),
-                    eye,
-                    rule: fired.join("; "),
-                    a: va.cloned(),
-                    b: vb.cloned(),
-                });
             }
+        }
+    }
+    let mut found = Vec::new();
+    for field in &form.fields {
+        for &eye in field.eyes() {
+            let here: Vec<&Fired> = fired
+                .iter()
+                .filter(|f| f.field == field.key && f.eye == eye)
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            let mut rules: Vec<&str> = Vec::new();
+            let mut en: Vec<&str> = Vec::new();
+            let mut ko: Vec<&str> = Vec::new();
+            for f in &here {
+                if !rules.contains(&f.rule.as_str()) {
+                    rules.push(&f.rule);
+                    en.push(&f.reason.en);
+                    ko.push(&f.reason.ko);
+                }
+            }
+            found.push(Disagreement {
+                field: field.key.clone(),
+                eye,
+                rule: rules.join("; "),
+                reason: Text {
+                    en: en.join("; "),
+                    ko: ko.join("; "),
+                },
+                a: a.get(&field.key, eye).cloned(),
+                b: b.get(&field.key, eye).cloned(),
+            });
         }
     }
     found
@@ -193,29 +236,150 @@ impl DisagreementRule {
         }
     }
 
-    /// Pushes the description of every (sub-)rule that fires on the pair.
-    fn fire(&self, pair: &Pair<'_>, fired: &mut Vec<String>) {
+    /// Pushes every (sub-)rule that fires on the pair, flagged on the field whose values
+    /// differ: this field, or for a status rule the other fields (`or`) that changed it.
+    fn fire(&self, pair: &Pair<'_>, fired: &mut Vec<Fired>) {
         let key = &pair.field.key;
-        let fires = match self {
-            DisagreementRule::Differs {} => !same(pair.va, pair.vb),
-            DisagreementRule::Steps { min } => step_distance(&pair.field.kind, pair.va, pair.vb)
-                .is_some_and(|distance| distance >= u64::try_from(*min).unwrap_or(0)),
-            DisagreementRule::AbsDiff { min } => match (pair.va.as_f64(), pair.vb.as_f64()) {
-                (Some(x), Some(y)) => (x - y).abs() >= min - TOLERANCE,
-                _ => false,
-            },
-            DisagreementRule::Threshold { .. } => {
-                self.status(pair, pair.a, pair.va) != self.status(pair, pair.b, pair.vb)
+        let here = |rule: &DisagreementRule| Fired {
+            field: key.clone(),
+            eye: pair.eye,
+            rule: rule.describe(key),
+            reason: rule.reason(pair.form, pair.field),
+        };
+        match self {
+            DisagreementRule::Differs {} => {
+                if !same(pair.va, pair.vb) {
+                    fired.push(here(self));
+                }
+            }
+            DisagreementRule::Steps { min } => {
+                if step_distance(&pair.field.kind, pair.va, pair.vb)
+                    .is_some_and(|distance| distance >= u64::try_from(*min).unwrap_or(0))
+                {
+                    fired.push(here(self));
+                }
+            }
+            DisagreementRule::AbsDiff { min } => {
+                if let (Some(x), Some(y)) = (pair.va.as_f64(), pair.vb.as_f64())
+                    && (x - y).abs() >= min - TOLERANCE
+                {
+                    fired.push(here(self));
+                }
+            }
+            DisagreementRule::Threshold { or, .. } => {
+                if self.status(pair, pair.a, pair.va) == self.status(pair, pair.b, pair.vb) {
+                    return;
+                }
+                let mut flagged = false;
+                if !same(pair.va, pair.vb) {
+                    fired.push(here(self));
+                    flagged = true;
+                }
+                for term in or {
+                    let Some(other) = pair.form.field(&term.field) else {
+                        continue;
+                    };
+                    let eye = if other.per_eye { pair.eye } else { None };
+                    if other.per_eye && eye.is_none() {
+                        continue;
+                    }
+                    let differs = match (pair.a.get(&other.key, eye), pair.b.get(&other.key, eye)) {
+                        (Some(x), Some(y)) => !same(x, y),
+                        (None, None) => false,
+                        _ => true,
+                    };
+                    if differs {
+                        fired.push(Fired {
+                            eye,
+                            field: other.key.clone(),
+                            ..here(self)
+                        });
+                        flagged = true;
+                    }
+                }
+                if !flagged {
+                    fired.push(here(self));
+                }
             }
             DisagreementRule::AnyOf { rules } => {
                 for rule in rules {
                     rule.fire(pair, fired);
                 }
-                false
             }
-        };
-        if fires {
-            fired.push(self.describe(key));
+        }
+    }
+
+    /// The rule in the words graders read, for `field` of `form`: field, level and option
+    /// labels in English and Korean (`DR grade (ICDR) ≥ Moderate NPDR or Diabetic macular oedema:
+    /// Non-centre-involving DME, Centre-involving DME`).
+    pub fn reason(&self, form: &Form, field: &Field) -> Text {
+        match self {
+            DisagreementRule::Differs {} => text("values differ", "값이 다름"),
+            DisagreementRule::Steps { min } if *min == 1 => Text {
+                en: "differ by 1 step or more".to_owned(),
+                ko: "1단계 이상 차이".to_owned(),
+            },
+            DisagreementRule::Steps { min } => Text {
+                en: format!("differ by {min} steps or more"),
+                ko: format!("{min}단계 이상 차이"),
+            },
+            DisagreementRule::AbsDiff { min } => Text {
+                en: format!("differ by {min} or more"),
+                ko: format!("{min} 이상 차이"),
+            },
+            DisagreementRule::Threshold {
+                status,
+                at_least,
+                in_set,
+                or,
+            } => {
+                let mut en = Vec::new();
+                let mut ko = Vec::new();
+                let mut add = |term: Option<Text>| {
+                    if let Some(term) = term {
+                        en.push(term.en);
+                        ko.push(term.ko);
+                    }
+                };
+                add(reason_predicate(
+                    field,
+                    at_least.as_ref(),
+                    in_set.as_deref(),
+                ));
+                for term in or {
+                    if let Some(other) = form.field(&term.field) {
+                        add(reason_predicate(
+                            other,
+                            term.at_least.as_ref(),
+                            term.in_set.as_deref(),
+                        ));
+                    }
+                }
+                let (status_en, status_ko) = match status.as_deref() {
+                    Some("referable") => ("referable", "의뢰 필요"),
+                    Some(other) => (other, other),
+                    None => ("threshold", "기준"),
+                };
+                Text {
+                    en: format!("{status_en} status differs ({})", en.join(" or ")),
+                    ko: format!("{status_ko} 여부가 다름 ({})", ko.join(" 또는 ")),
+                }
+            }
+            DisagreementRule::AnyOf { rules } => {
+                let parts: Vec<Text> = rules.iter().map(|rule| rule.reason(form, field)).collect();
+                Text {
+                    en: parts
+                        .iter()
+                        .map(|p| p.en.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", or "),
+                    ko: parts
+                        .iter()
+                        .map(|p| p.ko.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", 또는 "),
+                }
+            }
         }
     }
 
@@ -283,6 +447,79 @@ fn describe_predicate(
         })
         .collect();
     Some(format!("{key} in {{{}}}", items.join(", ")))
+}
+
+fn text(en: &str, ko: &str) -> Text {
+    Text {
+        en: en.to_owned(),
+        ko: ko.to_owned(),
+    }
+}
+
+/// The label of a value of `field` (level or option label; the value itself otherwise).
+fn value_label(field: &Field, value: &Json) -> Text {
+    let shown = match value {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match &field.kind {
+        FieldKind::Ordinal { levels } => levels
+            .iter()
+            .find(|l| value.as_i64() == Some(l.value))
+            .map(|l| l.label.clone()),
+        FieldKind::Choice { options, .. } => options
+            .iter()
+            .find(|o| value.as_str() == Some(o.value.as_str()))
+            .map(|o| o.label.clone()),
+        FieldKind::Boolean {} => match value.as_bool() {
+            Some(true) => Some(text("yes", "예")),
+            Some(false) => Some(text("no", "아니요")),
+            None => None,
+        },
+        _ => None,
+    }
+    .unwrap_or(Text {
+        en: shown.clone(),
+        ko: shown,
+    })
+}
+
+fn reason_predicate(
+    field: &Field,
+    at_least: Option<&serde_json::Number>,
+    in_set: Option<&[Json]>,
+) -> Option<Text> {
+    if let Some(threshold) = at_least {
+        let value = value_label(field, &Json::Number(threshold.clone()));
+        return Some(Text {
+            en: format!("{} ≥ {}", field.label.en, value.en),
+            ko: format!("{} ≥ {}", field.label.ko, value.ko),
+        });
+    }
+    let items: Vec<Text> = in_set?
+        .iter()
+        .map(|item| value_label(field, item))
+        .collect();
+    Some(Text {
+        en: format!(
+            "{}: {}",
+            field.label.en,
+            items
+                .iter()
+                .map(|i| i.en.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+        ko: format!(
+            "{}: {}",
+            field.label.ko,
+            items
+                .iter()
+                .map(|i| i.ko.as_str())
+                .collect::<Vec<_>>()
+                .join(" 또는 ")
+        ),
+    })
 }
 
 fn same(a: &Value, b: &Value) -> bool {
@@ -514,6 +751,10 @@ mod tests {
             &grade(&form, icdr(1, "centre_involving")),
         );
         assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].field.as_str(), found[0].eye),
+            ("dme", Some(Eye::Od))
+        );
         assert!(
             found[0].rule.starts_with("referable status differs"),
             "{}",
@@ -526,6 +767,91 @@ mod tests {
             &grade(&form, icdr(3, "none")),
         );
         assert_eq!(found[0].rule, "differs by ≥ 1 step");
+    }
+
+    /// Issue 16: grade A OS DME "none", grade B "centre-involving", the same DR grades. The DME
+    /// row of OS is flagged (the referable status differs because of it), the identical DR rows
+    /// are not, and the reason is in form labels.
+    #[test]
+    fn a_dme_only_disagreement_flags_the_dme_row_of_that_eye() {
+        let form = presets::icdr();
+        let a = json!({ "dr_grade": { "OD": 1, "OS": 1 }, "dme": { "OD": "none", "OS": "none" } });
+        let b = json!({ "dr_grade": { "OD": 1, "OS": 1 },
+                        "dme": { "OD": "none", "OS": "centre_involving" } });
+        let found = disagreements(&form, &grade(&form, a), &grade(&form, b));
+        let flagged: Vec<(&str, Option<Eye>)> =
+            found.iter().map(|d| (d.field.as_str(), d.eye)).collect();
+        assert_eq!(flagged, [("dme", Some(Eye::Os))], "{found:?}");
+        let d = &found[0];
+        assert_eq!(
+            (d.a.clone(), d.b.clone()),
+            (
+                Some(Value::Choice("none".into())),
+                Some(Value::Choice("centre_involving".into()))
+            )
+        );
+        assert_eq!(
+            d.reason.en,
+            "referable status differs (DR grade (ICDR) ≥ Moderate NPDR or Diabetic macular \
+             oedema: Non-centre-involving DME or Centre-involving DME)"
+        );
+        assert!(d.reason.ko.contains("당뇨황반부종"), "{}", d.reason.ko);
+        for internal in ["dr_grade", "dme", "centre_involving", "≥ 2"] {
+            assert!(
+                !d.reason.en.contains(internal),
+                "{internal} in {}",
+                d.reason.en
+            );
+            assert!(
+                !d.reason.ko.contains(internal),
+                "{internal} in {}",
+                d.reason.ko
+            );
+        }
+    }
+
+    /// Every flagged row differs between the grades, per field and eye, whichever eye and field
+    /// the grades differ in.
+    #[test]
+    fn only_fields_and_eyes_that_differ_are_flagged() {
+        let form = presets::icdr();
+        let base =
+            || json!({ "dr_grade": { "OD": 1, "OS": 2 }, "dme": { "OD": "none", "OS": "none" } });
+        let cases: [(&str, &str, Json, &[(&str, Eye)]); 5] = [
+            (
+                "dme",
+                "OD",
+                json!("non_centre_involving"),
+                &[("dme", Eye::Od)],
+            ),
+            // OS is referable already (DR 2): DME changes nothing the rules look at.
+            ("dme", "OS", json!("centre_involving"), &[]),
+            ("dr_grade", "OD", json!(2), &[("dr_grade", Eye::Od)]),
+            ("dr_grade", "OS", json!(3), &[("dr_grade", Eye::Os)]),
+            ("dr_grade", "OS", json!(2), &[]),
+        ];
+        for (field, eye, value, expected) in cases {
+            let mut b = base();
+            b[field][eye] = value.clone();
+            let found = disagreements(&form, &grade(&form, base()), &grade(&form, b));
+            let flagged: Vec<(&str, Eye)> = found
+                .iter()
+                .map(|d| (d.field.as_str(), d.eye.unwrap()))
+                .collect();
+            assert_eq!(flagged, expected, "{field} {eye} = {value}: {found:?}");
+            for d in &found {
+                assert_ne!(d.a, d.b, "a flagged row differs: {d:?}");
+            }
+        }
+        // DR and DME both differ in OD: each row is flagged for its own reason.
+        let b = json!({ "dr_grade": { "OD": 2, "OS": 2 }, "dme": { "OD": "centre_involving", "OS": "none" } });
+        let found = disagreements(&form, &grade(&form, base()), &grade(&form, b));
+        let flagged: Vec<(&str, Option<Eye>)> =
+            found.iter().map(|d| (d.field.as_str(), d.eye)).collect();
+        assert_eq!(
+            flagged,
+            [("dr_grade", Some(Eye::Od)), ("dme", Some(Eye::Od))]
+        );
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //! - [`dictionary`]: export columns of a form and grades flattened into them.
 //! - [`presets`]: the forms readroom ships (ICDR, AREDS, VCDR, gradability, other findings, demo).
 //! - [`eye`]: laterality of per-eye values (OD/OS).
+//! - [`coverage`]: which graded eyes and exams the grader was never shown.
 //!
 //! The format is documented in `docs/grading-forms.md`.
 
+pub mod coverage;
 pub mod dictionary;
 pub mod disagreement;
 pub mod eye;

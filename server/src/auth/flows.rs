@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::{AuthState, password, redirect, tokens, totp};
-use crate::db::{Db, DbError, NewSession, NewUser, PendingOidcLogin, Session, StudyCode, User};
+use crate::db::{
+    Db, DbError, LinkPurpose, NewSession, NewUser, PendingOidcLogin, Role, Session, StudyCode, User,
+};
 
 /// How long an OIDC login may take between the redirect and the callback.
 const OIDC_LOGIN_SECONDS: i64 = 600;
@@ -70,9 +72,24 @@ pub async fn password_sign_in(
     let user = match db.user_by_username(username).await {
         Ok(user) if !user.disabled => user,
         Ok(_) | Err(DbError::NotFound) => {
-            // Same argon2 work as a real check, so timing does not reveal which names exist.
+            // No usable account: the same answers, lockout and work as for a real one (a lock
+            // is checked before the password, a failure costs the same argon2 verification), so
+            // neither the answer nor its timing reveals which names exist.
+            let phantom = &auth.phantom_lockouts;
+            if let Some(until) = phantom.locked_until(username, now) {
+                return Err(SignInError::Locked {
+                    retry_after: until - now,
+                });
+            }
             password::verify(None, password_text.to_owned()).await;
-            return Err(SignInError::InvalidCredentials);
+            return Err(
+                match phantom.failure(username, now, password::lock_seconds) {
+                    Some(until) => SignInError::Locked {
+                        retry_after: until - now,
+                    },
+                    None => SignInError::InvalidCredentials,
+                },
+            );
         }
         Err(err) => return Err(err.into()),
     };
@@ -87,21 +104,7 @@ pub async fn password_sign_in(
         return Err(count_failure(db, auth, user.id, now).await);
     }
     if let Some(secret) = &credentials.totp_secret {
-        let Some(code) = totp_code.filter(|c| !c.is_empty()) else {
-            return Err(SignInError::TotpRequired);
-        };
-        let step = totp::check(secret, code, u64::try_from(now).unwrap_or(0));
-        let accepted = match step {
-            Some(step) => db.accept_totp_step(user.id, step).await?,
-            None => false,
-        };
-        if !accepted {
-            let failure = count_failure(db, auth, user.id, now).await;
-            return Err(match failure {
-                SignInError::InvalidCredentials => SignInError::InvalidTotp,
-                other => other,
-            });
-        }
+        check_totp(db, auth, user.id, secret, totp_code, now).await?;
     }
     db.clear_login_failures(user.id).await?;
     Ok(user)
@@ -123,21 +126,99 @@ async fn count_failure(db: &Db, auth: &AuthState, user_id: Uuid, now: i64) -> Si
     }
 }
 
-/// Uses a one-time sign-in link token.
-pub async fn link_sign_in(db: &Db, token: &str, now: i64) -> Result<User, SignInError> {
+/// Uses a one-time sign-in link token. A link is a first factor like a password: an account
+/// with TOTP must also give a current code (`totp_code`), and the link stays unused until it
+/// does (the sign-in page asks and posts the link again with the code). With local accounts off
+/// only the first administrator's bootstrap link is accepted (the break-glass path).
+pub async fn link_sign_in(
+    db: &Db,
+    auth: &AuthState,
+    client: IpAddr,
+    token: &str,
+    totp_code: Option<&str>,
+    now: i64,
+) -> Result<User, SignInError> {
+    // Only wrong tokens spend the address's sign-in budget: guessing is what it limits, and a
+    // valid link works once anyway.
+    let invalid = || {
+        if auth.throttle.allow(client) {
+            SignInError::InvalidLink
+        } else {
+            SignInError::Throttled
+        }
+    };
     if !tokens::looks_like_token(token) {
-        return Err(SignInError::InvalidLink);
+        return Err(invalid());
     }
-    let user_id = match db.redeem_signin_link(&tokens::hash_token(token), now).await {
-        Ok(user_id) => user_id,
-        Err(DbError::NotFound) => return Err(SignInError::InvalidLink),
+    let token_hash = tokens::hash_token(token);
+    let (user_id, purpose) = match db.peek_signin_link(&token_hash, now).await {
+        Ok(found) => found,
+        Err(DbError::NotFound) => return Err(invalid()),
         Err(err) => return Err(err.into()),
     };
     let user = db.user_by_id(user_id).await?;
     if user.disabled {
         return Err(SignInError::InvalidLink);
     }
+    if !auth.local_accounts && !break_glass(db, purpose, user.id).await? {
+        return Err(SignInError::LocalAccountsDisabled);
+    }
+    let credentials = db.credentials(user.id).await?;
+    let second_factor = credentials.totp_secret.is_some();
+    if let Some(secret) = &credentials.totp_secret {
+        if let Some(until) = credentials.locked_until_unix.filter(|until| *until > now) {
+            return Err(SignInError::Locked {
+                retry_after: until - now,
+            });
+        }
+        check_totp(db, auth, user.id, secret, totp_code, now).await?;
+    }
+    match db.redeem_signin_link(&token_hash, now).await {
+        Ok(redeemed) if redeemed == user.id => {}
+        Ok(_) | Err(DbError::NotFound) => return Err(SignInError::InvalidLink),
+        Err(err) => return Err(err.into()),
+    }
+    if second_factor {
+        db.clear_login_failures(user.id).await?;
+    }
     Ok(user)
+}
+
+/// Whether a link may be used with local accounts off: only the bootstrap link, and only for an
+/// account that (still) holds the admin role.
+async fn break_glass(db: &Db, purpose: LinkPurpose, user_id: Uuid) -> Result<bool, DbError> {
+    if purpose != LinkPurpose::Bootstrap {
+        return Ok(false);
+    }
+    let grants = db.roles_of(user_id).await?;
+    Ok(grants.iter().any(|grant| grant.role == Role::Admin))
+}
+
+/// The TOTP step of a sign-in: a missing code asks for one; a wrong or replayed one counts as a
+/// failed sign-in (towards the lockout).
+async fn check_totp(
+    db: &Db,
+    auth: &AuthState,
+    user_id: Uuid,
+    secret: &str,
+    code: Option<&str>,
+    now: i64,
+) -> Result<(), SignInError> {
+    let Some(code) = code.filter(|c| !c.is_empty()) else {
+        return Err(SignInError::TotpRequired);
+    };
+    let step = totp::check(secret, code, u64::try_from(now).unwrap_or(0));
+    let accepted = match step {
+        Some(step) => db.accept_totp_step(user_id, step).await?,
+        None => false,
+    };
+    if accepted {
+        return Ok(());
+    }
+    Err(match count_failure(db, auth, user_id, now).await {
+        SignInError::InvalidCredentials => SignInError::InvalidTotp,
+        other => other,
+    })
 }
 
 /// Mints a one-time sign-in link for a user; returns its URL and expiry (Unix seconds).
@@ -148,10 +229,28 @@ pub async fn issue_link(
     created_by: Option<Uuid>,
     now: i64,
 ) -> Result<(String, i64), DbError> {
+    issue_link_for(db, auth, user_id, created_by, LinkPurpose::SignIn, now).await
+}
+
+/// Mints a one-time sign-in link with a purpose (the bootstrap link is the break-glass one).
+pub async fn issue_link_for(
+    db: &Db,
+    auth: &AuthState,
+    user_id: Uuid,
+    created_by: Option<Uuid>,
+    purpose: LinkPurpose,
+    now: i64,
+) -> Result<(String, i64), DbError> {
     let token = tokens::random_token();
     let expires = now + auth.link_seconds;
-    db.create_signin_link(user_id, &tokens::hash_token(&token), expires, created_by)
-        .await?;
+    db.create_signin_link(
+        user_id,
+        &tokens::hash_token(&token),
+        expires,
+        created_by,
+        purpose,
+    )
+    .await?;
     Ok((auth.signin_url(&token), expires))
 }
 
@@ -195,12 +294,21 @@ pub async fn start_session(
     Ok((token, session))
 }
 
-/// Why a password change was refused.
+/// Why a password change (or another change that needs the current password) was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordChangeError {
     /// The current password is missing or wrong.
     #[error("the current password is wrong")]
     WrongCurrent,
+    /// The account has no password yet, and this change needs one.
+    #[error("set a password first: this change needs the current password")]
+    NoPassword,
+    /// Too many wrong passwords: the account is locked.
+    #[error("too many failed sign-ins; try again in {retry_after} s")]
+    Locked {
+        /// Seconds until the lock ends.
+        retry_after: i64,
+    },
     /// The new password breaks a rule.
     #[error(transparent)]
     Rule(#[from] password::PasswordRule),
@@ -212,27 +320,61 @@ pub enum PasswordChangeError {
     Other(#[from] anyhow::Error),
 }
 
-/// Sets a new password. Once a password exists, the current one must be given.
-pub async fn change_password(
+/// Checks the signed-in user's current password before a credential change. A wrong one counts
+/// as a failed sign-in (so a stolen session cannot guess it without hitting the lockout), and a
+/// locked account is refused. An account without a password passes only if `required` is false.
+pub async fn check_current_password(
     db: &Db,
+    auth: &AuthState,
     user: &User,
     current: Option<&str>,
-    new_password: &str,
+    required: bool,
+    now: i64,
 ) -> Result<(), PasswordChangeError> {
-    password::check_new_password(new_password, &user.username)?;
     let credentials = db.credentials(user.id).await?;
-    if let Some(stored) = credentials.password_hash {
-        let current = current.ok_or(PasswordChangeError::WrongCurrent)?;
-        if !password::verify(Some(stored), current.to_owned()).await {
-            return Err(PasswordChangeError::WrongCurrent);
-        }
+    let Some(stored) = credentials.password_hash else {
+        return if required {
+            Err(PasswordChangeError::NoPassword)
+        } else {
+            Ok(())
+        };
+    };
+    if let Some(until) = credentials.locked_until_unix.filter(|until| *until > now) {
+        return Err(PasswordChangeError::Locked {
+            retry_after: until - now,
+        });
     }
-    let hash = password::hash(new_password.to_owned()).await?;
-    db.set_password_hash(user.id, &hash).await?;
-    Ok(())
+    let current = current.ok_or(PasswordChangeError::WrongCurrent)?;
+    if password::verify(Some(stored), current.to_owned()).await {
+        return Ok(());
+    }
+    match count_failure(db, auth, user.id, now).await {
+        SignInError::Locked { retry_after } => Err(PasswordChangeError::Locked { retry_after }),
+        SignInError::Db(err) => Err(err.into()),
+        _ => Err(PasswordChangeError::WrongCurrent),
+    }
 }
 
-/// Starts an OIDC sign-in: remembers the login and returns the provider's authorization URL.
+/// Sets a new password. Once a password exists, the current one must be given. Every other
+/// session of the user ends (`keep` is the session making the change); returns how many.
+pub async fn change_password(
+    db: &Db,
+    auth: &AuthState,
+    user: &User,
+    keep: Uuid,
+    current: Option<&str>,
+    new_password: &str,
+    now: i64,
+) -> Result<u64, PasswordChangeError> {
+    password::check_new_password(new_password, &user.username)?;
+    check_current_password(db, auth, user, current, false, now).await?;
+    let hash = password::hash(new_password.to_owned()).await?;
+    db.set_password_hash(user.id, &hash).await?;
+    Ok(db.delete_other_sessions(user.id, keep).await?)
+}
+
+/// Starts an OIDC sign-in: remembers the login and returns the provider's authorization URL
+/// and the `state`, which the caller binds to the browser (a cookie checked at the callback).
 pub async fn oidc_begin(
     db: &Db,
     auth: &AuthState,
@@ -240,7 +382,7 @@ pub async fn oidc_begin(
     return_to: Option<&str>,
     login_hint: Option<&str>,
     now: i64,
-) -> Result<String, SignInError> {
+) -> Result<(String, String), SignInError> {
     let (mut url, pending) = auth.oidc.begin(provider).await?;
     if let Some(hint) = login_hint.filter(|h| !h.is_empty() && h.len() <= 256) {
         url.query_pairs_mut().append_pair("login_hint", hint);
@@ -256,7 +398,7 @@ pub async fn oidc_begin(
         },
     )
     .await?;
-    Ok(url.to_string())
+    Ok((url.to_string(), pending.state))
 }
 
 /// A finished OIDC sign-in.
@@ -272,18 +414,28 @@ pub struct OidcSignIn {
     pub return_to: String,
 }
 
-/// Completes an OIDC sign-in from the callback's `state`, `code` and `iss`: verifies it, finds
-/// or creates the user, and replaces the user's claim-derived role grants.
+/// Completes an OIDC sign-in from the callback's `state`, `code` and `iss`: checks that the
+/// browser is the one that began it (`bound`, the state its cookie carries; login CSRF),
+/// verifies it, finds or creates the user, and replaces the user's claim-derived role grants.
+#[allow(clippy::too_many_arguments)]
 pub async fn oidc_finish(
     db: &Db,
     auth: &AuthState,
     provider: &str,
     state: &str,
+    bound: Option<&str>,
     code: &str,
     iss: Option<&str>,
     now: i64,
 ) -> Result<OidcSignIn, SignInError> {
     use super::oidc::OidcError;
+    // Compared as hashes, so the comparison's time does not depend on the secret.
+    if bound.map(tokens::hash_token) != Some(tokens::hash_token(state)) {
+        return Err(OidcError::InvalidCallback(
+            "this browser did not begin the sign-in (no matching state cookie)".into(),
+        )
+        .into());
+    }
     let pending = match db.take_oidc_login(&tokens::hash_token(state)).await {
         Ok(pending) => pending,
         Err(DbError::NotFound) => {

@@ -48,7 +48,7 @@ pub fn load_or_create_seed(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> 
 
 fn create(path: &Path, what: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
+        crate::private_fs::create_missing_dir(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let mut seed = [0u8; 32];

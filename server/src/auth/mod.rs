@@ -2,9 +2,11 @@
 //!
 //! - [`session`]: the session cookie and expiry rules.
 //! - [`password`], [`totp`]: local-account secrets; [`tokens`]: random tokens and their hashes.
+//! - [`lockout`]: lockout of names without an account (so lockout does not reveal accounts).
 //! - [`oidc`]: OpenID Connect relying party.
 //! - [`redirect`]: the open-redirect guard for `return_to`.
 //! - [`throttle`]: per-address sign-in rate limit.
+//! - [`refusals`]: refused sign-ins counted per address and window instead of one event each.
 //! - [`keys`]: the streaming-ticket signing key.
 //! - [`flows`]: the sign-in, sign-out and account operations the HTTP handlers call.
 //!
@@ -12,9 +14,11 @@
 
 pub mod flows;
 pub mod keys;
+pub mod lockout;
 pub mod oidc;
 pub mod password;
 pub mod redirect;
+pub mod refusals;
 pub mod session;
 pub mod throttle;
 pub mod tokens;
@@ -27,6 +31,11 @@ use crate::access::{Grant, Principal};
 use crate::config::Config;
 use crate::db::{Db, DbError, Session, User};
 use session::{CookiePolicy, SessionState};
+
+/// Refused sign-ins of one address recorded one by one per window (the rest are counted).
+pub const REFUSALS_RECORDED_PER_ADDRESS: u32 = 10;
+/// Refused sign-ins of all addresses together recorded one by one per window.
+pub const REFUSALS_RECORDED_PER_WINDOW: u32 = 300;
 
 /// Everything authentication needs besides the database, built once at start-up.
 pub struct AuthState {
@@ -46,8 +55,12 @@ pub struct AuthState {
     pub lockout_threshold: u32,
     /// Whether local accounts may sign in.
     pub local_accounts: bool,
-    /// Per-address sign-in throttle.
+    /// Lockout counters of usernames without a usable account.
+    pub phantom_lockouts: lockout::PhantomLockouts,
+    /// Per-address sign-in throttle (password, link and OIDC callback).
     pub throttle: throttle::LoginThrottle,
+    /// Refused sign-ins, recorded one by one up to a budget, then counted.
+    pub refusals: refusals::Refusals,
     /// Configured identity providers.
     pub oidc: oidc::OidcProviders,
     /// Signs streaming tickets.
@@ -71,8 +84,14 @@ impl AuthState {
             absolute_seconds: hours(auth.session_absolute_hours.max(1)),
             link_seconds: hours(auth.link_ttl_hours.max(1)),
             lockout_threshold: auth.lockout_threshold.max(1),
+            phantom_lockouts: lockout::PhantomLockouts::new(auth.lockout_threshold),
             local_accounts: auth.local_accounts,
             throttle: throttle::LoginThrottle::new(auth.login_attempts_per_minute),
+            refusals: refusals::Refusals::new(
+                auth.refusal_window_secs,
+                REFUSALS_RECORDED_PER_ADDRESS,
+                REFUSALS_RECORDED_PER_WINDOW,
+            ),
             oidc: oidc::OidcProviders::new(&auth.oidc, &public_url)
                 .map_err(|err| anyhow::anyhow!("invalid [[auth.oidc]] configuration: {err}"))?,
             tickets: keys::load_or_create_ticket_key(&config.ticket_key_path())?,

@@ -287,6 +287,11 @@ impl OidcProviders {
             .collect()
     }
 
+    /// Whether a provider with this id is configured.
+    pub fn has(&self, id: &str) -> bool {
+        self.providers.iter().any(|p| p.config.id == id)
+    }
+
     fn provider(&self, id: &str) -> Result<&Provider, OidcError> {
         self.providers
             .iter()

@@ -16,6 +16,13 @@ pub const SECURE_COOKIE: &str = "__Host-readroom_session";
 /// Cookie name on plain-http loopback development servers.
 pub const DEV_COOKIE: &str = "readroom_session";
 
+/// Name of the cookie binding an OIDC sign-in to the browser that began it, over https.
+pub const SECURE_OIDC_COOKIE: &str = "__Host-readroom_oidc";
+/// The same on plain-http loopback development servers.
+pub const DEV_OIDC_COOKIE: &str = "readroom_oidc";
+/// Lifetime of the OIDC binding cookie (the login's own lifetime).
+pub const OIDC_COOKIE_SECONDS: i64 = 600;
+
 /// How the session cookie is written.
 #[derive(Debug, Clone)]
 pub struct CookiePolicy {
@@ -75,23 +82,70 @@ impl CookiePolicy {
     /// The session token from the request's cookies, if any. Several cookies of that name (a
     /// cookie-tossing attempt) count as none.
     pub fn token_from(&self, headers: &HeaderMap) -> Option<String> {
-        let mut found = None;
-        for header in headers.get_all(COOKIE) {
-            let Ok(text) = header.to_str() else { continue };
-            for pair in text.split(';') {
-                let Some((name, value)) = pair.trim().split_once('=') else {
-                    continue;
-                };
-                if name == self.name() {
-                    if found.is_some() {
-                        return None;
-                    }
-                    found = Some(value.to_owned());
+        cookie_value(headers, self.name())
+    }
+
+    /// The OIDC binding cookie's name.
+    pub fn oidc_name(&self) -> &'static str {
+        if self.secure {
+            SECURE_OIDC_COOKIE
+        } else {
+            DEV_OIDC_COOKIE
+        }
+    }
+
+    /// `Set-Cookie` value binding an OIDC sign-in (its `state`) to this browser. `SameSite=Lax`,
+    /// because the provider sends the browser back with a cross-site top-level navigation.
+    pub fn set_oidc(&self, state: &str) -> String {
+        format!(
+            "{}={state}; Max-Age={OIDC_COOKIE_SECONDS}; {}",
+            self.oidc_name(),
+            self.oidc_attributes()
+        )
+    }
+
+    /// `Set-Cookie` value that deletes the OIDC binding cookie.
+    pub fn clear_oidc(&self) -> String {
+        format!(
+            "{}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; {}",
+            self.oidc_name(),
+            self.oidc_attributes()
+        )
+    }
+
+    fn oidc_attributes(&self) -> &'static str {
+        if self.secure {
+            "Path=/; HttpOnly; Secure; SameSite=Lax"
+        } else {
+            "Path=/; HttpOnly; SameSite=Lax"
+        }
+    }
+
+    /// The OIDC binding cookie's value, if exactly one is present.
+    pub fn oidc_from(&self, headers: &HeaderMap) -> Option<String> {
+        cookie_value(headers, self.oidc_name())
+    }
+}
+
+/// The value of cookie `name`; several cookies of that name (a cookie-tossing attempt) count
+/// as none.
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = None;
+    for header in headers.get_all(COOKIE) {
+        let Ok(text) = header.to_str() else { continue };
+        for pair in text.split(';') {
+            let Some((key, value)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if key == name {
+                if found.is_some() {
+                    return None;
                 }
+                found = Some(value.to_owned());
             }
         }
-        found
     }
+    found
 }
 
 fn is_loopback_host(url: &url::Url) -> bool {

@@ -20,9 +20,13 @@ impl LoginThrottle {
         }
     }
 
-    /// Whether one more attempt from `addr` is allowed now.
+    /// Whether one more attempt from `addr` is allowed now (IPv6 addresses share the budget of
+    /// their /64).
     pub fn allow(&self, addr: IpAddr) -> bool {
-        let allowed = self.limiter.check_key(&addr).is_ok();
+        let allowed = self
+            .limiter
+            .check_key(&super::refusals::client_key(addr))
+            .is_ok();
         if self.limiter.len() > 100_000 {
             self.limiter.retain_recent();
         }
@@ -42,5 +46,8 @@ mod tests {
         assert!((0..3).all(|_| throttle.allow(a)));
         assert!(!throttle.allow(a));
         assert!(throttle.allow(b));
+        let v6 = LoginThrottle::new(1);
+        assert!(v6.allow("2001:db8::1".parse().unwrap()));
+        assert!(!v6.allow("2001:db8::2".parse().unwrap()));
     }
 }

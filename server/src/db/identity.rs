@@ -63,12 +63,18 @@ const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
 
 const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
 
+const DELETE_OTHER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1 AND id <> $2";
+
 const DELETE_EXPIRED_SESSIONS: &str =
     "DELETE FROM sessions WHERE expires_unix <= $1 OR last_seen_unix <= $2";
 
 const INSERT_LINK: &str = "INSERT INTO signin_links \
-     (id, token_hash, user_id, created_at, expires_unix, created_by) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+     (id, token_hash, user_id, created_at, expires_unix, created_by, purpose) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+// Reads a usable link without using it (the second step, TOTP, comes before the link is spent).
+const PEEK_LINK: &str = "SELECT user_id, purpose FROM signin_links \
+     WHERE token_hash = $1 AND used_at IS NULL AND expires_unix > $2";
 
 // Marks the link used in the same statement that reads it: a link works once even when two
 // requests race.
@@ -116,6 +122,26 @@ const USERS_WITH_ROLE: &str = "SELECT DISTINCT user_id FROM role_grants WHERE ro
 const SET_DISABLED: &str = "UPDATE users SET disabled = $2 WHERE id = $1";
 
 const SET_DISPLAY_NAME: &str = "UPDATE users SET display_name = $2 WHERE id = $1";
+
+/// What a one-time sign-in link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// An ordinary link (admin, CLI, demo): local accounts only.
+    SignIn,
+    /// The first administrator's link printed by `serve` while no admin exists: the
+    /// break-glass path, accepted in single-sign-on-only mode too.
+    Bootstrap,
+}
+
+impl LinkPurpose {
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::SignIn => "signin",
+            LinkPurpose::Bootstrap => "bootstrap",
+        }
+    }
+}
 
 /// Unix seconds of `time`.
 pub fn unix(time: OffsetDateTime) -> i64 {
@@ -325,6 +351,20 @@ impl Db {
         Ok(count)
     }
 
+    /// Ends every session of a user except `keep` (a password change); returns how many.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_other_sessions(&self, user_id: Uuid, keep: Uuid) -> Result<u64, DbError> {
+        let count = with_pool!(self, pool => {
+            sqlx::query(DELETE_OTHER_SESSIONS)
+                .bind(user_id)
+                .bind(keep)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(count)
+    }
+
     /// Deletes sessions past their absolute end or idle since `idle_cutoff_unix`, and OIDC
     /// logins never completed; returns the number of sessions removed.
     #[tracing::instrument(skip_all)]
@@ -353,6 +393,7 @@ impl Db {
         token_hash: &str,
         expires_unix: i64,
         created_by: Option<Uuid>,
+        purpose: LinkPurpose,
     ) -> Result<(), DbError> {
         let id = new_id();
         let created_at = now();
@@ -364,10 +405,34 @@ impl Db {
                 .bind(created_at)
                 .bind(expires_unix)
                 .bind(created_by)
+                .bind(purpose.as_str())
                 .execute(pool)
                 .await?;
         });
         Ok(())
+    }
+
+    /// A usable (unused, unexpired) sign-in link's user and purpose, without using it;
+    /// [`DbError::NotFound`] if the token is unknown, used or expired.
+    #[tracing::instrument(skip_all)]
+    pub async fn peek_signin_link(
+        &self,
+        token_hash: &str,
+        now_unix: i64,
+    ) -> Result<(Uuid, LinkPurpose), DbError> {
+        let (user_id, purpose): (Uuid, String) = with_pool!(self, pool => {
+            sqlx::query_as(PEEK_LINK)
+                .bind(token_hash)
+                .bind(now_unix)
+                .fetch_one(pool)
+                .await?
+        });
+        let purpose = if purpose == LinkPurpose::Bootstrap.as_str() {
+            LinkPurpose::Bootstrap
+        } else {
+            LinkPurpose::SignIn
+        };
+        Ok((user_id, purpose))
     }
 
     /// Uses a sign-in link: the user it signs in, or [`DbError::NotFound`] if the token is

@@ -67,6 +67,7 @@ use uuid::Uuid;
 
 pub use audit::{AuditFilter, AuditRow};
 pub use error::{BoxError, DbError};
+pub use identity::LinkPurpose;
 pub use model::{
     AssignedCase, Assignment, AssignmentRole, AssignmentStatus, Bundle, Case, CaseSummary,
     Credentials, ExternalIdentity, InvalidRecipients, InvalidStudyCode, NewBundle, NewCase,
@@ -195,6 +196,11 @@ impl Db {
             {
                 std::fs::create_dir_all(parent).map_err(|err| {
                     unavailable(format!("cannot create {}: {err}", parent.display()))
+                })?;
+            }
+            if !in_memory {
+                crate::private_fs::prepare_sqlite_file(path).map_err(|err| {
+                    unavailable(format!("cannot make {} private: {err}", path.display()))
                 })?;
             }
             // One direct attempt first: the pool would retry until its acquire timeout.

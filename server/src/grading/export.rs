@@ -7,9 +7,12 @@
 //! quotes or line breaks quoted and quotes doubled, UTF-8 without BOM) or a
 //! [`serde_json::Value`].
 //!
-//! - **Final grades** ([`final_grades`]): per case, the values of the latest resolved
-//!   adjudication round when there is one; otherwise the latest version of each primary grade
-//!   (one row per grader). Hidden repeats are never final.
+//! - **Final grades** ([`final_grades`]): only cases whose result is final: the values of the
+//!   latest resolved adjudication round when there is one (and no round is open); otherwise,
+//!   once every primary grading of the case is submitted and no adjudication round was opened
+//!   (the grades agree), the latest version of each primary grade (one row per grader). A case
+//!   with a grading still missing, or waiting for adjudication, is not in it. Hidden repeats are
+//!   never final.
 //! - **All versions** ([`all_versions`]): every stored grade version, primary and repeat.
 //! - Form values fill one column per dictionary column (per-eye fields: `_od`, `_os`) of the
 //!   study's current form, read from the stored JSON (a field an older form version had and
@@ -29,7 +32,7 @@ use uuid::Uuid;
 use super::stats::{self, Agreement, CaseInfo, Progress, StudyRows, rfc3339};
 use super::{GradingError, LoadedForm, current_form, latest_primary};
 use crate::db::grading::{Adjudication, Grade};
-use crate::db::{Db, Study};
+use crate::db::{AssignmentRole, AssignmentStatus, Db, Study};
 
 /// The `format` member of the JSON export.
 pub const EXPORT_FORMAT: &str = "readroom-export/1";
@@ -177,12 +180,11 @@ pub enum Selection {
 pub enum FinalGrade<'a> {
     /// The latest resolved adjudication round of the case.
     Adjudicated(&'a Adjudication),
-    /// The latest version of a primary grade of a case without a resolved round.
+    /// The latest version of a primary grade of a case whose primary grades are all in and
+    /// agree (no adjudication round).
     Graded {
         /// The grade version.
         grade: &'a Grade,
-        /// Whether the case has an open adjudication round (the grades disagree and wait).
-        adjudication_open: bool,
     },
 }
 
@@ -205,8 +207,13 @@ fn case_order(rows: &StudyRows) -> HashMap<Uuid, usize> {
         .collect()
 }
 
-/// The final grade(s) of every case, in case order: the latest resolved adjudication round
-/// where one exists, else the latest version of each primary grade (oldest assignment first).
+/// The final grade(s) of every case whose result is final, in case order:
+/// - a case with an open adjudication round is not final (its grades disagree and wait);
+/// - else the latest resolved adjudication round, where one exists;
+/// - else, when every primary grader assignment of the case is done and has a grade, the latest
+///   version of each primary grade (oldest assignment first): they agree, since grades that
+///   disagree open a round when the second one is submitted ([`super::route_disagreement`]);
+/// - else (a required grading is missing) the case is not final.
 pub fn final_grades(rows: &StudyRows) -> Vec<FinalGrade<'_>> {
     let mut resolved: HashMap<Uuid, &Adjudication> = HashMap::new();
     let mut open: HashMap<Uuid, bool> = HashMap::new();
@@ -220,6 +227,19 @@ pub fn final_grades(rows: &StudyRows) -> Vec<FinalGrade<'_>> {
             open.insert(round.case_id, true);
         }
     }
+    // Primary grader assignments per case, and how many of them are done.
+    let mut required: HashMap<Uuid, (usize, usize)> = HashMap::new();
+    for a in rows
+        .assignments
+        .iter()
+        .filter(|a| a.role == AssignmentRole::Grader && a.kind == "primary")
+    {
+        let entry = required.entry(a.case_id).or_default();
+        entry.0 += 1;
+        if a.status == AssignmentStatus::Done {
+            entry.1 += 1;
+        }
+    }
     let latest = latest_primary(&rows.grades, &rows.assignments);
     let by_id: HashMap<Uuid, &Grade> = rows.grades.iter().map(|g| (g.id, g)).collect();
     let mut graded: HashMap<Uuid, Vec<&Grade>> = HashMap::new();
@@ -228,20 +248,24 @@ pub fn final_grades(rows: &StudyRows) -> Vec<FinalGrade<'_>> {
             graded.entry(grade.case_id).or_default().push(stored);
         }
     }
+    let complete = |case: &Uuid, grades: &Vec<&Grade>| {
+        required
+            .get(case)
+            .is_some_and(|&(total, done)| total > 0 && done == total && grades.len() == total)
+    };
     let order = case_order(rows);
     let mut cases: Vec<Uuid> = resolved.keys().chain(graded.keys()).copied().collect();
     cases.sort_by_key(|id| (order.get(id).copied().unwrap_or(usize::MAX), *id));
     cases.dedup();
     let mut out = Vec::new();
     for case in cases {
+        if open.contains_key(&case) {
+            continue;
+        }
         if let Some(round) = resolved.get(&case) {
             out.push(FinalGrade::Adjudicated(round));
-        } else if let Some(grades) = graded.get(&case) {
-            let adjudication_open = open.contains_key(&case);
-            out.extend(grades.iter().map(|grade| FinalGrade::Graded {
-                grade,
-                adjudication_open,
-            }));
+        } else if let Some(grades) = graded.get(&case).filter(|g| complete(&case, g)) {
+            out.extend(grades.iter().map(|grade| FinalGrade::Graded { grade }));
         }
     }
     out
@@ -420,17 +444,14 @@ pub fn grades_csv(form: &Form, rows: &StudyRows, selection: Selection) -> String
                         parse(round.grade_values.as_deref().unwrap_or("null")),
                         round.lossless_sha256.clone(),
                     ),
-                    FinalGrade::Graded {
-                        grade,
-                        adjudication_open,
-                    } => (
+                    FinalGrade::Graded { grade } => (
                         vec![
                             "grade".to_owned(),
                             grade.grader_id.to_string(),
                             grade.version.to_string(),
                             String::new(),
                             rfc3339(grade.submitted_at),
-                            if adjudication_open { "open" } else { "" }.to_owned(),
+                            String::new(),
                             "primary".to_owned(),
                         ],
                         parse(&grade.grade_values),
@@ -523,19 +544,9 @@ pub fn grades_json(rows: &StudyRows, selection: Selection) -> Json {
         Selection::Final => final_grades(rows)
             .into_iter()
             .map(|row| match row {
-                FinalGrade::Graded {
-                    grade,
-                    adjudication_open,
-                } => {
+                FinalGrade::Graded { grade } => {
                     let mut object = grade_object(grade);
-                    object.insert(
-                        "adjudication".into(),
-                        json!(if adjudication_open {
-                            Some("open")
-                        } else {
-                            None
-                        }),
-                    );
+                    object.insert("adjudication".into(), Json::Null);
                     Json::Object(object)
                 }
                 FinalGrade::Adjudicated(round) => {
@@ -1308,32 +1319,24 @@ mod tests {
         let finals = final_grades(&rows);
         assert_eq!(
             finals.len(),
-            5,
-            "case 1: adjudication; cases 2 and 3: two grades each"
+            3,
+            "case 1: adjudication; case 2: two agreeing grades; case 3 waits for adjudication"
         );
         match finals[0] {
             FinalGrade::Adjudicated(round) => assert_eq!(round.round, 2),
             other => panic!("expected the round 2 adjudication, got {other:?}"),
         }
-        let graded: Vec<(Uuid, bool)> = finals[1..]
+        let graded: Vec<Uuid> = finals[1..]
             .iter()
             .map(|f| match f {
-                FinalGrade::Graded {
-                    grade,
-                    adjudication_open,
-                } => (grade.id, *adjudication_open),
+                FinalGrade::Graded { grade } => grade.id,
                 other => panic!("expected a grade, got {other:?}"),
             })
             .collect();
         assert_eq!(
             graded,
-            [
-                (id(201), false),
-                (id(202), false),
-                (id(301), true),
-                (id(302), true)
-            ],
-            "the hidden repeat (401) is never final"
+            [id(201), id(202)],
+            "the hidden repeat (401) is never final, nor are grades awaiting adjudication"
         );
         let versions: Vec<Uuid> = all_versions(&rows).iter().map(|g| g.id).collect();
         assert_eq!(
@@ -1349,6 +1352,53 @@ mod tests {
                 id(302)
             ]
         );
+    }
+
+    /// Issue 16: a case is final only when all its required gradings are in (and agree), or its
+    /// adjudication is resolved; one grade of two is not a final grade.
+    #[test]
+    fn a_case_is_final_only_when_every_required_grading_is_in_or_adjudicated() {
+        let (a, b) = (id(0xA), id(0xB));
+        let mut rows = rows();
+        // Case 4: two graders assigned, only A has submitted.
+        rows.cases.push(case(4, "C-0004"));
+        let a4 = assignment(61, id(4), a, "primary", AssignmentStatus::Done);
+        let b4 = assignment(62, id(4), b, "primary", AssignmentStatus::InProgress);
+        rows.grades
+            .push(grade(601, &a4, 1, json!({ "dr_grade": { "OD": 2 } })));
+        rows.assignments.extend([a4, b4.clone()]);
+        // Case 5: one grader assigned (per_case 1), submitted: final.
+        rows.cases.push(case(5, "C-0005"));
+        let a5 = assignment(71, id(5), a, "primary", AssignmentStatus::Done);
+        rows.grades
+            .push(grade(701, &a5, 1, json!({ "dr_grade": { "OD": 0 } })));
+        rows.assignments.push(a5);
+        let final_cases = |rows: &StudyRows| -> Vec<Uuid> {
+            let mut cases: Vec<Uuid> = final_grades(rows).iter().map(|f| f.case_id()).collect();
+            cases.dedup();
+            cases
+        };
+        assert_eq!(
+            final_cases(&rows),
+            [id(1), id(2), id(5)],
+            "case 3 waits for its adjudication, case 4 for its second grade"
+        );
+        let form = presets::demo();
+        let csv = grades_csv(&form, &rows, Selection::Final);
+        assert!(!csv.contains("C-0004") && !csv.contains("C-0003"), "{csv}");
+        let doc = grades_json(&rows, Selection::Final);
+        assert!(!doc.to_string().contains(&id(4).to_string()));
+
+        // Once B submits, case 4 is final with both grades (they agree: no round opened).
+        let b4 = rows.assignments.iter_mut().find(|x| x.id == b4.id).unwrap();
+        b4.status = AssignmentStatus::Done;
+        let b4 = b4.clone();
+        rows.grades
+            .push(grade(602, &b4, 1, json!({ "dr_grade": { "OD": 2 } })));
+        assert_eq!(final_cases(&rows), [id(1), id(2), id(4), id(5)]);
+        // Case 3's round resolved: final, as adjudicated.
+        rows.adjudications[2] = round(503, id(3), 1, Some(json!({ "dr_grade": { "OD": 1 } })));
+        assert_eq!(final_cases(&rows), [id(1), id(2), id(3), id(4), id(5)]);
     }
 
     #[test]
@@ -1378,8 +1428,8 @@ mod tests {
         assert!(lines[0].ends_with(",other_findings,other_text,lossless_sha256"));
         assert_eq!(
             lines.len(),
-            1 + 5 + 1,
-            "header, five rows, and the empty tail"
+            1 + 3 + 1,
+            "header, three rows, and the empty tail"
         );
         let header: Vec<&str> = lines[0].split(',').collect();
         let dr = header.iter().position(|&h| h == "dr_grade_od").unwrap();
@@ -1389,9 +1439,9 @@ mod tests {
         assert_eq!(first[5], id(0xC).to_string());
         assert_eq!(first[7], "2");
         assert_eq!(first[dr], "2");
-        let third: Vec<&str> = lines[4].split(',').collect();
-        assert_eq!(third[9], "open");
-        assert_eq!(third[dr], "0");
+        let third: Vec<&str> = lines[3].split(',').collect();
+        assert_eq!((third[0], third[9]), ("C-0002", ""));
+        assert_eq!(third[dr], "2");
         assert!(!csv.contains("render_state"));
 
         let all = grades_csv(&form, &rows, Selection::AllVersions);
@@ -1513,7 +1563,7 @@ mod tests {
         let doc = to_json(&export);
         assert_eq!(doc["format"], EXPORT_FORMAT);
         assert_eq!(doc["study"], "DEMO");
-        assert_eq!(doc["grades"]["final"].as_array().unwrap().len(), 5);
+        assert_eq!(doc["grades"]["final"].as_array().unwrap().len(), 3);
         assert_eq!(doc["grades"]["all_versions"].as_array().unwrap().len(), 8);
         assert_eq!(doc["grades"]["final"][0]["source"], "adjudication");
         assert_eq!(doc["grades"]["final"][0]["values"]["dr_grade"]["OD"], 2);

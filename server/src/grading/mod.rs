@@ -140,33 +140,15 @@ pub async fn set_form(
     Ok(stored)
 }
 
-/// The assignment a user works on for a case: an unfinished one if any (adjudication before
-/// grading), otherwise the most recently assigned finished one (to see or amend the grade).
-pub async fn active_assignment(
-    db: &Db,
-    user_id: Uuid,
-    case_id: Uuid,
-) -> Result<Assignment, GradingError> {
-    let mine: Vec<Assignment> = db
-        .assignments_for_case(case_id)
-        .await?
-        .into_iter()
-        .filter(|a| a.user_id == user_id)
-        .collect();
-    pick_active(mine)
-}
-
-/// [`active_assignment`] among one user's assignments of one case, already loaded.
+/// The assignment a user works on for a case, among their assignments of it as the case was
+/// addressed ([`crate::http::cases::case_with_access`]: by the case id, the primary and
+/// adjudicator ones; by a hidden repeat's own address, that repeat alone): an unfinished one if
+/// any (adjudication before grading), otherwise the most recently assigned finished one (to see
+/// or amend the grade).
 pub fn pick_active(mine: Vec<Assignment>) -> Result<Assignment, GradingError> {
-    // A hidden repeat is only served once its primary grading is done.
-    let primary_done = |role: AssignmentRole| {
-        mine.iter()
-            .any(|a| a.role == role && a.kind == "primary" && a.status == AssignmentStatus::Done)
-    };
     let open = mine
         .iter()
         .filter(|a| a.status != AssignmentStatus::Done)
-        .filter(|a| a.kind == "primary" || primary_done(a.role))
         .min_by_key(|a| (a.role != AssignmentRole::Adjudicator, a.kind != "primary"));
     if let Some(found) = open {
         return Ok(found.clone());
@@ -175,6 +157,52 @@ pub fn pick_active(mine: Vec<Assignment>) -> Result<Assignment, GradingError> {
         .filter(|a| a.status == AssignmentStatus::Done)
         .max_by_key(|a| a.assigned_at)
         .ok_or(GradingError::NotAssigned)
+}
+
+/// One of a user's assignments, as far as revealing hidden repeats goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    /// The batch.
+    pub batch_id: Option<Uuid>,
+    /// Grading or adjudicating.
+    pub role: AssignmentRole,
+    /// `primary` or `repeat`.
+    pub kind: &'a str,
+    /// Where it stands.
+    pub status: AssignmentStatus,
+}
+
+/// Whether a hidden repeat (of batch `batch_id`, role `role`) is served to its holder yet, given
+/// everything the holder is assigned: only once they have finished **every** first (primary)
+/// grading of that batch in that role. So a repeat never shows up right after the grading of the
+/// case it repeats: it arrives after the whole batch, together with the batch's other repeats,
+/// when many other cases have been graded in between (see docs/grading-api.md).
+pub fn repeat_revealed<'a>(
+    batch_id: Option<Uuid>,
+    role: AssignmentRole,
+    held: impl IntoIterator<Item = Held<'a>>,
+) -> bool {
+    let mut any_primary = false;
+    for h in held {
+        if h.batch_id == batch_id && h.role == role && h.kind == "primary" {
+            any_primary = true;
+            if h.status != AssignmentStatus::Done {
+                return false;
+            }
+        }
+    }
+    any_primary
+}
+
+/// The id under which a grader addresses an assignment's case in URLs and answers: the case id,
+/// or for a hidden repeat the repeat assignment's own id, so the repeat cannot be matched with
+/// the case it repeats by its address (`/case/{id}`).
+pub fn address(kind: &str, assignment_id: Uuid, case_id: Uuid) -> Uuid {
+    if kind == "repeat" {
+        assignment_id
+    } else {
+        case_id
+    }
 }
 
 /// What a grader sees of a case (label, subject and visit pseudonyms).
@@ -289,11 +317,12 @@ pub async fn save_draft(
     audit: &Audit,
     signed_in: &SignedIn,
     case: &Case,
+    mine: Vec<Assignment>,
     values: &Value,
     revision: Option<i64>,
     context: &Context,
 ) -> Result<Draft, GradingError> {
-    let assignment = active_assignment(db, signed_in.user.id, case.id).await?;
+    let assignment = pick_active(mine)?;
     if assignment.status == AssignmentStatus::Done {
         return Err(GradingError::Conflict(
             "this case's grade is already submitted; amend it instead".into(),
@@ -324,6 +353,150 @@ pub async fn save_draft(
     Ok(draft)
 }
 
+/// Whether a grade was made on images the grader was shown ([`viewing`]).
+#[derive(Debug, Clone, Default)]
+pub struct Viewing {
+    /// The `viewing` member of the submission's audit event (graded eyes, exams, views shown),
+    /// from which `graded_without_viewing` anomalies are computed.
+    pub details: Value,
+    /// One warning per graded eye and per fundus/OCT exam of a graded eye never shown.
+    pub warnings: Vec<ViewWarning>,
+    /// A viewing session of this case by the grader was still open: what it showed is reported
+    /// when it ends, so nothing is concluded yet (no warnings; the anomaly rule counts it later).
+    pub pending: bool,
+}
+
+/// A warning that a grade covers something the grader was not shown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ViewWarning {
+    /// `graded_without_viewing`.
+    pub code: String,
+    /// The eye never shown (`OD`/`OS`), or the eye of the exam.
+    pub eye: Option<String>,
+    /// The exam never shown (`oct-os`); none when the warning is about the whole eye.
+    pub exam: Option<String>,
+    /// In words.
+    pub message: String,
+}
+
+/// How long after its start a stream whose report never came is still taken as open.
+const OPEN_STREAM_SECS: i64 = 12 * 3600;
+
+/// Compares what a grade covers (its graded eyes, and their fundus/OCT exams) with the views the
+/// streaming worker recorded for this user and case (`stream_sessions`; views such as
+/// `single:fundus-od`). Sessions still open (a `stream.started` without its report) are not
+/// known yet: the result is then `pending`.
+pub async fn viewing(
+    db: &Db,
+    user: Uuid,
+    case: &Case,
+    assignment: &Assignment,
+    values: &Values,
+) -> Result<Viewing, GradingError> {
+    use readroom_domain::grading::coverage::{ExamRef, coverage, graded_eyes, viewed_exams};
+    let bundle = db.bundle_by_id(case.bundle_id).await?;
+    let exams: Vec<ExamRef> = match bundle.summary.get("exams") {
+        Some(list) => serde_json::from_value::<Vec<ExamRef>>(list.clone())
+            .map_err(|err| GradingError::Corrupt(format!("bundle summary exams: {err}")))?,
+        None => Vec::new(),
+    }
+    .into_iter()
+    .filter(|e| e.kind != "measurement")
+    .collect();
+    let sessions: Vec<crate::db::streams::StreamSession> = db
+        .stream_sessions_of_case(case.id)
+        .await?
+        .into_iter()
+        .filter(|s| s.user_id == user)
+        .collect();
+    let mut viewed = std::collections::BTreeSet::new();
+    for session in &sessions {
+        let views: Vec<String> = serde_json::from_str(&session.views).map_err(|err| {
+            GradingError::Corrupt(format!("stream session {} views: {err}", session.id))
+        })?;
+        viewed.extend(viewed_exams(&views, &exams));
+    }
+    // Streams of this case (addressed by its id, or a repeat's) started and not reported yet.
+    let reported: std::collections::HashSet<String> =
+        sessions.iter().map(|s| s.id.to_string()).collect();
+    let now = readroom_domain::audit::parse_timestamp(&crate::audit::timestamp(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let mut pending = false;
+    let mut targets = vec![case_target(case.id)];
+    if assignment.kind == "repeat" {
+        targets.push(case_target(assignment.id));
+    }
+    for target in targets {
+        let started = db
+            .search_audit(
+                &crate::db::AuditFilter {
+                    actor: Some(user.to_string()),
+                    target: Some(target),
+                    action: Some(Action::StreamStarted.as_str().to_owned()),
+                    ..Default::default()
+                },
+                1000,
+            )
+            .await?;
+        pending |= started.iter().any(|row| {
+            let recent = match (now, readroom_domain::audit::parse_timestamp(&row.at)) {
+                (Some(now), Some(at)) => now - at <= OPEN_STREAM_SECS * 1_000_000,
+                _ => true,
+            };
+            let id = serde_json::from_str::<Value>(&row.details)
+                .ok()
+                .and_then(|d| {
+                    d.get("stream_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                });
+            recent && id.is_some_and(|id| !reported.contains(&id))
+        });
+    }
+    let graded = graded_eyes(values);
+    let missing = coverage(&graded, &exams, &viewed);
+    let mut warnings = Vec::new();
+    if !pending {
+        for eye in &missing.unviewed_eyes {
+            warnings.push(ViewWarning {
+                code: "graded_without_viewing".into(),
+                eye: Some(eye.as_str().to_owned()),
+                exam: None,
+                message: format!(
+                    "values were given for {} but no image of that eye was shown",
+                    eye.as_str()
+                ),
+            });
+        }
+        for exam in &missing.unviewed_exams {
+            let eye = exams
+                .iter()
+                .find(|e| &e.id == exam)
+                .and_then(|e| e.eye.clone());
+            warnings.push(ViewWarning {
+                code: "graded_without_viewing".into(),
+                eye,
+                exam: Some(exam.clone()),
+                message: format!("exam {exam} of a graded eye was never shown"),
+            });
+        }
+    }
+    let details = json!({
+        "exams": exams,
+        "graded_eyes": graded.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        "viewed": viewed,
+        "unviewed_eyes": missing.unviewed_eyes.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        "unviewed_exams": missing.unviewed_exams,
+        "pending": pending,
+    });
+    Ok(Viewing {
+        details,
+        warnings,
+        pending,
+    })
+}
+
 /// What a submission produced.
 #[derive(Debug, Clone)]
 pub enum Submitted {
@@ -340,11 +513,12 @@ pub async fn submit(
     audit: &Audit,
     signed_in: &SignedIn,
     case: &Case,
+    mine: Vec<Assignment>,
     values: &Value,
     context: &Context,
     reason: Option<&str>,
-) -> Result<Submitted, GradingError> {
-    let assignment = active_assignment(db, signed_in.user.id, case.id).await?;
+) -> Result<(Submitted, Viewing), GradingError> {
+    let assignment = pick_active(mine)?;
     if assignment.status == AssignmentStatus::Done {
         return Err(GradingError::Conflict(
             "a grade was already submitted for this case; submitted grades cannot be changed, amend it instead".into(),
@@ -355,6 +529,7 @@ pub async fn submit(
     let normalized = check_values(&loaded.form, values, Mode::Submit)?;
     let (render_state, lossless_sha256) = context.checked()?;
     let reason = reason.map(check_reason).transpose()?;
+    let viewed = viewing(db, signed_in.user.id, case, &assignment, &normalized).await?;
     let new = NewGrade {
         assignment_id: assignment.id,
         form_id: loaded.stored.id,
@@ -387,10 +562,11 @@ pub async fn submit(
                 json!({
                     "adjudication_id": resolved.id, "round": resolved.round,
                     "lossless_sha256": resolved.lossless_sha256,
+                    "viewing": viewed.details,
                 }),
             ))
             .await?;
-        return Ok(Submitted::Adjudication(resolved));
+        return Ok((Submitted::Adjudication(resolved), viewed));
     }
     let grade = db.submit_grade(&assignment, &new).await?;
     audit
@@ -402,11 +578,12 @@ pub async fn submit(
                 "grade_id": grade.id, "assignment_id": assignment.id, "version": grade.version,
                 "kind": assignment.kind, "duration_ms": grade.duration_ms,
                 "lossless_sha256": grade.lossless_sha256,
+                "viewing": viewed.details,
             }),
         ))
         .await?;
     let opened = route_disagreement(db, audit, case, &loaded.form).await?;
-    Ok(Submitted::Grade(grade, opened.map(Box::new)))
+    Ok((Submitted::Grade(grade, opened.map(Box::new)), viewed))
 }
 
 /// Amends the caller's submitted grade: a new version with a reason; the earlier versions stay.
@@ -415,11 +592,12 @@ pub async fn amend(
     audit: &Audit,
     signed_in: &SignedIn,
     case: &Case,
+    mine: Vec<Assignment>,
     values: &Value,
     context: &Context,
     reason: &str,
 ) -> Result<(Grade, Option<Adjudication>), GradingError> {
-    let assignment = active_assignment(db, signed_in.user.id, case.id).await?;
+    let assignment = pick_active(mine)?;
     if assignment.role != AssignmentRole::Grader {
         return Err(GradingError::Conflict(
             "adjudications are final; they cannot be amended".into(),
@@ -429,6 +607,25 @@ pub async fn amend(
         return Err(GradingError::Conflict(
             "no grade was submitted for this case yet; submit it first".into(),
         ));
+    }
+    // Once the grades went to adjudication, the adjudicator decides: an amendment would change
+    // a grade the adjudicator compared (open round) or quietly contradict the final one.
+    if assignment.kind == "primary" {
+        let rounds = db.adjudications_of_case(case.id).await?;
+        if rounds.iter().any(|r| r.status == "resolved") {
+            return Err(GradingError::Conflict(
+                "this case was adjudicated: its final grade is the adjudicator's, and grades \
+                 can no longer be amended; ask the study coordinator if the final grade is wrong"
+                    .into(),
+            ));
+        }
+        if rounds.iter().any(|r| r.status == "open") {
+            return Err(GradingError::Conflict(
+                "this case is with the adjudicator, who compares the grades as submitted; \
+                 grades cannot be amended while it is adjudicated"
+                    .into(),
+            ));
+        }
     }
     let study = db.study_by_id(case.study_id).await?;
     let loaded = current_form(db, &study).await?;

@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use readroom_domain::agreement::{KappaResult, Rating, Weights, intra_by, pairwise_by};
+use readroom_domain::agreement::{KappaResult, Rating, Weights, intra_by, pairwise_by, reportable};
 use readroom_domain::grading::{Eye, FieldKind, Form, column_name};
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -840,8 +840,8 @@ pub fn agreement(rows: &StudyRows, form: &Form) -> Agreement {
                 eye: item.eye,
                 n: p.n,
                 percent_agreement: p.percent_agreement,
-                kappa: p.kappa,
-                quadratic_kappa,
+                kappa: reportable(p.kappa),
+                quadratic_kappa: reportable(quadratic_kappa),
             })
         })
         .collect();
@@ -905,8 +905,8 @@ pub fn agreement(rows: &StudyRows, form: &Form) -> Agreement {
                     eye: item.eye,
                     n: r.n,
                     percent_agreement: r.percent_agreement,
-                    kappa: r.kappa,
-                    quadratic_kappa,
+                    kappa: reportable(r.kappa),
+                    quadratic_kappa: reportable(quadratic_kappa),
                 })
             })
             .collect();

@@ -34,7 +34,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use readroom_domain::agreement::{KappaResult, Table, Weights, kappa, percent_agreement};
+use readroom_domain::agreement::{
+    KappaResult, Table, Weights, kappa, percent_agreement, reportable,
+};
 use readroom_domain::grading::{Eye, FieldKind, Form, column_name};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -448,8 +450,6 @@ fn score(
 struct GradedCase {
     case: Uuid,
     readings: Vec<Vec<Option<Reading>>>,
-    /// Whether an adjudication round of the case is open.
-    open: bool,
 }
 
 fn mean(values: &[f64]) -> Option<f64> {
@@ -515,22 +515,17 @@ pub fn truth_agreement(
                     score(&mut acc, &items, Rater::Final, &read_all(&values), &truth);
                 }
             }
-            FinalGrade::Graded {
-                grade,
-                adjudication_open,
-            } => {
+            FinalGrade::Graded { grade } => {
                 // final_grades lists a case's grades next to each other.
                 if graded.last().is_none_or(|last| last.case != case) {
                     graded.push(GradedCase {
                         case,
                         readings: Vec::new(),
-                        open: false,
                     });
                 }
                 let Some(last) = graded.last_mut() else {
                     continue;
                 };
-                last.open |= adjudication_open;
                 last.readings.push(match parse_values(&grade.grade_values) {
                     Some(values) => read_all(&values),
                     None => vec![None; items.len()],
@@ -538,13 +533,8 @@ pub fn truth_agreement(
             }
         }
     }
-    for GradedCase {
-        case,
-        readings,
-        open,
-    } in graded
-    {
-        let Some(truth) = truth_of(case).filter(|_| !open) else {
+    for GradedCase { case, readings } in graded {
+        let Some(truth) = truth_of(case) else {
             continue;
         };
         let agreed: Vec<Option<Reading>> = (0..items.len())
@@ -587,9 +577,9 @@ pub fn truth_agreement(
                 let table = Table::from_pairs(categories, acc.pairs.iter().copied()).ok()?;
                 row.n = table.n();
                 row.percent_agreement = percent_agreement(&table);
-                row.kappa = kappa(&table, Weights::Unweighted);
+                row.kappa = reportable(kappa(&table, Weights::Unweighted));
                 if matches!(item.scale, Scale::Levels(_)) {
-                    row.quadratic_kappa = kappa(&table, Weights::Quadratic);
+                    row.quadratic_kappa = reportable(kappa(&table, Weights::Quadratic));
                 }
                 row.referable = (acc.referable.n() > 0).then(|| acc.referable.with_rates());
             }

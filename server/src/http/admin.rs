@@ -331,12 +331,20 @@ pub async fn update_user(
 #[utoipa::path(post, path = "/api/admin/users/{id}/signin-link", tag = "admin",
     extensions(("x-readroom-policy" = json!("admin"))),
     params(("id" = Uuid, Path, description = "User id")),
-    responses((status = 200, body = LinkView), (status = 404)))]
+    responses((status = 200, body = LinkView), (status = 403, description = "`local_accounts_disabled`"), (status = 404)))]
 pub async fn signin_link(
     State(state): State<AppState>,
     signed_in: SignedIn,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<LinkView>, AppError> {
+    if !state.auth.local_accounts {
+        return Err(AppError::Forbidden {
+            code: "local_accounts_disabled",
+            message: "local accounts are disabled on this server, so sign-in links would be \
+                      refused; users sign in through single sign-on"
+                .into(),
+        });
+    }
     let user = state.db.user_by_id(id).await?;
     let link = new_link(&state, user.id, signed_in.user.id).await?;
     tracing::info!(admin = %signed_in.user.id, user_id = %user.id, "sign-in link issued");

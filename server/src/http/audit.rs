@@ -8,7 +8,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use readroom_domain::audit::{Action, AnomalyRules, AuditRecord, Outcome, anomalies};
+use readroom_domain::audit::{
+    ANOMALY_ACTIONS, Action, AnomalyRules, AuditRecord, Outcome, anomalies,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -27,8 +29,13 @@ use crate::state::AppState;
 const MAX_PAGE: u32 = 500;
 /// Most events one export holds.
 const MAX_EXPORT: u32 = 100_000;
-/// Events scanned for anomaly flags (the most recent ones).
-const ANOMALY_WINDOW: u32 = 50_000;
+/// Days of events the anomaly scan covers unless the query says otherwise.
+const ANOMALY_DAYS: u32 = 7;
+/// Most days one anomaly scan may cover.
+const MAX_ANOMALY_DAYS: u32 = 366;
+/// Most events of one action one anomaly scan loads (the newest ones of the period); only the
+/// actions the rules read are loaded, so refused sign-ins cannot push anything out.
+const ANOMALY_SCAN_CAP: u32 = 500_000;
 
 /// Filters of `GET /api/audit/events` and its export (all optional, combined with AND).
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -622,7 +629,7 @@ pub async fn user_activity(
 /// An anomaly flag, with who it is about.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AnomalyView {
-    /// `rapid_case_opens`, `outside_assignment` or `new_address_sign_in`.
+    /// `rapid_case_opens`, `outside_assignment`, `new_address_sign_in` or `refusal_storm`.
     pub kind: String,
     /// Who.
     pub actor: ActorView,
@@ -639,15 +646,46 @@ pub struct AnomalyView {
     pub details: Value,
 }
 
-/// Anomaly flags over the most recent 50,000 events: many cases opened quickly, access
-/// attempts outside assignment, sign-ins from new addresses.
+/// Query of `GET /api/audit/anomalies`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyQuery {
+    /// Days back from now the scan covers (default 7, at most 366).
+    pub days: Option<u32>,
+}
+
+/// Anomaly flags over the events of the last `days` days (default 7): many cases opened
+/// quickly, access attempts outside assignment, sign-ins from new addresses, storms of refused
+/// sign-ins.
 #[utoipa::path(get, path = "/api/audit/anomalies", tag = "audit",
     extensions(("x-readroom-policy" = json!("auditor"))),
-    responses((status = 200, body = Vec<AnomalyView>)))]
+    params(AnomalyQuery),
+    responses((status = 200, body = Vec<AnomalyView>), (status = 400, description = "`days` out of range")))]
 pub async fn anomaly_flags(
     State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AnomalyQuery>,
 ) -> Result<Json<Vec<AnomalyView>>, AppError> {
-    let rows = all_of(&state, AuditFilter::default(), ANOMALY_WINDOW).await?;
+    let days = query.days.unwrap_or(ANOMALY_DAYS);
+    if !(1..=MAX_ANOMALY_DAYS).contains(&days) {
+        return Err(AppError::BadRequest(format!(
+            "days must be between 1 and {MAX_ANOMALY_DAYS}"
+        )));
+    }
+    let from = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+    let mut rows = Vec::new();
+    for action in ANOMALY_ACTIONS {
+        let filter = AuditFilter {
+            action: Some(action.as_str().to_owned()),
+            from: Some(timestamp(from)),
+            ..AuditFilter::default()
+        };
+        let found = all_of(&state, filter, ANOMALY_SCAN_CAP).await?;
+        if found.len() >= ANOMALY_SCAN_CAP as usize {
+            tracing::warn!(action = %action, days, "anomaly scan capped: only the newest events of this action in the period were read");
+        }
+        rows.extend(found);
+    }
+    rows.sort_by_key(|row| row.seq);
     let records: Vec<AuditRecord> = rows.iter().filter_map(|row| row.to_record().ok()).collect();
     let mut names = Names::load(&state).await?;
     let at_of: HashMap<i64, &AuditRow> = rows.iter().map(|row| (row.seq, row)).collect();

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -15,6 +15,7 @@ use super::me::{Me, me_view};
 use super::policy::ClientAddr;
 use crate::audit::{event_by, user_target};
 use crate::auth::flows::{self, PasswordChangeError, SessionStart, SignInError};
+use crate::auth::refusals::{Note, Summary};
 use crate::auth::{self, SignedIn, totp};
 use crate::db::User;
 use crate::state::AppState;
@@ -39,6 +40,9 @@ pub struct LoginRequest {
 pub struct LinkRequest {
     /// The token from the link's `#token=` fragment.
     pub token: String,
+    /// Six-digit code, for accounts with TOTP (the link is used only once it is right).
+    #[serde(default)]
+    pub totp: Option<String>,
 }
 
 /// The answer to a successful sign-in.
@@ -165,7 +169,9 @@ async fn audit_sign_in(
 }
 
 /// Records a refused sign-in (`auth.login_failed`) with the reason's code; `user` when the
-/// attempt named an existing account.
+/// attempt named an existing account. Past the per-address budget of the window the refusal is
+/// only counted, and the window's count is recorded when it closes (`auth.refusals_counted`;
+/// see [`crate::auth::refusals`]).
 async fn audit_sign_in_failure(
     state: &AppState,
     client: Option<std::net::IpAddr>,
@@ -173,16 +179,80 @@ async fn audit_sign_in_failure(
     method: &str,
     reason: &str,
 ) -> Result<(), AppError> {
-    let draft = event_by(
-        Action::AuthLoginFailed,
-        Outcome::Failure,
-        user,
-        user.map(user_target),
-        client,
-        json!({ "method": method, "reason": reason }),
-    );
-    state.audit.record(draft).await?;
+    let now = auth::now_unix();
+    match state
+        .auth
+        .refusals
+        .note(client, &format!("{method}:{reason}"), now)
+    {
+        Note::Record => {
+            let draft = event_by(
+                Action::AuthLoginFailed,
+                Outcome::Failure,
+                user,
+                user.map(user_target),
+                client,
+                json!({ "method": method, "reason": reason }),
+            );
+            state.audit.record(draft).await?;
+        }
+        Note::Counted { start_flusher } => {
+            if start_flusher {
+                spawn_refusal_flusher(state.clone());
+            }
+        }
+    }
     Ok(())
+}
+
+/// Writes the counted refusals of each window when it closes; ends when nothing is being
+/// counted (the next counted refusal starts it again).
+fn spawn_refusal_flusher(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            let wait = state.auth.refusals.secs_to_close(auth::now_unix());
+            let wait = u64::try_from(wait).unwrap_or(1);
+            tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + 50)).await;
+            let (closed, counting) = state.auth.refusals.take_closed(auth::now_unix());
+            for summary in closed {
+                if let Err(err) = state.audit.record(refusals_event(&summary)).await {
+                    tracing::error!(error = %err, count = summary.count, "cannot record counted sign-in refusals");
+                }
+            }
+            if !counting {
+                break;
+            }
+        }
+    });
+}
+
+/// The `auth.refusals_counted` event of one closed window.
+fn refusals_event(summary: &Summary) -> readroom_domain::audit::EventDraft {
+    let at = |secs: i64| {
+        time::OffsetDateTime::from_unix_timestamp(secs)
+            .map(crate::audit::timestamp)
+            .unwrap_or_default()
+    };
+    let scope = match summary.client {
+        None => "many_addresses",
+        Some(std::net::IpAddr::V6(_)) => "ipv6_64",
+        Some(std::net::IpAddr::V4(_)) => "address",
+    };
+    event_by(
+        Action::AuthRefusalsCounted,
+        Outcome::Failure,
+        None,
+        None,
+        summary.client,
+        json!({
+            "count": summary.count,
+            "reasons": summary.reasons,
+            "first": at(summary.first),
+            "last": at(summary.last),
+            "window_secs": summary.window_secs,
+            "scope": scope,
+        }),
+    )
 }
 
 /// The machine-readable reason of a refused sign-in, as the API answers it.
@@ -269,7 +339,9 @@ pub async fn login(
     request_body = LinkRequest,
     responses(
         (status = 200, body = SignedInView, description = "Signed in; sets the session cookie"),
-        (status = 401, description = "`invalid_link`"),
+        (status = 401, description = "`invalid_link`, `totp_required` or `invalid_totp`"),
+        (status = 403, description = "`local_accounts_disabled` (single sign-on only)"),
+        (status = 429, description = "`locked` or `throttled`, with Retry-After"),
     ))]
 pub async fn link(
     State(state): State<AppState>,
@@ -277,16 +349,55 @@ pub async fn link(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LinkRequest>,
 ) -> Result<Response, AppError> {
-    let user = match flows::link_sign_in(&state.db, &body.token, auth::now_unix()).await {
+    let client_ip = client.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let now = auth::now_unix();
+    let signed_in = flows::link_sign_in(
+        &state.db,
+        &state.auth,
+        client_ip,
+        &body.token,
+        body.totp.as_deref(),
+        now,
+    )
+    .await;
+    let user = match signed_in {
         Ok(user) => user,
         Err(err) => {
-            if matches!(err, SignInError::InvalidLink) {
-                audit_sign_in_failure(&state, client, None, "link", failure_code(&err)).await?;
+            tracing::info!(reason = %err, "link sign-in refused");
+            // A link that needs its second factor is a step, not a failure.
+            if !matches!(
+                err,
+                SignInError::TotpRequired | SignInError::Db(_) | SignInError::Other(_)
+            ) {
+                let named = link_owner(&state, &body.token, &err, now).await;
+                audit_sign_in_failure(&state, client, named, "link", failure_code(&err)).await?;
             }
             return Err(sign_in_error(err));
         }
     };
     signed_in_response(&state, &headers, client, user, "link").await
+}
+
+/// The account a still-usable link belongs to, for the audit event of a refusal that got past
+/// the link check (wrong code, locked, local accounts off).
+async fn link_owner(
+    state: &AppState,
+    token: &str,
+    err: &SignInError,
+    now: i64,
+) -> Option<uuid::Uuid> {
+    if matches!(err, SignInError::InvalidLink | SignInError::Throttled)
+        || !auth::tokens::looks_like_token(token)
+    {
+        return None;
+    }
+    let hash = auth::tokens::hash_token(token);
+    state
+        .db
+        .peek_signin_link(&hash, now)
+        .await
+        .ok()
+        .map(|(user, _)| user)
 }
 
 /// The sign-in methods this server offers.
@@ -335,7 +446,14 @@ pub async fn oidc_start(
     )
     .await
     {
-        Ok(url) => (StatusCode::SEE_OTHER, [(LOCATION, url)]).into_response(),
+        Ok((url, oidc_state)) => (
+            StatusCode::SEE_OTHER,
+            [
+                (LOCATION, url),
+                (SET_COOKIE, state.auth.cookie.set_oidc(&oidc_state)),
+            ],
+        )
+            .into_response(),
         Err(err) => signin_error_redirect(&err),
     }
 }
@@ -357,7 +475,10 @@ pub struct CallbackQuery {
 #[utoipa::path(get, path = "/api/auth/oidc/{provider}/callback", tag = "auth",
     extensions(("x-readroom-policy" = json!("public"))),
     params(("provider" = String, Path, description = "Provider id"), CallbackQuery),
-    responses((status = 303, description = "To `return_to`, or to `/signin?error=<code>`")))]
+    responses(
+        (status = 303, description = "To `return_to`, or to `/signin?error=<code>`"),
+        (status = 404, description = "No such provider (nothing is recorded)"),
+    ))]
 pub async fn oidc_callback(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
@@ -365,16 +486,14 @@ pub async fn oidc_callback(
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Response {
+    if !state.auth.oidc.has(&provider) {
+        // Not a sign-in through any provider of this server: nothing to record.
+        return AppError::NotFound("no such identity provider".into()).into_response();
+    }
     let method = format!("oidc:{provider}");
     if let Some(error) = &query.error {
         tracing::info!(provider, error = %error.chars().take(64).collect::<String>(), "provider returned an error");
-        if audit_sign_in_failure(&state, client, None, &method, "provider_error")
-            .await
-            .is_err()
-        {
-            return redirect_to("/signin?error=unavailable");
-        }
-        return redirect_to("/signin?error=provider_error");
+        return callback_refused(&state, client, &method, "provider_error").await;
     }
     let (Some(code), Some(oidc_state)) = (query.code.as_deref(), query.state.as_deref()) else {
         return redirect_to("/signin?error=invalid_callback");
@@ -385,6 +504,7 @@ pub async fn oidc_callback(
         &state.auth,
         &provider,
         oidc_state,
+        state.auth.cookie.oidc_from(&headers).as_deref(),
         code,
         query.iss.as_deref(),
         now,
@@ -393,13 +513,13 @@ pub async fn oidc_callback(
     {
         Ok(finished) => finished,
         Err(err) => {
-            if audit_sign_in_failure(&state, client, None, &method, failure_code(&err))
-                .await
-                .is_err()
-            {
-                return redirect_to("/signin?error=unavailable");
-            }
-            return signin_error_redirect(&err);
+            tracing::info!(reason = %err, "single sign-on refused");
+            let code = match &err {
+                SignInError::InvalidCredentials => "account_disabled",
+                SignInError::Db(_) | SignInError::Other(_) => "unavailable",
+                other => failure_code(other),
+            };
+            return callback_refused(&state, client, &method, code).await;
         }
     };
     let previous = previous_session(&state, &headers).await.ok().flatten();
@@ -441,10 +561,11 @@ pub async fn oidc_callback(
             tracing::info!(user_id = %finished.user.id, provider = %finished.provider, "signed in");
             (
                 StatusCode::SEE_OTHER,
-                [
+                AppendHeaders([
                     (LOCATION, finished.return_to),
                     (SET_COOKIE, state.auth.cookie.set(&token)),
-                ],
+                    (SET_COOKIE, state.auth.cookie.clear_oidc()),
+                ]),
             )
                 .into_response()
         }
@@ -453,6 +574,29 @@ pub async fn oidc_callback(
             redirect_to("/signin?error=unavailable")
         }
     }
+}
+
+/// A refused callback: spends the address's sign-in budget (past it the answer is
+/// `throttled`), records the refusal (or counts it) and sends the browser to the sign-in page.
+async fn callback_refused(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    method: &str,
+    code: &str,
+) -> Response {
+    let client_ip = client.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let code = if state.auth.throttle.allow(client_ip) {
+        code
+    } else {
+        "throttled"
+    };
+    if audit_sign_in_failure(state, client, None, method, code)
+        .await
+        .is_err()
+    {
+        return redirect_to("/signin?error=unavailable");
+    }
+    redirect_to(&format!("/signin?error={code}"))
 }
 
 fn signin_error_redirect(err: &SignInError) -> Response {
@@ -547,29 +691,47 @@ pub struct PasswordRequest {
 #[utoipa::path(post, path = "/api/auth/password", tag = "auth",
     extensions(("x-readroom-policy" = json!("signed-in"))),
     request_body = PasswordRequest,
-    responses((status = 204), (status = 400, description = "Rule broken or current password wrong")))]
+    responses((status = 204), (status = 400, description = "Rule broken or current password wrong"), (status = 429, description = "`locked` after repeated wrong passwords")))]
 pub async fn change_password(
     State(state): State<AppState>,
     signed_in: SignedIn,
     ApiJson(body): ApiJson<PasswordRequest>,
 ) -> Result<StatusCode, AppError> {
-    flows::change_password(
+    let ended = flows::change_password(
         &state.db,
+        &state.auth,
         &signed_in.user,
+        signed_in.session.id,
         body.current_password.as_deref(),
         &body.new_password,
+        auth::now_unix(),
     )
     .await
-    .map_err(|err| match err {
-        PasswordChangeError::WrongCurrent | PasswordChangeError::Rule(_) => {
-            AppError::BadRequest(err.to_string())
-        }
+    .map_err(password_change_error)?;
+    tracing::info!(user_id = %signed_in.user.id, sessions_ended = ended, "password changed");
+    let draft = signed_in.event(
+        Action::AuthPasswordChanged,
+        Outcome::Success,
+        Some(user_target(signed_in.user.id)),
+        json!({ "sessions_ended": ended }),
+    );
+    state.audit.record(draft).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn password_change_error(err: PasswordChangeError) -> AppError {
+    match err {
+        PasswordChangeError::WrongCurrent
+        | PasswordChangeError::NoPassword
+        | PasswordChangeError::Rule(_) => AppError::BadRequest(err.to_string()),
+        PasswordChangeError::Locked { retry_after } => AppError::TooManyRequests {
+            code: "locked",
+            message: err.to_string(),
+            retry_after: Some(retry_after),
+        },
         PasswordChangeError::Db(err) => err.into(),
         PasswordChangeError::Other(err) => err.into(),
-    })?;
-    tracing::info!(user_id = %signed_in.user.id, "password changed");
-    record_account_change(&state, &signed_in, Action::AuthPasswordChanged).await?;
-    Ok(StatusCode::NO_CONTENT)
+    }
 }
 
 /// A pending TOTP set-up.
@@ -581,12 +743,33 @@ pub struct TotpSetupView {
     pub otpauth_url: String,
 }
 
-/// A TOTP code.
+/// A TOTP code, and the current password (TOTP changes need it).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpCode {
     /// Six digits.
     pub code: String,
+    /// The account's current password.
+    #[serde(default)]
+    pub current_password: Option<String>,
+}
+
+/// The current-password check of a TOTP change.
+async fn reauthenticate(
+    state: &AppState,
+    signed_in: &SignedIn,
+    current: Option<&str>,
+) -> Result<(), AppError> {
+    flows::check_current_password(
+        &state.db,
+        &state.auth,
+        &signed_in.user,
+        current,
+        true,
+        auth::now_unix(),
+    )
+    .await
+    .map_err(password_change_error)
 }
 
 /// Starts TOTP set-up: a new secret, active once confirmed with a code.
@@ -610,16 +793,17 @@ pub async fn totp_setup(
     }))
 }
 
-/// Confirms the pending TOTP secret with a code from the app.
+/// Confirms the pending TOTP secret with a code from the app (needs the current password).
 #[utoipa::path(post, path = "/api/auth/totp/enable", tag = "auth",
     extensions(("x-readroom-policy" = json!("signed-in"))),
     request_body = TotpCode,
-    responses((status = 204), (status = 400, description = "Wrong code or nothing pending")))]
+    responses((status = 204), (status = 400, description = "Wrong password or code, no password set, or nothing pending"), (status = 429, description = "`locked`")))]
 pub async fn totp_enable(
     State(state): State<AppState>,
     signed_in: SignedIn,
     ApiJson(body): ApiJson<TotpCode>,
 ) -> Result<StatusCode, AppError> {
+    reauthenticate(&state, &signed_in, body.current_password.as_deref()).await?;
     let credentials = state.db.credentials(signed_in.user.id).await?;
     let pending = credentials
         .totp_pending_secret
@@ -633,16 +817,17 @@ pub async fn totp_enable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Turns TOTP off (needs a current code).
+/// Turns TOTP off (needs the current password and a current code).
 #[utoipa::path(post, path = "/api/auth/totp/disable", tag = "auth",
     extensions(("x-readroom-policy" = json!("signed-in"))),
     request_body = TotpCode,
-    responses((status = 204), (status = 400, description = "Wrong code or TOTP not enabled")))]
+    responses((status = 204), (status = 400, description = "Wrong password or code, or TOTP not enabled"), (status = 429, description = "`locked`")))]
 pub async fn totp_disable(
     State(state): State<AppState>,
     signed_in: SignedIn,
     ApiJson(body): ApiJson<TotpCode>,
 ) -> Result<StatusCode, AppError> {
+    reauthenticate(&state, &signed_in, body.current_password.as_deref()).await?;
     let credentials = state.db.credentials(signed_in.user.id).await?;
     let secret = credentials
         .totp_secret

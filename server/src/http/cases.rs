@@ -315,25 +315,33 @@ pub async fn delete_assignment(
 
 /// Loads a case, what the user may do with it and the user's own assignments of it; 404 if
 /// nothing (as if it did not exist).
+///
+/// `case_id` is an address ([`crate::grading::address`]): a case id gives the case with the
+/// user's primary (and adjudicator) assignments of it, never a hidden repeat, so opening a
+/// graded case shows its grade; a hidden repeat's own id gives its case with that repeat alone,
+/// once it is revealed ([`crate::grading::repeat_revealed`]) to the user holding it.
 pub async fn case_with_access(
     state: &AppState,
     signed_in: &SignedIn,
     case_id: Uuid,
 ) -> Result<(Case, CaseAccess, Vec<Assignment>), AppError> {
-    let case = match state.db.case_by_id(case_id).await {
-        Ok(case) => case,
-        Err(DbError::NotFound) => {
-            return Err(deny_case(state, signed_in, case_id, "no_such_case").await);
+    let (case, mine) = match state.db.case_by_id(case_id).await {
+        Ok(case) => {
+            let mine: Vec<Assignment> = state
+                .db
+                .assignments_for_case(case.id)
+                .await?
+                .into_iter()
+                .filter(|a| a.user_id == signed_in.user.id && a.kind != "repeat")
+                .collect();
+            (case, mine)
         }
+        Err(DbError::NotFound) => match hidden_repeat(state, signed_in, case_id).await? {
+            Some(found) => found,
+            None => return Err(deny_case(state, signed_in, case_id, "no_such_case").await),
+        },
         Err(err) => return Err(err.into()),
     };
-    let mine: Vec<Assignment> = state
-        .db
-        .assignments_for_case(case.id)
-        .await?
-        .into_iter()
-        .filter(|a| a.user_id == signed_in.user.id)
-        .collect();
     let facts = CaseFacts {
         study: case.study_id,
         assigned_as: mine.iter().map(|a| a.role).collect(),
@@ -345,6 +353,36 @@ pub async fn case_with_access(
             Err(deny_case(state, signed_in, case_id, "not_assigned").await)
         }
     }
+}
+
+/// The case of the caller's hidden repeat addressed by its assignment id, with that repeat,
+/// if it is the caller's and revealed; `None` otherwise (answered like a missing case).
+async fn hidden_repeat(
+    state: &AppState,
+    signed_in: &SignedIn,
+    assignment_id: Uuid,
+) -> Result<Option<(Case, Vec<Assignment>)>, AppError> {
+    let repeat = match state.db.assignment_by_id(assignment_id).await {
+        Ok(found) if found.user_id == signed_in.user.id && found.kind == "repeat" => found,
+        Ok(_) | Err(DbError::NotFound) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    let held = state.db.assignments_for_user(signed_in.user.id).await?;
+    let revealed = crate::grading::repeat_revealed(
+        repeat.batch_id,
+        repeat.role,
+        held.iter().map(|r| crate::grading::Held {
+            batch_id: r.batch_id,
+            role: r.role,
+            kind: &r.kind,
+            status: r.status,
+        }),
+    );
+    if !revealed {
+        return Ok(None);
+    }
+    let case = state.db.case_by_id(repeat.case_id).await?;
+    Ok(Some((case, vec![repeat])))
 }
 
 /// Records a refused case access (`case.denied`) and returns the 404 the caller answers, the
@@ -396,11 +434,13 @@ pub async fn get_case(
     } else {
         None
     };
-    // A grader on a hidden repeat sees it under its masked label; others see the case.
+    // A grader on a hidden repeat (addressed by its own id) sees it under its masked label and
+    // address; others see the case.
     let (kind, assignment_id) = match crate::grading::pick_active(mine) {
         Ok(active) => (active.kind, active.id),
         Err(_) => ("primary".to_owned(), case.id),
     };
+    let address = crate::grading::address(&kind, assignment_id, case.id);
     let shown = crate::grading::presented(
         &kind,
         assignment_id,
@@ -409,7 +449,7 @@ pub async fn get_case(
         &bundle.visit,
     );
     Ok(Json(CaseView {
-        case_id: case.id.to_string(),
+        case_id: address.to_string(),
         label: shown.label,
         study: study.code.as_str().to_owned(),
         subject: shown.subject,

@@ -138,6 +138,10 @@ pub struct AdjudicationView {
     /// The final values, once resolved.
     #[schema(value_type = Object)]
     pub final_values: Option<Value>,
+    /// The values both grades agree on outside the flagged disagreements (same shape as a
+    /// grade's values), to prefill the adjudicator's form so only the disagreements are left.
+    #[schema(value_type = Object)]
+    pub prefill: Value,
 }
 
 /// `GET /api/cases/{id}/form`: what the caller needs to grade a case.
@@ -185,7 +189,7 @@ fn grade_view(grade: &Grade) -> GradeView {
 
 fn adjudication_view(round: &Adjudication, grades: &[Grade]) -> AdjudicationView {
     let ids: Vec<Uuid> = serde_json::from_str(&round.grade_ids).unwrap_or_default();
-    let blind = ids
+    let blind: Vec<BlindGrade> = ids
         .iter()
         .zip(["A", "B", "C", "D"])
         .filter_map(|(id, label)| {
@@ -197,47 +201,121 @@ fn adjudication_view(round: &Adjudication, grades: &[Grade]) -> AdjudicationView
             })
         })
         .collect();
+    let disagreements = parse_json(&round.disagreements);
+    let prefill = match blind.as_slice() {
+        [a, b] => agreeing_values(&a.values, &b.values, &disagreements),
+        _ => json!({}),
+    };
     AdjudicationView {
         id: round.id.to_string(),
         round: round.round,
         status: round.status.clone(),
-        disagreements: parse_json(&round.disagreements),
+        disagreements,
         grades: blind,
         final_values: round.grade_values.as_deref().map(parse_json),
+        prefill,
     }
 }
 
+/// The values two grades (normalized JSON: `{ key: value }` or `{ key: { "OD": v, "OS": v } }`)
+/// have in common, leaving out every flagged disagreement (`[{ "field", "eye" }]`).
+pub fn agreeing_values(a: &Value, b: &Value, disagreements: &Value) -> Value {
+    let flagged = |field: &str, eye: Option<&str>| {
+        disagreements.as_array().is_some_and(|list| {
+            list.iter().any(|d| {
+                d.get("field").and_then(Value::as_str) == Some(field)
+                    && d.get("eye").and_then(Value::as_str) == eye
+            })
+        })
+    };
+    let mut out = serde_json::Map::new();
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return Value::Object(out);
+    };
+    for (key, va) in a {
+        let Some(vb) = b.get(key) else {
+            continue;
+        };
+        match (va, vb) {
+            (Value::Object(ea), Value::Object(eb)) => {
+                let eyes: serde_json::Map<String, Value> = ea
+                    .iter()
+                    .filter(|(eye, v)| eb.get(*eye) == Some(*v) && !flagged(key, Some(eye)))
+                    .map(|(eye, v)| (eye.clone(), v.clone()))
+                    .collect();
+                if !eyes.is_empty() {
+                    out.insert(key.clone(), Value::Object(eyes));
+                }
+            }
+            _ if va == vb && !flagged(key, None) => {
+                out.insert(key.clone(), va.clone());
+            }
+            _ => {}
+        }
+    }
+    Value::Object(out)
+}
+
 /// The rows of a user's worklist they may still work on: roles they hold, and hidden repeats
-/// only once the first grading of that case is done (a repeat is its own row, presented under
-/// a masked label: [`grading::presented`]).
+/// only once every first grading of their batch is done ([`grading::repeat_revealed`]). A repeat
+/// is its own row, presented under a masked label ([`grading::presented`]) and addressed by its
+/// own id ([`grading::address`]); repeats come after the first gradings, in the order of their
+/// masked labels, so neither their place nor their address points at the case they repeat.
 pub fn visible_worklist(
     rows: Vec<AssignedCase>,
     signed_in: &SignedIn,
 ) -> Vec<crate::db::AssignedCase> {
-    let primary_done: HashSet<(Uuid, AssignmentRole)> = rows
+    let held: Vec<grading::Held<'static>> = rows
         .iter()
-        .filter(|r| r.kind == "primary" && r.status == AssignmentStatus::Done)
-        .map(|r| (r.case.case.id, r.role))
+        .map(|r| grading::Held {
+            batch_id: r.batch_id,
+            role: r.role,
+            kind: if r.kind == "primary" {
+                "primary"
+            } else {
+                "repeat"
+            },
+            status: r.status,
+        })
         .collect();
-    rows.into_iter()
+    let (primary, repeats): (Vec<AssignedCase>, Vec<AssignedCase>) = rows
+        .into_iter()
         .filter(|row| {
             signed_in
                 .principal
                 .has_in_study(row.role.into(), row.case.case.study_id)
         })
-        .filter(|row| row.kind == "primary" || primary_done.contains(&(row.case.case.id, row.role)))
+        .partition(|row| row.kind != "repeat");
+    let mut repeats: Vec<(String, AssignedCase)> = repeats
+        .into_iter()
+        .filter(|row| grading::repeat_revealed(row.batch_id, row.role, held.iter().copied()))
+        .map(|row| {
+            let masked = grading::presented("repeat", row.assignment_id, "", "", "").label;
+            (masked, row)
+        })
+        .collect();
+    repeats.sort_by(|(x, _), (y, _)| x.cmp(y));
+    primary
+        .into_iter()
+        .chain(repeats.into_iter().map(|(_, row)| row))
         .collect()
 }
 
-/// The caller's next unfinished case after `current` in worklist order (wrapping around).
+/// The address of a worklist row ([`grading::address`]).
+pub fn row_address(row: &AssignedCase) -> Uuid {
+    grading::address(&row.kind, row.assignment_id, row.case.case.id)
+}
+
+/// The caller's next unfinished case after `current` (an address: a case id, or a hidden
+/// repeat's id) in worklist order (wrapping around), as an address.
 async fn next_case(
     db: &Db,
     signed_in: &SignedIn,
     current: Uuid,
 ) -> Result<Option<String>, AppError> {
     let rows = visible_worklist(db.assignments_for_user(signed_in.user.id).await?, signed_in);
-    let position = rows.iter().position(|r| r.case.case.id == current);
-    let open = |r: &&AssignedCase| r.status != AssignmentStatus::Done && r.case.case.id != current;
+    let position = rows.iter().position(|r| row_address(r) == current);
+    let open = |r: &&AssignedCase| r.status != AssignmentStatus::Done && row_address(r) != current;
     let next = match position {
         Some(at) => rows[at + 1..]
             .iter()
@@ -245,7 +323,7 @@ async fn next_case(
             .or_else(|| rows[..at].iter().find(open)),
         None => rows.iter().find(open),
     };
-    Ok(next.map(|r| r.case.case.id.to_string()))
+    Ok(next.map(|r| row_address(r).to_string()))
 }
 
 /// The case and the caller's assignments of it if the caller is assigned to it (grader or
@@ -281,6 +359,7 @@ pub async fn case_form(
     let (case, mine) = assigned_case(&state, &signed_in, id).await?;
     let db = &state.db;
     let assignment = grading::pick_active(mine)?;
+    let address = grading::address(&assignment.kind, assignment.id, case.id);
     let study = db.study_by_id(case.study_id).await?;
     let loaded = grading::current_form(db, &study).await?;
     let draft = match db.draft(assignment.id).await? {
@@ -314,9 +393,9 @@ pub async fn case_form(
             }
         }
     }
-    let next = next_case(db, &signed_in, case.id).await?;
+    let next = next_case(db, &signed_in, address).await?;
     Ok(Json(CaseForm {
-        case_id: case.id.to_string(),
+        case_id: address.to_string(),
         label: grading::presented(&assignment.kind, assignment.id, &case.label, "", "").label,
         study: study.code.as_str().to_owned(),
         form: parse_json(&loaded.stored.definition),
@@ -378,7 +457,7 @@ pub async fn save_draft(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<DraftRequest>,
 ) -> Result<Json<DraftSaved>, AppError> {
-    let (case, _) = assigned_case(&state, &signed_in, id).await?;
+    let (case, mine) = assigned_case(&state, &signed_in, id).await?;
     let context = Context {
         render_state: body.render_state,
         lossless_sha256: body.lossless_sha256,
@@ -388,6 +467,7 @@ pub async fn save_draft(
         &state.audit,
         &signed_in,
         &case,
+        mine,
         &body.values,
         body.revision,
         &context,
@@ -428,6 +508,24 @@ pub struct Submission {
     pub submitted_at: Option<String>,
     /// The caller's next unfinished case, if any.
     pub next_case: Option<String>,
+    /// Graded eyes and fundus/OCT exams of graded eyes the streaming worker never showed the
+    /// caller on this case (`graded_without_viewing`); empty when all were shown, or while a
+    /// viewing session of the case is still open (`viewing` is then `pending`).
+    pub warnings: Vec<grading::ViewWarning>,
+    /// `complete`, `incomplete` (see `warnings`) or `pending` (a viewing session is still open;
+    /// the audit's anomaly flags settle it when its report arrives).
+    pub viewing: String,
+}
+
+fn viewing_state(viewing: &grading::Viewing) -> String {
+    if viewing.pending {
+        "pending"
+    } else if viewing.warnings.is_empty() {
+        "complete"
+    } else {
+        "incomplete"
+    }
+    .to_owned()
 }
 
 /// Submits the caller's grade (immutable once stored), or an adjudicator's final grade.
@@ -445,7 +543,7 @@ pub async fn submit_grade(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<GradeRequest>,
 ) -> Result<(StatusCode, Json<Submission>), AppError> {
-    let (case, _) = assigned_case(&state, &signed_in, id).await?;
+    let (case, mine) = assigned_case(&state, &signed_in, id).await?;
     let context = Context {
         render_state: body.render_state,
         lossless_sha256: body.lossless_sha256,
@@ -455,12 +553,15 @@ pub async fn submit_grade(
         &state.audit,
         &signed_in,
         &case,
+        mine,
         &body.values,
         &context,
         None,
     )
     .await?;
-    let next = next_case(&state.db, &signed_in, case.id).await?;
+    let next = next_case(&state.db, &signed_in, id).await?;
+    let (submitted, viewed) = submitted;
+    let state_word = viewing_state(&viewed);
     let submission = match submitted {
         Submitted::Grade(grade, _) => Submission {
             kind: "grade".into(),
@@ -468,6 +569,8 @@ pub async fn submit_grade(
             version: grade.version,
             submitted_at: rfc3339(grade.submitted_at),
             next_case: next,
+            warnings: viewed.warnings,
+            viewing: state_word,
         },
         Submitted::Adjudication(round) => Submission {
             kind: "adjudication".into(),
@@ -475,6 +578,8 @@ pub async fn submit_grade(
             version: round.round,
             submitted_at: round.resolved_at.and_then(rfc3339),
             next_case: next,
+            warnings: viewed.warnings,
+            viewing: state_word,
         },
     };
     Ok((StatusCode::CREATED, Json(submission)))
@@ -514,7 +619,7 @@ pub async fn amend_grade(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AmendRequest>,
 ) -> Result<(StatusCode, Json<Submission>), AppError> {
-    let (case, _) = assigned_case(&state, &signed_in, id).await?;
+    let (case, mine) = assigned_case(&state, &signed_in, id).await?;
     let context = Context {
         render_state: body.render_state,
         lossless_sha256: body.lossless_sha256,
@@ -524,12 +629,13 @@ pub async fn amend_grade(
         &state.audit,
         &signed_in,
         &case,
+        mine,
         &body.values,
         &context,
         &body.reason,
     )
     .await?;
-    let next = next_case(&state.db, &signed_in, case.id).await?;
+    let next = next_case(&state.db, &signed_in, id).await?;
     Ok((
         StatusCode::CREATED,
         Json(Submission {
@@ -538,6 +644,8 @@ pub async fn amend_grade(
             version: grade.version,
             submitted_at: rfc3339(grade.submitted_at),
             next_case: next,
+            warnings: Vec::new(),
+            viewing: "not_checked".into(),
         }),
     ))
 }
@@ -557,6 +665,9 @@ pub struct QueueItem {
     pub status: String,
     /// The disagreeing fields (`dr_grade:OD`).
     pub fields: Vec<String>,
+    /// The same fields as graders read them: the form's labels (`{ "en", "ko" }`) and the eye.
+    #[schema(value_type = Object)]
+    pub labels: Vec<Value>,
     /// When the round opened (RFC 3339).
     pub opened_at: Option<String>,
 }
@@ -574,10 +685,22 @@ pub async fn adjudication_queue(
         &signed_in,
     );
     let mut items = Vec::new();
+    let mut forms: HashMap<Uuid, Option<Form>> = HashMap::new();
     for row in rows
         .into_iter()
         .filter(|r| r.role == AssignmentRole::Adjudicator)
     {
+        let study_id = row.case.case.study_id;
+        if !forms.contains_key(&study_id) {
+            let study = state.db.study_by_id(study_id).await?;
+            let form = match grading::current_form(&state.db, &study).await {
+                Ok(loaded) => Some(loaded.form),
+                Err(GradingError::NoForm(_)) => None,
+                Err(err) => return Err(err.into()),
+            };
+            forms.insert(study_id, form);
+        }
+        let form = forms.get(&study_id).and_then(Option::as_ref);
         let rounds = state.db.adjudications_of_case(row.case.case.id).await?;
         let Some(round) = rounds
             .iter()
@@ -586,19 +709,35 @@ pub async fn adjudication_queue(
         else {
             continue;
         };
-        let fields = match serde_json::from_str::<Value>(&round.disagreements) {
-            Ok(Value::Array(list)) => list
-                .iter()
-                .filter_map(|d| {
-                    let field = d.get("field")?.as_str()?;
-                    Some(match d.get("eye").and_then(Value::as_str) {
-                        Some(eye) => format!("{field}:{eye}"),
-                        None => field.to_owned(),
+        let listed: Vec<(String, Option<String>)> =
+            match serde_json::from_str::<Value>(&round.disagreements) {
+                Ok(Value::Array(list)) => list
+                    .iter()
+                    .filter_map(|d| {
+                        let field = d.get("field")?.as_str()?;
+                        let eye = d.get("eye").and_then(Value::as_str);
+                        Some((field.to_owned(), eye.map(str::to_owned)))
                     })
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+                    .collect(),
+                _ => Vec::new(),
+            };
+        let fields = listed
+            .iter()
+            .map(|(field, eye)| match eye {
+                Some(eye) => format!("{field}:{eye}"),
+                None => field.clone(),
+            })
+            .collect();
+        let labels = listed
+            .iter()
+            .map(|(field, eye)| {
+                let label = form
+                    .and_then(|f| f.field(field))
+                    .map(|f| json!({ "en": f.label.en, "ko": f.label.ko }))
+                    .unwrap_or_else(|| json!({ "en": field, "ko": field }));
+                json!({ "field": field, "eye": eye, "label": label })
+            })
+            .collect();
         items.push(QueueItem {
             case_id: row.case.case.id.to_string(),
             label: row.case.case.label.clone(),
@@ -606,6 +745,7 @@ pub async fn adjudication_queue(
             round: round.round,
             status: round.status.clone(),
             fields,
+            labels,
             opened_at: rfc3339(round.created_at),
         });
     }

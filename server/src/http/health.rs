@@ -2,10 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use crate::state::AppState;
 
@@ -43,8 +44,27 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Prometheus text exposition.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text exposition, for a scraper holding `metrics_token` (`Authorization: Bearer
+/// <token>`; 401 without it). Without a configured token the route answers 404: per-route
+/// request counts are not for the public.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let expected = state.config.metrics_token.as_bytes();
+    if expected.is_empty() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let given = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .as_bytes();
+    if !bool::from(given.ct_eq(expected)) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+        )
+            .into_response();
+    }
     let body = state
         .metrics
         .as_ref()

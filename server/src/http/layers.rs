@@ -1,4 +1,5 @@
-//! Cross-cutting layers: request ids, redaction, tracing, security headers, limits, metrics.
+//! Cross-cutting layers: request ids, redaction, tracing, security headers, `no-store` on API
+//! answers, limits, metrics.
 
 use std::time::{Duration, Instant};
 
@@ -57,6 +58,7 @@ pub fn apply(router: Router, body_limit: usize, timeout: Duration, https: bool) 
     router.layer(middleware::from_fn(record_metrics)).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(middleware::from_fn(no_store_api))
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
                 header::COOKIE,
@@ -86,6 +88,20 @@ pub fn apply(router: Router, body_limit: usize, timeout: Duration, https: bool) 
                 timeout,
             )),
     )
+}
+
+/// `Cache-Control: no-store` on every `/api/` answer (errors and redirects included): API
+/// answers are personal (case data, grades, audit rows, CSRF tokens) and must not stay in a
+/// browser or proxy cache.
+async fn no_store_api(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    if api {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// Counts requests and their latency per route and status.

@@ -108,7 +108,7 @@ pub async fn me(State(state): State<AppState>, signed_in: SignedIn) -> Result<Js
 /// One worklist row.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WorklistItem {
-    /// Case id (for `/cases/{case_id}`).
+    /// Case id (for `/cases/{case_id}`); for a hidden repeat, the repeat's own id.
     pub case_id: String,
     /// Case label (`C-0001`).
     pub label: String,
@@ -152,7 +152,7 @@ pub async fn worklist(
                 &row.case.visit,
             );
             WorklistItem {
-                case_id: row.case.case.id.to_string(),
+                case_id: super::grading::row_address(&row).to_string(),
                 label: shown.label,
                 study: row.case.study_code.as_str().to_owned(),
                 subject: shown.subject,

@@ -124,10 +124,15 @@ function totpCard(card, me, refresh, message) {
     status);
   if (message) announce(card, status, message);
   if (me.totp_enabled) {
-    card.append(codeForm("totp-disable-code", t("account.totp_disable"), async (code) => {
-      await api("/api/auth/totp/disable", { method: "POST", body: { code } });
+    card.append(codeForm("totp-disable-code", t("account.totp_disable"), async (code, password) => {
+      await api("/api/auth/totp/disable", { method: "POST", body: { code, current_password: password } });
       await refresh({ totp: t("account.totp_disabled") });
     }, status));
+    return;
+  }
+  if (!me.password_set) {
+    // TOTP changes need the current password: set one first.
+    card.append(h("p", { class: "note", text: t("account.totp_needs_password") }));
     return;
   }
   const area = h("div", { class: "totp-setup" });
@@ -156,8 +161,8 @@ function pendingSetup(setup, status, refresh) {
     h("p", { text: t("account.totp_instructions") }),
     secretRow("totp-secret", t("account.totp_secret"), setup.secret, true),
     secretRow("totp-url", t("account.totp_url"), setup.otpauth_url),
-    codeForm("totp-enable-code", t("account.totp_enable"), async (code) => {
-      await api("/api/auth/totp/enable", { method: "POST", body: { code } });
+    codeForm("totp-enable-code", t("account.totp_enable"), async (code, password) => {
+      await api("/api/auth/totp/enable", { method: "POST", body: { code, current_password: password } });
       await refresh({ totp: t("account.totp_enabled") });
     }, status),
   ];
@@ -180,13 +185,22 @@ function secretRow(id, label, value, grouped = false) {
       copied));
 }
 
+/** A TOTP change: the current password (TOTP changes need it) and a code from the app. */
 function codeForm(id, submitLabel, send, status) {
+  const passwordId = `${id}-password`;
   const form = h("form", { class: "form inline-form", novalidate: true },
+    field(passwordId, t("account.current_password"), { type: "password", autocomplete: "current-password", required: true }),
     field(id, t("account.totp_code"), { inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true }),
     h("button", { type: "submit", class: "primary", text: submitLabel }));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = form.querySelector(`#${id}`);
+    const passwordInput = form.querySelector(`#${passwordId}`);
+    if (!passwordInput.value) {
+      status.show("error", t("account.current_required"));
+      passwordInput.focus();
+      return;
+    }
     const code = input.value.replace(/\s+/g, "");
     if (!/^[0-9]{6}$/.test(code)) {
       status.show("error", t("signin.totp_format"));
@@ -194,12 +208,13 @@ function codeForm(id, submitLabel, send, status) {
       return;
     }
     try {
-      await busy(form, () => send(code));
+      await busy(form, () => send(code, passwordInput.value));
     } catch (err) {
       if (err.redirected) return;
       status.show("error", err.status === 400 ? t("account.totp_refused", { message: err.message }) : errorText(err));
       input.value = "";
-      input.focus();
+      passwordInput.value = "";
+      passwordInput.focus();
     }
   });
   return form;

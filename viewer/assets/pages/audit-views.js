@@ -7,7 +7,7 @@ import { formatNumber, locale, t } from "../i18n.js";
 
 /** The audit log's action codes (`actions!` in domain/src/audit.rs), in catalogue order. */
 export const ACTIONS = [
-  "auth.login", "auth.login_failed", "auth.logout", "auth.link_issued", "auth.password_changed",
+  "auth.login", "auth.login_failed", "auth.refusals_counted", "auth.logout", "auth.link_issued", "auth.password_changed",
   "auth.totp_enabled", "auth.totp_disabled", "auth.unlocked",
   "case.opened", "case.denied",
   "stream.started", "stream.ended", "stream.lossless_shown", "stream.switched_case",
@@ -238,6 +238,9 @@ function anomalyLinks(anomaly) {
   } else if (anomaly.kind === "new_address_sign_in") {
     query.set("action", "auth.login");
     query.set("before", String(anomaly.seq + 1));
+  } else if (anomaly.kind === "refusal_storm") {
+    query.set("action", "auth.refusals_counted");
+    query.set("before", String((d.to_seq ?? anomaly.seq) + 1));
   } else {
     query.set("before", String(anomaly.seq + 1));
   }
@@ -269,6 +272,16 @@ export function anomalyItem(anomaly, events) {
     text = t("audit.anomaly.outside", { case: label });
   } else if (anomaly.kind === "new_address_sign_in") {
     text = t("audit.anomaly.new_address", { address: d.client || "—" });
+  } else if (anomaly.kind === "graded_without_viewing") {
+    const target = typeof d.target === "string" ? d.target : "";
+    const id = target.startsWith("case:") ? target.slice(5) : target;
+    const label = (when && when.target_label) || shortId(id) || "—";
+    const items = [...(d.unviewed_eyes || []), ...(d.unviewed_exams || [])].join(", ") || "—";
+    text = t("audit.anomaly.unviewed", { case: label, items });
+  } else if (anomaly.kind === "refusal_storm") {
+    text = d.client
+      ? t("audit.anomaly.storm", { count: formatNumber(d.count), address: d.client })
+      : t("audit.anomaly.storm_many", { count: formatNumber(d.count) });
   } else {
     text = anomaly.kind;
   }

@@ -2,14 +2,18 @@
 // grader), side by side per field and eye, with the rows the disagreement rules flagged marked.
 
 import { h } from "../dom.js";
-import { t } from "../i18n.js";
+import { currentLanguage, t } from "../i18n.js";
 import { cellKey, cells, displayValue, hasValue, sameValue, text, valueOf } from "./grading-rules.js";
 
-/** The disagreement list of a round as a Map `key:EYE` → rule text. */
-export function disagreementMap(adjudication) {
+/**
+ * The disagreement list of a round as a Map `key:EYE` → why, in the reader's language (the
+ * server words it with the form's labels; rounds stored before that only have `rule`).
+ */
+export function disagreementMap(adjudication, lang = currentLanguage()) {
   const map = new Map();
   for (const d of (adjudication && adjudication.disagreements) || []) {
-    map.set(cellKey(d.field, d.eye || null), d.rule || d.description || "");
+    const reason = d.reason && (d.reason[lang] || d.reason.en);
+    map.set(cellKey(d.field, d.eye || null), reason || d.rule || d.description || "");
   }
   return map;
 }
@@ -28,7 +32,7 @@ function compareTable(rows, heads, id) {
  */
 export function compareSection(form, adjudication, lang, yesNo) {
   const grades = (adjudication.grades || []).slice(0, 2);
-  const flagged = disagreementMap(adjudication);
+  const flagged = disagreementMap(adjudication, lang);
   const differing = [];
   const agreeing = [];
   for (const { field, eye } of cells(form)) {
@@ -43,7 +47,8 @@ export function compareSection(form, adjudication, lang, yesNo) {
       title: disagrees ? flagged.get(key) : null,
     },
     h("th", { scope: "row" }, text(field.label, lang), eye ? h("span", { class: "gf-eye-tag", text: eye }) : null,
-      disagrees ? h("span", { class: "visually-hidden", text: ` (${t("grading.compare.disagrees")})` }) : null),
+      disagrees ? h("span", { class: "visually-hidden", text: ` (${t("grading.compare.disagrees")})` }) : null,
+      disagrees && flagged.get(key) ? h("span", { class: "compare-reason", text: flagged.get(key) }) : null),
     values.map((value) => h("td", { text: displayValue(field, value, lang, yesNo) })));
     (disagrees || differs ? differing : agreeing).push(row);
   }

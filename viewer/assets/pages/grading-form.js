@@ -137,7 +137,8 @@ class GradingForm {
       dropUnsent(assignment.id);
     } else {
       this.mode = "edit";
-      values = (data.draft && data.draft.values) || {};
+      // An adjudicator starts from what both grades agree on, so only the disagreements are left.
+      values = (data.draft && data.draft.values) || (adjudicator && round && round.prefill) || {};
       // Values a save did not deliver (network down, tab closed, session expired) come back,
       // unless the server's draft moved on meanwhile (another tab saved).
       const kept = readUnsent(assignment.id);
@@ -542,6 +543,8 @@ class GradingForm {
         return;
       }
       flash = t(answer.kind === "adjudication" ? "grading.adjudicated_flash" : "grading.submitted_flash", { label: this.data.label });
+      const unviewed = (answer.warnings || []).map((w) => w.exam || w.eye).filter(Boolean);
+      if (unviewed.length) flash += ` ${t("grading.unviewed_warning", { items: unviewed.join(", ") })}`;
       navigate(answer.next_case ? `/cases/${encodeURIComponent(answer.next_case)}` : "/");
     } catch (err) {
       if (err.redirected) return;

@@ -28,7 +28,14 @@ export async function render(view) {
       signedIn(answer, returnTo);
       return;
     } catch (err) {
-      status.show("error", err.code === "invalid_link" ? t("signin.invalid_link") : errorText(err));
+      if (err.code === "totp_required") {
+        // The link is a first factor: an account with two-step verification also needs a code.
+        card.append(linkTotpForm(token, status, returnTo));
+        status.show("info", t("signin.totp_required"));
+        card.querySelector("#link-totp").focus();
+        return;
+      }
+      status.show("error", linkError(err));
     }
   } else {
     const message = arrivalMessage(query);
@@ -51,6 +58,53 @@ export async function render(view) {
   } else if (!providers) {
     status.show("error", t("signin.no_methods"));
   }
+}
+
+/** The message for a refused link. */
+function linkError(err) {
+  switch (err.code) {
+    case "invalid_link": return t("signin.invalid_link");
+    case "local_accounts_disabled": return t("signin.link_local_disabled");
+    case "locked":
+    case "throttled":
+      return t(`signin.${err.code}`, { wait: formatWait(err.retryAfter ?? waitFromMessage(err.message)) });
+    default: return errorText(err);
+  }
+}
+
+/** The second step of a link sign-in: the code, posted with the (still unused) link. */
+function linkTotpForm(token, status, returnTo) {
+  const form = h("form", { class: "form local", novalidate: true },
+    field("link-totp", t("signin.totp"), {
+      inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true,
+    }, t("signin.totp_hint")),
+    h("button", { type: "submit", class: "primary", text: t("signin.submit") }));
+  const input = form.querySelector("#link-totp");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const code = input.value.replace(/\s+/g, "");
+    if (!/^[0-9]{6}$/.test(code)) {
+      status.show("error", t("signin.totp_format"));
+      input.focus();
+      return;
+    }
+    status.show("info", t("signin.checking"));
+    try {
+      const answer = await busy(form, () => api("/api/auth/link", { method: "POST", body: { token, totp: code }, redirectOn401: false }));
+      signedIn(answer, returnTo);
+    } catch (err) {
+      input.value = "";
+      if (err.code === "invalid_totp") {
+        status.show("error", t("signin.invalid_totp"));
+        input.focus();
+        return;
+      }
+      status.show("error", linkError(err));
+      if (err.code === "invalid_link" || err.code === "locked") form.remove();
+      else input.focus();
+    }
+  });
+  return form;
 }
 
 /** The message for `?expired=1`, `?signed_out=1` or `?error=<code>` (an OIDC callback). */

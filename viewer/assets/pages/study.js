@@ -142,20 +142,50 @@ function loadProgress(card, code) {
 
 // ---- agreement ------------------------------------------------------------------------------
 
-/** "0.62 (0.41 – 0.83)" for a kappa result, "—" when undefined. */
-function kappaText(k) {
-  if (!k) return "—";
-  const value = formatNumber(k.kappa, 2);
-  return k.ci95 ? `${value} (${formatNumber(k.ci95[0], 2)} – ${formatNumber(k.ci95[1], 2)})` : value;
+/** A kappa (or bound) to two decimals, never "-0". */
+function kappaNumber(x) {
+  return formatNumber((Math.round(x * 100) / 100) || 0, 2);
 }
 
+/**
+ * "0.62 (0.41 – 0.83)" for a kappa result; "—" when undefined (the server leaves kappa out below
+ * its minimum n, and when chance agreement is already perfect), with n alongside in the table.
+ */
+function kappaText(k) {
+  if (!k) return "—";
+  const value = kappaNumber(k.kappa);
+  return k.ci95 ? `${value} (${kappaNumber(k.ci95[0])} – ${kappaNumber(k.ci95[1])})` : value;
+}
+
+/** Field labels of the study's form by key, in the reader's language (empty if unavailable). */
+async function fieldLabels(code) {
+  try {
+    const form = await api(`/api/studies/${encodeURIComponent(code)}/form`);
+    const lang = currentLanguage();
+    return new Map(((form.definition && form.definition.fields) || []).map((f) => [f.key, localized(f.label, lang)]));
+  } catch {
+    return new Map();
+  }
+}
+
+let labels = new Map();
+
 function itemLabel(row) {
-  return row.eye ? `${row.field} (${row.eye})` : row.field;
+  const name = labels.get(row.field) || row.field;
+  return row.eye ? `${name} (${row.eye})` : name;
+}
+
+/** The n cell: n, and why kappa is left out when it is. */
+function nCell(row) {
+  const undefinedKappa = !row.kappa && row.n > 0;
+  return h("td", { class: "num", text: formatNumber(row.n),
+    title: undefinedKappa ? t("study.agreement.kappa_undefined", { min: 10 }) : null });
 }
 
 function loadAgreement(card, code) {
   return section(card, "study.agreement.title", "study-agreement-h", async () => {
     const a = await api(`/api/studies/${encodeURIComponent(code)}/agreement`);
+    labels = await fieldLabels(code);
     const names = a.names || {};
     const who = (id) => names[id] || t("study.unknown_user");
     const intro = h("p", { class: "note", text: t("study.agreement.intro", { form: a.form, version: a.form_version, double: a.cases_double_graded, repeated: a.cases_repeated }) });
@@ -166,7 +196,7 @@ function loadAgreement(card, code) {
     pairs.querySelector("tbody").append(...a.pairs.map((row) => h("tr", { dataset: { column: row.column, a: who(row.grader_a), b: who(row.grader_b) } },
       h("td", { text: `${who(row.grader_a)} – ${who(row.grader_b)}` }),
       h("td", { text: itemLabel(row) }),
-      h("td", { class: "num", text: formatNumber(row.n) }),
+      nCell(row),
       h("td", { class: "num", text: row.percent_agreement === null || row.percent_agreement === undefined ? "—" : `${formatNumber(row.percent_agreement, 1)} %` }),
       h("td", { class: "num kappa", text: kappaText(row.kappa) }),
       h("td", { class: "num kappa", text: kappaText(row.quadratic_kappa) }))));
@@ -185,7 +215,7 @@ function loadAgreement(card, code) {
       intra.querySelector("tbody").append(...a.intra.map((row) => h("tr", {},
         h("td", { text: who(row.grader) }),
         h("td", { text: itemLabel(row) }),
-        h("td", { class: "num", text: formatNumber(row.n) }),
+        nCell(row),
         h("td", { class: "num", text: row.percent_agreement === null || row.percent_agreement === undefined ? "—" : `${formatNumber(row.percent_agreement, 1)} %` }),
         h("td", { class: "num kappa", text: kappaText(row.kappa) }),
         h("td", { class: "num kappa", text: kappaText(row.quadratic_kappa) }))));
@@ -208,7 +238,7 @@ function truthTable(rows, who) {
   tableEl.querySelector("tbody").append(...rows.map((row) => h("tr", { dataset: { column: row.column, grader: row.grader } },
     h("td", { text: row.grader === "final" ? t("study.truth.final") : who(row.grader) }),
     h("td", { text: itemLabel(row) }),
-    h("td", { class: "num", text: formatNumber(row.n) }),
+    nCell(row),
     h("td", { class: "num", text: pct(row.percent_agreement) }),
     h("td", { class: "num kappa", text: kappaText(row.kappa) }),
     h("td", { class: "num kappa", text: kappaText(row.quadratic_kappa) }),

@@ -6,7 +6,7 @@
 import { api } from "../api.js";
 import { h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
-import { examsSummary, formatDateTime, pseudonymText, roleName, t } from "../i18n.js";
+import { currentLanguage, examsSummary, formatDateTime, pseudonymText, roleName, t } from "../i18n.js";
 import { onLeave } from "../lifecycle.js";
 import { navigate, renderToken } from "../router.js";
 import { hasRole } from "../session.js";
@@ -111,10 +111,12 @@ function row(item, isNext) {
   return tr;
 }
 
-/** A disagreeing field as "dr_grade (OD)". */
-function fieldName(text) {
+/** A disagreeing field by its form label, as "DME (OD)" (the key when no label came). */
+function fieldName(text, label) {
   const [field, eye] = String(text).split(":");
-  return eye ? `${field} (${eye})` : field;
+  const lang = currentLanguage();
+  const name = (label && label.label && (label.label[lang] || label.label.en)) || field;
+  return eye ? `${name} (${eye})` : name;
 }
 
 function queueSection(queue) {
@@ -131,7 +133,7 @@ function queueSection(queue) {
     h("td", { text: item.study }),
     h("td", { class: "num", text: String(item.round) }),
     h("td", {}, h("span", { class: `badge ${item.status === "open" ? "warn" : "ok"}`, text: t(`worklist.queue.${item.status}`) })),
-    h("td", { class: "fields", text: (item.fields || []).map(fieldName).join(", ") || "—" }),
+    h("td", { class: "fields", text: (item.fields || []).map((f, i) => fieldName(f, (item.labels || [])[i])).join(", ") || "—" }),
     h("td", { text: item.opened_at ? formatDateTime(item.opened_at) : "—" }))));
   section.append(h("div", { class: "table-wrap" }, list));
   return section;

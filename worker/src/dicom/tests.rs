@@ -117,6 +117,8 @@ fn a_native_opt_gives_its_frames_and_spacing() {
     assert_eq!((header.columns, header.rows, header.frames), (32, 24, 5));
     // PixelSpacing is row \ column (axial \ lateral) in mm; the column spacing is used.
     assert!((header.pixel_spacing_um.unwrap() - 11.7).abs() < 1e-9);
+    // The row spacing of an OPT frame is axial (depth), not the lateral column spacing.
+    assert!((header.row_spacing_um.unwrap() - 3.9).abs() < 1e-9);
     let volume = DicomVolume::parse("oct_od.dcm", &bytes).unwrap();
     for n in [0, 3, 4] {
         let image = volume.frame(n).unwrap();
@@ -416,6 +418,7 @@ fn grey_conversion_handles_monochrome1_signed_and_short_depths() {
             photometric: photometric.to_owned(),
             planar: false,
             pixel_spacing_um: None,
+            row_spacing_um: None,
             transfer_syntax: uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned(),
         };
     let image = convert("a", &header(8, 8, false, "MONOCHROME1"), &[0, 1, 128, 255]).unwrap();
@@ -454,6 +457,7 @@ fn planar_and_ybr_colour_become_interleaved_rgb() {
         photometric: "RGB".to_owned(),
         planar: true,
         pixel_spacing_um: None,
+        row_spacing_um: None,
         transfer_syntax: uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned(),
     };
     let image = convert("a", &h, &[1, 2, 3, 4, 5, 6]).unwrap();

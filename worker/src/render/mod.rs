@@ -382,9 +382,13 @@ fn draw_caliper(
     let (ax, ay) = placement.screen_at(caliper.a[0] * w, caliper.a[1] * h);
     let (bx, by) = placement.screen_at(caliper.b[0] * w, caliper.b[1] * h);
     draw::line(frame, placement.area, ax, ay, bx, by, CALIPER, stroke);
-    let pixels = f64::from((caliper.b[0] - caliper.a[0]) * w)
-        .hypot(f64::from((caliper.b[1] - caliper.a[1]) * h));
-    let um = exam.pixel_spacing_um.map(|s| pixels * s);
+    let (dx, dy) = (
+        f64::from((caliper.b[0] - caliper.a[0]) * w),
+        f64::from((caliper.b[1] - caliper.a[1]) * h),
+    );
+    let pixels = dx.hypot(dy);
+    // Anisotropic on OCT B-scans: lateral µm across, axial µm down.
+    let um = exam.length_um(dx, dy);
     let label = match um {
         Some(um) => format!("{um:.0} um"),
         None => format!("{pixels:.0} px"),

@@ -50,6 +50,7 @@ fn case() -> (CaseShape, Images) {
                 slices: 1,
                 enface: false,
                 pixel_spacing_um: Some(10.0),
+                axial_spacing_um: None,
             },
             ExamShape {
                 id: "oct-od".into(),
@@ -58,6 +59,7 @@ fn case() -> (CaseShape, Images) {
                 slices: 10,
                 enface: true,
                 pixel_spacing_um: Some(6.0),
+                axial_spacing_um: Some(2.0),
             },
         ],
         prior: vec![],
@@ -190,6 +192,43 @@ fn calipers_measure_micrometres() {
     // Half of a 200-pixel-wide image at 10 µm per pixel.
     let um = out.measurements[0].unwrap();
     assert!((um - 1000.0).abs() < 10.0, "{um}");
+}
+
+#[test]
+fn oct_calipers_use_the_axial_pixel_size_down_and_the_lateral_one_across() {
+    // Phantom B-scan: 100 × 50 pixels, 6 µm lateral, 2 µm axial.
+    let (shape, mut images) = case();
+    let mut view = state(&shape);
+    view.exam = "oct-od".into();
+    let measure = |view: &mut ViewState, images: &mut Images, a: [f32; 2], b: [f32; 2]| {
+        view.calipers = vec![Caliper { a, b }];
+        render(view, &shape, images, &mark()).unwrap().measurements[0]
+    };
+    // A vertical line of 25 rows: 25 × 2 µm, not 25 × 6 µm.
+    let vertical = measure(&mut view, &mut images, [0.5, 0.0], [0.5, 0.5]).unwrap();
+    assert!((vertical - 50.0).abs() < 0.01, "{vertical}");
+    // A horizontal line of 50 columns: 50 × 6 µm.
+    let horizontal = measure(&mut view, &mut images, [0.0, 0.2], [0.5, 0.2]).unwrap();
+    assert!((horizontal - 300.0).abs() < 0.01, "{horizontal}");
+    // A diagonal of 30 columns and 40 rows uses both: hypot(180, 80).
+    let diagonal = measure(&mut view, &mut images, [0.1, 0.1], [0.4, 0.9]).unwrap();
+    assert!((diagonal - 180f64.hypot(80.0)).abs() < 0.01, "{diagonal}");
+
+    // Axial size unknown: depth is not guessed from the lateral size.
+    let mut unknown = shape.clone();
+    unknown.exams[1].axial_spacing_um = None;
+    view.calipers = vec![Caliper {
+        a: [0.5, 0.0],
+        b: [0.5, 0.5],
+    }];
+    let out = render(&view, &unknown, &mut images, &mark()).unwrap();
+    assert_eq!(out.measurements[0], None);
+    view.calipers = vec![Caliper {
+        a: [0.0, 0.2],
+        b: [0.5, 0.2],
+    }];
+    let out = render(&view, &unknown, &mut images, &mark()).unwrap();
+    assert!((out.measurements[0].unwrap() - 300.0).abs() < 0.01);
 }
 
 #[test]

@@ -114,6 +114,9 @@ fn an_oct_volume_file_has_its_frames_as_slices_and_decodes_through_the_cache() {
     let os_shape = shape.exam("oct-os").unwrap();
     assert_eq!(os_shape.slices, 7);
     assert_eq!(os_shape.pixel_spacing_um, Some(6.0), "the manifest wins");
+    // The axial (row) pixel size comes from the OPT's PixelSpacing, not the lateral one.
+    assert!((oct.axial_spacing_um.unwrap() - 3.9).abs() < 1e-9);
+    assert!((os_shape.axial_spacing_um.unwrap() - 3.9).abs() < 1e-9);
 
     let image = images.image(&request("oct-od", Part::Slice(12))).unwrap();
     assert!(image.pixels == Pixels::Gray8(od[12].clone()));
