@@ -42,7 +42,10 @@ pub fn router(state: ControlState) -> Router {
         .with_state(state)
 }
 
-fn refusal(status: StatusCode, code: RefusalCode, message: impl Into<String>) -> Response {
+/// A refused request: its status and body (small, so `Result`s stay cheap).
+type Refused = (StatusCode, axum::Json<WorkerRefusal>);
+
+fn refusal(status: StatusCode, code: RefusalCode, message: impl Into<String>) -> Refused {
     (
         status,
         axum::Json(WorkerRefusal {
@@ -50,7 +53,6 @@ fn refusal(status: StatusCode, code: RefusalCode, message: impl Into<String>) ->
             message: message.into(),
         }),
     )
-        .into_response()
 }
 
 /// Checks the signature, then parses the body.
@@ -60,7 +62,7 @@ fn signed<T: serde::de::DeserializeOwned>(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<T, Response> {
+) -> Result<T, Refused> {
     check(state, method, uri, headers, body)?;
     serde_json::from_slice(body).map_err(|err| {
         refusal(
@@ -78,7 +80,7 @@ fn check(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), Response> {
+) -> Result<(), Refused> {
     let header = headers
         .get(control_auth::HEADER)
         .and_then(|v| v.to_str().ok());
@@ -115,7 +117,7 @@ async fn open_session(
 ) -> Response {
     let request: OpenSession = match signed(&state, &method, &uri, &headers, &body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     match state.streamer.open(request).await {
         Ok(opened) => json(&opened),
@@ -141,7 +143,7 @@ async fn end_sessions(
 ) -> Response {
     let request: EndSessions = match signed(&state, &method, &uri, &headers, &body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let ended = state.streamer.end(&request.filter, request.reason);
     if ended > 0 {
@@ -160,8 +162,8 @@ async fn status(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = check(&state, &method, &uri, &headers, b"") {
-        return response;
+    if let Err(refused) = check(&state, &method, &uri, &headers, b"") {
+        return refused.into_response();
     }
     let heartbeat: Heartbeat = state.status.heartbeat(&state.streamer);
     json(&heartbeat)

@@ -817,7 +817,9 @@ mod tests {
         let form = presets::icdr();
         let base =
             || json!({ "dr_grade": { "OD": 1, "OS": 2 }, "dme": { "OD": "none", "OS": "none" } });
-        let cases: [(&str, &str, Json, &[(&str, Eye)]); 5] = [
+        /// (field changed, new value, grade B, the rows that must be flagged).
+        type Case<'a> = (&'a str, &'a str, Json, &'a [(&'a str, Eye)]);
+        let cases: [Case; 5] = [
             (
                 "dme",
                 "OD",

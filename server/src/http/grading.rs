@@ -691,14 +691,14 @@ pub async fn adjudication_queue(
         .filter(|r| r.role == AssignmentRole::Adjudicator)
     {
         let study_id = row.case.case.study_id;
-        if !forms.contains_key(&study_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = forms.entry(study_id) {
             let study = state.db.study_by_id(study_id).await?;
             let form = match grading::current_form(&state.db, &study).await {
                 Ok(loaded) => Some(loaded.form),
                 Err(GradingError::NoForm(_)) => None,
                 Err(err) => return Err(err.into()),
             };
-            forms.insert(study_id, form);
+            slot.insert(form);
         }
         let form = forms.get(&study_id).and_then(Option::as_ref);
         let rounds = state.db.adjudications_of_case(row.case.case.id).await?;

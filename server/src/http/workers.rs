@@ -20,12 +20,18 @@ use crate::audit::event_by;
 use crate::db::workers::WorkerRow;
 use crate::state::AppState;
 
-fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+/// A refused request: its status and JSON error (small, so `Result`s stay cheap).
+type Refused = (StatusCode, Json<serde_json::Value>);
+
+fn refused(status: StatusCode, code: &str, message: impl Into<String>) -> Refused {
     (
         status,
         Json(json!({ "error": { "code": code, "message": message.into() } })),
     )
-        .into_response()
+}
+
+fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    refused(status, code, message).into_response()
 }
 
 /// The signing worker's public key (hex), if the request is signed by a trusted worker key.
@@ -35,7 +41,7 @@ fn signed_by(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<String, Response> {
+) -> Result<String, Refused> {
     let trusted: Vec<[u8; 32]> = state
         .config
         .workers
@@ -58,7 +64,7 @@ fn signed_by(
     .map(hex::encode)
     .map_err(|err| {
         tracing::warn!(error = %err, "worker request refused");
-        refuse(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string())
+        refused(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string())
     })
 }
 
@@ -72,7 +78,7 @@ pub async fn heartbeat(
 ) -> Response {
     let key = match signed_by(&state, &method, &uri, &headers, &body) {
         Ok(key) => key,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let beat: Heartbeat = match serde_json::from_slice(&body) {
         Ok(beat) => beat,
@@ -183,8 +189,8 @@ pub async fn events(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = signed_by(&state, &method, &uri, &headers, &body) {
-        return response;
+    if let Err(refused) = signed_by(&state, &method, &uri, &headers, &body) {
+        return refused.into_response();
     }
     let batch: EventBatch = match serde_json::from_slice(&body) {
         Ok(batch) => batch,

@@ -100,19 +100,7 @@ pub async fn pass(pool: &Pool, audit: &Audit) -> Result<(), DbError> {
         };
         if db.mark_live_stream_revoked(stream.id, now).await? {
             tracing::info!(session = %stream.id, user_id = %stream.user_id, why, "stream access revoked");
-            let draft = event_by(
-                Action::StreamRevoked,
-                Outcome::Success,
-                Some(stream.user_id),
-                Some(case_target(stream.case_id)),
-                None,
-                json!({
-                    "stream_id": stream.id,
-                    "viewer_session": stream.viewer_session,
-                    "worker": stream.worker_id,
-                    "why": why,
-                }),
-            );
+            let draft = stream_event(Action::StreamRevoked, Outcome::Success, &stream, "why", why);
             if let Err(err) = audit.record(draft).await {
                 tracing::warn!(error = %err, "cannot audit a stream revocation");
             }
@@ -137,22 +125,40 @@ async fn worker_lost(db: &Db, audit: &Audit, stream: &LiveStream) {
         }
     }
     tracing::warn!(session = %stream.id, worker = %stream.worker_id, "stream lost with its worker");
-    let draft = event_by(
+    let draft = stream_event(
         Action::StreamEnded,
         Outcome::Failure,
-        Some(stream.user_id),
-        Some(case_target(stream.case_id)),
-        None,
-        json!({
-            "stream_id": stream.id,
-            "viewer_session": stream.viewer_session,
-            "worker": stream.worker_id,
-            "end_reason": EndReason::WorkerLost.as_str(),
-        }),
+        stream,
+        "end_reason",
+        EndReason::WorkerLost.as_str(),
     );
     if let Err(err) = audit.record(draft).await {
         tracing::warn!(error = %err, "cannot audit a lost stream");
     }
+}
+
+/// An audit event about an open stream, with one fact (`key`: `value`) besides its ids.
+fn stream_event(
+    action: Action,
+    outcome: Outcome,
+    stream: &LiveStream,
+    key: &str,
+    value: &str,
+) -> readroom_domain::audit::EventDraft {
+    let mut details = json!({
+        "stream_id": stream.id,
+        "viewer_session": stream.viewer_session,
+        "worker": stream.worker_id,
+    });
+    details[key] = json!(value);
+    event_by(
+        action,
+        outcome,
+        Some(stream.user_id),
+        Some(case_target(stream.case_id)),
+        None,
+        details,
+    )
 }
 
 /// Closes, at start, the records of streams the previous run of the in-process worker left
