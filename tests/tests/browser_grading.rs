@@ -351,7 +351,8 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     );
     assert_eq!(radj["highlighted"], json!(["dr_grade:OD"]), "{radj}");
     assert_eq!(radj["names_shown"], false, "blind: {radj}");
-    assert_eq!(radj["focus"], "gradable:OD", "{radj}");
+    // The agreeing values are prefilled, so the form opens on the field to resolve.
+    assert_eq!(radj["focus"], "dr_grade:OD", "{radj}");
     assert_eq!(
         radj["after_submit"], "/",
         "no next case: the worklist: {radj}"

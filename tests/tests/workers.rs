@@ -338,11 +338,18 @@ async fn a_stream_survives_a_killed_worker_and_ends_when_access_is_revoked() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    // The stream the grader was watching was revoked, and says why. (The lost worker's stream,
+    // if its heartbeats were not yet stale, may be recorded as revoked too before it is closed.)
+    let current = result["after"]["stream"].as_str().unwrap();
+    let mine: Vec<_> = revoked
+        .iter()
+        .filter(|e| e.details.contains(current))
+        .collect();
+    assert_eq!(mine.len(), 1, "{revoked:?}");
     assert!(
-        revoked[0].details.contains("assignment_removed"),
+        mine[0].details.contains("assignment_removed"),
         "{:?}",
-        revoked[0]
+        mine[0]
     );
     assert_eq!(lost.len(), 1, "{lost:?}");
     // Nothing is left open.

@@ -123,6 +123,13 @@ pub async fn start_stream(
         .map_err(|err| AppError::BadRequest(format!("viewport: {err}")))?;
     let session = body.viewer_session.unwrap_or_else(Uuid::new_v4);
     let (ticket, _) = view_ticket(&state, &signed_in, id, session).await?;
+    // The shape only (the worker checks codecs and the data channel): garbage is refused here,
+    // whether or not a worker is available, and never sent to one.
+    if !looks_like_sdp(&body.offer.sdp) {
+        return Err(AppError::BadRequest(
+            "offer.sdp is not an SDP offer (it must start with v=0 and have media sections)".into(),
+        ));
+    }
     let who = Requester {
         user: signed_in.user.id,
         case: id,
@@ -178,4 +185,9 @@ pub async fn start_stream(
         viewer_session: session.to_string(),
         session_id: answer.stream_id.to_string(),
     }))
+}
+
+/// Whether `sdp` has the shape of a session description: `v=0` first, then `m=` sections.
+fn looks_like_sdp(sdp: &str) -> bool {
+    sdp.starts_with("v=0") && sdp.lines().any(|line| line.starts_with("m="))
 }
