@@ -256,11 +256,18 @@ impl Pool {
         let links: Vec<Arc<dyn WorkerLink>> = match &self.inner.workers {
             Workers::None => Vec::new(),
             Workers::Embedded(link) => vec![Arc::clone(link)],
+            // Only workers still sending heartbeats: a silent one cannot take the request, and
+            // each attempt would cost a connect timeout on every revalidation pass.
             Workers::Remote(client) => match self.inner.db.workers().await {
-                Ok(rows) => rows
-                    .iter()
-                    .map(|row| client.link(&row.id, &row.control_url))
-                    .collect(),
+                Ok(rows) => {
+                    let now = crate::auth::now_unix();
+                    let stale =
+                        i64::try_from(self.inner.config.stale_after_secs).unwrap_or(i64::MAX);
+                    rows.iter()
+                        .filter(|row| now - row.last_seen_unix <= stale)
+                        .map(|row| client.link(&row.id, &row.control_url))
+                        .collect()
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot list workers to end sessions");
                     Vec::new()
