@@ -314,10 +314,22 @@ async function adjudicator(browser) {
   out.names_shown = /grader\.(kim|jung|han)/.test(await page.textContent("#grading"));
   out.focus = await focused(page);
   await shot(page, "adjudicator");
-  await keys(page, bothEyesGradable(3, 0));
+  // The form opens on the field to resolve, the agreed values already filled in; the
+  // cup-to-disc ratio OD differs within tolerance (0.35 and 0.3), so it is not filled in:
+  // Enter names it and puts the focus on it.
+  await keys(page, ["3"]);
   await saved(page);
   await page.keyboard.press("Enter");
-  await page.waitForFunction((id) => !location.pathname.endsWith(id), p.case_id, { timeout: 15000 });
+  await page.waitForFunction(() => /problem/.test(document.getElementById("grading-message").textContent), null, { timeout: 15000 });
+  out.problem_message = (await page.textContent("#grading-message")).trim();
+  out.problem_focus = await focused(page);
+  await keys(page, ["type:0.35"]);
+  await saved(page);
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((id) => !location.pathname.endsWith(id), p.case_id, { timeout: 15000 }).catch(async (err) => {
+    const message = await page.textContent("#grading-message").catch(() => "");
+    throw new Error(`the final grade was not submitted (${err.message}); the form says: ${message}; values: ${JSON.stringify(await shownValues(page))}`);
+  });
   await waitForPage(page);
   out.after_submit = pathOf(page);
   out.flash = (await page.textContent("main")).includes(`Final grade for ${p.case_label} submitted.`);
