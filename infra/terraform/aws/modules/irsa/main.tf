@@ -102,6 +102,15 @@ data "aws_iam_policy_document" "server" {
       values   = ["secretsmanager.${data.aws_region.current.region}.amazonaws.com"]
     }
   }
+  # Until readroom writes checkpoints to their own bucket (it writes audit/checkpoints/ into
+  # store.s3.bucket today, docs/audit.md), a checkpoint there must not be deletable or hidden
+  # under a delete marker with the server's credentials.
+  statement {
+    sid       = "KeepCheckpointsInBundleBucket"
+    effect    = "Deny"
+    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = ["${var.bundles_bucket_arn}/audit/*"]
+  }
   statement {
     sid       = "NeverWorkerIdentities"
     effect    = "Deny"
