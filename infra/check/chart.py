@@ -1,0 +1,163 @@
+"""Render, lint and validate the Helm chart (run by scripts/check-infra in .venv-infra/main).
+
+For each values set: render with Helm v4 (helm-python-sdk, the Go library), lint with the same
+values, parse every rendered document, validate each object against the Kubernetes 1.37
+schemas (kubernetes-validate, strict: unknown fields fail), parse the readroom.toml the
+ConfigMaps carry, and write the manifests to OUT/<set>.yaml for checkov.
+
+Custom resources (ServiceMonitor, PrometheusRule, SecretProviderClass) have no schema in
+kubernetes-validate: they are listed as "not schema-validated" and checked here by hand for
+the fields readroom depends on; the PrometheusRule must carry exactly the groups of
+infra/observability/alerts.yml.
+
+Usage: python chart.py CHART OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+import kubernetes_validate
+import yaml
+from helm_python.chart import Chart, lint
+
+K8S_VERSION = "1.37.0"
+
+# name -> values files layered over the chart's values.yaml (paths relative to the chart),
+# plus inline overrides.
+SETS: dict[str, tuple[list[str], dict]] = {
+    "default": (["ci/keys.yaml"], {}),
+    "default-monitoring": (["ci/keys.yaml"], {"monitoring": {"enabled": True}, "coturn": {"enabled": True}}),
+    "pilot": (["ci/keys.yaml", "values-pilot.yaml"], {}),
+    "survey": (["ci/keys.yaml", "values-survey.yaml"], {}),
+    "portrange": (["ci/keys.yaml", "ci/portrange.yaml"], {}),
+}
+
+CRDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
+
+
+def merge(base: dict, over: dict) -> dict:
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_values(chart: Path, files: list[str], inline: dict) -> dict:
+    values: dict = {}
+    for name in files:
+        merge(values, yaml.safe_load((chart / name).read_text()) or {})
+    return merge(values, inline)
+
+
+def check_crd(obj: dict, alerts: dict) -> list[str]:
+    """Hand checks of the custom resources' fields readroom relies on."""
+    problems = []
+    kind = obj["kind"]
+    spec = obj.get("spec") or {}
+    if kind == "ServiceMonitor":
+        eps = spec.get("endpoints") or []
+        if not eps or not spec.get("selector", {}).get("matchLabels"):
+            problems.append("ServiceMonitor without endpoints or selector")
+        for ep in eps:
+            jobs = [r.get("replacement") for r in ep.get("relabelings", []) if r.get("targetLabel") == "job"]
+            if jobs not in (["readroom-server"], ["readroom-worker"]):
+                problems.append(f"ServiceMonitor endpoint sets job to {jobs}, the rules expect readroom-server/readroom-worker")
+            if ep.get("path") != "/metrics":
+                problems.append("ServiceMonitor endpoint path is not /metrics")
+    elif kind == "PrometheusRule":
+        if spec.get("groups") != alerts["groups"]:
+            problems.append("PrometheusRule groups differ from infra/observability/alerts.yml")
+    return problems
+
+
+def main() -> int:
+    chart = Path(sys.argv[1]).resolve()
+    out = Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    alerts = yaml.safe_load((chart / "files" / "alerts.yml").read_text())
+    loaded = Chart.load(str(chart))
+    failures = 0
+    summary = []
+
+    # The chart must refuse to render without the two public keys.
+    try:
+        loaded.render(values={}, name="rr", namespace="readroom")
+        print("chart: FAIL rendered without keys.serverPublicKey / config.workers.trustedKeys (it must refuse)")
+        failures += 1
+    except Exception as err:  # helm_python raises its own error types
+        if "keys.serverPublicKey is required" not in str(err):
+            print(f"chart: FAIL unexpected error without keys: {err}")
+            failures += 1
+        else:
+            print("chart: values.yaml alone is refused as intended (keys.serverPublicKey is required)")
+
+    for name, (files, inline) in SETS.items():
+        values = load_values(chart, files, inline)
+        report = lint(str(chart), values=values, strict=True, kube_version="v1.37.0")
+        lint_errors = list(report.get("errors") or [])
+        lint_errors += [m["error"] for m in report.get("messages", []) if m.get("severity", 0) >= 2]
+        for e in lint_errors:
+            print(f"chart[{name}]: lint: {e}")
+        failures += len(lint_errors)
+
+        rendered = loaded.render(values=values, name="rr", namespace="readroom")
+        docs = []
+        for template, text in sorted(rendered.items()):
+            if not template.endswith((".yaml", ".yml")):
+                continue
+            for doc in yaml.safe_load_all(text):
+                if doc:
+                    docs.append((template, doc))
+        kinds: dict[str, int] = {}
+        unvalidated = []
+        for template, obj in docs:
+            kind = obj.get("kind", "?")
+            kinds[kind] = kinds.get(kind, 0) + 1
+            ident = f"{kind}/{obj.get('metadata', {}).get('name')}"
+            if (obj.get("apiVersion"), kind) in CRDS:
+                unvalidated.append(ident)
+                for p in check_crd(obj, alerts):
+                    print(f"chart[{name}]: {ident}: {p}")
+                    failures += 1
+                continue
+            try:
+                kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                path = "/".join(str(p) for p in err.path)
+                print(f"chart[{name}]: {ident} ({template}): {path}: {err.message}")
+                failures += 1
+            except kubernetes_validate.SchemaNotFoundError:
+                print(f"chart[{name}]: {ident}: no Kubernetes {K8S_VERSION} schema for {obj.get('apiVersion')} {kind}")
+                failures += 1
+            if kind == "ConfigMap" and "readroom.toml" in obj.get("data", {}):
+                try:
+                    tomllib.loads(obj["data"]["readroom.toml"])
+                except tomllib.TOMLDecodeError as err:
+                    print(f"chart[{name}]: {ident}: readroom.toml does not parse: {err}")
+                    failures += 1
+            if kind == "ConfigMap" and "readroom.json" in obj.get("data", {}):
+                json.loads(obj["data"]["readroom.json"])
+        (out / f"{name}.yaml").write_text(
+            "\n".join("---\n" + yaml.safe_dump(obj, sort_keys=False) for _, obj in docs)
+        )
+        summary.append(
+            f"chart[{name}]: {len(docs)} objects ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}); "
+            f"schema-checked {len(docs) - len(unvalidated)}, CRDs checked by hand: {', '.join(unvalidated) or 'none'}"
+        )
+
+    for line in summary:
+        print(line)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
