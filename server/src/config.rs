@@ -120,6 +120,9 @@ pub struct WorkerConfig {
     pub drain_secs: u64,
     /// Start even when the process cannot be hardened (core dumps off, not dumpable).
     pub allow_unhardened: bool,
+    /// Where `GET /metrics` (Prometheus) listens, e.g. `0.0.0.0:9464`; unset: no metrics
+    /// listener. It serves only counters and timings (no ids, no image data).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for WorkerConfig {
@@ -134,6 +137,7 @@ impl Default for WorkerConfig {
             heartbeat_secs: 1,
             drain_secs: 30,
             allow_unhardened: false,
+            metrics_listen: None,
         }
     }
 }

@@ -149,22 +149,29 @@ pub async fn ingest(
     let actor = options.actor;
     let result = ingest_unaudited(db, store, path, code, options).await;
     let draft = match &result {
-        Ok(report) => event_by(
-            Action::IngestAccepted,
-            Outcome::Success,
-            actor,
-            Some(case_target(report.case_id)),
-            None,
-            json!({
-                "study": code,
-                "case_label": report.case_label,
-                "bundle_id": report.bundle_id,
-                "files": report.files,
-                "exams": report.exams,
-                "ciphertext_bytes": report.ciphertext_bytes,
-                "ciphertext_sha256": report.ciphertext_sha256,
-            }),
-        ),
+        Ok(report) => {
+            metrics::counter!("readroom_ingest_bytes_total", "kind" => "source")
+                .increment(report.source_bytes);
+            metrics::counter!("readroom_ingest_bytes_total", "kind" => "ciphertext")
+                .increment(report.ciphertext_bytes);
+            metrics::counter!("readroom_ingest_accepted_total").increment(1);
+            event_by(
+                Action::IngestAccepted,
+                Outcome::Success,
+                actor,
+                Some(case_target(report.case_id)),
+                None,
+                json!({
+                    "study": code,
+                    "case_label": report.case_label,
+                    "bundle_id": report.bundle_id,
+                    "files": report.files,
+                    "exams": report.exams,
+                    "ciphertext_bytes": report.ciphertext_bytes,
+                    "ciphertext_sha256": report.ciphertext_sha256,
+                }),
+            )
+        }
         Err(err) => {
             let (outcome, reason, problems) = match err {
                 IngestError::Rejected(rejection) => (
@@ -177,6 +184,7 @@ pub async fn ingest(
                 IngestError::UnknownStudy { .. } => (Outcome::Denied, "unknown_study", 1),
                 _ => (Outcome::Failure, "error", 0),
             };
+            metrics::counter!("readroom_ingest_refusals_total", "reason" => reason).increment(1);
             event_by(
                 Action::IngestRefused,
                 outcome,

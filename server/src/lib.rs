@@ -33,6 +33,7 @@ pub mod grading;
 pub mod http;
 pub mod ingest;
 pub mod logging;
+pub mod observability;
 pub mod private_fs;
 pub mod serve;
 pub mod state;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -39,19 +38,12 @@ impl Server {
         let db = crate::cli::open_db(&config).await?;
         let store = crate::store::open(&config).await?;
         let metrics = if install_metrics {
-            PrometheusBuilder::new().install_recorder().ok()
+            crate::observability::install_recorder()
         } else {
             None
         };
-        if let Some(handle) = metrics.clone() {
-            // The exporter's histograms grow until upkeep runs (its documented requirement).
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-                loop {
-                    tick.tick().await;
-                    handle.run_upkeep();
-                }
-            });
+        if metrics.is_some() {
+            crate::observability::spawn_pool_sampler(db.clone());
         }
         let listener = TcpListener::bind(config.listen)
             .await
@@ -189,6 +181,10 @@ fn spawn_session_sweeper(state: AppState) {
                 Ok(count) => tracing::debug!(count, "expired sessions removed"),
                 Err(err) => tracing::warn!(error = %err, "cannot remove expired sessions"),
             }
+            // Sign-in counters a day old: throttle windows, and phantom names no longer locked.
+            if let Err(err) = state.db.purge_signin_counters(now - 86_400).await {
+                tracing::warn!(error = %err, "cannot purge sign-in counters");
+            }
         }
     });
 }
@@ -204,6 +200,21 @@ fn spawn_checkpointer(state: AppState) {
         tick.tick().await;
         loop {
             tick.tick().await;
+            // A broken chain is never signed: the checkpoint would vouch for the tampering.
+            match crate::audit::verify_recent(&state.db, &state.store, &state.audit_signer).await {
+                Ok(report) if report.first_break.is_some() => {
+                    tracing::error!(
+                        first_break = ?report.first_break.as_ref().map(|b| b.seq),
+                        "the audit chain is broken; no checkpoint is written (run `readroom audit verify`)"
+                    );
+                    continue;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not verify the audit chain");
+                    continue;
+                }
+            }
             if let Err(err) =
                 crate::audit::checkpoint(&state.db, &state.store, &state.audit_signer).await
             {

@@ -121,6 +121,11 @@ mod imp {
         } else {
             settings.id.clone()
         };
+        if let Some(listen) = settings.metrics_listen
+            && let Some(handle) = crate::observability::install_recorder()
+        {
+            crate::observability::serve_worker_metrics(listen, handle).await?;
+        }
         let store = crate::store::open(&config).await?;
         let (streamer, events) = readroom_worker::node::streamer(
             config.stream.clone(),
@@ -129,6 +134,7 @@ mod imp {
             verifier,
             settings.allow_unhardened,
         )?;
+        metrics::gauge!("readroom_worker_capacity").set(config.stream.max_sessions as f64);
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -85,6 +85,7 @@ backend_tests!(
     missing_rows_are_not_found,
     concurrent_ingests_get_distinct_labels,
     migrate_is_idempotent,
+    signin_counters,
 );
 
 fn recipients(lines: &str) -> Recipients {
@@ -669,4 +670,85 @@ async fn debug_output_redacts_the_password() {
     assert!(!shown.contains(&password), "{shown}");
     assert!(shown.contains(&format!("{user}:***@")), "{shown}");
     db.close().await;
+}
+
+/// Sign-in counters live in the database, so every replica counts the same attempts: per
+/// address per one-minute window, and failures of names without an account, which lock like
+/// accounts (and a lock is kept through the purge).
+async fn signin_counters(db: &Db) {
+    let now = 1_700_000_040; // the start of a minute
+    for expected in 1..=3 {
+        assert_eq!(
+            db.count_signin_attempt("10.0.0.1", now + expected)
+                .await
+                .unwrap(),
+            expected
+        );
+    }
+    assert_eq!(db.count_signin_attempt("10.0.0.2", now).await.unwrap(), 1);
+    // The next minute starts over.
+    assert_eq!(
+        db.count_signin_attempt("10.0.0.1", now + 60).await.unwrap(),
+        1
+    );
+
+    let lock_for = |lockouts: i64| 60 << lockouts;
+    let name = "a".repeat(64);
+    assert_eq!(db.phantom_locked_until(&name, now).await.unwrap(), None);
+    assert_eq!(
+        db.record_phantom_failure(&name, 3, now, lock_for)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.record_phantom_failure(&name, 3, now, lock_for)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.record_phantom_failure(&name, 3, now, lock_for)
+            .await
+            .unwrap(),
+        Some(now + 60)
+    );
+    assert_eq!(
+        db.phantom_locked_until(&name, now + 59).await.unwrap(),
+        Some(now + 60)
+    );
+    assert_eq!(
+        db.phantom_locked_until(&name, now + 60).await.unwrap(),
+        None
+    );
+    // The second lock is twice as long.
+    for _ in 0..2 {
+        assert_eq!(
+            db.record_phantom_failure(&name, 3, now + 100, lock_for)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        db.record_phantom_failure(&name, 3, now + 100, lock_for)
+            .await
+            .unwrap(),
+        Some(now + 220)
+    );
+    // A purge forgets old windows and unlocked names, not a name still locked.
+    let other = "b".repeat(64);
+    db.record_phantom_failure(&other, 3, now, lock_for)
+        .await
+        .unwrap();
+    let purged = db.purge_signin_counters(now + 150).await.unwrap();
+    assert_eq!(purged, 3, "two throttle windows and one unlocked name");
+    assert_eq!(
+        db.phantom_locked_until(&name, now + 150).await.unwrap(),
+        Some(now + 220)
+    );
+    assert_eq!(
+        db.count_signin_attempt("10.0.0.1", now + 60).await.unwrap(),
+        1
+    );
 }

@@ -394,3 +394,93 @@ async fn signaling_refuses_bad_offers_and_other_cases() {
     let streamer = app.state.embedded.as_ref().unwrap();
     assert_eq!(streamer.active_sessions(), 0);
 }
+
+/// "Next case" keeps the peer connection: the viewer opens each next case on its open stream
+/// (`open_case` with a fresh ticket), shows that case's exams, the server moves the live stream
+/// to it and audits every switch; leaving the case pages ends the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_case_opens_on_the_same_connection() {
+    browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
+    let app = TestApp::start_demo(Backend::Sqlite).await;
+    let study = demo_study(&app).await;
+    let grader = app
+        .user("grader.next", &[(Role::Grader, Some(study.id))])
+        .await;
+    let cases: Vec<Case> = app
+        .db()
+        .list_cases(study.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .take(3)
+        .map(|s| s.case)
+        .collect();
+    for case in &cases {
+        app.assign(case, &grader, AssignmentRole::Grader).await;
+    }
+    let ids: Vec<String> = cases.iter().map(|c| c.id.to_string()).collect();
+    let result: Value = browser::run_script_async(
+        "stream-next-case.mjs",
+        json!({
+            "base_url": app.url,
+            "link_url": app.link(&grader).await,
+            "case_ids": ids,
+        }),
+        Duration::from_secs(120),
+    )
+    .await
+    .expect("browser run");
+    println!("next case run: {result}");
+
+    let switches = result["switches"].as_array().unwrap();
+    assert_eq!(switches.len(), 2, "{result}");
+    for (switch, case) in switches.iter().zip(&cases[1..]) {
+        assert_eq!(switch["case_id"], json!(case.id.to_string()), "{result}");
+        assert_eq!(
+            switch["same_stream"],
+            json!(true),
+            "no new connection: {result}"
+        );
+        assert!(
+            switch["ms"].as_f64().is_some(),
+            "a first frame of the case: {result}"
+        );
+        // What is shown is the next case's: its exams, one of them on screen.
+        let bundle = app.db().bundle_by_id(case.bundle_id).await.unwrap();
+        let summary = bundle.summary.to_string();
+        let exams = switch["exams"].as_array().unwrap();
+        assert!(!exams.is_empty(), "{result}");
+        for exam in exams {
+            assert!(
+                summary.contains(exam.as_str().unwrap()),
+                "exam {exam} is not in case {}'s bundle: {summary}",
+                case.id
+            );
+        }
+        assert!(exams.contains(&switch["exam"]), "{result}");
+    }
+    assert_eq!(result["page_errors"], json!([]), "{result}");
+    assert_eq!(result["after_leaving"]["viewer"], json!(false), "{result}");
+
+    // One stream session, ended after the grader left, reported on the last case; every switch
+    // was audited on the case it opened.
+    let rows = wait_for_report(&app, &cases[2]).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].id.to_string(), result["stream"].as_str().unwrap());
+    for case in &cases[1..] {
+        let events = app
+            .db()
+            .search_audit(
+                &readroom_server::db::audit::AuditFilter {
+                    target: Some(format!("case:{}", case.id)),
+                    action: Some("stream.switched_case".into()),
+                    ..Default::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+    }
+    assert!(app.db().live_streams().await.unwrap().is_empty());
+}

@@ -66,7 +66,7 @@ pub async fn password_sign_in(
     if !auth.local_accounts {
         return Err(SignInError::LocalAccountsDisabled);
     }
-    if !auth.throttle.allow(client) {
+    if !auth.throttle.allow(db, client, now).await? {
         return Err(SignInError::Throttled);
     }
     let user = match db.user_by_username(username).await {
@@ -76,14 +76,17 @@ pub async fn password_sign_in(
             // is checked before the password, a failure costs the same argon2 verification), so
             // neither the answer nor its timing reveals which names exist.
             let phantom = &auth.phantom_lockouts;
-            if let Some(until) = phantom.locked_until(username, now) {
+            if let Some(until) = phantom.locked_until(db, username, now).await? {
                 return Err(SignInError::Locked {
                     retry_after: until - now,
                 });
             }
             password::verify(None, password_text.to_owned()).await;
             return Err(
-                match phantom.failure(username, now, password::lock_seconds) {
+                match phantom
+                    .failure(db, username, now, password::lock_seconds)
+                    .await?
+                {
                     Some(until) => SignInError::Locked {
                         retry_after: until - now,
                     },
@@ -140,20 +143,20 @@ pub async fn link_sign_in(
 ) -> Result<User, SignInError> {
     // Only wrong tokens spend the address's sign-in budget: guessing is what it limits, and a
     // valid link works once anyway.
-    let invalid = || {
-        if auth.throttle.allow(client) {
-            SignInError::InvalidLink
-        } else {
-            SignInError::Throttled
+    let invalid = || async {
+        match auth.throttle.allow(db, client, now).await {
+            Ok(true) => SignInError::InvalidLink,
+            Ok(false) => SignInError::Throttled,
+            Err(err) => err.into(),
         }
     };
     if !tokens::looks_like_token(token) {
-        return Err(invalid());
+        return Err(invalid().await);
     }
     let token_hash = tokens::hash_token(token);
     let (user_id, purpose) = match db.peek_signin_link(&token_hash, now).await {
         Ok(found) => found,
-        Err(DbError::NotFound) => return Err(invalid()),
+        Err(DbError::NotFound) => return Err(invalid().await),
         Err(err) => return Err(err.into()),
     };
     let user = db.user_by_id(user_id).await?;

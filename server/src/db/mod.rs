@@ -46,6 +46,7 @@ mod error;
 pub mod grading;
 mod identity;
 pub mod model;
+mod signin_counters;
 pub mod streams;
 mod studies;
 mod users;
@@ -273,6 +274,11 @@ impl Db {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// Open connections of the pool and how many of them are idle.
+    pub fn pool_counts(&self) -> (u32, usize) {
+        with_pool!(self, pool => (pool.size(), pool.num_idle()))
     }
 
     /// Closes every connection; later calls fail with [`DbError::Unavailable`].

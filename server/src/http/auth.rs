@@ -585,10 +585,15 @@ async fn callback_refused(
     code: &str,
 ) -> Response {
     let client_ip = client.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let code = if state.auth.throttle.allow(client_ip) {
-        code
-    } else {
-        "throttled"
+    let code = match state
+        .auth
+        .throttle
+        .allow(&state.db, client_ip, crate::auth::now_unix())
+        .await
+    {
+        Ok(true) => code,
+        Ok(false) => "throttled",
+        Err(_) => return redirect_to("/signin?error=unavailable"),
     };
     if audit_sign_in_failure(state, client, None, method, code)
         .await

@@ -72,12 +72,13 @@ pub async fn why_revoked(
 pub async fn pass(pool: &Pool, audit: &Audit) -> Result<(), DbError> {
     let db = pool.db();
     let now = crate::auth::now_unix();
+    let stale = i64::try_from(pool.config().stale_after_secs).unwrap_or(i64::MAX);
+    let workers = db.workers().await?;
+    record_pool_gauges(&workers, now, stale);
     let streams = db.live_streams().await?;
     if streams.is_empty() {
         return Ok(());
     }
-    let stale = i64::try_from(pool.config().stale_after_secs).unwrap_or(i64::MAX);
-    let workers = db.workers().await?;
     let alive = |id: &str| {
         id == EMBEDDED_ID
             || workers
@@ -110,6 +111,22 @@ pub async fn pass(pool: &Pool, audit: &Audit) -> Result<(), DbError> {
             .await;
     }
     Ok(())
+}
+
+/// The pool as this replica sees it: workers with fresh heartbeats, and the sessions they can
+/// still take (not draining).
+fn record_pool_gauges(workers: &[crate::db::workers::WorkerRow], now: i64, stale: i64) {
+    let fresh: Vec<_> = workers
+        .iter()
+        .filter(|w| now - w.last_seen_unix <= stale)
+        .collect();
+    let free: i64 = fresh
+        .iter()
+        .filter(|w| !w.draining)
+        .map(|w| (w.capacity - w.active_sessions).max(0))
+        .sum();
+    metrics::gauge!("readroom_workers_healthy").set(fresh.len() as f64);
+    metrics::gauge!("readroom_pool_free_slots").set(free as f64);
 }
 
 /// Closes the record of a stream whose worker went silent: the row goes, and the audit log

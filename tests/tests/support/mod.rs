@@ -274,9 +274,18 @@ pub struct Browser {
 impl Browser {
     /// A signed-out browser on `app`.
     pub fn new(app: &TestApp) -> Browser {
+        Browser::at(&app.url)
+    }
+
+    /// A signed-out browser on the server (or load balancer) at `base`.
+    pub fn at(base: &str) -> Browser {
         Browser {
-            base: app.url.clone(),
-            client: app.http(),
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             cookie: None,
             csrf: None,
             same_origin: true,

@@ -1,14 +1,16 @@
 // `/cases/{id}`: the streamed image viewer (for assigned graders and adjudicators) with the
 // grading form on its right (grading-form.js) and the case's metadata (`GET /api/cases/{id}`)
 // folded under the form. The page fills the window (no page scroll; the form panel scrolls on
-// its own), so the image keeps its size while the grader works. Leaving the page ends the
-// stream session.
+// its own), so the image keeps its size while the grader works. Leaving the page parks the
+// viewer for the next case page, which opens its case on the same connection (keeper.js);
+// otherwise the stream session ends a moment later.
 
 import { api } from "../api.js";
 import { dl, h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
 import { onLeave } from "../lifecycle.js";
 import { renderToken } from "../router.js";
+import { park, take } from "../stream/keeper.js";
 import { Viewer } from "../stream/viewer.js";
 import { eyeName, formatDateTime, formatNumber, kindName, pseudonymText, roleName, statusName, t } from "../i18n.js";
 import { mountGradingForm } from "./grading-form.js";
@@ -23,15 +25,29 @@ export async function render(view, [caseId]) {
   const heading = h("h1", { text: t("case.title") });
   view.append(h("div", { class: "case-head" }, crumbs, heading), status);
   status.show("info", t("loading"));
+  // The previous case's connection, if the grader came from a case page (next case): the
+  // switch starts at once, beside loading the case (a case the user may not view gets no
+  // ticket, and the switch fails).
+  const parked = take();
+  const switching = parked ? parked.switchCase(caseId) : Promise.resolve(false);
+  const dropParked = async () => {
+    if (!parked) return;
+    await switching;
+    parked.destroy();
+  };
   let item;
   try {
     item = await api(`/api/cases/${encodeURIComponent(caseId)}`);
   } catch (err) {
+    dropParked();
     if (err.redirected) return;
     status.show("error", err.status === 404 ? t("case.not_found") : errorText(err));
     return;
   }
-  if (!isCurrent()) return;
+  if (!isCurrent()) {
+    dropParked();
+    return;
+  }
   status.clear();
   heading.textContent = t("case.heading", { label: item.label });
   document.title = `${item.label} · readroom`;
@@ -39,6 +55,7 @@ export async function render(view, [caseId]) {
 
   const details = detailsOf(item);
   if (item.access !== "view") {
+    dropParked();
     view.append(h("p", { class: "note", text: t("case.stream_metadata_only") }), details);
     return;
   }
@@ -48,11 +65,22 @@ export async function render(view, [caseId]) {
   document.documentElement.classList.add("fill-window");
   onLeave(() => document.documentElement.classList.remove("fill-window"));
   view.classList.add("with-viewer");
-  const viewer = new Viewer({ caseId: item.case_id });
+  let viewer = null;
+  if (parked) {
+    if (await switching) viewer = parked;
+    else parked.destroy();
+  }
+  const reused = !!viewer;
+  if (!viewer) viewer = new Viewer({ caseId: item.case_id });
+  if (!isCurrent()) {
+    viewer.destroy();
+    return;
+  }
   const panel = h("aside", { class: "grading-panel", "aria-label": t("grading.panel") });
   view.append(h("div", { class: "case-layout" }, viewer.element, panel));
-  onLeave(() => viewer.destroy());
-  viewer.start();
+  const kept = viewer;
+  onLeave(() => park(kept));
+  if (!reused) viewer.start();
 
   const form = await mountGradingForm(panel, { caseId: item.case_id, viewer, isCurrent });
   if (!isCurrent()) return;

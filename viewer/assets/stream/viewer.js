@@ -6,6 +6,7 @@
 // frame numbers, lossless verification, errors, getStats); it holds nothing the page does not
 // already show.
 
+import { api } from "../api.js";
 import { h } from "../dom.js";
 import { examLabel, formatNumber, t } from "../i18n.js";
 import { StreamConnection, mark } from "./connection.js";
@@ -62,6 +63,9 @@ export class Viewer {
     this.assembler = new LosslessAssembler();
     this.verifying = Promise.resolve();
     this.viewport = null;
+    this.switching = null;
+    this.listeners = [];
+    this.parked = false;
     this.build();
   }
 
@@ -144,6 +148,15 @@ export class Viewer {
       this.setPhase("ended", t("viewer.unsupported"));
       return;
     }
+    this.attach();
+    this.viewport = this.measure();
+    this.every(PING_MS, () => this.heartbeat());
+    this.every(LIVENESS_MS, () => this.checkLiveness());
+    this.connect();
+  }
+
+  /** Listens to the page's keyboard, the stage's pointer and its size; exposes the debug API. */
+  attach() {
     this.listeners = [
       [document, "keydown", (event) => this.onKey(event)],
       [window, "pagehide", () => this.conn && this.conn.close()],
@@ -157,11 +170,58 @@ export class Viewer {
     for (const [target, type, fn, options] of this.listeners) target.addEventListener(type, fn, options);
     this.resizeObserver = new ResizeObserver(() => this.onResize());
     this.resizeObserver.observe(this.stage);
-    this.viewport = this.measure();
-    this.every(PING_MS, () => this.heartbeat());
-    this.every(LIVENESS_MS, () => this.checkLiveness());
     this.installDebugApi();
-    this.connect();
+  }
+
+  /** Stops listening to the page (the connection stays up: see `park` in keeper.js). */
+  detach() {
+    for (const [target, type, fn, options] of this.listeners || []) target.removeEventListener(type, fn, options);
+    this.listeners = [];
+    if (this.resizeObserver) this.resizeObserver.disconnect();
+    this.resizeObserver = null;
+    this.endDrag();
+    if (window.readroomViewer && window.readroomViewer.owner === this) delete window.readroomViewer;
+  }
+
+  /**
+   * Opens `caseId` on this viewer's open connection (the next case): a fresh ticket for this
+   * viewer session, sent to the worker as `open_case`; the worker answers with `ready` for the
+   * new case and its first frame, with no new peer connection. Re-attaches to the page.
+   * Returns false (and changes nothing) when the connection cannot take it; the caller then
+   * starts a new viewer. A refusal after this is answered by reconnecting on the new case.
+   */
+  async switchCase(caseId) {
+    if (this.destroyed || !this.conn || !this.conn.ready() || !this.readyReceived || !this.sessionId) return false;
+    let answer;
+    try {
+      answer = await api(`/api/cases/${encodeURIComponent(caseId)}/ticket`, {
+        method: "POST",
+        body: { viewer_session: this.sessionId },
+      });
+    } catch {
+      return false;
+    }
+    if (this.destroyed || !this.conn || !this.conn.ready()) return false;
+    mark("open-case");
+    this.caseId = caseId;
+    this.savedState = null;
+    this.readyReceived = false;
+    this.framePresented = false;
+    this.shape = null;
+    this.state = null;
+    this.lossless = null;
+    this.measurements = [];
+    this.hideLossless();
+    this.setPhase("opening", t("viewer.opening"));
+    const seq = this.sendMessage({ type: "open_case", ticket: answer.ticket });
+    if (seq === null) return false;
+    this.switching = seq;
+    this.attach();
+    // Taking the element out of the old page paused the video (as for any media element).
+    this.video.play().catch(() => {});
+    this.watchFirstFrame();
+    this.updateControls();
+    return true;
   }
 
   /** Ends the session and releases everything (leaving the page). */
@@ -173,10 +233,8 @@ export class Viewer {
       clearInterval(timer);
     }
     this.timers.clear();
-    for (const [target, type, fn, options] of this.listeners || []) target.removeEventListener(type, fn, options);
-    if (this.resizeObserver) this.resizeObserver.disconnect();
+    this.detach();
     this.video.srcObject = null;
-    if (window.readroomViewer && window.readroomViewer.owner === this) delete window.readroomViewer;
   }
 
   later(ms, fn) {
@@ -239,6 +297,11 @@ export class Viewer {
 
   onLost(reason) {
     if (this.destroyed) return;
+    if (this.parked) {
+      // Nobody is looking: no reconnect (the next case page starts a new connection).
+      this.destroy();
+      return;
+    }
     if (this.state) this.savedState = this.state;
     this.hideLossless();
     console.info("stream connection lost:", reason);
@@ -264,6 +327,11 @@ export class Viewer {
   onTrack(stream) {
     this.video.srcObject = stream;
     this.video.play().catch(() => {});
+    this.watchFirstFrame();
+  }
+
+  /** Marks the first frame presented (of a connection, or of a case opened on it). */
+  watchFirstFrame() {
     const presented = () => {
       if (this.conn && !this.framePresented) {
         mark("first-frame");
@@ -323,6 +391,7 @@ export class Viewer {
   }
 
   onReady(message) {
+    this.switching = null;
     this.readyReceived = true;
     this.sessionId = message.session;
     this.shape = message.shape;
@@ -340,6 +409,14 @@ export class Viewer {
 
   onError(message) {
     if (message.seq !== null && message.seq !== undefined) this.awaiting.delete(message.seq);
+    if (this.switching !== null && message.seq === this.switching) {
+      // The worker could not open the next case on this connection: a new one on that case.
+      this.switching = null;
+      console.info("open_case refused, reconnecting:", message.code);
+      this.failures = 0;
+      this.connect();
+      return;
+    }
     this.errors.push({ code: message.code, seq: message.seq ?? null, message: message.message });
     if (this.errors.length > 200) this.errors.splice(0, this.errors.length - 200);
     this.flash(t(`viewer.error.${message.code}`, { message: message.message }), "error");
@@ -691,6 +768,7 @@ export class Viewer {
       get badge() { return viewer.badge; },
       get sessionId() { return viewer.sessionId; },
       get streamId() { return viewer.streamId; },
+      get caseId() { return viewer.caseId; },
       get errors() { return viewer.errors; },
       get phase() { return viewer.element.dataset.state; },
       get quality() { return viewer.quality; },

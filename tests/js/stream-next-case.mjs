@@ -1,0 +1,99 @@
+// "Next case" on one connection: a grader opens a case, then goes to the next ones the way the
+// grading form's "Open next case" does (the app's router, no page load). The viewer must open
+// each case on the same peer connection (`open_case` with a fresh ticket: same stream id) and
+// show it. Used by tests/tests/streaming.rs and the worker-tier benchmark.
+//
+// Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_ids (the first is opened
+// cold, then each next one in turn), rounds (how many times to go through case_ids after the
+// first; default 1).
+// Prints: RESULT {cold_ms, switches: [{case_id, ms, open_case_ms, same_stream, shown_case,
+// exams}], page_errors, console_errors}. `ms`: from the navigation to the next case's first
+// frame presented (rVFC); `open_case_ms`: to the `open_case` message being sent (ticket fetched).
+
+import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
+
+const p = params();
+for (const key of ["base_url", "link_url", "case_ids"]) if (!p[key]) throw new Error(`${key} is required`);
+const rounds = p.rounds ?? 1;
+
+run(async (browser) => {
+  const { page, problems } = await newUser(browser, { baseURL: p.base_url, viewport: { width: 1280, height: 800 } });
+  await page.goto(p.link_url);
+  await waitForPage(page, "worklist");
+  const [first, ...rest] = p.case_ids;
+  await page.goto(`/cases/${first}`);
+  const streamingOn = (caseId) => page.waitForFunction(
+    (id) => {
+      const v = window.readroomViewer;
+      return v && v.caseId === id && v.phase === "streaming" && v.state && v.shape;
+    },
+    caseId,
+    { timeout: 30000, polling: 2 },
+  ).catch(async (err) => {
+    const seen = await page.evaluate(() => {
+      const v = window.readroomViewer;
+      return v ? { phase: v.phase, caseId: v.caseId, stream: v.streamId, errors: v.errors, ready: !!v.shape } : null;
+    });
+    throw new Error(`case ${caseId} did not stream (${err.message}): viewer ${JSON.stringify(seen)}; page errors ${JSON.stringify(problems.page_errors)}; console ${JSON.stringify(problems.console_errors)}`);
+  });
+  await streamingOn(first);
+  const coldMs = await page.evaluate(() => {
+    const marks = performance.getEntriesByName("readroom:first-frame");
+    return marks.length ? Math.round(marks[marks.length - 1].startTime) : null;
+  });
+  const stream = await page.evaluate(() => window.readroomViewer.streamId);
+
+  const switches = [];
+  const order = [];
+  for (let r = 0; r < rounds; r++) order.push(...rest, ...(r + 1 < rounds ? [first] : []));
+  for (const caseId of order) {
+    await page.evaluate(async (id) => {
+      const { navigate } = await import("/assets/router.js");
+      performance.clearMarks();
+      performance.mark("bench:navigate");
+      navigate(`/cases/${id}`);
+    }, caseId);
+    await streamingOn(caseId);
+    const timing = await page.evaluate(() => {
+      const at = (name) => {
+        const marks = performance.getEntriesByName(name);
+        return marks.length ? marks[marks.length - 1].startTime : null;
+      };
+      const start = at("bench:navigate");
+      const frame = at("readroom:first-frame");
+      const open = at("readroom:open-case");
+      return {
+        ms: frame !== null && start !== null ? Math.round((frame - start) * 10) / 10 : null,
+        open_case_ms: open !== null && start !== null ? Math.round((open - start) * 10) / 10 : null,
+      };
+    });
+    const now = await page.evaluate(() => ({
+      stream: window.readroomViewer.streamId,
+      exams: window.readroomViewer.shape.exams.map((e) => e.id),
+      exam: window.readroomViewer.state.exam,
+    }));
+    switches.push({
+      case_id: caseId,
+      ...timing,
+      same_stream: now.stream === stream,
+      shown_case: caseId,
+      exams: now.exams,
+      exam: now.exam,
+    });
+  }
+  // Back to the worklist: the parked viewer ends its session a moment later.
+  await page.evaluate(async () => {
+    const { navigate } = await import("/assets/router.js");
+    navigate("/");
+  });
+  await page.waitForTimeout(2500);
+  const after = await page.evaluate(() => ({ viewer: !!window.readroomViewer }));
+  return {
+    stream,
+    cold_ms: coldMs,
+    switches,
+    after_leaving: after,
+    page_errors: problems.page_errors,
+    console_errors: problems.console_errors,
+  };
+});

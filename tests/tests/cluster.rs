@@ -1,0 +1,408 @@
+//! Distributed mode as an operator starts it: `scripts/cluster` (PostgreSQL, s3s-fs, HAProxy in
+//! front of two `readroom serve` replicas, two `readroom worker` processes, the demo data), used
+//! only through the load balancer, as users would:
+//! - the sign-in links it prints are one-time across replicas, and the sign-in throttle and the
+//!   lockout count across replicas (round robin gives an attacker no second budget, and a name
+//!   without an account locks after as many failures as a real one);
+//! - a grader in Chromium streams a case; the replica that signalled the stream is killed
+//!   (SIGKILL); the stream keeps playing, the grader stays signed in and grades the case
+//!   through the surviving replica; signing out ends the stream within 2 s, and the audit log
+//!   says why.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use readroom_server::db::Db;
+use readroom_server::db::audit::AuditFilter;
+use readroom_tests::browser;
+use readroom_tests::pg::PgDatabase;
+use serde_json::{Value, json};
+use support::Browser;
+
+/// A `<role> <username> <one-time URL>` line of the cluster's banner.
+#[derive(Debug, Clone)]
+struct SignIn {
+    role: String,
+    username: String,
+    url: String,
+}
+
+/// `scripts/cluster` running in its own process group; stopped (and its database dropped) on
+/// drop.
+struct Cluster {
+    script: Child,
+    dir: tempfile::TempDir,
+    url: String,
+    banner: Vec<String>,
+    links: Vec<SignIn>,
+    db: Db,
+    _pg: PgDatabase,
+}
+
+/// A base port whose neighbours the cluster uses (+1, +2 replicas, +41, +42 workers, +100 S3)
+/// are free, below the ephemeral range.
+fn cluster_port() -> u16 {
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    (0..200)
+        .map(|_| support::free_port())
+        .find(|&port| port < 31_000 && [0, 1, 2, 41, 42, 100].iter().all(|d| free(port + d)))
+        .expect("a free block of loopback ports")
+}
+
+/// The `readroom` binary of this build: `cargo test --workspace` builds it beside this test
+/// (for `server/tests/cli.rs`), in `target/<profile>/`.
+fn readroom_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = profile_dir.join("readroom");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run this test with `cargo test --workspace`, which builds it",
+        binary.display()
+    );
+    binary
+}
+
+impl Cluster {
+    /// Starts the cluster with the readroom binary under test and extra environment `env`;
+    /// returns once it printed its banner (the replicas and the load balancer are healthy).
+    async fn start(env: &[(&str, &str)]) -> Cluster {
+        let pg = PgDatabase::create().await.expect("a PostgreSQL database");
+        let port = cluster_port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = Command::new(browser::workspace_root().join("scripts/cluster"));
+        command
+            .env("READROOM_BIN", readroom_binary())
+            .env("READROOM_CLUSTER_DIR", dir.path())
+            .env("READROOM_CLUSTER_PORT", port.to_string())
+            .env("READROOM_CLUSTER_DATABASE", &pg.name)
+            .env("READROOM_CLUSTER_SKIP_SETUP", "1")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut script = command.spawn().expect("scripts/cluster starts");
+        let stdout = script.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // Reads to the end, so the script never writes into a closed pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut banner = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(line) => {
+                    let done = line.starts_with("distributed mode:");
+                    banner.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(status) = script.try_wait().unwrap() {
+                        panic!("scripts/cluster exited ({status}) before it was ready: {banner:?}");
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "the cluster did not start: {banner:?}"
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("scripts/cluster closed its output: {banner:?}")
+                }
+            }
+        }
+        let links = banner
+            .iter()
+            .filter_map(|line| {
+                let parts: Vec<&str> = line.split_whitespace().collect();
+                (parts.len() == 3 && parts[2].starts_with("http")).then(|| SignIn {
+                    role: parts[0].to_owned(),
+                    username: parts[1].to_owned(),
+                    url: parts[2].to_owned(),
+                })
+            })
+            .collect();
+        let db = Db::connect(&pg.url).await.expect("the cluster's database");
+        Cluster {
+            script,
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+            banner,
+            links,
+            db,
+            _pg: pg,
+        }
+    }
+
+    /// The sign-in link printed for a user with `role`.
+    fn link(&self, role: &str) -> &SignIn {
+        self.links
+            .iter()
+            .find(|l| l.role == role)
+            .unwrap_or_else(|| panic!("no {role} link in {:?}", self.banner))
+    }
+
+    /// Kills process `name` (`a`, `b`, `w1`, …) with SIGKILL: no drain, no goodbye.
+    fn kill(&self, name: &str) {
+        let pid = std::fs::read_to_string(self.dir.path().join(format!("run/{name}.pid")))
+            .unwrap_or_else(|err| panic!("{name}'s pid: {err}"));
+        let status = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {name}");
+    }
+
+    /// The replicas (`a`, `b`) HAProxy sent requests starting with `request` (e.g.
+    /// `POST /api/auth/link`) to, in order.
+    fn served_by(&self, request: &str) -> Vec<String> {
+        let log =
+            std::fs::read_to_string(self.dir.path().join("logs/haproxy.out")).unwrap_or_default();
+        let quoted = format!("\"{request}");
+        log.lines()
+            .filter(|line| line.contains(&quoted))
+            .filter_map(|line| {
+                line.split_whitespace()
+                    .find_map(|word| word.strip_prefix("api/"))
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.script.id());
+        let kill = |signal: &str| {
+            Command::new("kill")
+                .args([signal, "--", &group])
+                .stderr(Stdio::null())
+                .status()
+        };
+        let _ = kill("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if matches!(self.script.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = kill("-KILL");
+        let _ = self.script.wait();
+    }
+}
+
+/// Waits until `path` exists and returns its content.
+async fn wait_file(path: std::path::PathBuf, timeout: Duration) -> Option<String> {
+    tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && !text.is_empty()
+            {
+                return Some(text);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    })
+    .await
+    .unwrap()
+}
+
+fn epoch_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_cluster_keeps_grading_through_a_killed_replica() {
+    browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
+    let cluster = Cluster::start(&[
+        ("READROOM_AUTH__LOCKOUT_THRESHOLD", "3"),
+        ("READROOM_AUTH__LOGIN_ATTEMPTS_PER_MINUTE", "8"),
+    ])
+    .await;
+    // The banner: the demo's sign-in lines, every link through the load balancer.
+    for role in ["grader", "coordinator", "adjudicator", "auditor"] {
+        let link = cluster.link(role);
+        assert!(
+            link.url.starts_with(&format!("{}/", cluster.url)),
+            "{link:?} is not through the load balancer {}",
+            cluster.url
+        );
+    }
+
+    // ---- one-time links, across replicas ------------------------------------------------------
+    let coordinator = cluster.link("coordinator").clone();
+    let token = coordinator.url.split("#token=").nth(1).expect("token");
+    let mut first = Browser::at(&cluster.url);
+    let used = first
+        .post("/api/auth/link", json!({ "token": token }))
+        .await;
+    assert_eq!(used.status, 200, "{}", used.body);
+    let mut again = Browser::at(&cluster.url);
+    let replay = again
+        .post("/api/auth/link", json!({ "token": token }))
+        .await;
+    assert_eq!(
+        (replay.status, replay.code()),
+        (401, "invalid_link"),
+        "{}",
+        replay.body
+    );
+    let replicas = cluster.served_by("POST /api/auth/link");
+    assert_eq!(replicas.len(), 2, "{replicas:?}");
+    assert_ne!(replicas[0], replicas[1], "each replica saw one use");
+    // Signed in through one replica, known to the other.
+    for _ in 0..2 {
+        let me = first.get("/api/me").await;
+        assert_eq!(me.status, 200, "{}", me.body);
+        assert_eq!(me.body["username"], json!(coordinator.username));
+    }
+
+    // ---- throttle and lockout, across replicas ------------------------------------------------
+    // The attempts fall into one one-minute window of the throttle.
+    let second = (epoch_ms() / 1000) % 60;
+    if second > 45 {
+        tokio::time::sleep(Duration::from_secs(61 - second as u64)).await;
+    }
+    let mut attacker = Browser::at(&cluster.url);
+    let mut codes = Vec::new();
+    let names = ["nobody.x"; 3].into_iter().chain(["nobody.y"; 5]);
+    for name in names {
+        let reply = attacker
+            .post(
+                "/api/auth/login",
+                json!({ "username": name, "password": "a wrong password" }),
+            )
+            .await;
+        codes.push(format!("{} {}", reply.status, reply.code()));
+    }
+    // The invalid replayed link above spent one attempt of this address's 8 a minute.
+    assert_eq!(
+        codes,
+        [
+            "401 invalid_credentials",
+            "401 invalid_credentials",
+            "429 locked",
+            "401 invalid_credentials",
+            "401 invalid_credentials",
+            "429 locked",
+            "429 locked",
+            "429 throttled",
+        ],
+        "round robin over two replicas must not double the budgets"
+    );
+    assert_eq!(
+        cluster
+            .served_by("POST /api/auth/login")
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        2,
+        "both replicas answered"
+    );
+
+    // ---- a grader streams; the replica that signalled the stream dies -------------------------
+    let grader = cluster.link("grader").clone();
+    let sync = cluster.dir.path().join("sync");
+    std::fs::create_dir_all(&sync).unwrap();
+    let values = json!({
+        "gradable": { "OD": "gradable", "OS": "gradable" },
+        "dr_grade": { "OD": 2, "OS": 0 },
+        "dme": { "OD": "none", "OS": "none" },
+        "areds_category": { "OD": 1, "OS": 1 },
+        "vcdr": { "OD": 0.3, "OS": 0.4 },
+    });
+    let run = tokio::spawn(browser::run_script_async(
+        "cluster-lb.mjs",
+        json!({ "base_url": cluster.url, "link_url": grader.url, "dir": sync, "values": values }),
+        Duration::from_secs(240),
+    ));
+    let Some(streaming) = wait_file(sync.join("streaming"), Duration::from_secs(120)).await else {
+        panic!(
+            "the grader's stream did not start: {:?}",
+            run.await.unwrap()
+        );
+    };
+    let streaming: Value = serde_json::from_str(&streaming).unwrap();
+    let case_id = streaming["case_id"].as_str().unwrap().to_owned();
+    let signalled = cluster.served_by(&format!("POST /api/cases/{case_id}/stream"));
+    let victim = signalled.last().expect("the stream was signalled").clone();
+    cluster.kill(&victim);
+    std::fs::write(sync.join("killed"), epoch_ms().to_string()).unwrap();
+
+    let result: Value = run.await.unwrap().expect("browser run");
+    println!("cluster run (replica {victim} killed): {result}");
+    let stream = streaming["stream"].clone();
+    assert_eq!(
+        result["after_kill"],
+        json!({ "phase": "streaming", "stream": stream }),
+        "the stream outlives the replica that signalled it"
+    );
+    assert!(
+        result["view_change_ms"].as_u64().unwrap() < 2_000,
+        "{result}"
+    );
+    assert_eq!(result["me"]["ok"], json!(true), "still signed in: {result}");
+    assert_eq!(result["me"]["username"], json!(grader.username), "{result}");
+    assert_eq!(result["grade"]["kind"], json!("grade"), "graded: {result}");
+    assert_eq!(
+        result["still_streaming"],
+        json!({ "phase": "streaming", "stream": stream }),
+        "{result}"
+    );
+    assert_eq!(result["signout"]["ok"], json!(true), "{result}");
+    let ended = result["signout_to_end_ms"].as_u64().unwrap();
+    assert!(ended < 2_000, "the stream ended {ended} ms after sign-out");
+    assert_eq!(result["page_errors"], json!([]), "{result}");
+    let graded_by = cluster.served_by(&format!("POST /api/cases/{case_id}/grade"));
+    assert!(
+        !graded_by.is_empty() && graded_by.iter().all(|r| *r != victim),
+        "the surviving replica took the grade: {graded_by:?}"
+    );
+
+    // The audit log (written by the surviving replica): the grade, and why the stream ended.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stream_id = stream.as_str().unwrap();
+    loop {
+        let events = cluster
+            .db
+            .search_audit(
+                &AuditFilter {
+                    target: Some(format!("case:{case_id}")),
+                    ..Default::default()
+                },
+                500,
+            )
+            .await
+            .unwrap();
+        let graded = events.iter().any(|e| e.action == "grade.submitted");
+        let revoked = events
+            .iter()
+            .find(|e| e.action == "stream.revoked" && e.details.contains(stream_id));
+        if graded && let Some(revoked) = revoked {
+            assert!(revoked.details.contains("signed_out"), "{revoked:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "grade.submitted and stream.revoked (signed_out) for {stream_id}: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
