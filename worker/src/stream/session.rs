@@ -589,3 +589,102 @@ fn spawn_feedback_reader(
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use readroom_domain::ticket::TicketSigner;
+    use readroom_domain::view::CaseShape;
+    use readroom_store::local::LocalStore;
+
+    use super::*;
+    use crate::stream::{SessionEntry, SessionEvent, SessionInfo, StreamConfig, Streamer};
+
+    /// A streamer with one session entry, as `Streamer::open` leaves it, and that session's
+    /// machine guarded as the driver holds it.
+    fn session() -> (
+        tempfile::TempDir,
+        Streamer,
+        mpsc::UnboundedReceiver<SessionEvent>,
+        Guarded,
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(LocalStore::open(dir.path()).expect("store"));
+        let verifier = TicketSigner::from_seed(&[7; 32]).verifier();
+        let (streamer, events) =
+            Streamer::new(StreamConfig::default(), Vec::new(), store, verifier);
+        let id = Uuid::from_u128(9);
+        let (end, _) = watch::channel(None);
+        let info = SessionInfo {
+            stream_id: id,
+            user: "u1".into(),
+            case: "c1".into(),
+            viewer_session: "vs1".into(),
+        };
+        streamer
+            .inner
+            .sessions()
+            .insert(id, SessionEntry { info, end });
+        let params = Params {
+            stream_id: id,
+            user: "u1".into(),
+            viewer_session: "vs1".into(),
+            case: "c1".into(),
+            shape: CaseShape::default(),
+            started_unix: 1_800_000_000,
+            not_after: None,
+            settle: Duration::from_millis(150),
+            idle_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(8),
+            bitrate: 1_000_000,
+        };
+        let guarded = Guarded {
+            machine: Session::new(Instant::now(), params),
+            inner: Arc::clone(&streamer.inner),
+            finished: false,
+        };
+        (dir, streamer, events, guarded)
+    }
+
+    fn ended(events: &mut mpsc::UnboundedReceiver<SessionEvent>) -> EndReason {
+        match events.try_recv() {
+            Ok(SessionEvent::Ended(report)) => {
+                assert_eq!(report.case, "c1");
+                report.end
+            }
+            other => panic!("expected the end report, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_panic_in_the_driver_still_reports_the_session_and_frees_its_slot() {
+        let (_dir, streamer, mut events, guarded) = session();
+        assert_eq!(streamer.active_sessions(), 1);
+        let unwound = catch_unwind(AssertUnwindSafe(move || {
+            let _held = guarded;
+            panic!("a bug in the driver");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(streamer.active_sessions(), 0, "the slot is free");
+        assert_eq!(ended(&mut events), EndReason::Error);
+        assert!(events.try_recv().is_err(), "one report");
+    }
+
+    #[test]
+    fn a_dropped_session_task_reports_a_shutdown() {
+        let (_dir, streamer, mut events, guarded) = session();
+        drop(guarded);
+        assert_eq!(streamer.active_sessions(), 0);
+        assert_eq!(ended(&mut events), EndReason::Shutdown);
+    }
+
+    #[test]
+    fn a_finished_session_is_not_reported_again() {
+        let (_dir, streamer, mut events, mut guarded) = session();
+        guarded.finished = true;
+        drop(guarded);
+        assert_eq!(streamer.active_sessions(), 1);
+        assert!(events.try_recv().is_err());
+    }
+}
