@@ -39,6 +39,9 @@ pub const MAX_MESSAGES_PER_SECOND: u32 = 200;
 pub const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
 /// The rate limit's window.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// When a frame could not be made yet (no payload type negotiated), how long before trying
+/// again if nothing else happens meanwhile.
+pub const RENDER_RETRY: Duration = Duration::from_millis(100);
 
 /// What a session starts with.
 #[derive(Debug, Clone)]
@@ -291,8 +294,8 @@ pub struct Session {
     dirty: bool,
     /// The next frame must be a keyframe.
     keyframe: bool,
-    /// A render could not run; wait for the next input before trying again.
-    render_blocked: bool,
+    /// A render could not run: try again at the next input, or at this instant.
+    render_blocked: Option<Instant>,
     /// (dirty, keyframe) as they were when the render out now was asked for.
     rendering: Option<(bool, bool)>,
     /// The change out on [`Output::Apply`]: its arrival.
@@ -362,7 +365,7 @@ impl Session {
             ready_sent: false,
             dirty: false,
             keyframe: true,
-            render_blocked: false,
+            render_blocked: None,
             rendering: None,
             applying: None,
             held: VecDeque::new(),
@@ -421,6 +424,7 @@ impl Session {
             self.disconnected_at.map(|at| at + DISCONNECT_GRACE),
             Some(self.last_message + self.idle_timeout),
             self.not_after,
+            self.render_blocked,
         ]
         .into_iter()
         .flatten()
@@ -446,7 +450,7 @@ impl Session {
             Phase::Done => return,
         }
         if !matches!(input, Input::RenderSkipped(_)) {
-            self.render_blocked = false;
+            self.render_blocked = None;
         }
         match input {
             Input::PeerConnected => {
@@ -535,7 +539,7 @@ impl Session {
                 if let RenderJob::Prerendered(out) = job {
                     self.prerendered = Some(out);
                 }
-                self.render_blocked = true;
+                self.render_blocked = Some(now + RENDER_RETRY);
                 self.release(now);
             }
             Input::SwitchDone { seq, result } => {
@@ -724,7 +728,7 @@ impl Session {
     fn render(&mut self) -> Option<Output> {
         if self.phase != Phase::Running
             || self.pipe != Pipe::Idle
-            || self.render_blocked
+            || self.render_blocked.is_some()
             || !(self.connected && self.channel_open && (self.dirty || self.keyframe))
         {
             return None;
@@ -1636,7 +1640,7 @@ mod tests {
     }
 
     #[test]
-    fn a_skipped_render_keeps_its_frame_and_waits_for_the_next_input() {
+    fn a_skipped_render_keeps_its_frame_and_is_retried_at_the_next_input() {
         let mut sim = Sim::new(params(None));
         sim.first_frame();
         sim.skip_renders = true;
@@ -1646,6 +1650,22 @@ mod tests {
         assert!(sim.s.poll_output().is_none(), "no retry without news");
         sim.skip_renders = false;
         sim.input(ping(1));
+        assert_eq!(sim.renders, ["prerendered 1"]);
+    }
+
+    #[test]
+    fn a_skipped_render_is_retried_after_a_while_if_nothing_happens() {
+        let mut sim = Sim::new(params(None));
+        sim.first_frame();
+        sim.skip_renders = true;
+        sim.at(ms(1000));
+        sim.input(Input::PeerConnected);
+        sim.input(Input::ChannelOpened);
+        assert_eq!(sim.s.poll_timeout(), Some(sim.t0 + ms(1000) + RENDER_RETRY));
+        sim.skip_renders = false;
+        sim.run_until(ms(1000) + RENDER_RETRY - ms(1));
+        assert!(sim.renders.is_empty());
+        sim.run_until(ms(1000) + RENDER_RETRY);
         assert_eq!(sim.renders, ["prerendered 1"]);
     }
 
