@@ -493,7 +493,7 @@ impl Session {
                     Err(WorkError::Failed(_)) => {}
                     Err(WorkError::Panicked) => return self.end(EndReason::Error),
                 }
-                self.release(now);
+                self.release();
             }
             Input::Applied { seq, result } => {
                 self.pipe = Pipe::Idle;
@@ -514,7 +514,7 @@ impl Session {
                     }
                     Err(WorkError::Panicked) => return self.end(EndReason::Error),
                 }
-                self.release(now);
+                self.release();
             }
             Input::FrameDone(result) => {
                 self.pipe = Pipe::Idle;
@@ -529,7 +529,7 @@ impl Session {
                     }
                     Err(WorkError::Panicked) => return self.end(EndReason::Error),
                 }
-                self.release(now);
+                self.release();
             }
             Input::RenderSkipped(job) => {
                 self.pipe = Pipe::Idle;
@@ -540,7 +540,7 @@ impl Session {
                     self.prerendered = Some(out);
                 }
                 self.render_blocked = Some(now + RENDER_RETRY);
-                self.release(now);
+                self.release();
             }
             Input::SwitchDone { seq, result } => {
                 self.pipe = Pipe::Idle;
@@ -563,7 +563,7 @@ impl Session {
                     }
                     Err(WorkError::Panicked) => return self.end(EndReason::Error),
                 }
-                self.release(now);
+                self.release();
             }
             Input::LosslessEncoded(out) => {
                 // Stale (a newer frame was made, or the view changed since) or nowhere to go.
@@ -653,7 +653,7 @@ impl Session {
     }
 
     /// Handles the messages that waited for the pipeline, until one takes it out again.
-    fn release(&mut self, _now: Instant) {
+    fn release(&mut self) {
         while self.pipe == Pipe::Idle && self.phase == Phase::Running {
             let Some((arrived, text)) = self.held.pop_front() else {
                 return;
