@@ -2,16 +2,20 @@
 //!
 //! [`Streamer`] is the worker's front door: [`Streamer::open`] takes a ticket from the server,
 //! the browser's SDP offer and its viewport, admits the ticket ([`crate::admission`]), opens the
-//! encrypted bundle with ranged reads, answers the offer and runs the session
-//! ([`session`]) until it ends; each ended session produces one [`SessionReport`], and case
-//! switches and lossless frames are reported as they happen ([`SessionEvent`]).
+//! encrypted bundle with ranged reads, answers the offer and runs the session (the sans-IO
+//! [`machine`], driven by `session`) until it ends; each ended session produces one
+//! [`SessionReport`], and case switches and lossless frames are reported as they happen
+//! ([`SessionEvent`]).
 //! [`Streamer::end`] ends the sessions a filter names (revocation), [`Streamer::drain`] stops
 //! new ones. The settings are `readroom_domain::stream_config::StreamConfig`.
+//! - [`machine`]: the decisions of a session as a state machine without IO (inputs in, outputs
+//!   out, `now` passed in); `session` is its async driver.
 //! - [`ports`]: the UDP port of the next session.
 //! - [`peer`]: the webrtc-rs peer connection.
 //! - [`pipeline`]: the blocking half (decrypted case → render → encode → PNG).
 //! - [`rtcp`]: keyframe requests and loss reports from the browser.
 
+pub mod machine;
 pub mod peer;
 pub mod pipeline;
 pub mod ports;

@@ -21,6 +21,7 @@ use crate::watermark::Watermark;
 const RANGE_BLOCK: usize = 256 * 1024;
 
 /// One encoded, ready-to-send frame.
+#[derive(Debug)]
 pub struct FrameOut {
     /// Frame number.
     pub frame: u64,
@@ -33,6 +34,7 @@ pub struct FrameOut {
 }
 
 /// A lossless frame ready to send.
+#[derive(Debug)]
 pub struct LosslessOut {
     /// Frame number.
     pub frame: u64,

@@ -1,36 +1,40 @@
-//! The life of one viewer session: data-channel messages in, frames and replies out, the
-//! lossless settle after the view goes idle, keyframes on request, bitrate from loss reports,
-//! and the end (closed, failed, idle, timed out), reported once.
+//! The async driver of one viewer session: it turns what happens on the peer connection, the
+//! data channel, the blocking pool and the clock into inputs of the sans-IO [`Session`]
+//! ([`super::machine`]) and performs its outputs: data-channel sends, view changes, render +
+//! encode + write, case switches, the lossless encode and its chunked send, session events, the
+//! close and the end report. The decisions (rate limit, coalescing, settle, timeouts, end
+//! reason, counters) are the machine's; what is left here is IO.
+//!
+//! A panic in the pipeline (render, encode, a view change, opening the next case) is caught
+//! and ends the session with [`EndReason::Error`]; a panic anywhere else in this task still
+//! writes the report and frees the slot ([`Guarded`]'s `Drop`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use readroom_domain::protocol::{
-    ChunkHeader, ClientMessage, ErrorCode, ProtocolError, ServerMessage, VERSION,
-};
-use readroom_domain::view::ViewState;
+use readroom_domain::protocol::{ChunkHeader, ErrorCode, ProtocolError, ServerMessage, VERSION};
 use rtc::media::Sample;
 use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
+use super::machine::{
+    Change, FrameInfo, Input, OpenedCase, Output, Params, RenderJob, Session, WorkError,
+    lifetime_deadline,
+};
 use super::peer::{PLAYOUT_DELAY, Peer, PeerEvent};
-use super::pipeline::{FrameOut, LosslessOut, Pipeline, encode_lossless};
-use super::rtcp::{Feedback, feedback, next_bitrate};
-use super::{EndReason, Inner, LosslessRecord, SessionEvent, SessionReport, now_unix};
+use super::pipeline::{FrameOut, LosslessOut, Pipeline, PipelineError, encode_lossless};
+use super::rtcp::{Feedback, feedback};
+use super::{EndReason, Inner, now_unix};
 use crate::admission::Admission;
-
-/// Most data-channel messages handled per second before `rate_limited` replies.
-const MAX_MESSAGES_PER_SECOND: u32 = 200;
-/// How long a disconnected peer may take to come back.
-const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
 
 enum Incoming {
     Text(Bytes),
@@ -38,510 +42,415 @@ enum Incoming {
     Closed,
 }
 
-struct Counters {
-    frames: u64,
-    views: BTreeSet<String>,
-    lossless: Vec<LosslessRecord>,
-    bytes_sent: u64,
-    messages: u64,
-    refused: u64,
-}
-
-impl Counters {
-    /// A lossless send ended with `bytes` of frame `frame`'s image sent.
-    fn lossless_sent(&mut self, frame: u64, bytes: u64) {
-        self.bytes_sent += bytes;
-        if let Some(record) = self.lossless.iter_mut().rev().find(|r| r.frame == frame) {
-            record.bytes += bytes;
-        }
-    }
-}
+/// The first frame, rendered and encoded while the connection comes up; the pipeline comes
+/// back with it.
+type FirstRender = JoinHandle<(Pipeline, Result<FrameOut, PipelineError>)>;
 
 /// Runs a session to its end. `pipeline` is already open on the admitted case.
 pub(super) async fn run(
     inner: Arc<Inner>,
     id: Uuid,
-    mut admission: Admission,
-    mut peer: Peer,
+    admission: Admission,
+    peer: Peer,
     pipeline: Pipeline,
-    mut end: watch::Receiver<Option<EndReason>>,
+    end: watch::Receiver<Option<EndReason>>,
 ) {
-    let started = Instant::now();
-    let started_unix = now_unix();
-    let mut counters = Counters {
-        frames: 0,
-        views: BTreeSet::new(),
-        lossless: Vec::new(),
-        bytes_sent: 0,
-        messages: 0,
-        refused: 0,
+    let now = Instant::now();
+    let config = &inner.config;
+    let params = Params {
+        stream_id: id,
+        user: admission.user.clone(),
+        viewer_session: admission.session.clone(),
+        case: admission.case.clone(),
+        shape: pipeline.shape().clone(),
+        started_unix: now_unix(),
+        not_after: lifetime_deadline(now, SystemTime::now(), admission.not_after),
+        settle: config.settle(),
+        idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+        connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+        bitrate: config.bitrate,
     };
     // The first frame is rendered and encoded while the connection (ICE, DTLS, SCTP) comes up,
-    // so that it is sent as soon as the data channel opens; the pipeline is back when it is done.
-    let mut first_render = Some(tokio::task::spawn_blocking(move || {
+    // so that it is sent as soon as the data channel opens.
+    let first = tokio::task::spawn_blocking(move || {
         let mut pipeline = pipeline;
         let frame = pipeline.frame(true);
         (pipeline, frame)
-    }));
-    let mut pipeline: Option<Pipeline> = None;
-    let mut prerendered: Option<FrameOut> = None;
-    let mut channel: Option<Arc<dyn DataChannel>> = None;
-    let (incoming_tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
-    let (feedback_tx, mut feedback_rx) = mpsc::unbounded_channel::<Feedback>();
-    let (lossless_tx, mut lossless_rx) = mpsc::unbounded_channel::<LosslessOut>();
-    // (frame, bytes of its image sent) when a lossless send ends, completed or stopped.
-    let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<(u64, u64)>();
+    });
+    let (incoming_tx, incoming) = mpsc::unbounded_channel();
+    let (feedback_tx, feedback_rx) = mpsc::unbounded_channel();
+    let (lossless_tx, lossless_rx) = mpsc::unbounded_channel();
+    let (sent_tx, sent_rx) = mpsc::unbounded_channel();
     spawn_feedback_reader(Arc::clone(&peer.track), feedback_tx);
+    let mut driver = Driver {
+        session: Guarded {
+            machine: Session::new(now, params),
+            inner: Arc::clone(&inner),
+            finished: false,
+        },
+        inner,
+        id,
+        admission,
+        peer,
+        pipeline: None,
+        channel: None,
+        payload_type: None,
+        last_sample: now,
+        current_frame: Arc::new(AtomicU64::new(0)),
+        incoming_tx,
+        incoming,
+        feedback_rx,
+        lossless_tx,
+        lossless_rx,
+        sent_tx,
+        sent_rx,
+    };
+    driver.run(first, end).await;
+}
 
-    let mut connected = false;
-    let mut ready_sent = false;
-    let mut dirty = false;
-    let mut keyframe = true;
-    let mut acks: Vec<u64> = Vec::new();
-    let mut settle_at: Option<tokio::time::Instant> = None;
-    let current_frame = Arc::new(AtomicU64::new(0));
-    let mut last_message = Instant::now();
-    let mut disconnected_at: Option<Instant> = None;
-    let mut window_start = Instant::now();
-    let mut window_count = 0u32;
-    let mut last_sample = Instant::now();
-    // When the oldest view change not yet shown arrived (for the per-frame debug log).
-    let mut input_at: Option<Instant> = None;
-    let mut payload_type = None;
-    let connect_deadline = Instant::now() + Duration::from_secs(inner.config.connect_timeout_secs);
-    let idle = Duration::from_secs(inner.config.idle_timeout_secs);
-    let mut ticker = tokio::time::interval(Duration::from_millis(500));
-    // The render state of each lossless frame being sent, reported when its send ends.
-    let mut lossless_states: HashMap<u64, ViewState> = HashMap::new();
+/// The machine, and the promise that its report is written even if the task panics.
+struct Guarded {
+    machine: Session,
+    inner: Arc<Inner>,
+    finished: bool,
+}
 
-    let reason = loop {
-        let settle_sleep = async {
-            match settle_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // Unwinding from a panic in the driver (a bug): the session ends as failed, with the
+        // counters so far, and frees its slot. Dropped otherwise (the runtime shutting down):
+        // it ends as a shutdown.
+        let reason = if std::thread::panicking() {
+            tracing::error!(case = %self.machine.case(), "a stream session task panicked");
+            EndReason::Error
+        } else {
+            EndReason::Shutdown
         };
-        tokio::select! {
-            ended = end.changed() => match (ended, *end.borrow_and_update()) {
-                (_, Some(reason)) => break reason,
-                (Err(_), None) => break EndReason::Shutdown,
-                (Ok(()), None) => {}
-            },
-            done = async { first_render.as_mut().expect("guarded").await }, if first_render.is_some() => {
-                first_render = None;
-                let Ok((p, frame)) = done else {
-                    tracing::error!(session = %id, "the first render failed unexpectedly");
-                    break EndReason::Error;
-                };
-                pipeline = Some(p);
-                // A failure is reported when the frame is rendered again, once connected.
-                prerendered = frame.ok();
-            },
-            event = peer.events.recv() => match event {
-                Some(PeerEvent::DataChannel(dc)) => {
-                    spawn_channel_reader(Arc::clone(&dc), incoming_tx.clone());
-                    channel = Some(dc);
+        let now = Instant::now();
+        self.machine.handle_input(now, Input::End(reason));
+        self.machine.handle_input(now, Input::Drained);
+        while let Some(output) = self.machine.poll_output() {
+            match output {
+                Output::Event(event) => self.inner.emit(event),
+                Output::Ended(report) => self.inner.finish(report),
+                _ => {}
+            }
+        }
+    }
+}
+
+struct Driver {
+    session: Guarded,
+    inner: Arc<Inner>,
+    id: Uuid,
+    admission: Admission,
+    peer: Peer,
+    /// Home between operations; None while the first frame is rendered, or once lost.
+    pipeline: Option<Pipeline>,
+    channel: Option<Arc<dyn DataChannel>>,
+    payload_type: Option<u8>,
+    last_sample: Instant,
+    /// The last frame sent, for lossless sends to stop at a newer one.
+    current_frame: Arc<AtomicU64>,
+    incoming_tx: mpsc::UnboundedSender<Incoming>,
+    incoming: mpsc::UnboundedReceiver<Incoming>,
+    feedback_rx: mpsc::UnboundedReceiver<Feedback>,
+    lossless_tx: mpsc::UnboundedSender<LosslessOut>,
+    lossless_rx: mpsc::UnboundedReceiver<LosslessOut>,
+    /// (frame, bytes of its image sent) when a lossless send ends, completed or stopped.
+    sent_tx: mpsc::UnboundedSender<(u64, u64)>,
+    sent_rx: mpsc::UnboundedReceiver<(u64, u64)>,
+}
+
+impl Driver {
+    async fn run(&mut self, first: FirstRender, mut end: watch::Receiver<Option<EndReason>>) {
+        let mut first = Some(first);
+        loop {
+            while let Some(output) = self.session.machine.poll_output() {
+                self.perform(output).await;
+            }
+            if self.session.machine.is_done() {
+                return;
+            }
+            let deadline = self.session.machine.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
                 }
-                Some(PeerEvent::State(state)) => match state {
-                    RTCPeerConnectionState::Connected => {
-                        connected = true;
-                        disconnected_at = None;
-                        keyframe = true;
-                        dirty = true;
-                    }
-                    RTCPeerConnectionState::Disconnected => {
-                        disconnected_at.get_or_insert_with(Instant::now);
-                    }
-                    RTCPeerConnectionState::Failed => break EndReason::IceFailed,
-                    RTCPeerConnectionState::Closed => break EndReason::Closed,
-                    _ => {}
+            };
+            let input = tokio::select! {
+                ended = end.changed() => match (ended, *end.borrow_and_update()) {
+                    (_, Some(reason)) => Input::End(reason),
+                    (Err(_), None) => Input::End(EndReason::Shutdown),
+                    (Ok(()), None) => continue,
                 },
-                None => break EndReason::Closed,
-            },
-            message = incoming.recv() => match message {
-                Some(Incoming::Closed) | None => break EndReason::Closed,
-                Some(Incoming::Binary) => {
-                    counters.refused += 1;
-                    let error = ProtocolError::new(ErrorCode::BadMessage, "binary messages are not accepted");
-                    send_text(&channel, &error.to_message()).await;
-                }
-                Some(Incoming::Text(text)) => {
-                    last_message = Instant::now();
-                    counters.messages += 1;
-                    if window_start.elapsed() >= Duration::from_secs(1) {
-                        window_start = Instant::now();
-                        window_count = 0;
-                    }
-                    window_count += 1;
-                    if window_count > MAX_MESSAGES_PER_SECOND {
-                        counters.refused += 1;
-                        let error = ProtocolError::new(ErrorCode::RateLimited, "more than 200 messages in a second");
-                        send_text(&channel, &error.to_message()).await;
-                        continue;
-                    }
-                    if let Some(render) = first_render.take() {
-                        let Ok((p, frame)) = render.await else {
-                            tracing::error!(session = %id, "the first render failed unexpectedly");
-                            break EndReason::Error;
-                        };
-                        pipeline = Some(p);
-                        prerendered = frame.ok();
-                    }
-                    let Some(p) = pipeline.as_mut() else { continue };
-                    match handle_message(&inner, &admission, p, &text, &mut counters).await {
-                        Ok(Handled::Changed(seq)) => {
-                            input_at.get_or_insert(last_message);
-                            acks.push(seq);
-                            dirty = true;
-                            prerendered = None;
+                done = async { first.as_mut().expect("guarded").await }, if first.is_some() => {
+                    first = None;
+                    match done {
+                        Ok((pipeline, frame)) => {
+                            self.pipeline = Some(pipeline);
+                            Input::FirstFrameReady(frame.map_err(|err| {
+                                tracing::debug!(session = %self.id, error = %err, "the first frame failed");
+                                failed(err)
+                            }))
                         }
-                        Ok(Handled::Switch(seq, next)) => {
-                            let Some(p) = pipeline.take() else { continue };
-                            let store = Arc::clone(&inner.store);
-                            let handle = tokio::runtime::Handle::current();
-                            let cache = inner.cache_bytes();
-                            let worker = Arc::clone(&inner);
-                            let target = next.clone();
-                            let Some((p, result)) = blocking(p, move |p| {
-                                p.switch_case(&store, &handle, &worker.identities, &target, cache)
-                            })
-                            .await else {
-                                tracing::error!(session = %id, "opening the next case failed unexpectedly");
-                                break EndReason::Error;
-                            };
-                            pipeline = Some(p);
-                            match result {
-                                Ok(()) => {
-                                    prerendered = None;
-                                    inner.case_opened(id, &admission, &next);
-                                    admission = next;
-                                    acks.push(seq);
-                                    ready_sent = false;
-                                    dirty = true;
-                                    keyframe = true;
-                                }
-                                Err(err) => {
-                                    counters.refused += 1;
-                                    let error = ProtocolError { code: ErrorCode::Internal, message: err.to_string(), seq: Some(seq) };
-                                    send_text(&channel, &error.to_message()).await;
-                                }
+                        Err(_) => {
+                            tracing::error!(session = %self.id, "the first render panicked");
+                            Input::FirstFrameReady(Err(WorkError::Panicked))
+                        }
+                    }
+                },
+                event = self.peer.events.recv() => match event {
+                    Some(PeerEvent::DataChannel(dc)) => {
+                        spawn_channel_reader(Arc::clone(&dc), self.incoming_tx.clone());
+                        self.channel = Some(dc);
+                        Input::ChannelOpened
+                    }
+                    Some(PeerEvent::State(state)) => match state {
+                        RTCPeerConnectionState::Connected => Input::PeerConnected,
+                        RTCPeerConnectionState::Disconnected => Input::PeerDisconnected,
+                        RTCPeerConnectionState::Failed => Input::PeerFailed,
+                        RTCPeerConnectionState::Closed => Input::PeerClosed,
+                        _ => continue,
+                    },
+                    None => Input::PeerClosed,
+                },
+                message = self.incoming.recv() => match message {
+                    Some(Incoming::Text(text)) => Input::Text(text),
+                    Some(Incoming::Binary) => Input::Binary,
+                    Some(Incoming::Closed) | None => Input::ChannelClosed,
+                },
+                Some(fb) = self.feedback_rx.recv() => Input::Feedback(fb),
+                Some(out) = self.lossless_rx.recv() => Input::LosslessEncoded(out),
+                Some((frame, bytes)) = self.sent_rx.recv() => Input::LosslessSent { frame, bytes },
+                () = sleep => Input::Timeout,
+            };
+            self.feed(input);
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        self.session.machine.handle_input(Instant::now(), input);
+        self.current_frame
+            .store(self.session.machine.current_frame(), Ordering::SeqCst);
+    }
+
+    async fn perform(&mut self, output: Output) {
+        match output {
+            Output::SendText(message) => send_text(&self.channel, &message).await,
+            Output::Apply { seq, change } => {
+                let result = match self.pipeline.as_mut() {
+                    None => Err(WorkError::Panicked),
+                    Some(pipeline) => {
+                        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| match change {
+                            Change::View(set) => pipeline.apply(&set),
+                            Change::Pointer { action, at, delta } => {
+                                pipeline.pointer(action, at, delta)
+                            }
+                        }));
+                        match applied {
+                            Ok(result) => result.map_err(WorkError::Failed),
+                            Err(_) => {
+                                tracing::error!(session = %self.id, "applying a view change panicked");
+                                self.pipeline = None;
+                                Err(WorkError::Panicked)
                             }
                         }
-                        Ok(Handled::Reply(reply)) => send_text(&channel, &reply).await,
-                        Ok(Handled::Nothing) => {}
-                        Err(error) => {
-                            counters.refused += 1;
-                            send_text(&channel, &error.to_message()).await;
-                        }
                     }
+                };
+                self.feed(Input::Applied { seq, result });
+            }
+            Output::Render { job, waiting_since } => self.render(job, waiting_since).await,
+            Output::SwitchCase { seq, ticket } => {
+                let result = self.switch_case(&ticket).await;
+                self.feed(Input::SwitchDone { seq, result });
+            }
+            Output::SetBitrate(bitrate) => {
+                if let Some(pipeline) = self.pipeline.as_mut() {
+                    pipeline.set_bitrate(bitrate);
                 }
-            },
-            Some(fb) = feedback_rx.recv() => match fb {
-                Feedback::KeyframeRequest => keyframe = true,
-                Feedback::Loss(loss) => {
-                    if let Some(p) = pipeline.as_mut() {
-                        let next = next_bitrate(p.bitrate(), loss, inner.config.bitrate);
-                        p.set_bitrate(next);
-                    }
-                }
-            },
-            _ = settle_sleep => {
-                settle_at = None;
-                // The still image is encoded from a copy of the frame on the blocking pool, so a
-                // view change that arrives meanwhile is rendered at once; a stale one is dropped.
-                if let (Some(p), true) = (pipeline.as_ref(), channel.is_some())
-                    && let Some((number, frame)) = p.last_frame()
+            }
+            Output::EncodeLossless { frame } => {
+                // The still image is encoded from a copy of the frame on the blocking pool.
+                if let Some((number, image)) = self.pipeline.as_ref().and_then(Pipeline::last_frame)
+                    && number == frame
                 {
-                    let done = lossless_tx.clone();
+                    let done = self.lossless_tx.clone();
                     tokio::task::spawn_blocking(move || {
-                        if let Ok(out) = encode_lossless(number, &frame) {
+                        if let Ok(out) = encode_lossless(number, &image) {
                             let _ = done.send(out);
                         }
                     });
                 }
-            },
-            Some(out) = lossless_rx.recv() => {
-                if let Some(dc) = channel.clone()
-                    && out.frame == current_frame.load(Ordering::SeqCst)
-                {
-                    counters.lossless.push(LosslessRecord { frame: out.frame, sha256: out.sha256.clone(), bytes: 0, verified: None });
-                    if let Some(p) = pipeline.as_ref() {
-                        lossless_states.insert(out.frame, p.state().clone());
-                    }
-                    let chunk = inner.config.chunk_bytes;
-                    let frame_now = Arc::clone(&current_frame);
-                    tokio::spawn(send_lossless(dc, out, chunk, frame_now, sent_tx.clone()));
-                }
-            },
-            Some((frame, bytes)) = sent_rx.recv() => {
-                counters.lossless_sent(frame, bytes);
-                report_lossless(&inner, id, &admission, &counters, &mut lossless_states, frame);
-            },
-            _ = ticker.tick() => {
-                if !connected && Instant::now() > connect_deadline {
-                    break EndReason::ConnectTimeout;
-                }
-                if disconnected_at.is_some_and(|at| at.elapsed() > DISCONNECT_GRACE) {
-                    break EndReason::Disconnected;
-                }
-                if last_message.elapsed() > idle {
-                    break EndReason::Idle;
-                }
-                if admission.not_after > 0 && now_unix() >= admission.not_after {
-                    break EndReason::Expired;
-                }
-            },
-        }
-
-        // Coalesce: take everything already queued before rendering once.
-        let channel_open = channel.is_some();
-        if !(connected && channel_open && (dirty || keyframe)) {
-            continue;
-        }
-        if payload_type.is_none() {
-            payload_type = negotiated_payload_type(&peer).await;
-            if payload_type.is_none() {
-                continue;
             }
-        }
-        // The first frame, made while connecting (dropped if the view changed since).
-        let result = if let Some(out) = prerendered.take() {
-            Ok(Some(out))
-        } else {
-            let Some(p) = pipeline.take() else { continue };
-            let force = keyframe;
-            let done = if dirty {
-                blocking(p, move |p| p.frame(force).map(Some)).await
-            } else {
-                blocking(p, |p| p.keyframe()).await
-            };
-            let Some((p, result)) = done else {
-                tracing::error!(session = %id, "rendering or encoding failed unexpectedly");
-                break EndReason::Error;
-            };
-            pipeline = Some(p);
-            result
-        };
-        dirty = false;
-        keyframe = false;
-        match result {
-            Ok(Some(out)) => {
-                current_frame.store(out.frame, Ordering::SeqCst);
-                let elapsed = last_sample.elapsed();
-                last_sample = Instant::now();
-                let written_at = Instant::now();
-                if let Err(err) = write_frame(&peer, payload_type.unwrap_or(0), &out, elapsed).await
-                {
-                    tracing::warn!(session = %id, error = %err, "writing a video frame failed");
+            Output::SendLossless(out) => match self.channel.clone() {
+                Some(dc) => {
+                    let chunk = self.inner.config.chunk_bytes;
+                    let current = Arc::clone(&self.current_frame);
+                    tokio::spawn(send_lossless(dc, out, chunk, current, self.sent_tx.clone()));
                 }
-                // Where the time of an input goes (RUST_LOG=readroom_worker::stream=debug):
-                // waiting since the first input this frame answers, render, encode, handing
-                // the packets to the peer connection.
-                tracing::debug!(
-                    session = %id,
-                    frame = out.frame,
-                    input_ms = input_at.take().map(|at| at.elapsed().as_secs_f64() * 1e3),
-                    render_ms = out.render_ms,
-                    encode_ms = out.encode_ms,
-                    write_ms = written_at.elapsed().as_secs_f64() * 1e3,
-                    bytes = out.data.len(),
-                    "frame sent"
+                None => self.feed(Input::LosslessSent {
+                    frame: out.frame,
+                    bytes: 0,
+                }),
+            },
+            Output::Event(event) => self.inner.emit(event),
+            Output::Close => {
+                let _ = self.peer.connection.close().await;
+                while let Ok((frame, bytes)) = self.sent_rx.try_recv() {
+                    self.feed(Input::LosslessSent { frame, bytes });
+                }
+                self.feed(Input::Drained);
+            }
+            Output::Ended(report) => {
+                let cached = self
+                    .pipeline
+                    .as_ref()
+                    .map(Pipeline::cached_bytes)
+                    .unwrap_or(0);
+                self.pipeline = None;
+                tracing::info!(
+                    session = %self.id,
+                    user_id = %report.user,
+                    reason = ?report.end,
+                    frames = report.frames,
+                    released_cache_bytes = cached,
+                    "stream session ended"
                 );
-                counters.frames += 1;
-                counters.bytes_sent += out.data.len() as u64;
-                inner.metrics.frame(out.render_ms, out.encode_ms);
-                let p = pipeline.as_ref().expect("pipeline is back");
-                counters.views.insert(view_label(p));
-                if !ready_sent {
-                    ready_sent = true;
-                    let ready = ServerMessage::Ready {
-                        v: VERSION,
-                        session: admission.session.clone(),
-                        case: admission.case.clone(),
-                        shape: p.shape().clone(),
-                        state: p.state().clone(),
-                        frame: out.frame,
-                    };
-                    send_text(&channel, &ready).await;
-                }
-                for seq in acks.drain(..) {
-                    let ack = ServerMessage::Ack {
-                        v: VERSION,
-                        seq,
-                        frame: out.frame,
-                        state: p.state().clone(),
-                        measurements: p.measurements(),
-                    };
-                    send_text(&channel, &ack).await;
-                }
-                settle_at = Some(tokio::time::Instant::now() + inner.config.settle());
-            }
-            Ok(None) => {}
-            Err(err) => {
-                tracing::warn!(session = %id, error = %err, "frame failed");
-                let error = ProtocolError {
-                    code: ErrorCode::Internal,
-                    message: err.to_string(),
-                    seq: acks.pop(),
-                };
-                acks.clear();
-                send_text(&channel, &error.to_message()).await;
+                self.session.finished = true;
+                self.inner.finish(report);
             }
         }
-    };
+    }
 
-    let _ = peer.connection.close().await;
-    while let Ok((frame, bytes)) = sent_rx.try_recv() {
-        counters.lossless_sent(frame, bytes);
-        report_lossless(
-            &inner,
-            id,
-            &admission,
-            &counters,
-            &mut lossless_states,
-            frame,
+    /// Makes the frame `job` asks for, writes it to the track and tells the machine.
+    async fn render(&mut self, job: RenderJob, waiting_since: Option<Instant>) {
+        if self.payload_type.is_none() {
+            self.payload_type = negotiated_payload_type(&self.peer).await;
+            if self.payload_type.is_none() {
+                return self.feed(Input::RenderSkipped(job));
+            }
+        }
+        let result = match job {
+            RenderJob::Prerendered(out) => Some(Ok(Some(out))),
+            RenderJob::Frame { keyframe } => {
+                self.blocking(move |p| p.frame(keyframe).map(Some)).await
+            }
+            RenderJob::Keyframe => self.blocking(Pipeline::keyframe).await,
+        };
+        let result = match result {
+            None => {
+                tracing::error!(session = %self.id, "rendering or encoding panicked");
+                Err(WorkError::Panicked)
+            }
+            Some(Err(err)) => {
+                tracing::warn!(session = %self.id, error = %err, "frame failed");
+                Err(failed(err))
+            }
+            Some(Ok(None)) => Ok(None),
+            Some(Ok(Some(out))) => Ok(self.write(out, waiting_since).await),
+        };
+        self.feed(Input::FrameDone(result));
+    }
+
+    /// Writes a frame to the video track; what the machine needs to know of it.
+    async fn write(&mut self, out: FrameOut, waiting_since: Option<Instant>) -> Option<FrameInfo> {
+        let pipeline = self.pipeline.as_ref()?;
+        let elapsed = self.last_sample.elapsed();
+        self.last_sample = Instant::now();
+        let written_at = Instant::now();
+        let payload_type = self.payload_type.unwrap_or(0);
+        if let Err(err) = write_frame(&self.peer, payload_type, &out, elapsed).await {
+            tracing::warn!(session = %self.id, error = %err, "writing a video frame failed");
+        }
+        // Where the time of an input goes (RUST_LOG=readroom_worker::stream=debug): waiting
+        // since the first input this frame answers, render, encode, handing the packets to
+        // the peer connection.
+        tracing::debug!(
+            session = %self.id,
+            frame = out.frame,
+            input_ms = waiting_since.map(|at| at.elapsed().as_secs_f64() * 1e3),
+            render_ms = out.render_ms,
+            encode_ms = out.encode_ms,
+            write_ms = written_at.elapsed().as_secs_f64() * 1e3,
+            bytes = out.data.len(),
+            "frame sent"
         );
+        self.inner.metrics.frame(out.render_ms, out.encode_ms);
+        Some(FrameInfo {
+            frame: out.frame,
+            bytes: out.data.len() as u64,
+            state: pipeline.state().clone(),
+            measurements: pipeline.measurements(),
+        })
     }
-    let cached = pipeline.as_ref().map(Pipeline::cached_bytes).unwrap_or(0);
-    drop(pipeline);
-    let report = SessionReport {
-        stream_id: id,
-        viewer_session: admission.session.clone(),
-        user: admission.user.clone(),
-        case: admission.case.clone(),
-        started_unix,
-        duration_ms: started.elapsed().as_millis() as u64,
-        frames: counters.frames,
-        views: counters.views.into_iter().collect(),
-        lossless: counters.lossless,
-        bytes_sent: counters.bytes_sent,
-        messages: counters.messages,
-        refused: counters.refused,
-        end: reason,
-    };
-    tracing::info!(
-        session = %id,
-        user_id = %report.user,
-        reason = ?reason,
-        frames = report.frames,
-        released_cache_bytes = cached,
-        "stream session ended"
-    );
-    inner.finish(report);
-}
 
-enum Handled {
-    Changed(u64),
-    Switch(u64, Admission),
-    Reply(ServerMessage),
-    Nothing,
-}
-
-async fn handle_message(
-    inner: &Arc<Inner>,
-    admission: &Admission,
-    pipeline: &mut Pipeline,
-    text: &[u8],
-    counters: &mut Counters,
-) -> Result<Handled, ProtocolError> {
-    let message = ClientMessage::parse(text)?;
-    let seq = message.seq();
-    let with_seq = |mut err: ProtocolError| {
-        err.seq = Some(seq);
-        err
-    };
-    match message {
-        ClientMessage::Ping { seq, .. } => {
-            Ok(Handled::Reply(ServerMessage::Pong { v: VERSION, seq }))
-        }
-        ClientMessage::View { set, .. } => {
-            pipeline.apply(&set).map_err(with_seq)?;
-            Ok(Handled::Changed(seq))
-        }
-        ClientMessage::Pointer {
-            action,
-            x,
-            y,
-            dx,
-            dy,
-            ..
-        } => {
-            pipeline
-                .pointer(action, (x, y), (dx, dy))
-                .map_err(with_seq)?;
-            Ok(Handled::Changed(seq))
-        }
-        ClientMessage::Verified { frame, ok, .. } => {
-            if let Some(record) = counters
-                .lossless
-                .iter_mut()
-                .rev()
-                .find(|r| r.frame == frame)
-            {
-                record.verified = Some(ok);
-                Ok(Handled::Nothing)
-            } else {
-                Err(with_seq(ProtocolError::new(
-                    ErrorCode::OutOfRange,
-                    format!("no lossless frame {frame} was sent"),
-                )))
+    /// Admits `ticket` as the next case and opens it on the pipeline.
+    async fn switch_case(&mut self, ticket: &str) -> Result<OpenedCase, WorkError> {
+        let next = self
+            .inner
+            .switch_case(&self.admission, ticket)
+            .map_err(|err| {
+                WorkError::Failed(ProtocolError::new(ErrorCode::Forbidden, err.to_string()))
+            })?;
+        let store = Arc::clone(&self.inner.store);
+        let handle = tokio::runtime::Handle::current();
+        let cache = self.inner.cache_bytes();
+        let worker = Arc::clone(&self.inner);
+        let target = next.clone();
+        let opened = self
+            .blocking(move |p| p.switch_case(&store, &handle, &worker.identities, &target, cache))
+            .await;
+        match opened {
+            None => {
+                tracing::error!(session = %self.id, "opening the next case panicked");
+                Err(WorkError::Panicked)
+            }
+            Some(Err(err)) => Err(failed(err)),
+            Some(Ok(())) => {
+                self.inner.case_opened(self.id, &self.admission, &next);
+                let now = Instant::now();
+                let opened = OpenedCase {
+                    case: next.case.clone(),
+                    shape: self
+                        .pipeline
+                        .as_ref()
+                        .map(|p| p.shape().clone())
+                        .unwrap_or_default(),
+                    not_after: lifetime_deadline(now, SystemTime::now(), next.not_after),
+                };
+                self.admission = next;
+                Ok(opened)
             }
         }
-        ClientMessage::OpenCase { ticket, .. } => {
-            let next = inner.switch_case(admission, &ticket).map_err(|err| {
-                with_seq(ProtocolError::new(ErrorCode::Forbidden, err.to_string()))
-            })?;
-            Ok(Handled::Switch(seq, next))
-        }
+    }
+
+    /// Runs `f` on the blocking pool with the pipeline and takes the pipeline back; `None` if
+    /// `f` panicked or the pipeline was gone (it is lost with it, and the session ends with
+    /// [`EndReason::Error`]).
+    async fn blocking<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Pipeline) -> T + Send + 'static,
+    ) -> Option<T> {
+        let mut pipeline = self.pipeline.take()?;
+        let (pipeline, out) = tokio::task::spawn_blocking(move || {
+            let out = f(&mut pipeline);
+            (pipeline, out)
+        })
+        .await
+        .ok()?;
+        self.pipeline = Some(pipeline);
+        Some(out)
     }
 }
 
-fn view_label(pipeline: &Pipeline) -> String {
-    let state = pipeline.state();
-    let layout = serde_json::to_value(state.layout)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    format!("{}:{}", layout, state.exam)
-}
-
-/// Runs `f` on the blocking pool with the pipeline and gives the pipeline back; `None` if `f`
-/// panicked (the pipeline is lost with it, and the session ends with [`EndReason::Error`]).
-async fn blocking<T: Send + 'static>(
-    mut pipeline: Pipeline,
-    f: impl FnOnce(&mut Pipeline) -> T + Send + 'static,
-) -> Option<(Pipeline, T)> {
-    tokio::task::spawn_blocking(move || {
-        let out = f(&mut pipeline);
-        (pipeline, out)
-    })
-    .await
-    .ok()
-}
-
-/// Reports a lossless frame whose send has ended, with the state it was rendered from and the
-/// bytes that actually went out (the worker's record, whatever the browser says).
-fn report_lossless(
-    inner: &Inner,
-    id: Uuid,
-    admission: &Admission,
-    counters: &Counters,
-    states: &mut HashMap<u64, ViewState>,
-    frame: u64,
-) {
-    let Some(state) = states.remove(&frame) else {
-        return;
-    };
-    let Some(record) = counters.lossless.iter().rev().find(|r| r.frame == frame) else {
-        return;
-    };
-    inner.emit(SessionEvent::Lossless {
-        stream_id: id,
-        user: admission.user.clone(),
-        case: admission.case.clone(),
-        record: record.clone(),
-        state: Box::new(state),
-    });
+/// A pipeline failure as the browser is told about it (the session goes on).
+fn failed(err: PipelineError) -> WorkError {
+    WorkError::Failed(ProtocolError::new(ErrorCode::Internal, err.to_string()))
 }
 
 async fn negotiated_payload_type(peer: &Peer) -> Option<u8> {
@@ -679,4 +588,103 @@ fn spawn_feedback_reader(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use readroom_domain::ticket::TicketSigner;
+    use readroom_domain::view::CaseShape;
+    use readroom_store::local::LocalStore;
+
+    use super::*;
+    use crate::stream::{SessionEntry, SessionEvent, SessionInfo, StreamConfig, Streamer};
+
+    /// A streamer with one session entry, as `Streamer::open` leaves it, and that session's
+    /// machine guarded as the driver holds it.
+    fn session() -> (
+        tempfile::TempDir,
+        Streamer,
+        mpsc::UnboundedReceiver<SessionEvent>,
+        Guarded,
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(LocalStore::open(dir.path()).expect("store"));
+        let verifier = TicketSigner::from_seed(&[7; 32]).verifier();
+        let (streamer, events) =
+            Streamer::new(StreamConfig::default(), Vec::new(), store, verifier);
+        let id = Uuid::from_u128(9);
+        let (end, _) = watch::channel(None);
+        let info = SessionInfo {
+            stream_id: id,
+            user: "u1".into(),
+            case: "c1".into(),
+            viewer_session: "vs1".into(),
+        };
+        streamer
+            .inner
+            .sessions()
+            .insert(id, SessionEntry { info, end });
+        let params = Params {
+            stream_id: id,
+            user: "u1".into(),
+            viewer_session: "vs1".into(),
+            case: "c1".into(),
+            shape: CaseShape::default(),
+            started_unix: 1_800_000_000,
+            not_after: None,
+            settle: Duration::from_millis(150),
+            idle_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(8),
+            bitrate: 1_000_000,
+        };
+        let guarded = Guarded {
+            machine: Session::new(Instant::now(), params),
+            inner: Arc::clone(&streamer.inner),
+            finished: false,
+        };
+        (dir, streamer, events, guarded)
+    }
+
+    fn ended(events: &mut mpsc::UnboundedReceiver<SessionEvent>) -> EndReason {
+        match events.try_recv() {
+            Ok(SessionEvent::Ended(report)) => {
+                assert_eq!(report.case, "c1");
+                report.end
+            }
+            other => panic!("expected the end report, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_panic_in_the_driver_still_reports_the_session_and_frees_its_slot() {
+        let (_dir, streamer, mut events, guarded) = session();
+        assert_eq!(streamer.active_sessions(), 1);
+        let unwound = catch_unwind(AssertUnwindSafe(move || {
+            let _held = guarded;
+            panic!("a bug in the driver");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(streamer.active_sessions(), 0, "the slot is free");
+        assert_eq!(ended(&mut events), EndReason::Error);
+        assert!(events.try_recv().is_err(), "one report");
+    }
+
+    #[test]
+    fn a_dropped_session_task_reports_a_shutdown() {
+        let (_dir, streamer, mut events, guarded) = session();
+        drop(guarded);
+        assert_eq!(streamer.active_sessions(), 0);
+        assert_eq!(ended(&mut events), EndReason::Shutdown);
+    }
+
+    #[test]
+    fn a_finished_session_is_not_reported_again() {
+        let (_dir, streamer, mut events, mut guarded) = session();
+        guarded.finished = true;
+        drop(guarded);
+        assert_eq!(streamer.active_sessions(), 1);
+        assert!(events.try_recv().is_err());
+    }
 }

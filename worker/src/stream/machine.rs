@@ -1,0 +1,1706 @@
+//! The decisions of one viewer session, without IO (str0m's shape).
+//!
+//! [`Session`] is a plain state machine: the driver (`session.rs`) turns what happens — peer
+//! state, data-channel messages, RTCP feedback, finished renders and encodes, revocation, the
+//! clock — into [`Input`]s for [`Session::handle_input`], performs the [`Output`]s that
+//! [`Session::poll_output`] hands back (send a message, apply a change, render, switch case,
+//! encode and send the lossless frame, close, report), and wakes it at
+//! [`Session::poll_timeout`]. Nothing here reads a clock, spawns, locks or touches a socket:
+//! every call takes `now`, so the tests drive it on a simulated clock.
+//!
+//! What it decides: the rate limit (200 messages a second), parsing and answering messages,
+//! when to render (coalescing every change made since the last frame into one), acks and
+//! `ready`, the lossless settle and dropping stale ones, bitrate from loss, the timeouts
+//! (connect, idle, disconnect grace, the absolute lifetime), the end reason (the first one
+//! wins) and the counters of the end report, which it emits once.
+//!
+//! The pipeline (view state, renderer, encoder) belongs to the driver and is used by one
+//! operation at a time: while an operation is out ([`Output::Apply`], [`Output::Render`],
+//! [`Output::SwitchCase`], and the first frame rendered while connecting), accepted messages
+//! wait here in order and are handled when it is back.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use readroom_domain::protocol::{
+    ClientMessage, ErrorCode, PointerAction, ProtocolError, ServerMessage, VERSION,
+};
+use readroom_domain::view::{CaseShape, ViewChange, ViewState};
+use readroom_domain::workers::{EndReason, LosslessRecord, SessionEvent, SessionReport};
+use uuid::Uuid;
+
+use super::pipeline::{FrameOut, LosslessOut};
+use super::rtcp::{Feedback, next_bitrate};
+
+/// Most data-channel messages handled per second before `rate_limited` replies.
+pub const MAX_MESSAGES_PER_SECOND: u32 = 200;
+/// How long a disconnected peer may take to come back.
+pub const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
+/// The rate limit's window.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// When a frame could not be made yet (no payload type negotiated), how long before trying
+/// again if nothing else happens meanwhile.
+pub const RENDER_RETRY: Duration = Duration::from_millis(100);
+
+/// What a session starts with.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// The stream session id.
+    pub stream_id: Uuid,
+    /// The user (readroom user id).
+    pub user: String,
+    /// The viewer session.
+    pub viewer_session: String,
+    /// The admitted case.
+    pub case: String,
+    /// Its shape (sent in `ready`).
+    pub shape: CaseShape,
+    /// Start, Unix seconds (for the report).
+    pub started_unix: i64,
+    /// The absolute end of the session (see [`lifetime_deadline`]), if it has one.
+    pub not_after: Option<Instant>,
+    /// Idle time after a frame before its lossless version is made.
+    pub settle: Duration,
+    /// A session with no message for this long ends.
+    pub idle_timeout: Duration,
+    /// A peer that has not connected within this time ends the session.
+    pub connect_timeout: Duration,
+    /// The starting and highest video bitrate (loss lowers it).
+    pub bitrate: u32,
+}
+
+/// The case a switch opened.
+#[derive(Debug, Clone)]
+pub struct OpenedCase {
+    /// Case id.
+    pub case: String,
+    /// Its shape.
+    pub shape: CaseShape,
+    /// The new ticket's absolute end of the session.
+    pub not_after: Option<Instant>,
+}
+
+/// A frame the pipeline made and the driver wrote to the video track.
+#[derive(Debug, Clone)]
+pub struct FrameInfo {
+    /// Frame number.
+    pub frame: u64,
+    /// Encoded size, bytes.
+    pub bytes: u64,
+    /// The view it shows.
+    pub state: ViewState,
+    /// Caliper lengths of the frame, for the ack.
+    pub measurements: Vec<Option<f64>>,
+}
+
+/// Why an operation on the pipeline did not succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkError {
+    /// Refused or failed; the session goes on and the browser is told (its `seq` is filled in
+    /// here).
+    Failed(ProtocolError),
+    /// It panicked: the pipeline is gone, and the session ends with [`EndReason::Error`].
+    Panicked,
+}
+
+/// A change of view to apply to the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A `view` message.
+    View(ViewChange),
+    /// A `pointer` gesture.
+    Pointer {
+        /// What it does.
+        action: PointerAction,
+        /// Where, device pixels.
+        at: (f32, f32),
+        /// Movement, device pixels.
+        delta: (f32, f32),
+    },
+}
+
+/// What to send as the next video frame.
+#[derive(Debug)]
+pub enum RenderJob {
+    /// The first frame, rendered while connecting (the view has not changed since).
+    Prerendered(FrameOut),
+    /// Render the current view and encode it.
+    Frame {
+        /// As a keyframe.
+        keyframe: bool,
+    },
+    /// Re-encode the last frame as a keyframe (nothing changed; the browser asked).
+    Keyframe,
+}
+
+/// What happened.
+#[derive(Debug)]
+pub enum Input {
+    /// The peer connection is connected (again).
+    PeerConnected,
+    /// The peer connection is disconnected (it may come back within [`DISCONNECT_GRACE`]).
+    PeerDisconnected,
+    /// ICE failed.
+    PeerFailed,
+    /// The peer connection closed.
+    PeerClosed,
+    /// The browser's data channel arrived.
+    ChannelOpened,
+    /// The data channel closed.
+    ChannelClosed,
+    /// A text message on the data channel.
+    Text(Bytes),
+    /// A binary message on the data channel (never accepted).
+    Binary,
+    /// RTCP feedback.
+    Feedback(Feedback),
+    /// The first frame, rendered while connecting, is done; the pipeline is back.
+    FirstFrameReady(Result<FrameOut, WorkError>),
+    /// An [`Output::Apply`] is done.
+    Applied {
+        /// The message's sequence number.
+        seq: u64,
+        /// How it went.
+        result: Result<(), WorkError>,
+    },
+    /// An [`Output::Render`] is done (`Ok(None)`: there was nothing to re-encode).
+    FrameDone(Result<Option<FrameInfo>, WorkError>),
+    /// An [`Output::Render`] could not run yet (no negotiated payload type); the job is back.
+    RenderSkipped(RenderJob),
+    /// An [`Output::SwitchCase`] is done.
+    SwitchDone {
+        /// The `open_case` message's sequence number.
+        seq: u64,
+        /// The case it opened.
+        result: Result<OpenedCase, WorkError>,
+    },
+    /// An [`Output::EncodeLossless`] is done.
+    LosslessEncoded(LosslessOut),
+    /// An [`Output::SendLossless`] ended, completed or stopped, with `bytes` of the image sent.
+    LosslessSent {
+        /// Frame number.
+        frame: u64,
+        /// Image bytes that went out.
+        bytes: u64,
+    },
+    /// Told to end (revocation, shutdown).
+    End(EndReason),
+    /// [`Session::poll_timeout`] has come.
+    Timeout,
+    /// After [`Output::Close`]: the connection is closed and the lossless sends that ended
+    /// meanwhile were fed in; the report follows.
+    Drained,
+}
+
+/// What to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a text message on the data channel.
+    SendText(ServerMessage),
+    /// Apply a view change to the pipeline; answer with [`Input::Applied`].
+    Apply {
+        /// The message's sequence number.
+        seq: u64,
+        /// The change.
+        change: Change,
+    },
+    /// Make and write the next video frame; answer with [`Input::FrameDone`] (or
+    /// [`Input::RenderSkipped`]).
+    Render {
+        /// What to send.
+        job: RenderJob,
+        /// When the oldest change this frame shows arrived (for the latency log).
+        waiting_since: Option<Instant>,
+    },
+    /// Admit `ticket` as the next case and open it; answer with [`Input::SwitchDone`].
+    SwitchCase {
+        /// The `open_case` message's sequence number.
+        seq: u64,
+        /// The ticket.
+        ticket: String,
+    },
+    /// Set the encoder's target bitrate.
+    SetBitrate(u32),
+    /// Encode frame `frame` (the last one made) losslessly, off the pipeline; answer with
+    /// [`Input::LosslessEncoded`] (or nothing if it failed).
+    EncodeLossless {
+        /// Frame number.
+        frame: u64,
+    },
+    /// Send the lossless frame (announcement and chunks), stopping if a newer frame is made;
+    /// answer with [`Input::LosslessSent`].
+    SendLossless(LosslessOut),
+    /// Report a session event.
+    Event(SessionEvent),
+    /// Close the peer connection; answer with [`Input::Drained`].
+    Close,
+    /// The session is over: its report, emitted once.
+    Ended(SessionReport),
+}
+
+/// Where the pipeline is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pipe {
+    /// Rendering the first frame while connecting.
+    First,
+    /// Home, free for the next operation.
+    Idle,
+    /// Out on an operation.
+    Busy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Closing(EndReason),
+    Done,
+}
+
+/// The counters of the end report.
+#[derive(Debug, Default)]
+struct Counters {
+    frames: u64,
+    views: BTreeSet<String>,
+    lossless: Vec<LosslessRecord>,
+    bytes_sent: u64,
+    messages: u64,
+    refused: u64,
+}
+
+/// One viewer session's state.
+#[derive(Debug)]
+pub struct Session {
+    stream_id: Uuid,
+    user: String,
+    viewer_session: String,
+    case: String,
+    shape: CaseShape,
+    started: Instant,
+    started_unix: i64,
+    not_after: Option<Instant>,
+    settle: Duration,
+    idle_timeout: Duration,
+    connect_deadline: Instant,
+    bitrate: u32,
+    bitrate_ceiling: u32,
+
+    phase: Phase,
+    pipe: Pipe,
+    connected: bool,
+    channel_open: bool,
+    ready_sent: bool,
+    /// The view changed since the last frame.
+    dirty: bool,
+    /// The next frame must be a keyframe.
+    keyframe: bool,
+    /// A render could not run: try again at the next input, or at this instant.
+    render_blocked: Option<Instant>,
+    /// (dirty, keyframe) as they were when the render out now was asked for.
+    rendering: Option<(bool, bool)>,
+    /// The change out on [`Output::Apply`]: its arrival.
+    applying: Option<Instant>,
+    /// Messages waiting for the pipeline, with their arrival.
+    held: VecDeque<(Instant, Bytes)>,
+    prerendered: Option<FrameOut>,
+    acks: Vec<u64>,
+    /// When the oldest change not yet shown arrived.
+    input_at: Option<Instant>,
+    current_frame: u64,
+    current_state: Option<ViewState>,
+    settle_at: Option<Instant>,
+    last_message: Instant,
+    disconnected_at: Option<Instant>,
+    window_start: Instant,
+    window_count: u32,
+    /// The render state of each lossless frame being sent, reported when its send ends.
+    lossless_states: HashMap<u64, ViewState>,
+    counters: Counters,
+    outputs: VecDeque<Output>,
+}
+
+/// The instant of the Unix second `not_after` (0 or less: none), given that `now` is `wall`.
+pub fn lifetime_deadline(now: Instant, wall: SystemTime, not_after: i64) -> Option<Instant> {
+    if not_after <= 0 {
+        return None;
+    }
+    let end = SystemTime::UNIX_EPOCH + Duration::from_secs(not_after as u64);
+    Some(match end.duration_since(wall) {
+        Ok(ahead) => now + ahead,
+        Err(_) => now,
+    })
+}
+
+/// The `layout:exam` label of a view, for the report.
+pub fn view_label(state: &ViewState) -> String {
+    let layout = serde_json::to_value(state.layout)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!("{}:{}", layout, state.exam)
+}
+
+impl Session {
+    /// A session starting at `now`, its first frame being rendered (feed
+    /// [`Input::FirstFrameReady`] when it is).
+    pub fn new(now: Instant, params: Params) -> Session {
+        Session {
+            stream_id: params.stream_id,
+            user: params.user,
+            viewer_session: params.viewer_session,
+            case: params.case,
+            shape: params.shape,
+            started: now,
+            started_unix: params.started_unix,
+            not_after: params.not_after,
+            settle: params.settle,
+            idle_timeout: params.idle_timeout,
+            connect_deadline: now + params.connect_timeout,
+            bitrate: params.bitrate,
+            bitrate_ceiling: params.bitrate,
+            phase: Phase::Running,
+            pipe: Pipe::First,
+            connected: false,
+            channel_open: false,
+            ready_sent: false,
+            dirty: false,
+            keyframe: true,
+            render_blocked: None,
+            rendering: None,
+            applying: None,
+            held: VecDeque::new(),
+            prerendered: None,
+            acks: Vec::new(),
+            input_at: None,
+            current_frame: 0,
+            current_state: None,
+            settle_at: None,
+            last_message: now,
+            disconnected_at: None,
+            window_start: now,
+            window_count: 0,
+            lossless_states: HashMap::new(),
+            counters: Counters::default(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// The number of the last frame sent (0: none yet); a lossless send of another frame stops.
+    pub fn current_frame(&self) -> u64 {
+        self.current_frame
+    }
+
+    /// The case shown now.
+    pub fn case(&self) -> &str {
+        &self.case
+    }
+
+    /// Whether the session was told or decided to end (it may still be closing).
+    pub fn is_ending(&self) -> bool {
+        self.phase != Phase::Running
+    }
+
+    /// Whether the report was emitted.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(output) = self.outputs.pop_front() {
+            return Some(output);
+        }
+        self.render()
+    }
+
+    /// When to feed [`Input::Timeout`] next (None: no timer is running).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase != Phase::Running {
+            return None;
+        }
+        [
+            self.settle_at,
+            (!self.connected).then_some(self.connect_deadline),
+            self.disconnected_at.map(|at| at + DISCONNECT_GRACE),
+            Some(self.last_message + self.idle_timeout),
+            self.not_after,
+            self.render_blocked,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Takes in what happened at `now`.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        match self.phase {
+            Phase::Running => {}
+            Phase::Closing(reason) => {
+                match input {
+                    Input::LosslessSent { frame, bytes } => self.lossless_sent(frame, bytes),
+                    Input::Drained => {
+                        let report = self.report(now, reason);
+                        self.outputs.push_back(Output::Ended(report));
+                        self.phase = Phase::Done;
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            Phase::Done => return,
+        }
+        if !matches!(input, Input::RenderSkipped(_)) {
+            self.render_blocked = None;
+        }
+        match input {
+            Input::PeerConnected => {
+                self.connected = true;
+                self.disconnected_at = None;
+                self.keyframe = true;
+                self.dirty = true;
+            }
+            Input::PeerDisconnected => {
+                self.disconnected_at.get_or_insert(now);
+            }
+            Input::PeerFailed => self.end(EndReason::IceFailed),
+            Input::PeerClosed | Input::ChannelClosed => self.end(EndReason::Closed),
+            Input::ChannelOpened => self.channel_open = true,
+            Input::Text(text) => self.text(now, text),
+            Input::Binary => {
+                self.counters.refused += 1;
+                self.send_error(ProtocolError::new(
+                    ErrorCode::BadMessage,
+                    "binary messages are not accepted",
+                ));
+            }
+            Input::Feedback(Feedback::KeyframeRequest) => self.keyframe = true,
+            Input::Feedback(Feedback::Loss(loss)) => {
+                // The pipeline holds the encoder: a report that comes while it is out is
+                // dropped (the next one follows within a second or so).
+                if self.pipe == Pipe::Idle {
+                    let next = next_bitrate(self.bitrate, loss, self.bitrate_ceiling);
+                    if next != self.bitrate {
+                        self.bitrate = next;
+                        self.outputs.push_back(Output::SetBitrate(next));
+                    }
+                }
+            }
+            Input::FirstFrameReady(result) => {
+                self.pipe = Pipe::Idle;
+                match result {
+                    Ok(out) => self.prerendered = Some(out),
+                    // A failure is reported when the frame is rendered again, once connected.
+                    Err(WorkError::Failed(_)) => {}
+                    Err(WorkError::Panicked) => return self.end(EndReason::Error),
+                }
+                self.release();
+            }
+            Input::Applied { seq, result } => {
+                self.pipe = Pipe::Idle;
+                let arrived = self.applying.take().unwrap_or(now);
+                match result {
+                    Ok(()) => {
+                        self.input_at.get_or_insert(arrived);
+                        self.acks.push(seq);
+                        self.dirty = true;
+                        self.prerendered = None;
+                        // The frame on screen is no longer the view: no lossless for it.
+                        self.settle_at = None;
+                    }
+                    Err(WorkError::Failed(mut error)) => {
+                        self.counters.refused += 1;
+                        error.seq = Some(seq);
+                        self.send_error(error);
+                    }
+                    Err(WorkError::Panicked) => return self.end(EndReason::Error),
+                }
+                self.release();
+            }
+            Input::FrameDone(result) => {
+                self.pipe = Pipe::Idle;
+                self.rendering = None;
+                match result {
+                    Ok(Some(frame)) => self.frame_sent(now, frame),
+                    Ok(None) => {}
+                    Err(WorkError::Failed(mut error)) => {
+                        error.seq = self.acks.pop();
+                        self.acks.clear();
+                        self.send_error(error);
+                    }
+                    Err(WorkError::Panicked) => return self.end(EndReason::Error),
+                }
+                self.release();
+            }
+            Input::RenderSkipped(job) => {
+                self.pipe = Pipe::Idle;
+                let (dirty, keyframe) = self.rendering.take().unwrap_or((false, false));
+                self.dirty |= dirty;
+                self.keyframe |= keyframe;
+                if let RenderJob::Prerendered(out) = job {
+                    self.prerendered = Some(out);
+                }
+                self.render_blocked = Some(now + RENDER_RETRY);
+                self.release();
+            }
+            Input::SwitchDone { seq, result } => {
+                self.pipe = Pipe::Idle;
+                match result {
+                    Ok(opened) => {
+                        self.prerendered = None;
+                        self.case = opened.case;
+                        self.shape = opened.shape;
+                        self.not_after = opened.not_after;
+                        self.acks.push(seq);
+                        self.ready_sent = false;
+                        self.dirty = true;
+                        self.keyframe = true;
+                        self.settle_at = None;
+                    }
+                    Err(WorkError::Failed(mut error)) => {
+                        self.counters.refused += 1;
+                        error.seq = Some(seq);
+                        self.send_error(error);
+                    }
+                    Err(WorkError::Panicked) => return self.end(EndReason::Error),
+                }
+                self.release();
+            }
+            Input::LosslessEncoded(out) => {
+                // Stale (a newer frame was made, or the view changed since) or nowhere to go.
+                if !self.channel_open || out.frame != self.current_frame || self.dirty {
+                    return;
+                }
+                self.counters.lossless.push(LosslessRecord {
+                    frame: out.frame,
+                    sha256: out.sha256.clone(),
+                    bytes: 0,
+                    verified: None,
+                });
+                if let Some(state) = &self.current_state {
+                    self.lossless_states.insert(out.frame, state.clone());
+                }
+                self.outputs.push_back(Output::SendLossless(out));
+            }
+            Input::LosslessSent { frame, bytes } => self.lossless_sent(frame, bytes),
+            Input::End(reason) => self.end(reason),
+            Input::Timeout => self.timeout(now),
+            Input::Drained => {}
+        }
+    }
+
+    /// Ends the session with `reason` unless it is already ending (the first reason wins).
+    fn end(&mut self, reason: EndReason) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.phase = Phase::Closing(reason);
+        self.settle_at = None;
+        self.held.clear();
+        self.outputs
+            .retain(|o| matches!(o, Output::SendText(_) | Output::Event(_)));
+        self.outputs.push_back(Output::Close);
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        if !self.connected && now >= self.connect_deadline {
+            return self.end(EndReason::ConnectTimeout);
+        }
+        if self
+            .disconnected_at
+            .is_some_and(|at| now >= at + DISCONNECT_GRACE)
+        {
+            return self.end(EndReason::Disconnected);
+        }
+        if now >= self.last_message + self.idle_timeout {
+            return self.end(EndReason::Idle);
+        }
+        if self.not_after.is_some_and(|at| now >= at) {
+            return self.end(EndReason::Expired);
+        }
+        if self.settle_at.is_some_and(|at| now >= at) {
+            self.settle_at = None;
+            // The still image is encoded from a copy of the frame off the pipeline, so a view
+            // change that arrives meanwhile is rendered at once; a stale one is dropped.
+            if self.channel_open && self.pipe == Pipe::Idle && self.current_frame > 0 {
+                self.outputs.push_back(Output::EncodeLossless {
+                    frame: self.current_frame,
+                });
+            }
+        }
+    }
+
+    fn text(&mut self, now: Instant, text: Bytes) {
+        self.last_message = now;
+        self.counters.messages += 1;
+        if now.saturating_duration_since(self.window_start) >= RATE_WINDOW {
+            self.window_start = now;
+            self.window_count = 0;
+        }
+        self.window_count += 1;
+        if self.window_count > MAX_MESSAGES_PER_SECOND {
+            self.counters.refused += 1;
+            self.send_error(ProtocolError::new(
+                ErrorCode::RateLimited,
+                "more than 200 messages in a second",
+            ));
+            return;
+        }
+        if self.pipe != Pipe::Idle || !self.held.is_empty() {
+            self.held.push_back((now, text));
+            return;
+        }
+        self.message(now, &text);
+    }
+
+    /// Handles the messages that waited for the pipeline, until one takes it out again.
+    fn release(&mut self) {
+        while self.pipe == Pipe::Idle && self.phase == Phase::Running {
+            let Some((arrived, text)) = self.held.pop_front() else {
+                return;
+            };
+            self.message(arrived, &text);
+        }
+    }
+
+    fn message(&mut self, arrived: Instant, text: &[u8]) {
+        let message = match ClientMessage::parse(text) {
+            Ok(message) => message,
+            Err(error) => {
+                self.counters.refused += 1;
+                return self.send_error(error);
+            }
+        };
+        match message {
+            ClientMessage::Ping { seq, .. } => {
+                self.send(ServerMessage::Pong { v: VERSION, seq });
+            }
+            ClientMessage::View { seq, set, .. } => self.apply(arrived, seq, Change::View(set)),
+            ClientMessage::Pointer {
+                seq,
+                action,
+                x,
+                y,
+                dx,
+                dy,
+                ..
+            } => self.apply(
+                arrived,
+                seq,
+                Change::Pointer {
+                    action,
+                    at: (x, y),
+                    delta: (dx, dy),
+                },
+            ),
+            ClientMessage::Verified { seq, frame, ok, .. } => {
+                if let Some(record) = self
+                    .counters
+                    .lossless
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.frame == frame)
+                {
+                    record.verified = Some(ok);
+                } else {
+                    self.counters.refused += 1;
+                    let mut error = ProtocolError::new(
+                        ErrorCode::OutOfRange,
+                        format!("no lossless frame {frame} was sent"),
+                    );
+                    error.seq = Some(seq);
+                    self.send_error(error);
+                }
+            }
+            ClientMessage::OpenCase { seq, ticket, .. } => {
+                self.pipe = Pipe::Busy;
+                self.outputs.push_back(Output::SwitchCase { seq, ticket });
+            }
+        }
+    }
+
+    fn apply(&mut self, arrived: Instant, seq: u64, change: Change) {
+        self.pipe = Pipe::Busy;
+        self.applying = Some(arrived);
+        self.outputs.push_back(Output::Apply { seq, change });
+    }
+
+    /// The next frame, when there is one to make and somewhere to send it.
+    fn render(&mut self) -> Option<Output> {
+        if self.phase != Phase::Running
+            || self.pipe != Pipe::Idle
+            || self.render_blocked.is_some()
+            || !(self.connected && self.channel_open && (self.dirty || self.keyframe))
+        {
+            return None;
+        }
+        self.rendering = Some((self.dirty, self.keyframe));
+        let job = if let Some(out) = self.prerendered.take() {
+            RenderJob::Prerendered(out)
+        } else if self.dirty {
+            RenderJob::Frame {
+                keyframe: self.keyframe,
+            }
+        } else {
+            RenderJob::Keyframe
+        };
+        self.dirty = false;
+        self.keyframe = false;
+        self.pipe = Pipe::Busy;
+        Some(Output::Render {
+            job,
+            waiting_since: self.input_at.take(),
+        })
+    }
+
+    fn frame_sent(&mut self, now: Instant, frame: FrameInfo) {
+        self.current_frame = frame.frame;
+        self.counters.frames += 1;
+        self.counters.bytes_sent += frame.bytes;
+        self.counters.views.insert(view_label(&frame.state));
+        if !self.ready_sent {
+            self.ready_sent = true;
+            self.send(ServerMessage::Ready {
+                v: VERSION,
+                session: self.viewer_session.clone(),
+                case: self.case.clone(),
+                shape: self.shape.clone(),
+                state: frame.state.clone(),
+                frame: frame.frame,
+            });
+        }
+        for seq in std::mem::take(&mut self.acks) {
+            self.send(ServerMessage::Ack {
+                v: VERSION,
+                seq,
+                frame: frame.frame,
+                state: frame.state.clone(),
+                measurements: frame.measurements.clone(),
+            });
+        }
+        self.current_state = Some(frame.state);
+        self.settle_at = Some(now + self.settle);
+    }
+
+    /// A lossless send ended with `bytes` of frame `frame`'s image sent: counted, and reported
+    /// with the state it was rendered from (the worker's record, whatever the browser says).
+    fn lossless_sent(&mut self, frame: u64, bytes: u64) {
+        self.counters.bytes_sent += bytes;
+        let Some(record) = self
+            .counters
+            .lossless
+            .iter_mut()
+            .rev()
+            .find(|r| r.frame == frame)
+        else {
+            return;
+        };
+        record.bytes += bytes;
+        let record = record.clone();
+        if let Some(state) = self.lossless_states.remove(&frame) {
+            self.outputs
+                .push_back(Output::Event(SessionEvent::Lossless {
+                    stream_id: self.stream_id,
+                    user: self.user.clone(),
+                    case: self.case.clone(),
+                    record,
+                    state: Box::new(state),
+                }));
+        }
+    }
+
+    fn send(&mut self, message: ServerMessage) {
+        self.outputs.push_back(Output::SendText(message));
+    }
+
+    fn send_error(&mut self, error: ProtocolError) {
+        self.send(error.to_message());
+    }
+
+    fn report(&mut self, now: Instant, reason: EndReason) -> SessionReport {
+        let counters = std::mem::take(&mut self.counters);
+        SessionReport {
+            stream_id: self.stream_id,
+            viewer_session: self.viewer_session.clone(),
+            user: self.user.clone(),
+            case: self.case.clone(),
+            started_unix: self.started_unix,
+            duration_ms: now.saturating_duration_since(self.started).as_millis() as u64,
+            frames: counters.frames,
+            views: counters.views.into_iter().collect(),
+            lossless: counters.lossless,
+            bytes_sent: counters.bytes_sent,
+            messages: counters.messages,
+            refused: counters.refused,
+            end: reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The session on a simulated clock: `Sim` plays the driver (every operation succeeds at
+    //! once unless a test says otherwise) and records what the machine asked for.
+
+    use super::*;
+    use readroom_domain::manifest::ExamKind;
+    use readroom_domain::view::{ExamShape, Layout, Viewport};
+
+    const SETTLE: Duration = Duration::from_millis(150);
+    const IDLE: Duration = Duration::from_secs(60);
+    const CONNECT: Duration = Duration::from_secs(8);
+    const BITRATE: u32 = 2_000_000;
+
+    fn shape(exams: &[&str]) -> CaseShape {
+        CaseShape {
+            exams: exams
+                .iter()
+                .map(|id| ExamShape {
+                    id: (*id).to_owned(),
+                    kind: ExamKind::Fundus,
+                    eye: None,
+                    slices: 1,
+                    enface: false,
+                    pixel_spacing_um: None,
+                    axial_spacing_um: None,
+                })
+                .collect(),
+            prior: Vec::new(),
+        }
+    }
+
+    fn state(exam: &str) -> ViewState {
+        let viewport = Viewport {
+            width: 800,
+            height: 600,
+            dpr: 1.0,
+        };
+        let mut state = ViewState::initial(&shape(&["e1"]), viewport).expect("one exam");
+        state.exam = exam.to_owned();
+        state
+    }
+
+    fn params(not_after: Option<Instant>) -> Params {
+        Params {
+            stream_id: Uuid::from_u128(42),
+            user: "u1".into(),
+            viewer_session: "vs1".into(),
+            case: "c1".into(),
+            shape: shape(&["e1", "e2"]),
+            started_unix: 1_800_000_000,
+            not_after,
+            settle: SETTLE,
+            idle_timeout: IDLE,
+            connect_timeout: CONNECT,
+            bitrate: BITRATE,
+        }
+    }
+
+    fn frame_out(frame: u64, bytes: usize) -> FrameOut {
+        FrameOut {
+            frame,
+            data: vec![0; bytes],
+            render_ms: 1.0,
+            encode_ms: 1.0,
+        }
+    }
+
+    fn lossless(frame: u64) -> LosslessOut {
+        LosslessOut {
+            frame,
+            width: 4,
+            height: 4,
+            sha256: format!("hash-{frame}"),
+            format: "image/webp",
+            data: vec![1; 5000],
+        }
+    }
+
+    fn text(value: serde_json::Value) -> Input {
+        Input::Text(Bytes::from(value.to_string()))
+    }
+
+    fn ping(seq: u64) -> Input {
+        text(serde_json::json!({"v": VERSION, "type": "ping", "seq": seq}))
+    }
+
+    fn view(seq: u64, exam: &str) -> Input {
+        text(serde_json::json!({"v": VERSION, "type": "view", "seq": seq, "set": {"exam": exam}}))
+    }
+
+    /// The driver, simulated.
+    struct Sim {
+        s: Session,
+        t0: Instant,
+        now: Instant,
+        /// The pipeline's frame counter and view.
+        frame: u64,
+        exam: String,
+        /// Bytes of each encoded video frame.
+        frame_bytes: usize,
+        /// What the next render, apply or switch answers instead of succeeding.
+        render_result: Option<Result<Option<FrameInfo>, WorkError>>,
+        apply_result: Option<Result<(), WorkError>>,
+        switch_result: Option<Result<OpenedCase, WorkError>>,
+        /// Answer renders with `RenderSkipped` (no payload type yet).
+        skip_renders: bool,
+        sent: Vec<ServerMessage>,
+        applied: Vec<u64>,
+        renders: Vec<String>,
+        switches: Vec<(u64, String)>,
+        bitrates: Vec<u32>,
+        encode_requests: Vec<u64>,
+        lossless_sends: Vec<u64>,
+        events: Vec<SessionEvent>,
+        closes: u32,
+        reports: Vec<SessionReport>,
+    }
+
+    impl Sim {
+        fn new(params: Params) -> Sim {
+            Sim::with(|_| params)
+        }
+
+        fn with(params: impl FnOnce(Instant) -> Params) -> Sim {
+            let t0 = Instant::now();
+            Sim {
+                s: Session::new(t0, params(t0)),
+                t0,
+                now: t0,
+                frame: 0,
+                exam: "e1".into(),
+                frame_bytes: 1000,
+                render_result: None,
+                apply_result: None,
+                switch_result: None,
+                skip_renders: false,
+                sent: Vec::new(),
+                applied: Vec::new(),
+                renders: Vec::new(),
+                switches: Vec::new(),
+                bitrates: Vec::new(),
+                encode_requests: Vec::new(),
+                lossless_sends: Vec::new(),
+                events: Vec::new(),
+                closes: 0,
+                reports: Vec::new(),
+            }
+        }
+
+        /// A session whose first frame (1) is rendered, connected, with its channel open,
+        /// and that frame sent, at `t0`.
+        fn streaming() -> Sim {
+            let mut sim = Sim::new(params(None));
+            sim.first_frame();
+            sim.input(Input::PeerConnected);
+            sim.input(Input::ChannelOpened);
+            assert_eq!(sim.renders, ["prerendered 1"]);
+            assert_eq!(sim.s.current_frame(), 1);
+            sim
+        }
+
+        fn first_frame(&mut self) {
+            self.frame = 1;
+            self.input(Input::FirstFrameReady(Ok(frame_out(1, self.frame_bytes))));
+        }
+
+        fn at(&mut self, since_start: Duration) {
+            assert!(self.t0 + since_start >= self.now, "the clock goes forward");
+            self.now = self.t0 + since_start;
+        }
+
+        fn input(&mut self, input: Input) {
+            self.s.handle_input(self.now, input);
+            self.pump();
+        }
+
+        /// Moves the clock to `since_start`, feeding `Timeout` whenever one is due on the way.
+        fn run_until(&mut self, since_start: Duration) {
+            let until = self.t0 + since_start;
+            let mut guard = 0;
+            while let Some(at) = self.s.poll_timeout() {
+                if at > until {
+                    break;
+                }
+                guard += 1;
+                assert!(guard < 1000, "the timeout at {at:?} does not move on");
+                self.now = self.now.max(at);
+                self.input(Input::Timeout);
+            }
+            self.now = until;
+        }
+
+        fn info(&self) -> FrameInfo {
+            FrameInfo {
+                frame: self.frame,
+                bytes: self.frame_bytes as u64,
+                state: state(&self.exam),
+                measurements: vec![Some(12.5)],
+            }
+        }
+
+        fn pump(&mut self) {
+            while let Some(output) = self.s.poll_output() {
+                let now = self.now;
+                match output {
+                    Output::SendText(message) => self.sent.push(message),
+                    Output::Apply { seq, change } => {
+                        self.applied.push(seq);
+                        let result = self.apply_result.take().unwrap_or_else(|| {
+                            if let Change::View(set) = &change
+                                && let Some(exam) = &set.exam
+                            {
+                                self.exam = exam.clone();
+                            }
+                            Ok(())
+                        });
+                        self.s.handle_input(now, Input::Applied { seq, result });
+                    }
+                    Output::Render { job, .. } => {
+                        if self.skip_renders {
+                            self.s.handle_input(now, Input::RenderSkipped(job));
+                            continue;
+                        }
+                        let result = match self.render_result.take() {
+                            Some(result) => result,
+                            None => match job {
+                                RenderJob::Prerendered(out) => {
+                                    self.renders.push(format!("prerendered {}", out.frame));
+                                    Ok(Some(self.info()))
+                                }
+                                RenderJob::Frame { keyframe } => {
+                                    self.frame += 1;
+                                    self.renders
+                                        .push(format!("frame {} key {keyframe}", self.frame));
+                                    Ok(Some(self.info()))
+                                }
+                                RenderJob::Keyframe => {
+                                    self.renders.push(format!("keyframe {}", self.frame));
+                                    Ok(Some(self.info()))
+                                }
+                            },
+                        };
+                        self.s.handle_input(now, Input::FrameDone(result));
+                    }
+                    Output::SwitchCase { seq, ticket } => {
+                        self.switches.push((seq, ticket.clone()));
+                        let result = self.switch_result.take().unwrap_or(Ok(OpenedCase {
+                            case: ticket,
+                            shape: shape(&["e9"]),
+                            not_after: None,
+                        }));
+                        if result.is_ok() {
+                            self.exam = "e9".into();
+                        }
+                        self.s.handle_input(now, Input::SwitchDone { seq, result });
+                    }
+                    Output::SetBitrate(bitrate) => self.bitrates.push(bitrate),
+                    Output::EncodeLossless { frame } => self.encode_requests.push(frame),
+                    Output::SendLossless(out) => self.lossless_sends.push(out.frame),
+                    Output::Event(event) => self.events.push(event),
+                    Output::Close => {
+                        self.closes += 1;
+                        self.s.handle_input(now, Input::Drained);
+                    }
+                    Output::Ended(report) => self.reports.push(report),
+                }
+            }
+        }
+
+        fn errors(&self) -> Vec<(Option<u64>, ErrorCode)> {
+            self.sent
+                .iter()
+                .filter_map(|m| match m {
+                    ServerMessage::Error { seq, code, .. } => Some((*seq, *code)),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn pongs(&self) -> usize {
+            self.sent
+                .iter()
+                .filter(|m| matches!(m, ServerMessage::Pong { .. }))
+                .count()
+        }
+
+        fn acks(&self) -> Vec<(u64, u64)> {
+            self.sent
+                .iter()
+                .filter_map(|m| match m {
+                    ServerMessage::Ack { seq, frame, .. } => Some((*seq, *frame)),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn report(&self) -> &SessionReport {
+            assert_eq!(self.reports.len(), 1, "exactly one report");
+            &self.reports[0]
+        }
+    }
+
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn the_201st_message_in_a_second_is_rate_limited_and_the_next_second_is_not() {
+        let mut sim = Sim::streaming();
+        sim.at(ms(500));
+        for seq in 0..200 {
+            sim.input(ping(seq));
+        }
+        assert_eq!(sim.pongs(), 200);
+        assert!(sim.errors().is_empty());
+        sim.at(ms(999));
+        sim.input(ping(200));
+        assert_eq!(sim.pongs(), 200, "the 201st is not answered");
+        assert_eq!(sim.errors(), [(None, ErrorCode::RateLimited)]);
+        sim.at(ms(1000));
+        sim.input(ping(201));
+        assert_eq!(sim.pongs(), 201, "a new second, a new allowance");
+        assert_eq!(sim.errors().len(), 1);
+        sim.input(Input::End(EndReason::Closed));
+        let report = sim.report();
+        assert_eq!(report.messages, 202);
+        assert_eq!(report.refused, 1);
+    }
+
+    #[test]
+    fn a_rate_limited_view_change_is_not_applied() {
+        let mut sim = Sim::streaming();
+        for seq in 0..200 {
+            sim.input(ping(seq));
+        }
+        sim.input(view(500, "e2"));
+        assert!(sim.applied.is_empty());
+        assert_eq!(sim.renders.len(), 1, "nothing new to render");
+        assert_eq!(sim.errors(), [(None, ErrorCode::RateLimited)]);
+    }
+
+    #[test]
+    fn the_lossless_frame_is_asked_for_only_after_the_settle_delay() {
+        let mut sim = Sim::streaming();
+        assert_eq!(sim.s.poll_timeout(), Some(sim.t0 + SETTLE));
+        sim.run_until(SETTLE - ms(1));
+        assert!(sim.encode_requests.is_empty());
+        sim.run_until(SETTLE);
+        assert_eq!(sim.encode_requests, [1]);
+        sim.run_until(ms(5000));
+        assert_eq!(sim.encode_requests, [1], "once per frame");
+
+        sim.input(Input::LosslessEncoded(lossless(1)));
+        assert_eq!(sim.lossless_sends, [1]);
+        assert!(sim.events.is_empty(), "reported when its send ends");
+        sim.input(Input::LosslessSent {
+            frame: 1,
+            bytes: 5000,
+        });
+        let [
+            SessionEvent::Lossless {
+                record,
+                state,
+                case,
+                ..
+            },
+        ] = sim.events.as_slice()
+        else {
+            panic!("one lossless event: {:?}", sim.events);
+        };
+        assert_eq!(record.frame, 1);
+        assert_eq!(record.bytes, 5000);
+        assert_eq!(record.sha256, "hash-1");
+        assert_eq!(state.exam, "e1");
+        assert_eq!(case, "c1");
+    }
+
+    #[test]
+    fn a_view_change_before_the_settle_cancels_the_old_frames_lossless() {
+        let mut sim = Sim::streaming();
+        sim.run_until(ms(100));
+        sim.input(view(1, "e2"));
+        assert_eq!(sim.renders, ["prerendered 1", "frame 2 key false"]);
+        assert_eq!(sim.acks(), [(1, 2)]);
+        sim.run_until(ms(100) + SETTLE - ms(1));
+        assert!(sim.encode_requests.is_empty(), "frame 1 never settles");
+        sim.run_until(ms(100) + SETTLE);
+        assert_eq!(sim.encode_requests, [2]);
+    }
+
+    #[test]
+    fn a_view_change_not_yet_rendered_cancels_the_settle() {
+        let mut sim = Sim::streaming();
+        // The frame cannot be made yet (no payload type negotiated).
+        sim.skip_renders = true;
+        sim.run_until(ms(50));
+        sim.input(view(1, "e2"));
+        assert_eq!(sim.applied, [1]);
+        assert_eq!(sim.renders.len(), 1, "not rendered yet");
+        sim.run_until(ms(1000));
+        assert!(
+            sim.encode_requests.is_empty(),
+            "the frame on screen is no longer the view"
+        );
+        // And a lossless of frame 1 encoded before the change is not sent either.
+        sim.input(Input::LosslessEncoded(lossless(1)));
+        assert!(sim.lossless_sends.is_empty());
+    }
+
+    #[test]
+    fn a_lossless_frame_encoded_for_an_older_frame_is_not_sent() {
+        let mut sim = Sim::streaming();
+        sim.run_until(SETTLE);
+        assert_eq!(sim.encode_requests, [1]);
+        // The view changes while frame 1 is being encoded losslessly.
+        sim.input(view(1, "e2"));
+        assert_eq!(sim.s.current_frame(), 2);
+        sim.input(Input::LosslessEncoded(lossless(1)));
+        assert!(sim.lossless_sends.is_empty());
+        sim.input(Input::End(EndReason::Closed));
+        assert!(sim.report().lossless.is_empty(), "nothing was sent");
+    }
+
+    #[test]
+    fn the_connect_timeout_ends_a_session_that_never_connects() {
+        let mut sim = Sim::new(params(None));
+        sim.first_frame();
+        sim.input(Input::ChannelOpened);
+        sim.run_until(CONNECT - ms(1));
+        assert!(sim.reports.is_empty());
+        sim.run_until(CONNECT);
+        assert_eq!(sim.closes, 1);
+        assert_eq!(sim.report().end, EndReason::ConnectTimeout);
+        assert_eq!(sim.report().duration_ms, 8000);
+        assert_eq!(sim.report().frames, 0);
+    }
+
+    #[test]
+    fn a_connected_session_has_no_connect_timeout() {
+        let mut sim = Sim::streaming();
+        sim.at(ms(7000));
+        sim.input(ping(1));
+        sim.run_until(ms(30_000));
+        assert!(sim.reports.is_empty());
+    }
+
+    #[test]
+    fn a_disconnected_peer_has_five_seconds_to_come_back() {
+        let mut sim = Sim::streaming();
+        sim.at(ms(1000));
+        sim.input(Input::PeerDisconnected);
+        sim.run_until(ms(3000));
+        sim.input(Input::PeerConnected);
+        assert_eq!(
+            sim.renders.last().map(String::as_str),
+            Some("frame 2 key true"),
+            "a keyframe on reconnect"
+        );
+        sim.run_until(ms(10_000));
+        assert!(sim.reports.is_empty(), "it came back in time");
+
+        sim.input(Input::PeerDisconnected);
+        // A second `disconnected` does not restart the grace.
+        sim.at(ms(12_000));
+        sim.input(Input::PeerDisconnected);
+        sim.run_until(ms(15_000) - ms(1));
+        assert!(sim.reports.is_empty());
+        sim.run_until(ms(15_000));
+        assert_eq!(sim.report().end, EndReason::Disconnected);
+    }
+
+    #[test]
+    fn a_session_without_messages_for_the_idle_timeout_ends() {
+        let mut sim = Sim::streaming();
+        sim.at(ms(30_000));
+        sim.input(ping(1));
+        sim.run_until(IDLE + ms(30_000) - ms(1));
+        assert!(sim.reports.is_empty(), "the ping moved the idle deadline");
+        sim.run_until(IDLE + ms(30_000));
+        assert_eq!(sim.report().end, EndReason::Idle);
+    }
+
+    #[test]
+    fn binary_messages_do_not_keep_a_session_alive() {
+        let mut sim = Sim::streaming();
+        sim.at(ms(30_000));
+        sim.input(Input::Binary);
+        assert_eq!(sim.errors(), [(None, ErrorCode::BadMessage)]);
+        sim.run_until(IDLE);
+        assert_eq!(sim.report().end, EndReason::Idle);
+        assert_eq!(sim.report().refused, 1);
+        assert_eq!(sim.report().messages, 0);
+    }
+
+    #[test]
+    fn the_absolute_lifetime_ends_the_session_even_while_it_is_used() {
+        let mut sim = Sim::with(|t0| params(Some(t0 + ms(20_000))));
+        sim.first_frame();
+        sim.input(Input::PeerConnected);
+        sim.input(Input::ChannelOpened);
+        for second in 1..20 {
+            sim.run_until(ms(second * 1000));
+            sim.input(ping(second));
+        }
+        sim.run_until(ms(20_000) - ms(1));
+        assert!(sim.reports.is_empty());
+        sim.run_until(ms(20_000));
+        assert_eq!(sim.report().end, EndReason::Expired);
+    }
+
+    #[test]
+    fn the_next_cases_ticket_sets_the_lifetime() {
+        let mut sim = Sim::streaming();
+        let t0 = sim.t0;
+        sim.switch_result = Some(Ok(OpenedCase {
+            case: "c2".into(),
+            shape: shape(&["e9"]),
+            not_after: Some(t0 + ms(3000)),
+        }));
+        sim.input(text(
+            serde_json::json!({"v": VERSION, "type": "open_case", "seq": 7, "ticket": "t2"}),
+        ));
+        assert_eq!(sim.switches, [(7, "t2".to_owned())]);
+        let ready: Vec<_> = sim
+            .sent
+            .iter()
+            .filter_map(|m| match m {
+                ServerMessage::Ready { case, frame, .. } => Some((case.clone(), *frame)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ready, [("c1".into(), 1), ("c2".into(), 2)]);
+        assert_eq!(sim.acks(), [(7, 2)]);
+        sim.run_until(ms(3000));
+        assert_eq!(sim.report().end, EndReason::Expired);
+        assert_eq!(sim.report().case, "c2");
+    }
+
+    #[test]
+    fn lifetime_deadline_follows_the_wall_clock() {
+        let now = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000_500);
+        assert_eq!(lifetime_deadline(now, wall, 0), None);
+        assert_eq!(
+            lifetime_deadline(now, wall, 1_000_010),
+            Some(now + ms(9_500))
+        );
+        assert_eq!(
+            lifetime_deadline(now, wall, 999_000),
+            Some(now),
+            "past: now"
+        );
+    }
+
+    #[test]
+    fn revocation_ends_the_session_with_its_reason_once() {
+        let mut sim = Sim::streaming();
+        sim.at(ms(700));
+        sim.input(Input::End(EndReason::Revoked));
+        assert_eq!(sim.closes, 1);
+        assert_eq!(sim.report().end, EndReason::Revoked);
+        assert_eq!(sim.report().duration_ms, 700);
+        // Whatever comes after changes nothing.
+        sim.input(Input::End(EndReason::Shutdown));
+        sim.input(Input::PeerFailed);
+        sim.input(ping(1));
+        sim.run_until(ms(1_000_000));
+        assert_eq!(sim.closes, 1);
+        assert_eq!(sim.reports.len(), 1);
+        assert_eq!(sim.s.poll_timeout(), None);
+        assert!(sim.s.is_done());
+    }
+
+    #[test]
+    fn the_first_end_reason_wins_while_closing() {
+        let mut sim = Sim::streaming();
+        sim.s.handle_input(sim.now, Input::PeerFailed);
+        sim.s.handle_input(sim.now, Input::End(EndReason::Revoked));
+        sim.s.handle_input(sim.now, Input::Timeout);
+        sim.pump();
+        assert_eq!(sim.report().end, EndReason::IceFailed);
+    }
+
+    #[test]
+    fn the_peer_and_the_channel_closing_end_the_session() {
+        for (input, reason) in [
+            (Input::PeerClosed, EndReason::Closed),
+            (Input::ChannelClosed, EndReason::Closed),
+            (Input::PeerFailed, EndReason::IceFailed),
+        ] {
+            let mut sim = Sim::streaming();
+            sim.input(input);
+            assert_eq!(sim.report().end, reason);
+        }
+    }
+
+    #[test]
+    fn the_end_report_counts_what_happened() {
+        let mut sim = Sim::streaming();
+        sim.at(ms(10));
+        sim.input(view(1, "e2"));
+        sim.input(ping(2));
+        sim.input(text(
+            serde_json::json!({"v": VERSION, "type": "nope", "seq": 3}),
+        ));
+        sim.input(Input::Binary);
+        sim.apply_result = Some(Err(WorkError::Failed(ProtocolError::new(
+            ErrorCode::OutOfRange,
+            "slice 99 is beyond the volume",
+        ))));
+        sim.input(view(4, "e1"));
+        sim.run_until(ms(10) + SETTLE);
+        assert_eq!(sim.encode_requests, [2]);
+        sim.input(Input::LosslessEncoded(lossless(2)));
+        // Bytes of a send still going when the session ends are counted at the close.
+        sim.s.handle_input(sim.now, Input::End(EndReason::Revoked));
+        sim.s.handle_input(
+            sim.now,
+            Input::LosslessSent {
+                frame: 2,
+                bytes: 3000,
+            },
+        );
+        sim.at(ms(2500));
+        sim.pump();
+        let report = sim.report();
+        assert_eq!(report.stream_id, Uuid::from_u128(42));
+        assert_eq!(report.user, "u1");
+        assert_eq!(report.viewer_session, "vs1");
+        assert_eq!(report.case, "c1");
+        assert_eq!(report.started_unix, 1_800_000_000);
+        assert_eq!(report.duration_ms, 2500);
+        assert_eq!(report.frames, 2);
+        assert_eq!(report.views, ["single:e1", "single:e2"]);
+        assert_eq!(report.bytes_sent, 1000 + 1000 + 3000);
+        assert_eq!(report.messages, 4, "view, ping, unknown, refused view");
+        assert_eq!(report.refused, 3, "unknown type, binary, refused view");
+        assert_eq!(
+            report.lossless,
+            [LosslessRecord {
+                frame: 2,
+                sha256: "hash-2".into(),
+                bytes: 3000,
+                verified: None,
+            }]
+        );
+        assert_eq!(report.end, EndReason::Revoked);
+        assert_eq!(
+            sim.errors(),
+            [
+                (Some(3), ErrorCode::UnknownType),
+                (None, ErrorCode::BadMessage),
+                (Some(4), ErrorCode::OutOfRange),
+            ]
+        );
+        assert_eq!(
+            sim.events.len(),
+            1,
+            "the lossless frame's event at the close"
+        );
+    }
+
+    #[test]
+    fn verified_marks_the_lossless_record_or_is_refused() {
+        let mut sim = Sim::streaming();
+        sim.run_until(SETTLE);
+        sim.input(Input::LosslessEncoded(lossless(1)));
+        sim.input(Input::LosslessSent {
+            frame: 1,
+            bytes: 5000,
+        });
+        sim.input(text(
+            serde_json::json!({"v": VERSION, "type": "verified", "seq": 5, "frame": 1, "ok": true}),
+        ));
+        sim.input(text(
+            serde_json::json!({"v": VERSION, "type": "verified", "seq": 6, "frame": 9, "ok": true}),
+        ));
+        assert_eq!(sim.errors(), [(Some(6), ErrorCode::OutOfRange)]);
+        sim.input(Input::End(EndReason::Closed));
+        let report = sim.report();
+        assert_eq!(report.lossless[0].verified, Some(true));
+        assert_eq!(report.bytes_sent, 1000 + 5000);
+        assert_eq!(report.refused, 1);
+    }
+
+    #[test]
+    fn a_render_panic_ends_the_session_with_error_and_its_report() {
+        let mut sim = Sim::streaming();
+        sim.at(ms(40));
+        sim.render_result = Some(Err(WorkError::Panicked));
+        sim.input(view(1, "e2"));
+        assert_eq!(sim.closes, 1);
+        let report = sim.report();
+        assert_eq!(report.end, EndReason::Error);
+        assert_eq!(report.frames, 1);
+        assert_eq!(report.messages, 1);
+        assert_eq!(report.duration_ms, 40);
+        assert!(sim.acks().is_empty());
+    }
+
+    #[test]
+    fn a_panic_in_the_first_render_a_view_change_or_a_case_switch_ends_with_error() {
+        let mut sim = Sim::new(params(None));
+        sim.input(Input::FirstFrameReady(Err(WorkError::Panicked)));
+        assert_eq!(sim.report().end, EndReason::Error);
+
+        let mut sim = Sim::streaming();
+        sim.apply_result = Some(Err(WorkError::Panicked));
+        sim.input(view(1, "e2"));
+        assert_eq!(sim.report().end, EndReason::Error);
+
+        let mut sim = Sim::streaming();
+        sim.switch_result = Some(Err(WorkError::Panicked));
+        sim.input(text(
+            serde_json::json!({"v": VERSION, "type": "open_case", "seq": 2, "ticket": "t"}),
+        ));
+        assert_eq!(sim.report().end, EndReason::Error);
+        assert_eq!(sim.report().case, "c1");
+    }
+
+    #[test]
+    fn a_render_error_is_answered_and_the_session_goes_on() {
+        let mut sim = Sim::streaming();
+        sim.render_result = Some(Err(WorkError::Failed(ProtocolError::new(
+            ErrorCode::Internal,
+            "cannot decode exam e2",
+        ))));
+        sim.input(view(1, "e2"));
+        assert_eq!(sim.errors(), [(Some(1), ErrorCode::Internal)]);
+        assert!(sim.acks().is_empty());
+        assert!(sim.reports.is_empty());
+        sim.input(view(2, "e1"));
+        assert_eq!(sim.acks(), [(2, 2)]);
+        sim.input(Input::End(EndReason::Closed));
+        assert_eq!(
+            sim.report().refused,
+            0,
+            "a failed frame is not a refused message"
+        );
+        assert_eq!(sim.report().frames, 2);
+    }
+
+    #[test]
+    fn a_refused_case_switch_keeps_the_case() {
+        let mut sim = Sim::streaming();
+        sim.switch_result = Some(Err(WorkError::Failed(ProtocolError::new(
+            ErrorCode::Forbidden,
+            "this ticket was already used",
+        ))));
+        sim.input(text(
+            serde_json::json!({"v": VERSION, "type": "open_case", "seq": 3, "ticket": "t"}),
+        ));
+        assert_eq!(sim.errors(), [(Some(3), ErrorCode::Forbidden)]);
+        assert_eq!(sim.renders.len(), 1);
+        sim.input(Input::End(EndReason::Closed));
+        assert_eq!(sim.report().case, "c1");
+        assert_eq!(sim.report().refused, 1);
+    }
+
+    #[test]
+    fn messages_wait_for_the_first_frame_and_changes_coalesce_into_one_frame() {
+        let mut sim = Sim::new(params(None));
+        sim.input(Input::PeerConnected);
+        sim.input(Input::ChannelOpened);
+        sim.input(view(1, "e2"));
+        sim.input(ping(2));
+        sim.input(view(3, "e1"));
+        assert!(
+            sim.applied.is_empty(),
+            "the pipeline is out on the first frame"
+        );
+        assert_eq!(
+            sim.pongs(),
+            0,
+            "answered in order, after the changes before it"
+        );
+        assert!(sim.renders.is_empty());
+        sim.first_frame();
+        assert_eq!(sim.applied, [1, 3]);
+        assert_eq!(sim.pongs(), 1);
+        assert_eq!(
+            sim.renders,
+            ["frame 2 key true"],
+            "the first frame is stale: one new frame for both changes"
+        );
+        assert_eq!(sim.acks(), [(1, 2), (3, 2)]);
+    }
+
+    #[test]
+    fn nothing_is_rendered_before_the_peer_and_the_channel_are_up() {
+        let mut sim = Sim::new(params(None));
+        sim.first_frame();
+        sim.input(Input::ChannelOpened);
+        assert!(sim.renders.is_empty());
+        sim.input(Input::PeerConnected);
+        assert_eq!(sim.renders, ["prerendered 1"]);
+        let [ServerMessage::Ready { case, frame, .. }] = sim.sent.as_slice() else {
+            panic!("ready: {:?}", sim.sent);
+        };
+        assert_eq!((case.as_str(), *frame), ("c1", 1));
+    }
+
+    #[test]
+    fn a_skipped_render_keeps_its_frame_and_is_retried_at_the_next_input() {
+        let mut sim = Sim::new(params(None));
+        sim.first_frame();
+        sim.skip_renders = true;
+        sim.input(Input::PeerConnected);
+        sim.input(Input::ChannelOpened);
+        assert!(sim.renders.is_empty());
+        assert!(sim.s.poll_output().is_none(), "no retry without news");
+        sim.skip_renders = false;
+        sim.input(ping(1));
+        assert_eq!(sim.renders, ["prerendered 1"]);
+    }
+
+    #[test]
+    fn a_skipped_render_is_retried_after_a_while_if_nothing_happens() {
+        let mut sim = Sim::new(params(None));
+        sim.first_frame();
+        sim.skip_renders = true;
+        sim.at(ms(1000));
+        sim.input(Input::PeerConnected);
+        sim.input(Input::ChannelOpened);
+        assert_eq!(sim.s.poll_timeout(), Some(sim.t0 + ms(1000) + RENDER_RETRY));
+        sim.skip_renders = false;
+        sim.run_until(ms(1000) + RENDER_RETRY - ms(1));
+        assert!(sim.renders.is_empty());
+        sim.run_until(ms(1000) + RENDER_RETRY);
+        assert_eq!(sim.renders, ["prerendered 1"]);
+    }
+
+    #[test]
+    fn keyframe_requests_re_encode_the_last_frame() {
+        let mut sim = Sim::streaming();
+        sim.input(Input::Feedback(Feedback::KeyframeRequest));
+        assert_eq!(sim.renders, ["prerendered 1", "keyframe 1"]);
+    }
+
+    #[test]
+    fn loss_moves_the_bitrate_within_its_ceiling() {
+        let mut sim = Sim::new(params(None));
+        sim.input(Input::Feedback(Feedback::Loss(0.5)));
+        assert!(
+            sim.bitrates.is_empty(),
+            "the encoder is out on the first frame"
+        );
+        sim.first_frame();
+        sim.input(Input::Feedback(Feedback::Loss(0.5)));
+        sim.input(Input::Feedback(Feedback::Loss(0.0)));
+        sim.input(Input::Feedback(Feedback::Loss(0.0)));
+        assert_eq!(sim.bitrates.len(), 3);
+        assert_eq!(sim.bitrates[..2], [1_500_000, 1_575_000]);
+        for _ in 0..20 {
+            sim.input(Input::Feedback(Feedback::Loss(0.0)));
+        }
+        assert_eq!(sim.bitrates.last(), Some(&BITRATE));
+    }
+
+    #[test]
+    fn view_labels_name_the_layout_and_the_exam() {
+        let mut s = state("e7");
+        assert_eq!(view_label(&s), "single:e7");
+        s.layout = Layout::Prior;
+        assert_eq!(view_label(&s), "prior:e7");
+    }
+}
