@@ -104,6 +104,7 @@ pub(super) async fn run(
         lossless_rx,
         sent_tx,
         sent_rx,
+        admitted: Some(now),
     };
     driver.run(first, end).await;
 }
@@ -163,6 +164,8 @@ struct Driver {
     /// (frame, bytes of its image sent) when a lossless send ends, completed or stopped.
     sent_tx: mpsc::UnboundedSender<(u64, u64)>,
     sent_rx: mpsc::UnboundedReceiver<(u64, u64)>,
+    /// When the session was admitted, until its first frame is written (then `None`).
+    admitted: Option<Instant>,
 }
 
 impl Driver {
@@ -381,6 +384,14 @@ impl Driver {
             "frame sent"
         );
         self.inner.metrics.frame(out.render_ms, out.encode_ms);
+        if let Some(admitted) = self.admitted.take() {
+            metrics::histogram!("readroom_first_frame_seconds")
+                .record(admitted.elapsed().as_secs_f64());
+        }
+        if let Some(at) = waiting_since {
+            metrics::histogram!("readroom_input_to_frame_seconds")
+                .record(at.elapsed().as_secs_f64());
+        }
         Some(FrameInfo {
             frame: out.frame,
             bytes: out.data.len() as u64,
@@ -505,6 +516,7 @@ async fn send_lossless(
 ) {
     let frame = out.frame;
     let bytes = send_chunks(dc, out, chunk_bytes, current_frame).await;
+    metrics::counter!("readroom_lossless_bytes_total").increment(bytes);
     let _ = sent.send((frame, bytes));
 }
 
