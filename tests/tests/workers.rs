@@ -50,6 +50,18 @@ struct Worker {
 impl Worker {
     /// Starts worker `id` with the server's demo identity, registering with `server_url`.
     fn start(id: &str, app: &TestApp, s3: &S3sServer, dir: &Path, seed: &[u8; 32]) -> Worker {
+        Worker::start_with_log(id, app, s3, dir, seed, Stdio::inherit())
+    }
+
+    /// [`Worker::start`] with the worker's log (stderr) going to `log`.
+    fn start_with_log(
+        id: &str,
+        app: &TestApp,
+        s3: &S3sServer,
+        dir: &Path,
+        seed: &[u8; 32],
+        log: Stdio,
+    ) -> Worker {
         let data = dir.join(id);
         let keys = data.join("keys");
         std::fs::create_dir_all(&keys).unwrap();
@@ -87,7 +99,7 @@ impl Worker {
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("start a worker process");
         Worker {
@@ -481,6 +493,44 @@ async fn the_per_user_stream_limit_counts_open_streams() {
             "unconnected streams kept their slots"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One grader's request can be followed across the process boundary: the server's request id
+/// (`x-request-id` on the answer) is in the worker's log lines about the session it opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_id_follows_a_stream_into_the_worker_log() {
+    let (app, s3, seeds) = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("w1.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _worker = Worker::start_with_log("w1", &app, &s3, dir.path(), &seeds[0], log.into());
+    wait_for_workers(&app, 1).await;
+    let (grader, case) = grader_with_case(&app, "grader.trace").await;
+    let mut browser = app.sign_in(&grader).await;
+    let reply = browser
+        .post(
+            &format!("/api/cases/{}/stream", case.id),
+            json!({ "offer": { "type": "offer", "sdp": offer_sdp() }, "viewport": { "width": 640, "height": 480, "dpr": 1.0 } }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let request_id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
+    let stream_id = reply.body["session_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let traced = text
+            .lines()
+            .any(|line| line.contains(&request_id) && line.contains(&stream_id));
+        if traced {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no worker log line names request {request_id} and stream {stream_id}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -39,7 +39,25 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/status", get(status))
         .route("/healthz", get(|| async { "ok" }))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(request_span))
         .with_state(state)
+}
+
+/// Runs a request in a span with the server's request id (`x-request-id`, sent by the server
+/// replica whose API request caused it), so one grader's request can be followed from the
+/// server's log into this worker's (`session started` names the stream id from there on).
+async fn request_span(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .unwrap_or("-")
+        .to_owned();
+    let span =
+        tracing::info_span!("control", path = request.uri().path().to_owned(), request_id = %id);
+    next.run(request).instrument(span).await
 }
 
 /// A refused request: its status and body (small, so `Result`s stay cheap).

@@ -58,6 +58,7 @@ pub fn apply(router: Router, body_limit: usize, timeout: Duration, https: bool) 
     router.layer(middleware::from_fn(record_metrics)).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(middleware::from_fn(scope_request_id))
             .layer(middleware::from_fn(no_store_api))
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
@@ -88,6 +89,22 @@ pub fn apply(router: Router, body_limit: usize, timeout: Duration, https: bool) 
                 timeout,
             )),
     )
+}
+
+tokio::task_local! {
+    /// The id of the request being answered (`x-request-id`), for calls it makes to workers.
+    pub static REQUEST_ID: String;
+}
+
+/// Makes the request id readable as [`REQUEST_ID`] while the request is answered.
+async fn scope_request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    REQUEST_ID.scope(id, next.run(request)).await
 }
 
 /// `Cache-Control: no-store` on every `/api/` answer (errors and redirects included): API

@@ -17,7 +17,7 @@ mod format;
 pub mod forwarded;
 mod grading;
 mod health;
-mod layers;
+pub(crate) mod layers;
 mod me;
 pub mod policy;
 mod stream;

@@ -69,6 +69,12 @@ impl RemoteLink {
             .post(format!("{}{path}", self.base))
             .header(control_auth::HEADER, header)
             .header("content-type", "application/json")
+            .header(
+                "x-request-id",
+                crate::http::layers::REQUEST_ID
+                    .try_with(Clone::clone)
+                    .unwrap_or_else(|_| "-".to_owned()),
+            )
             .body(bytes)
             .send()
             .await
