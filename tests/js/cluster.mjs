@@ -25,7 +25,9 @@ async function waitForFile(name, timeoutMs = 60000) {
   const path = join(p.dir, name);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (existsSync(path)) return readFileSync(path, "utf8").trim();
+    // Non-empty: the harness may be between creating the file and writing it.
+    const text = existsSync(path) ? readFileSync(path, "utf8").trim() : "";
+    if (text) return text;
     await sleep(10);
   }
   throw new Error(`the harness did not write ${name}`);

@@ -484,3 +484,85 @@ async fn the_next_case_opens_on_the_same_connection() {
     }
     assert!(app.db().live_streams().await.unwrap().is_empty());
 }
+
+/// Revocation in embedded mode (the in-process worker): an administrator disables a grader
+/// whose stream is open; the stream ends within 2 s, is not reopened, and the audit log says
+/// why. (Distributed mode: `tests/tests/workers.rs` and `tests/tests/cluster.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_grader_ends_their_open_stream_in_embedded_mode() {
+    browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
+    let app = TestApp::start_demo_with(Backend::Sqlite, |config| {
+        config.workers.revalidate_ms = 250;
+    })
+    .await;
+    let (grader, case) = grader_with_case(&app, "grader.revoked").await;
+    let admin = app.user("admin.revoker", &[(Role::Admin, None)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = tokio::spawn(browser::run_script_async(
+        "stream-revoke.mjs",
+        json!({
+            "base_url": app.url,
+            "link_url": app.link(&grader).await,
+            "case_id": case.id.to_string(),
+            "dir": dir.path(),
+        }),
+        Duration::from_secs(120),
+    ));
+    let streaming = dir.path().join("streaming");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !streaming.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream did not start: {:?}",
+            run.is_finished()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut admin = app.sign_in(&admin).await;
+    let epoch_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let disabled = admin
+        .send(
+            "PATCH",
+            &format!("/api/admin/users/{}", grader.id),
+            Some(json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    std::fs::write(dir.path().join("revoked"), epoch_ms.to_string()).unwrap();
+    let result: Value = run.await.unwrap().expect("browser run");
+    println!("embedded revocation: {result}");
+    let ended = result["revoked_to_end_ms"].as_u64().unwrap();
+    assert!(
+        ended < 2_000,
+        "the stream ended {ended} ms after the grader was disabled"
+    );
+    assert_ne!(result["final_phase"], json!("streaming"), "{result}");
+    assert_eq!(result["page_errors"], json!([]), "{result}");
+    // The audit log says which stream ended and why (the session went with the account, so
+    // the first reason found may be either).
+    let stream = result["stream"].as_str().unwrap();
+    let events = app
+        .db()
+        .search_audit(
+            &readroom_server::db::audit::AuditFilter {
+                action: Some("stream.revoked".into()),
+                ..Default::default()
+            },
+            50,
+        )
+        .await
+        .unwrap();
+    let mine: Vec<_> = events
+        .iter()
+        .filter(|e| e.details.contains(stream))
+        .collect();
+    assert_eq!(mine.len(), 1, "{events:?}");
+    assert!(
+        mine[0].details.contains("user_disabled") || mine[0].details.contains("signed_out"),
+        "{:?}",
+        mine[0]
+    );
+}
