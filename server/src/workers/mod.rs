@@ -285,4 +285,34 @@ impl Pool {
         }
         ended
     }
+
+    /// Ends stream `stream_id` on the worker serving it (`worker_id`, one of `rows`, the
+    /// pool as the caller just read it): one request, no reload of the pool.
+    pub async fn end_stream_on(
+        &self,
+        stream_id: uuid::Uuid,
+        worker_id: &str,
+        rows: &[crate::db::workers::WorkerRow],
+        reason: EndReason,
+    ) -> usize {
+        let link = match &self.inner.workers {
+            Workers::None => return 0,
+            Workers::Embedded(link) => Arc::clone(link),
+            Workers::Remote(client) => match rows.iter().find(|row| row.id == worker_id) {
+                Some(row) => client.link(&row.id, &row.control_url),
+                None => return 0,
+            },
+        };
+        let request = EndSessions {
+            filter: SessionFilter::stream(stream_id),
+            reason,
+        };
+        match link.end(&request).await {
+            Ok(n) => n,
+            Err(err) => {
+                tracing::debug!(worker = link.id(), error = %err, "end request not delivered");
+                0
+            }
+        }
+    }
 }

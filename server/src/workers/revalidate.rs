@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use readroom_domain::audit::{Action, Outcome};
-use readroom_domain::workers::{EndReason, SessionFilter};
+use readroom_domain::workers::EndReason;
 use serde_json::json;
 
 use super::{EMBEDDED_ID, Pool};
@@ -107,7 +107,7 @@ pub async fn pass(pool: &Pool, audit: &Audit) -> Result<(), DbError> {
             }
         }
         // Asked again each pass until the worker's end report removes the row.
-        pool.end(SessionFilter::stream(stream.id), EndReason::Revoked)
+        pool.end_stream_on(stream.id, &stream.worker_id, &workers, EndReason::Revoked)
             .await;
     }
     Ok(())
