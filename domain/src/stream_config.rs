@@ -3,6 +3,7 @@
 //! the worker's port allocator lives in the worker crate.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,83 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+/// A TURN relay whose credentials the server mints per user with the REST API shared-secret
+/// scheme (draft-uberti-behave-turn-rest; coturn's `use-auth-secret` + `static-auth-secret`):
+/// username `<expiry unix time>:<user id>`, credential base64(HMAC-SHA1(secret, username)).
+/// The relay checks both itself, so a credential stops working at its expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnConfig {
+    /// `turn:host:3478?transport=udp`, `turns:host:443?transport=tcp`…; empty: no TURN relay.
+    pub urls: Vec<String>,
+    /// File holding the shared secret (its first line), the relay's `static-auth-secret`.
+    /// Read by the server only (workers need not have it); never logged.
+    pub shared_secret_file: PathBuf,
+    /// How long minted credentials are valid, in seconds (60–86400; default 600).
+    pub ttl_secs: u64,
+}
+
+impl Default for TurnConfig {
+    fn default() -> TurnConfig {
+        TurnConfig {
+            urls: Vec::new(),
+            shared_secret_file: PathBuf::new(),
+            ttl_secs: DEFAULT_TURN_TTL_SECS,
+        }
+    }
+}
+
+impl TurnConfig {
+    /// Whether a relay is configured.
+    pub fn enabled(&self) -> bool {
+        !self.urls.is_empty()
+    }
+
+    /// The credentials' lifetime.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_secs)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        for url in &self.urls {
+            let scheme = url.split(':').next().unwrap_or_default();
+            if (scheme != "turn" && scheme != "turns") || url.len() <= scheme.len() + 1 {
+                return Err(format!(
+                    "stream.turn.urls must be turn: or turns: URLs (got {url:?})"
+                ));
+            }
+        }
+        if self.shared_secret_file.as_os_str().is_empty() {
+            return Err("stream.turn.shared_secret_file is required with stream.turn.urls".into());
+        }
+        if !(60..=86_400).contains(&self.ttl_secs) {
+            return Err(format!(
+                "stream.turn.ttl_secs must be between 60 and 86400 (got {})",
+                self.ttl_secs
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Default lifetime of minted TURN credentials, in seconds.
+pub const DEFAULT_TURN_TTL_SECS: u64 = 600;
+
+/// Which ICE candidates the browser may use (`RTCConfiguration.iceTransportPolicy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IceTransportPolicy {
+    /// Any candidate: direct paths first, the relay when nothing else works.
+    #[default]
+    All,
+    /// Only relayed candidates: every byte goes through the TURN relay (a network that allows
+    /// nothing but outbound TCP 443, or a site that wants media through one audited relay).
+    Relay,
+}
+
 /// How the worker streams.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,8 +111,12 @@ pub struct StreamConfig {
     /// Public addresses announced instead of `udp_ip` (1:1 NAT, e.g. a cloud instance's
     /// public IP).
     pub public_ips: Vec<String>,
-    /// STUN/TURN servers.
+    /// STUN/TURN servers with static credentials, for the worker and the browser.
     pub ice_servers: Vec<IceServer>,
+    /// A TURN relay with short-lived credentials minted per user (browser only).
+    pub turn: TurnConfig,
+    /// The browser's `iceTransportPolicy`: `all` (default) or `relay`.
+    pub ice_transport_policy: IceTransportPolicy,
     /// Decoded images kept per session, in MiB.
     pub cache_mib: usize,
     /// Idle time after the last change before the lossless frame is sent, in ms.
@@ -58,6 +140,8 @@ impl Default for StreamConfig {
             udp_ports: (0, 0),
             public_ips: Vec::new(),
             ice_servers: Vec::new(),
+            turn: TurnConfig::default(),
+            ice_transport_policy: IceTransportPolicy::All,
             cache_mib: 256,
             settle_ms: 150,
             idle_timeout_secs: 30 * 60,
@@ -83,6 +167,20 @@ impl StreamConfig {
         }
         if self.max_sessions == 0 {
             return Err("stream.max_sessions must be at least 1".into());
+        }
+        self.turn.validate()?;
+        if self.ice_transport_policy == IceTransportPolicy::Relay
+            && !self.turn.enabled()
+            && !self
+                .ice_servers
+                .iter()
+                .flat_map(|server| &server.urls)
+                .any(|url| url.starts_with("turn:") || url.starts_with("turns:"))
+        {
+            return Err(
+                "stream.ice_transport_policy = \"relay\" needs a TURN server (stream.turn or a turn: URL in stream.ice_servers)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -111,5 +209,47 @@ mod tests {
         config.udp_ports = (40_000, 40_010);
         config.max_sessions = 0;
         assert!(config.validate().unwrap_err().contains("max_sessions"));
+    }
+
+    #[test]
+    fn turn_settings_are_validated() {
+        let mut config = StreamConfig {
+            ice_transport_policy: IceTransportPolicy::Relay,
+            ..StreamConfig::default()
+        };
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .contains("needs a TURN server")
+        );
+        config.turn.urls = vec!["turns:relay.example:443?transport=tcp".into()];
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .contains("shared_secret_file")
+        );
+        config.turn.shared_secret_file = "/run/secrets/turn".into();
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            config.turn.ttl(),
+            Duration::from_secs(DEFAULT_TURN_TTL_SECS)
+        );
+        config.turn.ttl_secs = 30;
+        assert!(config.validate().unwrap_err().contains("ttl_secs"));
+        config.turn.ttl_secs = 300;
+        config.turn.urls.push("stun:relay.example:3478".into());
+        assert!(config.validate().unwrap_err().contains("turn: or turns:"));
+        config.turn.urls.pop();
+        config.ice_transport_policy = IceTransportPolicy::All;
+        assert!(config.validate().is_ok());
+        let parsed: StreamConfig = serde_json::from_value(serde_json::json!({
+            "ice_transport_policy": "relay",
+            "turn": { "urls": ["turn:127.0.0.1:3478"], "shared_secret_file": "/s", "ttl_secs": 120 }
+        }))
+        .unwrap();
+        assert_eq!(parsed.ice_transport_policy, IceTransportPolicy::Relay);
+        assert_eq!(parsed.turn.ttl(), Duration::from_secs(120));
     }
 }

@@ -82,6 +82,14 @@ impl Principal {
         self.has_in_study(Role::Coordinator, study)
     }
 
+    /// Whether the user may stream images at all (a grader or adjudicator somewhere): who gets
+    /// credentials for the TURN relay.
+    pub fn may_stream(&self) -> bool {
+        self.grants
+            .iter()
+            .any(|grant| matches!(grant.role, Role::Grader | Role::Adjudicator))
+    }
+
     /// The most the user may do with a case, or `None` (the case is then answered as absent).
     pub fn case_access(&self, case: &CaseFacts) -> Option<CaseAccess> {
         let views = case.assigned_as.iter().any(|role| {

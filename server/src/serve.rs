@@ -51,6 +51,7 @@ impl Server {
         let bound = listener.local_addr()?;
         let url = config.public_url(bound);
         tracing::info!(%bound, store = %store.describe(), database = %db.redacted_url(), "readroom listening");
+        crate::http::stream::check_turn_secret(&config.stream).await?;
         let new_ticket_key = !config.ticket_key_path().exists();
         let new_audit_key = !config.audit_key_path().exists();
         let auth = Arc::new(crate::auth::AuthState::new(&config, &url)?);

@@ -20,7 +20,7 @@ mod health;
 pub(crate) mod layers;
 mod me;
 pub mod policy;
-mod stream;
+pub(crate) mod stream;
 mod workers;
 
 use std::sync::Arc;

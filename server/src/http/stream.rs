@@ -1,9 +1,13 @@
 //! Signaling: the browser's SDP offer goes to a worker with a ticket the server signs; the
 //! answer comes back. Media then flows browser ↔ worker directly.
 
+use std::path::Path;
+
 use axum::Json;
 use axum::extract::State;
-use readroom_domain::stream_config::IceServer;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use readroom_domain::stream_config::{IceServer, IceTransportPolicy, StreamConfig};
 use readroom_domain::view::Viewport;
 use readroom_domain::workers::{OpenSession, RefusalCode};
 use serde::{Deserialize, Serialize};
@@ -73,19 +77,89 @@ pub struct StreamAnswer {
 /// ICE servers for the browser.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamConfigView {
-    /// STUN/TURN servers (`urls`, `username`, `credential`).
+    /// STUN/TURN servers (`urls`, `username`, `credential`): the configured ones, then the
+    /// TURN relay with credentials minted for this user (users who may stream only).
     #[schema(value_type = Vec<Object>)]
     pub ice_servers: Vec<IceServer>,
+    /// The peer connection's `iceTransportPolicy`: `all`, or `relay` (relayed candidates only).
+    #[schema(value_type = String)]
+    pub ice_transport_policy: IceTransportPolicy,
+    /// Seconds the minted TURN credentials stay valid (fetch again before); absent without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_expire_in_secs: Option<u64>,
 }
 
-/// The ICE servers the browser should use.
+/// The ICE servers the browser should use, with short-lived TURN credentials for users who may
+/// stream (graders and adjudicators): username `<expiry unix time>:<user id>`, credential
+/// base64(HMAC-SHA1(shared secret, username)), which the relay checks with the same secret.
 #[utoipa::path(get, path = "/api/stream/config", tag = "cases",
     extensions(("x-readroom-policy" = json!("signed-in"))),
     responses((status = 200, body = StreamConfigView)))]
-pub async fn stream_config(State(state): State<AppState>) -> Json<StreamConfigView> {
-    Json(StreamConfigView {
-        ice_servers: state.config.stream.ice_servers.clone(),
-    })
+pub async fn stream_config(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Json<StreamConfigView>, AppError> {
+    let stream = &state.config.stream;
+    let mut ice_servers = stream.ice_servers.clone();
+    let mut credentials_expire_in_secs = None;
+    if stream.turn.enabled() && signed_in.principal.may_stream() {
+        let secret = read_turn_secret(&stream.turn.shared_secret_file)
+            .await
+            .map_err(|err| AppError::Internal(format!("{err:#}")))?;
+        let ttl = stream.turn.ttl().as_secs();
+        let expires = crate::auth::now_unix().max(0) as u64 + ttl;
+        let (username, credential) = turn_credential(secret.as_bytes(), expires, signed_in.user.id);
+        ice_servers.push(IceServer {
+            urls: stream.turn.urls.clone(),
+            username: Some(username),
+            credential: Some(credential),
+        });
+        credentials_expire_in_secs = Some(ttl);
+    }
+    Ok(Json(StreamConfigView {
+        ice_servers,
+        ice_transport_policy: stream.ice_transport_policy,
+        credentials_expire_in_secs,
+    }))
+}
+
+/// A TURN REST API credential (draft-uberti-behave-turn-rest, coturn's `use-auth-secret`):
+/// `(username, credential)` for `user`, valid until `expires` (unix seconds).
+pub fn turn_credential(secret: &[u8], expires: u64, user: Uuid) -> (String, String) {
+    let username = format!("{expires}:{user}");
+    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("HMAC accepts any key length");
+    mac.update(username.as_bytes());
+    let credential = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    (username, credential)
+}
+
+/// The TURN shared secret: the file's first line, without surrounding white space. Read at
+/// each request, so a rotated file takes effect without a restart. Errors name the file, never
+/// its content.
+pub async fn read_turn_secret(path: &Path) -> anyhow::Result<String> {
+    let text = tokio::fs::read_to_string(path).await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot read stream.turn.shared_secret_file {}: {err}",
+            path.display()
+        )
+    })?;
+    let secret = text.lines().next().unwrap_or_default().trim();
+    if secret.len() < 16 {
+        anyhow::bail!(
+            "stream.turn.shared_secret_file {} must hold a secret of at least 16 characters on its first line",
+            path.display()
+        );
+    }
+    Ok(secret.to_owned())
+}
+
+/// Checks at start that the TURN shared secret can be read (when a relay is configured).
+pub async fn check_turn_secret(stream: &StreamConfig) -> anyhow::Result<()> {
+    if stream.turn.enabled() {
+        read_turn_secret(&stream.turn.shared_secret_file).await?;
+    }
+    Ok(())
 }
 
 /// Starts streaming a case: the browser's offer and viewport in, the worker's answer out.
@@ -190,4 +264,21 @@ pub async fn start_stream(
 /// Whether `sdp` has the shape of a session description: `v=0` first, then `m=` sections.
 fn looks_like_sdp(sdp: &str) -> bool {
     sdp.starts_with("v=0") && sdp.lines().any(|line| line.starts_with("m="))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checked against a value computed independently:
+    /// `printf '1700000000:00000000-0000-0000-0000-000000000001' |
+    /// openssl dgst -sha1 -hmac 'north-hospital-turn-secret' -binary | base64`.
+    #[test]
+    fn turn_credentials_follow_the_rest_api_scheme() {
+        let user = Uuid::from_u128(1);
+        let (username, credential) =
+            turn_credential(b"north-hospital-turn-secret", 1_700_000_000, user);
+        assert_eq!(username, "1700000000:00000000-0000-0000-0000-000000000001");
+        assert_eq!(credential, "MWGfNGI7YtxCwCKzHibDnyeGe3w=");
+    }
 }

@@ -10,7 +10,9 @@ const GATHER_TIMEOUT_MS = 2500;
 /** The peer connection's bundle policy (`setConfiguration` must repeat it). */
 const BUNDLE_POLICY = "max-bundle";
 
-let iceServers = null;
+/** The server's ICE settings (`GET /api/stream/config`), and when to fetch them again. */
+let iceConfig = null;
+let iceConfigStaleAt = 0;
 
 /**
  * A User Timing mark (`readroom:<phase>`) of the connection's progress, for the browser's
@@ -20,16 +22,25 @@ export function mark(phase) {
   if (typeof performance !== "undefined" && performance.mark) performance.mark(`readroom:${phase}`);
 }
 
-async function loadIceServers() {
-  if (!iceServers) {
+/**
+ * The ICE servers and transport policy. TURN credentials are short-lived
+ * (`credentials_expire_in_secs`): they are fetched again once half their lifetime has passed,
+ * so a connection opened later in the day never presents an expired credential.
+ */
+async function loadIceConfig() {
+  if (!iceConfig || Date.now() >= iceConfigStaleAt) {
     const config = await api("/api/stream/config");
-    iceServers = (config && Array.isArray(config.ice_servers) ? config.ice_servers : []).map((server) => ({
+    const servers = (config && Array.isArray(config.ice_servers) ? config.ice_servers : []).map((server) => ({
       urls: server.urls,
       ...(server.username ? { username: server.username } : {}),
       ...(server.credential ? { credential: server.credential } : {}),
     }));
+    const policy = config && config.ice_transport_policy === "relay" ? "relay" : "all";
+    const expiresIn = config && Number(config.credentials_expire_in_secs);
+    iceConfigStaleAt = expiresIn > 0 ? Date.now() + (expiresIn * 1000) / 2 : Infinity;
+    iceConfig = { servers, policy };
   }
-  return iceServers;
+  return iceConfig;
 }
 
 /** H.264 first (constrained baseline, packetization mode 1: what the worker encodes). */
@@ -125,8 +136,8 @@ export class StreamConnection {
     mark("open");
     // The ICE servers are fetched while the offer is made; gathering starts with
     // setLocalDescription, so they are set just before it.
-    const serversLoaded = loadIceServers();
-    serversLoaded.catch(() => {});
+    const configLoaded = loadIceConfig();
+    configLoaded.catch(() => {});
     const pc = new RTCPeerConnection({ bundlePolicy: BUNDLE_POLICY });
     this.pc = pc;
     const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
@@ -154,9 +165,11 @@ export class StreamConnection {
     });
 
     const offer = await pc.createOffer();
-    const servers = await serversLoaded;
+    const { servers, policy } = await configLoaded;
     if (this.closed) throw new Error("closed");
-    if (servers.length) pc.setConfiguration({ iceServers: servers, bundlePolicy: BUNDLE_POLICY });
+    if (servers.length || policy !== "all") {
+      pc.setConfiguration({ iceServers: servers, iceTransportPolicy: policy, bundlePolicy: BUNDLE_POLICY });
+    }
     const ready = candidatesReady(pc, servers);
     await pc.setLocalDescription(offer);
     await ready;
@@ -207,7 +220,11 @@ export class StreamConnection {
     return true;
   }
 
-  /** Inbound video statistics (`framesDecoded`, `frameWidth`, …) and the path's round trip. */
+  /**
+   * Inbound video statistics (`framesDecoded`, `frameWidth`, …), the path's round trip, and the
+   * selected candidate pair's candidate types (`localCandidateType`: `host`, `srflx`, `relay`;
+   * `relayProtocol`: how the browser reaches its TURN server, `udp`, `tcp` or `tls`).
+   */
   async stats() {
     const out = {};
     if (!this.pc) return out;
@@ -232,6 +249,15 @@ export class StreamConnection {
         });
       } else if (entry.type === "candidate-pair" && entry.nominated && entry.state === "succeeded") {
         out.roundTripMs = entry.currentRoundTripTime !== undefined ? entry.currentRoundTripTime * 1000 : null;
+      } else if (entry.type === "transport" && entry.selectedCandidatePairId) {
+        const pair = report.get(entry.selectedCandidatePairId);
+        const local = pair && report.get(pair.localCandidateId);
+        const remote = pair && report.get(pair.remoteCandidateId);
+        if (local) {
+          out.localCandidateType = local.candidateType || null;
+          out.relayProtocol = local.relayProtocol || null;
+        }
+        if (remote) out.remoteCandidateType = remote.candidateType || null;
       }
     });
     return out;

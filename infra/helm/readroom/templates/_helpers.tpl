@@ -167,13 +167,27 @@ credential = {{ . | toJson }}
 {{- end }}
 {{- end }}
 {{- if .Values.coturn.enabled }}
+{{- /* STUN needs no credentials; the turn:/turns: URLs go to [stream.turn] (servers only),
+       which mints short-lived credentials: a turn: URL without them is refused by browsers
+       (InvalidAccessError) and by the workers' WebRTC stack. */}}
 [[stream.ice_servers]]
+urls = [{{ printf "stun:%s:%d" .Values.coturn.host (int .Values.coturn.port) | toJson }}]
+{{- end }}
+{{- end -}}
+
+{{/* The servers' [stream.turn] table: the chart's coturn with the REST API shared secret,
+     mounted from coturn.authSecret. */}}
+{{- define "readroom.tomlTurn" -}}
+{{- if .Values.coturn.enabled }}
+[stream.turn]
 urls = {{ include "readroom.turnUrls" . }}
+shared_secret_file = {{ printf "/run/readroom/turn/%s" .Values.coturn.authSecret.key | toJson }}
+ttl_secs = {{ int .Values.coturn.credentialTtlSecs }}
 {{- end }}
 {{- end -}}
 
 {{- define "readroom.turnUrls" -}}
-{{- $urls := list (printf "stun:%s:%d" .Values.coturn.host (int .Values.coturn.port)) (printf "turn:%s:%d?transport=udp" .Values.coturn.host (int .Values.coturn.port)) (printf "turn:%s:%d?transport=tcp" .Values.coturn.host (int .Values.coturn.port)) -}}
+{{- $urls := list (printf "turn:%s:%d?transport=udp" .Values.coturn.host (int .Values.coturn.port)) (printf "turn:%s:%d?transport=tcp" .Values.coturn.host (int .Values.coturn.port)) -}}
 {{- if and .Values.coturn.tlsPort .Values.coturn.tlsSecretName -}}
 {{- if .Values.coturn.loadBalancer.enabled -}}
 {{- $urls = append $urls (printf "turns:%s:%d?transport=tcp" (required "coturn.loadBalancer.host is required with coturn.loadBalancer.enabled" .Values.coturn.loadBalancer.host) (int .Values.coturn.loadBalancer.port)) -}}
