@@ -214,6 +214,15 @@ async fn bench() -> Result<()> {
     let remote = run.await??;
     println!("cluster: {remote}");
 
+    // The benchmark page's streams end first (the per-user limit counts open streams).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cluster.db.live_streams().await?.is_empty() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "streams stayed open after the page closed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // Load: three pages per grader (the per-user limit), a view change a second each.
     let mut links = Vec::new();
     for name in &graders {

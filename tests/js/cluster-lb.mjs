@@ -7,6 +7,9 @@
 //   this script writes  `streaming`  {case_id, stream} once the view is set (the harness then
 //                                     kills the replica that signalled the stream)
 //   the harness writes  `killed`     with the kill time (epoch ms)
+//   this script writes  `graded`     {stream} once the case is graded (the harness then kills
+//                                     the worker serving the stream)
+//   the harness writes  `worker-killed` with the kill time (epoch ms)
 //
 // Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, dir, values (the grade to submit).
 // Prints: RESULT {...} (see the end).
@@ -100,12 +103,28 @@ run(async (browser) => {
   const grade = await api(page, `/api/cases/${item.case_id}/grade`, { method: "POST", body: { values: p.values } });
   const stillStreaming = await page.evaluate(() => ({ phase: window.readroomViewer.phase, stream: window.readroomViewer.streamId }));
 
+  // The harness now kills the worker serving the stream: the viewer comes back on the other
+  // worker with the same view (the W/L set above), through the surviving replica.
+  writeFileSync(join(p.dir, "graded"), JSON.stringify({ stream }));
+  const workerKilledAt = Number(await waitForFile("worker-killed"));
+  await page.waitForFunction(
+    ({ old, w }) => {
+      const v = window.readroomViewer;
+      const s = v && v.state;
+      return v.streamId !== old && v.phase === "streaming" && s && s.window === w.window && s.level === w.level && s.zoom !== "fit";
+    },
+    { old: stream, w: changed },
+    { timeout: 30000, polling: 5 },
+  );
+  const workerFailoverMs = Date.now() - workerKilledAt;
+  const afterWorker = await page.evaluate(() => ({ stream: window.readroomViewer.streamId, state: window.readroomViewer.state }));
+
   // Signs out: the open stream must end (revalidation on the surviving replica).
   const signedOutAt = Date.now();
   const out = await api(page, "/api/auth/logout", { method: "POST" });
   await page.waitForFunction(
     (old) => window.readroomViewer?.phase !== "streaming" || window.readroomViewer?.streamId !== old,
-    stream,
+    afterWorker.stream,
     { timeout: 15000, polling: 5 },
   ).catch(() => {});
   const endedMs = Date.now() - signedOutAt;
@@ -118,6 +137,8 @@ run(async (browser) => {
     me: me.ok ? { ok: true, username: me.body.username } : me,
     grade: grade.ok ? { ok: true, kind: grade.body.kind, version: grade.body.version } : grade,
     still_streaming: stillStreaming,
+    worker_failover_ms: workerFailoverMs,
+    after_worker: afterWorker,
     signout: out.ok ? { ok: true } : out,
     signout_to_end_ms: endedMs,
     page_errors: problems.page_errors,

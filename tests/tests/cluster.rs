@@ -6,8 +6,9 @@
 //!   without an account locks after as many failures as a real one);
 //! - a grader in Chromium streams a case; the replica that signalled the stream is killed
 //!   (SIGKILL); the stream keeps playing, the grader stays signed in and grades the case
-//!   through the surviving replica; signing out ends the stream within 2 s, and the audit log
-//!   says why.
+//!   through the surviving replica; then the worker serving the stream is killed and the same
+//!   view comes back on the other worker; signing out ends the stream within 2 s, and the audit
+//!   log says why.
 
 #[path = "support/cluster.rs"]
 mod harness;
@@ -164,8 +165,36 @@ async fn the_local_cluster_keeps_grading_through_a_killed_replica() {
     cluster.kill(&victim);
     std::fs::write(sync.join("killed"), epoch_ms().to_string()).unwrap();
 
+    // Once graded, the worker serving the stream dies too.
+    let Some(graded) = wait_file(sync.join("graded"), Duration::from_secs(120)).await else {
+        panic!("the grader did not grade: {:?}", run.await.unwrap());
+    };
+    let graded: Value = serde_json::from_str(&graded).unwrap();
+    let live = cluster.db.live_streams().await.unwrap();
+    let serving = live
+        .iter()
+        .find(|s| Some(s.id.to_string().as_str()) == graded["stream"].as_str())
+        .map(|s| s.worker_id.clone())
+        .unwrap_or_else(|| panic!("the graded stream is not open: {live:?}"));
+    cluster.kill(&serving);
+    std::fs::write(sync.join("worker-killed"), epoch_ms().to_string()).unwrap();
+
     let result: Value = run.await.unwrap().expect("browser run");
-    println!("cluster run (replica {victim} killed): {result}");
+    println!("cluster run (replica {victim} and worker {serving} killed): {result}");
+    let failover = result["worker_failover_ms"].as_u64().unwrap();
+    assert!(
+        failover < 10_000,
+        "the view came back {failover} ms after the worker died"
+    );
+    assert_ne!(
+        result["after_worker"]["stream"], streaming["stream"],
+        "{result}"
+    );
+    assert_eq!(
+        result["after_worker"]["state"]["window"],
+        json!(0.75),
+        "the same view: {result}"
+    );
     let stream = streaming["stream"].clone();
     assert_eq!(
         result["after_kill"],
@@ -196,7 +225,7 @@ async fn the_local_cluster_keeps_grading_through_a_killed_replica() {
 
     // The audit log (written by the surviving replica): the grade, and why the stream ended.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let stream_id = stream.as_str().unwrap();
+    let stream_id = result["after_worker"]["stream"].as_str().unwrap();
     loop {
         let events = cluster
             .db

@@ -65,7 +65,9 @@ impl Worker {
         let data = dir.join(id);
         let keys = data.join("keys");
         std::fs::create_dir_all(&keys).unwrap();
-        write_secret(&keys.join("worker-control.key"), &hex::encode(seed));
+        if !keys.join("worker-control.key").exists() {
+            write_secret(&keys.join("worker-control.key"), &hex::encode(seed));
+        }
         let port = support::free_port();
         let server_key = hex::encode(app.state.auth.tickets.verifier().public_key());
         let args = vec![
@@ -532,6 +534,57 @@ async fn the_request_id_follows_a_stream_into_the_worker_log() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A worker that dies and is started again before its heartbeats go stale (a container
+/// restart) no longer has the streams it had: the server closes their records once its
+/// heartbeats do not list them, so they stop counting against their users' stream limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_a_restarted_worker_lost_are_closed() {
+    let (app, s3, seeds) = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut worker = Worker::start("w1", &app, &s3, dir.path(), &seeds[0]);
+    wait_for_workers(&app, 1).await;
+    let (grader, case) = grader_with_case(&app, "grader.restart").await;
+    let mut browser = app.sign_in(&grader).await;
+    let reply = browser
+        .post(
+            &format!("/api/cases/{}/stream", case.id),
+            json!({ "offer": { "type": "offer", "sdp": offer_sdp() }, "viewport": { "width": 640, "height": 480, "dpr": 1.0 } }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let stream_id = reply.body["session_id"].as_str().unwrap().to_owned();
+    // Killed before it could report anything, and back within a second, under the same id.
+    worker.kill();
+    let _worker = Worker::start("w1", &app, &s3, dir.path(), &seeds[0]);
+    wait_for_workers(&app, 1).await;
+    assert_eq!(app.db().count_live_streams(grader.id).await.unwrap(), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.db().count_live_streams(grader.id).await.unwrap() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the lost stream still counts against the grader's limit"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let events = app
+        .db()
+        .search_audit(
+            &readroom_server::db::audit::AuditFilter {
+                action: Some("stream.ended".into()),
+                ..Default::default()
+            },
+            50,
+        )
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.details.contains(&stream_id) && e.details.contains("worker_lost")),
+        "{events:?}"
+    );
 }
 
 /// An SDP offer shaped like Chromium's (H.264 receive-only video and the `control` data

@@ -155,6 +155,9 @@ pub async fn heartbeat(
         );
     }
     metrics::counter!("readroom_worker_heartbeats_total").increment(1);
+    let listed: Vec<uuid::Uuid> = beat.sessions.iter().map(|s| s.stream_id).collect();
+    crate::workers::revalidate::reconcile(&state.db, &state.audit, &beat.worker_id, &listed, now)
+        .await;
     let newly_seen = known.is_none_or(|row| now - row.last_seen_unix > stale);
     if newly_seen {
         tracing::info!(worker = %beat.worker_id, control = %beat.control_url, "worker registered");

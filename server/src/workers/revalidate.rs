@@ -129,6 +129,32 @@ fn record_pool_gauges(workers: &[crate::db::workers::WorkerRow], now: i64, stale
     metrics::gauge!("readroom_pool_free_slots").set(free as f64);
 }
 
+/// How old a stream must be before a heartbeat that does not list it closes it (a heartbeat
+/// sent while the stream was being opened may not list it yet).
+const UNLISTED_GRACE_SECS: i64 = 10;
+
+/// Closes the records of streams a worker's heartbeat no longer lists (`listed`): the worker
+/// restarted (a container restarted within the stale window keeps its id and its heartbeats
+/// look continuous) or lost them. Without this they would stay open in the record, counted
+/// against their users' stream limit, for as long as the worker lives.
+pub async fn reconcile(db: &Db, audit: &Audit, worker_id: &str, listed: &[uuid::Uuid], now: i64) {
+    let streams = match db.live_streams().await {
+        Ok(streams) => streams,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot reconcile a heartbeat's sessions");
+            return;
+        }
+    };
+    for stream in streams {
+        if stream.worker_id == worker_id
+            && now - stream.started_unix > UNLISTED_GRACE_SECS
+            && !listed.contains(&stream.id)
+        {
+            worker_lost(db, audit, &stream).await;
+        }
+    }
+}
+
 /// Closes the record of a stream whose worker went silent: the row goes, and the audit log
 /// says the stream ended with its worker. If the worker comes back and reports the session,
 /// its report is recorded as well.

@@ -259,6 +259,16 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A failed run (or READROOM_KEEP_CLUSTER_LOGS=1) keeps every process's log.
+        if std::thread::panicking() || std::env::var_os("READROOM_KEEP_CLUSTER_LOGS").is_some() {
+            let kept = std::env::temp_dir().join(format!("readroom-cluster-logs-{}", self.port));
+            let _ = Command::new("cp")
+                .arg("-r")
+                .arg(self.dir.path().join("logs"))
+                .arg(&kept)
+                .status();
+            eprintln!("cluster logs kept in {}", kept.display());
+        }
         let group = format!("-{}", self.script.id());
         let kill = |signal: &str| {
             Command::new("kill")
