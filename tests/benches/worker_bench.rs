@@ -55,8 +55,8 @@ fn summary(values: &[f64]) -> String {
     }
     format!(
         "p50 {:.0} ms, p95 {:.0} ms (n = {})",
-        pct(values, 50.0),
-        pct(values, 95.0),
+        pct(values, 0.5),
+        pct(values, 0.95),
         values.len()
     )
 }

@@ -467,15 +467,9 @@ async fn the_per_user_stream_limit_counts_open_streams() {
         (grader, case)
     };
     let mut browser = app.sign_in(&grader).await;
-    let offer = offer_sdp();
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let reply = browser
-            .post(
-                &format!("/api/cases/{}/stream", case.id),
-                json!({ "offer": { "type": "offer", "sdp": offer }, "viewport": { "width": 640, "height": 480, "dpr": 1.0 } }),
-            )
-            .await;
+        let reply = open_unconnected_stream(&mut browser, &case).await;
         statuses.push(reply.status);
         if reply.status == 429 {
             assert_eq!(
@@ -510,12 +504,7 @@ async fn the_request_id_follows_a_stream_into_the_worker_log() {
     wait_for_workers(&app, 1).await;
     let (grader, case) = grader_with_case(&app, "grader.trace").await;
     let mut browser = app.sign_in(&grader).await;
-    let reply = browser
-        .post(
-            &format!("/api/cases/{}/stream", case.id),
-            json!({ "offer": { "type": "offer", "sdp": offer_sdp() }, "viewport": { "width": 640, "height": 480, "dpr": 1.0 } }),
-        )
-        .await;
+    let reply = open_unconnected_stream(&mut browser, &case).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let request_id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
     let stream_id = reply.body["session_id"].as_str().unwrap().to_owned();
@@ -547,12 +536,7 @@ async fn streams_a_restarted_worker_lost_are_closed() {
     wait_for_workers(&app, 1).await;
     let (grader, case) = grader_with_case(&app, "grader.restart").await;
     let mut browser = app.sign_in(&grader).await;
-    let reply = browser
-        .post(
-            &format!("/api/cases/{}/stream", case.id),
-            json!({ "offer": { "type": "offer", "sdp": offer_sdp() }, "viewport": { "width": 640, "height": 480, "dpr": 1.0 } }),
-        )
-        .await;
+    let reply = open_unconnected_stream(&mut browser, &case).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let stream_id = reply.body["session_id"].as_str().unwrap().to_owned();
     // Killed before it could report anything, and back within a second, under the same id.
@@ -585,6 +569,16 @@ async fn streams_a_restarted_worker_lost_are_closed() {
             .any(|e| e.details.contains(&stream_id) && e.details.contains("worker_lost")),
         "{events:?}"
     );
+}
+
+/// Asks for a stream of `case` with an offer that never connects ([`offer_sdp`]).
+async fn open_unconnected_stream(browser: &mut support::Browser, case: &Case) -> support::Reply {
+    browser
+        .post(
+            &format!("/api/cases/{}/stream", case.id),
+            json!({ "offer": { "type": "offer", "sdp": offer_sdp() }, "viewport": { "width": 640, "height": 480, "dpr": 1.0 } }),
+        )
+        .await
 }
 
 /// An SDP offer shaped like Chromium's (H.264 receive-only video and the `control` data
