@@ -573,12 +573,66 @@ async fn streams_a_restarted_worker_lost_are_closed() {
 
 /// Asks for a stream of `case` with an offer that never connects ([`offer_sdp`]).
 async fn open_unconnected_stream(browser: &mut support::Browser, case: &Case) -> support::Reply {
+    open_stream_for(browser, case, None).await
+}
+
+/// [`open_unconnected_stream`] for viewer session `viewer` (a reconnect), or a new one.
+async fn open_stream_for(
+    browser: &mut support::Browser,
+    case: &Case,
+    viewer: Option<&str>,
+) -> support::Reply {
+    let mut body = json!({ "offer": { "type": "offer", "sdp": offer_sdp() }, "viewport": { "width": 640, "height": 480, "dpr": 1.0 } });
+    if let Some(viewer) = viewer {
+        body["viewer_session"] = json!(viewer);
+    }
     browser
-        .post(
-            &format!("/api/cases/{}/stream", case.id),
-            json!({ "offer": { "type": "offer", "sdp": offer_sdp() }, "viewport": { "width": 640, "height": 480, "dpr": 1.0 } }),
-        )
+        .post(&format!("/api/cases/{}/stream", case.id), body)
         .await
+}
+
+/// The per-user limit counts viewers: a reconnect of a viewer session whose old stream is not
+/// closed yet (its worker just died) is not refused, but one viewer session cannot hold more
+/// than two streams, so reusing its id does not get around the limit.
+#[tokio::test]
+async fn a_reconnecting_viewer_counts_once_against_the_limit() {
+    let app = TestApp::start_demo_with(Backend::Sqlite, |config| {
+        config.workers.max_streams_per_user = 1;
+    })
+    .await;
+    let study = app
+        .db()
+        .study_by_code(&StudyCode::new("DEMO").unwrap())
+        .await
+        .unwrap();
+    let grader = app
+        .user("grader.reconnect", &[(Role::Grader, Some(study.id))])
+        .await;
+    let case = app.db().list_cases(study.id).await.unwrap().remove(0).case;
+    app.assign(&case, &grader, AssignmentRole::Grader).await;
+    let mut browser = app.sign_in(&grader).await;
+    let first = open_stream_for(&mut browser, &case, None).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let viewer = first.body["viewer_session"].as_str().unwrap().to_owned();
+    let reconnect = open_stream_for(&mut browser, &case, Some(&viewer)).await;
+    assert_eq!(
+        reconnect.status, 200,
+        "a reconnect is not refused: {}",
+        reconnect.body
+    );
+    let third = open_stream_for(&mut browser, &case, Some(&viewer)).await;
+    assert_eq!(
+        third.status, 429,
+        "two streams per viewer at most: {}",
+        third.body
+    );
+    let other = open_stream_for(&mut browser, &case, None).await;
+    assert_eq!(
+        other.status, 429,
+        "a second viewer is over the limit: {}",
+        other.body
+    );
+    assert_eq!(other.body["error"]["code"], "too_many_streams");
 }
 
 /// An SDP offer shaped like Chromium's (H.264 receive-only video and the `control` data

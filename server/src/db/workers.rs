@@ -139,6 +139,28 @@ impl Db {
         Ok(count)
     }
 
+    /// A user's open (or reserved) streams as the per-user limit counts them: the number of
+    /// distinct viewer sessions, and how many streams `viewer_session` has (a reconnect's new
+    /// stream and the old one its lost worker has not yet reported are one viewer).
+    pub async fn count_viewer_sessions(
+        &self,
+        user_id: Uuid,
+        viewer_session: &str,
+    ) -> Result<(i64, i64), DbError> {
+        let counts: (i64, i64) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(DISTINCT viewer_session), \
+                        COUNT(CASE WHEN viewer_session = $2 THEN 1 END) \
+                 FROM live_streams WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .bind(viewer_session)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(counts)
+    }
+
     /// Gives a reservation the worker's stream id and the worker.
     pub async fn complete_live_stream(
         &self,

@@ -106,6 +106,9 @@ pub struct Pool {
     inner: Arc<Inner>,
 }
 
+/// Open streams one viewer session may hold: its current one and one it is replacing.
+const MAX_STREAMS_PER_VIEWER: i64 = 2;
+
 impl Pool {
     fn with(db: Db, config: WorkersConfig, workers: Workers) -> Pool {
         Pool {
@@ -197,8 +200,15 @@ impl Pool {
         })
         .await?;
         // Counted after the insert, so simultaneous requests cannot all slip under the limit.
+        // A viewer session counts once: a reconnect after its worker died must not be refused
+        // because the lost stream is not closed in the record yet. It may hold two streams at
+        // most (the lost one and the new one), so a client cannot use one viewer session id
+        // to open streams without limit.
         let limit = self.inner.config.max_streams_per_user;
-        if db.count_live_streams(who.user).await? > i64::from(limit) {
+        let (viewers, of_this_viewer) = db
+            .count_viewer_sessions(who.user, &who.viewer_session)
+            .await?;
+        if viewers > i64::from(limit) || of_this_viewer > MAX_STREAMS_PER_VIEWER {
             db.delete_live_stream(reservation).await?;
             return Err(PoolError::UserLimit(limit));
         }
