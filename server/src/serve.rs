@@ -199,10 +199,19 @@ fn spawn_checkpointer(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
         tick.tick().await;
+        // The head verified last: each pass reads only the events added since.
+        let mut verified = None;
         loop {
             tick.tick().await;
             // A broken chain is never signed: the checkpoint would vouch for the tampering.
-            match crate::audit::verify_recent(&state.db, &state.store, &state.audit_signer).await {
+            let checked = crate::audit::verify_recent(
+                &state.db,
+                &state.store,
+                &state.audit_signer,
+                verified.clone(),
+            )
+            .await;
+            match checked {
                 Ok(report) if report.first_break.is_some() => {
                     tracing::error!(
                         first_break = ?report.first_break.as_ref().map(|b| b.seq),
@@ -210,7 +219,7 @@ fn spawn_checkpointer(state: AppState) {
                     );
                     continue;
                 }
-                Ok(_) => {}
+                Ok(report) => verified = Some(report.head),
                 Err(err) => {
                     tracing::warn!(error = %err, "could not verify the audit chain");
                     continue;

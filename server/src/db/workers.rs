@@ -211,6 +211,17 @@ impl Db {
         Ok(rows)
     }
 
+    /// The open streams placed on worker `worker_id`.
+    pub async fn live_streams_on(&self, worker_id: &str) -> Result<Vec<LiveStream>, DbError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, LiveStream>(sqlx::AssertSqlSafe(format!("{LIVE} WHERE worker_id = $1")))
+                .bind(worker_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
     /// Marks a stream as revoked; `true` only for the caller that marked it first (so one
     /// replica audits the revocation).
     pub async fn mark_live_stream_revoked(&self, id: Uuid, now_unix: i64) -> Result<bool, DbError> {

@@ -138,7 +138,7 @@ const UNLISTED_GRACE_SECS: i64 = 10;
 /// look continuous) or lost them. Without this they would stay open in the record, counted
 /// against their users' stream limit, for as long as the worker lives.
 pub async fn reconcile(db: &Db, audit: &Audit, worker_id: &str, listed: &[uuid::Uuid], now: i64) {
-    let streams = match db.live_streams().await {
+    let streams = match db.live_streams_on(worker_id).await {
         Ok(streams) => streams,
         Err(err) => {
             tracing::warn!(error = %err, "cannot reconcile a heartbeat's sessions");
@@ -146,10 +146,7 @@ pub async fn reconcile(db: &Db, audit: &Audit, worker_id: &str, listed: &[uuid::
         }
     };
     for stream in streams {
-        if stream.worker_id == worker_id
-            && now - stream.started_unix > UNLISTED_GRACE_SECS
-            && !listed.contains(&stream.id)
-        {
+        if now - stream.started_unix > UNLISTED_GRACE_SECS && !listed.contains(&stream.id) {
             worker_lost(db, audit, &stream).await;
         }
     }
