@@ -14,47 +14,20 @@
 // Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, dir, values (the grade to submit).
 // Prints: RESULT {...} (see the end).
 
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
+import { newUser, pageApi, params, run, waitForFile, waitForPage } from "./lib/browser.mjs";
 
 const p = params();
 for (const key of ["base_url", "link_url", "dir", "values"]) if (!p[key]) throw new Error(`${key} is required`);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitForFile(name, timeoutMs = 60000) {
-  const path = join(p.dir, name);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    // Non-empty: the harness may be between creating the file and writing it.
-    const text = existsSync(path) ? readFileSync(path, "utf8").trim() : "";
-    if (text) return text;
-    await sleep(10);
-  }
-  throw new Error(`the harness did not write ${name}`);
-}
-
-/** A call to the API from the page, with its session and CSRF token (the viewer's own client). */
-function api(page, path, options = {}) {
-  return page.evaluate(
-    async ({ path, options }) => {
-      const { api } = await import("/assets/api.js");
-      try {
-        return { ok: true, body: await api(path, { ...options, redirectOn401: false }) };
-      } catch (err) {
-        return { ok: false, status: err.status ?? null, code: err.code ?? null, message: String(err.message || err) };
-      }
-    },
-    { path, options },
-  );
-}
-
 run(async (browser) => {
   const { page, problems } = await newUser(browser, { baseURL: p.base_url, viewport: { width: 1280, height: 800 } });
   await page.goto(p.link_url);
   await waitForPage(page, "worklist");
-  const worklist = await api(page, "/api/worklist");
+  const worklist = await pageApi(page, "/api/worklist");
   if (!worklist.ok) throw new Error(`worklist: ${JSON.stringify(worklist)}`);
   const item = worklist.body.find((i) => i.status === "in_progress") || worklist.body.find((i) => i.status === "assigned");
   if (!item) throw new Error(`nothing to grade: ${JSON.stringify(worklist.body)}`);
@@ -80,7 +53,7 @@ run(async (browser) => {
   writeFileSync(join(p.dir, "streaming"), JSON.stringify({ case_id: item.case_id, stream }));
 
   // The harness kills the replica that signalled this stream now.
-  await waitForFile("killed");
+  await waitForFile(p.dir, "killed");
   // The stream keeps playing: the same stream, still streaming, and a view change is answered.
   await sleep(2000);
   const afterKill = await page.evaluate(() => ({ phase: window.readroomViewer.phase, stream: window.readroomViewer.streamId }));
@@ -98,15 +71,15 @@ run(async (browser) => {
   const viewChangeMs = Date.now() - changeSent;
 
   // Still signed in (the session lives in the database, not in the dead replica).
-  const me = await api(page, "/api/me");
+  const me = await pageApi(page, "/api/me");
   // Grades the case through the load balancer (the surviving replica).
-  const grade = await api(page, `/api/cases/${item.case_id}/grade`, { method: "POST", body: { values: p.values } });
+  const grade = await pageApi(page, `/api/cases/${item.case_id}/grade`, { method: "POST", body: { values: p.values } });
   const stillStreaming = await page.evaluate(() => ({ phase: window.readroomViewer.phase, stream: window.readroomViewer.streamId }));
 
   // The harness now kills the worker serving the stream: the viewer comes back on the other
   // worker with the same view (the W/L set above), through the surviving replica.
   writeFileSync(join(p.dir, "graded"), JSON.stringify({ stream }));
-  const workerKilledAt = Number(await waitForFile("worker-killed"));
+  const workerKilledAt = Number(await waitForFile(p.dir, "worker-killed"));
   await page.waitForFunction(
     ({ old, w }) => {
       const v = window.readroomViewer;
@@ -121,7 +94,7 @@ run(async (browser) => {
 
   // Signs out: the open stream must end (revalidation on the surviving replica).
   const signedOutAt = Date.now();
-  const out = await api(page, "/api/auth/logout", { method: "POST" });
+  const out = await pageApi(page, "/api/auth/logout", { method: "POST" });
   await page.waitForFunction(
     (old) => window.readroomViewer?.phase !== "streaming" || window.readroomViewer?.streamId !== old,
     afterWorker.stream,

@@ -11,27 +11,14 @@
 // Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_id, dir.
 // Prints: RESULT {...} (see the end).
 
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
+import { newUser, params, run, waitForFile, waitForPage } from "./lib/browser.mjs";
 
 const p = params();
 for (const key of ["base_url", "link_url", "case_id", "dir"]) if (!p[key]) throw new Error(`${key} is required`);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits for the harness to write `name`; returns its content. */
-async function waitForFile(name, timeoutMs = 60000) {
-  const path = join(p.dir, name);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    // Non-empty: the harness may be between creating the file and writing it.
-    const text = existsSync(path) ? readFileSync(path, "utf8").trim() : "";
-    if (text) return text;
-    await sleep(10);
-  }
-  throw new Error(`the harness did not write ${name}`);
-}
 
 run(async (browser) => {
   const { page, problems } = await newUser(browser, { baseURL: p.base_url, viewport: { width: 1280, height: 800 } });
@@ -62,7 +49,7 @@ run(async (browser) => {
   writeFileSync(join(p.dir, "streaming"), String(Date.now()));
 
   // The harness kills the worker now.
-  const killedAt = Number(await waitForFile("killed"));
+  const killedAt = Number(await waitForFile(p.dir, "killed"));
   await page.waitForFunction(
     (old) => window.readroomViewer.streamId !== old && window.readroomViewer.phase === "streaming",
     before.stream,
@@ -83,7 +70,7 @@ run(async (browser) => {
   writeFileSync(join(p.dir, "restored"), String(restoredAt));
 
   // The harness removes the grader's assignment now.
-  const revokedAt = Number(await waitForFile("revoked"));
+  const revokedAt = Number(await waitForFile(p.dir, "revoked"));
   await page.waitForFunction(
     () => window.readroomViewer.phase !== "streaming",
     null,

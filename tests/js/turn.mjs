@@ -9,25 +9,10 @@
 // refused: [{label, urls, username, credential}].
 // Prints: RESULT {...} (see the end).
 
-import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
+import { newUser, pageApi, params, run, waitForPage } from "./lib/browser.mjs";
 
 const p = params();
 for (const key of ["base_url", "link_url", "case_id", "values", "refused"]) if (!p[key]) throw new Error(`${key} is required`);
-
-/** A call to the API from the page, with its session and CSRF token (the viewer's own client). */
-function api(page, path, options = {}) {
-  return page.evaluate(
-    async ({ path, options }) => {
-      const { api } = await import("/assets/api.js");
-      try {
-        return { ok: true, body: await api(path, { ...options, redirectOn401: false }) };
-      } catch (err) {
-        return { ok: false, status: err.status ?? null, code: err.code ?? null, message: String(err.message || err) };
-      }
-    },
-    { path, options },
-  );
-}
 
 /** Gathers with relay-only policy and `server`; returns the candidates and the ICE errors. */
 function tryRelay(page, server) {
@@ -62,7 +47,7 @@ run(async (browser) => {
   const { page, problems } = await newUser(browser, { baseURL: p.base_url, viewport: { width: 1280, height: 800 } });
   await page.goto(p.link_url);
   await waitForPage(page, "worklist");
-  const config = await api(page, "/api/stream/config");
+  const config = await pageApi(page, "/api/stream/config");
   if (!config.ok) throw new Error(`stream config: ${JSON.stringify(config)}`);
 
   const opened = Date.now();
@@ -101,7 +86,7 @@ run(async (browser) => {
   );
   const after = await page.evaluate(() => window.readroomViewer.stats());
 
-  const grade = await api(page, `/api/cases/${p.case_id}/grade`, { method: "POST", body: { values: p.values } });
+  const grade = await pageApi(page, `/api/cases/${p.case_id}/grade`, { method: "POST", body: { values: p.values } });
   const phase = await page.evaluate(() => window.readroomViewer.phase);
 
   const refused = [];

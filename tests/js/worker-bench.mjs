@@ -11,9 +11,9 @@
 // Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_ids, opens, rounds, kills, dir.
 // Prints: RESULT {cold_ms[], next_ms[], same_stream, failover_ms[], page_errors}.
 
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
+import { newUser, params, run, waitForFile, waitForPage } from "./lib/browser.mjs";
 
 const p = params();
 for (const key of ["base_url", "link_url", "case_ids"]) if (!p[key]) throw new Error(`${key} is required`);
@@ -21,18 +21,6 @@ const opens = p.opens ?? 5;
 const rounds = p.rounds ?? 3;
 const kills = p.kills ?? 0;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitForFile(name, timeoutMs = 120000) {
-  const path = join(p.dir, name);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    // Non-empty: the harness may be between creating the file and writing it.
-    const text = existsSync(path) ? readFileSync(path, "utf8").trim() : "";
-    if (text) return text;
-    await sleep(5);
-  }
-  throw new Error(`the harness did not write ${name}`);
-}
 
 run(async (browser) => {
   const { page, problems } = await newUser(browser, { baseURL: p.base_url, viewport: { width: 1280, height: 800 } });
@@ -86,10 +74,10 @@ run(async (browser) => {
   for (let k = 0; k < kills; k++) {
     const current = await page.evaluate(() => ({ stream: window.readroomViewer.streamId, caseId: window.readroomViewer.caseId }));
     writeFileSync(join(p.dir, `ready-${k}`), JSON.stringify({ stream: current.stream }));
-    const killedAt = Number(await waitForFile(`killed-${k}`));
+    const killedAt = Number(await waitForFile(p.dir, `killed-${k}`, 120000));
     await streamingOn(current.caseId, current.stream);
     failover.push(Date.now() - killedAt);
-    await waitForFile(`restarted-${k}`);
+    await waitForFile(p.dir, `restarted-${k}`, 120000);
     await sleep(500);
   }
   return { cold_ms: cold, next_ms: next, same_stream: sameStream, failover_ms: failover, page_errors: problems.page_errors };

@@ -5,9 +5,13 @@
 // - `newUser(browser, options)`: a fresh context (own cookies and storage) and page per user,
 //   recording console errors, page errors, failed requests, HTTP error answers and CSP
 //   violations, so tests can assert there are none.
+// - `pageApi(page, path, options)`: an API call from the page through the viewer's own client.
+// - `waitForFile(dir, name)`: waits for the harness to write a coordination file.
 // - `run(main)`: runs `main(browser)`, prints its result as the final line `RESULT {...}`, closes
 //   the browser, and exits non-zero with the error on stderr if anything throws.
 
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.READROOM_CHROMIUM || "/usr/bin/chromium";
@@ -120,4 +124,37 @@ export async function run(main) {
     if (browser) await browser.close().catch(() => {});
   }
   process.exit(code);
+}
+
+/**
+ * Calls the API from the page, with its session and CSRF token, through the viewer's own client
+ * (`/assets/api.js`). Resolves to `{ok: true, body}` or `{ok: false, status, code, message}`.
+ */
+export function pageApi(page, path, options = {}) {
+  return page.evaluate(
+    async ({ path, options }) => {
+      const { api } = await import("/assets/api.js");
+      try {
+        return { ok: true, body: await api(path, { ...options, redirectOn401: false }) };
+      } catch (err) {
+        return { ok: false, status: err.status ?? null, code: err.code ?? null, message: String(err.message || err) };
+      }
+    },
+    { path, options },
+  );
+}
+
+/**
+ * Waits for the test harness to write file `name` in `dir` (with content: the harness may be
+ * between creating and writing it); resolves to the content, trimmed.
+ */
+export async function waitForFile(dir, name, timeoutMs = 60000) {
+  const path = join(dir, name);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = existsSync(path) ? readFileSync(path, "utf8").trim() : "";
+    if (text) return text;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`the harness did not write ${name}`);
 }
