@@ -245,13 +245,17 @@ actions! {
     StreamEnded = "stream.ended",
     /// Lossless (full-quality) pixels were shown.
     StreamLosslessShown = "stream.lossless_shown",
-    /// A running stream switched to another case.
+    /// A running stream switched to another case (reported by the worker once the case
+    /// was open; before December 2026 recorded when the ticket was issued).
     StreamSwitchedCase = "stream.switched_case",
     /// A worker sent a lossless frame (its hash, bytes and the exact render state), whatever
     /// the browser said about it.
     StreamLosslessSent = "stream.lossless_sent",
     /// An open stream was ended because the access that admitted it ended (why in details).
     StreamRevoked = "stream.revoked",
+    /// A ticket was issued to move an open viewer session to a case, or to get that case
+    /// ready beside it (`purpose`: `open_case` or `prefetch`).
+    StreamTicketIssued = "stream.ticket_issued",
     /// A worker process registered with the pool (its first heartbeat seen by this database).
     WorkerRegistered = "worker.registered",
     /// A worker stopped sending heartbeats; its open streams were closed in the record.
@@ -2093,7 +2097,7 @@ mod tests {
 
     #[test]
     fn every_action_code_round_trips() {
-        assert_eq!(Action::ALL.len(), 40);
+        assert_eq!(Action::ALL.len(), 41);
         let codes: BTreeSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         assert_eq!(codes.len(), Action::ALL.len());
         for &action in Action::ALL {

@@ -64,6 +64,19 @@ pub enum ClientMessage {
         /// The signed ticket.
         ticket: String,
     },
+    /// Get the next case ready while the grader works on this one: with a ticket for the same
+    /// viewer session, the worker opens that case's bundle and renders its first view in the
+    /// background, so that a later `open_case` for that case (with this ticket or a newer one)
+    /// shows it at once. The ticket is checked but not used up; nothing is sent to the browser
+    /// but `prefetched`. One case is kept ready per session; a new prefetch replaces it.
+    PrefetchCase {
+        /// Protocol version.
+        v: u32,
+        /// Client sequence number.
+        seq: u64,
+        /// The signed ticket.
+        ticket: String,
+    },
     /// Round-trip probe for the connection quality indicator.
     Ping {
         /// Protocol version.
@@ -109,6 +122,7 @@ impl ClientMessage {
             ClientMessage::View { seq, .. }
             | ClientMessage::Pointer { seq, .. }
             | ClientMessage::OpenCase { seq, .. }
+            | ClientMessage::PrefetchCase { seq, .. }
             | ClientMessage::Ping { seq, .. }
             | ClientMessage::Verified { seq, .. } => *seq,
         }
@@ -119,6 +133,7 @@ impl ClientMessage {
             ClientMessage::View { v, .. }
             | ClientMessage::Pointer { v, .. }
             | ClientMessage::OpenCase { v, .. }
+            | ClientMessage::PrefetchCase { v, .. }
             | ClientMessage::Ping { v, .. }
             | ClientMessage::Verified { v, .. } => *v,
         }
@@ -182,7 +197,14 @@ impl ClientMessage {
     }
 }
 
-const KNOWN_TYPES: [&str; 5] = ["view", "pointer", "open_case", "ping", "verified"];
+const KNOWN_TYPES: [&str; 6] = [
+    "view",
+    "pointer",
+    "open_case",
+    "prefetch_case",
+    "ping",
+    "verified",
+];
 
 /// Worker → browser (text messages).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,6 +257,16 @@ pub enum ServerMessage {
         bytes: u64,
         /// Number of binary chunks.
         chunks: u32,
+    },
+    /// The case of a `prefetch_case` is ready: an `open_case` for it shows it without
+    /// fetching or decoding.
+    Prefetched {
+        /// Protocol version.
+        v: u32,
+        /// The `prefetch_case` message's sequence number (the browser knows which case it
+        /// named; the worker does not echo the case id, which for a hidden repeat the grader
+        /// must not learn).
+        seq: u64,
     },
     /// Reply to a ping.
     Pong {

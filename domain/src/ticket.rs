@@ -30,6 +30,10 @@ pub struct TicketClaims {
     pub user: String,
     /// The case the holder may view.
     pub case: String,
+    /// The case's study (so that a worker can end a user's sessions in one study when their
+    /// grant for it is revoked; empty in tickets from before December 2026).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub study: String,
     /// The viewer session the ticket belongs to.
     pub session: String,
     /// Unix second after which the ticket is refused.
@@ -171,6 +175,7 @@ mod tests {
             id: "t1".into(),
             user: "u1".into(),
             case: "c1".into(),
+            study: "s1".into(),
             session: "s1".into(),
             expires: 1_000,
             bundle: "bundles/b1.age".into(),

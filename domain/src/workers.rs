@@ -104,6 +104,10 @@ pub struct SessionFilter {
     /// Every session of this viewer session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub viewer_session: Option<String>,
+    /// Every session showing a case of this study (with `user`: a user's sessions under a
+    /// study grant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub study: Option<String>,
 }
 
 impl SessionFilter {
@@ -129,6 +133,7 @@ impl SessionFilter {
             && self.user.is_none()
             && self.case.is_none()
             && self.viewer_session.is_none()
+            && self.study.is_none()
     }
 
     /// Whether `session` is one this filter names.
@@ -141,6 +146,17 @@ impl SessionFilter {
                 .viewer_session
                 .as_deref()
                 .is_none_or(|v| v == session.viewer_session)
+            && self.study.as_deref().is_none_or(|s| s == session.study)
+    }
+
+    /// A filter for every session of `user` showing a case of `study` (a revoked study
+    /// grant).
+    pub fn user_in_study(user: impl Into<String>, study: impl Into<String>) -> SessionFilter {
+        SessionFilter {
+            user: Some(user.into()),
+            study: Some(study.into()),
+            ..SessionFilter::default()
+        }
     }
 }
 
@@ -174,6 +190,9 @@ pub struct SessionInfo {
     pub case: String,
     /// The viewer session.
     pub viewer_session: String,
+    /// The study of the case it shows (empty: unknown, a ticket from before December 2026).
+    #[serde(default)]
+    pub study: String,
 }
 
 /// A worker's registration and load, sent every heartbeat interval to any server replica
@@ -224,6 +243,10 @@ pub enum SessionEvent {
         case: String,
         /// The case it showed before.
         previous_case: String,
+        /// Whether the case had been made ready beforehand (`prefetch_case`) rather than
+        /// opened when asked for (absent from workers before December 2026: false).
+        #[serde(default)]
+        prefetched: bool,
     },
     /// A lossless frame went out, with the exact state it was rendered from.
     Lossless {
@@ -354,7 +377,21 @@ mod tests {
             user: "u1".into(),
             case: "c1".into(),
             viewer_session: "v1".into(),
+            study: "s1".into(),
         }
+    }
+
+    #[test]
+    fn a_study_grant_names_the_users_sessions_in_that_study() {
+        assert!(SessionFilter::user_in_study("u1", "s1").matches(&info()));
+        assert!(!SessionFilter::user_in_study("u1", "s2").matches(&info()));
+        assert!(!SessionFilter::user_in_study("u2", "s1").matches(&info()));
+        // A session from a ticket without a study is in no study.
+        let mut older = info();
+        older.study = String::new();
+        assert!(!SessionFilter::user_in_study("u1", "s1").matches(&older));
+        let wire = serde_json::to_string(&SessionFilter::user_in_study("u1", "s1")).unwrap();
+        assert_eq!(wire, r#"{"user":"u1","study":"s1"}"#);
     }
 
     #[test]
@@ -387,6 +424,7 @@ mod tests {
             user: "u".into(),
             case: "c2".into(),
             previous_case: "c1".into(),
+            prefetched: true,
         };
         let text = serde_json::to_string(&event).unwrap();
         assert!(text.contains(r#""type":"case_opened""#), "{text}");

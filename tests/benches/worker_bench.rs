@@ -262,8 +262,10 @@ async fn bench() -> Result<()> {
 
     let local_cold = floats(&local["cold_ms"]);
     let local_next = floats(&local["next_ms"]);
+    let local_other = floats(&local["other_ms"]);
     let remote_cold = floats(&remote["cold_ms"]);
     let remote_next = floats(&remote["next_ms"]);
+    let remote_other = floats(&remote["other_ms"]);
     let failover = floats(&remote["failover_ms"]);
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -278,7 +280,8 @@ used only through the load balancer. Server, workers, PostgreSQL, HAProxy and Ch
 at the start: {load}. Code at {commit}, one run.\n\n\
 | measure | embedded (in-process worker) | distributed (remote worker) | target |\n|---|---|---|---|\n\
 | case open → first frame presented (cold page load) | {} | {} | |\n\
-| next case on the same connection: navigation → first frame | {} | {} | <50 ms p50 |\n\
+| next case on the same connection (the form's next case, prefetched): navigation → first frame | {} | {} | <50 ms p50 |\n\
+| another case on the same connection (not prefetched): navigation → first frame | {} | {} | |\n\
 | … same peer connection kept for every next case | {} | {} | |\n\
 | failover: worker killed (SIGKILL) → first frame on another worker | — | {} | <3 s p50 |\n\
 | sessions per worker core: {sessions} sessions ({per_worker:?} on w1/w2), a view change a second each | — | {:.1} cores used by the two workers → **{:.1} sessions per core** | ≥10 |\n",
@@ -286,6 +289,8 @@ at the start: {load}. Code at {commit}, one run.\n\n\
         summary(&remote_cold),
         summary(&local_next),
         summary(&remote_next),
+        summary(&local_other),
+        summary(&remote_other),
         local["same_stream"],
         remote["same_stream"],
         summary(&failover),

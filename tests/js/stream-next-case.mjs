@@ -5,9 +5,12 @@
 //
 // Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_ids (the first is opened
 // cold, then each next one in turn), rounds (how many times to go through case_ids after the
-// first; default 1).
-// Prints: RESULT {cold_ms, switches: [{case_id, ms, open_case_ms, same_stream, shown_case,
-// exams}], page_errors, console_errors}. `ms`: from the navigation to the next case's first
+// first; default 1), plan (instead of that order: a list of steps, "next" for the grading
+// form's next case once the worker has it ready, as "Open next case" does, "other" for one of
+// case_ids that is neither shown nor ready, once one is ready).
+// Prints: RESULT {cold_ms, switches: [{case_id, ms, open_case_ms, prefetched, same_stream,
+// shown_case, exams}], page_errors, console_errors}; `prefetched`: the case the worker had
+// ready when the navigation started. `ms`: from the navigation to the next case's first
 // frame presented (rVFC); `open_case_ms`: to the `open_case` message being sent (ticket fetched).
 
 import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
@@ -46,7 +49,23 @@ run(async (browser) => {
   const switches = [];
   const order = [];
   for (let r = 0; r < rounds; r++) order.push(...rest, ...(r + 1 < rounds ? [first] : []));
-  for (const caseId of order) {
+  const plan = p.plan || order;
+  for (const step of plan) {
+    if (step === "next" || step === "other") {
+      await page.waitForFunction(() => window.readroomViewer && window.readroomViewer.prefetched, null, { timeout: 30000, polling: 10 })
+        .catch(async (err) => {
+          const seen = await page.evaluate(() => {
+            const v = window.readroomViewer;
+            const next = v && v.owner.next;
+            return v ? { caseId: v.caseId, phase: v.phase, next: next && { caseId: next.caseId, seq: next.seq, ticket: !!next.ticket }, errors: v.errors } : null;
+          });
+          throw new Error(`the next case was not made ready (${err.message}): viewer ${JSON.stringify(seen)}; console ${JSON.stringify(problems.console_errors)}`);
+        });
+    }
+    const { prefetched, shown } = await page.evaluate(() => ({ prefetched: window.readroomViewer.prefetched, shown: window.readroomViewer.caseId }));
+    const caseId = step === "next"
+      ? prefetched
+      : step === "other" ? p.case_ids.find((id) => id !== shown && id !== prefetched) : step;
     await page.evaluate(async (id) => {
       const { navigate } = await import("/assets/router.js");
       performance.clearMarks();
@@ -74,6 +93,7 @@ run(async (browser) => {
     }));
     switches.push({
       case_id: caseId,
+      prefetched,
       ...timing,
       same_stream: now.stream === stream,
       shown_case: caseId,

@@ -1,7 +1,9 @@
 // Worker-tier benchmark (tests/benches/worker_bench.rs): one grader, one page.
 //   1. cold opens: the case page loaded `opens` times (first frame since navigation start);
-//   2. next case: `rounds` passes over case_ids with the app's router (the open connection is
-//      reused: `open_case`), navigation → first frame of the next case;
+//   2. next case, with the app's router (the open connection is reused: `open_case`),
+//      navigation → first frame of the next case, `rounds` × 3 times per case id: two of
+//      every three go to the grader's next case once the worker has it ready (`prefetched`,
+//      as "Open next case" after grading it), the third to another case (not prefetched);
 //   3. failover (only with `kills` > 0): the harness kills the worker serving the stream; time
 //      from the kill to the first frame on the new stream, `kills` times.
 // Coordination with the harness for 3, through files in `dir`: this script writes `ready-K`
@@ -9,7 +11,8 @@
 // `restarted-K`.
 //
 // Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_ids, opens, rounds, kills, dir.
-// Prints: RESULT {cold_ms[], next_ms[], same_stream, failover_ms[], page_errors}.
+// Prints: RESULT {cold_ms[], next_ms[] (prefetched), other_ms[] (not prefetched), same_stream,
+// failover_ms[], page_errors}.
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -50,12 +53,25 @@ run(async (browser) => {
   await sleep(500);
 
   const next = [];
+  const other = [];
   let sameStream = true;
   const stream = await page.evaluate(() => window.readroomViewer.streamId);
-  let at = ids.indexOf(ids[(opens - 1) % ids.length]);
-  for (let r = 0; r < rounds * ids.length; r++) {
-    at = (at + 1) % ids.length;
-    const id = ids[at];
+  let at = 0;
+  for (let r = 0; r < rounds * ids.length * 3; r++) {
+    const now = await page.evaluate(() => window.readroomViewer.caseId);
+    let id;
+    const prefetched = r % 3 !== 2;
+    if (prefetched) {
+      // The form's next case, once the worker has it ready.
+      await page.waitForFunction(() => window.readroomViewer && window.readroomViewer.prefetched, null, { timeout: 30000, polling: 10 });
+      id = await page.evaluate(() => window.readroomViewer.prefetched);
+    } else {
+      const ready = await page.evaluate(() => window.readroomViewer.prefetched);
+      do {
+        at = (at + 1) % ids.length;
+      } while (ids[at] === now || ids[at] === ready);
+      id = ids[at];
+    }
     await page.evaluate(async (target) => {
       const { navigate } = await import("/assets/router.js");
       performance.clearMarks();
@@ -65,7 +81,7 @@ run(async (browser) => {
     await streamingOn(id);
     const start = await lastMark("bench:navigate");
     const frame = await lastMark("readroom:first-frame");
-    next.push(Math.round((frame - start) * 10) / 10);
+    (prefetched ? next : other).push(Math.round((frame - start) * 10) / 10);
     sameStream = sameStream && (await page.evaluate(() => window.readroomViewer.streamId)) === stream;
     await sleep(300);
   }
@@ -80,5 +96,5 @@ run(async (browser) => {
     await waitForFile(p.dir, `restarted-${k}`, 120000);
     await sleep(500);
   }
-  return { cold_ms: cold, next_ms: next, same_stream: sameStream, failover_ms: failover, page_errors: problems.page_errors };
+  return { cold_ms: cold, next_ms: next, other_ms: other, same_stream: sameStream, failover_ms: failover, page_errors: problems.page_errors };
 });

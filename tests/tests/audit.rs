@@ -278,11 +278,11 @@ async fn every_action_is_recorded_once(backend: Backend) {
                 json!({ "reason": "no_such_case" }),
             ),
             expect(
-                "stream.switched_case",
+                "stream.ticket_issued",
                 "success",
                 Some(grader.id),
                 case_t(own.id),
-                json!({}),
+                json!({ "purpose": "open_case" }),
             ),
         ],
     )
@@ -586,7 +586,7 @@ async fn every_action_is_recorded_once(backend: Backend) {
         .collect();
     assert_eq!(
         actions,
-        ["stream.switched_case", "case.opened"],
+        ["stream.ticket_issued", "case.opened"],
         "{}",
         page.body
     );

@@ -14,6 +14,7 @@ use readroom_tests::browser;
 use readroom_worker::reader::EncryptedBundle;
 use serde_json::{Value, json};
 use support::TestApp;
+use uuid::Uuid;
 
 /// The demo study.
 async fn demo_study(app: &TestApp) -> readroom_server::db::Study {
@@ -395,9 +396,31 @@ async fn signaling_refuses_bad_offers_and_other_cases() {
     assert_eq!(streamer.active_sessions(), 0);
 }
 
-/// "Next case" keeps the peer connection: the viewer opens each next case on its open stream
-/// (`open_case` with a fresh ticket), shows that case's exams, the server moves the live stream
-/// to it and audits every switch; leaving the case pages ends the session.
+/// The details of `action` events on case `case`, oldest first.
+async fn audit_details(app: &TestApp, case: Uuid, action: &str) -> Vec<Value> {
+    let filter = readroom_server::db::audit::AuditFilter {
+        target: Some(format!("case:{case}")),
+        action: Some(action.into()),
+        ..Default::default()
+    };
+    let mut found: Vec<Value> = app
+        .db()
+        .search_audit(&filter, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::from_str(&e.details).unwrap())
+        .collect();
+    found.reverse();
+    found
+}
+
+/// "Next case" keeps the peer connection, and the grader's next case is ready before they
+/// open it: on each case page the viewer gets the grading form's next case ready on the worker
+/// (`prefetch_case`), and "Open next case" shows it from there, with the ticket minted for the
+/// prefetch. A case that is not the next one opens on the same connection too, fetched then.
+/// Each shows that case's exams; the worker reports every switch (audited with whether it was
+/// prefetched); leaving the case pages ends the session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_case_opens_on_the_same_connection() {
     browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
@@ -425,6 +448,7 @@ async fn the_next_case_opens_on_the_same_connection() {
             "base_url": app.url,
             "link_url": app.link(&grader).await,
             "case_ids": ids,
+            "plan": ["next", "next", "other"],
         }),
         Duration::from_secs(120),
     )
@@ -433,9 +457,26 @@ async fn the_next_case_opens_on_the_same_connection() {
     println!("next case run: {result}");
 
     let switches = result["switches"].as_array().unwrap();
-    assert_eq!(switches.len(), 2, "{result}");
-    for (switch, case) in switches.iter().zip(&cases[1..]) {
-        assert_eq!(switch["case_id"], json!(case.id.to_string()), "{result}");
+    assert_eq!(switches.len(), 3, "{result}");
+    let case_of = |switch: &Value| {
+        let id = switch["case_id"].as_str().unwrap();
+        cases
+            .iter()
+            .find(|c| c.id.to_string() == id)
+            .unwrap_or_else(|| panic!("switched to {id}, not one of the grader's cases"))
+    };
+    // Following "next" twice from the first case visits the other two; the third step goes
+    // back to the second case, which was not the one made ready.
+    let (second, third) = (case_of(&switches[0]), case_of(&switches[1]));
+    assert!(second.id != cases[0].id && third.id != cases[0].id && second.id != third.id);
+    assert_eq!(case_of(&switches[2]).id, second.id, "{result}");
+    for (i, switch) in switches.iter().enumerate() {
+        let case = case_of(switch);
+        assert_eq!(
+            switch["prefetched"] == switch["case_id"],
+            i < 2,
+            "step {i}: the next case is the one made ready, the other not: {result}"
+        );
         assert_eq!(
             switch["same_stream"],
             json!(true),
@@ -462,27 +503,50 @@ async fn the_next_case_opens_on_the_same_connection() {
     assert_eq!(result["page_errors"], json!([]), "{result}");
     assert_eq!(result["after_leaving"]["viewer"], json!(false), "{result}");
 
-    // One stream session, ended after the grader left, reported on the last case; every switch
-    // was audited on the case it opened.
-    let rows = wait_for_report(&app, &cases[2]).await;
+    // One stream session, ended after the grader left, reported on the last case shown.
+    let rows = wait_for_report(&app, second).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].id.to_string(), result["stream"].as_str().unwrap());
-    for case in &cases[1..] {
-        let events = app
-            .db()
-            .search_audit(
-                &readroom_server::db::audit::AuditFilter {
-                    target: Some(format!("case:{}", case.id)),
-                    action: Some("stream.switched_case".into()),
-                    ..Default::default()
-                },
-                10,
-            )
-            .await
-            .unwrap();
-        assert_eq!(events.len(), 1, "{events:?}");
-    }
     assert!(app.db().live_streams().await.unwrap().is_empty());
+    // The worker reported every switch, saying whether the case was ready; the viewer opened
+    // the prefetched cases with their prefetch tickets and minted one only for the other.
+    let switched = |found: Vec<Value>| -> Vec<bool> {
+        found
+            .iter()
+            .map(|d| d["prefetched"].as_bool().unwrap())
+            .collect()
+    };
+    let purposes = |found: Vec<Value>| -> Vec<String> {
+        let mut all: Vec<String> = found
+            .iter()
+            .map(|d| d["purpose"].as_str().unwrap().to_owned())
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(
+        switched(audit_details(&app, second.id, "stream.switched_case").await),
+        [true, false]
+    );
+    assert_eq!(
+        switched(audit_details(&app, third.id, "stream.switched_case").await),
+        [true]
+    );
+    assert!(
+        audit_details(&app, cases[0].id, "stream.switched_case")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        purposes(audit_details(&app, second.id, "stream.ticket_issued").await),
+        ["open_case", "prefetch"]
+    );
+    // (The last page may have got the third case ready again: its next case.)
+    let third_tickets = purposes(audit_details(&app, third.id, "stream.ticket_issued").await);
+    assert!(
+        !third_tickets.is_empty() && third_tickets.iter().all(|p| p == "prefetch"),
+        "{third_tickets:?}"
+    );
 }
 
 /// Revocation in embedded mode (the in-process worker): an administrator disables a grader

@@ -657,3 +657,87 @@ fn offer_sdp() -> String {
          a=sctp-port:5000\r\na=max-message-size:262144\r\n"
     )
 }
+
+/// Revoking a grader's grant for a study ends their streams in that study at once, through
+/// the protocol's study filter, without waiting for the revalidation pass (set to a minute
+/// here, so only the immediate path can end it in time); the audit log says why.
+#[tokio::test]
+async fn revoking_a_study_grant_ends_the_graders_streams_in_that_study_at_once() {
+    let app = TestApp::start_demo_with(Backend::Sqlite, |config| {
+        config.workers.revalidate_ms = 60_000;
+    })
+    .await;
+    let study = app
+        .db()
+        .study_by_code(&StudyCode::new("DEMO").unwrap())
+        .await
+        .unwrap();
+    let grader = app
+        .user("grader.grant", &[(Role::Grader, Some(study.id))])
+        .await;
+    let case = app.db().list_cases(study.id).await.unwrap().remove(0).case;
+    app.assign(&case, &grader, AssignmentRole::Grader).await;
+    let mut browser = app.sign_in(&grader).await;
+    let opened = open_unconnected_stream(&mut browser, &case).await;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let stream = opened.body["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.db().count_live_streams(grader.id).await.unwrap(), 1);
+
+    let admin = app.user("admin.grant", &[(Role::Admin, None)]).await;
+    let grant = app
+        .db()
+        .roles_of(grader.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.study_id == Some(study.id))
+        .expect("the study grant");
+    let mut admin_browser = app.sign_in(&admin).await;
+    let revoked_at = Instant::now();
+    let reply = admin_browser
+        .send(
+            "DELETE",
+            &format!("/api/admin/users/{}/roles/{}", grader.id, grant.id),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    while app.db().count_live_streams(grader.id).await.unwrap() > 0 {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(2),
+            "the stream outlived the grant by 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its end report follows the record's close by a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let events = app
+            .db()
+            .search_audit(
+                &readroom_server::db::audit::AuditFilter {
+                    target: Some(format!("case:{}", case.id)),
+                    ..Default::default()
+                },
+                100,
+            )
+            .await
+            .unwrap();
+        if events.iter().any(|e| e.action == "stream.ended") || Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let revoked: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "stream.revoked" && e.details.contains(&stream))
+        .collect();
+    assert_eq!(revoked.len(), 1, "{events:?}");
+    assert!(revoked[0].details.contains("role_revoked"), "{revoked:?}");
+    let ended: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "stream.ended" && e.details.contains(&stream))
+        .collect();
+    assert_eq!(ended.len(), 1, "{events:?}");
+    assert!(ended[0].details.contains("\"revoked\""), "{ended:?}");
+}

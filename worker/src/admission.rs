@@ -20,6 +20,8 @@ pub struct Admission {
     pub user: String,
     /// The case this session shows now.
     pub case: String,
+    /// That case's study (empty in tickets from before December 2026).
+    pub study: String,
     /// The viewer session.
     pub session: String,
     /// Object-store key of the case's encrypted bundle.
@@ -85,15 +87,7 @@ impl TicketGate {
     /// Starts a viewer session from a ticket.
     pub fn admit(&mut self, ticket: &str, now: i64) -> Result<Admission, AdmissionError> {
         let claims = self.redeem(ticket, now)?;
-        Ok(Admission {
-            user: claims.user,
-            case: claims.case,
-            session: claims.session,
-            bundle: claims.bundle,
-            prior_bundle: claims.prior_bundle,
-            label: claims.label,
-            not_after: claims.not_after,
-        })
+        Ok(Admission::from(claims))
     }
 
     /// Moves an admitted session to the case of a new ticket, which must be for the same user
@@ -104,11 +98,47 @@ impl TicketGate {
         ticket: &str,
         now: i64,
     ) -> Result<Admission, AdmissionError> {
+        self.check_next(current, ticket, now)?;
+        self.admit(ticket, now)
+    }
+
+    /// What `ticket` would admit the session `current` to next, without using it up: for
+    /// getting that case ready (`prefetch_case`) before the session moves to it with
+    /// [`TicketGate::switch_case`]. Same checks as there (signature, expiry, same user and
+    /// viewer session), except that the ticket stays valid.
+    pub fn check_next(
+        &self,
+        current: &Admission,
+        ticket: &str,
+        now: i64,
+    ) -> Result<Admission, AdmissionError> {
         let claims = self.verifier.verify(ticket, now)?;
         if claims.user != current.user || claims.session != current.session {
             return Err(AdmissionError::WrongSession);
         }
-        self.admit(ticket, now)
+        if self
+            .used
+            .get(&claims.id)
+            .is_some_and(|expires| *expires > now)
+        {
+            return Err(AdmissionError::Replayed);
+        }
+        Ok(Admission::from(claims))
+    }
+}
+
+impl From<TicketClaims> for Admission {
+    fn from(claims: TicketClaims) -> Admission {
+        Admission {
+            user: claims.user,
+            case: claims.case,
+            study: claims.study,
+            session: claims.session,
+            bundle: claims.bundle,
+            prior_bundle: claims.prior_bundle,
+            label: claims.label,
+            not_after: claims.not_after,
+        }
     }
 }
 
@@ -133,6 +163,7 @@ mod tests {
             id: id.into(),
             user: user.into(),
             case: case.into(),
+            study: "s1".into(),
             session: session.into(),
             expires: 100,
             bundle: format!("bundles/{case}.age"),
@@ -193,10 +224,47 @@ mod tests {
     }
 
     #[test]
+    fn checking_a_next_case_ticket_does_not_use_it_up() {
+        let signer = TicketSigner::from_seed(&[1; 32]);
+        let mut gate = TicketGate::new(signer.verifier());
+        let current = gate
+            .admit(&ticket(&signer, "t1", "u1", "c1", "s1"), 10)
+            .unwrap();
+        let next = ticket(&signer, "t2", "u1", "c2", "s1");
+        let ready = gate.check_next(&current, &next, 11).unwrap();
+        assert_eq!(ready.case, "c2");
+        assert_eq!(ready.bundle, "bundles/c2.age");
+        // Checked twice, then used once, then never again (not even for a prefetch).
+        assert!(gate.check_next(&current, &next, 12).is_ok());
+        assert_eq!(gate.switch_case(&current, &next, 13).unwrap(), ready);
+        assert_eq!(
+            gate.check_next(&current, &next, 14),
+            Err(AdmissionError::Replayed)
+        );
+        // Another user's or viewer session's ticket, forged or expired ones: refused.
+        let other = ticket(&signer, "t3", "u2", "c3", "s1");
+        assert_eq!(
+            gate.check_next(&current, &other, 14),
+            Err(AdmissionError::WrongSession)
+        );
+        let forged = ticket(&TicketSigner::from_seed(&[2; 32]), "t4", "u1", "c2", "s1");
+        assert_eq!(
+            gate.check_next(&current, &forged, 14),
+            Err(AdmissionError::Ticket(TicketError::BadSignature))
+        );
+        let late = ticket(&signer, "t5", "u1", "c2", "s1");
+        assert_eq!(
+            gate.check_next(&current, &late, 100),
+            Err(AdmissionError::Ticket(TicketError::Expired))
+        );
+    }
+
+    #[test]
     fn requests_stay_within_the_admitted_case() {
         let admission = Admission {
             user: "u1".into(),
             case: "c1".into(),
+            study: "s1".into(),
             session: "s1".into(),
             bundle: "bundles/c1.age".into(),
             prior_bundle: None,

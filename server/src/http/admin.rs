@@ -424,6 +424,24 @@ pub async fn revoke(
     let details =
         json!({ "role": grant.role.to_string(), "study_id": grant.study_id, "grant_id": grant_id });
     record(&state, &signed_in, Action::RoleRevoked, id, details).await?;
+    // Their streams in that study end now if nothing else lets them view its cases (the
+    // revalidation pass would end them within `workers.revalidate_ms` anyway).
+    if let Some(study) = grant.study_id {
+        let principal = auth::principal(&state.db, id).await?;
+        if !principal.has_in_study(Role::Grader, study)
+            && !principal.has_in_study(Role::Adjudicator, study)
+        {
+            let ended = crate::workers::revalidate::end_in_study(
+                &state.workers,
+                &state.audit,
+                id,
+                study,
+                "role_revoked",
+            )
+            .await?;
+            tracing::info!(user_id = %id, ended, "streams in the study ended");
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -60,6 +60,10 @@ pub struct CaseView {
     pub access: String,
     /// Assignments (shown to the study's coordinator only; graders are blind to each other).
     pub assignments: Option<Vec<AssignmentView>>,
+    /// For a user who may view it: their next unfinished case after this one in worklist order
+    /// (an address, as in the worklist), which the viewer gets ready while they grade this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_case: Option<String>,
 }
 
 /// An assignment as the coordinator sees it.
@@ -186,6 +190,7 @@ pub async fn study_cases(
                         .cloned()
                         .unwrap_or(serde_json::Value::Array(Vec::new())),
                     access: "metadata".into(),
+                    next_case: None,
                 }
             })
             .collect(),
@@ -441,6 +446,10 @@ pub async fn get_case(
         Err(_) => ("primary".to_owned(), case.id),
     };
     let address = crate::grading::address(&kind, assignment_id, case.id);
+    let next_case = match access {
+        CaseAccess::View => super::grading::next_case(&state.db, &signed_in, address).await?,
+        CaseAccess::Metadata => None,
+    };
     let shown = crate::grading::presented(
         &kind,
         assignment_id,
@@ -462,6 +471,7 @@ pub async fn get_case(
             .unwrap_or(serde_json::Value::Array(Vec::new())),
         access: access_name.into(),
         assignments,
+        next_case,
     }))
 }
 
@@ -472,6 +482,22 @@ pub struct TicketRequest {
     /// The viewer session (WebRTC connection) the ticket is for; a new one if absent.
     #[serde(default)]
     pub viewer_session: Option<Uuid>,
+    /// What the ticket is for: moving the session to the case now (`open_case`, the default)
+    /// or getting the case ready beside it (`prefetch`, the grader's next case). Recorded in
+    /// the audit event; the ticket is the same.
+    #[serde(default)]
+    pub purpose: TicketPurpose,
+}
+
+/// What a next-case ticket is for.
+#[derive(Debug, Default, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketPurpose {
+    /// `open_case`: show the case now.
+    #[default]
+    OpenCase,
+    /// `prefetch_case`: get the case ready while the grader finishes the current one.
+    Prefetch,
 }
 
 /// A signed streaming ticket.
@@ -501,10 +527,10 @@ pub async fn mint_ticket(
     let session = body.viewer_session.unwrap_or_else(Uuid::new_v4);
     let (ticket, expires) = view_ticket(&state, &signed_in, id, session).await?;
     let draft = signed_in.event(
-        Action::StreamSwitchedCase,
+        Action::StreamTicketIssued,
         Outcome::Success,
         Some(case_target(id)),
-        json!({ "viewer_session": session }),
+        json!({ "viewer_session": session, "purpose": body.purpose }),
     );
     state.audit.record(draft).await?;
     Ok(Json(TicketView {
@@ -537,6 +563,7 @@ pub async fn view_ticket(
         id: Uuid::new_v4().to_string(),
         user: signed_in.user.id.to_string(),
         case: case.id.to_string(),
+        study: case.study_id.to_string(),
         session: session.to_string(),
         expires,
         bundle: bundle.object_key,

@@ -308,7 +308,7 @@ pub fn row_address(row: &AssignedCase) -> Uuid {
 
 /// The caller's next unfinished case after `current` (an address: a case id, or a hidden
 /// repeat's id) in worklist order (wrapping around), as an address.
-async fn next_case(
+pub(super) async fn next_case(
     db: &Db,
     signed_in: &SignedIn,
     current: Uuid,

@@ -1,6 +1,7 @@
 //! What workers report, written down by the server: an ended session becomes its
 //! `stream_sessions` row and audit events (through [`crate::streams::record`]); a case switch
-//! moves the `live_streams` row; every lossless frame a worker sent is audited with its render
+//! moves the `live_streams` row and is audited (`stream.switched_case`, once the worker had the
+//! case open); every lossless frame a worker sent is audited with its render
 //! state (`stream.lossless_sent`), so "who saw what" does not depend on the browser.
 //!
 //! The in-process worker's events and those a worker process posts arrive here alike.
@@ -22,10 +23,30 @@ pub async fn handle(
 ) -> anyhow::Result<()> {
     match event {
         SessionEvent::CaseOpened {
-            stream_id, case, ..
+            stream_id,
+            user,
+            case,
+            previous_case,
+            prefetched,
         } => {
+            let user_id = Uuid::parse_str(user)?;
             let case_id = Uuid::parse_str(case)?;
             db.move_live_stream(*stream_id, case_id).await?;
+            audit
+                .record(event_by(
+                    Action::StreamSwitchedCase,
+                    Outcome::Success,
+                    Some(user_id),
+                    Some(case_target(case_id)),
+                    None,
+                    json!({
+                        "stream_id": stream_id,
+                        "worker": worker,
+                        "previous_case": previous_case,
+                        "prefetched": prefetched,
+                    }),
+                ))
+                .await?;
         }
         SessionEvent::Lossless {
             stream_id,

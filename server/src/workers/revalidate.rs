@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use readroom_domain::audit::{Action, Outcome};
-use readroom_domain::workers::EndReason;
+use readroom_domain::workers::{EndReason, SessionFilter};
 use serde_json::json;
 
 use super::{EMBEDDED_ID, Pool};
@@ -111,6 +111,42 @@ pub async fn pass(pool: &Pool, audit: &Audit) -> Result<(), DbError> {
             .await;
     }
     Ok(())
+}
+
+/// Ends `user`'s streams on cases of `study` at once, for `why` (their grant for the study was
+/// revoked and no other lets them view its cases), instead of at the next pass: the streams
+/// open in the record are marked and audited (`stream.revoked`) as a pass would, and every
+/// worker is told to end the user's sessions in that study (`SessionFilter::user_in_study`),
+/// which also reaches a stream being opened at this moment, not yet in the record with its
+/// worker. Returns how many sessions the workers ended.
+pub async fn end_in_study(
+    pool: &Pool,
+    audit: &Audit,
+    user: uuid::Uuid,
+    study: uuid::Uuid,
+    why: &'static str,
+) -> Result<usize, DbError> {
+    let db = pool.db();
+    let now = crate::auth::now_unix();
+    for stream in db.live_streams().await? {
+        if stream.user_id != user || stream.worker_id.is_empty() {
+            continue;
+        }
+        match db.case_by_id(stream.case_id).await {
+            Ok(case) if case.study_id == study => {}
+            Ok(_) | Err(DbError::NotFound) => continue,
+            Err(err) => return Err(err),
+        }
+        if db.mark_live_stream_revoked(stream.id, now).await? {
+            tracing::info!(session = %stream.id, user_id = %user, why, "stream access revoked");
+            let draft = stream_event(Action::StreamRevoked, Outcome::Success, &stream, "why", why);
+            if let Err(err) = audit.record(draft).await {
+                tracing::warn!(error = %err, "cannot audit a stream revocation");
+            }
+        }
+    }
+    let filter = SessionFilter::user_in_study(user.to_string(), study.to_string());
+    Ok(pool.end(filter, EndReason::Revoked).await)
 }
 
 /// The pool as this replica sees it: workers with fresh heartbeats, and the sessions they can

@@ -3,7 +3,8 @@
 // folded under the form. The page fills the window (no page scroll; the form panel scrolls on
 // its own), so the image keeps its size while the grader works. Leaving the page parks the
 // viewer for the next case page, which opens its case on the same connection (keeper.js);
-// otherwise the stream session ends a moment later.
+// otherwise the stream session ends a moment later. The grader's next case (`next_case` of the
+// case) is prefetched: the worker has it open and rendered before the grader gets there.
 
 import { api } from "../api.js";
 import { dl, h, statusLine, table } from "../dom.js";
@@ -29,9 +30,29 @@ export async function render(view, [caseId]) {
   // switch starts at once, beside loading the case (a case the user may not view gets no
   // ticket, and the switch fails).
   const parked = take();
+  // The window-filling layout: the viewer's stage takes what the header, toolbar and status bar
+  // leave (see `.fill-window` in app.css). A kept connection goes into it at once, so that the
+  // next case's first frame, which comes before the case is loaded when the worker had it
+  // ready, is presented as soon as it arrives (a video outside the page presents nothing).
+  const panel = h("aside", { class: "grading-panel", "aria-label": t("grading.panel") });
+  let layout = null;
+  const fillWindow = () => {
+    document.documentElement.classList.add("fill-window");
+    onLeave(() => document.documentElement.classList.remove("fill-window"));
+    view.classList.add("with-viewer");
+    layout = h("div", { class: "case-layout" }, panel);
+    view.append(layout);
+  };
+  if (parked) {
+    fillWindow();
+    layout.prepend(parked.element);
+  }
   const switching = parked ? parked.switchCase(caseId) : Promise.resolve(false);
   const dropParked = async () => {
     if (!parked) return;
+    layout.remove();
+    view.classList.remove("with-viewer");
+    document.documentElement.classList.remove("fill-window");
     await switching;
     parked.destroy();
   };
@@ -60,11 +81,7 @@ export async function render(view, [caseId]) {
     return;
   }
 
-  // The window-filling layout: the viewer's stage takes what the header, toolbar and status bar
-  // leave (see `.fill-window` in app.css).
-  document.documentElement.classList.add("fill-window");
-  onLeave(() => document.documentElement.classList.remove("fill-window"));
-  view.classList.add("with-viewer");
+  if (!layout) fillWindow();
   let viewer = null;
   if (parked) {
     if (await switching) viewer = parked;
@@ -76,11 +93,13 @@ export async function render(view, [caseId]) {
     viewer.destroy();
     return;
   }
-  const panel = h("aside", { class: "grading-panel", "aria-label": t("grading.panel") });
-  view.append(h("div", { class: "case-layout" }, viewer.element, panel));
+  layout.replaceChildren(viewer.element, panel);
   const kept = viewer;
   onLeave(() => park(kept));
   if (!reused) viewer.start();
+
+  // The grader's next case is made ready on the worker while they grade this one.
+  if (item.next_case) viewer.prefetch(item.next_case);
 
   const form = await mountGradingForm(panel, { caseId: item.case_id, viewer, isCurrent });
   if (!isCurrent()) return;

@@ -528,6 +528,8 @@ class GradingForm {
     this.submitButton.disabled = true;
     this.root.setAttribute("aria-busy", "true");
     this.say("info", t("grading.submitting"));
+    // The next case's ticket is renewed beside the submission if it got old while grading.
+    if (!amending && this.viewer && this.data.next_case) this.viewer.prefetch(this.data.next_case);
     if (this.autosave) await this.autosave.settle();
     const body = { values: payload(this.form, this.values, "submit"), ...this.context() };
     if (amending) body.reason = reason;

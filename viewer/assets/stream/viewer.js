@@ -32,6 +32,9 @@ const ACK_PATIENCE_MS = 3000;
 /** Movement (device px) before a press becomes a drag. */
 const DRAG_THRESHOLD = 4;
 const SVG = "http://www.w3.org/2000/svg";
+/** A next-case ticket younger than this is used as it is; an older one is replaced (tickets
+ * live 60 s from issue, checked on the worker's clock). */
+const TICKET_FRESH_MS = 40000;
 
 export class Viewer {
   /** `caseId`; `onStreaming()` is called when the first frame of a connection is shown. */
@@ -64,6 +67,10 @@ export class Viewer {
     this.verifying = Promise.resolve();
     this.viewport = null;
     this.switching = null;
+    /** The grader's next case and its ticket (see `prefetch`). */
+    this.next = null;
+    /** The case the worker has ready (`prefetched`), if any. */
+    this.prefetched = null;
     this.listeners = [];
     this.parked = false;
     this.build();
@@ -184,20 +191,18 @@ export class Viewer {
   }
 
   /**
-   * Opens `caseId` on this viewer's open connection (the next case): a fresh ticket for this
-   * viewer session, sent to the worker as `open_case`; the worker answers with `ready` for the
+   * Opens `caseId` on this viewer's open connection (the next case): a ticket for this viewer
+   * session (the prefetched one while fresh, see `prefetch`), sent to the worker as
+   * `open_case`; the worker answers with `ready` for the
    * new case and its first frame, with no new peer connection. Re-attaches to the page.
    * Returns false (and changes nothing) when the connection cannot take it; the caller then
    * starts a new viewer. A refusal after this is answered by reconnecting on the new case.
    */
   async switchCase(caseId) {
     if (this.destroyed || !this.conn || !this.conn.ready() || !this.readyReceived || !this.sessionId) return false;
-    let answer;
+    let ticket;
     try {
-      answer = await api(`/api/cases/${encodeURIComponent(caseId)}/ticket`, {
-        method: "POST",
-        body: { viewer_session: this.sessionId },
-      });
+      ticket = await this.ticketFor(caseId);
     } catch {
       return false;
     }
@@ -213,7 +218,8 @@ export class Viewer {
     this.measurements = [];
     this.hideLossless();
     this.setPhase("opening", t("viewer.opening"));
-    const seq = this.sendMessage({ type: "open_case", ticket: answer.ticket });
+    this.prefetched = null;
+    const seq = this.sendMessage({ type: "open_case", ticket });
     if (seq === null) return false;
     this.switching = seq;
     this.attach();
@@ -222,6 +228,58 @@ export class Viewer {
     this.watchFirstFrame();
     this.updateControls();
     return true;
+  }
+
+  /**
+   * Gets `caseId`, the grader's next case, ready on this connection while they work on this
+   * one: a ticket for this viewer session (`purpose: prefetch`), sent as `prefetch_case`; the
+   * worker opens and renders that case beside this one, and `switchCase(caseId)` then shows it
+   * at once (with the same ticket while it is fresh). Asked again for the same case, it only
+   * renews an old ticket (the case page asks when the form loads and when the grade is
+   * submitted). Waits for the stream to be up; best effort: a failure changes nothing.
+   */
+  prefetch(caseId) {
+    if (this.destroyed || !caseId || caseId === this.caseId) return;
+    const held = this.next;
+    if (held && held.caseId === caseId && (held.at === null || performance.now() - held.at < TICKET_FRESH_MS)) return;
+    this.next = { caseId, at: null, ticket: null, seq: null };
+    this.sendPrefetch();
+  }
+
+  /** Asks for the next case's ticket and sends it, once the stream is up. */
+  sendPrefetch() {
+    const next = this.next;
+    if (!next || next.ticket || next.promise || !this.readyReceived || !this.sessionId || !this.conn || !this.conn.ready()) return;
+    next.promise = api(`/api/cases/${encodeURIComponent(next.caseId)}/ticket`, {
+      method: "POST",
+      body: { viewer_session: this.sessionId, purpose: "prefetch" },
+    }).then((answer) => {
+      next.at = performance.now();
+      next.ticket = answer.ticket;
+      if (this.next === next && this.conn && this.conn.ready()) {
+        next.seq = this.sendMessage({ type: "prefetch_case", ticket: answer.ticket });
+      }
+      return answer.ticket;
+    });
+    next.promise.catch((err) => {
+      console.info("prefetch failed:", err && err.status, err && err.message);
+      if (this.next === next) this.next = null;
+    });
+  }
+
+  /** A ticket to open `caseId` now: the prefetched one while fresh, else a new one. */
+  async ticketFor(caseId) {
+    const held = this.next;
+    this.next = null;
+    if (held && held.caseId === caseId && held.promise) {
+      const ticket = await held.promise.catch(() => null);
+      if (ticket && performance.now() - held.at < TICKET_FRESH_MS) return ticket;
+    }
+    const answer = await api(`/api/cases/${encodeURIComponent(caseId)}/ticket`, {
+      method: "POST",
+      body: { viewer_session: this.sessionId, purpose: "open_case" },
+    });
+    return answer.ticket;
   }
 
   /** Ends the session and releases everything (leaving the page). */
@@ -348,6 +406,7 @@ export class Viewer {
     this.failures = 0;
     this.setPhase("streaming");
     this.onStreaming();
+    this.sendPrefetch();
   }
 
   // ---- messages from the worker -------------------------------------------------------------
@@ -375,6 +434,10 @@ export class Viewer {
       case "lossless":
         if (message.frame === this.frame) this.assembler.announce(message);
         this.updateBadge();
+        break;
+      case "prefetched":
+        // The case as the viewer named it (a hidden repeat's address, not the case behind it).
+        if (this.next && message.seq === this.next.seq) this.prefetched = this.next.caseId;
         break;
       case "pong": {
         const sent = this.pings.get(message.seq);
@@ -409,6 +472,11 @@ export class Viewer {
 
   onError(message) {
     if (message.seq !== null && message.seq !== undefined) this.awaiting.delete(message.seq);
+    if (this.next && this.next.seq !== null && message.seq === this.next.seq) {
+      // The next case could not be made ready: it is opened from scratch when asked for.
+      console.info("prefetch_case refused:", message.code);
+      return;
+    }
     if (this.switching !== null && message.seq === this.switching) {
       // The worker could not open the next case on this connection: a new one on that case.
       this.switching = null;
@@ -769,6 +837,8 @@ export class Viewer {
       get sessionId() { return viewer.sessionId; },
       get streamId() { return viewer.streamId; },
       get caseId() { return viewer.caseId; },
+      /** The case the worker has ready for the next `open_case` (`prefetch`), or null. */
+      get prefetched() { return viewer.prefetched; },
       get errors() { return viewer.errors; },
       get phase() { return viewer.element.dataset.state; },
       get quality() { return viewer.quality; },

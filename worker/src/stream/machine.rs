@@ -26,7 +26,7 @@ use bytes::Bytes;
 use readroom_domain::protocol::{
     ClientMessage, ErrorCode, PointerAction, ProtocolError, ServerMessage, VERSION,
 };
-use readroom_domain::view::{CaseShape, ViewChange, ViewState};
+use readroom_domain::view::{CaseShape, ViewChange, ViewState, Viewport};
 use readroom_domain::workers::{EndReason, LosslessRecord, SessionEvent, SessionReport};
 use uuid::Uuid;
 
@@ -175,6 +175,13 @@ pub enum Input {
         /// The case it opened.
         result: Result<OpenedCase, WorkError>,
     },
+    /// An [`Output::Prefetch`] is done: `Ok(case)` when that case is ready.
+    PrefetchDone {
+        /// The `prefetch_case` message's sequence number.
+        seq: u64,
+        /// The case made ready, or why not.
+        result: Result<String, WorkError>,
+    },
     /// An [`Output::EncodeLossless`] is done.
     LosslessEncoded(LosslessOut),
     /// An [`Output::SendLossless`] ended, completed or stopped, with `bytes` of the image sent.
@@ -216,6 +223,14 @@ pub enum Output {
     /// Admit `ticket` as the next case and open it; answer with [`Input::SwitchDone`].
     SwitchCase {
         /// The `open_case` message's sequence number.
+        seq: u64,
+        /// The ticket.
+        ticket: String,
+    },
+    /// Check `ticket` and get its case ready beside the pipeline (which stays free); answer
+    /// with [`Input::PrefetchDone`].
+    Prefetch {
+        /// The `prefetch_case` message's sequence number.
         seq: u64,
         /// The ticket.
         ticket: String,
@@ -388,6 +403,11 @@ impl Session {
     /// The number of the last frame sent (0: none yet); a lossless send of another frame stops.
     pub fn current_frame(&self) -> u64 {
         self.current_frame
+    }
+
+    /// The viewport of the last frame sent (`None`: none yet).
+    pub fn viewport(&self) -> Option<Viewport> {
+        self.current_state.as_ref().map(|state| state.viewport)
     }
 
     /// The case shown now.
@@ -565,6 +585,22 @@ impl Session {
                 }
                 self.release();
             }
+            Input::PrefetchDone { seq, result } => match result {
+                Ok(_) => self.send(ServerMessage::Prefetched { v: VERSION, seq }),
+                Err(WorkError::Failed(mut error)) => {
+                    self.counters.refused += 1;
+                    error.seq = Some(seq);
+                    self.send_error(error);
+                }
+                // The prefetch is not the pipeline: what panicked is dropped with it, and
+                // the session goes on.
+                Err(WorkError::Panicked) => {
+                    let mut error =
+                        ProtocolError::new(ErrorCode::Internal, "preparing the case failed");
+                    error.seq = Some(seq);
+                    self.send_error(error);
+                }
+            },
             Input::LosslessEncoded(out) => {
                 // Stale (a newer frame was made, or the view changed since) or nowhere to go.
                 if !self.channel_open || out.frame != self.current_frame || self.dirty {
@@ -714,6 +750,9 @@ impl Session {
             ClientMessage::OpenCase { seq, ticket, .. } => {
                 self.pipe = Pipe::Busy;
                 self.outputs.push_back(Output::SwitchCase { seq, ticket });
+            }
+            ClientMessage::PrefetchCase { seq, ticket, .. } => {
+                self.outputs.push_back(Output::Prefetch { seq, ticket });
             }
         }
     }
@@ -947,6 +986,8 @@ mod tests {
         applied: Vec<u64>,
         renders: Vec<String>,
         switches: Vec<(u64, String)>,
+        /// `Output::Prefetch` requests (answered by the test).
+        prefetches: Vec<(u64, String)>,
         bitrates: Vec<u32>,
         encode_requests: Vec<u64>,
         lossless_sends: Vec<u64>,
@@ -977,6 +1018,7 @@ mod tests {
                 applied: Vec::new(),
                 renders: Vec::new(),
                 switches: Vec::new(),
+                prefetches: Vec::new(),
                 bitrates: Vec::new(),
                 encode_requests: Vec::new(),
                 lossless_sends: Vec::new(),
@@ -1093,6 +1135,7 @@ mod tests {
                         }
                         self.s.handle_input(now, Input::SwitchDone { seq, result });
                     }
+                    Output::Prefetch { seq, ticket } => self.prefetches.push((seq, ticket)),
                     Output::SetBitrate(bitrate) => self.bitrates.push(bitrate),
                     Output::EncodeLossless { frame } => self.encode_requests.push(frame),
                     Output::SendLossless(out) => self.lossless_sends.push(out.frame),
@@ -1373,6 +1416,54 @@ mod tests {
         sim.run_until(ms(3000));
         assert_eq!(sim.report().end, EndReason::Expired);
         assert_eq!(sim.report().case, "c2");
+    }
+
+    #[test]
+    fn a_prefetch_runs_beside_the_pipeline_and_is_answered_when_ready() {
+        let prefetch = |seq: u64, ticket: &str| {
+            text(
+                serde_json::json!({"v": VERSION, "type": "prefetch_case", "seq": seq, "ticket": ticket}),
+            )
+        };
+        let mut sim = Sim::streaming();
+        sim.input(prefetch(3, "t2"));
+        assert_eq!(sim.prefetches, [(3, "t2".to_owned())]);
+        // The pipeline stays free: a view change meanwhile is applied and shown at once.
+        sim.input(view(4, "e2"));
+        assert_eq!(sim.applied, [4]);
+        assert_eq!(sim.acks(), [(4, 2)]);
+        sim.input(Input::PrefetchDone {
+            seq: 3,
+            result: Ok("c2".into()),
+        });
+        assert!(
+            sim.sent
+                .contains(&ServerMessage::Prefetched { v: VERSION, seq: 3 })
+        );
+        // A refused ticket and a failure inside the preparation are answered with their
+        // `seq`, and the session goes on showing its case.
+        sim.input(prefetch(5, "stolen"));
+        let refusal = ProtocolError::new(ErrorCode::Forbidden, "another viewer session");
+        sim.input(Input::PrefetchDone {
+            seq: 5,
+            result: Err(WorkError::Failed(refusal)),
+        });
+        sim.input(prefetch(6, "t3"));
+        sim.input(Input::PrefetchDone {
+            seq: 6,
+            result: Err(WorkError::Panicked),
+        });
+        assert_eq!(
+            sim.errors(),
+            [
+                (Some(5), ErrorCode::Forbidden),
+                (Some(6), ErrorCode::Internal)
+            ]
+        );
+        sim.input(view(7, "e1"));
+        assert_eq!(sim.acks(), [(4, 2), (7, 3)]);
+        assert!(sim.reports.is_empty());
+        assert_eq!(sim.s.case(), "c1");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod machine;
 pub mod peer;
 pub mod pipeline;
 pub mod ports;
+mod prefetch;
 pub mod rtcp;
 mod session;
 
@@ -144,16 +145,25 @@ impl Inner {
         gate.switch_case(current, ticket, now_unix())
     }
 
-    /// Records that session `id` now shows `next` (after its bundle opened).
-    fn case_opened(&self, id: Uuid, previous: &Admission, next: &Admission) {
+    /// What `ticket` would admit `current`'s session to next, without using the ticket up.
+    fn check_next(&self, current: &Admission, ticket: &str) -> Result<Admission, AdmissionError> {
+        let gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        gate.check_next(current, ticket, now_unix())
+    }
+
+    /// Records that session `id` now shows `next` (after its bundle opened, or from the case
+    /// made ready beforehand when `prefetched`).
+    fn case_opened(&self, id: Uuid, previous: &Admission, next: &Admission, prefetched: bool) {
         if let Some(entry) = self.sessions().get_mut(&id) {
             entry.info.case = next.case.clone();
+            entry.info.study = next.study.clone();
         }
         self.emit(SessionEvent::CaseOpened {
             stream_id: id,
             user: next.user.clone(),
             case: next.case.clone(),
             previous_case: previous.case.clone(),
+            prefetched,
         });
     }
 
@@ -321,6 +331,7 @@ impl Streamer {
                     user: admission.user.clone(),
                     case: admission.case.clone(),
                     viewer_session: admission.session.clone(),
+                    study: admission.study.clone(),
                 },
                 end: end_tx,
             },

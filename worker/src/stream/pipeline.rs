@@ -71,7 +71,51 @@ pub struct Pipeline {
     encoder: Option<VideoEncoder>,
     bitrate: u32,
     last: Option<Rendered>,
+    /// The first view of a case made ready beforehand ([`PreparedCase`]), rendered for the
+    /// current state: the next frame encodes it instead of rendering again.
+    pending: Option<Rendered>,
     frame: u64,
+}
+
+/// A case opened and its first view rendered beside a running session (`prefetch_case`),
+/// waiting for the session to move to it ([`Pipeline::switch_to`]). Holds decrypted images in
+/// memory only, like the pipeline; dropping it drops them.
+pub struct PreparedCase {
+    images: CaseImages<RangeReader>,
+    shape: CaseShape,
+    state: ViewState,
+    first: Rendered,
+}
+
+impl PreparedCase {
+    /// Opens the case `next` admits and renders its first view for `viewport` with
+    /// `watermark`, the session's (call on the blocking pool).
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        store: &Arc<dyn ObjectStore>,
+        handle: &tokio::runtime::Handle,
+        identities: &[WorkerIdentity],
+        next: &Admission,
+        viewport: Viewport,
+        watermark: &Watermark,
+        cache_bytes: usize,
+    ) -> Result<PreparedCase, PipelineError> {
+        let (mut images, shape, state) =
+            open_case(store, handle, identities, next, viewport, cache_bytes)?;
+        let first = render::render(&state, &shape, &mut images, watermark)
+            .map_err(|err| PipelineError::Frame(err.to_string()))?;
+        Ok(PreparedCase {
+            images,
+            shape,
+            state,
+            first,
+        })
+    }
+
+    /// Bytes of decoded images held.
+    pub fn cached_bytes(&self) -> usize {
+        self.images.cached_bytes()
+    }
 }
 
 /// Opens an encrypted bundle from the store with ranged reads (call on the blocking pool).
@@ -138,6 +182,7 @@ impl Pipeline {
             encoder: None,
             bitrate,
             last: None,
+            pending: None,
             frame: 0,
         })
     }
@@ -163,7 +208,35 @@ impl Pipeline {
         self.shape = shape;
         self.state = state;
         self.last = None;
+        self.pending = None;
         Ok(())
+    }
+
+    /// Switches to a case made ready beforehand. Its first frame is used as rendered unless
+    /// the viewport changed since (then the view starts afresh for the new one; the images
+    /// are decoded already).
+    pub fn switch_to(&mut self, prepared: PreparedCase) {
+        let PreparedCase {
+            images,
+            shape,
+            state,
+            first,
+        } = prepared;
+        self.images = images;
+        self.last = None;
+        if state.viewport == self.state.viewport {
+            self.state = state;
+            self.pending = Some(first);
+        } else {
+            self.state = ViewState::initial(&shape, self.state.viewport).unwrap_or(state);
+            self.pending = None;
+        }
+        self.shape = shape;
+    }
+
+    /// The session's watermark.
+    pub fn watermark(&self) -> &Watermark {
+        &self.watermark
     }
 
     /// The case's shape.
@@ -191,6 +264,7 @@ impl Pipeline {
 
     /// Applies a view change; a refused change leaves the view as it was.
     pub fn apply(&mut self, change: &ViewChange) -> Result<(), ProtocolError> {
+        self.pending = None;
         let fit = self
             .last
             .as_ref()
@@ -249,8 +323,11 @@ impl Pipeline {
     /// changed).
     pub fn frame(&mut self, keyframe: bool) -> Result<FrameOut, PipelineError> {
         let started = Instant::now();
-        let rendered = render::render(&self.state, &self.shape, &mut self.images, &self.watermark)
-            .map_err(|err| PipelineError::Frame(err.to_string()))?;
+        let rendered = match self.pending.take() {
+            Some(rendered) => rendered,
+            None => render::render(&self.state, &self.shape, &mut self.images, &self.watermark)
+                .map_err(|err| PipelineError::Frame(err.to_string()))?,
+        };
         let render_ms = started.elapsed().as_secs_f64() * 1e3;
         let (width, height) = (rendered.frame.width, rendered.frame.height);
         let mut keyframe = keyframe;

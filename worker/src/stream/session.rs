@@ -31,10 +31,14 @@ use super::machine::{
     lifetime_deadline,
 };
 use super::peer::{PLAYOUT_DELAY, Peer, PeerEvent};
-use super::pipeline::{FrameOut, LosslessOut, Pipeline, PipelineError, encode_lossless};
+use super::pipeline::{
+    FrameOut, LosslessOut, Pipeline, PipelineError, PreparedCase, encode_lossless,
+};
+use super::prefetch::{self, Plan, Prefetch, Slot};
 use super::rtcp::{Feedback, feedback};
 use super::{EndReason, Inner, now_unix};
 use crate::admission::Admission;
+use crate::watermark::Watermark;
 
 enum Incoming {
     Text(Bytes),
@@ -70,6 +74,7 @@ pub(super) async fn run(
         connect_timeout: Duration::from_secs(config.connect_timeout_secs),
         bitrate: config.bitrate,
     };
+    let watermark = pipeline.watermark().clone();
     // The first frame is rendered and encoded while the connection (ICE, DTLS, SCTP) comes up,
     // so that it is sent as soon as the data channel opens.
     let first = tokio::task::spawn_blocking(move || {
@@ -93,6 +98,8 @@ pub(super) async fn run(
         admission,
         peer,
         pipeline: None,
+        watermark,
+        prefetch: Prefetch::new(),
         channel: None,
         payload_type: None,
         last_sample: now,
@@ -151,6 +158,10 @@ struct Driver {
     peer: Peer,
     /// Home between operations; None while the first frame is rendered, or once lost.
     pipeline: Option<Pipeline>,
+    /// The session's watermark (for rendering a prefetched case beside the pipeline).
+    watermark: Watermark,
+    /// The next case, made ready beside the pipeline.
+    prefetch: Prefetch,
     channel: Option<Arc<dyn DataChannel>>,
     payload_type: Option<u8>,
     last_sample: Instant,
@@ -227,6 +238,16 @@ impl Driver {
                     Some(Incoming::Binary) => Input::Binary,
                     Some(Incoming::Closed) | None => Input::ChannelClosed,
                 },
+                done = async { self.prefetch.task().expect("guarded").await }, if self.prefetch.task().is_some() => {
+                    let (waiting, answer) = self.prefetch.finished(done);
+                    if let Err(WorkError::Panicked) = answer {
+                        tracing::error!(session = %self.id, "preparing the next case panicked");
+                    }
+                    for seq in waiting {
+                        self.feed(Input::PrefetchDone { seq, result: answer.clone() });
+                    }
+                    continue;
+                },
                 Some(fb) = self.feedback_rx.recv() => Input::Feedback(fb),
                 Some(out) = self.lossless_rx.recv() => Input::LosslessEncoded(out),
                 Some((frame, bytes)) = self.sent_rx.recv() => Input::LosslessSent { frame, bytes },
@@ -272,6 +293,7 @@ impl Driver {
                 let result = self.switch_case(&ticket).await;
                 self.feed(Input::SwitchDone { seq, result });
             }
+            Output::Prefetch { seq, ticket } => self.prefetch(seq, &ticket),
             Output::SetBitrate(bitrate) => {
                 if let Some(pipeline) = self.pipeline.as_mut() {
                     pipeline.set_bitrate(bitrate);
@@ -314,8 +336,10 @@ impl Driver {
                     .pipeline
                     .as_ref()
                     .map(Pipeline::cached_bytes)
-                    .unwrap_or(0);
+                    .unwrap_or(0)
+                    + self.prefetch.cached_bytes();
                 self.pipeline = None;
+                self.prefetch = Prefetch::new();
                 tracing::info!(
                     session = %self.id,
                     user_id = %report.user,
@@ -400,7 +424,70 @@ impl Driver {
         })
     }
 
-    /// Admits `ticket` as the next case and opens it on the pipeline.
+    /// Checks a `prefetch_case` ticket and starts getting its case ready beside the pipeline
+    /// (or joins the preparation under way, or answers at once when it is ready).
+    fn prefetch(&mut self, seq: u64, ticket: &str) {
+        let next = match self.inner.check_next(&self.admission, ticket) {
+            Ok(next) => next,
+            Err(err) => {
+                let error = ProtocolError::new(ErrorCode::Forbidden, err.to_string());
+                let result = Err(WorkError::Failed(error));
+                return self.feed(Input::PrefetchDone { seq, result });
+            }
+        };
+        if next.case == self.admission.case {
+            // Already showing it.
+            let result = Ok(next.case);
+            return self.feed(Input::PrefetchDone { seq, result });
+        }
+        match self.prefetch.request(seq, &next) {
+            Plan::Answer => self.feed(Input::PrefetchDone {
+                seq,
+                result: Ok(next.case),
+            }),
+            Plan::Wait => {}
+            Plan::Busy => self.feed(Input::PrefetchDone {
+                seq,
+                result: Err(prefetch::busy()),
+            }),
+            Plan::Start => {
+                let viewport = match (&self.pipeline, self.session.machine.viewport()) {
+                    (Some(pipeline), _) => pipeline.state().viewport,
+                    (None, Some(viewport)) => viewport,
+                    (None, None) => {
+                        let error = ProtocolError::new(
+                            ErrorCode::NotAvailable,
+                            "no frame has been shown yet",
+                        );
+                        let result = Err(WorkError::Failed(error));
+                        return self.feed(Input::PrefetchDone { seq, result });
+                    }
+                };
+                let store = Arc::clone(&self.inner.store);
+                let handle = tokio::runtime::Handle::current();
+                let cache = self.inner.cache_bytes();
+                let worker = Arc::clone(&self.inner);
+                let watermark = self.watermark.clone();
+                let target = next.clone();
+                let task = tokio::task::spawn_blocking(move || {
+                    PreparedCase::open(
+                        &store,
+                        &handle,
+                        &worker.identities,
+                        &target,
+                        viewport,
+                        &watermark,
+                        cache,
+                    )
+                });
+                self.prefetch.start(seq, next, task);
+            }
+        }
+    }
+
+    /// Admits `ticket` as the next case and opens it on the pipeline: the case made ready by
+    /// a prefetch when there is one for it (waiting for it if it is still being prepared),
+    /// otherwise fetched and opened now.
     async fn switch_case(&mut self, ticket: &str) -> Result<OpenedCase, WorkError> {
         let next = self
             .inner
@@ -408,13 +495,40 @@ impl Driver {
             .map_err(|err| {
                 WorkError::Failed(ProtocolError::new(ErrorCode::Forbidden, err.to_string()))
             })?;
+        let prepared = match self.prefetch.take_for(&next) {
+            Slot::Ready { case, .. } => Some(*case),
+            Slot::Preparing { waiting, task, .. } => {
+                let done = task.await;
+                let ready = matches!(done, Ok(Ok(_)));
+                for seq in waiting {
+                    let result = if ready {
+                        Ok(next.case.clone())
+                    } else {
+                        Err(WorkError::Failed(ProtocolError::new(
+                            ErrorCode::Internal,
+                            "preparing the case failed",
+                        )))
+                    };
+                    self.feed(Input::PrefetchDone { seq, result });
+                }
+                done.ok().and_then(Result::ok)
+            }
+            Slot::Empty => None,
+        };
         let store = Arc::clone(&self.inner.store);
         let handle = tokio::runtime::Handle::current();
         let cache = self.inner.cache_bytes();
         let worker = Arc::clone(&self.inner);
         let target = next.clone();
+        let prefetched = prepared.is_some();
         let opened = self
-            .blocking(move |p| p.switch_case(&store, &handle, &worker.identities, &target, cache))
+            .blocking(move |p| match prepared {
+                Some(case) => {
+                    p.switch_to(case);
+                    Ok(())
+                }
+                None => p.switch_case(&store, &handle, &worker.identities, &target, cache),
+            })
             .await;
         match opened {
             None => {
@@ -423,7 +537,8 @@ impl Driver {
             }
             Some(Err(err)) => Err(failed(err)),
             Some(Ok(())) => {
-                self.inner.case_opened(self.id, &self.admission, &next);
+                self.inner
+                    .case_opened(self.id, &self.admission, &next, prefetched);
                 let now = Instant::now();
                 let opened = OpenedCase {
                     case: next.case.clone(),
@@ -633,6 +748,7 @@ mod tests {
             user: "u1".into(),
             case: "c1".into(),
             viewer_session: "vs1".into(),
+            study: String::new(),
         };
         streamer
             .inner
