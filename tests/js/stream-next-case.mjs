@@ -11,7 +11,8 @@
 // Prints: RESULT {cold_ms, switches: [{case_id, ms, open_case_ms, prefetched, same_stream,
 // shown_case, exams}], page_errors, console_errors}; `prefetched`: the case the worker had
 // ready when the navigation started. `ms`: from the navigation to the next case's first
-// frame presented (rVFC); `open_case_ms`: to the `open_case` message being sent (ticket fetched).
+// frame on screen (rVFC's expected display time); `open_case_ms`: to the `open_case` message
+// being sent (ticket in hand); `ready_ms`: to the worker's `ready` for it.
 
 import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
 
@@ -81,10 +82,9 @@ run(async (browser) => {
       const start = at("bench:navigate");
       const frame = at("readroom:first-frame");
       const open = at("readroom:open-case");
-      return {
-        ms: frame !== null && start !== null ? Math.round((frame - start) * 10) / 10 : null,
-        open_case_ms: open !== null && start !== null ? Math.round((open - start) * 10) / 10 : null,
-      };
+      const ready = at("readroom:ready");
+      const since = (t) => (t !== null && start !== null ? Math.round((t - start) * 10) / 10 : null);
+      return { ms: since(frame), open_case_ms: since(open), ready_ms: since(ready) };
     });
     const now = await page.evaluate(() => ({
       stream: window.readroomViewer.streamId,

@@ -82,6 +82,17 @@ pub fn check_prerequisites() -> anyhow::Result<()> {
 ///
 /// Blocks the calling thread for up to `timeout`; from async code use [`run_script_async`].
 pub fn run_script(script: &str, params: &Value, timeout: Duration) -> anyhow::Result<Value> {
+    run_script_in(None, script, params, timeout)
+}
+
+/// [`run_script`] in network namespace `netns` (`ip netns exec`), when given: the browser on
+/// the client side of a shaped link (`tests/benches/network_bench.rs`).
+pub fn run_script_in(
+    netns: Option<&str>,
+    script: &str,
+    params: &Value,
+    timeout: Duration,
+) -> anyhow::Result<Value> {
     check_prerequisites()?;
     let path = script_path(script)?;
     let shown = path
@@ -89,7 +100,14 @@ pub fn run_script(script: &str, params: &Value, timeout: Duration) -> anyhow::Re
         .unwrap_or(&path)
         .display()
         .to_string();
-    let mut command = Command::new("node");
+    let mut command = match netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns, "node"]);
+            command
+        }
+        None => Command::new("node"),
+    };
     command
         .arg(&path)
         .current_dir(workspace_root())

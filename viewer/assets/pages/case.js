@@ -18,6 +18,18 @@ import { mountGradingForm } from "./grading-form.js";
 
 export const title = "case.title";
 
+/** The kept connection taken by `prepare`, and its switch to the case, for `render`. */
+let prepared = null;
+
+/**
+ * Called by the router as soon as it knows the next page is `/cases/{caseId}` (before building
+ * it): takes the parked viewer, if any, and starts opening the case on it.
+ */
+export function prepare([caseId]) {
+  const parked = take();
+  prepared = parked ? { caseId, parked, switching: parked.switchCase(caseId) } : null;
+}
+
 export async function render(view, [caseId]) {
   const isCurrent = renderToken();
   const status = statusLine();
@@ -29,7 +41,10 @@ export async function render(view, [caseId]) {
   // The previous case's connection, if the grader came from a case page (next case): the
   // switch starts at once, beside loading the case (a case the user may not view gets no
   // ticket, and the switch fails).
-  const parked = take();
+  const early = prepared && prepared.caseId === caseId ? prepared : null;
+  if (prepared && !early) prepared.parked.destroy();
+  prepared = null;
+  const parked = early ? early.parked : take();
   // The window-filling layout: the viewer's stage takes what the header, toolbar and status bar
   // leave (see `.fill-window` in app.css). A kept connection goes into it at once, so that the
   // next case's first frame, which comes before the case is loaded when the worker had it
@@ -47,7 +62,7 @@ export async function render(view, [caseId]) {
     fillWindow();
     layout.prepend(parked.element);
   }
-  const switching = parked ? parked.switchCase(caseId) : Promise.resolve(false);
+  const switching = early ? early.switching : parked ? parked.switchCase(caseId) : Promise.resolve(false);
   const dropParked = async () => {
     if (!parked) return;
     layout.remove();

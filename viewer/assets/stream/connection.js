@@ -18,8 +18,10 @@ let iceConfigStaleAt = 0;
  * A User Timing mark (`readroom:<phase>`) of the connection's progress, for the browser's
  * performance panel and the streaming benchmark's first-frame breakdown. Names only: no data.
  */
-export function mark(phase) {
-  if (typeof performance !== "undefined" && performance.mark) performance.mark(`readroom:${phase}`);
+export function mark(phase, startTime = undefined) {
+  if (typeof performance === "undefined" || !performance.mark) return;
+  if (startTime === undefined) performance.mark(`readroom:${phase}`);
+  else performance.mark(`readroom:${phase}`, { startTime });
 }
 
 /**

@@ -200,11 +200,15 @@ export class Viewer {
    */
   async switchCase(caseId) {
     if (this.destroyed || !this.conn || !this.conn.ready() || !this.readyReceived || !this.sessionId) return false;
-    let ticket;
-    try {
-      ticket = await this.ticketFor(caseId);
-    } catch {
-      return false;
+    // The prefetched ticket is used at once (no await: the message goes out in the same task
+    // as the navigation); otherwise one is fetched.
+    let ticket = this.readyTicketFor(caseId);
+    if (!ticket) {
+      try {
+        ticket = await this.ticketFor(caseId);
+      } catch {
+        return false;
+      }
     }
     if (this.destroyed || !this.conn || !this.conn.ready()) return false;
     mark("open-case");
@@ -265,6 +269,14 @@ export class Viewer {
       console.info("prefetch failed:", err && err.status, err && err.message);
       if (this.next === next) this.next = null;
     });
+  }
+
+  /** The prefetched ticket for `caseId` if it is in hand and fresh (taken), else null. */
+  readyTicketFor(caseId) {
+    const held = this.next;
+    if (!held || held.caseId !== caseId || !held.ticket || performance.now() - held.at >= TICKET_FRESH_MS) return null;
+    this.next = null;
+    return held.ticket;
   }
 
   /** A ticket to open `caseId` now: the prefetched one while fresh, else a new one. */
@@ -390,9 +402,11 @@ export class Viewer {
 
   /** Marks the first frame presented (of a connection, or of a case opened on it). */
   watchFirstFrame() {
-    const presented = () => {
+    // The mark is the time the frame is expected on screen (`expectedDisplayTime`), not the
+    // callback's, which runs at the next animation frame after that (up to a frame later).
+    const presented = (_now, metadata) => {
       if (this.conn && !this.framePresented) {
-        mark("first-frame");
+        mark("first-frame", metadata && metadata.expectedDisplayTime);
         this.framePresented = true;
         this.maybeStreaming();
       }
