@@ -396,23 +396,46 @@ export class Viewer {
 
   onTrack(stream) {
     this.video.srcObject = stream;
+    this.lastFrame = null;
     this.video.play().catch(() => {});
     this.watchFirstFrame();
   }
 
-  /** Marks the first frame presented (of a connection, or of a case opened on it). */
+  /**
+   * Marks the first new frame presented (of a connection, or of a case opened on it). Frames
+   * are followed with `requestVideoFrameCallback`; the one shown before (which Chromium can
+   * report again when the element moves to the next case's page) does not count. The mark is
+   * the time the frame is expected on screen (`expectedDisplayTime`), not the callback's, which
+   * runs at the next animation frame after that.
+   */
   watchFirstFrame() {
-    // The mark is the time the frame is expected on screen (`expectedDisplayTime`), not the
-    // callback's, which runs at the next animation frame after that (up to a frame later).
-    const presented = (_now, metadata) => {
+    const presented = (at) => {
       if (this.conn && !this.framePresented) {
-        mark("first-frame", metadata && metadata.expectedDisplayTime);
+        mark("first-frame", at);
         this.framePresented = true;
         this.maybeStreaming();
       }
     };
-    if (this.video.requestVideoFrameCallback) this.video.requestVideoFrameCallback(presented);
-    else this.video.addEventListener("playing", presented, { once: true });
+    if (!this.video.requestVideoFrameCallback) {
+      this.video.addEventListener("playing", () => presented(undefined), { once: true });
+      return;
+    }
+    const before = this.lastFrame;
+    this.firstFrameWaiter = (frame, at) => {
+      const fresh = !before || (frame.count > before.count && (frame.rtp === undefined || frame.rtp !== before.rtp));
+      if (fresh) presented(at);
+      return fresh;
+    };
+    if (this.followingFrames) return;
+    this.followingFrames = true;
+    const next = (_now, metadata) => {
+      if (this.destroyed) return;
+      const frame = { count: metadata.presentedFrames, rtp: metadata.rtpTimestamp };
+      this.lastFrame = frame;
+      if (this.firstFrameWaiter && this.firstFrameWaiter(frame, metadata.expectedDisplayTime)) this.firstFrameWaiter = null;
+      this.video.requestVideoFrameCallback(next);
+    };
+    this.video.requestVideoFrameCallback(next);
   }
 
   maybeStreaming() {
