@@ -11,7 +11,7 @@
 // Prints: RESULT {cold_ms, switches: [{case_id, ms, open_case_ms, prefetched, same_stream,
 // shown_case, exams}], page_errors, console_errors}; `prefetched`: the case the worker had
 // ready when the navigation started. `ms`: from the navigation to the next case's first
-// frame on screen (rVFC's expected display time); `open_case_ms`: to the `open_case` message
+// frame presented (rVFC); `open_case_ms`: to the `open_case` message
 // being sent (ticket in hand); `ready_ms`: to the worker's `ready` for it.
 
 import { newUser, params, run, waitForPage } from "./lib/browser.mjs";

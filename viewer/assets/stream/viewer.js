@@ -405,8 +405,8 @@ export class Viewer {
    * Marks the first new frame presented (of a connection, or of a case opened on it). Frames
    * are followed with `requestVideoFrameCallback`; the one shown before (which Chromium can
    * report again when the element moves to the next case's page) does not count. The mark is
-   * the time the frame is expected on screen (`expectedDisplayTime`), not the callback's, which
-   * runs at the next animation frame after that.
+   * the callback's time (the animation frame that shows it); `expectedDisplayTime` was tried and
+   * is sometimes ~300 ms in the past for a frame decoded while the page changed.
    */
   watchFirstFrame() {
     const presented = (at) => {
@@ -428,11 +428,11 @@ export class Viewer {
     };
     if (this.followingFrames) return;
     this.followingFrames = true;
-    const next = (_now, metadata) => {
+    const next = (now, metadata) => {
       if (this.destroyed) return;
       const frame = { count: metadata.presentedFrames, rtp: metadata.rtpTimestamp };
       this.lastFrame = frame;
-      if (this.firstFrameWaiter && this.firstFrameWaiter(frame, metadata.expectedDisplayTime)) this.firstFrameWaiter = null;
+      if (this.firstFrameWaiter && this.firstFrameWaiter(frame, now)) this.firstFrameWaiter = null;
       this.video.requestVideoFrameCallback(next);
     };
     this.video.requestVideoFrameCallback(next);
