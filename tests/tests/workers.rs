@@ -205,6 +205,22 @@ async fn grader_with_case(app: &TestApp, name: &str) -> (readroom_server::db::Us
     panic!("no demo case with OCT");
 }
 
+/// A new grader of the demo study, assigned its first case.
+async fn grader_on_first_case(
+    app: &TestApp,
+    name: &str,
+) -> (readroom_server::db::Study, readroom_server::db::User, Case) {
+    let study = app
+        .db()
+        .study_by_code(&StudyCode::new("DEMO").unwrap())
+        .await
+        .unwrap();
+    let grader = app.user(name, &[(Role::Grader, Some(study.id))]).await;
+    let case = app.db().list_cases(study.id).await.unwrap().remove(0).case;
+    app.assign(&case, &grader, AssignmentRole::Grader).await;
+    (study, grader, case)
+}
+
 fn wait_file(path: &Path, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -453,19 +469,7 @@ async fn the_per_user_stream_limit_counts_open_streams() {
         config.workers.max_streams_per_user = 2;
     })
     .await;
-    let (grader, case) = {
-        let study = app
-            .db()
-            .study_by_code(&StudyCode::new("DEMO").unwrap())
-            .await
-            .unwrap();
-        let grader = app
-            .user("grader.limit", &[(Role::Grader, Some(study.id))])
-            .await;
-        let case = app.db().list_cases(study.id).await.unwrap().remove(0).case;
-        app.assign(&case, &grader, AssignmentRole::Grader).await;
-        (grader, case)
-    };
+    let (_, grader, case) = grader_on_first_case(&app, "grader.limit").await;
     let mut browser = app.sign_in(&grader).await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -600,16 +604,7 @@ async fn a_reconnecting_viewer_counts_once_against_the_limit() {
         config.workers.max_streams_per_user = 1;
     })
     .await;
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .unwrap();
-    let grader = app
-        .user("grader.reconnect", &[(Role::Grader, Some(study.id))])
-        .await;
-    let case = app.db().list_cases(study.id).await.unwrap().remove(0).case;
-    app.assign(&case, &grader, AssignmentRole::Grader).await;
+    let (_, grader, case) = grader_on_first_case(&app, "grader.reconnect").await;
     let mut browser = app.sign_in(&grader).await;
     let first = open_stream_for(&mut browser, &case, None).await;
     assert_eq!(first.status, 200, "{}", first.body);
@@ -667,16 +662,7 @@ async fn revoking_a_study_grant_ends_the_graders_streams_in_that_study_at_once()
         config.workers.revalidate_ms = 60_000;
     })
     .await;
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .unwrap();
-    let grader = app
-        .user("grader.grant", &[(Role::Grader, Some(study.id))])
-        .await;
-    let case = app.db().list_cases(study.id).await.unwrap().remove(0).case;
-    app.assign(&case, &grader, AssignmentRole::Grader).await;
+    let (study, grader, case) = grader_on_first_case(&app, "grader.grant").await;
     let mut browser = app.sign_in(&grader).await;
     let opened = open_unconnected_stream(&mut browser, &case).await;
     assert_eq!(opened.status, 200, "{}", opened.body);
