@@ -98,3 +98,34 @@ export async function copyText(text, shown) {
     return false;
   }
 }
+
+/**
+ * Asks before something that cannot simply be taken back: a modal dialog with `title`, `text`
+ * and two buttons, Cancel focused (Enter or Esc on it keeps things as they are). Resolves true
+ * only when `confirmLabel` is chosen. The focus returns where it was.
+ */
+export function confirmDialog({ title, text, confirmLabel, cancelLabel, danger = true, id = "confirm-dialog" }) {
+  return new Promise((resolve) => {
+    const returnTo = document.activeElement;
+    const cancel = h("button", { type: "button", id: `${id}-cancel`, text: cancelLabel });
+    const confirm = h("button", { type: "button", id: `${id}-confirm`, class: danger ? "danger" : "primary", text: confirmLabel });
+    const dialog = h("dialog", { id, class: "confirm", "aria-labelledby": `${id}-title`, "aria-describedby": `${id}-text` },
+      h("h2", { id: `${id}-title`, text: title }),
+      h("p", { id: `${id}-text`, text }),
+      h("p", { class: "confirm-buttons" }, cancel, confirm));
+    let answer = false;
+    cancel.addEventListener("click", () => dialog.close());
+    confirm.addEventListener("click", () => {
+      answer = true;
+      dialog.close();
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (returnTo && returnTo.isConnected && typeof returnTo.focus === "function") returnTo.focus({ preventScroll: true });
+      resolve(answer);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}

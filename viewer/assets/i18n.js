@@ -180,7 +180,19 @@ const MESSAGES = {
     "viewer.key.measure": "Measure tool (drag a caliper)",
     "viewer.key.clear": "Clear calipers",
     "viewer.key.grid": "ETDRS grid on / off",
-    "viewer.key.reset": "Reset the view",
+    "viewer.key.escape": "Step back one thing: end a drag, close this list, back to the pan tool, then zoom and position, then W/L, then red-free and invert (calipers and grid stay)",
+    "viewer.key.undo": "Undo the last reset or clear (Esc, Reset, C, G)",
+    "viewer.reset_title": "Reset zoom, position, W/L and filters (calipers and grid stay; Ctrl+Z undoes)",
+    "viewer.undo": "Undo",
+    "viewer.undo.zoom": "Zoom and position reset.",
+    "viewer.undo.window_level": "Window/level reset.",
+    "viewer.undo.filters": "Red-free and invert off.",
+    "viewer.undo.reset": "View reset (calipers and grid kept).",
+    "viewer.undo.grid": "ETDRS grid hidden.",
+    "viewer.undo.calipers": "Calipers cleared.",
+    "viewer.undone": "Undone: {what}",
+    "viewer.undo_nothing": "Nothing to undo.",
+    "viewer.escape_nothing": "The view is at its defaults. C clears the calipers, G hides the grid.",
     "viewer.key.help": "Show / hide this list",
     "viewer.key.right_drag_keys": "Right drag",
     "viewer.key.right_drag": "Window/level",
@@ -266,6 +278,10 @@ const MESSAGES = {
     "admin.revoke": "Revoke",
     "admin.revoke_label": "Revoke {role} from {username}",
     "admin.revoked": "Revoked {role} from {username}.",
+    "admin.revoke_confirm_title": "Remove a role",
+    "admin.revoke_confirm": "Remove the role {role} from {username} ({name})? They lose what it allows at once.",
+    "admin.revoke_confirm_yes": "Remove {role}",
+    "confirm.cancel": "Cancel",
     "admin.grant": "Grant",
     "admin.grant_label": "Grant a role to {username}",
     "admin.granted": "Granted {role} to {username}.",
@@ -480,6 +496,7 @@ const MESSAGES = {
     "grading.submit_final": "Submit final grade",
     "grading.submit_amendment": "Submit amendment",
     "grading.submitting": "Submitting…",
+    "grading.space_no_submit": "Space does not submit. Press Enter or click the button.",
     "grading.submitted_flash": "Grade for {label} submitted.",
     "grading.unviewed_warning": "Not shown before grading: {items}.",
     "grading.adjudicated_flash": "Final grade for {label} submitted.",
@@ -542,11 +559,11 @@ const MESSAGES = {
     "grading.help.close": "Close",
     "grading.key.digit": "Pick a value of the focused field (a scale's level 0–9, otherwise the option's number)",
     "grading.key.tab": "Next / previous field and eye",
-    "grading.key.space": "Tick or untick the focused option",
+    "grading.key.space": "Tick or untick the focused option (Space never submits)",
     "grading.key.clear": "Clear the focused field",
     "grading.key.enter": "Submit and open the next case",
     "grading.key.ctrl_enter": "Submit from a text box",
-    "grading.key.to_image": "Give the keys to the image (in the image, Esc resets the view)",
+    "grading.key.to_image": "Give the keys to the image (in the image, Esc steps back one setting at a time; Ctrl+Z undoes)",
     "grading.key.to_form": "Back to the form",
     "grading.key.forwarded": "Image keys work from the form too",
     "grading.key.help": "Show this list",
@@ -845,7 +862,19 @@ const MESSAGES = {
     "viewer.key.measure": "측정 도구 (끌어서 캘리퍼)",
     "viewer.key.clear": "캘리퍼 지우기",
     "viewer.key.grid": "ETDRS 격자 켜기 / 끄기",
-    "viewer.key.reset": "화면 초기화",
+    "viewer.key.escape": "한 단계씩 되돌리기: 끌기 취소, 이 목록 닫기, 이동 도구로, 그다음 확대와 위치, W/L, 무적색과 반전 순서 (캘리퍼와 격자는 유지)",
+    "viewer.key.undo": "마지막 초기화나 지우기 되돌리기 (Esc, 초기화, C, G)",
+    "viewer.reset_title": "확대, 위치, W/L, 필터 초기화 (캘리퍼와 격자는 유지, Ctrl+Z로 되돌리기)",
+    "viewer.undo": "실행 취소",
+    "viewer.undo.zoom": "확대와 위치를 초기화했습니다.",
+    "viewer.undo.window_level": "W/L을 초기화했습니다.",
+    "viewer.undo.filters": "무적색과 반전을 껐습니다.",
+    "viewer.undo.reset": "화면을 초기화했습니다 (캘리퍼와 격자는 유지).",
+    "viewer.undo.grid": "ETDRS 격자를 숨겼습니다.",
+    "viewer.undo.calipers": "캘리퍼를 지웠습니다.",
+    "viewer.undone": "되돌렸습니다: {what}",
+    "viewer.undo_nothing": "되돌릴 작업이 없습니다.",
+    "viewer.escape_nothing": "화면이 이미 기본 상태입니다. C는 캘리퍼 지우기, G는 격자 숨기기입니다.",
     "viewer.key.help": "이 목록 보이기 / 숨기기",
     "viewer.key.right_drag_keys": "오른쪽 끌기",
     "viewer.key.right_drag": "W/L 조절",
@@ -931,6 +960,10 @@ const MESSAGES = {
     "admin.revoke": "회수",
     "admin.revoke_label": "{username}의 {role} 역할 회수",
     "admin.revoked": "{username}의 {role} 역할을 회수했습니다.",
+    "admin.revoke_confirm_title": "역할 회수",
+    "admin.revoke_confirm": "{username}({name})의 {role} 역할을 회수할까요? 이 역할로 할 수 있던 일이 즉시 막힙니다.",
+    "admin.revoke_confirm_yes": "{role} 역할 회수",
+    "confirm.cancel": "취소",
     "admin.grant": "부여",
     "admin.grant_label": "{username}에게 역할 부여",
     "admin.granted": "{username}에게 {role} 역할을 부여했습니다.",
@@ -1145,6 +1178,7 @@ const MESSAGES = {
     "grading.submit_final": "최종 판정 제출",
     "grading.submit_amendment": "수정 제출",
     "grading.submitting": "제출하는 중…",
+    "grading.space_no_submit": "스페이스 키로는 제출되지 않습니다. Enter 키를 누르거나 버튼을 클릭하세요.",
     "grading.submitted_flash": "{label} 판독을 제출했습니다.",
     "grading.unviewed_warning": "판독 전에 보지 않은 영상: {items}.",
     "grading.adjudicated_flash": "{label} 최종 판정을 제출했습니다.",
@@ -1207,11 +1241,11 @@ const MESSAGES = {
     "grading.help.close": "닫기",
     "grading.key.digit": "선택한 항목의 값 고르기 (척도는 등급 0–9, 그 밖에는 선택지 번호)",
     "grading.key.tab": "다음 / 이전 항목과 눈",
-    "grading.key.space": "선택한 선택지 체크 / 해제",
+    "grading.key.space": "선택한 선택지 체크 / 해제 (스페이스 키로는 제출되지 않음)",
     "grading.key.clear": "선택한 항목 지우기",
     "grading.key.enter": "제출하고 다음 증례 열기",
     "grading.key.ctrl_enter": "글상자에서 제출",
-    "grading.key.to_image": "키를 영상으로 넘기기 (영상에서 Esc는 화면 초기화)",
+    "grading.key.to_image": "키를 영상으로 넘기기 (영상에서 Esc는 설정을 한 단계씩 되돌리고, Ctrl+Z는 실행 취소)",
     "grading.key.to_form": "양식으로 돌아가기",
     "grading.key.forwarded": "영상 단축키는 양식에서도 작동합니다",
     "grading.key.help": "이 목록 보이기",
@@ -1335,6 +1369,11 @@ const MESSAGES = {
   },
 };
 
+/** The catalogue of `lang` (`en`, `ko`), for checks (unit tests); null for another language. */
+export function catalogue(lang) {
+  return Object.prototype.hasOwnProperty.call(MESSAGES, lang) ? MESSAGES[lang] : null;
+}
+
 const STORAGE_KEY = "readroom.lang";
 const LOCALES = { en: "en", ko: "ko-KR" };
 
@@ -1350,7 +1389,8 @@ function saved() {
 export function currentLanguage() {
   const choice = saved();
   if (choice && MESSAGES[choice]) return choice;
-  const preferred = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"];
+  const nav = typeof navigator === "undefined" ? {} : navigator;
+  const preferred = nav.languages && nav.languages.length ? nav.languages : [nav.language || "en"];
   for (const tag of preferred) {
     const base = String(tag).toLowerCase().split("-")[0];
     if (MESSAGES[base]) return base;

@@ -2,7 +2,7 @@
 // sign-in links, grant and revoke roles, disable/enable, unlock.
 
 import { api } from "../api.js";
-import { busy, copyText, field, h, statusLine, table } from "../dom.js";
+import { busy, confirmDialog, copyText, field, h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
 import { formatDateTime, roleLabel, roleName, t } from "../i18n.js";
 import { renderToken } from "../router.js";
@@ -182,8 +182,7 @@ function rolesCell(page, user) {
         type: "button", class: "chip-remove", dataset: { grantId: grant.id },
         "aria-label": t("admin.revoke_label", { role: roleLabel(grant), username: user.username }),
         title: t("admin.revoke"), text: "×",
-        onclick: () => act(page, user, () => api(`/api/admin/users/${user.id}/roles/${grant.id}`, { method: "DELETE" }),
-          t("admin.revoked", { role: roleLabel(grant), username: user.username }), "form.grant select"),
+        onclick: () => revokeRole(page, user, grant),
       }))))
     : h("p", { class: "muted", text: t("user.no_roles") });
   const roleId = `grant-role-${user.id}`;
@@ -208,6 +207,21 @@ function rolesCell(page, user) {
       (grant) => t("admin.granted", { role: roleLabel(grant), username: user.username }), "form.grant select"));
   });
   return [chips, form];
+}
+
+/** Removes a role after the admin confirms it, naming the user and the role. */
+async function revokeRole(page, user, grant) {
+  const role = roleLabel(grant);
+  const yes = await confirmDialog({
+    id: "revoke-confirm",
+    title: t("admin.revoke_confirm_title"),
+    text: t("admin.revoke_confirm", { role, username: user.username, name: user.display_name || user.username }),
+    confirmLabel: t("admin.revoke_confirm_yes", { role }),
+    cancelLabel: t("confirm.cancel"),
+  });
+  if (!yes) return null;
+  return act(page, user, () => api(`/api/admin/users/${user.id}/roles/${grant.id}`, { method: "DELETE" }),
+    t("admin.revoked", { role, username: user.username }), "form.grant select");
 }
 
 function signinCell(user) {

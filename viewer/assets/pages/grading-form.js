@@ -12,7 +12,10 @@
 // - keys the focused choice does not use go to the image viewer (arrows step B-scans, + − zoom,
 //   R, I, W, L, M, [ ], and a digit the field has no value for, e.g. 0 = fit), so the grader
 //   rarely leaves the form; Esc hands the keyboard to the image (where every key is the
-//   viewer's), F brings it back to the form; ? shows all keys.
+//   viewer's, and Esc steps back one display setting at a time), F brings it back to the form;
+//   Ctrl+Z undoes the viewer's last reset or clear; ? shows all keys;
+// - Space on the submit button does not submit (Tab from the last field lands there, and Space
+//   is the key that ticks options): Enter or a click does.
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
@@ -251,6 +254,14 @@ class GradingForm {
   actions() {
     const data = this.data;
     this.submitButton = h("button", { type: "submit", form: "grading-form", id: "grading-submit", class: "primary" });
+    // Space activates a focused button (on key up); on this one it would submit by accident.
+    const noSpace = (event) => {
+      if (event.key !== " ") return;
+      event.preventDefault();
+      if (event.type === "keydown" && !event.repeat) this.say("info", t("grading.space_no_submit"));
+    };
+    this.submitButton.addEventListener("keydown", noSpace);
+    this.submitButton.addEventListener("keyup", noSpace);
     this.amendButton = h("button", { type: "button", id: "grading-amend", text: t("grading.amend"), onclick: () => this.startAmend() });
     this.cancelButton = h("button", { type: "button", id: "grading-amend-cancel", text: t("grading.amend_cancel"), onclick: () => this.cancelAmend() });
     this.reasonInput = h("textarea", { id: "grading-reason", rows: "2", maxlength: "2000" });
@@ -371,7 +382,14 @@ class GradingForm {
       this.submit();
       return;
     }
-    if (event.ctrlKey) return;
+    if (event.ctrlKey) {
+      // Ctrl+Z outside a text box undoes the image's last reset or clear.
+      if ((event.key === "z" || event.key === "Z") && !event.shiftKey && !isTextEntry(target) && this.viewer && this.viewer.undo) {
+        event.preventDefault();
+        this.viewer.undo();
+      }
+      return;
+    }
     if (event.key === "Escape") {
       event.preventDefault();
       event.stopPropagation();

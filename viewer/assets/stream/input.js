@@ -23,9 +23,25 @@ export const SHORTCUTS = [
   ["M", "viewer.key.measure"],
   ["C", "viewer.key.clear"],
   ["G", "viewer.key.grid"],
-  ["Esc", "viewer.key.reset"],
+  ["Esc", "viewer.key.escape"],
+  ["Ctrl+Z", "viewer.key.undo"],
   ["?", "viewer.key.help"],
 ];
+
+/**
+ * The display settings Esc steps back through and Reset restores (the worker's initial view),
+ * in the order Esc undoes them: zoom and pan, then window/level and gamma, then the filters.
+ * Calipers, the ETDRS grid, the exam, layout and B-scan are never touched by Esc or Reset (C
+ * clears calipers, G hides the grid, both undoable).
+ */
+export const ESCAPE_STEPS = [
+  { label: "viewer.undo.zoom", set: { zoom: "fit", center: [0.5, 0.5] } },
+  { label: "viewer.undo.window_level", set: { window: 1, level: 0.5, gamma: 1 } },
+  { label: "viewer.undo.filters", set: { red_free: false, invert: false } },
+];
+
+/** How many undoable changes are kept (per case). */
+export const UNDO_DEPTH = 20;
 
 const PAN_STEP = 0.05;
 
@@ -42,6 +58,87 @@ function view(set) {
   return { send: { type: "view", set } };
 }
 
+function near(a, b) {
+  if (typeof a === "number" && typeof b === "number") return Math.abs(a - b) < 1e-3;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => near(x, b[i]));
+  return a === b;
+}
+
+/** Whether `state` already has every value of `set`. */
+function holds(state, set) {
+  return Object.entries(set).every(([key, value]) => near(state[key], value));
+}
+
+/**
+ * An undoable view change: sends `set` and carries `undo`, the change that puts back what `set`
+ * replaces (the values `state` has for the same fields), with a message key naming it.
+ */
+export function undoable(label, set, state) {
+  const back = {};
+  for (const key of Object.keys(set)) {
+    const value = state[key];
+    back[key] = Array.isArray(value) ? JSON.parse(JSON.stringify(value)) : value;
+  }
+  return { send: { type: "view", set }, undo: { label, set: back, exam: state.exam } };
+}
+
+/**
+ * What Esc does in the image, one thing per press: ends a drag in progress, closes the key
+ * list, puts the tool back to pan, then resets one group of display settings (`ESCAPE_STEPS`),
+ * each undoable. With nothing left to step back, it says so (calipers and the grid stay).
+ */
+export function escapeAction({ state, tool, dragging = false, helpOpen = false }) {
+  if (dragging) return { cancelDrag: true };
+  if (helpOpen) return { help: true };
+  if (tool && tool !== "pan") return { tool: "pan" };
+  if (!state) return null;
+  const step = ESCAPE_STEPS.find((s) => !holds(state, s.set));
+  if (!step) return { info: "viewer.escape_nothing" };
+  return undoable(step.label, step.set, state);
+}
+
+/** The Reset button: every display setting of `ESCAPE_STEPS` at once (one undo), tool pan. */
+export function resetAction({ state }) {
+  if (!state) return null;
+  const set = Object.assign({}, ...ESCAPE_STEPS.map((s) => s.set));
+  if (holds(state, set)) return { tool: "pan" };
+  return { ...undoable("viewer.undo.reset", set, state), tool: "pan" };
+}
+
+/**
+ * The undo history of one case's view: `push` an action's `undo`, `pop` the latest one that still
+ * applies (one made on another exam is dropped: switching exams already cleared its calipers).
+ */
+export class UndoStack {
+  constructor(depth = UNDO_DEPTH) {
+    this.depth = depth;
+    this.entries = [];
+  }
+
+  push(undo) {
+    if (!undo) return;
+    this.entries.push(undo);
+    if (this.entries.length > this.depth) this.entries.splice(0, this.entries.length - this.depth);
+  }
+
+  /** The latest entry for `exam` (older entries of other exams are discarded), or null. */
+  pop(exam) {
+    while (this.entries.length) {
+      const entry = this.entries.pop();
+      if (entry.exam === undefined || exam === undefined || entry.exam === exam) return entry;
+    }
+    return null;
+  }
+
+  clear() {
+    this.entries = [];
+  }
+
+  get size() {
+    return this.entries.length;
+  }
+}
+
 function pan(state, dx, dy) {
   const [x, y] = state.center || [0.5, 0.5];
   const clamp = (v) => Math.min(1, Math.max(0, Math.round(v * 1000) / 1000));
@@ -49,11 +146,15 @@ function pan(state, dx, dy) {
 }
 
 /**
- * The action for a key (`KeyboardEvent.key`) given `{ state, shape, tool }`:
- * `{ send }` (a message without v/seq), `{ tool }` (a new drag tool), `{ help: true }`, or null
- * when the key is not a viewer shortcut.
+ * The action for a key (`KeyboardEvent.key`) given `{ state, shape, tool, dragging, helpOpen }`:
+ * `{ send }` (a message without v/seq; with `undo` when it removes something the grader made or
+ * set), `{ tool }` (a new drag tool), `{ help: true }` (toggle the key list), `{ cancelDrag }`,
+ * `{ info }` / `{ unavailable }` (a message key to show), or null when the key is not a viewer
+ * shortcut.
  */
-export function keyAction(key, { state, shape, tool }) {
+export function keyAction(key, context) {
+  const { state, shape, tool } = context;
+  if (key === "Escape") return escapeAction(context);
   if (!state) return null;
   const volume = isVolume(state, shape);
   const exam = currentExam(state, shape);
@@ -92,10 +193,10 @@ export function keyAction(key, { state, shape, tool }) {
       return view({ invert: !state.invert });
     case "g":
     case "G":
-      return view({ etdrs: !state.etdrs });
+      return state.etdrs ? undoable("viewer.undo.grid", { etdrs: false }, state) : view({ etdrs: true });
     case "c":
     case "C":
-      return (state.calipers || []).length ? view({ calipers: [] }) : null;
+      return (state.calipers || []).length ? undoable("viewer.undo.calipers", { calipers: [] }, state) : null;
     case "l":
     case "L": {
       const layouts = layoutsFor(shape, state.exam);
@@ -121,8 +222,6 @@ export function keyAction(key, { state, shape, tool }) {
     case "p":
     case "P":
       return { tool: "pan" };
-    case "Escape":
-      return { send: { type: "view", set: { reset: true } }, tool: "pan" };
     case "?":
       return { help: true };
     default:
@@ -140,4 +239,64 @@ export function wheelAction(steps, x, y, { state, shape }, zoomModifier) {
     return view({ slice_delta: steps });
   }
   return { send: { type: "pointer", action: "zoom", x, y, dx: 0, dy: steps } };
+}
+
+/** Pixels of wheel travel per notch, and the most notches one event may turn. */
+const WHEEL_NOTCH = 100;
+const WHEEL_MAX_STEPS = 10;
+
+/**
+ * Wheel events → whole notches. Trackpads send many small deltas: they are summed until they
+ * make a notch (100 px; lines and pages converted), the remainder kept for the next event, so
+ * a slow scroll still steps and a fast one is at most 10 notches per event.
+ */
+export class WheelSteps {
+  constructor() {
+    this.rest = 0;
+  }
+
+  /** Adds one event's `deltaY` (in `deltaMode` units); returns the notches to act on (0: none yet). */
+  add(deltaY, deltaMode = 0) {
+    const unit = deltaMode === 1 ? 33 : deltaMode === 2 ? 400 : 1;
+    this.rest += (Number(deltaY) || 0) * unit;
+    const steps = Math.trunc(this.rest / WHEEL_NOTCH);
+    if (steps === 0) return 0;
+    this.rest -= steps * WHEEL_NOTCH;
+    return Math.max(-WHEEL_MAX_STEPS, Math.min(WHEEL_MAX_STEPS, steps));
+  }
+}
+
+/**
+ * The moves of one pan or window/level drag, coalesced: pointer moves between two animation
+ * frames are summed and sent as one `pointer` message (relative to where the drag started), so
+ * a 1000 Hz mouse does not flood the worker with messages it would render one frame for.
+ */
+export class DragCoalescer {
+  /** `mode`: `pan` or `window_level`; `start`: `{ x, y }` in device pixels. */
+  constructor(mode, start) {
+    this.mode = mode;
+    this.start = { x: start.x, y: start.y };
+    this.dx = 0;
+    this.dy = 0;
+  }
+
+  /** Adds a move of (dx, dy) device pixels. */
+  move(dx, dy) {
+    this.dx += dx;
+    this.dy += dy;
+  }
+
+  /** Whether moves are waiting to be sent. */
+  get pending() {
+    return this.dx !== 0 || this.dy !== 0;
+  }
+
+  /** The message for the moves so far (then forgotten), or null when there were none. */
+  flush() {
+    if (!this.pending) return null;
+    const message = { type: "pointer", action: this.mode, x: this.start.x, y: this.start.y, dx: this.dx, dy: this.dy };
+    this.dx = 0;
+    this.dy = 0;
+    return message;
+  }
 }

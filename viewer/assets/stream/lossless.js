@@ -89,3 +89,21 @@ export async function hashRgb(rgba) {
 export function canVerify() {
   return typeof crypto !== "undefined" && !!crypto.subtle && typeof createImageBitmap === "function";
 }
+
+/**
+ * Runs `task` after the tasks queued before it, one at a time; returns the new tail of the queue.
+ * A task that throws or rejects is reported to `onError` and does not stop the ones after it (a
+ * bare `chain.then(task)` would stay rejected, and no later lossless frame would be verified).
+ */
+export function serially(chain, task, onError = (err) => console.warn("lossless verification failed:", err)) {
+  return Promise.resolve(chain)
+    .catch(() => {})
+    .then(() => task())
+    .catch((err) => {
+      try {
+        onError(err);
+      } catch {
+        // A failing reporter must not break the queue either.
+      }
+    });
+}

@@ -10,9 +10,9 @@ import { api } from "../api.js";
 import { h } from "../dom.js";
 import { examLabel, formatNumber, t } from "../i18n.js";
 import { StreamConnection, mark } from "./connection.js";
-import { LosslessAssembler, canVerify, drawAndHash } from "./lossless.js";
+import { LosslessAssembler, canVerify, drawAndHash, serially } from "./lossless.js";
 import { MAX_MESSAGE, VERSION, changesView, layoutsFor, parseChunk, parseServerMessage, restoreChange, viewportFor } from "./protocol.js";
-import { SHORTCUTS, TOOLS, keyAction, wheelAction } from "./input.js";
+import { DragCoalescer, SHORTCUTS, TOOLS, UndoStack, WheelSteps, keyAction, resetAction, wheelAction } from "./input.js";
 
 /** Waits between reconnection attempts, then the last one repeats. The first is short: a lost
  * worker is replaced by another at once (the server places the new session elsewhere). */
@@ -29,6 +29,8 @@ const HIDDEN_SILENCE_MS = 10000;
 const RESIZE_DEBOUNCE_MS = 250;
 /** A change not acknowledged within this long no longer holds back the lossless frame. */
 const ACK_PATIENCE_MS = 3000;
+/** How long the "Undo" offer stays in the status bar (Ctrl+Z works after that too). */
+const UNDO_OFFER_MS = 8000;
 /** Movement (device px) before a press becomes a drag. */
 const DRAG_THRESHOLD = 4;
 const SVG = "http://www.w3.org/2000/svg";
@@ -65,6 +67,8 @@ export class Viewer {
     this.framePresented = false;
     this.assembler = new LosslessAssembler();
     this.verifying = Promise.resolve();
+    this.undoStack = new UndoStack();
+    this.wheelSteps = new WheelSteps();
     this.viewport = null;
     this.switching = null;
     /** The grader's next case and its ticket (see `prefetch`). */
@@ -122,7 +126,7 @@ export class Viewer {
         h("button", { type: "button", text: "1:1", onclick: () => this.runKey("1") }),
         h("button", { type: "button", text: "+", title: t("viewer.key.zoom"), onclick: () => this.runKey("+") })),
       h("span", { class: "viewer-group" }, Object.values(this.toggleButtons)),
-      h("button", { type: "button", text: t("viewer.reset"), onclick: () => this.runKey("Escape") }),
+      h("button", { type: "button", text: t("viewer.reset"), title: t("viewer.reset_title"), onclick: () => this.runAction(resetAction(this.context())) }),
       this.helpButton);
 
     this.badgeEl = h("span", { class: "viewer-badge lossy", title: t("viewer.badge_lossy_title") });
@@ -132,8 +136,14 @@ export class Viewer {
     this.measureEl = h("span", { class: "viewer-measure" });
     this.qualityEl = h("span", { class: "viewer-quality", dataset: { level: "unknown" } });
     this.messageEl = h("span", { class: "viewer-message", role: "alert" });
+    this.undoText = h("span", {});
+    this.undoButton = h("button", { type: "button", class: "link-button", text: t("viewer.undo"), title: "Ctrl+Z", onclick: () => {
+      this.undo();
+      this.stage.focus({ preventScroll: true });
+    } });
+    this.undoEl = h("span", { class: "viewer-undo", role: "status", hidden: true }, this.undoText, " ", this.undoButton);
     const status = h("div", { class: "viewer-status" },
-      this.badgeEl, this.positionEl, this.zoomEl, this.wlEl, this.measureEl, h("span", { class: "spacer" }), this.messageEl, this.qualityEl);
+      this.badgeEl, this.positionEl, this.zoomEl, this.wlEl, this.measureEl, h("span", { class: "spacer" }), this.undoEl, this.messageEl, this.qualityEl);
 
     this.help = h("div", { id: "viewer-help", class: "viewer-help", hidden: true },
       h("h3", { text: t("viewer.shortcuts") }),
@@ -220,6 +230,8 @@ export class Viewer {
     this.state = null;
     this.lossless = null;
     this.measurements = [];
+    this.undoStack.clear();
+    this.hideUndo();
     this.hideLossless();
     this.setPhase("opening", t("viewer.opening"));
     this.prefetched = null;
@@ -534,7 +546,7 @@ export class Viewer {
     if (!chunk) return;
     const complete = this.assembler.add(chunk);
     this.updateBadge();
-    if (complete) this.verifying = this.verifying.then(() => this.verify(complete));
+    if (complete) this.verifying = serially(this.verifying, () => this.verify(complete));
   }
 
   async verify({ meta, blob }) {
@@ -662,25 +674,72 @@ export class Viewer {
   // ---- input --------------------------------------------------------------------------------
 
   context() {
-    return { state: this.state, shape: this.shape, tool: this.tool };
+    return { state: this.state, shape: this.shape, tool: this.tool, dragging: !!this.drag, helpOpen: !this.help.hidden };
   }
 
+  /** Runs the viewer action of a key (see `keyAction` in input.js); false when it has none. */
   runKey(key) {
-    const action = keyAction(key, this.context());
+    return this.runAction(keyAction(key, this.context()));
+  }
+
+  runAction(action) {
     if (!action) return false;
+    if (action.cancelDrag) this.endDrag();
     if (action.tool) this.setTool(action.tool);
     if (action.help) this.toggleHelp();
     if (action.unavailable) this.flash(t("viewer.layout_unavailable"), "info");
-    if (action.send) this.sendMessage(action.send);
+    if (action.info) this.flash(t(action.info), "info");
+    if (action.send) {
+      const seq = this.sendMessage(action.send);
+      if (seq !== null && action.undo) {
+        this.undoStack.push(action.undo);
+        this.offerUndo(action.undo);
+      }
+    }
     return true;
   }
 
+  /** Puts back what the last undoable change (Esc, Reset, C, G) removed. */
+  undo() {
+    const entry = this.undoStack.pop(this.state ? this.state.exam : undefined);
+    if (!entry) {
+      this.hideUndo();
+      this.flash(t("viewer.undo_nothing"), "info");
+      return false;
+    }
+    if (this.sendView(entry.set) === null) {
+      this.undoStack.push(entry);
+      return false;
+    }
+    this.hideUndo();
+    this.flash(t("viewer.undone", { what: t(entry.label) }), "info");
+    return true;
+  }
+
+  offerUndo(entry) {
+    this.undoText.textContent = t(entry.label);
+    this.undoEl.hidden = false;
+    clearTimeout(this.undoTimer);
+    this.undoTimer = this.later(UNDO_OFFER_MS, () => this.hideUndo());
+  }
+
+  hideUndo() {
+    clearTimeout(this.undoTimer);
+    this.undoEl.hidden = true;
+  }
+
   onKey(event) {
-    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (event.defaultPrevented || event.isComposing) return;
     const target = event.target instanceof Element ? event.target : null;
-    // Form fields keep their keys (the grading form sits beside the viewer); buttons and links
-    // keep Enter and Space.
+    // Form fields keep their keys (the grading form sits beside the viewer and forwards the
+    // image keys itself); buttons and links keep Enter and Space.
     if (target && target.closest("input, textarea, select, [contenteditable]")) return;
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && (event.key === "z" || event.key === "Z")) {
+      event.preventDefault();
+      this.undo();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (target && target.closest("button, a[href], summary") && (event.key === "Enter" || event.key === " ")) return;
     if (this.runKey(event.key)) event.preventDefault();
   }
@@ -708,7 +767,7 @@ export class Viewer {
     this.stage.setPointerCapture(event.pointerId);
     const at = this.devicePoint(event);
     const mode = event.button === 2 ? "window_level" : event.shiftKey ? "place_grid" : this.tool;
-    this.drag = { mode, start: at, last: at, moved: false, dx: 0, dy: 0, frame: null };
+    this.drag = { mode, start: at, last: at, moved: false, moves: new DragCoalescer(mode, at), frame: null };
     event.preventDefault();
   }
 
@@ -724,8 +783,7 @@ export class Viewer {
       return;
     }
     if (drag.mode !== "pan" && drag.mode !== "window_level") return;
-    drag.dx += at.x - drag.last.x;
-    drag.dy += at.y - drag.last.y;
+    drag.moves.move(at.x - drag.last.x, at.y - drag.last.y);
     drag.last = at;
     if (drag.frame === null) drag.frame = requestAnimationFrame(() => this.flushDrag());
   }
@@ -734,10 +792,8 @@ export class Viewer {
     const drag = this.drag;
     if (!drag) return;
     drag.frame = null;
-    if (drag.dx === 0 && drag.dy === 0) return;
-    this.sendMessage({ type: "pointer", action: drag.mode, x: drag.start.x, y: drag.start.y, dx: drag.dx, dy: drag.dy });
-    drag.dx = 0;
-    drag.dy = 0;
+    const message = drag.moves.flush();
+    if (message) this.sendMessage(message);
   }
 
   onPointerUp(event) {
@@ -779,13 +835,10 @@ export class Viewer {
   onWheel(event) {
     if (!this.state) return;
     event.preventDefault();
-    const unit = event.deltaMode === 1 ? 33 : event.deltaMode === 2 ? 400 : 1;
-    this.wheelRest = (this.wheelRest || 0) + event.deltaY * unit;
-    const steps = Math.trunc(this.wheelRest / 100);
+    const steps = this.wheelSteps.add(event.deltaY, event.deltaMode);
     if (steps === 0) return;
-    this.wheelRest -= steps * 100;
     const at = this.devicePoint(event);
-    const action = wheelAction(Math.max(-10, Math.min(10, steps)), at.x, at.y, this.context(), event.ctrlKey);
+    const action = wheelAction(steps, at.x, at.y, this.context(), event.ctrlKey);
     if (action) this.sendMessage(action.send);
   }
 
