@@ -433,6 +433,69 @@ async fn totp_is_required_once_enabled_and_codes_work_once(backend: Backend) {
     assert_eq!(again.code(), "invalid_totp");
 }
 
+/// The invisible watermark carries the viewer session id, so a grader who could choose it could
+/// mark their frames with another grader's id. The server issues every id, and refuses one it did
+/// not issue to the same user and sign-in: another grader's (for their own, assigned case), a
+/// made-up one, and the grader's own from an earlier sign-in. Each refusal is audited.
+async fn viewer_sessions_are_issued_not_chosen(
+    app: &TestApp,
+    study: uuid::Uuid,
+    kims_viewer: &str,
+) {
+    let lee = app.user("lee", &[(Role::Grader, Some(study))]).await;
+    let lees_case = app.case(study, "S9").await;
+    app.assign(&lees_case, &lee, AssignmentRole::Grader).await;
+    let mut lee_browser = app.sign_in(&lee).await;
+    let path = format!("/api/cases/{}/ticket", lees_case.id);
+    let own = lee_browser.post(&path, json!({})).await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_ne!(own.body["viewer_session"], kims_viewer);
+    let made_up = uuid::Uuid::new_v4().to_string();
+    for (what, viewer) in [("another grader's", kims_viewer), ("a made-up", &made_up)] {
+        let refused = lee_browser
+            .post(&path, json!({ "viewer_session": viewer }))
+            .await;
+        assert_eq!(
+            refused.status, 403,
+            "{what} viewer session: {}",
+            refused.body
+        );
+        assert_eq!(refused.code(), "viewer_session");
+        assert!(refused.body.get("ticket").is_none());
+        let stream = lee_browser
+            .post(
+                &format!("/api/cases/{}/stream", lees_case.id),
+                json!({ "offer": { "type": "offer", "sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n" },
+                        "viewport": { "width": 640, "height": 480, "dpr": 1.0 },
+                        "viewer_session": viewer }),
+            )
+            .await;
+        assert_eq!(
+            stream.status, 403,
+            "{what} viewer session on /stream: {}",
+            stream.body
+        );
+    }
+    // Lee's own id, from another sign-in (another browser): refused too.
+    let earlier = own.body["viewer_session"].as_str().unwrap().to_owned();
+    let mut again = app.sign_in(&lee).await;
+    let stale = again
+        .post(&path, json!({ "viewer_session": earlier }))
+        .await;
+    assert_eq!(stale.status, 403, "{}", stale.body);
+    let denials = app
+        .db()
+        .audit_page(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|row| {
+            row.action == "case.denied" && row.details.contains("viewer_session_not_issued")
+        })
+        .count();
+    assert_eq!(denials, 5, "each refusal is audited");
+}
+
 async fn tickets_bind_user_case_and_expiry(backend: Backend) {
     let app = TestApp::start(backend).await;
     let study = app.study("T").await;
@@ -479,6 +542,15 @@ async fn tickets_bind_user_case_and_expiry(backend: Backend) {
         )
         .await;
     assert_eq!(next.body["viewer_session"], claims.session.as_str());
+    assert_eq!(
+        app.db()
+            .viewer_session_owner(claims.session.parse().unwrap())
+            .await
+            .unwrap(),
+        Some(grader.id),
+        "the server issued the id and knows whose it is"
+    );
+    viewer_sessions_are_issued_not_chosen(&app, study, &claims.session).await;
     // Another grader's case: not found, and no ticket.
     let denied = browser
         .post(&format!("/api/cases/{}/ticket", other_case.id), json!({}))

@@ -50,6 +50,7 @@ mod signin_counters;
 pub mod streams;
 mod studies;
 mod users;
+mod viewer_sessions;
 pub mod workers;
 
 use std::fmt;

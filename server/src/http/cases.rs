@@ -479,7 +479,8 @@ pub async fn get_case(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketRequest {
-    /// The viewer session (WebRTC connection) the ticket is for; a new one if absent.
+    /// The viewer session (WebRTC connection) the ticket is for, as the server issued it to
+    /// this sign-in; a new one if absent (403 `viewer_session` for any other id).
     #[serde(default)]
     pub viewer_session: Option<Uuid>,
     /// What the ticket is for: moving the session to the case now (`open_case`, the default)
@@ -524,7 +525,8 @@ pub async fn mint_ticket(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<TicketRequest>,
 ) -> Result<Json<TicketView>, AppError> {
-    let session = body.viewer_session.unwrap_or_else(Uuid::new_v4);
+    let session =
+        super::stream::viewer_session(&state, &signed_in, id, body.viewer_session).await?;
     let (ticket, expires) = view_ticket(&state, &signed_in, id, session).await?;
     let draft = signed_in.event(
         Action::StreamTicketIssued,

@@ -58,7 +58,8 @@ pub struct StreamRequest {
     pub offer: SessionDescription,
     /// The drawing surface.
     pub viewport: ViewportBody,
-    /// Reuse a viewer session (reconnects); a new one if absent.
+    /// Reuse a viewer session the server issued to this sign-in (reconnects); a new one if
+    /// absent. An id the server did not issue to this sign-in is refused (403 `viewer_session`).
     #[serde(default)]
     pub viewer_session: Option<Uuid>,
 }
@@ -195,7 +196,7 @@ pub async fn start_stream(
     viewport
         .validate()
         .map_err(|err| AppError::BadRequest(format!("viewport: {err}")))?;
-    let session = body.viewer_session.unwrap_or_else(Uuid::new_v4);
+    let session = viewer_session(&state, &signed_in, id, body.viewer_session).await?;
     let (ticket, _) = view_ticket(&state, &signed_in, id, session).await?;
     // The shape only (the worker checks codecs and the data channel): garbage is refused here,
     // whether or not a worker is available, and never sent to one.
@@ -259,6 +260,47 @@ pub async fn start_stream(
         viewer_session: session.to_string(),
         session_id: answer.stream_id.to_string(),
     }))
+}
+
+/// The viewer session of a stream or ticket request: a new one, issued to this sign-in, when
+/// `requested` is `None`; else `requested` if the server issued it to this same user and sign-in
+/// session. The invisible watermark carries this id, so a client must never choose it: another
+/// grader's id (or a made-up one) is refused with 403 `viewer_session` and a `case.denied`
+/// event naming the reason.
+pub(super) async fn viewer_session(
+    state: &AppState,
+    signed_in: &SignedIn,
+    case_id: Uuid,
+    requested: Option<Uuid>,
+) -> Result<Uuid, AppError> {
+    let (user, auth_session) = (signed_in.user.id, signed_in.session.id);
+    let Some(requested) = requested else {
+        let now = crate::auth::now_unix();
+        return Ok(state
+            .db
+            .issue_viewer_session(user, auth_session, now)
+            .await?);
+    };
+    if state
+        .db
+        .viewer_session_is_theirs(requested, user, auth_session)
+        .await?
+    {
+        return Ok(requested);
+    }
+    tracing::info!(user_id = %user, "viewer session refused: not issued to this sign-in");
+    let draft = signed_in.event(
+        Action::CaseDenied,
+        Outcome::Denied,
+        Some(case_target(case_id)),
+        json!({ "reason": "viewer_session_not_issued", "viewer_session": requested }),
+    );
+    state.audit.record(draft).await?;
+    Err(AppError::Forbidden {
+        code: "viewer_session",
+        message: "viewer_session was not issued to this sign-in; leave it out to get a new one"
+            .into(),
+    })
 }
 
 /// Whether `sdp` has the shape of a session description: `v=0` first, then `m=` sections.
