@@ -251,6 +251,10 @@ actions! {
     /// A worker sent a lossless frame (its hash, bytes and the exact render state), whatever
     /// the browser said about it.
     StreamLosslessSent = "stream.lossless_sent",
+    /// A worker withheld lossless frames of a case from a session past its lossless budget
+    /// (`reason`: `rate` or `case_budget`); the stream went on lossy. Flagged as
+    /// `bulk_extraction`.
+    StreamLosslessWithheld = "stream.lossless_withheld",
     /// An open stream was ended because the access that admitted it ended (why in details).
     StreamRevoked = "stream.revoked",
     /// A ticket was issued to move an open viewer session to a case, or to get that case
@@ -1227,6 +1231,18 @@ pub enum Anomaly {
         /// Fundus/OCT exams of graded eyes never shown.
         unviewed_exams: Vec<String>,
     },
+    /// A session asked for more full-resolution lossless pixels than a grader looks at: the
+    /// worker withheld lossless frames past the session's budget (`stream.lossless_withheld`).
+    BulkExtraction {
+        /// The actor.
+        actor: Option<String>,
+        /// The `stream.lossless_withheld` event.
+        seq: i64,
+        /// The case.
+        target: Option<String>,
+        /// Which bound was reached: `rate` or `case_budget`.
+        reason: String,
+    },
     /// A storm of refused sign-ins from one address (`client`; `None` for the tally of many
     /// addresses): its `auth.refusals_counted` events, one per window, merged into one flag.
     RefusalStorm {
@@ -1250,7 +1266,8 @@ impl Anomaly {
             }
             Anomaly::OutsideAssignment { seq, .. }
             | Anomaly::NewAddressSignIn { seq, .. }
-            | Anomaly::GradedWithoutViewing { seq, .. } => *seq,
+            | Anomaly::GradedWithoutViewing { seq, .. }
+            | Anomaly::BulkExtraction { seq, .. } => *seq,
         }
     }
 }
@@ -1263,6 +1280,7 @@ pub fn anomalies(records: &[AuditRecord], rules: &AnomalyRules) -> Vec<Anomaly> 
     found.extend(new_address_sign_ins(records));
     found.extend(graded_without_viewing(records));
     found.extend(refusal_storms(records, rules));
+    found.extend(bulk_extractions(records));
     found.sort_by_key(Anomaly::seq);
     found
 }
@@ -1437,7 +1455,25 @@ pub const ANOMALY_ACTIONS: &[Action] = &[
     Action::StreamEnded,
     Action::GradeSubmitted,
     Action::AdjudicationSubmitted,
+    Action::StreamLosslessWithheld,
 ];
+
+/// Each `stream.lossless_withheld` event is a flag: a budget a human grader does not reach.
+fn bulk_extractions(records: &[AuditRecord]) -> Vec<Anomaly> {
+    records
+        .iter()
+        .filter(|record| record.action == Action::StreamLosslessWithheld.as_str())
+        .map(|record| Anomaly::BulkExtraction {
+            actor: record.actor.clone(),
+            seq: record.seq,
+            target: record.target.clone(),
+            reason: serde_json::from_str::<serde_json::Value>(&record.details)
+                .ok()
+                .and_then(|details| details.get("reason")?.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
 
 fn refusal_storms(records: &[AuditRecord], rules: &AnomalyRules) -> Vec<Anomaly> {
     // Per client: the open storm (last time, count, first and last seq).
@@ -2097,7 +2133,7 @@ mod tests {
 
     #[test]
     fn every_action_code_round_trips() {
-        assert_eq!(Action::ALL.len(), 41);
+        assert_eq!(Action::ALL.len(), 42);
         let codes: BTreeSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         assert_eq!(codes.len(), Action::ALL.len());
         for &action in Action::ALL {
@@ -2361,6 +2397,39 @@ mod tests {
             serde_json::to_value(&found[1]).unwrap(),
             json!({"kind": "refusal_storm", "client": null, "count": 70, "from_seq": 3, "to_seq": 3})
         );
+    }
+
+    #[test]
+    fn every_withheld_lossless_budget_is_a_bulk_extraction_flag() {
+        let sent = EventDraft::new(at(0), Action::StreamLosslessSent, Outcome::Success)
+            .actor("ann")
+            .target("case:x");
+        let withheld = |secs, reason: &str| {
+            EventDraft::new(at(secs), Action::StreamLosslessWithheld, Outcome::Denied)
+                .actor("ann")
+                .target("case:x")
+                .details(json!({ "reason": reason, "spent_px": 96_000_000 }))
+        };
+        let records = seal_all(vec![sent, withheld(5, "rate"), withheld(9, "case_budget")]);
+        let found = anomalies(&records, &AnomalyRules::default());
+        assert_eq!(
+            found,
+            vec![
+                Anomaly::BulkExtraction {
+                    actor: Some("ann".into()),
+                    seq: 2,
+                    target: Some("case:x".into()),
+                    reason: "rate".into()
+                },
+                Anomaly::BulkExtraction {
+                    actor: Some("ann".into()),
+                    seq: 3,
+                    target: Some("case:x".into()),
+                    reason: "case_budget".into()
+                },
+            ]
+        );
+        assert!(ANOMALY_ACTIONS.contains(&Action::StreamLosslessWithheld));
     }
 
     #[test]

@@ -258,6 +258,19 @@ pub enum ServerMessage {
         /// Number of binary chunks.
         chunks: u32,
     },
+    /// The lossless frame of `frame` is not sent: the session's lossless budget is spent
+    /// (a grading aid, not an export path). The video stream goes on.
+    LosslessWithheld {
+        /// Protocol version.
+        v: u32,
+        /// The frame that stays lossy.
+        frame: u64,
+        /// Which bound: `rate` (too many full-resolution pixels too fast) or `case_budget`
+        /// (this case's total for the session).
+        reason: WithholdReason,
+        /// When the lossless frame will come if the view stays (rate only).
+        retry_after_ms: Option<u64>,
+    },
     /// The case of a `prefetch_case` is ready: an `open_case` for it shows it without
     /// fetching or decoding.
     Prefetched {
@@ -294,6 +307,26 @@ impl ServerMessage {
         serde_json::to_string(self).unwrap_or_else(|_| {
             String::from(r#"{"v":1,"type":"error","seq":null,"code":"internal","message":"encoding failed"}"#)
         })
+    }
+}
+
+/// Why a lossless frame was withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithholdReason {
+    /// Full-resolution pixels asked for faster than the session's rate.
+    Rate,
+    /// The case's total for the session is spent.
+    CaseBudget,
+}
+
+impl WithholdReason {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithholdReason::Rate => "rate",
+            WithholdReason::CaseBudget => "case_budget",
+        }
     }
 }
 

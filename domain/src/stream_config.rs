@@ -131,6 +131,32 @@ pub struct StreamConfig {
     pub bitrate: u32,
     /// Size of the lossless frame's chunks on the data channel, bytes.
     pub chunk_bytes: usize,
+    /// How many full-resolution pixels lossless frames may show (a grading aid, not an export
+    /// path).
+    pub lossless_budget: LosslessBudgetConfig,
+}
+
+/// The lossless budget of one viewer session, in megapixels of source image shown at full
+/// resolution (the worker's `stream::budget`; docs/streaming.md explains the numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LosslessBudgetConfig {
+    /// Burst: lossless frames worth this many megapixels may go out back to back.
+    pub burst_mpx: f64,
+    /// Sustained rate, megapixels per second, at which the burst refills.
+    pub mpx_per_s: f64,
+    /// Most megapixels of one case shown losslessly in one viewer session.
+    pub case_mpx: f64,
+}
+
+impl Default for LosslessBudgetConfig {
+    fn default() -> LosslessBudgetConfig {
+        LosslessBudgetConfig {
+            burst_mpx: 24.0,
+            mpx_per_s: 0.5,
+            case_mpx: 96.0,
+        }
+    }
 }
 
 impl Default for StreamConfig {
@@ -149,6 +175,7 @@ impl Default for StreamConfig {
             max_sessions: 64,
             bitrate: 8_000_000,
             chunk_bytes: 16 * 1024,
+            lossless_budget: LosslessBudgetConfig::default(),
         }
     }
 }
@@ -169,6 +196,18 @@ impl StreamConfig {
             return Err("stream.max_sessions must be at least 1".into());
         }
         self.turn.validate()?;
+        let budget = &self.lossless_budget;
+        for (name, value) in [
+            ("burst_mpx", budget.burst_mpx),
+            ("mpx_per_s", budget.mpx_per_s),
+            ("case_mpx", budget.case_mpx),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(format!(
+                    "stream.lossless_budget.{name} must be a number of megapixels >= 0 (got {value})"
+                ));
+            }
+        }
         if self.ice_transport_policy == IceTransportPolicy::Relay
             && !self.turn.enabled()
             && !self

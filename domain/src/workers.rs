@@ -261,6 +261,23 @@ pub enum SessionEvent {
         /// The render state (exam, slice, zoom, centre, W/L, filters, viewport).
         state: Box<ViewState>,
     },
+    /// The session's lossless budget stopped a frame (reported once per case and bound).
+    LosslessWithheld {
+        /// The stream session.
+        stream_id: Uuid,
+        /// The user.
+        user: String,
+        /// The case.
+        case: String,
+        /// Which bound.
+        reason: crate::protocol::WithholdReason,
+        /// Full-resolution pixels of this case sent losslessly in the session so far.
+        spent_px: u64,
+        /// What the withheld frame would have shown, in full-resolution pixels.
+        frame_px: u64,
+        /// The render state of the withheld frame.
+        state: Box<ViewState>,
+    },
     /// The session ended; its full report.
     Ended(Box<SessionReport>),
 }

@@ -630,3 +630,86 @@ async fn disabling_a_grader_ends_their_open_stream_in_embedded_mode() {
         mine[0]
     );
 }
+
+/// Issue 17, finding 1: the lossless settle is not an export path. A script that steps through
+/// an OCT volume and waits on every B-scan for its lossless frame gets a few, then the worker
+/// withholds them (the session's lossless budget, here 1 Mpx with next to no refill): the page
+/// is told why and stays LOSSY, the stream goes on, the worker's record in the audit log holds
+/// only what was sent, and the auditor sees a `bulk_extraction` flag on the case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lossless_budget_stops_a_script_exporting_an_oct_volume() {
+    browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
+    let app = TestApp::start_demo_with(Backend::Sqlite, |config| {
+        config.stream.lossless_budget = readroom_domain::stream_config::LosslessBudgetConfig {
+            burst_mpx: 1.0,
+            mpx_per_s: 0.001,
+            case_mpx: 1000.0,
+        };
+    })
+    .await;
+    let (grader, case) = grader_with_case(&app, "grader.extract").await;
+    let steps = 10;
+    let result: Value = browser::run_script_async(
+        "stream-extract.mjs",
+        json!({
+            "base_url": app.url,
+            "link_url": app.link(&grader).await,
+            "case_id": case.id.to_string(),
+            "steps": steps,
+            "wait_ms": 1500,
+        }),
+        Duration::from_secs(120),
+    )
+    .await
+    .expect("browser run");
+    println!("extraction run: {result}");
+    assert_eq!(result["steps"], steps, "{result}");
+    let verified = result["lossless_verified"].as_u64().unwrap();
+    assert!(
+        verified < steps / 2,
+        "{verified} of {steps} B-scans came lossless: {result}"
+    );
+    let withheld = result["withheld"].as_array().unwrap();
+    assert!(!withheld.is_empty(), "the page was told: {result}");
+    assert!(withheld.iter().all(|w| w["reason"] == "rate"), "{result}");
+    assert!(
+        withheld[0]["retry_after_ms"].as_u64().unwrap() > 1_000,
+        "{result}"
+    );
+    assert_eq!(result["phase"], "streaming", "the stream goes on: {result}");
+    assert_eq!(result["badge"], "LOSSY", "{result}");
+
+    // The worker's record: what was sent, and one `stream.lossless_withheld` (once per bound).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let withheld_events = loop {
+        let found = audit_details(&app, case.id, "stream.lossless_withheld").await;
+        if !found.is_empty() || std::time::Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(withheld_events.len(), 1, "{withheld_events:?}");
+    assert_eq!(withheld_events[0]["reason"], "rate");
+    assert!(withheld_events[0]["spent_px"].as_u64().unwrap() <= 1_000_000);
+    assert!(withheld_events[0]["state"]["slice"].is_u64());
+    let sent = audit_details(&app, case.id, "stream.lossless_sent").await;
+    assert!(
+        (1..=4).contains(&sent.len()),
+        "{} lossless frames sent: {sent:?}",
+        sent.len()
+    );
+
+    let auditor = app.user("audrey", &[(Role::Auditor, None)]).await;
+    let mut audrey = app.sign_in(&auditor).await;
+    let flags = audrey.get("/api/audit/anomalies").await;
+    assert_eq!(flags.status, 200, "{}", flags.body);
+    let bulk: Vec<&Value> = flags
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|flag| flag["kind"] == "bulk_extraction")
+        .collect();
+    assert_eq!(bulk.len(), 1, "{}", flags.body);
+    assert_eq!(bulk[0]["details"]["reason"], "rate", "{}", flags.body);
+}

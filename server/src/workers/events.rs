@@ -2,7 +2,9 @@
 //! `stream_sessions` row and audit events (through [`crate::streams::record`]); a case switch
 //! moves the `live_streams` row and is audited (`stream.switched_case`, once the worker had the
 //! case open); every lossless frame a worker sent is audited with its render
-//! state (`stream.lossless_sent`), so "who saw what" does not depend on the browser.
+//! state (`stream.lossless_sent`), so "who saw what" does not depend on the browser; a
+//! session stopped by its lossless budget is audited (`stream.lossless_withheld`, flagged as
+//! `bulk_extraction`).
 //!
 //! The in-process worker's events and those a worker process posts arrive here alike.
 
@@ -70,6 +72,37 @@ pub async fn handle(
                         "frame": record.frame,
                         "sha256": record.sha256,
                         "bytes": record.bytes,
+                        "state": state,
+                    }),
+                ))
+                .await?;
+        }
+        SessionEvent::LosslessWithheld {
+            stream_id,
+            user,
+            case,
+            reason,
+            spent_px,
+            frame_px,
+            state,
+        } => {
+            let user_id = Uuid::parse_str(user)?;
+            let case_id = Uuid::parse_str(case)?;
+            tracing::warn!(user_id = %user_id, stream = %stream_id, reason = reason.as_str(),
+                spent_px, "lossless budget reached; the session goes on lossy");
+            audit
+                .record(event_by(
+                    Action::StreamLosslessWithheld,
+                    Outcome::Denied,
+                    Some(user_id),
+                    Some(case_target(case_id)),
+                    None,
+                    json!({
+                        "stream_id": stream_id,
+                        "worker": worker,
+                        "reason": reason,
+                        "spent_px": spent_px,
+                        "frame_px": frame_px,
                         "state": state,
                     }),
                 ))

@@ -111,6 +111,24 @@ impl Placement {
         (self.area.w / self.image.0).min(self.area.h / self.image.1)
     }
 
+    /// Source pixels this placement shows at full resolution: the image pixels inside the
+    /// area times `min(1, scale)²` (a downscaled view shows only as many pixels as the screen
+    /// has for it). What the lossless budget counts.
+    pub fn revealed_px(&self) -> u64 {
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return 0;
+        }
+        let visible = |origin: f32, extent: f32, image: f32| {
+            let start = origin.max(0.0);
+            let end = (origin + extent / self.scale).min(image);
+            f64::from((end - start).max(0.0))
+        };
+        let w = visible(self.origin.0, self.area.w, self.image.0);
+        let h = visible(self.origin.1, self.area.h, self.image.1);
+        let resolution = f64::from(self.scale.min(1.0)).powi(2);
+        (w * h * resolution).round() as u64
+    }
+
     /// Image pixel coordinates under a device pixel.
     fn image_at(&self, x: f32, y: f32) -> (f32, f32) {
         (
@@ -155,6 +173,9 @@ pub struct Rendered {
     pub geometry: FrameGeometry,
     /// Caliper lengths in µm (None when the pixel spacing is unknown).
     pub measurements: Vec<Option<f64>>,
+    /// Source pixels shown at full resolution, all panels together
+    /// ([`Placement::revealed_px`]): the frame's cost to the lossless budget.
+    pub revealed_px: u64,
 }
 
 /// Height of the watermark strip for a device pixel ratio.
@@ -220,6 +241,7 @@ pub fn render(
     let gap = if panels.len() > 1 { 2.0 } else { 0.0 };
     let panel_w = ((diagnostic.w - gap * (count - 1.0)) / count).floor();
     let mut geometry = FrameGeometry::default();
+    let mut revealed_px = 0;
     for (index, (visit, exam)) in panels.iter().enumerate() {
         let area = Rect {
             x: index as f32 * (panel_w + gap),
@@ -236,6 +258,7 @@ pub fn render(
         .min(exam.slices.saturating_sub(1));
         let (placement, locator) =
             draw_panel(&mut frame, area, *visit, exam, slice, state, &lut, images)?;
+        revealed_px += placement.revealed_px();
         if is_primary || (index == 0 && geometry.primary.is_none()) {
             geometry.primary = Some(placement);
             geometry.locator = locator;
@@ -286,6 +309,7 @@ pub fn render(
         frame,
         geometry,
         measurements,
+        revealed_px,
     })
 }
 

@@ -747,3 +747,27 @@ fn area_averaging_matches_the_per_pixel_reference_exactly() {
         }
     }
 }
+
+/// The lossless budget's unit: source pixels shown at full resolution, whatever the zoom.
+#[test]
+fn revealed_pixels_are_what_the_screen_shows_at_full_resolution() {
+    let area = Rect {
+        x: 0.0,
+        y: 0.0,
+        w: 1000.0,
+        h: 800.0,
+    };
+    let fundus = (3000.0, 3000.0);
+    let revealed = |image, zoom| Placement::new(area, image, zoom, [0.5, 0.5]).revealed_px();
+    // Fitted (scale 0.27): only the 800×800 device pixels the screen has for it.
+    let fit = revealed(fundus, Zoom::Fit);
+    assert!((639_000..=641_000).contains(&fit), "{fit}");
+    // 1:1: every image pixel on screen, the whole area's worth.
+    assert_eq!(revealed(fundus, Zoom::Scale(1.0)), 800_000);
+    // 4×: fewer image pixels (250×200), each at full resolution.
+    assert_eq!(revealed(fundus, Zoom::Scale(4.0)), 50_000);
+    // An image smaller than the area at 1:1: all of it, once.
+    assert_eq!(revealed((500.0, 400.0), Zoom::Scale(1.0)), 200_000);
+    // A B-scan fitted above 1:1 costs its own size.
+    assert_eq!(revealed((512.0, 496.0), Zoom::Fit), 512 * 496);
+}

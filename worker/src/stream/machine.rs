@@ -26,10 +26,12 @@ use bytes::Bytes;
 use readroom_domain::protocol::{
     ClientMessage, ErrorCode, PointerAction, ProtocolError, ServerMessage, VERSION,
 };
+use readroom_domain::stream_config::LosslessBudgetConfig;
 use readroom_domain::view::{CaseShape, ViewChange, ViewState, Viewport};
 use readroom_domain::workers::{EndReason, LosslessRecord, SessionEvent, SessionReport};
 use uuid::Uuid;
 
+use super::budget::{LosslessBudget, Verdict};
 use super::pipeline::{FrameOut, LosslessOut};
 use super::rtcp::{Feedback, next_bitrate};
 
@@ -68,6 +70,8 @@ pub struct Params {
     pub connect_timeout: Duration,
     /// The starting and highest video bitrate (loss lowers it).
     pub bitrate: u32,
+    /// How many full-resolution pixels lossless frames may show.
+    pub lossless_budget: LosslessBudgetConfig,
 }
 
 /// The case a switch opened.
@@ -92,6 +96,8 @@ pub struct FrameInfo {
     pub state: ViewState,
     /// Caliper lengths of the frame, for the ack.
     pub measurements: Vec<Option<f64>>,
+    /// Source pixels it shows at full resolution (its cost to the lossless budget).
+    pub revealed_px: u64,
 }
 
 /// Why an operation on the pipeline did not succeed.
@@ -330,6 +336,10 @@ pub struct Session {
     window_count: u32,
     /// The render state of each lossless frame being sent, reported when its send ends.
     lossless_states: HashMap<u64, ViewState>,
+    /// What lossless frames may still show.
+    budget: LosslessBudget,
+    /// The last frame's cost to the budget.
+    current_revealed: u64,
     counters: Counters,
     outputs: VecDeque<Output>,
 }
@@ -395,6 +405,8 @@ impl Session {
             window_start: now,
             window_count: 0,
             lossless_states: HashMap::new(),
+            budget: LosslessBudget::new(now, &params.lossless_budget),
+            current_revealed: 0,
             counters: Counters::default(),
             outputs: VecDeque::new(),
         }
@@ -606,6 +618,7 @@ impl Session {
                 if !self.channel_open || out.frame != self.current_frame || self.dirty {
                     return;
                 }
+                self.budget.charge(now, &self.case, self.current_revealed);
                 self.counters.lossless.push(LosslessRecord {
                     frame: out.frame,
                     sha256: out.sha256.clone(),
@@ -658,9 +671,7 @@ impl Session {
             // The still image is encoded from a copy of the frame off the pipeline, so a view
             // change that arrives meanwhile is rendered at once; a stale one is dropped.
             if self.channel_open && self.pipe == Pipe::Idle && self.current_frame > 0 {
-                self.outputs.push_back(Output::EncodeLossless {
-                    frame: self.current_frame,
-                });
+                self.settled(now);
             }
         }
     }
@@ -817,7 +828,47 @@ impl Session {
             });
         }
         self.current_state = Some(frame.state);
+        self.current_revealed = frame.revealed_px;
         self.settle_at = Some(now + self.settle);
+    }
+
+    /// The view stayed: the lossless frame is made if the budget allows, else the browser is
+    /// told why not (and, for the rate, when it will come), and the first stop of each bound
+    /// per case is reported.
+    fn settled(&mut self, now: Instant) {
+        let cost = self.current_revealed;
+        match self.budget.check(now, &self.case, cost) {
+            Verdict::Send => self.outputs.push_back(Output::EncodeLossless {
+                frame: self.current_frame,
+            }),
+            Verdict::Withhold {
+                reason,
+                retry_after,
+                first,
+            } => {
+                self.send(ServerMessage::LosslessWithheld {
+                    v: VERSION,
+                    frame: self.current_frame,
+                    reason,
+                    retry_after_ms: retry_after.map(|retry| retry.as_millis() as u64),
+                });
+                if let Some(retry) = retry_after {
+                    self.settle_at = Some(now + retry);
+                }
+                if first && let Some(state) = &self.current_state {
+                    let event = SessionEvent::LosslessWithheld {
+                        stream_id: self.stream_id,
+                        user: self.user.clone(),
+                        case: self.case.clone(),
+                        reason,
+                        spent_px: self.budget.spent_on(&self.case),
+                        frame_px: cost,
+                        state: Box::new(state.clone()),
+                    };
+                    self.outputs.push_back(Output::Event(event));
+                }
+            }
+        }
     }
 
     /// A lossless send ended with `bytes` of frame `frame`'s image sent: counted, and reported
@@ -882,6 +933,7 @@ mod tests {
 
     use super::*;
     use readroom_domain::manifest::ExamKind;
+    use readroom_domain::protocol::WithholdReason;
     use readroom_domain::view::{ExamShape, Layout, Viewport};
 
     const SETTLE: Duration = Duration::from_millis(150);
@@ -931,6 +983,7 @@ mod tests {
             idle_timeout: IDLE,
             connect_timeout: CONNECT,
             bitrate: BITRATE,
+            lossless_budget: LosslessBudgetConfig::default(),
         }
     }
 
@@ -976,6 +1029,8 @@ mod tests {
         exam: String,
         /// Bytes of each encoded video frame.
         frame_bytes: usize,
+        /// Full-resolution pixels each frame shows.
+        revealed_px: u64,
         /// What the next render, apply or switch answers instead of succeeding.
         render_result: Option<Result<Option<FrameInfo>, WorkError>>,
         apply_result: Option<Result<(), WorkError>>,
@@ -1010,6 +1065,7 @@ mod tests {
                 frame: 0,
                 exam: "e1".into(),
                 frame_bytes: 1000,
+                revealed_px: 500_000,
                 render_result: None,
                 apply_result: None,
                 switch_result: None,
@@ -1077,6 +1133,7 @@ mod tests {
                 bytes: self.frame_bytes as u64,
                 state: state(&self.exam),
                 measurements: vec![Some(12.5)],
+                revealed_px: self.revealed_px,
             }
         }
 
@@ -1255,6 +1312,93 @@ mod tests {
         assert_eq!(record.sha256, "hash-1");
         assert_eq!(state.exam, "e1");
         assert_eq!(case, "c1");
+    }
+
+    /// A script that asks for full-resolution frames faster than a grader looks at them gets
+    /// them late (the rate), then not at all for that case (its total); the browser is told
+    /// each time, the audit once per bound.
+    #[test]
+    fn past_the_lossless_budget_frames_stay_lossy_and_the_browser_and_audit_are_told() {
+        let budget = LosslessBudgetConfig {
+            burst_mpx: 2.0,
+            mpx_per_s: 0.1,
+            case_mpx: 3.5,
+        };
+        let mut sim = Sim::with(|_| Params {
+            lossless_budget: budget,
+            ..params(None)
+        });
+        sim.revealed_px = 1_000_000;
+        sim.first_frame();
+        sim.input(Input::PeerConnected);
+        sim.input(Input::ChannelOpened);
+        let withheld = |sim: &Sim| -> Vec<(u64, WithholdReason, Option<u64>)> {
+            sim.sent
+                .iter()
+                .filter_map(|message| match message {
+                    ServerMessage::LosslessWithheld {
+                        frame,
+                        reason,
+                        retry_after_ms,
+                        ..
+                    } => Some((*frame, *reason, *retry_after_ms)),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Two frames from the 2 Mpx burst.
+        sim.run_until(SETTLE);
+        sim.input(Input::LosslessEncoded(lossless(1)));
+        sim.at(ms(200));
+        sim.input(view(1, "e2"));
+        sim.run_until(ms(200) + SETTLE);
+        sim.input(Input::LosslessEncoded(lossless(2)));
+        assert_eq!(sim.lossless_sends, [1, 2]);
+        // The third waits for the bucket (~9.6 s at 0.1 Mpx/s); the video goes on.
+        sim.at(ms(400));
+        sim.input(view(2, "e1"));
+        sim.run_until(ms(400) + SETTLE);
+        assert_eq!(sim.encode_requests, [1, 2], "not encoded while withheld");
+        let told = withheld(&sim);
+        assert_eq!(told.len(), 1);
+        let (frame, reason, retry) = told[0];
+        assert_eq!((frame, reason), (3, WithholdReason::Rate));
+        let retry = retry.expect("the rate says when");
+        assert!((9_000..10_000).contains(&retry), "{retry} ms");
+        // It comes once the bucket can pay, if the view stayed.
+        sim.run_until(ms(400) + SETTLE + ms(retry + 5));
+        assert_eq!(sim.encode_requests, [1, 2, 3]);
+        sim.input(Input::LosslessEncoded(lossless(3)));
+        // 3 Mpx of this case shown: a fourth would pass its 3.5 Mpx total, and never comes.
+        let later = ms(400) + SETTLE + ms(retry + 1_000);
+        sim.at(later);
+        sim.input(view(3, "e2"));
+        sim.run_until(later + SETTLE + Duration::from_secs(20));
+        assert_eq!(sim.encode_requests, [1, 2, 3]);
+        assert_eq!(withheld(&sim)[1], (4, WithholdReason::CaseBudget, None));
+        let reported: Vec<_> = sim
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                SessionEvent::LosslessWithheld {
+                    reason,
+                    spent_px,
+                    frame_px,
+                    case,
+                    ..
+                } => Some((*reason, *spent_px, *frame_px, case.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            reported,
+            [
+                (WithholdReason::Rate, 2_000_000, 1_000_000, "c1"),
+                (WithholdReason::CaseBudget, 3_000_000, 1_000_000, "c1"),
+            ]
+        );
+        // The session goes on.
+        assert!(!sim.s.is_ending());
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //! - [`ports`]: the UDP port of the next session.
 //! - [`peer`]: the webrtc-rs peer connection.
 //! - [`pipeline`]: the blocking half (decrypted case → render → encode → PNG).
+//! - [`budget`]: the lossless budget (how many full-resolution pixels lossless frames may show).
 //! - [`rtcp`]: keyframe requests and loss reports from the browser.
 
+mod budget;
 pub mod machine;
 pub mod peer;
 pub mod pipeline;

@@ -249,6 +249,11 @@ impl Pipeline {
         &self.state
     }
 
+    /// Source pixels the last frame shows at full resolution (its lossless budget cost).
+    pub fn revealed_px(&self) -> u64 {
+        self.last.as_ref().map_or(0, |r| r.revealed_px)
+    }
+
     /// Caliper lengths of the last frame.
     pub fn measurements(&self) -> Vec<Option<f64>> {
         self.last

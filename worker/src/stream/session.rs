@@ -73,6 +73,7 @@ pub(super) async fn run(
         idle_timeout: Duration::from_secs(config.idle_timeout_secs),
         connect_timeout: Duration::from_secs(config.connect_timeout_secs),
         bitrate: config.bitrate,
+        lossless_budget: config.lossless_budget,
     };
     let watermark = pipeline.watermark().clone();
     // The first frame is rendered and encoded while the connection (ICE, DTLS, SCTP) comes up,
@@ -421,6 +422,7 @@ impl Driver {
             bytes: out.data.len() as u64,
             state: pipeline.state().clone(),
             measurements: pipeline.measurements(),
+            revealed_px: pipeline.revealed_px(),
         })
     }
 
@@ -766,6 +768,7 @@ mod tests {
             idle_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(8),
             bitrate: 1_000_000,
+            lossless_budget: Default::default(),
         };
         let guarded = Guarded {
             machine: Session::new(Instant::now(), params),
