@@ -29,10 +29,42 @@ export function renderHeader(user, routeName) {
   nav.hidden = false;
   menu.replaceChildren(userMenu(user));
   menu.hidden = false;
-  if (!user.password_set && !String(user.auth_method || "").startsWith("oidc:") && routeName !== "account") {
-    notice.append(h("div", { class: "notice", role: "note" },
+  if (!user.password_set && !String(user.auth_method || "").startsWith("oidc:") && routeName !== "account" && !dismissed(user)) {
+    const banner = h("div", { class: "notice", role: "note" },
       h("span", { text: t("notice.no_password") }), " ",
-      h("a", { href: "/account", text: t("notice.set_password") })));
+      h("a", { href: "/account", text: t("notice.set_password") }));
+    banner.append(h("button", {
+      type: "button", class: "notice-dismiss", id: "notice-dismiss",
+      "aria-label": t("notice.dismiss"), title: t("notice.dismiss"), text: "×",
+      onclick: () => {
+        dismiss(user);
+        banner.remove();
+        const main = document.getElementById("main");
+        if (main) main.focus({ preventScroll: true });
+      },
+    }));
+    notice.append(banner);
+  }
+}
+
+/** The "no password yet" notice, once dismissed, stays away for this browser tab's session. */
+function noticeKey(user) {
+  return `readroom.notice.no_password.${user.id || user.username}`;
+}
+
+function dismissed(user) {
+  try {
+    return sessionStorage.getItem(noticeKey(user)) === "1";
+  } catch {
+    return false;
+  }
+}
+
+function dismiss(user) {
+  try {
+    sessionStorage.setItem(noticeKey(user), "1");
+  } catch {
+    // Without storage it is dismissed for this page only.
   }
 }
 
