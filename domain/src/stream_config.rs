@@ -134,6 +134,11 @@ pub struct StreamConfig {
     /// How many full-resolution pixels lossless frames may show (a grading aid, not an export
     /// path).
     pub lossless_budget: LosslessBudgetConfig,
+    /// File holding the invisible watermark's key (at least 32 bytes; the server secret every
+    /// worker and `readroom watermark decode` share; docs/watermark.md). Read once at worker
+    /// start. Empty: the server fills in `<data_dir>/keys/watermark.key` (created 0600 by the
+    /// embedded default and the demo); a worker given none marks with a throw-away key.
+    pub watermark_key_file: PathBuf,
 }
 
 /// The lossless budget of one viewer session, in megapixels of source image shown at full
@@ -176,6 +181,7 @@ impl Default for StreamConfig {
             bitrate: 8_000_000,
             chunk_bytes: 16 * 1024,
             lossless_budget: LosslessBudgetConfig::default(),
+            watermark_key_file: PathBuf::new(),
         }
     }
 }

@@ -86,6 +86,7 @@ fn mark() -> Watermark {
         grader: "grader.kim".into(),
         session: uuid::Uuid::from_u128(7),
         unix_minute: 1000,
+        key: crate::watermark::test_key(7),
     }
 }
 
@@ -102,8 +103,8 @@ fn state(shape: &CaseShape) -> ViewState {
 }
 
 fn pixel(frame: &Frame, x: u32, y: u32) -> [u8; 3] {
-    let i = ((y * frame.width + x) * 3) as usize;
-    [frame.rgb[i], frame.rgb[i + 1], frame.rgb[i + 2] & 0xFE]
+    let [r, g, b] = crate::watermark::unmarked(&frame.rgb, frame.width, x, y, &mark());
+    [r, g, b & 0xFE]
 }
 
 #[test]
@@ -113,8 +114,8 @@ fn frames_have_the_viewport_size_and_the_watermark() {
     assert_eq!((out.frame.width, out.frame.height), (400, 240));
     assert_eq!(out.frame.rgb.len(), 400 * 240 * 3);
     assert_eq!(
-        crate::watermark::decode(400, 240, &out.frame.rgb),
-        Some((mark().session, 1000))
+        crate::watermark::decode(&mark().key, 400, 240, &out.frame.rgb).map(|d| d.session),
+        Some(crate::watermark::SessionPrefix::of(&mark().session))
     );
 }
 

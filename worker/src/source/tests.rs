@@ -297,6 +297,7 @@ fn a_synthetic_dicom_bundle_shows_its_oct_and_fundus() {
         grader: "grader".into(),
         session: uuid::Uuid::from_u128(1),
         unix_minute: 1,
+        key: crate::watermark::test_key(1),
     };
     let out = crate::render::render(&view, &shape, &mut images, &mark).unwrap();
     assert!(out.geometry.locator.is_some());

@@ -296,6 +296,8 @@ impl Streamer {
             grader: admission.label.clone(),
             session: Uuid::parse_str(&admission.session).unwrap_or(stream_id),
             unix_minute: (now_unix() / 60) as u32,
+            key: crate::watermark::worker_key(&inner.config.watermark_key_file)
+                .map_err(|err| OpenError::Internal(err.to_string()))?,
         };
         let store = Arc::clone(&inner.store);
         let handle = tokio::runtime::Handle::current();
