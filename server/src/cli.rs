@@ -118,10 +118,14 @@ pub enum AuditCommand {
 /// `watermark` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum WatermarkCommand {
-    /// Recover the viewer session and minute from a PNG screenshot of a lossless frame (or a
-    /// crop of one).
+    /// Recover the viewer session (its first 8 bytes) from a frame: a screenshot, a crop, a
+    /// JPEG, a rescaled copy or a grab of the video (PNG, JPEG, WebP…).
     Decode {
-        /// The PNG file.
+        /// The watermark key (default: `stream.watermark_key_file`, else
+        /// `<data_dir>/keys/watermark.key`).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// The picture.
         png: PathBuf,
     },
 }
@@ -224,8 +228,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::audit_cmd::export_cmd(&config, output, from).await
         }
         Command::Audit(AuditCommand::Checkpoint) => crate::audit_cmd::checkpoint_cmd(&config).await,
-        Command::Watermark(WatermarkCommand::Decode { png }) => {
-            crate::worker_cmd::watermark_decode(&png)
+        Command::Watermark(WatermarkCommand::Decode { key_file, png }) => {
+            crate::worker_cmd::watermark_decode(&config, key_file.as_deref(), &png)
         }
         Command::Worker(args) => crate::worker_cmd::worker(config, args).await,
         Command::ServerKey => {

@@ -12,11 +12,31 @@ mod imp {
     use crate::cli::{KeygenArgs, WorkerArgs};
     use crate::config::Config;
 
-    /// Largest screenshot `watermark decode` reads (pixels), so a hostile PNG cannot exhaust memory.
-    const MAX_WATERMARK_PIXELS: u64 = 64 * 1024 * 1024;
+    /// Largest picture `watermark decode` reads (pixels), so a hostile file cannot exhaust
+    /// memory (the detector holds ~12 bytes per pixel).
+    const MAX_WATERMARK_PIXELS: u64 = 24 * 1024 * 1024;
 
-    /// `readroom watermark decode`: the viewer session and minute hidden in a lossless frame.
-    pub fn watermark_decode(path: &Path) -> anyhow::Result<()> {
+    /// The watermark key file: `--key-file`, else `stream.watermark_key_file`, else
+    /// `<data_dir>/keys/watermark.key`.
+    pub fn watermark_key_path(config: &Config, key_file: Option<&Path>) -> std::path::PathBuf {
+        match key_file {
+            Some(path) => path.to_owned(),
+            None if !config.stream.watermark_key_file.as_os_str().is_empty() => {
+                config.stream.watermark_key_file.clone()
+            }
+            None => config.data_dir.join("keys").join("watermark.key"),
+        }
+    }
+
+    /// `readroom watermark decode`: the viewer session (its first 8 bytes) hidden in a frame,
+    /// a screenshot, a crop, a JPEG, a rescaled copy or a grab of the video.
+    pub fn watermark_decode(
+        config: &Config,
+        key_file: Option<&Path>,
+        path: &Path,
+    ) -> anyhow::Result<()> {
+        let key_path = watermark_key_path(config, key_file);
+        let key = readroom_worker::watermark::WatermarkKey::load(&key_path)?;
         let reader = image::ImageReader::open(path)
             .with_context(|| format!("cannot open {}", path.display()))?
             .with_guessed_format()
@@ -26,30 +46,31 @@ mod imp {
             .with_context(|| format!("{} is not a readable image", path.display()))?;
         if u64::from(width) * u64::from(height) > MAX_WATERMARK_PIXELS {
             anyhow::bail!(
-                "{} is {width}×{height}: larger than this command reads",
+                "{} is {width}×{height}: larger than this command reads (scale it down first)",
                 path.display()
             );
         }
         let image = image::open(path)
             .with_context(|| format!("{} is not a readable image", path.display()))?
             .to_rgb8();
-        let Some((session, minute)) =
-            readroom_worker::watermark::decode(image.width(), image.height(), image.as_raw())
+        let Some(found) =
+            readroom_worker::watermark::decode(&key, image.width(), image.height(), image.as_raw())
         else {
             anyhow::bail!(
-                "no readroom watermark found in {} (it survives only lossless copies: PNG screenshots of the LOSSLESS view, not photos or JPEGs)",
-                path.display()
+                "no mark found in {} with key {} (wrong key, no readroom frame, or too small or too damaged: it needs about 200×200 frame pixels)",
+                path.display(),
+                key.fingerprint()
             );
         };
-        let when = time::OffsetDateTime::from_unix_timestamp(i64::from(minute) * 60)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_else(|| format!("minute {minute}"));
-        println!("viewer session {session}");
-        println!("session started {when}");
+        println!("viewer session {}", found.session);
+        println!(
+            "found at scale {:.2}, sync {:.1}, {} of {} coded bits corrected, key {}",
+            found.scale,
+            found.sync,
+            found.corrected_bits,
+            readroom_worker::watermark::CODED_BITS,
+            key.fingerprint()
+        );
         Ok(())
     }
 
@@ -186,7 +207,11 @@ mod imp {
     }
 
     /// Refused: no worker in this build.
-    pub fn watermark_decode(_path: &Path) -> anyhow::Result<()> {
+    pub fn watermark_decode(
+        _config: &Config,
+        _key_file: Option<&Path>,
+        _path: &Path,
+    ) -> anyhow::Result<()> {
         Err(absent("watermark decode"))
     }
 

@@ -405,33 +405,56 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
     );
 }
 
-/// `readroom watermark decode` recovers the session from a marked PNG (and a crop of it) and
-/// says clearly when there is no mark.
+/// `readroom watermark decode` recovers the viewer session prefix from a marked PNG (and a
+/// JPEG crop of it) with the data directory's key or `--key-file`, and says clearly when there
+/// is no mark.
 #[test]
 fn watermark_decode_reads_a_lossless_frame() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let (width, height) = (320u32, 240u32);
-    let mut rgb: Vec<u8> = (0..width * height * 3).map(|i| (i % 251) as u8).collect();
+    let key_path = data.join("keys").join("watermark.key");
+    let (key, created) =
+        readroom_worker::watermark::WatermarkKey::load_or_create(&key_path).unwrap();
+    assert!(created);
+    let (width, height) = (480u32, 320u32);
+    let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let v = (60 + x / 4 + y / 5 + (x * 7 + y * 13) % 5) as u8;
+            rgb.extend_from_slice(&[v, v / 2 + 20, v / 3 + 10]);
+        }
+    }
     let session = uuid::Uuid::new_v4();
     let mark = readroom_worker::watermark::Watermark {
         grader: "kim".into(),
         session,
         unix_minute: 29_000_000,
+        key: std::sync::Arc::new(key),
     };
     readroom_worker::watermark::embed(width, height, &mut rgb, &mark);
     let frame = image::RgbImage::from_raw(width, height, rgb).unwrap();
     let png = tmp.path().join("frame.png");
     frame.save(&png).unwrap();
+    let prefix = readroom_worker::watermark::SessionPrefix::of(&session).to_string();
+    assert!(session.to_string().starts_with(&prefix));
     let decoded = readroom(&data, &["watermark", "decode", png.to_str().unwrap()]);
     assert!(decoded.status.success(), "{}", text(&decoded.stderr));
-    assert!(text(&decoded.stdout).contains(&format!("viewer session {session}")));
-    let crop = image::imageops::crop_imm(&frame, 37, 21, 100, 80).to_image();
-    let cropped = tmp.path().join("crop.png");
+    assert!(text(&decoded.stdout).contains(&format!("viewer session {prefix}")));
+    let crop = image::imageops::crop_imm(&frame, 37, 21, 260, 240).to_image();
+    let cropped = tmp.path().join("crop.jpg");
     crop.save(&cropped).unwrap();
-    let decoded = readroom(&data, &["watermark", "decode", cropped.to_str().unwrap()]);
+    let decoded = readroom(
+        &data,
+        &[
+            "watermark",
+            "decode",
+            "--key-file",
+            key_path.to_str().unwrap(),
+            cropped.to_str().unwrap(),
+        ],
+    );
     assert!(
-        text(&decoded.stdout).contains(&session.to_string()),
+        text(&decoded.stdout).contains(&prefix),
         "{}",
         text(&decoded.stderr)
     );
@@ -441,7 +464,7 @@ fn watermark_decode_reads_a_lossless_frame() {
     let none = readroom(&data, &["watermark", "decode", plain.to_str().unwrap()]);
     assert!(!none.status.success());
     assert!(
-        text(&none.stderr).contains("no readroom watermark found"),
+        text(&none.stderr).contains("no mark found"),
         "{}",
         text(&none.stderr)
     );
