@@ -51,6 +51,16 @@ pub struct TicketClaims {
     /// the sign-in session that asked for it (0: no limit beyond the worker's own timeouts).
     #[serde(default)]
     pub not_after: i64,
+    /// Full-resolution pixels of this case the server has on record as already shown
+    /// losslessly to this user in the last 24 hours: the worker's lossless budget for the case
+    /// starts there, so a new connection does not start a fresh budget (0 in tickets from
+    /// before December 2026).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lossless_spent_px: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// Why a ticket was refused.
@@ -182,6 +192,7 @@ mod tests {
             prior_bundle: None,
             label: "grader.one".into(),
             not_after: 0,
+            lossless_spent_px: 0,
         }
     }
 

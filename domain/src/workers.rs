@@ -349,6 +349,10 @@ pub struct LosslessRecord {
     pub bytes: u64,
     /// What the browser said after re-hashing (None: it did not say).
     pub verified: Option<bool>,
+    /// Source pixels it shows at full resolution: its cost to the lossless budget (0 in
+    /// records from before December 2026).
+    #[serde(default)]
+    pub revealed_px: u64,
 }
 
 /// One ended session, for the record.

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | grader | view the images of cases assigned to it as grader (with the grader role in that study) |
 //! | adjudicator | view the images of cases assigned to it as adjudicator (with the role in that study) |
-//! | coordinator | the study's case list, metadata and assignments; no images unless also assigned |
+//! | coordinator | the study's case list, metadata and assignments; no images unless also assigned; none of it in a study where the user also grades (blinding) |
 //! | auditor | the audit log and statistics; never images |
 //! | admin | users and role grants; no images unless also assigned |
 
@@ -78,8 +78,14 @@ impl Principal {
     }
 
     /// Whether the user coordinates `study`: its cases, assignments, progress and exports.
+    ///
+    /// Blinding by construction: a user who grades in the study does not coordinate it, even
+    /// with the grant (exports and assignments would show them the other graders' values of
+    /// cases they still have to grade). The grant is refused when given
+    /// ([`blinding_conflict`]); one that exists anyway (given before, or mapped from an identity
+    /// provider's groups) gives nothing.
     pub fn coordinates(&self, study: Uuid) -> bool {
-        self.has_in_study(Role::Coordinator, study)
+        self.has_in_study(Role::Coordinator, study) && !self.has_in_study(Role::Grader, study)
     }
 
     /// Whether the user may stream images at all (a grader or adjudicator somewhere): who gets
@@ -114,6 +120,25 @@ impl Principal {
                 .iter()
                 .any(|grant| grant.study.is_none_or(|s| s == study))
     }
+}
+
+/// Whether granting `role` in `study` (`None`: every study) to a user who holds `grants` would
+/// make them both a grader and a coordinator of one study: the grant that conflicts, if any.
+/// A grader must stay blind to the other graders' values, which a coordinator sees.
+pub fn blinding_conflict(grants: &[Grant], role: Role, study: Option<Uuid>) -> Option<Grant> {
+    let other = match role {
+        Role::Grader => Role::Coordinator,
+        Role::Coordinator => Role::Grader,
+        _ => return None,
+    };
+    let overlaps = |a: Option<Uuid>, b: Option<Uuid>| match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    grants
+        .iter()
+        .find(|grant| grant.role == other && overlaps(grant.study, study))
+        .copied()
 }
 
 #[cfg(test)]
@@ -167,6 +192,32 @@ mod tests {
             global.case_access(&case(&[AssignmentRole::Grader])),
             Some(CaseAccess::View)
         );
+    }
+
+    #[test]
+    fn a_grader_does_not_coordinate_the_study_they_grade() {
+        let both = principal(&[
+            (Role::Coordinator, Some(STUDY)),
+            (Role::Grader, Some(STUDY)),
+        ]);
+        assert!(!both.coordinates(STUDY));
+        assert_eq!(both.case_access(&case(&[])), None);
+        let elsewhere = principal(&[
+            (Role::Coordinator, Some(STUDY)),
+            (Role::Grader, Some(OTHER_STUDY)),
+        ]);
+        assert!(elsewhere.coordinates(STUDY));
+        let global_grader = principal(&[(Role::Coordinator, Some(STUDY)), (Role::Grader, None)]);
+        assert!(!global_grader.coordinates(STUDY));
+
+        let grants = |list: &[(Role, Option<Uuid>)]| principal(list).grants;
+        let grader_here = grants(&[(Role::Grader, Some(STUDY))]);
+        assert!(blinding_conflict(&grader_here, Role::Coordinator, Some(STUDY)).is_some());
+        assert!(blinding_conflict(&grader_here, Role::Coordinator, None).is_some());
+        assert!(blinding_conflict(&grader_here, Role::Coordinator, Some(OTHER_STUDY)).is_none());
+        assert!(blinding_conflict(&grader_here, Role::Adjudicator, Some(STUDY)).is_none());
+        let coordinator_everywhere = grants(&[(Role::Coordinator, None)]);
+        assert!(blinding_conflict(&coordinator_everywhere, Role::Grader, Some(STUDY)).is_some());
     }
 
     #[test]

@@ -183,7 +183,47 @@ async fn workflow_end_to_end(backend: Backend) {
         json!({ "dr_grade": { "OD": 1, "OS": 0 } })
     );
     assert_eq!(reopened.body["assignment"]["status"], "in_progress");
+    // Grade evidence is what the worker recorded: a lossless hash no worker sent to this
+    // grader for this case is refused (here: sent to the other grader, then sent to nobody).
     let sha = "ab".repeat(32);
+    let first_id: Uuid = first.parse().unwrap();
+    let recorded = |user: Uuid, stream: u128| readroom_server::db::lossless_frames::LosslessFrame {
+        stream_id: Uuid::from_u128(stream),
+        frame: 7,
+        user_id: user,
+        case_id: first_id,
+        sha256: sha.clone(),
+        bytes: 1234,
+        revealed_px: 500_000,
+        state: json!({ "layout": "single", "slice": 12 }).to_string(),
+        sent_unix: 1_800_000_000,
+    };
+    app.db()
+        .record_lossless_frame(&recorded(team.graders[1].id, 1))
+        .await
+        .unwrap();
+    let unattested = one
+        .post(
+            &format!("/api/cases/{first}/grade"),
+            json!({ "values": icdr(1, 0), "lossless_sha256": sha }),
+        )
+        .await;
+    expect(
+        &unattested,
+        422,
+        "a lossless frame never sent to this grader",
+    );
+    assert_eq!(
+        unattested.body["error"]["problems"][0]["code"], "not_sent",
+        "{}",
+        unattested.body
+    );
+    assert!(
+        app.db()
+            .record_lossless_frame(&recorded(team.graders[0].id, 2))
+            .await
+            .unwrap()
+    );
     let submitted = one
         .post(
             &format!("/api/cases/{first}/grade"),
@@ -1280,7 +1320,85 @@ async fn rounds_go_to_the_least_loaded_adjudicator(backend: Backend) {
     assert_eq!(load.get(&adjudicators[1].id), Some(&2), "{load:?}");
 }
 
+/// Issue 17, finding 6: a user who grades in a study does not see, as a coordinator of it, the
+/// other graders' values of cases they still have to grade. The admin API refuses to make a
+/// grader a coordinator of their study (and the reverse), naming the conflict; a user who holds
+/// both anyway (granted before, or mapped from an identity provider) gets no coordinator access
+/// to that study: no export, no case list, no assignments.
+async fn a_grader_cannot_coordinate_the_study_they_grade(backend: Backend) {
+    let (app, cases, graders, coordinator) = small_study(backend, 2).await;
+    // g.two grades case 0: the values a blinded g.one must not see.
+    let mut two = app.sign_in(&graders[1]).await;
+    let grade = json!({ "dr_grade": { "od": 2, "os": 1 }, "dme": { "od": "none", "os": "none" } });
+    let _ = put(
+        &mut two,
+        &format!("/api/cases/{}/draft", cases[0].id),
+        json!({ "values": grade }),
+    )
+    .await;
+    let admin = app.user("admin.blind", &[(Role::Admin, None)]).await;
+    let mut admin = app.sign_in(&admin).await;
+    for (user, role) in [(&graders[0], "coordinator"), (&coordinator, "grader")] {
+        let refused = admin
+            .post(
+                &format!("/api/admin/users/{}/roles", user.id),
+                json!({ "role": role, "study": "SMALL" }),
+            )
+            .await;
+        expect(&refused, 409, "a grader-coordinator of one study");
+        let message = refused.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains("blinding"), "{}", refused.body);
+        assert!(message.contains("SMALL"), "{}", refused.body);
+    }
+    let created = admin
+        .post(
+            "/api/admin/users",
+            json!({ "username": "both.new", "display_name": "Both", "roles": [
+                { "role": "grader", "study": "SMALL" }, { "role": "coordinator" } ] }),
+        )
+        .await;
+    expect(&created, 409, "a new user with both");
+    // Granted anyway, below the API: the coordinator grant gives nothing in that study.
+    let study = app
+        .db()
+        .study_by_code(&StudyCode::new("SMALL").unwrap())
+        .await
+        .unwrap();
+    app.db()
+        .grant_role(graders[0].id, Role::Coordinator, Some(study.id), None)
+        .await
+        .unwrap();
+    let mut one = app.sign_in(&graders[0]).await;
+    for path in [
+        "/api/studies/SMALL/export?format=csv&table=versions",
+        "/api/studies/SMALL/export?format=json",
+        "/api/studies/SMALL/cases",
+    ] {
+        let reply = one.get(path).await;
+        assert_eq!(reply.status, 403, "{path}: {}", reply.body);
+    }
+    let case = one.get(&format!("/api/cases/{}", cases[0].id)).await;
+    assert!(
+        case.body.get("assignments").is_none_or(Value::is_null)
+            || case.body["assignments"] == json!([]),
+        "no other graders' assignments: {}",
+        case.body
+    );
+    // The real coordinator still has it all.
+    let mut coord = app.sign_in(&coordinator).await;
+    expect(
+        &coord
+            .get("/api/studies/SMALL/export?format=csv&table=versions")
+            .await,
+        200,
+        "the coordinator's export",
+    );
+}
+
 crate::on_both_backends!(
+    a_grader_cannot_coordinate_the_study_they_grade,
     workflow_end_to_end,
     concurrent_and_double_submissions,
     bad_inputs_are_refused_and_lose_nothing,

@@ -633,9 +633,11 @@ async fn disabling_a_grader_ends_their_open_stream_in_embedded_mode() {
 
 /// Issue 17, finding 1: the lossless settle is not an export path. A script that steps through
 /// an OCT volume and waits on every B-scan for its lossless frame gets a few, then the worker
-/// withholds them (the session's lossless budget, here 1 Mpx with next to no refill): the page
-/// is told why and stays LOSSY, the stream goes on, the worker's record in the audit log holds
-/// only what was sent, and the auditor sees a `bulk_extraction` flag on the case.
+/// withholds them (the session's lossless budget, here a 1 Mpx burst with next to no refill):
+/// the page is told why and stays LOSSY, the stream goes on, the worker's record in the audit
+/// log holds only what was sent, and the auditor sees a `bulk_extraction` flag on the case.
+/// Opening the case again (a new connection) does not start a new budget for it: the case's
+/// total (1.5 Mpx here) counts what the server recorded of the first session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lossless_budget_stops_a_script_exporting_an_oct_volume() {
     browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
@@ -643,7 +645,7 @@ async fn the_lossless_budget_stops_a_script_exporting_an_oct_volume() {
         config.stream.lossless_budget = readroom_domain::stream_config::LosslessBudgetConfig {
             burst_mpx: 1.0,
             mpx_per_s: 0.001,
-            case_mpx: 1000.0,
+            case_mpx: 1.5,
         };
     })
     .await;
@@ -712,4 +714,33 @@ async fn the_lossless_budget_stops_a_script_exporting_an_oct_volume() {
         .collect();
     assert_eq!(bulk.len(), 1, "{}", flags.body);
     assert_eq!(bulk[0]["details"]["reason"], "rate", "{}", flags.body);
+
+    // Again, on a new connection: the case's total carries over, and stops it sooner.
+    let again: Value = browser::run_script_async(
+        "stream-extract.mjs",
+        json!({
+            "base_url": app.url,
+            "link_url": app.link(&grader).await,
+            "case_id": case.id.to_string(),
+            "steps": 4,
+            "wait_ms": 1500,
+        }),
+        Duration::from_secs(120),
+    )
+    .await
+    .expect("second browser run");
+    println!("second extraction run: {again}");
+    let reasons: Vec<&str> = again["withheld"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["reason"].as_str())
+        .collect();
+    assert!(reasons.contains(&"case_budget"), "{again}");
+    let shown = app
+        .db()
+        .lossless_px_shown(grader.id, case.id, 0)
+        .await
+        .unwrap();
+    assert!(shown <= 1_500_000, "{shown} px shown of the case in all");
 }

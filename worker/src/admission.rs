@@ -33,6 +33,9 @@ pub struct Admission {
     /// Unix second at which the session must end (0: no limit); see
     /// `readroom_domain::ticket::TicketClaims::not_after`.
     pub not_after: i64,
+    /// Full-resolution pixels of the case already shown losslessly to the user (the budget
+    /// starts there); see `TicketClaims::lossless_spent_px`.
+    pub lossless_spent_px: u64,
 }
 
 /// Why a ticket or request was refused.
@@ -138,6 +141,7 @@ impl From<TicketClaims> for Admission {
             prior_bundle: claims.prior_bundle,
             label: claims.label,
             not_after: claims.not_after,
+            lossless_spent_px: claims.lossless_spent_px,
         }
     }
 }
@@ -170,6 +174,7 @@ mod tests {
             prior_bundle: None,
             label: "grader".into(),
             not_after: 0,
+            lossless_spent_px: 0,
         })
     }
 
@@ -270,6 +275,7 @@ mod tests {
             prior_bundle: None,
             label: "grader".into(),
             not_after: 0,
+            lossless_spent_px: 0,
         };
         assert_eq!(admission.check_case("c1"), Ok(()));
         assert_eq!(admission.check_case("c2"), Err(AdmissionError::OtherCase));

@@ -45,6 +45,7 @@ mod cases;
 mod error;
 pub mod grading;
 mod identity;
+pub mod lossless_frames;
 pub mod model;
 mod signin_counters;
 pub mod streams;

@@ -50,6 +50,12 @@ pub enum GradingError {
     /// The request conflicts with the stored state (stale draft, double submit).
     #[error("{0}")]
     Conflict(String),
+    /// The grade names a lossless frame (`lossless_sha256`) that no worker sent to the caller
+    /// for this case: grade evidence is what the worker recorded, not what the browser says.
+    #[error(
+        "lossless_sha256 names no lossless frame a worker sent you for this case; grade on the LOSSLESS view (or send no hash)"
+    )]
+    Unattested,
     /// Stored data is not what it should be (a form that no longer parses).
     #[error("{0}")]
     Corrupt(String),
@@ -288,6 +294,37 @@ impl Context {
             }
         };
         Ok((render_state, sha))
+    }
+}
+
+/// How long a grade naming a lossless frame waits for the worker's record of it (a worker
+/// process forwards its events asynchronously; the grader may be quicker).
+const EVIDENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Checks that `sha256`, if any, is a lossless frame a worker recorded sending to `user` for
+/// `case` (waiting up to [`EVIDENCE_WAIT`] for a record still on its way).
+pub async fn check_evidence(
+    db: &Db,
+    user: Uuid,
+    case: Uuid,
+    sha256: Option<&str>,
+) -> Result<(), GradingError> {
+    let Some(sha256) = sha256 else {
+        return Ok(());
+    };
+    let deadline = tokio::time::Instant::now() + EVIDENCE_WAIT;
+    loop {
+        if !db
+            .lossless_frames_sent(user, case, sha256)
+            .await?
+            .is_empty()
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(GradingError::Unattested);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
@@ -530,6 +567,7 @@ pub async fn submit(
     let loaded = current_form(db, &study).await?;
     let normalized = check_values(&loaded.form, values, Mode::Submit)?;
     let (render_state, lossless_sha256) = context.checked()?;
+    check_evidence(db, signed_in.user.id, case.id, lossless_sha256.as_deref()).await?;
     let reason = reason.map(check_reason).transpose()?;
     let viewed = viewing(db, signed_in.user.id, case, &assignment, &normalized).await?;
     let new = NewGrade {
@@ -634,6 +672,7 @@ pub async fn amend(
     let loaded = current_form(db, &study).await?;
     let normalized = check_values(&loaded.form, values, Mode::Submit)?;
     let (render_state, lossless_sha256) = context.checked()?;
+    check_evidence(db, signed_in.user.id, case.id, lossless_sha256.as_deref()).await?;
     let reason = check_reason(reason)?;
     let grade = db
         .amend_grade(

@@ -13,6 +13,7 @@ use super::AppError;
 use super::extract::{ApiJson, ApiPath};
 use super::format::rfc3339_unix;
 use super::me::study_codes;
+use crate::access::{Grant, blinding_conflict};
 use crate::audit::user_target;
 use crate::auth::{self, SignedIn, flows};
 use crate::db::{DbError, NewUser, Role, RoleGrant, StudyCode, User};
@@ -150,6 +151,31 @@ pub struct CreatedUser {
     pub expires_at: String,
 }
 
+/// 409 when granting `role` in `study` would make a grader a coordinator of a study they
+/// grade ([`blinding_conflict`]), naming both grants.
+async fn refuse_blinding_conflict(
+    state: &AppState,
+    held: &[Grant],
+    role: Role,
+    study: Option<Uuid>,
+) -> Result<(), AppError> {
+    let Some(conflict) = blinding_conflict(held, role, study) else {
+        return Ok(());
+    };
+    let codes = study_codes(&state.db).await?;
+    let name = |study: Option<Uuid>| match study {
+        None => "every study".to_owned(),
+        Some(id) => codes
+            .get(&id)
+            .map_or_else(|| id.to_string(), |code| format!("study {code}")),
+    };
+    Err(AppError::Conflict(format!(
+        "blinding: this user is a {} in {}; a grader cannot also coordinate a study they grade (a coordinator sees the other graders' values). Revoke one role first",
+        conflict.role,
+        name(conflict.study)
+    )))
+}
+
 async fn resolve_grant(
     state: &AppState,
     request: &GrantRequest,
@@ -225,7 +251,13 @@ pub async fn create_user(
     }
     let mut grants = Vec::new();
     for request in &body.roles {
-        grants.push(resolve_grant(&state, request).await?);
+        let (role, study) = resolve_grant(&state, request).await?;
+        let held: Vec<Grant> = grants
+            .iter()
+            .map(|&(role, study)| Grant { role, study })
+            .collect();
+        refuse_blinding_conflict(&state, &held, role, study).await?;
+        grants.push((role, study));
     }
     let user = state
         .db
@@ -389,6 +421,17 @@ pub async fn grant(
 ) -> Result<(StatusCode, Json<GrantView>), AppError> {
     let user = state.db.user_by_id(id).await?;
     let (role, study) = resolve_grant(&state, &body).await?;
+    let held: Vec<Grant> = state
+        .db
+        .roles_of(user.id)
+        .await?
+        .into_iter()
+        .map(|grant| Grant {
+            role: grant.role,
+            study: grant.study_id,
+        })
+        .collect();
+    refuse_blinding_conflict(&state, &held, role, study).await?;
     let grant = state
         .db
         .grant_role(user.id, role, study, Some(signed_in.user.id))

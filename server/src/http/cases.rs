@@ -542,6 +542,10 @@ pub async fn mint_ticket(
     }))
 }
 
+/// How far back the lossless pixels a user was shown of a case count against the case's
+/// lossless budget (`stream.lossless_budget.case_mpx`): a day.
+const LOSSLESS_BUDGET_WINDOW_SECS: i64 = 24 * 60 * 60;
+
 /// Signs a streaming ticket for a case the user may view (assigned graders and adjudicators);
 /// 404 otherwise. The ticket carries the bundle keys, so the worker needs no database.
 pub async fn view_ticket(
@@ -560,7 +564,17 @@ pub async fn view_ticket(
         Some(id) => Some(state.db.bundle_by_id(id).await?.object_key),
         None => None,
     };
-    let expires = auth::now_unix() + TICKET_SECONDS;
+    let now = auth::now_unix();
+    let expires = now + TICKET_SECONDS;
+    // The lossless budget of this case carries over from the user's earlier sessions.
+    let lossless_spent_px = state
+        .db
+        .lossless_px_shown(
+            signed_in.user.id,
+            case.id,
+            now - LOSSLESS_BUDGET_WINDOW_SECS,
+        )
+        .await?;
     let ticket = state.auth.tickets.sign(&TicketClaims {
         id: Uuid::new_v4().to_string(),
         user: signed_in.user.id.to_string(),
@@ -572,6 +586,7 @@ pub async fn view_ticket(
         prior_bundle,
         label: signed_in.user.username.clone(),
         not_after: signed_in.session.expires_unix,
+        lossless_spent_px,
     });
     Ok((ticket, expires))
 }

@@ -56,6 +56,14 @@ impl From<GradingError> for AppError {
             },
             GradingError::BadRequest(message) => AppError::BadRequest(message),
             GradingError::Conflict(message) => AppError::Conflict(message),
+            GradingError::Unattested => AppError::Invalid {
+                message: err.to_string(),
+                problems: serde_json::json!([{
+                    "field": "lossless_sha256",
+                    "code": "not_sent",
+                    "message": err.to_string(),
+                }]),
+            },
             GradingError::Corrupt(message) => AppError::Internal(message),
             GradingError::Db(err) => err.into(),
             GradingError::Audit(err) => err.into(),

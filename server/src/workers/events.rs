@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::audit::{Audit, case_target, event_by};
 use crate::db::Db;
+use crate::db::lossless_frames::LosslessFrame;
 
 /// Records one event from `worker`.
 pub async fn handle(
@@ -59,6 +60,24 @@ pub async fn handle(
         } => {
             let user_id = Uuid::parse_str(user)?;
             let case_id = Uuid::parse_str(case)?;
+            // Grade evidence is checked against this row; a delivery seen twice is recorded
+            // (and audited) once.
+            let first = db
+                .record_lossless_frame(&LosslessFrame {
+                    stream_id: *stream_id,
+                    frame: i64::try_from(record.frame).unwrap_or(i64::MAX),
+                    user_id,
+                    case_id,
+                    sha256: record.sha256.to_ascii_lowercase(),
+                    bytes: i64::try_from(record.bytes).unwrap_or(i64::MAX),
+                    revealed_px: i64::try_from(record.revealed_px).unwrap_or(i64::MAX),
+                    state: serde_json::to_string(state)?,
+                    sent_unix: crate::auth::now_unix(),
+                })
+                .await?;
+            if !first {
+                return Ok(());
+            }
             audit
                 .record(event_by(
                     Action::StreamLosslessSent,

@@ -104,6 +104,13 @@ impl LosslessBudget {
         }
     }
 
+    /// Counts `spent` full-resolution pixels of `case` as already shown (the server's record
+    /// of earlier sessions, from the ticket), unless more were counted here.
+    pub fn preload(&mut self, case: &str, spent: u64) {
+        let entry = self.per_case.entry(case.to_owned()).or_insert(0.0);
+        *entry = entry.max(spent as f64);
+    }
+
     /// Spends `cost` full-resolution pixels on a frame of `case` sent at `now`.
     pub fn charge(&mut self, now: Instant, case: &str, cost: u64) {
         self.refill(now);

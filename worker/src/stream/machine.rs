@@ -72,6 +72,8 @@ pub struct Params {
     pub bitrate: u32,
     /// How many full-resolution pixels lossless frames may show.
     pub lossless_budget: LosslessBudgetConfig,
+    /// Full-resolution pixels of the case already shown to the user in earlier sessions.
+    pub lossless_spent_px: u64,
 }
 
 /// The case a switch opened.
@@ -83,6 +85,8 @@ pub struct OpenedCase {
     pub shape: CaseShape,
     /// The new ticket's absolute end of the session.
     pub not_after: Option<Instant>,
+    /// Full-resolution pixels of that case already shown to the user (from the ticket).
+    pub lossless_spent_px: u64,
 }
 
 /// A frame the pipeline made and the driver wrote to the video track.
@@ -369,6 +373,8 @@ impl Session {
     /// A session starting at `now`, its first frame being rendered (feed
     /// [`Input::FirstFrameReady`] when it is).
     pub fn new(now: Instant, params: Params) -> Session {
+        let mut budget = LosslessBudget::new(now, &params.lossless_budget);
+        budget.preload(&params.case, params.lossless_spent_px);
         Session {
             stream_id: params.stream_id,
             user: params.user,
@@ -405,7 +411,7 @@ impl Session {
             window_start: now,
             window_count: 0,
             lossless_states: HashMap::new(),
-            budget: LosslessBudget::new(now, &params.lossless_budget),
+            budget,
             current_revealed: 0,
             counters: Counters::default(),
             outputs: VecDeque::new(),
@@ -579,6 +585,7 @@ impl Session {
                 match result {
                     Ok(opened) => {
                         self.prerendered = None;
+                        self.budget.preload(&opened.case, opened.lossless_spent_px);
                         self.case = opened.case;
                         self.shape = opened.shape;
                         self.not_after = opened.not_after;
@@ -624,6 +631,7 @@ impl Session {
                     sha256: out.sha256.clone(),
                     bytes: 0,
                     verified: None,
+                    revealed_px: self.current_revealed,
                 });
                 if let Some(state) = &self.current_state {
                     self.lossless_states.insert(out.frame, state.clone());
@@ -984,6 +992,7 @@ mod tests {
             connect_timeout: CONNECT,
             bitrate: BITRATE,
             lossless_budget: LosslessBudgetConfig::default(),
+            lossless_spent_px: 0,
         }
     }
 
@@ -1186,6 +1195,7 @@ mod tests {
                             case: ticket,
                             shape: shape(&["e9"]),
                             not_after: None,
+                            lossless_spent_px: 0,
                         }));
                         if result.is_ok() {
                             self.exam = "e9".into();
@@ -1542,6 +1552,7 @@ mod tests {
             case: "c2".into(),
             shape: shape(&["e9"]),
             not_after: Some(t0 + ms(3000)),
+            lossless_spent_px: 0,
         }));
         sim.input(text(
             serde_json::json!({"v": VERSION, "type": "open_case", "seq": 7, "ticket": "t2"}),
@@ -1716,6 +1727,7 @@ mod tests {
                 sha256: "hash-2".into(),
                 bytes: 3000,
                 verified: None,
+                revealed_px: 500_000,
             }]
         );
         assert_eq!(report.end, EndReason::Revoked);

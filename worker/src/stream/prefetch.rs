@@ -181,6 +181,7 @@ mod tests {
             prior_bundle: None,
             label: "grader".into(),
             not_after: 0,
+            lossless_spent_px: 0,
         }
     }
 

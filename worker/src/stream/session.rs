@@ -74,6 +74,7 @@ pub(super) async fn run(
         connect_timeout: Duration::from_secs(config.connect_timeout_secs),
         bitrate: config.bitrate,
         lossless_budget: config.lossless_budget,
+        lossless_spent_px: admission.lossless_spent_px,
     };
     let watermark = pipeline.watermark().clone();
     // The first frame is rendered and encoded while the connection (ICE, DTLS, SCTP) comes up,
@@ -550,6 +551,7 @@ impl Driver {
                         .map(|p| p.shape().clone())
                         .unwrap_or_default(),
                     not_after: lifetime_deadline(now, SystemTime::now(), next.not_after),
+                    lossless_spent_px: next.lossless_spent_px,
                 };
                 self.admission = next;
                 Ok(opened)
@@ -769,6 +771,7 @@ mod tests {
             connect_timeout: Duration::from_secs(8),
             bitrate: 1_000_000,
             lossless_budget: Default::default(),
+            lossless_spent_px: 0,
         };
         let guarded = Guarded {
             machine: Session::new(Instant::now(), params),
