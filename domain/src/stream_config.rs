@@ -157,9 +157,9 @@ pub struct LosslessBudgetConfig {
 impl Default for LosslessBudgetConfig {
     fn default() -> LosslessBudgetConfig {
         LosslessBudgetConfig {
-            burst_mpx: 24.0,
-            mpx_per_s: 0.5,
-            case_mpx: 96.0,
+            burst_mpx: 6.0,
+            mpx_per_s: 0.25,
+            case_mpx: 48.0,
         }
     }
 }

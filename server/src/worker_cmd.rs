@@ -28,6 +28,31 @@ mod imp {
         }
     }
 
+    /// The watermark key file a worker (a process, or the embedded one) marks frames with:
+    /// `stream.watermark_key_file` if set (it must then exist), else
+    /// `<data_dir>/keys/watermark.key`, created (0600) on first use. A worker that cannot
+    /// create it marks with a throw-away key nobody can decode (an empty path), with an error
+    /// in the log; every worker and the decoder must be given the same file.
+    pub fn worker_watermark_key(config: &Config) -> std::path::PathBuf {
+        if !config.stream.watermark_key_file.as_os_str().is_empty() {
+            return config.stream.watermark_key_file.clone();
+        }
+        let path = watermark_key_path(config, None);
+        match readroom_worker::watermark::WatermarkKey::load_or_create(&path) {
+            Ok((key, created)) => {
+                if created {
+                    tracing::warn!(path = %path.display(), fingerprint = key.fingerprint(),
+                        "created a watermark key; give every worker and `readroom watermark decode` this same file (stream.watermark_key_file)");
+                }
+                path
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "no watermark key: frames are marked with a throw-away key nobody can decode; set stream.watermark_key_file");
+                std::path::PathBuf::new()
+            }
+        }
+    }
+
     /// `readroom watermark decode`: the viewer session (its first 8 bytes) hidden in a frame,
     /// a screenshot, a crop, a JPEG, a rescaled copy or a grab of the video.
     pub fn watermark_decode(
@@ -148,8 +173,10 @@ mod imp {
             crate::observability::serve_worker_metrics(listen, handle).await?;
         }
         let store = crate::store::open(&config).await?;
+        let mut stream = config.stream.clone();
+        stream.watermark_key_file = worker_watermark_key(&config);
         let (streamer, events) = readroom_worker::node::streamer(
-            config.stream.clone(),
+            stream,
             &config.worker_identity_path(),
             Arc::clone(&store),
             verifier,

@@ -10,7 +10,8 @@
 //   steps      how many B-scans to step through
 //   wait_ms    how long to wait on each for its lossless frame
 //
-// Prints: RESULT { steps, lossless_verified, withheld: [{frame, reason, retry_after_ms}], badge, phase }
+// Prints: RESULT { steps, lossless_verified, withheld: [{frame, reason, retry_after_ms}], badge,
+//   badge_title: {title, withheld}, viewer_withheld, phase, problems }
 
 import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
 
@@ -70,6 +71,12 @@ run(async (browser) => {
   }
   const withheld = await page.evaluate(() => window.__withheld.map(({ frame, reason, retry_after_ms }) => ({ frame, reason, retry_after_ms })));
   const badge = await page.evaluate(() => window.readroomViewer.badge);
+  // What the grader is told: the badge's explanation while the frame on screen is withheld.
+  const badgeTitle = await page.evaluate(() => {
+    const el = document.querySelector(".viewer-badge");
+    return el ? { title: el.title, withheld: el.dataset.withheld || "" } : null;
+  });
+  const viewerWithheld = await page.evaluate(() => window.readroomViewer.withheld);
   const phase = await page.evaluate(() => window.readroomViewer.phase);
-  return { steps: Math.min(steps, oct.slices), lossless_verified: verified, withheld, badge, phase, problems };
+  return { steps: Math.min(steps, oct.slices), lossless_verified: verified, withheld, badge, badge_title: badgeTitle, viewer_withheld: viewerWithheld, phase, problems };
 });

@@ -86,6 +86,7 @@ backend_tests!(
     concurrent_ingests_get_distinct_labels,
     migrate_is_idempotent,
     signin_counters,
+    lossless_frames,
 );
 
 fn recipients(lines: &str) -> Recipients {
@@ -750,5 +751,69 @@ async fn signin_counters(db: &Db) {
     assert_eq!(
         db.count_signin_attempt("10.0.0.1", now + 60).await.unwrap(),
         1
+    );
+}
+
+/// The worker-recorded lossless frames: recorded once, found by user + case + hash, and summed
+/// (their full-resolution cost) over a time window for the lossless budget.
+async fn lossless_frames(db: &Db) {
+    use readroom_server::db::lossless_frames::LosslessFrame;
+    let (user, other_user, case) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let frame = |stream: u128, n: i64, user: Uuid, sent: i64| LosslessFrame {
+        stream_id: Uuid::from_u128(stream),
+        frame: n,
+        user_id: user,
+        case_id: case,
+        sha256: format!("{n:064x}"),
+        bytes: 1000,
+        revealed_px: 3_000_000_000,
+        state: "{}".into(),
+        sent_unix: sent,
+    };
+    assert!(
+        db.record_lossless_frame(&frame(1, 1, user, 100))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.record_lossless_frame(&frame(1, 1, user, 100))
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(
+        db.record_lossless_frame(&frame(1, 2, user, 200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.record_lossless_frame(&frame(2, 3, other_user, 200))
+            .await
+            .unwrap()
+    );
+    let sent = db
+        .lossless_frames_sent(user, case, &format!("{:064x}", 2))
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].revealed_px, 3_000_000_000);
+    assert!(
+        db.lossless_frames_sent(user, case, &format!("{:064x}", 3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Past 2³¹ in total: the sum is a 64-bit integer on both databases.
+    assert_eq!(
+        db.lossless_px_shown(user, case, 0).await.unwrap(),
+        6_000_000_000
+    );
+    assert_eq!(
+        db.lossless_px_shown(user, case, 150).await.unwrap(),
+        3_000_000_000
+    );
+    assert_eq!(
+        db.lossless_px_shown(user, Uuid::new_v4(), 0).await.unwrap(),
+        0
     );
 }

@@ -182,10 +182,16 @@ async fn a_grader_streams_a_case_in_chromium() {
 
     // The invisible watermark of the lossless frame names the viewer session.
     let png = image::open(&screenshot).expect("screenshot").to_rgb8();
-    let (session, _minute) =
-        readroom_worker::watermark::decode(png.width(), png.height(), png.as_raw())
-            .expect("watermark decodes");
-    assert_eq!(session.to_string(), result["session"].as_str().unwrap());
+    let key_path = readroom_server::worker_cmd::watermark_key_path(&app.state.config, None);
+    let key = readroom_worker::watermark::WatermarkKey::load(&key_path).expect("the demo's key");
+    let found = readroom_worker::watermark::decode(&key, png.width(), png.height(), png.as_raw())
+        .expect("watermark decodes");
+    let session: Uuid = result["session"].as_str().unwrap().parse().unwrap();
+    assert!(
+        found.session.matches(&session),
+        "{} vs {session}",
+        found.session
+    );
 
     // Leaving the page ended the session on the worker, which recorded it with the lossless
     // hashes the browser verified.
@@ -680,6 +686,15 @@ async fn the_lossless_budget_stops_a_script_exporting_an_oct_volume() {
     );
     assert_eq!(result["phase"], "streaming", "the stream goes on: {result}");
     assert_eq!(result["badge"], "LOSSY", "{result}");
+    // The viewer says why: the badge explains the pause.
+    assert_eq!(result["badge_title"]["withheld"], "rate", "{result}");
+    assert!(
+        result["badge_title"]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("paused"),
+        "{result}"
+    );
 
     // The worker's record: what was sent, and one `stream.lossless_withheld` (once per bound).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

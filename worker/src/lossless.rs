@@ -2,9 +2,9 @@
 //!
 //! Lossless WebP decorrelates the colour channels (subtract-green), predicts each pixel from
 //! its neighbours per tile and entropy-codes the residuals with back-references. On rendered
-//! frames of the demo cases it is 2–2.5× smaller than the fast PNG sent before: a grey OCT
-//! frame carries the invisible mark in the blue channel's low bit, which PNG pays for in full
-//! on every pixel and WebP codes as a small blue−green residual. Browsers decode it natively and
+//! frames of the demo cases it was 2–2.5× smaller than the fast PNG sent before (measured with
+//! the earlier blue low-bit mark, which PNG paid for in full on every pixel and WebP coded as a
+//! small blue−green residual). Browsers decode it natively and
 //! exactly; the browser's re-hash of the drawn pixels still decides the LOSSLESS badge.
 
 use crate::render::Frame;

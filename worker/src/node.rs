@@ -189,6 +189,9 @@ pub fn streamer(
             );
         }
     }
+    // The watermark key is read now, so a missing or bad key file stops the start.
+    crate::watermark::worker_key(&stream.watermark_key_file)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
     let identity: WorkerIdentity = crate::keys::load(identity_path).map_err(|err| {
         anyhow::anyhow!(
             "cannot load the worker identity {}: {err}",

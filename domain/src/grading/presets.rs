@@ -126,10 +126,10 @@ mod tests {
             scale,
             [
                 (0, "No apparent retinopathy", "당뇨망막병증 없음"),
-                (1, "Mild NPDR", "경증 비증식"),
-                (2, "Moderate NPDR", "중등도 비증식"),
-                (3, "Severe NPDR", "중증 비증식"),
-                (4, "PDR", "증식 당뇨망막병증"),
+                (1, "Mild NPDR", "경도 비증식성 당뇨망막병증"),
+                (2, "Moderate NPDR", "중등도 비증식성 당뇨망막병증"),
+                (3, "Severe NPDR", "고도 비증식성 당뇨망막병증"),
+                (4, "PDR", "증식성 당뇨망막병증"),
             ]
         );
     }

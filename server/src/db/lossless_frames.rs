@@ -37,7 +37,7 @@ const SENT: &str = "SELECT stream_id, frame, user_id, case_id, sha256, bytes, re
      FROM lossless_frames WHERE user_id = $1 AND case_id = $2 AND sha256 = $3 \
      ORDER BY sent_unix DESC, frame DESC";
 
-const SHOWN: &str = "SELECT COALESCE(SUM(revealed_px), 0) FROM lossless_frames \
+const SHOWN: &str = "SELECT CAST(COALESCE(SUM(revealed_px), 0) AS BIGINT) FROM lossless_frames \
      WHERE user_id = $1 AND case_id = $2 AND sent_unix >= $3";
 
 impl Db {

@@ -31,8 +31,10 @@ impl EmbeddedLink {
             tracing::warn!(path = %path.display(), "no worker identity: streaming is off in this process");
             return Ok(None);
         }
+        let mut stream = config.stream.clone();
+        stream.watermark_key_file = crate::worker_cmd::worker_watermark_key(config);
         let (streamer, events) = readroom_worker::node::streamer(
-            config.stream.clone(),
+            stream,
             &path,
             store,
             verifier,

@@ -11,7 +11,7 @@ export const ACTIONS = [
   "auth.totp_enabled", "auth.totp_disabled", "auth.unlocked",
   "case.opened", "case.denied",
   "stream.started", "stream.ended", "stream.lossless_shown", "stream.switched_case",
-  "stream.lossless_sent", "stream.revoked", "stream.ticket_issued", "worker.registered", "worker.lost",
+  "stream.lossless_sent", "stream.lossless_withheld", "stream.revoked", "stream.ticket_issued", "worker.registered", "worker.lost",
   "grade.draft_saved", "grade.submitted", "grade.amended", "adjudication.submitted",
   "assignment.created", "assignment.removed", "assignment.reassigned", "batch.created",
   "study.created", "study.form_changed",
@@ -282,6 +282,11 @@ export function anomalyItem(anomaly, events) {
     text = d.client
       ? t("audit.anomaly.storm", { count: formatNumber(d.count), address: d.client })
       : t("audit.anomaly.storm_many", { count: formatNumber(d.count) });
+  } else if (anomaly.kind === "bulk_extraction") {
+    const target = typeof d.target === "string" ? d.target : "";
+    const id = target.startsWith("case:") ? target.slice(5) : target;
+    const label = (when && when.target_label) || shortId(id) || "—";
+    text = t(d.reason === "case_budget" ? "audit.anomaly.bulk_case" : "audit.anomaly.bulk_rate", { case: label });
   } else {
     text = anomaly.kind;
   }

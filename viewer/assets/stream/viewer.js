@@ -484,6 +484,16 @@ export class Viewer {
         if (message.frame === this.frame) this.assembler.announce(message);
         this.updateBadge();
         break;
+      case "lossless_withheld":
+        // The worker's lossless budget: this view stays compressed (for a while, or for this
+        // case), and the grader is told why.
+        if (message.frame === this.frame) {
+          this.withheld = { frame: message.frame, reason: message.reason, retryAfterMs: message.retry_after_ms ?? null };
+          const seconds = Math.max(1, Math.ceil((message.retry_after_ms || 0) / 1000));
+          this.flash(t(message.reason === "case_budget" ? "viewer.withheld_case" : "viewer.withheld_rate", { seconds }), "warn");
+          this.updateBadge();
+        }
+        break;
       case "prefetched":
         // The case as the viewer named it (a hidden repeat's address, not the case behind it).
         if (this.next && message.seq === this.next.seq) this.prefetched = this.next.caseId;
@@ -590,7 +600,11 @@ export class Viewer {
   updateBadge() {
     const lossless = this.badge === "LOSSLESS";
     this.badgeEl.className = `viewer-badge ${lossless ? "lossless" : "lossy"}`;
-    this.badgeEl.title = t(lossless ? "viewer.badge_lossless_title" : "viewer.badge_lossy_title");
+    const withheld = !lossless && this.withheld && this.withheld.frame === this.frame ? this.withheld : null;
+    this.badgeEl.title = withheld
+      ? t(withheld.reason === "case_budget" ? "viewer.withheld_case_title" : "viewer.withheld_rate_title")
+      : t(lossless ? "viewer.badge_lossless_title" : "viewer.badge_lossy_title");
+    this.badgeEl.dataset.withheld = withheld ? withheld.reason : "";
     const progress = this.assembler.progress();
     this.badgeEl.textContent = !lossless && progress !== null
       ? `${t("viewer.lossy")} · ${formatNumber(Math.floor(progress * 100))} %`
@@ -924,6 +938,8 @@ export class Viewer {
       get frame() { return viewer.frame; },
       get lossless() { return viewer.lossless; },
       get badge() { return viewer.badge; },
+      /** The worker's last `lossless_withheld` for the frame on screen ({frame, reason, retryAfterMs}), or null. */
+      get withheld() { return viewer.withheld && viewer.withheld.frame === viewer.frame ? viewer.withheld : null; },
       get sessionId() { return viewer.sessionId; },
       get streamId() { return viewer.streamId; },
       get caseId() { return viewer.caseId; },
