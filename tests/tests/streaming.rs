@@ -637,6 +637,29 @@ async fn disabling_a_grader_ends_their_open_stream_in_embedded_mode() {
     );
 }
 
+/// `stream-extract.mjs`: `grader` signs in, opens `case` and steps through `steps` B-scans,
+/// waiting on each for its lossless frame or the worker's `lossless_withheld`.
+async fn extraction_run(
+    app: &TestApp,
+    grader: &readroom_server::db::User,
+    case: &Case,
+    steps: u64,
+) -> Value {
+    browser::run_script_async(
+        "stream-extract.mjs",
+        json!({
+            "base_url": app.url,
+            "link_url": app.link(grader).await,
+            "case_id": case.id.to_string(),
+            "steps": steps,
+            "wait_ms": 1500,
+        }),
+        Duration::from_secs(120),
+    )
+    .await
+    .expect("browser run")
+}
+
 /// Issue 17, finding 1: the lossless settle is not an export path. A script that steps through
 /// an OCT volume and waits on every B-scan for its lossless frame gets a few, then the worker
 /// withholds them (the session's lossless budget, here a 1 Mpx burst with next to no refill):
@@ -657,19 +680,7 @@ async fn the_lossless_budget_stops_a_script_exporting_an_oct_volume() {
     .await;
     let (grader, case) = grader_with_case(&app, "grader.extract").await;
     let steps = 10;
-    let result: Value = browser::run_script_async(
-        "stream-extract.mjs",
-        json!({
-            "base_url": app.url,
-            "link_url": app.link(&grader).await,
-            "case_id": case.id.to_string(),
-            "steps": steps,
-            "wait_ms": 1500,
-        }),
-        Duration::from_secs(120),
-    )
-    .await
-    .expect("browser run");
+    let result = extraction_run(&app, &grader, &case, steps).await;
     println!("extraction run: {result}");
     assert_eq!(result["steps"], steps, "{result}");
     let verified = result["lossless_verified"].as_u64().unwrap();
@@ -731,19 +742,7 @@ async fn the_lossless_budget_stops_a_script_exporting_an_oct_volume() {
     assert_eq!(bulk[0]["details"]["reason"], "rate", "{}", flags.body);
 
     // Again, on a new connection: the case's total carries over, and stops it sooner.
-    let again: Value = browser::run_script_async(
-        "stream-extract.mjs",
-        json!({
-            "base_url": app.url,
-            "link_url": app.link(&grader).await,
-            "case_id": case.id.to_string(),
-            "steps": 4,
-            "wait_ms": 1500,
-        }),
-        Duration::from_secs(120),
-    )
-    .await
-    .expect("second browser run");
+    let again = extraction_run(&app, &grader, &case, 4).await;
     println!("second extraction run: {again}");
     let reasons: Vec<&str> = again["withheld"]
         .as_array()

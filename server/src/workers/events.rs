@@ -35,21 +35,20 @@ pub async fn handle(
             let user_id = Uuid::parse_str(user)?;
             let case_id = Uuid::parse_str(case)?;
             db.move_live_stream(*stream_id, case_id).await?;
-            audit
-                .record(event_by(
-                    Action::StreamSwitchedCase,
-                    Outcome::Success,
-                    Some(user_id),
-                    Some(case_target(case_id)),
-                    None,
-                    json!({
-                        "stream_id": stream_id,
-                        "worker": worker,
-                        "previous_case": previous_case,
-                        "prefetched": prefetched,
-                    }),
-                ))
-                .await?;
+            audit_report(
+                audit,
+                Action::StreamSwitchedCase,
+                Outcome::Success,
+                user_id,
+                case_id,
+                json!({
+                    "stream_id": stream_id,
+                    "worker": worker,
+                    "previous_case": previous_case,
+                    "prefetched": prefetched,
+                }),
+            )
+            .await?;
         }
         SessionEvent::Lossless {
             stream_id,
@@ -78,23 +77,22 @@ pub async fn handle(
             if !first {
                 return Ok(());
             }
-            audit
-                .record(event_by(
-                    Action::StreamLosslessSent,
-                    Outcome::Success,
-                    Some(user_id),
-                    Some(case_target(case_id)),
-                    None,
-                    json!({
-                        "stream_id": stream_id,
-                        "worker": worker,
-                        "frame": record.frame,
-                        "sha256": record.sha256,
-                        "bytes": record.bytes,
-                        "state": state,
-                    }),
-                ))
-                .await?;
+            audit_report(
+                audit,
+                Action::StreamLosslessSent,
+                Outcome::Success,
+                user_id,
+                case_id,
+                json!({
+                    "stream_id": stream_id,
+                    "worker": worker,
+                    "frame": record.frame,
+                    "sha256": record.sha256,
+                    "bytes": record.bytes,
+                    "state": state,
+                }),
+            )
+            .await?;
         }
         SessionEvent::LosslessWithheld {
             stream_id,
@@ -109,29 +107,49 @@ pub async fn handle(
             let case_id = Uuid::parse_str(case)?;
             tracing::warn!(user_id = %user_id, stream = %stream_id, reason = reason.as_str(),
                 spent_px, "lossless budget reached; the session goes on lossy");
-            audit
-                .record(event_by(
-                    Action::StreamLosslessWithheld,
-                    Outcome::Denied,
-                    Some(user_id),
-                    Some(case_target(case_id)),
-                    None,
-                    json!({
-                        "stream_id": stream_id,
-                        "worker": worker,
-                        "reason": reason,
-                        "spent_px": spent_px,
-                        "frame_px": frame_px,
-                        "state": state,
-                    }),
-                ))
-                .await?;
+            audit_report(
+                audit,
+                Action::StreamLosslessWithheld,
+                Outcome::Denied,
+                user_id,
+                case_id,
+                json!({
+                    "stream_id": stream_id,
+                    "worker": worker,
+                    "reason": reason,
+                    "spent_px": spent_px,
+                    "frame_px": frame_px,
+                    "state": state,
+                }),
+            )
+            .await?;
         }
         SessionEvent::Ended(report) => {
             db.delete_live_stream(report.stream_id).await?;
             crate::streams::record(db, audit, report).await?;
         }
     }
+    Ok(())
+}
+
+/// Appends the audit event of a worker's report about `user` on `case`.
+async fn audit_report(
+    audit: &Audit,
+    action: Action,
+    outcome: Outcome,
+    user: Uuid,
+    case: Uuid,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    let draft = event_by(
+        action,
+        outcome,
+        Some(user),
+        Some(case_target(case)),
+        None,
+        details,
+    );
+    audit.record(draft).await?;
     Ok(())
 }
 
