@@ -278,6 +278,11 @@ pub enum SessionEvent {
         /// The render state of the withheld frame.
         state: Box<ViewState>,
     },
+    /// The session moved to another case: the part spent on the case it left, as a report of
+    /// its own (its own id, derived from the stream's; end reason
+    /// [`EndReason::SwitchedCase`]; the views and frames of that case only), so that "who saw
+    /// what" and the grading coverage are per case, not credited to the last case shown.
+    CaseLeft(Box<SessionReport>),
     /// The session ended; its full report.
     Ended(Box<SessionReport>),
 }
@@ -316,6 +321,9 @@ pub enum EndReason {
     Error,
     /// The worker stopped answering; the server closed the record.
     WorkerLost,
+    /// Not the end of the connection: the viewer session moved to another case
+    /// (`open_case`), and this record is the part of the session spent on the case it left.
+    SwitchedCase,
 }
 
 impl EndReason {
@@ -332,6 +340,7 @@ impl EndReason {
             EndReason::Expired => "expired",
             EndReason::Error => "error",
             EndReason::WorkerLost => "worker_lost",
+            EndReason::SwitchedCase => "switched_case",
         }
     }
 }

@@ -41,7 +41,7 @@ mod imp {
         match readroom_worker::watermark::WatermarkKey::load_or_create(&path) {
             Ok((key, created)) => {
                 if created {
-                    tracing::warn!(path = %path.display(), fingerprint = key.fingerprint(),
+                    tracing::info!(path = %path.display(), fingerprint = key.fingerprint(),
                         "created a watermark key; give every worker and `readroom watermark decode` this same file (stream.watermark_key_file)");
                 }
                 path

@@ -492,6 +492,13 @@ pub async fn viewing(
             recent && id.is_some_and(|id| !reported.contains(&id))
         });
     }
+    // A connection open on this case now, however it got there (started on it, or moved to it
+    // with `open_case`): its views are reported when it leaves the case.
+    pending |= db
+        .live_streams()
+        .await?
+        .iter()
+        .any(|stream| stream.user_id == user && stream.case_id == case.id);
     let graded = graded_eyes(values);
     let missing = coverage(&graded, &exams, &viewed);
     let mut warnings = Vec::new();

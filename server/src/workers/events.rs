@@ -124,6 +124,7 @@ pub async fn handle(
             )
             .await?;
         }
+        SessionEvent::CaseLeft(report) => crate::streams::record(db, audit, report).await?,
         SessionEvent::Ended(report) => {
             db.delete_live_stream(report.stream_id).await?;
             crate::streams::record(db, audit, report).await?;

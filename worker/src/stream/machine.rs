@@ -344,6 +344,12 @@ pub struct Session {
     budget: LosslessBudget,
     /// The last frame's cost to the budget.
     current_revealed: u64,
+    /// When the case shown now was opened (the session start, or its `open_case`), and the
+    /// frame count then: the case's own part of the session, reported when it is left.
+    case_opened_at: Instant,
+    case_frames_before: u64,
+    /// Cases left so far (each gets a record id of its own).
+    cases_left: u128,
     counters: Counters,
     outputs: VecDeque<Output>,
 }
@@ -413,6 +419,9 @@ impl Session {
             lossless_states: HashMap::new(),
             budget,
             current_revealed: 0,
+            case_opened_at: now,
+            case_frames_before: 0,
+            cases_left: 0,
             counters: Counters::default(),
             outputs: VecDeque::new(),
         }
@@ -585,6 +594,7 @@ impl Session {
                 match result {
                     Ok(opened) => {
                         self.prerendered = None;
+                        self.case_left(now);
                         self.budget.preload(&opened.case, opened.lossless_spent_px);
                         self.case = opened.case;
                         self.shape = opened.shape;
@@ -838,6 +848,36 @@ impl Session {
         self.current_state = Some(frame.state);
         self.current_revealed = frame.revealed_px;
         self.settle_at = Some(now + self.settle);
+    }
+
+    /// Reports the part of the session spent on the case shown until now (its views and frames)
+    /// as a record of its own ([`SessionEvent::CaseLeft`]); what follows counts for the next case.
+    fn case_left(&mut self, now: Instant) {
+        self.cases_left += 1;
+        let since_start = self.case_opened_at.saturating_duration_since(self.started);
+        let report = SessionReport {
+            stream_id: Uuid::from_u128(self.stream_id.as_u128() ^ self.cases_left),
+            viewer_session: self.viewer_session.clone(),
+            user: self.user.clone(),
+            case: self.case.clone(),
+            started_unix: self.started_unix + since_start.as_secs() as i64,
+            duration_ms: now
+                .saturating_duration_since(self.case_opened_at)
+                .as_millis() as u64,
+            frames: self.counters.frames - self.case_frames_before,
+            views: std::mem::take(&mut self.counters.views)
+                .into_iter()
+                .collect(),
+            lossless: Vec::new(),
+            bytes_sent: 0,
+            messages: 0,
+            refused: 0,
+            end: EndReason::SwitchedCase,
+        };
+        self.outputs
+            .push_back(Output::Event(SessionEvent::CaseLeft(Box::new(report))));
+        self.case_opened_at = now;
+        self.case_frames_before = self.counters.frames;
     }
 
     /// The view stayed: the lossless frame is made if the budget allows, else the browser is
@@ -1542,6 +1582,44 @@ mod tests {
         assert!(sim.reports.is_empty());
         sim.run_until(ms(20_000));
         assert_eq!(sim.report().end, EndReason::Expired);
+    }
+
+    /// Issue 17 finding 7: after `open_case`, what was seen of the case left is reported as a
+    /// record of that case, not credited to the last case of the session.
+    #[test]
+    fn a_case_left_by_a_switch_is_reported_with_its_own_views() {
+        let mut sim = Sim::streaming();
+        sim.at(ms(100));
+        sim.input(view(1, "e2"));
+        sim.at(ms(500));
+        sim.input(text(
+            serde_json::json!({"v": VERSION, "type": "open_case", "seq": 2, "ticket": "c2"}),
+        ));
+        let left: Vec<&SessionReport> = sim
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                SessionEvent::CaseLeft(report) => Some(report.as_ref()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(left.len(), 1);
+        let left = left[0];
+        assert_eq!(left.case, "c1");
+        assert_eq!(left.end, EndReason::SwitchedCase);
+        assert_eq!(left.views, ["single:e1", "single:e2"]);
+        assert_eq!(left.frames, 2);
+        assert_eq!(left.duration_ms, 500);
+        assert_ne!(
+            left.stream_id,
+            Uuid::from_u128(42),
+            "a record id of its own"
+        );
+        sim.at(ms(900));
+        sim.input(Input::End(EndReason::Closed));
+        let report = sim.reports.last().expect("the end report");
+        assert_eq!(report.case, "c2");
+        assert_eq!(report.views, ["single:e9"], "only what was seen of c2");
     }
 
     #[test]
