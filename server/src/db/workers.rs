@@ -139,6 +139,21 @@ impl Db {
         Ok(count)
     }
 
+    /// Whether `user_id` has a stream open (or reserved) on `case_id` now (moved there with
+    /// `open_case` or started on it).
+    pub async fn has_live_stream_on(&self, user_id: Uuid, case_id: Uuid) -> Result<bool, DbError> {
+        let count: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM live_streams WHERE user_id = $1 AND case_id = $2",
+            )
+            .bind(user_id)
+            .bind(case_id)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(count > 0)
+    }
+
     /// A user's open (or reserved) streams as the per-user limit counts them: the number of
     /// distinct viewer sessions, and how many streams `viewer_session` has (a reconnect's new
     /// stream and the old one its lost worker has not yet reported are one viewer).

@@ -302,7 +302,9 @@ impl Context {
 const EVIDENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Checks that `sha256`, if any, is a lossless frame a worker recorded sending to `user` for
-/// `case` (waiting up to [`EVIDENCE_WAIT`] for a record still on its way).
+/// `case`. Only while the user has a stream open on the case can a record still be on its way
+/// (a worker reports lossless frames before the end of the session); then it waits up to
+/// [`EVIDENCE_WAIT`] for it.
 pub async fn check_evidence(
     db: &Db,
     user: Uuid,
@@ -314,6 +316,8 @@ pub async fn check_evidence(
     };
     let deadline = tokio::time::Instant::now() + EVIDENCE_WAIT;
     loop {
+        // Asked before the frames: a stream found closed had reported all its frames already.
+        let open = db.has_live_stream_on(user, case).await?;
         if !db
             .lossless_frames_sent(user, case, sha256)
             .await?
@@ -321,7 +325,7 @@ pub async fn check_evidence(
         {
             return Ok(());
         }
-        if tokio::time::Instant::now() >= deadline {
+        if !open || tokio::time::Instant::now() >= deadline {
             return Err(GradingError::Unattested);
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -494,11 +498,7 @@ pub async fn viewing(
     }
     // A connection open on this case now, however it got there (started on it, or moved to it
     // with `open_case`): its views are reported when it leaves the case.
-    pending |= db
-        .live_streams()
-        .await?
-        .iter()
-        .any(|stream| stream.user_id == user && stream.case_id == case.id);
+    pending |= db.has_live_stream_on(user, case.id).await?;
     let graded = graded_eyes(values);
     let missing = coverage(&graded, &exams, &viewed);
     let mut warnings = Vec::new();
