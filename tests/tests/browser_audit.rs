@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use readroom_server::db::{AssignmentRole, Backend, Role, StudyCode};
+use readroom_server::db::{AssignmentRole, Backend, Role};
 use readroom_tests::browser;
 use serde_json::{Value, json};
 use support::TestApp;
@@ -68,11 +68,7 @@ fn screenshot(name: &str) -> Option<String> {
 async fn auditor_page_shows_case_history_chain_status_anomalies_and_exports() {
     browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
     let app = TestApp::start_demo(Backend::Sqlite).await;
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .expect("demo study");
+    let study = app.demo_study().await;
     let cases = app.db().list_cases(study.id).await.expect("demo cases");
     assert!(cases.len() >= 2, "the demo has cases");
     let (seen, other) = (&cases[0].case, &cases[1].case);

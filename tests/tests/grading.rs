@@ -39,12 +39,7 @@ struct Team {
 impl Team {
     async fn new(backend: Backend) -> Team {
         let app = TestApp::start_demo(backend).await;
-        let study = app
-            .db()
-            .study_by_code(&StudyCode::new("DEMO").unwrap())
-            .await
-            .unwrap()
-            .id;
+        let study = app.demo_study().await.id;
         let coordinator = app.user("coord", &[(Role::Coordinator, Some(study))]).await;
         let graders = [
             app.user("grader.one", &[(Role::Grader, Some(study))]).await,

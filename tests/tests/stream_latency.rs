@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use readroom_server::db::{AssignmentRole, Backend, Role, StudyCode};
+use readroom_server::db::{AssignmentRole, Backend, Role};
 use readroom_tests::report::percentile as pct;
 use serde_json::{Value, json};
 use support::TestApp;
@@ -24,11 +24,7 @@ async fn input_to_frame_latency() {
         readroom_server::logging::init("text");
     }
     let app = TestApp::start_demo(Backend::Sqlite).await;
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").expect("code"))
-        .await
-        .expect("demo study");
+    let study = app.demo_study().await;
     let grader = app
         .user("grader.latency", &[(Role::Grader, Some(study.id))])
         .await;

@@ -19,7 +19,7 @@ use std::net::{Ipv4Addr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use readroom_server::db::{AssignmentRole, Backend, Role, StudyCode};
+use readroom_server::db::{AssignmentRole, Backend, Role};
 use readroom_tests::browser;
 use serde_json::{Value, json};
 use support::TestApp;
@@ -107,11 +107,7 @@ fn streams_from_a_host_without_a_multicast_route() {
 
 async fn stream_one_case() {
     let app = TestApp::start_demo(Backend::Sqlite).await;
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .expect("demo study");
+    let study = app.demo_study().await;
     let grader = app
         .user("grader.netns", &[(Role::Grader, Some(study.id))])
         .await;

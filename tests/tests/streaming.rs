@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use readroom_server::db::{AssignmentRole, Backend, Case, Role, StudyCode};
+use readroom_server::db::{AssignmentRole, Backend, Case, Role};
 use readroom_store::ObjectStore;
 use readroom_store::blocking::RangeReader;
 use readroom_tests::browser;
@@ -16,17 +16,9 @@ use serde_json::{Value, json};
 use support::TestApp;
 use uuid::Uuid;
 
-/// The demo study.
-async fn demo_study(app: &TestApp) -> readroom_server::db::Study {
-    app.db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .expect("demo study")
-}
-
 /// A demo case with an OCT exam, assigned to a new grader.
 async fn grader_with_case(app: &TestApp, name: &str) -> (readroom_server::db::User, Case) {
-    let study = demo_study(app).await;
+    let study = app.demo_study().await;
     let grader = app.user(name, &[(Role::Grader, Some(study.id))]).await;
     let cases = app.db().list_cases(study.id).await.expect("demo cases");
     let mut chosen = None;
@@ -329,7 +321,7 @@ async fn signaling_refuses_bad_offers_and_other_cases() {
     let app = TestApp::start_demo(Backend::Sqlite).await;
     let (grader, case) = grader_with_case(&app, "grader.one").await;
     let (_other, others_case) = {
-        let study = demo_study(&app).await;
+        let study = app.demo_study().await;
         let other = app
             .user("grader.two", &[(Role::Grader, Some(study.id))])
             .await;
@@ -433,7 +425,7 @@ async fn audit_details(app: &TestApp, case: Uuid, action: &str) -> Vec<Value> {
 async fn the_next_case_opens_on_the_same_connection() {
     browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
     let app = TestApp::start_demo(Backend::Sqlite).await;
-    let study = demo_study(&app).await;
+    let study = app.demo_study().await;
     let grader = app
         .user("grader.next", &[(Role::Grader, Some(study.id))])
         .await;

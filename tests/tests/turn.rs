@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use readroom_domain::stream_config::{IceTransportPolicy, TurnConfig};
-use readroom_server::db::{AssignmentRole, Backend, Role, StudyCode};
+use readroom_server::db::{AssignmentRole, Backend, Role};
 use readroom_tests::browser;
 use readroom_tests::coturn::Coturn;
 use serde_json::{Value, json};
@@ -63,11 +63,7 @@ fn turn_entry(config: &Value) -> Option<&Value> {
 async fn turn_credentials_are_short_lived_and_only_for_streamers() {
     let relay = Coturn::start().expect("coturn (scripts/setup installs it)");
     let app = relayed_app(&relay).await;
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .unwrap();
+    let study = app.demo_study().await;
     let grader = app
         .user("grader.turn", &[(Role::Grader, Some(study.id))])
         .await;
@@ -131,11 +127,7 @@ async fn a_relay_only_grader_streams_and_grades_through_coturn() {
     browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
     let relay = Coturn::start().expect("coturn (scripts/setup installs it)");
     let app = relayed_app(&relay).await;
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .unwrap();
+    let study = app.demo_study().await;
     let grader = app
         .user("grader.relay", &[(Role::Grader, Some(study.id))])
         .await;

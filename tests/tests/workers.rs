@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use readroom_domain::control_auth::{ControlSigner, Direction};
 use readroom_server::config::Config;
-use readroom_server::db::{AssignmentRole, Backend, Case, Role, StudyCode};
+use readroom_server::db::{AssignmentRole, Backend, Case, Role};
 use readroom_tests::browser;
 use readroom_tests::s3s::{REGION, S3sServer};
 use serde_json::{Value, json};
@@ -188,11 +188,7 @@ async fn wait_for_workers(app: &TestApp, n: usize) {
 
 /// A demo case with an OCT exam, assigned to a new grader.
 async fn grader_with_case(app: &TestApp, name: &str) -> (readroom_server::db::User, Case) {
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .unwrap();
+    let study = app.demo_study().await;
     let grader = app.user(name, &[(Role::Grader, Some(study.id))]).await;
     for summary in app.db().list_cases(study.id).await.unwrap() {
         let bundle = app.db().bundle_by_id(summary.case.bundle_id).await.unwrap();
@@ -210,11 +206,7 @@ async fn grader_on_first_case(
     app: &TestApp,
     name: &str,
 ) -> (readroom_server::db::Study, readroom_server::db::User, Case) {
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .unwrap();
+    let study = app.demo_study().await;
     let grader = app.user(name, &[(Role::Grader, Some(study.id))]).await;
     let case = app.db().list_cases(study.id).await.unwrap().remove(0).case;
     app.assign(&case, &grader, AssignmentRole::Grader).await;
@@ -250,11 +242,7 @@ async fn a_stream_survives_a_killed_worker_and_ends_when_access_is_revoked() {
     ];
     wait_for_workers(&app, 2).await;
     let (grader, case) = grader_with_case(&app, "grader.cluster").await;
-    let study = app
-        .db()
-        .study_by_code(&StudyCode::new("DEMO").unwrap())
-        .await
-        .unwrap();
+    let study = app.demo_study().await;
     let coordinator = app
         .user("coord.cluster", &[(Role::Coordinator, Some(study.id))])
         .await;

@@ -159,6 +159,14 @@ impl TestApp {
         case
     }
 
+    /// The demo study (`start_demo*` seeds it).
+    pub async fn demo_study(&self) -> readroom_server::db::Study {
+        self.db()
+            .study_by_code(&StudyCode::new("DEMO").unwrap())
+            .await
+            .expect("the demo study")
+    }
+
     /// Creates a user holding `roles` (study id `None` = global).
     pub async fn user(&self, username: &str, roles: &[(Role, Option<Uuid>)]) -> User {
         readroom_server::accounts::ensure_user(
