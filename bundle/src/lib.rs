@@ -12,12 +12,15 @@
 //! - [`gate`]: [`gate::check`], the ingest gate: manifest validation plus the de-identification
 //!   rules applied to every file; it lists every problem and never writes.
 //! - [`pack`]: [`PackWriter`] streams the normalized, stored, deterministic bundle zip.
+//! - [`dicom`]: the one DICOM structure walk (every declared length checked before anything is
+//!   allocated), used by [`inspect`] here and by the worker before it decodes.
 //!
 //! The design decision: this crate extracts, it does not judge.
 //! Whether a metadata value or a file name is identifying is decided by the de-identification
 //! rules in `readroom-domain`, which are pure functions over what this crate returns.
 #![deny(missing_docs)]
 
+pub mod dicom;
 pub mod error;
 pub mod gate;
 pub mod inspect;

@@ -373,16 +373,6 @@ impl Ctx<'_> {
         Ok(bytes)
     }
 
-    /// Skips exactly `len` bytes.
-    fn skip(&self, input: &mut dyn BufRead, len: u64) -> Result<(), InspectError> {
-        let n_skipped =
-            io::copy(&mut (&mut *input).take(len), &mut io::sink()).map_err(|err| self.io(err))?;
-        if n_skipped < len {
-            return Err(self.malformed("truncated: unexpected end of file"));
-        }
-        Ok(())
-    }
-
     /// Reads the input to its end; returns the number of bytes.
     fn drain(&self, input: &mut dyn BufRead) -> Result<u64, InspectError> {
         io::copy(input, &mut io::sink()).map_err(|err| self.io(err))
