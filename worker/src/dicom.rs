@@ -1,11 +1,12 @@
 //! DICOM entries (ophthalmic photography OP, multi-frame OCT OPT): header for the case shape,
 //! one frame at a time for the renderer.
 //!
-//! The entry's bytes are first walked element header by element header (`dicom/scan.rs`): every
-//! declared length is checked against the bytes that remain and against its enclosing sequence
-//! or item, and nesting is capped, before `dicom-object` parses anything, so a header claiming a
-//! 4 GiB value cannot make the parser allocate it. The ingest gate has already done the same on
-//! the way in; this is the worker's own check. Rows × Columns × frames × samples × bytes are then
+//! The entry's bytes are first walked element header by element header by the same walk the
+//! ingest gate uses (`readroom_bundle::dicom::walk_bytes`): every declared length is checked
+//! against the bytes that remain and against its enclosing sequence or item, and nesting and
+//! element counts are capped, before `dicom-object` parses anything, so a header claiming a
+//! 4 GiB value cannot make the parser allocate it. The gate has already walked the file on the
+//! way in; this is the worker's own check. Rows × Columns × frames × samples × bytes are then
 //! checked against the decode limits before any pixel is touched.
 //!
 //! Pixels are decoded here for native (uncompressed) and RLE Lossless pixel data, and through
@@ -22,22 +23,18 @@ use dicom_core::value::{PrimitiveValue, Value};
 use dicom_dictionary_std::tags;
 use dicom_object::file::ReadPreamble;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use readroom_bundle::dicom::{
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN as DEFLATED, EXPLICIT_VR_BIG_ENDIAN, PixelData, WalkError,
+    WalkOptions, walk_bytes,
+};
 use readroom_domain::limits::{MAX_OCT_FRAMES, MAX_PIXEL_SPACING_UM, MIN_PIXEL_SPACING_UM};
 
 use crate::image::{DecodedImage, ImageError, Pixels};
 use crate::source::{MAX_DECODED, MAX_SIDE};
 
-mod scan;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use scan::{ScanError, scan};
-
-/// Offset of the `DICM` magic (after the 128-byte preamble).
-const MAGIC_AT: usize = 128;
-
-const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
-const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
 const ENCAPSULATED_UNCOMPRESSED: &str = "1.2.840.10008.1.2.1.98";
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// JPEG Baseline, Extended, Lossless (process 14) and Lossless SV1: what `dicom-pixeldata`'s
@@ -51,7 +48,7 @@ const JPEG: [&str; 4] = [
 
 /// Whether `bytes` start like a DICOM file (128-byte preamble, then `DICM`).
 pub fn is_dicom(bytes: &[u8]) -> bool {
-    bytes.get(MAGIC_AT..MAGIC_AT + 4) == Some(b"DICM".as_slice())
+    readroom_bundle::dicom::is_dicom(bytes)
 }
 
 /// What a DICOM header says about its pixels, checked against the decode limits.
@@ -296,7 +293,7 @@ pub fn read_header(
             detail: "the file has no pixel data".to_owned(),
         }),
         Ok(None) => Ok(None),
-        Err(Incomplete::Yes) if !whole => Ok(None),
+        Err(Incomplete::Yes(_)) if !whole => Ok(None),
         Err(err) => Err(err.into_error(entry)),
     }
 }
@@ -304,7 +301,7 @@ pub fn read_header(
 /// Why parsing stopped.
 enum Incomplete {
     /// The bytes end inside an element (truncated, or only a prefix was given).
-    Yes,
+    Yes(WalkError),
     /// Anything else.
     No(ImageError),
 }
@@ -312,9 +309,9 @@ enum Incomplete {
 impl Incomplete {
     fn into_error(self, entry: &str) -> ImageError {
         match self {
-            Incomplete::Yes => ImageError::Decode {
+            Incomplete::Yes(err) => ImageError::Decode {
                 entry: entry.to_owned(),
-                detail: "the file is truncated".to_owned(),
+                detail: err.to_string(),
             },
             Incomplete::No(err) => err,
         }
@@ -327,8 +324,8 @@ impl From<ImageError> for Incomplete {
     }
 }
 
-/// Scans and parses `bytes`; with `pixels` false, stops before the top-level pixel data.
-/// `Ok(None)`: the file has no top-level pixel data.
+/// Walks and parses `bytes`; with `pixels` false, stops before the top-level pixel data.
+/// `Ok(None)`: the file has no top-level (integer) pixel data.
 fn parse_object(
     entry: &str,
     bytes: &[u8],
@@ -341,19 +338,23 @@ fn parse_object(
     if !is_dicom(bytes) {
         return Err(fail("not a DICOM file (no DICM magic after the preamble)".into()).into());
     }
-    let scanned = match scan(bytes, !pixels) {
-        Ok(scanned) => scanned,
-        Err(ScanError::Truncated) => return Err(Incomplete::Yes),
-        Err(ScanError::Malformed(detail)) => return Err(fail(detail).into()),
-        Err(ScanError::TooLarge(detail)) => {
+    let options = WalkOptions {
+        stop_at_pixel_data: !pixels,
+        keep_up_to: None,
+    };
+    let walked = match walk_bytes(bytes, &options) {
+        Ok(walked) => walked,
+        Err(err @ WalkError::Truncated { .. }) => return Err(Incomplete::Yes(err)),
+        Err(err @ WalkError::OverLimit { .. }) => {
             return Err(ImageError::TooLarge {
                 entry: entry.to_owned(),
-                detail,
+                detail: err.to_string(),
             }
             .into());
         }
+        Err(err) => return Err(fail(err.to_string()).into()),
     };
-    if !scanned.pixel_data {
+    if walked.pixel_data != Some(PixelData::Integer) {
         return Ok(None);
     }
     let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Always);
