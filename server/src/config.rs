@@ -187,6 +187,12 @@ pub struct AuthConfig {
     pub refusal_window_secs: u64,
     /// OpenID Connect providers, in the order the sign-in page shows them.
     pub oidc: Vec<OidcProviderConfig>,
+    /// The server secrets key (32 random bytes as 64 hex digits, mode 0600) that TOTP secrets
+    /// and OIDC ID tokens are encrypted with in the database. Empty means
+    /// `keys/server-secrets.key` in `data_dir` (created on first start) with SQLite; with
+    /// PostgreSQL it must be set, to the same file on every replica.
+    #[serde(default)]
+    pub secrets_key_file: PathBuf,
 }
 
 /// One OpenID Connect identity provider.
@@ -294,6 +300,7 @@ impl Default for Config {
                 login_attempts_per_minute: 30,
                 refusal_window_secs: 60,
                 oidc: Vec::new(),
+                secrets_key_file: PathBuf::new(),
             },
             stream: readroom_domain::stream_config::StreamConfig::default(),
             workers: WorkersConfig::default(),
@@ -409,6 +416,19 @@ impl Config {
         } else {
             self.ticket_key.clone()
         }
+    }
+
+    /// The server secrets key file: `auth.secrets_key_file`, else (SQLite only)
+    /// `<data_dir>/keys/server-secrets.key`. `None` for PostgreSQL without a configured file:
+    /// a key per replica would make each replica's sealed values unreadable to the others.
+    pub fn secrets_key_path(&self) -> Option<PathBuf> {
+        if !self.auth.secrets_key_file.as_os_str().is_empty() {
+            return Some(self.auth.secrets_key_file.clone());
+        }
+        if self.database_url().starts_with("sqlite:") {
+            return Some(self.data_dir.join("keys").join("server-secrets.key"));
+        }
+        None
     }
 
     /// A worker's control signing key file.

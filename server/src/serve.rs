@@ -55,6 +55,9 @@ impl Server {
         let new_ticket_key = !config.ticket_key_path().exists();
         let new_audit_key = !config.audit_key_path().exists();
         let auth = Arc::new(crate::auth::AuthState::new(&config, &url)?);
+        if let Some(key_path) = config.secrets_key_path() {
+            crate::auth::sealing::at_start(&db, &auth.secrets, &key_path).await?;
+        }
         let audit = crate::audit::Audit::start(db.clone());
         let audit_signer = Arc::new(crate::audit::load_or_create_key(&config.audit_key_path())?);
         if new_ticket_key {

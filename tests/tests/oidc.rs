@@ -5,6 +5,7 @@
 
 mod support;
 
+use readroom_server::auth::at_rest::Column;
 use readroom_server::auth::oidc::{OidcError, OidcProviders};
 use readroom_server::config::OidcProviderConfig;
 use readroom_server::db::{Backend, Role};
@@ -270,7 +271,8 @@ async fn mfa_can_be_required(backend: Backend) {
 async fn tampered_id_tokens_are_refused_and_keys_can_rotate(backend: Backend) {
     let mut sso = Sso::start(backend, &[]).await;
     let (browser, _, _) = sso.sign_in("alice", "/").await;
-    // The real ID token, as the server stored it for the logout hint.
+    // The real ID token, stored for the logout hint sealed with the server secrets key (the
+    // database layer returns the column as stored): the JWT is not in the row.
     let user = sso
         .app
         .db()
@@ -278,7 +280,18 @@ async fn tampered_id_tokens_are_refused_and_keys_can_rotate(backend: Backend) {
         .await
         .unwrap();
     let session = browser_session(&sso, &browser, user.id).await;
-    let id_token = session.id_token.expect("ID token kept for logout");
+    let stored = session.id_token.clone().expect("ID token kept for logout");
+    let secrets = &sso.app.state.auth.secrets;
+    let id_token = secrets
+        .open(Column::IdToken, user.id, &stored)
+        .expect("the server's key opens it");
+    assert!(stored.starts_with("v1:"), "{stored}");
+    for part in id_token.split('.') {
+        assert!(
+            !stored.contains(part),
+            "a part of the JWT is stored in clear"
+        );
+    }
     let claims: serde_json::Value = {
         let payload = id_token.split('.').nth(1).unwrap();
         use base64::Engine;
@@ -370,7 +383,11 @@ async fn tampered_id_tokens_are_refused_and_keys_can_rotate(backend: Backend) {
         redirect.starts_with(&format!("{}/session/end?", sso.provider.issuer())),
         "{redirect}"
     );
-    assert!(redirect.contains("id_token_hint="));
+    // The hint is the token itself (opened from its sealed form), not the stored text.
+    assert!(
+        redirect.contains(&format!("id_token_hint={id_token}")),
+        "{redirect}"
+    );
 
     // Key rotation: the provider restarts with a new signing key; the server's cached keys no
     // longer match, it refetches them once, and sign-in keeps working.

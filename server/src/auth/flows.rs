@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
+use super::at_rest::Column;
 use super::{AuthState, password, redirect, tokens, totp};
 use crate::db::{
     Db, DbError, LinkPurpose, NewSession, NewUser, PendingOidcLogin, Role, Session, StudyCode, User,
@@ -106,8 +107,8 @@ pub async fn password_sign_in(
     if !ok {
         return Err(count_failure(db, auth, user.id, now).await);
     }
-    if let Some(secret) = &credentials.totp_secret {
-        check_totp(db, auth, user.id, secret, totp_code, now).await?;
+    if let Some(stored) = &credentials.totp_secret {
+        check_totp(db, auth, user.id, stored, totp_code, now).await?;
     }
     db.clear_login_failures(user.id).await?;
     Ok(user)
@@ -168,13 +169,13 @@ pub async fn link_sign_in(
     }
     let credentials = db.credentials(user.id).await?;
     let second_factor = credentials.totp_secret.is_some();
-    if let Some(secret) = &credentials.totp_secret {
+    if let Some(stored) = &credentials.totp_secret {
         if let Some(until) = credentials.locked_until_unix.filter(|until| *until > now) {
             return Err(SignInError::Locked {
                 retry_after: until - now,
             });
         }
-        check_totp(db, auth, user.id, secret, totp_code, now).await?;
+        check_totp(db, auth, user.id, stored, totp_code, now).await?;
     }
     match db.redeem_signin_link(&token_hash, now).await {
         Ok(redeemed) if redeemed == user.id => {}
@@ -198,19 +199,24 @@ async fn break_glass(db: &Db, purpose: LinkPurpose, user_id: Uuid) -> Result<boo
 }
 
 /// The TOTP step of a sign-in: a missing code asks for one; a wrong or replayed one counts as a
-/// failed sign-in (towards the lockout).
+/// failed sign-in (towards the lockout). `stored` is the secret as stored (sealed); one that
+/// cannot be opened fails the sign-in with an internal error naming the user, not the secret.
 async fn check_totp(
     db: &Db,
     auth: &AuthState,
     user_id: Uuid,
-    secret: &str,
+    stored: &str,
     code: Option<&str>,
     now: i64,
 ) -> Result<(), SignInError> {
     let Some(code) = code.filter(|c| !c.is_empty()) else {
         return Err(SignInError::TotpRequired);
     };
-    let step = totp::check(secret, code, u64::try_from(now).unwrap_or(0));
+    let secret = auth
+        .secrets
+        .open(Column::TotpSecret, user_id, stored)
+        .map_err(anyhow::Error::from)?;
+    let step = totp::check(&secret, code, u64::try_from(now).unwrap_or(0));
     let accepted = match step {
         Some(step) => db.accept_totp_step(user_id, step).await?,
         None => false,
@@ -264,7 +270,7 @@ pub struct SessionStart {
     pub user_id: Uuid,
     /// `password`, `link` or `oidc:<provider>`.
     pub auth_method: String,
-    /// The IdP's ID token (OIDC sign-ins).
+    /// The IdP's ID token (OIDC sign-ins), in clear; [`start_session`] stores it sealed.
     pub id_token: Option<String>,
     /// The client's address.
     pub client: Option<IpAddr>,
@@ -289,7 +295,9 @@ pub async fn start_session(
             user_id: start.user_id,
             csrf_token: tokens::random_token(),
             auth_method: start.auth_method,
-            id_token: start.id_token,
+            id_token: start
+                .id_token
+                .map(|id_token| auth.secrets.seal(Column::IdToken, start.user_id, &id_token)),
             expires_unix: now + auth.absolute_seconds,
             client_addr: start.client.map(|ip| ip.to_string()),
         })

@@ -7,11 +7,14 @@
 //! - [`redirect`]: the open-redirect guard for `return_to`.
 //! - [`throttle`]: per-address sign-in rate limit.
 //! - [`refusals`]: refused sign-ins counted per address and window instead of one event each.
-//! - [`keys`]: the streaming-ticket signing key.
+//! - [`keys`]: the streaming-ticket signing key and the server secrets key.
+//! - [`at_rest`]: TOTP secrets and ID tokens sealed with the server secrets key;
+//!   [`sealing`]: the start-up pass that seals plain values and checks the key.
 //! - [`flows`]: the sign-in, sign-out and account operations the HTTP handlers call.
 //!
 //! What a signed-in user may *do* is decided in [`crate::access`].
 
+pub mod at_rest;
 pub mod flows;
 pub mod keys;
 pub mod lockout;
@@ -19,6 +22,7 @@ pub mod oidc;
 pub mod password;
 pub mod redirect;
 pub mod refusals;
+pub mod sealing;
 pub mod session;
 pub mod throttle;
 pub mod tokens;
@@ -65,6 +69,8 @@ pub struct AuthState {
     pub oidc: oidc::OidcProviders,
     /// Signs streaming tickets.
     pub tickets: TicketSigner,
+    /// Seals TOTP secrets and ID tokens stored in the database.
+    pub secrets: at_rest::SecretsKey,
 }
 
 impl AuthState {
@@ -95,6 +101,7 @@ impl AuthState {
             oidc: oidc::OidcProviders::new(&auth.oidc, &public_url)
                 .map_err(|err| anyhow::anyhow!("invalid [[auth.oidc]] configuration: {err}"))?,
             tickets: keys::load_or_create_ticket_key(&config.ticket_key_path())?,
+            secrets: keys::load_secrets_key(config)?,
             public_url,
         })
     }

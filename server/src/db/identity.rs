@@ -3,6 +3,8 @@
 //! Deadlines are Unix seconds so both backends compare them the same way in SQL. Secrets that
 //! grant access (session tokens, link tokens, OIDC states) are stored only as SHA-256 hashes;
 //! callers hash before calling.
+//! TOTP secrets and ID tokens are stored sealed (`auth::at_rest`); callers seal before storing
+//! and open after reading, this layer moves the stored text only.
 
 use time::OffsetDateTime;
 use uuid::Uuid;

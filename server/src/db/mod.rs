@@ -47,6 +47,7 @@ pub mod grading;
 mod identity;
 pub mod lossless_frames;
 pub mod model;
+pub mod secrets;
 mod signin_counters;
 pub mod streams;
 mod studies;

@@ -322,9 +322,10 @@ pub struct RoleGrant {
 pub struct Credentials {
     /// argon2id PHC string, once a password is set.
     pub password_hash: Option<String>,
-    /// Base32 TOTP secret, once TOTP is enabled.
+    /// The TOTP secret once TOTP is enabled, as stored: sealed with the server secrets key
+    /// (`auth::at_rest`, column `TotpSecret`), or plain base32 from before sealing.
     pub totp_secret: Option<String>,
-    /// A TOTP secret set up but not yet confirmed with a code.
+    /// A TOTP secret set up but not yet confirmed with a code, stored like `totp_secret`.
     pub totp_pending_secret: Option<String>,
     /// Consecutive failed sign-ins since the last success or lockout.
     pub failed_logins: i64,
@@ -345,7 +346,8 @@ pub struct Session {
     pub csrf_token: String,
     /// `password`, `link` or `oidc:<provider>`.
     pub auth_method: String,
-    /// The IdP's ID token (hint for RP-initiated logout), for OIDC sessions.
+    /// The IdP's ID token (hint for RP-initiated logout), for OIDC sessions, as stored: sealed
+    /// with the server secrets key (`auth::at_rest`, column `IdToken`, bound to `user_id`).
     pub id_token: Option<String>,
     /// When it started.
     pub created_at: OffsetDateTime,
@@ -366,7 +368,7 @@ pub struct NewSession {
     pub csrf_token: String,
     /// `password`, `link` or `oidc:<provider>`.
     pub auth_method: String,
-    /// The IdP's ID token, for OIDC sessions.
+    /// The IdP's ID token, for OIDC sessions, sealed (`auth::at_rest`) by the caller.
     pub id_token: Option<String>,
     /// Unix second of the absolute end.
     pub expires_unix: i64,

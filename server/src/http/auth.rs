@@ -14,6 +14,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::me::{Me, me_view};
 use super::policy::ClientAddr;
 use crate::audit::{event_by, user_target};
+use crate::auth::at_rest::Column;
 use crate::auth::flows::{self, PasswordChangeError, SessionStart, SignInError};
 use crate::auth::refusals::{Note, Summary};
 use crate::auth::{self, SignedIn, totp};
@@ -639,7 +640,17 @@ pub async fn logout(
         signed_in.session.auth_method.strip_prefix("oidc:"),
         &signed_in.session.id_token,
     ) {
-        (Some(provider), Some(id_token)) => state.auth.oidc.logout_url(provider, id_token).await,
+        (Some(provider), Some(stored)) => {
+            let user_id = signed_in.user.id;
+            match state.auth.secrets.open(Column::IdToken, user_id, stored) {
+                Ok(id_token) => state.auth.oidc.logout_url(provider, &id_token).await,
+                // Signing out still works; only the provider's session stays open.
+                Err(err) => {
+                    tracing::error!(error = %err, "sign-out without the provider's logout");
+                    None
+                }
+            }
+        }
         _ => None,
     };
     tracing::info!(user_id = %signed_in.user.id, "signed out");
@@ -788,9 +799,13 @@ pub async fn totp_setup(
     let secret = totp::new_secret();
     let url = totp::otpauth_url(&secret, &signed_in.user.username)
         .ok_or_else(|| AppError::Internal("cannot build otpauth URL".into()))?;
+    let sealed = state
+        .auth
+        .secrets
+        .seal(Column::TotpSecret, signed_in.user.id, &secret);
     state
         .db
-        .set_totp_pending(signed_in.user.id, &secret)
+        .set_totp_pending(signed_in.user.id, &sealed)
         .await?;
     Ok(Json(TotpSetupView {
         secret,
@@ -810,9 +825,10 @@ pub async fn totp_enable(
 ) -> Result<StatusCode, AppError> {
     reauthenticate(&state, &signed_in, body.current_password.as_deref()).await?;
     let credentials = state.db.credentials(signed_in.user.id).await?;
-    let pending = credentials
+    let stored = credentials
         .totp_pending_secret
         .ok_or_else(|| AppError::BadRequest("start TOTP set-up first".into()))?;
+    let pending = open_totp(&state, signed_in.user.id, &stored)?;
     let step = totp::check(&pending, &body.code, now_u64()).ok_or_else(|| {
         AppError::BadRequest("the code does not match; check the app's clock".into())
     })?;
@@ -834,9 +850,10 @@ pub async fn totp_disable(
 ) -> Result<StatusCode, AppError> {
     reauthenticate(&state, &signed_in, body.current_password.as_deref()).await?;
     let credentials = state.db.credentials(signed_in.user.id).await?;
-    let secret = credentials
+    let stored = credentials
         .totp_secret
         .ok_or_else(|| AppError::BadRequest("TOTP is not enabled".into()))?;
+    let secret = open_totp(&state, signed_in.user.id, &stored)?;
     let step = totp::check(&secret, &body.code, now_u64())
         .ok_or_else(|| AppError::BadRequest("the code does not match".into()))?;
     if !state.db.accept_totp_step(signed_in.user.id, step).await? {
@@ -846,6 +863,16 @@ pub async fn totp_disable(
     tracing::info!(user_id = %signed_in.user.id, "TOTP disabled");
     record_account_change(&state, &signed_in, Action::AuthTotpDisabled).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A stored (sealed) TOTP secret of `user_id` in clear; one that cannot be opened is an
+/// internal error whose logged message names the user and the likely cause.
+fn open_totp(state: &AppState, user_id: uuid::Uuid, stored: &str) -> Result<String, AppError> {
+    state
+        .auth
+        .secrets
+        .open(Column::TotpSecret, user_id, stored)
+        .map_err(|err| AppError::Internal(err.to_string()))
 }
 
 /// Records a change a user made to their own account's credentials.

@@ -88,6 +88,8 @@ impl TestApp {
                     .await
                     .expect("fresh PostgreSQL database");
                 config.database_url = database.url.clone();
+                // PostgreSQL needs the server secrets key configured (replicas share it).
+                config.auth.secrets_key_file = dir.path().join("data/keys/server-secrets.key");
                 Some(database)
             }
         };
