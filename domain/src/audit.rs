@@ -255,6 +255,10 @@ actions! {
     /// (`reason`: `rate` or `case_budget`); the stream went on lossy. Flagged as
     /// `bulk_extraction`.
     StreamLosslessWithheld = "stream.lossless_withheld",
+    /// Images of a prior visit were shown beside a case (layout `prior`). Recorded against the
+    /// prior visit's case, so "who saw case X" includes those who saw it as a prior visit;
+    /// `via_case`, `stream_id` and the prior `views` in details.
+    StreamPriorViewed = "stream.prior_viewed",
     /// An open stream was ended because the access that admitted it ended (why in details).
     StreamRevoked = "stream.revoked",
     /// A ticket was issued to move an open viewer session to a case, or to get that case
@@ -2133,7 +2137,7 @@ mod tests {
 
     #[test]
     fn every_action_code_round_trips() {
-        assert_eq!(Action::ALL.len(), 42);
+        assert_eq!(Action::ALL.len(), 43);
         let codes: BTreeSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         assert_eq!(codes.len(), Action::ALL.len());
         for &action in Action::ALL {

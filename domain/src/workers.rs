@@ -260,6 +260,10 @@ pub enum SessionEvent {
         record: LosslessRecord,
         /// The render state (exam, slice, zoom, centre, W/L, filters, viewport).
         state: Box<ViewState>,
+        /// The watermark it carries, so that `readroom grade verify` can render it again
+        /// (absent from workers before December 2026).
+        #[serde(default)]
+        mark: Option<MarkRecord>,
     },
     /// The session's lossless budget stopped a frame (reported once per case and bound).
     LosslessWithheld {
@@ -343,6 +347,19 @@ impl EndReason {
             EndReason::SwitchedCase => "switched_case",
         }
     }
+}
+
+/// The parameters of the watermark a session's frames carry (everything but the key): with
+/// the render state and the bundle, they reproduce a frame exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRecord {
+    /// The grader's label in the visible strip (the username the ticket named).
+    pub label: String,
+    /// The viewer session the mark names.
+    pub session: Uuid,
+    /// The Unix minute in the visible strip.
+    pub unix_minute: u32,
 }
 
 /// A lossless frame sent during a session.

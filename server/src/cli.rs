@@ -55,6 +55,9 @@ pub enum Command {
     /// Read the invisible watermark of a frame.
     #[command(subcommand)]
     Watermark(WatermarkCommand),
+    /// Check grade evidence.
+    #[command(subcommand)]
+    Grade(GradeCommand),
     /// Run a streaming worker process: it holds the age identity, registers with the servers
     /// and serves the sessions they place on it (distributed mode; see docs/workers.md).
     Worker(WorkerArgs),
@@ -127,6 +130,27 @@ pub enum WatermarkCommand {
         key_file: Option<PathBuf>,
         /// The picture.
         png: PathBuf,
+    },
+}
+
+/// `grade` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GradeCommand {
+    /// Render the lossless frame a grade (or an adjudication) names again from the case's
+    /// encrypted bundle, with the render state and watermark the worker recorded sending it,
+    /// and check that it hashes to what the grade names (non-zero exit if not). Runs where a
+    /// worker identity is, with the database and store configured.
+    Verify {
+        /// The worker identity that decrypts the bundle (default: `worker_identity`, else
+        /// `<data_dir>/keys/worker.age`).
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+        /// The watermark key (default: `stream.watermark_key_file`, else
+        /// `<data_dir>/keys/watermark.key`).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// The grade version's id (as in the grades export), or an adjudication's.
+        id: uuid::Uuid,
     },
 }
 
@@ -229,7 +253,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(AuditCommand::Checkpoint) => crate::audit_cmd::checkpoint_cmd(&config).await,
         Command::Watermark(WatermarkCommand::Decode { key_file, png }) => {
-            crate::worker_cmd::watermark_decode(&config, key_file.as_deref(), &png)
+            let prefix = crate::worker_cmd::watermark_decode(&config, key_file.as_deref(), &png)?;
+            crate::forensics_cmd::print_watermark_owner(&config, prefix).await
+        }
+        Command::Grade(GradeCommand::Verify {
+            identity,
+            key_file,
+            id,
+        }) => {
+            crate::forensics_cmd::grade_verify(
+                &config,
+                id,
+                identity.as_deref(),
+                key_file.as_deref(),
+            )
+            .await
         }
         Command::Worker(args) => crate::worker_cmd::worker(config, args).await,
         Command::ServerKey => {

@@ -11,6 +11,7 @@
 //!   HTTP routes for them are not built yet).
 //! - [`workers`]: the worker pool (placement, per-user limit, ending sessions, what workers
 //!   report, revalidation of open streams); [`workers::embedded`] is the in-process worker.
+//! - [`forensics_cmd`]: `readroom grade verify` and the owner lookup of `watermark decode`.
 //! - [`cli`]: the `readroom` command line; [`private_fs`]: owner-only data directory and
 //!   database files.
 //!
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod forensics_cmd;
 pub mod grading;
 pub mod http;
 pub mod ingest;

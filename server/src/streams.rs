@@ -1,6 +1,7 @@
 //! Recording what the streaming worker reports about ended sessions: the `stream_sessions` row
 //! and its audit events (`stream.ended`, and `stream.lossless_shown` for every lossless frame the
-//! browser verified).
+//! browser verified), and `stream.prior_viewed` against the prior visit's case when its images
+//! were shown beside this one.
 
 use readroom_domain::audit::{Action, Outcome};
 use readroom_domain::workers::SessionReport;
@@ -54,6 +55,7 @@ pub async fn record(db: &Db, audit: &Audit, report: &SessionReport) -> anyhow::R
             ))
             .await?;
     }
+    audit_prior_views(db, audit, report, user_id, case_id).await?;
     audit
         .record(event_by(
             Action::StreamEnded,
@@ -76,5 +78,51 @@ pub async fn record(db: &Db, audit: &Audit, report: &SessionReport) -> anyhow::R
             }),
         ))
         .await?;
+    Ok(())
+}
+
+/// The prefix of a view the worker reports for the prior-visit layout (`prior:<exam>`).
+const PRIOR_VIEW_PREFIX: &str = "prior:";
+
+/// Records `stream.prior_viewed` against each case of the prior visit whose images the session
+/// showed beside `case_id`, so that a case's access history includes those who saw it as
+/// someone else's prior visit.
+async fn audit_prior_views(
+    db: &Db,
+    audit: &Audit,
+    report: &SessionReport,
+    user_id: Uuid,
+    case_id: Uuid,
+) -> anyhow::Result<()> {
+    let views: Vec<&str> = report
+        .views
+        .iter()
+        .map(String::as_str)
+        .filter(|view| view.starts_with(PRIOR_VIEW_PREFIX))
+        .collect();
+    if views.is_empty() {
+        return Ok(());
+    }
+    let Some(prior_bundle) = db.case_by_id(case_id).await?.prior_bundle_id else {
+        tracing::warn!(session = %report.stream_id, "prior views reported on a case without a prior visit");
+        return Ok(());
+    };
+    for prior_case in db.cases_with_bundle(prior_bundle).await? {
+        audit
+            .record(event_by(
+                Action::StreamPriorViewed,
+                Outcome::Success,
+                Some(user_id),
+                Some(case_target(prior_case)),
+                None,
+                json!({
+                    "stream_id": report.stream_id,
+                    "via_case": case_id,
+                    "prior_bundle": prior_bundle,
+                    "views": views,
+                }),
+            ))
+            .await?;
+    }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! The commands that need the worker crate: `readroom worker`, `keygen`, `watermark decode`
-//! and `demo` (whose embedded default runs the in-process worker). Built without the
+//! The commands that need the worker crate: `readroom worker`, `keygen`, `watermark decode`,
+//! the re-render of `grade verify` and `demo` (whose embedded default runs the in-process worker). Built without the
 //! `embedded-worker` feature (the API-only server), each refuses with a clear message instead.
 
 #[cfg(feature = "embedded-worker")]
@@ -59,7 +59,7 @@ mod imp {
         config: &Config,
         key_file: Option<&Path>,
         path: &Path,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<[u8; 8]> {
         let key_path = watermark_key_path(config, key_file);
         let key = readroom_worker::watermark::WatermarkKey::load(&key_path)?;
         let reader = image::ImageReader::open(path)
@@ -96,7 +96,48 @@ mod imp {
             readroom_worker::watermark::CODED_BITS,
             key.fingerprint()
         );
-        Ok(())
+        Ok(found.session.0)
+    }
+
+    /// Renders a recorded lossless frame again from its encrypted bundle(s) with this host's
+    /// worker identity (`identity`, else the configured one) and watermark key, and returns its
+    /// pixel hash (`readroom grade verify`).
+    pub async fn rerender_sha256(
+        config: &Config,
+        identity: Option<&Path>,
+        key_file: Option<&Path>,
+        frame: crate::forensics_cmd::FrameToRender,
+    ) -> anyhow::Result<String> {
+        let identity_path = identity
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| config.worker_identity_path());
+        let identity = readroom_worker::keys::load(&identity_path).with_context(|| {
+            format!(
+                "cannot load the worker identity {} (grade verify runs where a worker identity is; --identity)",
+                identity_path.display()
+            )
+        })?;
+        let key_path = watermark_key_path(config, key_file);
+        let key = readroom_worker::watermark::WatermarkKey::load(&key_path)?;
+        let store = crate::store::open(config).await?;
+        let recorded = readroom_worker::verify::RecordedFrame {
+            bundle: frame.bundle,
+            prior_bundle: frame.prior_bundle,
+            state: frame.state,
+            mark: readroom_worker::watermark::Watermark {
+                grader: frame.mark.label,
+                session: frame.mark.session,
+                unix_minute: frame.mark.unix_minute,
+                key: Arc::new(key),
+            },
+        };
+        let handle = tokio::runtime::Handle::current();
+        let sha = tokio::task::spawn_blocking(move || {
+            readroom_worker::verify::rerender_sha256(&store, &handle, &[identity], &recorded)
+        })
+        .await
+        .context("the render task failed")??;
+        Ok(sha)
     }
 
     /// `readroom keygen`: writes a worker identity (0600) and prints its recipient.
@@ -238,8 +279,18 @@ mod imp {
         _config: &Config,
         _key_file: Option<&Path>,
         _path: &Path,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<[u8; 8]> {
         Err(absent("watermark decode"))
+    }
+
+    /// Refused: no worker (and no decryptor) in this build.
+    pub async fn rerender_sha256(
+        _config: &Config,
+        _identity: Option<&Path>,
+        _key_file: Option<&Path>,
+        _frame: crate::forensics_cmd::FrameToRender,
+    ) -> anyhow::Result<String> {
+        Err(absent("grade verify"))
     }
 
     /// Refused: no worker in this build.

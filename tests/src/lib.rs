@@ -8,6 +8,8 @@
 //! - [`report`]: writing one benchmark's section of `BENCHMARKS.md`.
 //! - [`pg`]: a fresh, uniquely named PostgreSQL database on the machine's server, dropped afterwards.
 //!
+//! - [`readroom_binary`]: the `readroom` binary of this build, for tests that run its commands.
+//!
 //! Nothing here is a mock: the tests talk to the same servers a deployment would.
 
 pub mod browser;
@@ -17,3 +19,20 @@ pub mod oidc;
 pub mod pg;
 pub mod report;
 pub mod s3s;
+
+/// The `readroom` binary of this build: `cargo test --workspace` builds it beside the test
+/// binaries (for `server/tests/cli.rs`), in `target/<profile>/`.
+pub fn readroom_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join("readroom");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run this test with `cargo test --workspace`, which builds it",
+        binary.display()
+    );
+    binary
+}

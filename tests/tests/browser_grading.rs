@@ -23,6 +23,7 @@ use readroom_server::db::Backend;
 use readroom_tests::browser;
 use serde_json::{Value, json};
 use support::TestApp;
+use uuid::Uuid;
 
 fn assert_clean(result: &Value, who: &str) {
     for key in [
@@ -490,4 +491,58 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         first_version["render_state"]["exam"], ra["first_view"]["exam"],
         "the view the grade was made on: {first_version}"
     );
+
+    // Grade evidence from the source: `readroom grade verify` renders A's lossless frame again
+    // from the encrypted bundle, with the state and watermark the worker recorded, and gets the
+    // same hash.
+    let grade_id: Uuid = first_version["grade_id"].as_str().unwrap().parse().unwrap();
+    let verify = grade_verify(&app, grade_id);
+    assert!(verify.status.success(), "{verify:?}");
+    let stdout = String::from_utf8_lossy(&verify.stdout);
+    assert!(stdout.contains("verified"), "{stdout}");
+    assert!(
+        stdout.contains(ra["first_lossless"].as_str().unwrap()),
+        "{stdout}"
+    );
+    // A record that does not match what the bundle shows (here: the next B-scan, as a forged or
+    // corrupted record would claim) is reported, with a non-zero exit.
+    let recorded = app
+        .db()
+        .lossless_frames_sent(
+            first_version["grader_id"].as_str().unwrap().parse().unwrap(),
+            first_version["case_id"].as_str().unwrap().parse().unwrap(),
+            ra["first_lossless"].as_str().unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut forged = recorded[0].clone();
+    let mut state: Value = serde_json::from_str(&forged.state).unwrap();
+    state["window"] = json!(0.5);
+    forged.state = state.to_string();
+    forged.stream_id = Uuid::new_v4();
+    forged.sent_unix += 1;
+    app.db().record_lossless_frame(&forged).await.unwrap();
+    let verify = grade_verify(&app, grade_id);
+    assert!(!verify.status.success(), "{verify:?}");
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert!(stderr.contains("MISMATCH"), "{stderr}");
+    // Nothing to verify on an id that is no grade.
+    let verify = grade_verify(&app, Uuid::new_v4());
+    assert!(!verify.status.success());
+    assert!(
+        String::from_utf8_lossy(&verify.stderr).contains("no grade or adjudication"),
+        "{verify:?}"
+    );
+}
+
+/// `readroom grade verify <id>` run on the test app's data directory (its database, store,
+/// worker identity and watermark key).
+fn grade_verify(app: &TestApp, id: Uuid) -> std::process::Output {
+    std::process::Command::new(readroom_tests::readroom_binary())
+        .arg("--data-dir")
+        .arg(&app.state.config.data_dir)
+        .args(["grade", "verify", &id.to_string()])
+        .env_remove("READROOM_CONFIG")
+        .output()
+        .expect("readroom grade verify runs")
 }

@@ -87,6 +87,7 @@ backend_tests!(
     migrate_is_idempotent,
     signin_counters,
     lossless_frames,
+    viewer_sessions_by_watermark_prefix,
 );
 
 fn recipients(lines: &str) -> Recipients {
@@ -769,6 +770,7 @@ async fn lossless_frames(db: &Db) {
         revealed_px: 3_000_000_000,
         state: "{}".into(),
         sent_unix: sent,
+        mark: (n == 1).then(|| r#"{"label":"g","session":"00000000-0000-0000-0000-000000000001","unix_minute":1}"#.into()),
     };
     assert!(
         db.record_lossless_frame(&frame(1, 1, user, 100))
@@ -797,6 +799,13 @@ async fn lossless_frames(db: &Db) {
         .unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].revealed_px, 3_000_000_000);
+    assert_eq!(sent[0].mark, None);
+    // The watermark a frame carried is kept with it (for `readroom grade verify`).
+    let first = db
+        .lossless_frames_sent(user, case, &format!("{:064x}", 1))
+        .await
+        .unwrap();
+    assert!(first[0].mark.as_deref().unwrap().contains("unix_minute"));
     assert!(
         db.lossless_frames_sent(user, case, &format!("{:064x}", 3))
             .await
@@ -815,5 +824,34 @@ async fn lossless_frames(db: &Db) {
     assert_eq!(
         db.lossless_px_shown(user, Uuid::new_v4(), 0).await.unwrap(),
         0
+    );
+}
+
+/// A decoded watermark carries the first 8 bytes of the viewer session id: the sessions with
+/// that prefix (and only those) are found, with their owner, on both databases.
+async fn viewer_sessions_by_watermark_prefix(db: &Db) {
+    let user = db.create_user(&new_user("marked")).await.unwrap().id;
+    let other = db.create_user(&new_user("other")).await.unwrap().id;
+    let mut ids = Vec::new();
+    for (n, who) in [(0, user), (1, other), (2, user)] {
+        ids.push((
+            db.issue_viewer_session(who, Uuid::new_v4(), 1_800_000_000 + n)
+                .await
+                .unwrap(),
+            who,
+        ));
+    }
+    for (id, who) in &ids {
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&id.as_bytes()[..8]);
+        let found = db.viewer_sessions_with_prefix(prefix).await.unwrap();
+        assert_eq!(found.len(), 1, "{id}: {found:?}");
+        assert_eq!((found[0].0, found[0].1), (*id, *who));
+    }
+    assert!(
+        db.viewer_sessions_with_prefix([0xff, 0xfe, 0, 0, 0, 0, 0, 1])
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

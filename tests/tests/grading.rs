@@ -192,6 +192,7 @@ async fn workflow_end_to_end(backend: Backend) {
         revealed_px: 500_000,
         state: json!({ "layout": "single", "slice": 12 }).to_string(),
         sent_unix: 1_800_000_000,
+        mark: None,
     };
     app.db()
         .record_lossless_frame(&recorded(team.graders[1].id, 1))

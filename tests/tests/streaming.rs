@@ -186,6 +186,25 @@ async fn a_grader_streams_a_case_in_chromium() {
         "{} vs {session}",
         found.session
     );
+    // `readroom watermark decode` on the screenshot names the session and looks up whom the
+    // server issued it to.
+    let decoded = std::process::Command::new(readroom_tests::readroom_binary())
+        .arg("--data-dir")
+        .arg(&app.state.config.data_dir)
+        .args(["watermark", "decode"])
+        .arg(&screenshot)
+        .env_remove("READROOM_CONFIG")
+        .output()
+        .expect("readroom watermark decode runs");
+    let stdout = String::from_utf8_lossy(&decoded.stdout);
+    assert!(decoded.status.success(), "{decoded:?}");
+    assert!(
+        stdout.contains(&format!(
+            "issued: viewer session {session} to user {} ({})",
+            grader.id, grader.username
+        )),
+        "{stdout}"
+    );
 
     // Leaving the page ended the session on the worker, which recorded it with the lossless
     // hashes the browser verified.
@@ -776,4 +795,76 @@ async fn the_lossless_budget_stops_a_script_exporting_an_oct_volume() {
         .await
         .unwrap();
     assert!(shown <= 1_500_000, "{shown} px shown of the case in all");
+}
+
+/// Issue 17, finding 7: a prior visit's images shown beside a case are recorded against the
+/// prior visit's case. A grader opens a demo case whose subject has an earlier visit, shows the
+/// current | prior layout, and leaves; the prior case's access history then holds
+/// `stream.prior_viewed` by that grader, naming the case it was shown beside and the views.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prior_visit_shown_beside_a_case_is_recorded_against_the_prior_case() {
+    browser::check_prerequisites().expect("Chromium and playwright-core (scripts/setup)");
+    let app = TestApp::start_demo(Backend::Sqlite).await;
+    let study = app.demo_study().await;
+    let grader = app
+        .user("grader.prior", &[(Role::Grader, Some(study.id))])
+        .await;
+    let cases = app.db().list_cases(study.id).await.expect("demo cases");
+    let case = cases
+        .into_iter()
+        .map(|summary| summary.case)
+        .find(|case| case.prior_bundle_id.is_some())
+        .expect("a demo case with a prior visit");
+    let prior_bundle = case.prior_bundle_id.unwrap();
+    let prior_cases = app.db().cases_with_bundle(prior_bundle).await.unwrap();
+    assert_eq!(prior_cases.len(), 1, "the prior visit is one case of the study");
+    let prior_case = prior_cases[0];
+    app.assign(&case, &grader, AssignmentRole::Grader).await;
+
+    let result: Value = browser::run_script_async(
+        "stream-prior.mjs",
+        json!({
+            "base_url": app.url,
+            "link_url": app.link(&grader).await,
+            "case_id": case.id.to_string(),
+        }),
+        Duration::from_secs(90),
+    )
+    .await
+    .expect("browser run");
+    println!("prior run: {result}");
+    assert!(result["error"].is_null(), "{result}");
+    assert_eq!(result["errors"], json!([]), "{result}");
+    let exam = result["exam"].as_str().unwrap();
+
+    wait_for_report(&app, &case).await;
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = audit_details(&app, prior_case, "stream.prior_viewed").await;
+        if !events.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(events.len(), 1, "one record on the prior case: {events:?}");
+    let event = &events[0];
+    assert_eq!(event["via_case"], case.id.to_string(), "{event}");
+    assert_eq!(event["prior_bundle"], prior_bundle.to_string(), "{event}");
+    assert_eq!(event["views"], json!([format!("prior:{exam}")]), "{event}");
+    // Under the grader's id, and the case it was shown beside records no such event.
+    let filter = readroom_server::db::audit::AuditFilter {
+        target: Some(format!("case:{prior_case}")),
+        action: Some("stream.prior_viewed".into()),
+        ..Default::default()
+    };
+    let rows = app.db().search_audit(&filter, 10).await.unwrap();
+    assert_eq!(
+        rows[0].actor.as_deref(),
+        Some(grader.id.to_string().as_str())
+    );
+    assert!(
+        audit_details(&app, case.id, "stream.prior_viewed")
+            .await
+            .is_empty()
+    );
 }

@@ -16,6 +16,8 @@
 //!   sessions on request (revocation) and drains.
 //! - [`control`]: the control API a `readroom worker` process serves to the servers (signed
 //!   requests: open a session, end sessions, status).
+//! - [`verify`]: a recorded lossless frame rendered again from its bundle (grade evidence,
+//!   `readroom grade verify`).
 //! - [`node`]: the worker process: control API, heartbeats and session events to the servers,
 //!   drain on shutdown; and [`node::streamer`], the one way to build a streamer (hardened,
 //!   identity loaded), used by `readroom worker` and by the embedded default alike.
@@ -37,6 +39,7 @@ pub mod reader;
 pub mod render;
 pub mod source;
 pub mod stream;
+pub mod verify;
 pub mod vp8;
 pub mod watermark;
 

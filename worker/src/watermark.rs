@@ -43,6 +43,17 @@ pub struct Watermark {
     pub key: Arc<WatermarkKey>,
 }
 
+impl Watermark {
+    /// What the frames are marked with, for the record (everything but the key).
+    pub fn record(&self) -> readroom_domain::workers::MarkRecord {
+        readroom_domain::workers::MarkRecord {
+            label: self.grader.clone(),
+            session: self.session,
+            unix_minute: self.unix_minute,
+        }
+    }
+}
+
 /// Side of a block (one chip) in pixels (8 decoded better than 12 after a 512×512 crop,
 /// H.264 and on small frames: more copies of each chip; BENCHMARKS.md).
 pub const BLOCK: usize = 8;

@@ -104,6 +104,8 @@ const ASSIGNMENTS_FOR_STUDY: &str = "SELECT a.id, a.case_id, a.user_id, a.role, 
 const ASSIGNMENT_BY_ID: &str = "SELECT id, case_id, user_id, role, assigned_at, due_at, status, \
      batch_id, kind FROM assignments WHERE id = $1";
 
+const CASES_WITH_BUNDLE: &str = "SELECT id FROM cases WHERE bundle_id = $1 ORDER BY id";
+
 const DELETE_ASSIGNMENT: &str = "DELETE FROM assignments WHERE id = $1";
 
 impl Db {
@@ -240,6 +242,16 @@ impl Db {
             sqlx::query_as::<_, Bundle>(BUNDLE_BY_ID).bind(bundle_id).fetch_one(pool).await?
         });
         Ok(bundle)
+    }
+
+    /// The cases whose own exam bundle is `bundle_id` (the cases of a prior visit, when it is
+    /// shown beside a later one).
+    #[tracing::instrument(skip_all)]
+    pub async fn cases_with_bundle(&self, bundle_id: Uuid) -> Result<Vec<Uuid>, DbError> {
+        let ids = with_pool!(self, pool => {
+            sqlx::query_scalar::<_, Uuid>(CASES_WITH_BUNDLE).bind(bundle_id).fetch_all(pool).await?
+        });
+        Ok(ids)
     }
 
     /// The case with this id, or [`DbError::NotFound`].

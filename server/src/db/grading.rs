@@ -248,6 +248,12 @@ const GRADES_OF_ASSIGNMENT: &str = "SELECT id, assignment_id, case_id, grader_id
 const GRADES_OF_CASE: &str = "SELECT id, assignment_id, case_id, grader_id, form_id, version, \
      grade_values, render_state, lossless_sha256, reason, duration_ms, submitted_at \
      FROM grades WHERE case_id = $1 ORDER BY submitted_at, version";
+const GRADE_BY_ID: &str = "SELECT id, assignment_id, case_id, grader_id, form_id, version, \
+     grade_values, render_state, lossless_sha256, reason, duration_ms, submitted_at \
+     FROM grades WHERE id = $1";
+const ADJUDICATION_BY_ID: &str = "SELECT id, case_id, round, disagreements, grade_ids, status, \
+     created_at, adjudicator_id, form_id, grade_values, render_state, lossless_sha256, reason, \
+     resolved_at FROM adjudications WHERE id = $1";
 const GRADES_OF_STUDY: &str = "SELECT g.id, g.assignment_id, g.case_id, g.grader_id, g.form_id, \
      g.version, g.grade_values, g.render_state, g.lossless_sha256, g.reason, g.duration_ms, \
      g.submitted_at FROM grades g JOIN cases c ON c.id = g.case_id WHERE c.study_id = $1 \
@@ -594,6 +600,27 @@ impl Db {
             sqlx::query_as::<_, Grade>(GRADES_OF_CASE).bind(case_id).fetch_all(pool).await?
         });
         Ok(rows)
+    }
+
+    /// The grade version with this id, or [`DbError::NotFound`].
+    #[tracing::instrument(skip_all)]
+    pub async fn grade_by_id(&self, grade_id: Uuid) -> Result<Grade, DbError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as::<_, Grade>(GRADE_BY_ID).bind(grade_id).fetch_one(pool).await?
+        });
+        Ok(row)
+    }
+
+    /// The adjudication round with this id, or [`DbError::NotFound`].
+    #[tracing::instrument(skip_all)]
+    pub async fn adjudication_by_id(&self, adjudication_id: Uuid) -> Result<Adjudication, DbError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as::<_, Adjudication>(ADJUDICATION_BY_ID)
+                .bind(adjudication_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(row)
     }
 
     /// Every grade version of a study, by case.

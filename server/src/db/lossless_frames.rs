@@ -26,14 +26,17 @@ pub struct LosslessFrame {
     pub state: String,
     /// When the worker's report was recorded, Unix seconds.
     pub sent_unix: i64,
+    /// The watermark it carried (JSON [`readroom_domain::workers::MarkRecord`]; `None` for
+    /// frames recorded before December 2026).
+    pub mark: Option<String>,
 }
 
 const INSERT: &str = "INSERT INTO lossless_frames \
-     (stream_id, frame, user_id, case_id, sha256, bytes, revealed_px, state, sent_unix) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (stream_id, frame) DO NOTHING";
+     (stream_id, frame, user_id, case_id, sha256, bytes, revealed_px, state, sent_unix, mark) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (stream_id, frame) DO NOTHING";
 
 const SENT: &str = "SELECT stream_id, frame, user_id, case_id, sha256, bytes, revealed_px, state, \
-     sent_unix \
+     sent_unix, mark \
      FROM lossless_frames WHERE user_id = $1 AND case_id = $2 AND sha256 = $3 \
      ORDER BY sent_unix DESC, frame DESC";
 
@@ -56,6 +59,7 @@ impl Db {
                 .bind(row.revealed_px)
                 .bind(&row.state)
                 .bind(row.sent_unix)
+                .bind(&row.mark)
                 .execute(pool)
                 .await?
                 .rows_affected()

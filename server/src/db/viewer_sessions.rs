@@ -14,6 +14,9 @@ const OWNED: &str = "SELECT id FROM viewer_sessions \
 
 const OWNER: &str = "SELECT user_id FROM viewer_sessions WHERE id = $1";
 
+const WITH_PREFIX: &str = "SELECT id, user_id, created_unix FROM viewer_sessions \
+     WHERE id >= $1 AND id <= $2 ORDER BY created_unix";
+
 impl Db {
     /// Issues a new viewer session to `user` signed in as `auth_session`.
     #[tracing::instrument(skip_all)]
@@ -63,5 +66,27 @@ impl Db {
             sqlx::query_as(OWNER).bind(id).fetch_optional(pool).await?
         });
         Ok(row.map(|(user,)| user))
+    }
+
+    /// The viewer sessions whose id starts with these 8 bytes (what an invisible watermark
+    /// carries): `(id, user, created_unix)`, oldest first. Both databases order UUIDs by their
+    /// bytes, so the prefix is a range.
+    #[tracing::instrument(skip_all)]
+    pub async fn viewer_sessions_with_prefix(
+        &self,
+        prefix: [u8; 8],
+    ) -> Result<Vec<(Uuid, Uuid, i64)>, DbError> {
+        let mut low = [0u8; 16];
+        let mut high = [0xffu8; 16];
+        low[..8].copy_from_slice(&prefix);
+        high[..8].copy_from_slice(&prefix);
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, (Uuid, Uuid, i64)>(WITH_PREFIX)
+                .bind(Uuid::from_bytes(low))
+                .bind(Uuid::from_bytes(high))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
     }
 }

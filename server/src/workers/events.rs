@@ -56,6 +56,7 @@ pub async fn handle(
             case,
             record,
             state,
+            mark,
         } => {
             let user_id = Uuid::parse_str(user)?;
             let case_id = Uuid::parse_str(case)?;
@@ -72,6 +73,7 @@ pub async fn handle(
                     revealed_px: i64::try_from(record.revealed_px).unwrap_or(i64::MAX),
                     state: serde_json::to_string(state)?,
                     sent_unix: crate::auth::now_unix(),
+                    mark: mark.as_ref().map(serde_json::to_string).transpose()?,
                 })
                 .await?;
             if !first {

@@ -7,13 +7,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use readroom_server::db::Db;
 use readroom_tests::browser;
+use readroom_tests::readroom_binary;
 use readroom_tests::pg::PgDatabase;
 
 /// A `<role> <username> <one-time URL>` line of the cluster's banner.
@@ -60,20 +60,6 @@ fn cluster_port() -> u16 {
         .map(|i| 20_000 + (seed.wrapping_add(i.wrapping_mul(7919)) % 11_000) as u16)
         .find(|&port| [0, 1, 2, 41, 42, 100].iter().all(|d| free(port + d)))
         .expect("a free block of loopback ports")
-}
-
-/// The `readroom` binary of this build: `cargo test --workspace` builds it beside this test
-/// (for `server/tests/cli.rs`), in `target/<profile>/`.
-pub fn readroom_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = profile_dir.join("readroom");
-    assert!(
-        binary.is_file(),
-        "{} is missing: run this test with `cargo test --workspace`, which builds it",
-        binary.display()
-    );
-    binary
 }
 
 impl Cluster {

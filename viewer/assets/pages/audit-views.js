@@ -11,7 +11,7 @@ export const ACTIONS = [
   "auth.totp_enabled", "auth.totp_disabled", "auth.unlocked",
   "case.opened", "case.denied",
   "stream.started", "stream.ended", "stream.lossless_shown", "stream.switched_case",
-  "stream.lossless_sent", "stream.lossless_withheld", "stream.revoked", "stream.ticket_issued", "worker.registered", "worker.lost",
+  "stream.lossless_sent", "stream.lossless_withheld", "stream.prior_viewed", "stream.revoked", "stream.ticket_issued", "worker.registered", "worker.lost",
   "grade.draft_saved", "grade.submitted", "grade.amended", "adjudication.submitted",
   "assignment.created", "assignment.removed", "assignment.reassigned", "batch.created",
   "study.created", "study.form_changed",

@@ -28,7 +28,9 @@ use readroom_domain::protocol::{
 };
 use readroom_domain::stream_config::LosslessBudgetConfig;
 use readroom_domain::view::{CaseShape, ViewChange, ViewState, Viewport};
-use readroom_domain::workers::{EndReason, LosslessRecord, SessionEvent, SessionReport};
+use readroom_domain::workers::{
+    EndReason, LosslessRecord, MarkRecord, SessionEvent, SessionReport,
+};
 use uuid::Uuid;
 
 use super::budget::{LosslessBudget, Verdict};
@@ -74,6 +76,8 @@ pub struct Params {
     pub lossless_budget: LosslessBudgetConfig,
     /// Full-resolution pixels of the case already shown to the user in earlier sessions.
     pub lossless_spent_px: u64,
+    /// The watermark the session's frames carry (reported with each lossless frame).
+    pub mark: Option<MarkRecord>,
 }
 
 /// The case a switch opened.
@@ -299,6 +303,7 @@ pub struct Session {
     stream_id: Uuid,
     user: String,
     viewer_session: String,
+    mark: Option<MarkRecord>,
     case: String,
     shape: CaseShape,
     started: Instant,
@@ -385,6 +390,7 @@ impl Session {
             stream_id: params.stream_id,
             user: params.user,
             viewer_session: params.viewer_session,
+            mark: params.mark,
             case: params.case,
             shape: params.shape,
             started: now,
@@ -942,6 +948,7 @@ impl Session {
                     case: self.case.clone(),
                     record,
                     state: Box::new(state),
+                    mark: self.mark.clone(),
                 }));
         }
     }
@@ -1033,6 +1040,11 @@ mod tests {
             bitrate: BITRATE,
             lossless_budget: LosslessBudgetConfig::default(),
             lossless_spent_px: 0,
+            mark: Some(MarkRecord {
+                label: "grader.one".into(),
+                session: Uuid::from_u128(11),
+                unix_minute: 30_000_000,
+            }),
         }
     }
 
@@ -1351,12 +1363,15 @@ mod tests {
                 record,
                 state,
                 case,
+                mark,
                 ..
             },
         ] = sim.events.as_slice()
         else {
             panic!("one lossless event: {:?}", sim.events);
         };
+        // With the watermark it carries, so that it can be rendered again.
+        assert_eq!(mark.as_ref().map(|m| m.unix_minute), Some(30_000_000));
         assert_eq!(record.frame, 1);
         assert_eq!(record.bytes, 5000);
         assert_eq!(record.sha256, "hash-1");

@@ -119,7 +119,7 @@ impl PreparedCase {
 }
 
 /// Opens an encrypted bundle from the store with ranged reads (call on the blocking pool).
-fn open_bundle(
+pub(crate) fn open_bundle(
     store: &Arc<dyn ObjectStore>,
     handle: &tokio::runtime::Handle,
     identities: &[WorkerIdentity],

@@ -75,6 +75,7 @@ pub(super) async fn run(
         bitrate: config.bitrate,
         lossless_budget: config.lossless_budget,
         lossless_spent_px: admission.lossless_spent_px,
+        mark: Some(pipeline.watermark().record()),
     };
     let watermark = pipeline.watermark().clone();
     // The first frame is rendered and encoded while the connection (ICE, DTLS, SCTP) comes up,
@@ -772,6 +773,7 @@ mod tests {
             bitrate: 1_000_000,
             lossless_budget: Default::default(),
             lossless_spent_px: 0,
+            mark: None,
         };
         let guarded = Guarded {
             machine: Session::new(Instant::now(), params),

@@ -1,0 +1,4 @@
+-- The watermark each lossless frame carried (JSON: label, session, unix_minute), so that
+-- `readroom grade verify` can render the frame again (SQLite). NULL for frames recorded
+-- before December 2026. Same as migrations/postgres/20261209000000_lossless_frame_marks.sql.
+ALTER TABLE lossless_frames ADD COLUMN mark TEXT;
