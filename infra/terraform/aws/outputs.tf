@@ -39,7 +39,7 @@ output "worker_node_cidrs" {
 }
 
 output "server_keys_secret_arn" {
-  description = "Secrets Manager secret for ticket.key and audit.key (value set out of band, never in Terraform state)."
+  description = "Secrets Manager secret for ticket.key, audit.key and server-secrets.key (value set out of band, never in Terraform state)."
   value       = module.data.server_keys_secret_arn
 }
 

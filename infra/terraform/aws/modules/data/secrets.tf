@@ -5,7 +5,7 @@
 #   worker-keys   worker.age (age identity) and worker-control.key: readable by the worker role
 #                 and the break-glass role only (resource policy: an explicit deny for every
 #                 other principal, so no IAM policy can grant it, the server role included).
-#   server-keys   ticket.key and audit.key: the server role.
+#   server-keys   ticket.key, audit.key and server-secrets.key: the server role.
 #   database-url  the readroom application user's PostgreSQL URL: the server role.
 #
 # No automatic rotation: rotating an age identity means new recipients and re-keying bundle
@@ -45,7 +45,7 @@ resource "aws_secretsmanager_secret_policy" "worker_keys" {
 resource "aws_secretsmanager_secret" "server_keys" {
   # checkov:skip=CKV2_AWS_57: the ticket key's public half is configured on every worker; rotation is the documented procedure, not a Lambda
   name                    = "${var.prefix}/server-keys"
-  description             = "readroom ticket.key and audit.key (Ed25519 seeds); API servers only"
+  description             = "readroom ticket.key and audit.key (Ed25519 seeds) and server-secrets.key (encrypts TOTP secrets and ID tokens in the database); API servers only"
   kms_key_id              = aws_kms_key.secrets.arn
   recovery_window_in_days = 30
 }
