@@ -509,7 +509,11 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     let recorded = app
         .db()
         .lossless_frames_sent(
-            first_version["grader_id"].as_str().unwrap().parse().unwrap(),
+            first_version["grader_id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
             first_version["case_id"].as_str().unwrap().parse().unwrap(),
             ra["first_lossless"].as_str().unwrap(),
         )

@@ -770,7 +770,10 @@ async fn lossless_frames(db: &Db) {
         revealed_px: 3_000_000_000,
         state: "{}".into(),
         sent_unix: sent,
-        mark: (n == 1).then(|| r#"{"label":"g","session":"00000000-0000-0000-0000-000000000001","unix_minute":1}"#.into()),
+        mark: (n == 1).then(|| {
+            r#"{"label":"g","session":"00000000-0000-0000-0000-000000000001","unix_minute":1}"#
+                .into()
+        }),
     };
     assert!(
         db.record_lossless_frame(&frame(1, 1, user, 100))

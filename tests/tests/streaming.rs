@@ -817,7 +817,11 @@ async fn a_prior_visit_shown_beside_a_case_is_recorded_against_the_prior_case() 
         .expect("a demo case with a prior visit");
     let prior_bundle = case.prior_bundle_id.unwrap();
     let prior_cases = app.db().cases_with_bundle(prior_bundle).await.unwrap();
-    assert_eq!(prior_cases.len(), 1, "the prior visit is one case of the study");
+    assert_eq!(
+        prior_cases.len(),
+        1,
+        "the prior visit is one case of the study"
+    );
     let prior_case = prior_cases[0];
     app.assign(&case, &grader, AssignmentRole::Grader).await;
 

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use readroom_server::db::Db;
 use readroom_tests::browser;
-use readroom_tests::readroom_binary;
 use readroom_tests::pg::PgDatabase;
+use readroom_tests::readroom_binary;
 
 /// A `<role> <username> <one-time URL>` line of the cluster's banner.
 #[derive(Debug, Clone)]
