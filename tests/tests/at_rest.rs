@@ -238,7 +238,7 @@ async fn a_wrong_key_is_named_not_guessed(backend: Backend) {
     };
     let message = format!("{err:#}");
     assert!(
-        message.contains("cannot be decrypted with the server secrets key")
+        message.contains("decrypts none of the sealed secrets in the database (1 of them)")
             && message.contains("wrong auth.secrets_key_file?")
             && message.contains(&wrong_key.display().to_string())
             && message.contains(&kim.id.to_string()),

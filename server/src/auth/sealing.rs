@@ -87,12 +87,12 @@ pub async fn at_start(db: &Db, key: &SecretsKey, key_path: &Path) -> anyhow::Res
     };
     if report.readable == 0 {
         anyhow::bail!(
-            "none of the {} sealed secrets in the database can be decrypted with the server \
-             secrets key {} (fingerprint {}), so it is not the key they were sealed with: \
-             wrong auth.secrets_key_file? (first: {first})",
-            report.unreadable.len(),
+            "the server secrets key {} (fingerprint {}) decrypts none of the sealed secrets in \
+             the database ({} of them), so it is not the key they were sealed with: wrong \
+             auth.secrets_key_file? (first: {first})",
             key_path.display(),
-            key.fingerprint()
+            key.fingerprint(),
+            report.unreadable.len()
         );
     }
     for err in report.unreadable.iter().take(UNREADABLE_LOGGED) {
