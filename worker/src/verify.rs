@@ -11,8 +11,7 @@ use readroom_store::ObjectStore;
 
 use crate::keys::WorkerIdentity;
 use crate::render;
-use crate::source::CaseImages;
-use crate::stream::pipeline::{PipelineError, open_bundle};
+use crate::stream::pipeline::{PipelineError, open_images};
 use crate::watermark::Watermark;
 
 /// Decoded images kept while rendering one frame.
@@ -40,20 +39,19 @@ pub fn rerender_sha256(
     identities: &[WorkerIdentity],
     recorded: &RecordedFrame,
 ) -> Result<String, PipelineError> {
-    let current = open_bundle(store, handle, identities, &recorded.bundle)?;
-    let prior = match &recorded.prior_bundle {
-        Some(key) => Some(open_bundle(store, handle, identities, key)?),
-        None => None,
-    };
-    let mut images = CaseImages::new(current, prior, CACHE_BYTES);
-    let shape = images
-        .shape()
-        .map_err(|err| PipelineError::Open(err.to_string()))?;
     recorded
         .state
         .viewport
         .validate()
         .map_err(|err| PipelineError::Frame(format!("recorded viewport: {err}")))?;
+    let (mut images, shape) = open_images(
+        store,
+        handle,
+        identities,
+        &recorded.bundle,
+        recorded.prior_bundle.as_deref(),
+        CACHE_BYTES,
+    )?;
     let rendered = render::render(&recorded.state, &shape, &mut images, &recorded.mark)
         .map_err(|err| PipelineError::Frame(err.to_string()))?;
     Ok(rendered.frame.sha256_hex())

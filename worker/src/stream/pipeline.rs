@@ -119,7 +119,7 @@ impl PreparedCase {
 }
 
 /// Opens an encrypted bundle from the store with ranged reads (call on the blocking pool).
-pub(crate) fn open_bundle(
+fn open_bundle(
     store: &Arc<dyn ObjectStore>,
     handle: &tokio::runtime::Handle,
     identities: &[WorkerIdentity],
@@ -134,6 +134,27 @@ pub(crate) fn open_bundle(
         .map_err(|err| PipelineError::Open(err.to_string()))
 }
 
+/// Opens a case's bundle (and its prior visit's) and reads its shape.
+pub(crate) fn open_images(
+    store: &Arc<dyn ObjectStore>,
+    handle: &tokio::runtime::Handle,
+    identities: &[WorkerIdentity],
+    bundle: &str,
+    prior_bundle: Option<&str>,
+    cache_bytes: usize,
+) -> Result<(CaseImages<RangeReader>, CaseShape), PipelineError> {
+    let current = open_bundle(store, handle, identities, bundle)?;
+    let prior = match prior_bundle {
+        Some(key) => Some(open_bundle(store, handle, identities, key)?),
+        None => None,
+    };
+    let mut images = CaseImages::new(current, prior, cache_bytes);
+    let shape = images
+        .shape()
+        .map_err(|err| PipelineError::Open(err.to_string()))?;
+    Ok((images, shape))
+}
+
 /// Opens the admitted case's bundle (and its prior visit's) and its first view.
 fn open_case(
     store: &Arc<dyn ObjectStore>,
@@ -143,15 +164,14 @@ fn open_case(
     viewport: Viewport,
     cache_bytes: usize,
 ) -> Result<(CaseImages<RangeReader>, CaseShape, ViewState), PipelineError> {
-    let current = open_bundle(store, handle, identities, &admission.bundle)?;
-    let prior = match &admission.prior_bundle {
-        Some(key) => Some(open_bundle(store, handle, identities, key)?),
-        None => None,
-    };
-    let mut images = CaseImages::new(current, prior, cache_bytes);
-    let shape = images
-        .shape()
-        .map_err(|err| PipelineError::Open(err.to_string()))?;
+    let (images, shape) = open_images(
+        store,
+        handle,
+        identities,
+        &admission.bundle,
+        admission.prior_bundle.as_deref(),
+        cache_bytes,
+    )?;
     let state = ViewState::initial(&shape, viewport)
         .ok_or_else(|| PipelineError::Open("the case has no image to show".into()))?;
     Ok((images, shape, state))
