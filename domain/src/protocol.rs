@@ -216,9 +216,8 @@ pub enum ServerMessage {
         v: u32,
         /// Viewer session id.
         session: String,
-        /// Case id.
-        case: String,
-        /// Exams that can be shown.
+        /// Exams that can be shown. No case id: the browser knows which case it asked for, and
+        /// a hidden repeat's case id must never reach it (see `crate::ticket`).
         shape: CaseShape,
         /// Initial state.
         state: ViewState,

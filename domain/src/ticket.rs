@@ -7,6 +7,14 @@
 //! needed and a signature made for anything else cannot be replayed as a ticket.
 //! Tickets are short-lived (the server uses about a minute) and carry a random `id` so a worker
 //! can refuse a second use.
+//!
+//! **Sealed form** (what the server hands out): `rt2.<base64url(age ciphertext)>`, the whole
+//! `rt1` ticket encrypted with age to the study's recipients (the workers' public keys, as its
+//! bundles are). The browser carries tickets to the worker (next case, prefetch), and an `rt1`
+//! payload is only encoded: it names the case, study and bundle object keys, so a grader could
+//! tell a hidden repeat from the case it repeats. Sealed, only a worker that can decrypt the
+//! case's bundles can read it. The server seals (`server/src/auth/ticket_seal.rs`); the worker
+//! opens (`worker/src/admission.rs`), then verifies the `rt1` inside as usual.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,6 +27,11 @@ pub const TICKET_PREFIX: &str = "rt1";
 const SIGNING_CONTEXT: &[u8] = b"readroom stream ticket v1\0";
 /// Longest ticket accepted before any decoding (a bound on work for hostile input).
 pub const MAX_TICKET_LEN: usize = 2048;
+/// The prefix of a sealed ticket (an `rt1` ticket encrypted to the workers' age recipients).
+pub const SEALED_TICKET_PREFIX: &str = "rt2";
+/// Longest sealed ticket accepted before any decoding: an `rt1` of [`MAX_TICKET_LEN`] with
+/// about 25 X25519 recipients, and still inside one 8 KiB data-channel message.
+pub const MAX_SEALED_TICKET_LEN: usize = 6144;
 
 /// What a ticket asserts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

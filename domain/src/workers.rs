@@ -248,6 +248,20 @@ pub enum SessionEvent {
         #[serde(default)]
         prefetched: bool,
     },
+    /// A view shown for the first time on this case in this session (`single:fundus-od`, as
+    /// in the report's `views`), reported as it happens so that the grading form's check of
+    /// what was looked at does not wait for the session's end (absent from workers before
+    /// December 2026: their views arrive with the report only).
+    Viewed {
+        /// The stream session.
+        stream_id: Uuid,
+        /// The user.
+        user: String,
+        /// The case.
+        case: String,
+        /// The view label.
+        view: String,
+    },
     /// A lossless frame went out, with the exact state it was rendered from.
     Lossless {
         /// The stream session.

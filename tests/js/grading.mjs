@@ -109,6 +109,25 @@ function bothEyesGradable(drOd, drOs) {
   return ["1", "Tab", "1", "Tab", String(drOd), "Tab", String(drOs), "Tab", "1", "Tab", "1", "Tab", "1", "Tab", "1", "Tab", "type:0.3", "Tab", "type:0.35"];
 }
 
+// Enter submits. A grade covering images the worker never showed this grader is refused first
+// and put to them (#grading-unviewed, the focus on "Look at the images"); Tab moves to "Submit
+// anyway" and Enter sends it. Returns what was asked, or null when nothing was.
+async function submitByKeyboard(page) {
+  const from = pathOf(page);
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((url) => location.pathname !== url || document.querySelector('#grading[data-unviewed="asked"]'), from, { timeout: 15000 });
+  if (pathOf(page) !== from || !(await page.$('#grading[data-unviewed="asked"]'))) return null;
+  const question = {
+    text: (await page.textContent("#grading-unviewed-text")).trim(),
+    focus: await focused(page),
+  };
+  await shot(page, "unviewed-question");
+  await page.keyboard.press("Tab");
+  question.tab_focus = await focused(page);
+  await page.keyboard.press("Enter");
+  return question;
+}
+
 async function graderA(browser) {
   const { page, problems, context } = await signIn(browser, p.a_link, "a");
   const out = {};
@@ -132,8 +151,9 @@ async function graderA(browser) {
   out.first_view = await page.evaluate(() => ({ exam: window.readroomViewer.state.exam, zoom: window.readroomViewer.state.zoom }));
   await shot(page, "a-first");
 
-  // Enter submits and opens the next case.
-  await page.keyboard.press("Enter");
+  // Enter submits and opens the next case, after asking about what was never shown (only
+  // the first view, fundus OD, was).
+  out.first_unviewed = await submitByKeyboard(page);
   await page.waitForFunction((url) => location.pathname !== url, out.first_url, { timeout: 15000 });
   await caseReady(page);
   out.second_url = pathOf(page);
@@ -158,7 +178,7 @@ async function graderA(browser) {
   await keys(page, ["Tab", "1", "Tab", "1", "Tab", "1", "Tab", "2", "Tab", "type:0.4"]);
   out.second_values = await shownValues(page);
   await saved(page);
-  await page.keyboard.press("Enter");
+  out.second_unviewed = await submitByKeyboard(page);
   await page.waitForFunction((url) => location.pathname !== url, out.second_url, { timeout: 15000 });
   await waitForPage(page);
   out.after_second_url = pathOf(page);
@@ -269,7 +289,7 @@ async function graderB(browser) {
   out.values = await shownValues(page);
   await saved(page);
   await shot(page, "b-filled");
-  await page.keyboard.press("Enter");
+  out.unviewed = await submitByKeyboard(page);
   await page.waitForFunction((id) => !location.pathname.endsWith(id), p.case_id, { timeout: 15000 });
   await waitForPage(page);
   out.after_submit = pathOf(page);
@@ -325,7 +345,7 @@ async function adjudicator(browser) {
   out.problem_focus = await focused(page);
   await keys(page, ["type:0.35"]);
   await saved(page);
-  await page.keyboard.press("Enter");
+  out.unviewed = await submitByKeyboard(page);
   await page.waitForFunction((id) => !location.pathname.endsWith(id), p.case_id, { timeout: 15000 }).catch(async (err) => {
     const message = await page.textContent("#grading-message").catch(() => "");
     throw new Error(`the final grade was not submitted (${err.message}); the form says: ${message}; values: ${JSON.stringify(await shownValues(page))}`);

@@ -509,8 +509,13 @@ async fn tickets_bind_user_case_and_expiry(backend: Backend) {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let ticket = reply.body["ticket"].as_str().unwrap();
+    // Sealed to the study's workers: the browser that carries it reads nothing of it.
+    assert!(ticket.starts_with("rt2."), "{ticket}");
+    assert!(!ticket.contains(&case.id.to_string()));
     let verifier = app.state.auth.tickets.verifier();
-    let claims = verifier.verify(ticket, auth::now_unix()).unwrap();
+    assert!(verifier.verify(ticket, auth::now_unix()).is_err());
+    let signed = app.open_ticket(ticket);
+    let claims = verifier.verify(&signed, auth::now_unix()).unwrap();
     assert_eq!(claims.user, grader.id.to_string());
     assert_eq!(claims.case, case.id.to_string());
     assert_eq!(
@@ -519,12 +524,20 @@ async fn tickets_bind_user_case_and_expiry(backend: Backend) {
     );
     assert!(claims.expires - auth::now_unix() <= 60);
     assert_eq!(
-        verifier.verify(ticket, claims.expires),
+        verifier.verify(&signed, claims.expires),
         Err(TicketError::Expired)
     );
-    // The worker admits the ticket once, with the server's public key only, and keeps every
-    // request within the ticket's case.
-    let mut gate = readroom_worker::admission::TicketGate::new(verifier.clone());
+    // The worker admits the ticket once, with the server's public key and its own identity,
+    // and keeps every request within the ticket's case. Without the identity it cannot.
+    let mut keyless = readroom_worker::admission::TicketGate::new(verifier.clone());
+    assert_eq!(
+        keyless
+            .admit(ticket, auth::now_unix())
+            .unwrap_err()
+            .to_string(),
+        "malformed ticket: sealed ticket does not open with this worker's identities"
+    );
+    let mut gate = app.ticket_gate();
     let admission = gate
         .admit(ticket, auth::now_unix())
         .expect("worker admits the ticket");

@@ -26,7 +26,6 @@ use readroom_server::db::{AssignmentRole, Backend, Case, Recipients, Role, Study
 use readroom_server::ingest::{IngestOptions, ingest};
 use readroom_store::ObjectStore;
 use readroom_store::blocking::RangeReader;
-use readroom_worker::admission::TicketGate;
 use readroom_worker::keys;
 use readroom_worker::reader::EncryptedBundle;
 use readroom_worker::stream::machine::{Input, Output, Params, Session};
@@ -1209,9 +1208,10 @@ async fn bad_tickets_are_refused_and_nothing_is_lost() {
     let spare = mint(&mut kim_browser, &case).await;
     let leess = mint(&mut lee_browser, &other_case).await;
     let now = readroom_server::auth::now_unix();
-    let gate = || TicketGate::new(app.state.auth.tickets.verifier());
+    let gate = || app.ticket_gate();
 
-    let parts: Vec<&str> = genuine.split('.').collect();
+    let signed = app.open_ticket(&genuine);
+    let parts: Vec<&str> = signed.split('.').collect();
     let claims: TicketClaims = {
         use base64::Engine as _;
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -1228,6 +1228,11 @@ async fn bad_tickets_are_refused_and_nothing_is_lost() {
         format!("{}.{payload}.{}", parts[0], parts[2])
     };
     let forged = TicketSigner::from_seed(&[42; 32]).sign(&claims);
+    let seal_to = |ticket: &str, recipient: String| {
+        readroom_server::auth::ticket_seal::seal(ticket, &[recipient]).unwrap()
+    };
+    let own_recipient = app.worker_identity.to_public().to_string();
+    let other_worker = age::x25519::Identity::generate().to_public().to_string();
     let cases: Vec<(&str, String, i64, &str)> = vec![
         (
             "empty",
@@ -1243,7 +1248,7 @@ async fn bad_tickets_are_refused_and_nothing_is_lost() {
         ),
         (
             "four parts",
-            format!("{genuine}.x"),
+            format!("{signed}.x"),
             now,
             "malformed ticket: expected three dot-separated parts",
         ),
@@ -1279,13 +1284,49 @@ async fn bad_tickets_are_refused_and_nothing_is_lost() {
         ),
         (
             "signed with another key",
-            forged,
+            forged.clone(),
             now,
             "ticket signature is not valid",
         ),
         (
             "claims changed after signing",
             tampered,
+            now,
+            "ticket signature is not valid",
+        ),
+        (
+            "sealed to another worker",
+            seal_to(&signed, other_worker),
+            now,
+            "malformed ticket: sealed ticket does not open with this worker's identities",
+        ),
+        (
+            "sealed, not base64url",
+            "rt2.%%%".into(),
+            now,
+            "malformed ticket: sealed ticket is not base64url",
+        ),
+        (
+            "sealed, not age",
+            format!("rt2.{}", parts[1]),
+            now,
+            "malformed ticket: sealed ticket is not age ciphertext",
+        ),
+        (
+            "sealed, longer than allowed",
+            format!("rt2.{}", "A".repeat(7_000)),
+            now,
+            "malformed ticket: sealed ticket too long",
+        ),
+        (
+            "sealed twice",
+            seal_to(&genuine, own_recipient.clone()),
+            now,
+            "malformed ticket: a sealed ticket inside a sealed ticket",
+        ),
+        (
+            "sealed forgery",
+            seal_to(&forged, own_recipient),
             now,
             "ticket signature is not valid",
         ),

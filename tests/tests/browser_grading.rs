@@ -197,14 +197,28 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         }),
         "{ra}"
     );
+    // Only the first view (fundus OD) was shown, and the grade covers both eyes: the server
+    // (from the worker's record of views, reported live) refused it with what was never shown,
+    // the form asked with the focus on looking first, and Tab + Enter submitted anyway.
+    let question = &ra["first_unviewed"];
+    let asked = question["text"].as_str().unwrap_or_default();
+    assert!(
+        asked.contains("OS (left) (no image of this eye)") && asked.contains("OCT OD"),
+        "asked about the unviewed eye and exam: {ra}"
+    );
+    assert!(!asked.contains("Fundus OD"), "fundus OD was shown: {ra}");
+    assert_eq!(question["focus"], "grading-unviewed-look", "{ra}");
+    assert_eq!(question["tab_focus"], "grading-unviewed-submit", "{ra}");
     let second = ra["second_url"].as_str().unwrap();
     assert!(
         second.starts_with("/cases/") && second != case_path,
         "Enter submitted and opened the next case: {ra}"
     );
-    assert_eq!(
-        ra["second_message"],
-        json!(format!("Grade for {label} submitted.")),
+    let flash = ra["second_message"].as_str().unwrap_or_default();
+    assert!(
+        flash.starts_with(&format!(
+            "Grade for {label} submitted. Not shown before grading: "
+        )),
         "{ra}"
     );
     assert_eq!(ra["second_focus"], "gradable:OD", "{ra}");
@@ -256,15 +270,18 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         .iter()
         .map(|e| e.as_str().unwrap())
         .collect();
-    assert_eq!(
-        a_http.len(),
-        1,
-        "only the early submission was refused: {a_http:?}"
-    );
+    // Refused three times, each time before anything was stored: the first grade (it covered
+    // what was never shown, and the grader was asked), the second case's early Enter (fields
+    // missing) and then its grade (asked again: only its first view had been shown).
+    assert_eq!(a_http.len(), 3, "{a_http:?}");
+    assert_eq!(a_http[0], format!("422 POST /api/cases/{case_id}/grade"));
     assert!(
-        a_http[0].starts_with("422 POST /api/cases/") && a_http[0].ends_with("/grade"),
+        a_http[1] == a_http[2]
+            && a_http[1].starts_with("422 POST /api/cases/")
+            && a_http[1].ends_with("/grade"),
         "{a_http:?}"
     );
+    assert!(ra["second_unviewed"]["text"].is_string(), "{ra}");
 
     // ---- grader B -----------------------------------------------------------------------------
     assert_eq!(rb["focus"], "gradable:OD", "{rb}");
@@ -309,6 +326,10 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     assert_eq!(rb["after_help"], "dme:OS", "{rb}");
     assert_ne!(rb["after_submit"], json!(case_path), "{rb}");
     assert_eq!(rb["raw_keys_ko"], json!([]), "{rb}");
+    assert!(
+        rb["unviewed"]["text"].is_string(),
+        "asked before submitting: {rb}"
+    );
     assert_clean(rb, "grader B");
 
     // ---- adjudicator --------------------------------------------------------------------------
@@ -363,12 +384,16 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     assert_eq!(radj["flash"], true, "{radj}");
     assert_eq!(radj["queue_after"], json!(["resolved"]), "{radj}");
     assert_clean(radj, "adjudicator");
-    // The one refusal: the first submit, without the cup-to-disc ratio OD.
-    assert_eq!(
-        radj["http_errors"],
-        json!([format!("422 POST /api/cases/{case_id}/grade")]),
+    // Two refusals: the first submit, without the cup-to-disc ratio OD; then the final grade
+    // of both eyes after only fundus OD was shown, which the adjudicator was asked about.
+    assert!(
+        radj["unviewed"]["text"]
+            .as_str()
+            .is_some_and(|text| text.contains("OS (left)")),
         "{radj}"
     );
+    let refused = format!("422 POST /api/cases/{case_id}/grade");
+    assert_eq!(radj["http_errors"], json!([refused, refused]), "{radj}");
 
     // ---- coordinator --------------------------------------------------------------------------
     assert!(

@@ -1007,6 +1007,36 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         assert_eq!(view.body["label"], item["label"]);
         assert_eq!(view.body["subject"], "masked");
         assert_eq!(view.body["case_id"], json!(address));
+        // Its streaming ticket, which the browser carries to the worker, is sealed: neither
+        // the case id nor the bundle key can be read from it. The worker reads the case it
+        // repeats, and the audit names that case, not the address.
+        let minted = g
+            .post(&format!("/api/cases/{address}/ticket"), json!({}))
+            .await;
+        expect(&minted, 200, "repeat ticket");
+        let ticket = minted.body["ticket"].as_str().unwrap();
+        assert!(ticket.starts_with("rt2."), "{ticket}");
+        let claims = app
+            .state
+            .auth
+            .tickets
+            .verifier()
+            .verify(&app.open_ticket(ticket), readroom_server::auth::now_unix())
+            .unwrap();
+        let behind: Uuid = claims.case.parse().unwrap();
+        assert!(repeated.contains(&behind), "{claims:?}");
+        for hidden in [claims.case.as_str(), claims.bundle.as_str()] {
+            assert!(!ticket.contains(hidden), "{hidden} readable in {ticket}");
+        }
+        let events = app.db().audit_page(0, 10_000).await.unwrap();
+        let issued = events
+            .iter()
+            .rfind(|e| e.action == "stream.ticket_issued")
+            .unwrap();
+        assert_eq!(
+            issued.target.as_deref(),
+            Some(format!("case:{behind}").as_str())
+        );
         expect(
             &g.post(
                 &format!("/api/cases/{address}/grade"),
@@ -1075,9 +1105,10 @@ async fn viewed(app: &TestApp, user: &User, case: &str, views: &[&str], stream_i
 
 /// Issue 16: a grade of both eyes made after the worker showed fundus OD alone is answered
 /// with warnings naming what was not shown, and is an audit anomaly `graded_without_viewing`;
-/// a grade made on everything it covers is neither. While a viewing session of the case is
-/// still open nothing is concluded at submission (`pending`); the anomaly rule counts that
-/// session's views once its report arrives.
+/// a grade made on everything it covers is neither. While a viewing session of the case has
+/// reported nothing nothing is concluded at submission (`pending`); the anomaly rule counts that
+/// session's views once its report arrives. A session that reports views as they are shown is
+/// judged at once, and `require_viewed` refuses a grade covering what it did not show.
 async fn grading_without_viewing_is_warned_and_flagged(backend: Backend) {
     let team = Team::new(backend).await;
     let app = &team.app;
@@ -1203,6 +1234,77 @@ async fn grading_without_viewing_is_warned_and_flagged(backend: Backend) {
         open_stream,
     )
     .await;
+
+    // Grader one on the second case, with a viewing session still open whose worker reports
+    // each view as it is first shown: known at once, not pending. Asked to refuse a grade that
+    // covers what was not shown (the form does), the server says what and stores nothing; once
+    // the worker has shown both eyes, the same request is stored as complete.
+    let live_stream = Uuid::new_v4();
+    let second_id = Uuid::parse_str(&second).unwrap();
+    app.state
+        .audit
+        .record(readroom_server::audit::event_by(
+            readroom_domain::audit::Action::StreamStarted,
+            readroom_domain::audit::Outcome::Success,
+            Some(team.graders[0].id),
+            Some(readroom_server::audit::case_target(second_id)),
+            None,
+            json!({ "stream_id": live_stream }),
+        ))
+        .await
+        .unwrap();
+    let shown = |view: &str| readroom_domain::workers::SessionEvent::Viewed {
+        stream_id: live_stream,
+        user: team.graders[0].id.to_string(),
+        case: second.clone(),
+        view: view.to_owned(),
+    };
+    let report = async |views: &[&str]| {
+        for view in views {
+            let event = shown(view);
+            readroom_server::workers::events::handle(app.db(), &app.state.audit, "w1", &event)
+                .await
+                .unwrap();
+        }
+    };
+    // Delivered twice: recorded once.
+    report(&["single:fundus-od", "single:fundus-od"]).await;
+    let strict = json!({ "values": icdr(1, 0), "require_viewed": true });
+    let refused = one
+        .post(&format!("/api/cases/{second}/grade"), strict.clone())
+        .await;
+    expect(&refused, 422, "graded without viewing, refused on request");
+    let problems = refused.body["error"]["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .all(|p| p["code"] == "graded_without_viewing" && p["field"] == "viewing"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["eye"] == "OS" && p["exam"].is_null()),
+        "{}",
+        refused.body
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["exam"] == "oct-od" && p["kind"] == "oct"),
+        "{}",
+        refused.body
+    );
+    let form = one.get(&format!("/api/cases/{second}/form")).await;
+    assert_eq!(form.body["grade"], Value::Null, "nothing stored");
+    report(&["both_eyes:fundus-od", "both_eyes:oct-od"]).await;
+    let stored = one
+        .post(&format!("/api/cases/{second}/grade"), strict)
+        .await;
+    expect(&stored, 201, "graded after viewing");
+    assert_eq!(stored.body["viewing"], "complete", "{}", stored.body);
+    assert_eq!(stored.body["warnings"], json!([]));
 
     // The auditor sees both grades made without looking, naming what was not shown.
     let auditor = app.user("aud.v", &[(Role::Auditor, None)]).await;

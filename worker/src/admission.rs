@@ -6,8 +6,17 @@
 //! caller supplies the time, so it is tested without sockets or clocks.
 
 use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
 
-use readroom_domain::ticket::{TicketClaims, TicketError, TicketVerifier};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use readroom_domain::ticket::{
+    MAX_SEALED_TICKET_LEN, MAX_TICKET_LEN, SEALED_TICKET_PREFIX, TicketClaims, TicketError,
+    TicketVerifier,
+};
+
+use crate::keys::WorkerIdentity;
 
 /// Tickets remembered for single use; beyond this many live ones new admissions are refused
 /// (a bound on memory under a flood of valid tickets).
@@ -62,20 +71,38 @@ pub enum AdmissionError {
 #[derive(Debug)]
 pub struct TicketGate {
     verifier: TicketVerifier,
+    identities: Arc<[WorkerIdentity]>,
     used: HashMap<String, i64>,
 }
 
 impl TicketGate {
-    /// A gate trusting the server key behind `verifier`.
+    /// A gate trusting the server key behind `verifier`, for signed (`rt1`) tickets only; see
+    /// [`TicketGate::with_identities`] for the sealed ones the server hands out.
     pub fn new(verifier: TicketVerifier) -> TicketGate {
         TicketGate {
             verifier,
+            identities: Arc::from(Vec::new()),
             used: HashMap::new(),
         }
     }
 
+    /// The same gate, opening sealed (`rt2`) tickets with the worker's `identities`.
+    pub fn with_identities(mut self, identities: Arc<[WorkerIdentity]>) -> TicketGate {
+        self.identities = identities;
+        self
+    }
+
+    /// Opens (if sealed) and verifies a ticket.
+    fn verify(&self, ticket: &str, now: i64) -> Result<TicketClaims, TicketError> {
+        if ticket.starts_with(SEALED_TICKET_PREFIX) && ticket.as_bytes().get(3) == Some(&b'.') {
+            let inner = open_sealed(ticket, &self.identities)?;
+            return self.verifier.verify(&inner, now);
+        }
+        self.verifier.verify(ticket, now)
+    }
+
     fn redeem(&mut self, ticket: &str, now: i64) -> Result<TicketClaims, AdmissionError> {
-        let claims = self.verifier.verify(ticket, now)?;
+        let claims = self.verify(ticket, now)?;
         self.used.retain(|_, expires| *expires > now);
         if self.used.contains_key(&claims.id) {
             return Err(AdmissionError::Replayed);
@@ -115,7 +142,7 @@ impl TicketGate {
         ticket: &str,
         now: i64,
     ) -> Result<Admission, AdmissionError> {
-        let claims = self.verifier.verify(ticket, now)?;
+        let claims = self.verify(ticket, now)?;
         if claims.user != current.user || claims.session != current.session {
             return Err(AdmissionError::WrongSession);
         }
@@ -128,6 +155,45 @@ impl TicketGate {
         }
         Ok(Admission::from(claims))
     }
+}
+
+/// The signed `rt1` ticket inside a sealed `rt2` one (see `readroom_domain::ticket`), opened
+/// with any of `identities`. Bounded: the sealed text by [`MAX_SEALED_TICKET_LEN`], what it
+/// holds by [`MAX_TICKET_LEN`]; a sealed ticket inside a sealed ticket is refused.
+pub fn open_sealed(ticket: &str, identities: &[WorkerIdentity]) -> Result<String, TicketError> {
+    if ticket.len() > MAX_SEALED_TICKET_LEN {
+        return Err(TicketError::Malformed("sealed ticket too long"));
+    }
+    let body = ticket
+        .strip_prefix(SEALED_TICKET_PREFIX)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .ok_or(TicketError::Malformed("unknown ticket version"))?;
+    let sealed = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| TicketError::Malformed("sealed ticket is not base64url"))?;
+    let decryptor = age::Decryptor::new(sealed.as_slice())
+        .map_err(|_| TicketError::Malformed("sealed ticket is not age ciphertext"))?;
+    let reader = decryptor
+        .decrypt(identities.iter().map(WorkerIdentity::as_age))
+        .map_err(|_| {
+            TicketError::Malformed("sealed ticket does not open with this worker's identities")
+        })?;
+    let mut inner = Vec::new();
+    reader
+        .take(MAX_TICKET_LEN as u64 + 1)
+        .read_to_end(&mut inner)
+        .map_err(|_| TicketError::Malformed("sealed ticket is corrupt"))?;
+    if inner.len() > MAX_TICKET_LEN {
+        return Err(TicketError::Malformed("too long"));
+    }
+    let inner =
+        String::from_utf8(inner).map_err(|_| TicketError::Malformed("sealed ticket is corrupt"))?;
+    if inner.starts_with(SEALED_TICKET_PREFIX) {
+        return Err(TicketError::Malformed(
+            "a sealed ticket inside a sealed ticket",
+        ));
+    }
+    Ok(inner)
 }
 
 impl From<TicketClaims> for Admission {

@@ -57,6 +57,12 @@ impl std::fmt::Debug for WorkerIdentity {
     }
 }
 
+impl From<age::x25519::Identity> for WorkerIdentity {
+    fn from(identity: age::x25519::Identity) -> WorkerIdentity {
+        WorkerIdentity { identity }
+    }
+}
+
 impl WorkerIdentity {
     /// The public recipient (`age1…`) that bundles must be encrypted to for this worker.
     pub fn recipient(&self) -> String {

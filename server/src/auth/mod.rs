@@ -25,6 +25,7 @@ pub mod refusals;
 pub mod sealing;
 pub mod session;
 pub mod throttle;
+pub mod ticket_seal;
 pub mod tokens;
 pub mod totp;
 

@@ -45,6 +45,7 @@ mod cases;
 mod error;
 pub mod grading;
 mod identity;
+mod live_views;
 pub mod lossless_frames;
 pub mod model;
 pub mod secrets;

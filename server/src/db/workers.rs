@@ -139,6 +139,22 @@ impl Db {
         Ok(count)
     }
 
+    /// The streams `user_id` has open (or reserved) on `case_id` now.
+    pub async fn live_streams_of_user_on(
+        &self,
+        user_id: Uuid,
+        case_id: Uuid,
+    ) -> Result<Vec<Uuid>, DbError> {
+        let ids = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM live_streams WHERE user_id = $1 AND case_id = $2")
+                .bind(user_id)
+                .bind(case_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(ids)
+    }
+
     /// Whether `user_id` has a stream open (or reserved) on `case_id` now (moved there with
     /// `open_case` or started on it).
     pub async fn has_live_stream_on(&self, user_id: Uuid, case_id: Uuid) -> Result<bool, DbError> {

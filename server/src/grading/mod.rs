@@ -56,6 +56,10 @@ pub enum GradingError {
         "lossless_sha256 names no lossless frame a worker sent you for this case; grade on the LOSSLESS view (or send no hash)"
     )]
     Unattested,
+    /// The grade covers eyes or exams the worker never showed the caller on this case, and the
+    /// request asked to be refused then (`require_viewed`): nothing is stored.
+    #[error("the grade covers what the grader was not shown ({} item(s))", .0.len())]
+    Unviewed(Vec<ViewWarning>),
     /// Stored data is not what it should be (a form that no longer parses).
     #[error("{0}")]
     Corrupt(String),
@@ -261,6 +265,8 @@ pub struct Context {
     pub render_state: Option<Value>,
     /// SHA-256 of the lossless frame the browser verified.
     pub lossless_sha256: Option<String>,
+    /// Refuse a grade that covers what the worker never showed (see [`GradingError::Unviewed`]).
+    pub require_viewed: bool,
 }
 
 impl Context {
@@ -417,6 +423,9 @@ pub struct ViewWarning {
     pub eye: Option<String>,
     /// The exam never shown (`oct-os`); none when the warning is about the whole eye.
     pub exam: Option<String>,
+    /// That exam's kind (`fundus`, `oct`), for naming it to the grader.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// In words.
     pub message: String,
 }
@@ -425,9 +434,10 @@ pub struct ViewWarning {
 const OPEN_STREAM_SECS: i64 = 12 * 3600;
 
 /// Compares what a grade covers (its graded eyes, and their fundus/OCT exams) with the views the
-/// streaming worker recorded for this user and case (`stream_sessions`; views such as
-/// `single:fundus-od`). Sessions still open (a `stream.started` without its report) are not
-/// known yet: the result is then `pending`.
+/// streaming worker recorded for this user and case: those of ended sessions
+/// (`stream_sessions`; views such as `single:fundus-od`) and those of open ones, which workers
+/// report as they are shown (`live_views`). Only a stream that has reported nothing yet on this
+/// case (just started, or a worker from before live views) leaves the result `pending`.
 pub async fn viewing(
     db: &Db,
     user: Uuid,
@@ -458,9 +468,15 @@ pub async fn viewing(
         })?;
         viewed.extend(viewed_exams(&views, &exams));
     }
-    // Streams of this case (addressed by its id, or a repeat's) started and not reported yet.
-    let reported: std::collections::HashSet<String> =
+    // Views of streams still open, as the workers report them.
+    let live = db.live_views(user, case.id).await?;
+    let live_labels: Vec<String> = live.iter().map(|(_, view)| view.clone()).collect();
+    viewed.extend(viewed_exams(&live_labels, &exams));
+    // Streams of this case (addressed by its id, or a repeat's) started and not reported yet:
+    // neither ended nor heard from.
+    let mut reported: std::collections::HashSet<String> =
         sessions.iter().map(|s| s.id.to_string()).collect();
+    reported.extend(live.iter().map(|(stream, _)| stream.to_string()));
     let now = readroom_domain::audit::parse_timestamp(&crate::audit::timestamp(
         time::OffsetDateTime::now_utc(),
     ));
@@ -497,8 +513,12 @@ pub async fn viewing(
         });
     }
     // A connection open on this case now, however it got there (started on it, or moved to it
-    // with `open_case`): its views are reported when it leaves the case.
-    pending |= db.has_live_stream_on(user, case.id).await?;
+    // with `open_case`), that has not reported a view of it yet.
+    pending |= db
+        .live_streams_of_user_on(user, case.id)
+        .await?
+        .iter()
+        .any(|stream| !reported.contains(&stream.to_string()));
     let graded = graded_eyes(values);
     let missing = coverage(&graded, &exams, &viewed);
     let mut warnings = Vec::new();
@@ -508,6 +528,7 @@ pub async fn viewing(
                 code: "graded_without_viewing".into(),
                 eye: Some(eye.as_str().to_owned()),
                 exam: None,
+                kind: None,
                 message: format!(
                     "values were given for {} but no image of that eye was shown",
                     eye.as_str()
@@ -515,14 +536,12 @@ pub async fn viewing(
             });
         }
         for exam in &missing.unviewed_exams {
-            let eye = exams
-                .iter()
-                .find(|e| &e.id == exam)
-                .and_then(|e| e.eye.clone());
+            let found = exams.iter().find(|e| &e.id == exam);
             warnings.push(ViewWarning {
                 code: "graded_without_viewing".into(),
-                eye,
+                eye: found.and_then(|e| e.eye.clone()),
                 exam: Some(exam.clone()),
+                kind: found.map(|e| e.kind.clone()),
                 message: format!("exam {exam} of a graded eye was never shown"),
             });
         }
@@ -577,6 +596,9 @@ pub async fn submit(
     check_evidence(db, signed_in.user.id, case.id, lossless_sha256.as_deref()).await?;
     let reason = reason.map(check_reason).transpose()?;
     let viewed = viewing(db, signed_in.user.id, case, &assignment, &normalized).await?;
+    if context.require_viewed && !viewed.pending && !viewed.warnings.is_empty() {
+        return Err(GradingError::Unviewed(viewed.warnings));
+    }
     let new = NewGrade {
         assignment_id: assignment.id,
         form_id: loaded.stored.id,

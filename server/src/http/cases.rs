@@ -504,7 +504,7 @@ pub enum TicketPurpose {
 /// A signed streaming ticket.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketView {
-    /// The ticket (`rt1.…`), given to the worker.
+    /// The sealed ticket (`rt2.…`), given to the worker; opaque to the browser.
     pub ticket: String,
     /// Its viewer session.
     pub viewer_session: String,
@@ -527,18 +527,18 @@ pub async fn mint_ticket(
 ) -> Result<Json<TicketView>, AppError> {
     let session =
         super::stream::viewer_session(&state, &signed_in, id, body.viewer_session).await?;
-    let (ticket, expires) = view_ticket(&state, &signed_in, id, session).await?;
+    let issued = view_ticket(&state, &signed_in, id, session).await?;
     let draft = signed_in.event(
         Action::StreamTicketIssued,
         Outcome::Success,
-        Some(case_target(id)),
+        Some(case_target(issued.case_id)),
         json!({ "viewer_session": session, "purpose": body.purpose }),
     );
     state.audit.record(draft).await?;
     Ok(Json(TicketView {
-        ticket,
+        ticket: issued.ticket,
         viewer_session: session.to_string(),
-        expires_at: rfc3339_unix(expires).unwrap_or_default(),
+        expires_at: rfc3339_unix(issued.expires).unwrap_or_default(),
     }))
 }
 
@@ -546,14 +546,28 @@ pub async fn mint_ticket(
 /// lossless budget (`stream.lossless_budget.case_mpx`): a day.
 const LOSSLESS_BUDGET_WINDOW_SECS: i64 = 24 * 60 * 60;
 
+/// A streaming ticket as handed out.
+#[derive(Debug)]
+pub struct IssuedTicket {
+    /// The sealed ticket (`rt2.…`).
+    pub ticket: String,
+    /// Its expiry (Unix seconds).
+    pub expires: i64,
+    /// The case behind the address the user gave: for a hidden repeat, the case it repeats
+    /// (what audit events and the live-stream record name; never sent to the browser).
+    pub case_id: Uuid,
+}
+
 /// Signs a streaming ticket for a case the user may view (assigned graders and adjudicators);
-/// 404 otherwise. The ticket carries the bundle keys, so the worker needs no database.
+/// 404 otherwise. The ticket carries the bundle keys, so the worker needs no database, and is
+/// sealed to the study's age recipients, so the browser that carries it cannot read them
+/// ([`crate::auth::ticket_seal`]).
 pub async fn view_ticket(
     state: &AppState,
     signed_in: &SignedIn,
     case_id: Uuid,
     session: Uuid,
-) -> Result<(String, i64), AppError> {
+) -> Result<IssuedTicket, AppError> {
     let (case, access, _) = case_with_access(state, signed_in, case_id).await?;
     if access != CaseAccess::View {
         tracing::info!(user_id = %signed_in.user.id, "ticket denied: metadata access only");
@@ -564,6 +578,7 @@ pub async fn view_ticket(
         Some(id) => Some(state.db.bundle_by_id(id).await?.object_key),
         None => None,
     };
+    let study = state.db.study_by_id(case.study_id).await?;
     let now = auth::now_unix();
     let expires = now + TICKET_SECONDS;
     // The lossless budget of this case carries over from the user's earlier sessions.
@@ -575,7 +590,7 @@ pub async fn view_ticket(
             now - LOSSLESS_BUDGET_WINDOW_SECS,
         )
         .await?;
-    let ticket = state.auth.tickets.sign(&TicketClaims {
+    let signed = state.auth.tickets.sign(&TicketClaims {
         id: Uuid::new_v4().to_string(),
         user: signed_in.user.id.to_string(),
         case: case.id.to_string(),
@@ -588,5 +603,11 @@ pub async fn view_ticket(
         not_after: signed_in.session.expires_unix,
         lossless_spent_px,
     });
-    Ok((ticket, expires))
+    let ticket = auth::ticket_seal::seal(&signed, study.recipients.as_slice())
+        .map_err(|err| AppError::Internal(format!("study {}: {err}", study.code)))?;
+    Ok(IssuedTicket {
+        ticket,
+        expires,
+        case_id: case.id,
+    })
 }

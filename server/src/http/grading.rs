@@ -64,6 +64,28 @@ impl From<GradingError> for AppError {
                     "message": err.to_string(),
                 }]),
             },
+            GradingError::Unviewed(warnings) => AppError::Invalid {
+                message: format!(
+                    "the grade covers what you were not shown: {}; look first, or send it again without require_viewed",
+                    warnings
+                        .iter()
+                        .map(|w| w.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                problems: serde_json::to_value(
+                    warnings
+                        .iter()
+                        .map(|w| {
+                            serde_json::json!({
+                                "field": "viewing", "code": w.code, "eye": w.eye,
+                                "exam": w.exam, "kind": w.kind, "message": w.message,
+                            })
+                        })
+                        .collect::<Vec<_>>(),
+                )
+                .unwrap_or(Value::Null),
+            },
             GradingError::Corrupt(message) => AppError::Internal(message),
             GradingError::Db(err) => err.into(),
             GradingError::Audit(err) => err.into(),
@@ -469,6 +491,7 @@ pub async fn save_draft(
     let context = Context {
         render_state: body.render_state,
         lossless_sha256: body.lossless_sha256,
+        require_viewed: false,
     };
     let draft = grading::save_draft(
         &state.db,
@@ -501,6 +524,12 @@ pub struct GradeRequest {
     /// SHA-256 of the lossless frame the browser verified.
     #[serde(default)]
     pub lossless_sha256: Option<String>,
+    /// Refuse the grade (422, problems with code `graded_without_viewing`) when it grades an
+    /// eye or exam the streaming worker never showed the caller on this case, so the grader
+    /// can look first; sent again without it, the grade is stored (and flagged). The grading
+    /// form asks this; without it (scripts) the grade is stored with `warnings`.
+    #[serde(default)]
+    pub require_viewed: bool,
 }
 
 /// A stored submission, amendment or adjudication.
@@ -518,10 +547,10 @@ pub struct Submission {
     pub next_case: Option<String>,
     /// Graded eyes and fundus/OCT exams of graded eyes the streaming worker never showed the
     /// caller on this case (`graded_without_viewing`); empty when all were shown, or while a
-    /// viewing session of the case is still open (`viewing` is then `pending`).
+    /// viewing session of the case has reported nothing yet (`viewing` is then `pending`).
     pub warnings: Vec<grading::ViewWarning>,
-    /// `complete`, `incomplete` (see `warnings`) or `pending` (a viewing session is still open;
-    /// the audit's anomaly flags settle it when its report arrives).
+    /// `complete`, `incomplete` (see `warnings`) or `pending` (a viewing session has not
+    /// reported what it showed yet; the audit's anomaly flags settle it when its report arrives).
     pub viewing: String,
 }
 
@@ -544,7 +573,7 @@ fn viewing_state(viewing: &grading::Viewing) -> String {
     responses((status = 201, body = Submission),
         (status = 404, description = "No such case, or not assigned to you"),
         (status = 409, description = "Already submitted (amend instead)"),
-        (status = 422, description = "The grade does not fit the form; every problem listed")))]
+        (status = 422, description = "The grade does not fit the form, or (with `require_viewed`) covers what the grader was not shown; every problem listed")))]
 pub async fn submit_grade(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -555,6 +584,7 @@ pub async fn submit_grade(
     let context = Context {
         render_state: body.render_state,
         lossless_sha256: body.lossless_sha256,
+        require_viewed: body.require_viewed,
     };
     let submitted = grading::submit(
         &state.db,
@@ -631,6 +661,7 @@ pub async fn amend_grade(
     let context = Context {
         render_state: body.render_state,
         lossless_sha256: body.lossless_sha256,
+        require_viewed: false,
     };
     let (grade, _) = grading::amend(
         &state.db,

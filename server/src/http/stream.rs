@@ -197,7 +197,7 @@ pub async fn start_stream(
         .validate()
         .map_err(|err| AppError::BadRequest(format!("viewport: {err}")))?;
     let session = viewer_session(&state, &signed_in, id, body.viewer_session).await?;
-    let (ticket, _) = view_ticket(&state, &signed_in, id, session).await?;
+    let issued = view_ticket(&state, &signed_in, id, session).await?;
     // The shape only (the worker checks codecs and the data channel): garbage is refused here,
     // whether or not a worker is available, and never sent to one.
     if !looks_like_sdp(&body.offer.sdp) {
@@ -207,12 +207,12 @@ pub async fn start_stream(
     }
     let who = Requester {
         user: signed_in.user.id,
-        case: id,
+        case: issued.case_id,
         auth_session: signed_in.session.id,
         viewer_session: session.to_string(),
     };
     let request = OpenSession {
-        ticket,
+        ticket: issued.ticket,
         offer_sdp: body.offer.sdp,
         viewport,
     };
@@ -243,7 +243,7 @@ pub async fn start_stream(
     let draft = signed_in.event(
         Action::StreamStarted,
         Outcome::Success,
-        Some(case_target(id)),
+        Some(case_target(issued.case_id)),
         json!({
             "stream_id": answer.stream_id,
             "viewer_session": session,

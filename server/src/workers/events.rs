@@ -1,4 +1,6 @@
-//! What workers report, written down by the server: an ended session becomes its
+//! What workers report, written down by the server: a view shown in a stream goes to
+//! `live_views` at once (what the grading form's coverage check reads while the stream is
+//! open); an ended session becomes its
 //! `stream_sessions` row and audit events (through [`crate::streams::record`]); a case switch
 //! moves the `live_streams` row and is audited (`stream.switched_case`, once the worker had the
 //! case open); every lossless frame a worker sent is audited with its render
@@ -16,6 +18,9 @@ use uuid::Uuid;
 use crate::audit::{Audit, case_target, event_by};
 use crate::db::Db;
 use crate::db::lossless_frames::LosslessFrame;
+
+/// Longest view label recorded (labels are `layout:exam`, a few dozen bytes).
+const MAX_VIEW_LABEL: usize = 200;
 
 /// Records one event from `worker`.
 pub async fn handle(
@@ -49,6 +54,22 @@ pub async fn handle(
                 }),
             )
             .await?;
+        }
+        SessionEvent::Viewed {
+            stream_id,
+            user,
+            case,
+            view,
+        } => {
+            let user_id = Uuid::parse_str(user)?;
+            let case_id = Uuid::parse_str(case)?;
+            if view.len() > MAX_VIEW_LABEL {
+                tracing::warn!(worker, stream = %stream_id, "a view label over {MAX_VIEW_LABEL} bytes; skipped");
+                return Ok(());
+            }
+            let now = crate::auth::now_unix();
+            db.record_live_view(*stream_id, user_id, case_id, view, now)
+                .await?;
         }
         SessionEvent::Lossless {
             stream_id,
@@ -130,6 +151,8 @@ pub async fn handle(
         SessionEvent::Ended(report) => {
             db.delete_live_stream(report.stream_id).await?;
             crate::streams::record(db, audit, report).await?;
+            // The report holds every view now (and each case left earlier had its own).
+            db.delete_live_views(report.stream_id).await?;
         }
     }
     Ok(())

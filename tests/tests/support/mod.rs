@@ -16,9 +16,6 @@ use reqwest::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// A recipient string the schema accepts (the server never decrypts in these tests).
-pub const RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
-
 /// A free loopback port for the server, known before it starts (the provider must know the
 /// redirect URI first). Taken below the kernel's ephemeral range (32768–60999), so the
 /// connections of concurrent tests, which get ephemeral ports, cannot take it in between.
@@ -39,6 +36,9 @@ pub struct TestApp {
     pub url: String,
     /// The server's state (database, auth).
     pub state: AppState,
+    /// The worker identity [`TestApp::study`]'s studies are encrypted to (the sealed tickets
+    /// the server hands out open with it; see [`TestApp::ticket_gate`]).
+    pub worker_identity: age::x25519::Identity,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -109,6 +109,7 @@ impl TestApp {
         TestApp {
             url,
             state,
+            worker_identity: age::x25519::Identity::generate(),
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
@@ -125,10 +126,32 @@ impl TestApp {
     pub async fn study(&self, code: &str) -> Uuid {
         let code = StudyCode::new(code).unwrap();
         self.db()
-            .create_study(&code, "Test study", &Recipients::new([RECIPIENT]).unwrap())
+            .create_study(&code, "Test study", &self.recipients())
             .await
             .expect("create study")
             .id
+    }
+
+    /// The recipients of [`TestApp::study`]'s studies: [`TestApp::worker_identity`]'s.
+    pub fn recipients(&self) -> Recipients {
+        Recipients::new([self.worker_identity.to_public().to_string()]).unwrap()
+    }
+
+    /// A worker's ticket gate for this server: its ticket key, and the identity studies made
+    /// by [`TestApp::study`] are sealed to.
+    pub fn ticket_gate(&self) -> readroom_worker::admission::TicketGate {
+        readroom_worker::admission::TicketGate::new(self.state.auth.tickets.verifier())
+            .with_identities(std::sync::Arc::from(vec![
+                readroom_worker::keys::WorkerIdentity::from(self.worker_identity.clone()),
+            ]))
+    }
+
+    /// The signed `rt1` ticket inside a sealed one the server handed out (as a worker opens
+    /// it), for tests that look at the claims.
+    pub fn open_ticket(&self, sealed: &str) -> String {
+        let identity = readroom_worker::keys::WorkerIdentity::from(self.worker_identity.clone());
+        readroom_worker::admission::open_sealed(sealed, std::slice::from_ref(&identity))
+            .expect("the ticket opens with the study's worker identity")
     }
 
     /// Registers a case (metadata only; no ciphertext is needed to test access rules).

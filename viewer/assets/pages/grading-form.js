@@ -20,7 +20,7 @@
 import { api } from "../api.js";
 import { h } from "../dom.js";
 import { errorText } from "../errors.js";
-import { currentLanguage, formatDateTime, formatTime, roleName, statusName, t } from "../i18n.js";
+import { currentLanguage, eyeName, formatDateTime, formatTime, kindName, roleName, statusName, t } from "../i18n.js";
 import { onLeave } from "../lifecycle.js";
 import { navigate } from "../router.js";
 import { Autosave, dropUnsent, readUnsent } from "./grading-autosave.js";
@@ -279,11 +279,18 @@ class GradingForm {
         this.toImage();
       }
     });
+    // Asked before a submission whose graded eyes or exams the worker never showed.
+    this.unviewedText = h("p", { id: "grading-unviewed-text" });
+    this.unviewedBox = h("div", { id: "grading-unviewed", class: "unviewed-confirm", role: "alertdialog", "aria-labelledby": "grading-unviewed-text", hidden: true },
+      this.unviewedText,
+      h("div", { class: "inline" },
+        h("button", { type: "button", id: "grading-unviewed-look", text: t("grading.unviewed_look"), onclick: () => { this.hideUnviewed(); this.toImage(); } }),
+        h("button", { type: "button", id: "grading-unviewed-submit", text: t("grading.unviewed_submit"), onclick: () => this.submit({ unviewedAccepted: true }) })));
     const next = data.next_case
       ? h("a", { id: "grading-next", class: "button-link", href: `/cases/${encodeURIComponent(data.next_case)}`, text: t("grading.next_case") })
       : h("a", { id: "grading-next", class: "button-link", href: "/", text: t("grading.back_to_worklist") });
     this.nextLink = next;
-    return h("div", { class: "grading-actions" }, this.reasonField,
+    return h("div", { class: "grading-actions" }, this.reasonField, this.unviewedBox,
       h("div", { class: "inline" }, this.submitButton, this.amendButton, this.cancelButton, next));
   }
 
@@ -526,7 +533,33 @@ class GradingForm {
 
   // ---- submitting ---------------------------------------------------------------------------
 
-  async submit() {
+  /** The items of a `graded_without_viewing` refusal, named for the grader. */
+  unviewedItems(problems) {
+    return problems.map((w) => w.exam
+      ? `${w.kind ? kindName(w.kind) : w.exam}${w.eye ? ` ${w.eye}` : ""}`
+      : t("grading.unviewed_eye", { eye: eyeName(w.eye) }));
+  }
+
+  /** Asks whether to submit although `items` were never shown. */
+  askUnviewed(items) {
+    this.unviewedText.textContent = t("grading.unviewed_confirm", { items: items.join(", ") });
+    this.unviewedBox.hidden = false;
+    this.root.dataset.unviewed = "asked";
+    this.unviewedBox.querySelector("#grading-unviewed-look").focus();
+  }
+
+  hideUnviewed() {
+    if (!this.unviewedBox) return;
+    this.unviewedBox.hidden = true;
+    delete this.root.dataset.unviewed;
+  }
+
+  /**
+   * Submits (or amends). A new grade is sent with `require_viewed`: if it grades eyes or exams
+   * the worker never showed the grader, the server refuses it (after checking the values) and
+   * the grader is asked (`askUnviewed`); "Submit anyway" sends it without (`unviewedAccepted`).
+   */
+  async submit({ unviewedAccepted = false } = {}) {
     if (this.busy || this.mode === "readonly") return;
     const { state } = asked(this.form, this.values, "submit");
     const local = [...this.cells.values()].find((cell) => cell.localProblem && state.get(cellKey(cell.field.key, cell.eye)) === "yes");
@@ -542,6 +575,7 @@ class GradingForm {
       this.reasonInput.focus();
       return;
     }
+    this.hideUnviewed();
     this.busy = true;
     this.submitButton.disabled = true;
     this.root.setAttribute("aria-busy", "true");
@@ -551,6 +585,7 @@ class GradingForm {
     if (this.autosave) await this.autosave.settle();
     const body = { values: payload(this.form, this.values, "submit"), ...this.context() };
     if (amending) body.reason = reason;
+    else body.require_viewed = !unviewedAccepted;
     const id = encodeURIComponent(this.caseId);
     try {
       const answer = await api(amending ? `/api/cases/${id}/amendments` : `/api/cases/${id}/grade`, { method: "POST", body });
@@ -563,7 +598,7 @@ class GradingForm {
         return;
       }
       flash = t(answer.kind === "adjudication" ? "grading.adjudicated_flash" : "grading.submitted_flash", { label: this.data.label });
-      const unviewed = (answer.warnings || []).map((w) => w.exam || w.eye).filter(Boolean);
+      const unviewed = this.unviewedItems(answer.warnings || []);
       if (unviewed.length) flash += ` ${t("grading.unviewed_warning", { items: unviewed.join(", ") })}`;
       navigate(answer.next_case ? `/cases/${encodeURIComponent(answer.next_case)}` : "/");
     } catch (err) {
@@ -571,7 +606,11 @@ class GradingForm {
       this.busy = false;
       this.submitButton.disabled = false;
       this.root.removeAttribute("aria-busy");
-      if (err.status === 422 && err.problems) {
+      const unviewed = err.status === 422 && err.problems && err.problems.length && err.problems.every((p) => p.code === "graded_without_viewing");
+      if (unviewed) {
+        this.say("", "");
+        this.askUnviewed(this.unviewedItems(err.problems));
+      } else if (err.status === 422 && err.problems) {
         this.showProblems(err.problems);
       } else if (err.status === 409) {
         await this.reload(t("grading.already_submitted"));

@@ -906,6 +906,14 @@ export class Viewer {
     this.layoutButton.textContent = t(`viewer.layout.${s.layout}`);
     this.layoutButton.disabled = layoutsFor(this.shape, s.exam).length < 2;
     const exam = this.shape && this.shape.exams.find((e) => e.id === s.exam);
+    // Red-free (the green channel) and the ETDRS grid mean nothing on a B-scan.
+    const onBscan = !!exam && exam.kind === "oct";
+    for (const key of ["red_free", "etdrs"]) {
+      const button = this.toggleButtons[key];
+      if (!button) continue;
+      button.disabled = onBscan;
+      button.title = onBscan ? t("viewer.not_on_bscan") : "";
+    }
     this.positionEl.textContent = exam && exam.slices > 1 ? t("viewer.bscan", { index: s.slice + 1, count: exam.slices }) : "";
     this.zoomEl.textContent = s.zoom === "fit" ? t("viewer.fit") : `${formatNumber(s.zoom * 100)} %`;
     const defaultWl = Math.abs(s.window - 1) < 1e-3 && Math.abs(s.level - 0.5) < 1e-3 && Math.abs(s.gamma - 1) < 1e-3;

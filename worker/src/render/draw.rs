@@ -86,13 +86,27 @@ pub fn circle(
 /// Text in an 8×8 bitmap font scaled by `scale`, starting at (x, y); unknown characters are
 /// drawn as `?`.
 pub fn text(frame: &mut Frame, x: u32, y: u32, text: &str, scale: u32, colour: [u8; 3]) {
-    let scale = scale.max(1);
     let clip = Rect {
         x: 0.0,
         y: 0.0,
         w: frame.width as f32,
         h: frame.height as f32,
     };
+    text_in(frame, clip, x, y, text, scale, colour);
+}
+
+/// [`text`] clipped to `clip`.
+#[allow(clippy::too_many_arguments)]
+pub fn text_in(
+    frame: &mut Frame,
+    clip: Rect,
+    x: u32,
+    y: u32,
+    text: &str,
+    scale: u32,
+    colour: [u8; 3],
+) {
+    let scale = scale.max(1);
     for (n, ch) in text.chars().enumerate() {
         let glyph = font8x8::BASIC_FONTS
             .get(ch)

@@ -189,6 +189,8 @@ const STRIP_TEXT: [u8; 3] = [170, 170, 170];
 const LINE: [u8; 3] = [60, 220, 90];
 const CALIPER: [u8; 3] = [250, 210, 60];
 const GRID: [u8; 3] = [80, 200, 250];
+const LABEL_PLATE: [u8; 3] = [16, 16, 16];
+const LABEL_TEXT: [u8; 3] = [235, 235, 235];
 
 /// Renders the view.
 pub fn render(
@@ -278,9 +280,35 @@ pub fn render(
             let center = state.etdrs_center.unwrap_or([0.5, 0.5]);
             let (cx, cy) =
                 placement.screen_at(center[0] * placement.image.0, center[1] * placement.image.1);
+            let radius = |diameter_mm: f32| diameter_mm * 500.0 / spacing as f32 * placement.scale;
             for diameter_mm in [1.0f32, 3.0, 6.0] {
-                let radius = diameter_mm * 500.0 / spacing as f32 * placement.scale;
-                draw::circle(&mut frame, placement.area, cx, cy, radius, GRID, scale);
+                draw::circle(
+                    &mut frame,
+                    placement.area,
+                    cx,
+                    cy,
+                    radius(diameter_mm),
+                    GRID,
+                    scale,
+                );
+            }
+            // The spokes at 45°, 135°, 225° and 315° from the central subfield outwards: the
+            // superior, nasal, inferior and temporal sectors of the inner and outer rings (nine
+            // subfields in all).
+            for quarter in 0..4 {
+                let angle = std::f32::consts::FRAC_PI_4 * (2 * quarter + 1) as f32;
+                let (dx, dy) = (angle.cos(), angle.sin());
+                let (inner, outer) = (radius(1.0), radius(6.0));
+                draw::line(
+                    &mut frame,
+                    placement.area,
+                    cx + dx * inner,
+                    cy + dy * inner,
+                    cx + dx * outer,
+                    cy + dy * outer,
+                    GRID,
+                    scale,
+                );
             }
         }
     }
@@ -332,23 +360,21 @@ fn draw_panel(
     if exam.kind == ExamKind::Oct {
         let bscan = images.image(&request(Part::Slice(slice)))?;
         let side = (area.w.min(area.h) * 0.3).floor();
-        let main = Rect { w: area.w, ..area };
-        let placement = Placement::new(
-            main,
-            (bscan.width as f32, bscan.height as f32),
-            state.zoom,
-            state.center,
-        );
-        blit(frame, &placement, &bscan, lut, state.red_free);
+        let bscan_size = (bscan.width as f32, bscan.height as f32);
+        // The en-face locator gets a band of its own, never drawn over the B-scan: below it
+        // (B-scans are wide, so a pane usually has height to spare), or beside it when that
+        // leaves the B-scan larger (a wide, short pane).
+        let (main, inset) = if exam.enface {
+            oct_split(area, bscan_size, side)
+        } else {
+            (area, area)
+        };
+        let placement = Placement::new(main, bscan_size, state.zoom, state.center);
+        // B-scans are greyscale: red-free (the green channel) would change nothing.
+        blit(frame, &placement, &bscan, lut, false);
         let mut locator = None;
         if exam.enface {
             let enface = images.image(&request(Part::Enface))?;
-            let inset = Rect {
-                x: area.x + area.w - side - 8.0,
-                y: area.y + 8.0,
-                w: side,
-                h: side,
-            };
             draw::fill(frame, inset, BACKGROUND);
             let fit = Placement::new(
                 inset,
@@ -371,16 +397,13 @@ fn draw_panel(
                 slices: exam.slices,
             });
         }
-        let label = format!("B-scan {}/{}", slice + 1, exam.slices);
-        let scale = draw::stroke(state.viewport.dpr) as u32;
-        draw::text(
-            frame,
-            area.x as u32 + 6,
-            area.y as u32 + 6,
-            &label,
-            scale,
-            STRIP_TEXT,
+        let label = format!(
+            "{}  B-scan {}/{}",
+            pane_label(exam, visit, state.layout),
+            slice + 1,
+            exam.slices
         );
+        draw_pane_label(frame, area, &label, state.viewport.dpr);
         Ok((placement, locator))
     } else {
         let image = images.image(&request(Part::Main))?;
@@ -391,7 +414,88 @@ fn draw_panel(
             state.center,
         );
         blit(frame, &placement, &image, lut, state.red_free);
+        draw_pane_label(
+            frame,
+            area,
+            &pane_label(exam, visit, state.layout),
+            state.viewport.dpr,
+        );
         Ok((placement, None))
+    }
+}
+
+/// What a pane shows, in its top-left corner: eye and exam, and the visit beside another
+/// visit (`OD Fundus`, `OS OCT`, `OD Fundus  PRIOR VISIT`).
+fn pane_label(exam: &ExamShape, visit: Visit, layout: Layout) -> String {
+    let kind = match exam.kind {
+        ExamKind::Fundus => "Fundus",
+        ExamKind::RedFree => "Red-free",
+        ExamKind::Oct => "OCT",
+        ExamKind::VisualField => "Visual field",
+        ExamKind::Report => "Report",
+        ExamKind::Measurement => "Measurements",
+    };
+    let eye = exam.eye.map_or("", |eye| eye.as_str());
+    let visit = match (layout, visit) {
+        (Layout::Prior, Visit::Current) => "  CURRENT VISIT",
+        (_, Visit::Prior) => "  PRIOR VISIT",
+        _ => "",
+    };
+    format!("{eye} {kind}{visit}").trim_start().to_owned()
+}
+
+/// A pane's label on a dark plate, so it reads over a bright image.
+fn draw_pane_label(frame: &mut Frame, area: Rect, label: &str, dpr: f32) {
+    let scale = draw::stroke(dpr) as u32;
+    let pad = 3 * scale;
+    let width = (label.chars().count() as u32 * 8 * scale + 2 * pad) as f32;
+    let plate = Rect {
+        x: area.x + 4.0,
+        y: area.y + 4.0,
+        w: width.min(area.w - 8.0).max(0.0),
+        h: (8 * scale + 2 * pad) as f32,
+    };
+    draw::fill(frame, plate, LABEL_PLATE);
+    draw::text_in(
+        frame,
+        plate,
+        plate.x as u32 + pad,
+        plate.y as u32 + pad,
+        label,
+        scale,
+        LABEL_TEXT,
+    );
+}
+
+/// Splits an OCT pane into the B-scan's area and a square of `side` for the en-face locator:
+/// a band below the B-scan or a column beside it, whichever shows the B-scan larger at fit.
+fn oct_split(area: Rect, bscan: (f32, f32), side: f32) -> (Rect, Rect) {
+    let band = side + 16.0;
+    let below = Rect {
+        h: (area.h - band).max(1.0),
+        ..area
+    };
+    let beside = Rect {
+        w: (area.w - band).max(1.0),
+        ..area
+    };
+    let fit = |r: Rect| (r.w / bscan.0).min(r.h / bscan.1);
+    if fit(below) >= fit(beside) {
+        let inset = Rect {
+            x: area.x + area.w - side - 8.0,
+            y: area.y + area.h - side - 8.0,
+            w: side,
+            h: side,
+        };
+        (below, inset)
+    } else {
+        let inset = Rect {
+            x: area.x + area.w - side - 8.0,
+            y: area.y + 8.0,
+            w: side,
+            h: side,
+        };
+        (beside, inset)
     }
 }
 

@@ -331,7 +331,8 @@ fn drawn_stats(out: &Rendered, margin: f32) -> (f64, f64) {
     let p = out.geometry.primary.unwrap();
     let (x0, y0) = p.screen_at(0.0, 0.0);
     let (x1, y1) = p.screen_at(p.image.0, p.image.1);
-    let (x0, y0) = (x0.max(p.area.x), y0.max(p.area.y));
+    // Below the pane's label plate (top left, at most 40 px high at these DPRs).
+    let (x0, y0) = (x0.max(p.area.x), y0.max(p.area.y + 40.0));
     let (x1, y1) = (x1.min(p.area.x + p.area.w), y1.min(p.area.y + p.area.h));
     let mut values = Vec::new();
     for y in (y0 + margin) as u32..(y1 - margin) as u32 {
@@ -771,4 +772,113 @@ fn revealed_pixels_are_what_the_screen_shows_at_full_resolution() {
     assert_eq!(revealed((500.0, 400.0), Zoom::Scale(1.0)), 200_000);
     // A B-scan fitted above 1:1 costs its own size.
     assert_eq!(revealed((512.0, 496.0), Zoom::Fit), 512 * 496);
+}
+
+/// Issue 16: the en-face locator has a place of its own, never over the B-scan, whether the
+/// pane leaves room below the B-scan (it usually does: B-scans are wide) or only beside it.
+#[test]
+fn the_oct_locator_never_covers_the_b_scan() {
+    let (shape, mut images) = case();
+    for (width, height) in [(400, 240), (400, 600), (1200, 240), (1280, 800)] {
+        let mut view = state(&shape);
+        view.viewport = Viewport {
+            width,
+            height,
+            dpr: 1.0,
+        };
+        view.exam = "oct-od".into();
+        let out = render(&view, &shape, &mut images, &mark()).unwrap();
+        let p = out.geometry.primary.unwrap();
+        let locator = out.geometry.locator.expect("locator").area;
+        let (x0, y0) = p.screen_at(0.0, 0.0);
+        let (x1, y1) = p.screen_at(p.image.0, p.image.1);
+        let apart = locator.x >= x1
+            || locator.x + locator.w <= x0
+            || locator.y >= y1
+            || locator.y + locator.h <= y0;
+        assert!(
+            apart,
+            "{width}×{height}: B-scan {x0},{y0}–{x1},{y1}, locator {locator:?}"
+        );
+        // And the B-scan keeps most of the size it would have in the whole pane at fit.
+        let diagnostic_height = (height - strip_height(1.0)) as f32;
+        let whole = (width as f32 / p.image.0).min(diagnostic_height / p.image.1);
+        assert!(p.scale >= 0.75 * whole, "{width}×{height}: {p:?}, {whole}");
+    }
+}
+
+/// Issue 16: every pane says what it shows, inside the frame: eye and exam, and which visit
+/// beside another visit.
+#[test]
+fn panes_are_labelled_with_eye_exam_and_visit() {
+    let fundus = |eye: Eye| ExamShape {
+        id: format!("fundus-{}", eye.as_str().to_lowercase()),
+        kind: ExamKind::Fundus,
+        eye: Some(eye),
+        slices: 1,
+        enface: false,
+        pixel_spacing_um: Some(10.0),
+        axial_spacing_um: None,
+    };
+    assert_eq!(
+        super::pane_label(&fundus(Eye::Od), Visit::Current, Layout::Single),
+        "OD Fundus"
+    );
+    assert_eq!(
+        super::pane_label(&fundus(Eye::Os), Visit::Current, Layout::BothEyes),
+        "OS Fundus"
+    );
+    assert_eq!(
+        super::pane_label(&fundus(Eye::Od), Visit::Current, Layout::Prior),
+        "OD Fundus  CURRENT VISIT"
+    );
+    assert_eq!(
+        super::pane_label(&fundus(Eye::Od), Visit::Prior, Layout::Prior),
+        "OD Fundus  PRIOR VISIT"
+    );
+    // Drawn on a dark plate at the pane's top left: the bright image does not show through it.
+    let (shape, mut images) = single(grey(1000, 500, 250));
+    let out = render(&state(&shape), &shape, &mut images, &mark()).unwrap();
+    let area = out.geometry.primary.unwrap().area;
+    let plate = pixel(&out.frame, area.x as u32 + 5, area.y as u32 + 5);
+    assert!(plate.iter().all(|v| *v < 40), "{plate:?}");
+    // Inside the plate ("OD Fundus": 9 glyphs of 8 px and 3 px of padding each side).
+    let text: usize = (0..70)
+        .flat_map(|x| (5..17).map(move |y| (x, y)))
+        .filter(|(x, y)| pixel(&out.frame, area.x as u32 + 5 + x, area.y as u32 + y)[0] > 200)
+        .count();
+    assert!(text > 20, "label text drawn: {text} bright pixels");
+}
+
+/// Issue 16: the ETDRS grid has its four spokes between the central subfield and the outer
+/// ring (nine subfields), not only its three circles.
+#[test]
+fn the_etdrs_grid_has_its_spokes() {
+    let (shape, mut images) = single(grey(1000, 1000, 0));
+    let mut view = state(&shape);
+    view.viewport = Viewport {
+        width: 800,
+        height: 800,
+        dpr: 1.0,
+    };
+    view.etdrs = true;
+    view.etdrs_center = Some([0.5, 0.5]);
+    let out = render(&view, &shape, &mut images, &mark()).unwrap();
+    let p = out.geometry.primary.unwrap();
+    let (cx, cy) = p.screen_at(500.0, 500.0);
+    // 10 µm per pixel: the 3 mm ring has a radius of 150 image pixels. Halfway between the
+    // 1 mm and 3 mm circles, on the diagonals, the spokes are drawn; on the axes nothing is.
+    let r = 100.0 * p.scale;
+    let d = r * std::f32::consts::FRAC_1_SQRT_2;
+    for (dx, dy) in [(d, d), (-d, d), (-d, -d), (d, -d)] {
+        let near = (-1..=1)
+            .flat_map(|ox| (-1..=1).map(move |oy| (ox, oy)))
+            .any(|(ox, oy)| {
+                let x = ((cx + dx) as i64 + ox) as u32;
+                let y = ((cy + dy) as i64 + oy) as u32;
+                pixel(&out.frame, x, y) == [80, 200, 250 & 0xFE]
+            });
+        assert!(near, "spoke at ({dx}, {dy})");
+    }
+    assert_eq!(pixel(&out.frame, (cx + r) as u32, cy as u32), [0, 0, 0]);
 }

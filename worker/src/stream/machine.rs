@@ -830,13 +830,20 @@ impl Session {
         self.current_frame = frame.frame;
         self.counters.frames += 1;
         self.counters.bytes_sent += frame.bytes;
-        self.counters.views.insert(view_label(&frame.state));
+        let view = view_label(&frame.state);
+        if self.counters.views.insert(view.clone()) {
+            self.outputs.push_back(Output::Event(SessionEvent::Viewed {
+                stream_id: self.stream_id,
+                user: self.user.clone(),
+                case: self.case.clone(),
+                view,
+            }));
+        }
         if !self.ready_sent {
             self.ready_sent = true;
             self.send(ServerMessage::Ready {
                 v: VERSION,
                 session: self.viewer_session.clone(),
-                case: self.case.clone(),
                 shape: self.shape.clone(),
                 state: frame.state.clone(),
                 frame: frame.frame,
@@ -1108,6 +1115,8 @@ mod tests {
         encode_requests: Vec<u64>,
         lossless_sends: Vec<u64>,
         events: Vec<SessionEvent>,
+        /// The views reported as they were first shown (`SessionEvent::Viewed`): case, view.
+        viewed: Vec<(String, String)>,
         closes: u32,
         reports: Vec<SessionReport>,
     }
@@ -1140,6 +1149,7 @@ mod tests {
                 encode_requests: Vec::new(),
                 lossless_sends: Vec::new(),
                 events: Vec::new(),
+                viewed: Vec::new(),
                 closes: 0,
                 reports: Vec::new(),
             }
@@ -1258,6 +1268,9 @@ mod tests {
                     Output::SetBitrate(bitrate) => self.bitrates.push(bitrate),
                     Output::EncodeLossless { frame } => self.encode_requests.push(frame),
                     Output::SendLossless(out) => self.lossless_sends.push(out.frame),
+                    Output::Event(SessionEvent::Viewed { case, view, .. }) => {
+                        self.viewed.push((case, view))
+                    }
                     Output::Event(event) => self.events.push(event),
                     Output::Close => {
                         self.closes += 1;
@@ -1635,6 +1648,20 @@ mod tests {
         let report = sim.reports.last().expect("the end report");
         assert_eq!(report.case, "c2");
         assert_eq!(report.views, ["single:e9"], "only what was seen of c2");
+        // Each view was also reported once, as it was first shown, against its case.
+        let live: Vec<(&str, &str)> = sim
+            .viewed
+            .iter()
+            .map(|(case, view)| (case.as_str(), view.as_str()))
+            .collect();
+        assert_eq!(
+            live,
+            [
+                ("c1", "single:e1"),
+                ("c1", "single:e2"),
+                ("c2", "single:e9")
+            ]
+        );
     }
 
     #[test]
@@ -1655,11 +1682,15 @@ mod tests {
             .sent
             .iter()
             .filter_map(|m| match m {
-                ServerMessage::Ready { case, frame, .. } => Some((case.clone(), *frame)),
+                // `ready` names no case (a hidden repeat's id must not reach the browser): the
+                // new case shows in its shape.
+                ServerMessage::Ready { shape, frame, .. } => {
+                    Some((shape.exams[0].id.clone(), *frame))
+                }
                 _ => None,
             })
             .collect();
-        assert_eq!(ready, [("c1".into(), 1), ("c2".into(), 2)]);
+        assert_eq!(ready, [("e1".into(), 1), ("e9".into(), 2)]);
         assert_eq!(sim.acks(), [(7, 2)]);
         sim.run_until(ms(3000));
         assert_eq!(sim.report().end, EndReason::Expired);
@@ -1973,10 +2004,10 @@ mod tests {
         assert!(sim.renders.is_empty());
         sim.input(Input::PeerConnected);
         assert_eq!(sim.renders, ["prerendered 1"]);
-        let [ServerMessage::Ready { case, frame, .. }] = sim.sent.as_slice() else {
+        let [ServerMessage::Ready { shape, frame, .. }] = sim.sent.as_slice() else {
             panic!("ready: {:?}", sim.sent);
         };
-        assert_eq!((case.as_str(), *frame), ("c1", 1));
+        assert_eq!((shape.exams.len(), *frame), (2, 1));
     }
 
     #[test]

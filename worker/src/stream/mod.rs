@@ -127,7 +127,7 @@ struct SessionEntry {
 
 struct Inner {
     config: StreamConfig,
-    identities: Vec<WorkerIdentity>,
+    identities: Arc<[WorkerIdentity]>,
     store: Arc<dyn ObjectStore>,
     gate: Mutex<TicketGate>,
     sessions: Mutex<HashMap<Uuid, SessionEntry>>,
@@ -201,11 +201,12 @@ impl Streamer {
         verifier: TicketVerifier,
     ) -> (Streamer, mpsc::UnboundedReceiver<SessionEvent>) {
         let (events, receiver) = mpsc::unbounded_channel();
+        let identities: Arc<[WorkerIdentity]> = Arc::from(identities);
         let inner = Inner {
             config,
-            identities,
+            identities: Arc::clone(&identities),
             store,
-            gate: Mutex::new(TicketGate::new(verifier)),
+            gate: Mutex::new(TicketGate::new(verifier).with_identities(identities)),
             sessions: Mutex::new(HashMap::new()),
             events,
             draining: AtomicBool::new(false),
