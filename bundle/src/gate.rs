@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use readroom_domain::deid::{self, DeidPolicy, DicomAttr, Finding, Pseudonyms};
 use readroom_domain::limits::MAX_MANIFEST_BYTES;
-use readroom_domain::manifest::{ExamKind, FileRole, MANIFEST_FILE, Manifest};
+use readroom_domain::manifest::{ExamKind, Eye, FileRole, MANIFEST_FILE, Manifest};
 use serde::Serialize;
 
 use crate::inspect::{FileReport, ImageFormat, ImageLimits, inspect};
@@ -38,6 +38,9 @@ pub struct CheckedBundle {
     pub files: Vec<FileReport>,
     /// Total bytes of all files, manifest included.
     pub total_bytes: u64,
+    /// What looks wrong but does not stop the bundle (one eye's photograph given for both
+    /// eyes), for the person who ingests it to check. Names exams, never file contents.
+    pub warnings: Vec<String>,
 }
 
 /// Why a bundle was refused: every problem found, and every identifying item.
@@ -151,12 +154,57 @@ pub fn check(source: &mut BundleSource, options: &GateOptions) -> Result<Checked
         return Err(rejection);
     }
     let total_bytes = source.entries().iter().map(|e| e.size).sum();
+    let warnings = same_image_for_both_eyes(source, &manifest);
     Ok(CheckedBundle {
         manifest,
         manifest_bytes,
         files,
         total_bytes,
+        warnings,
     })
+}
+
+/// Photographs of one kind (fundus, red-free, an OCT's en-face image) listed for OD and for OS
+/// with byte-identical files: almost certainly one eye's image sent twice, which would have
+/// graders grade one eye as both. Not refused (the image is right for one of the two), but
+/// named, so the person ingesting checks the source. Hashes only these files (a few per bundle).
+fn same_image_for_both_eyes(source: &mut BundleSource, manifest: &Manifest) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let mut seen: BTreeMap<(&'static str, [u8; 32]), (&str, Eye)> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for exam in &manifest.exams {
+        let Some(eye @ (Eye::Od | Eye::Os)) = exam.eye else {
+            continue;
+        };
+        let path = match exam.kind {
+            ExamKind::Fundus | ExamKind::RedFree => exam.file.as_deref(),
+            ExamKind::Oct => exam.enface.as_deref(),
+            _ => None,
+        };
+        let Some(path) = path else { continue };
+        let Ok(mut reader) = source.open_entry(path) else {
+            continue;
+        };
+        let mut hasher = Sha256::new();
+        if std::io::copy(&mut reader, &mut hasher).is_err() {
+            continue;
+        }
+        let key = (exam.kind.as_str(), <[u8; 32]>::from(hasher.finalize()));
+        match seen.get(&key) {
+            Some((other, other_eye)) if *other_eye != eye => warnings.push(format!(
+                "exams {other:?} ({}) and {:?} ({}) have byte-identical {} images: is one eye's image given for both?",
+                other_eye.as_str(),
+                exam.id,
+                eye.as_str(),
+                exam.kind.as_str(),
+            )),
+            Some(_) => {}
+            None => {
+                seen.insert(key, (exam.id.as_str(), eye));
+            }
+        }
+    }
+    warnings
 }
 
 fn metadata_findings(

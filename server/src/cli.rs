@@ -478,6 +478,9 @@ async fn ingest_cmd(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
         report.throughput_mb_s()
     );
     println!("ciphertext sha256 {}", report.ciphertext_sha256);
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
     Ok(())
 }
 

@@ -111,6 +111,9 @@ pub struct IngestReport {
     pub ciphertext_sha256: String,
     /// Wall time of the whole ingest.
     pub elapsed: Duration,
+    /// What the gate found suspicious but let through (one eye's image given for both eyes):
+    /// printed by `readroom ingest` and kept in the `ingest.accepted` event.
+    pub warnings: Vec<String>,
 }
 
 impl IngestReport {
@@ -169,6 +172,7 @@ pub async fn ingest(
                     "exams": report.exams,
                     "ciphertext_bytes": report.ciphertext_bytes,
                     "ciphertext_sha256": report.ciphertext_sha256,
+                    "warnings": report.warnings,
                 }),
             )
         }
@@ -319,6 +323,7 @@ async fn ingest_unaudited(
         ciphertext_bytes: packed.ciphertext_bytes,
         ciphertext_sha256: packed.sha256,
         elapsed: started.elapsed(),
+        warnings: checked.warnings.clone(),
     })
 }
 

@@ -203,10 +203,14 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     let question = &ra["first_unviewed"];
     let asked = question["text"].as_str().unwrap_or_default();
     assert!(
-        asked.contains("OS (left) (no image of this eye)") && asked.contains("OCT OD"),
+        asked.contains("any image of OS (left)") && asked.contains("OCT OD"),
         "asked about the unviewed eye and exam: {ra}"
     );
     assert!(!asked.contains("Fundus OD"), "fundus OD was shown: {ra}");
+    assert!(
+        !asked.contains("OCT OS"),
+        "the unseen eye is named once: {ra}"
+    );
     assert_eq!(question["focus"], "grading-unviewed-look", "{ra}");
     assert_eq!(question["tab_focus"], "grading-unviewed-submit", "{ra}");
     let second = ra["second_url"].as_str().unwrap();

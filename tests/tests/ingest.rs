@@ -661,3 +661,42 @@ async fn a_later_visit_is_linked_to_the_subjects_prior_visit() {
         "priors never cross subjects"
     );
 }
+
+/// Issue 16: one eye's photograph given for both eyes (byte-identical OD and OS files) is let
+/// through, since it is right for one of them, but named, so the coordinator checks the source
+/// before graders grade one eye twice; a bundle with two real eyes has no such warning.
+#[tokio::test]
+async fn one_eyes_image_given_for_both_eyes_is_named() {
+    let env = Env::new().await;
+    let both = |spec: &mut SynthSpec| spec.eyes = vec![Eye::Od, Eye::Os];
+    let clean = env.ingest(&env.bundle("both", both)).await.unwrap();
+    assert_eq!(clean.warnings, Vec::<String>::new());
+
+    let copied = env.bundle("copied", |spec| {
+        both(spec);
+        spec.visit = "V2".into();
+    });
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(copied.join("manifest.json")).unwrap()).unwrap();
+    let file_of = |id: &str| {
+        let exam = manifest.exams.iter().find(|e| e.id == id).unwrap();
+        copied.join(exam.file.as_deref().unwrap())
+    };
+    std::fs::copy(file_of("fundus-od"), file_of("fundus-os")).unwrap();
+    let report = env.ingest(&copied).await.unwrap();
+    assert_eq!(
+        report.warnings,
+        [
+            "exams \"fundus-od\" (OD) and \"fundus-os\" (OS) have byte-identical fundus images: \
+             is one eye's image given for both?"
+        ]
+    );
+    // Kept with the accepted ingest's audit event.
+    let events = env.db.audit_page(0, 100).await.unwrap();
+    let accepted = events
+        .iter()
+        .rfind(|e| e.action == "ingest.accepted")
+        .unwrap();
+    let details: serde_json::Value = serde_json::from_str(&accepted.details).unwrap();
+    assert_eq!(details["warnings"], serde_json::json!(report.warnings));
+}

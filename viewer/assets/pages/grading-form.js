@@ -535,9 +535,13 @@ class GradingForm {
 
   /** The items of a `graded_without_viewing` refusal, named for the grader. */
   unviewedItems(problems) {
-    return problems.map((w) => w.exam
-      ? `${w.kind ? kindName(w.kind) : w.exam}${w.eye ? ` ${w.eye}` : ""}`
-      : t("grading.unviewed_eye", { eye: eyeName(w.eye) }));
+    // An eye never shown at all is one item, not also each of its exams.
+    const eyes = new Set(problems.filter((w) => !w.exam && w.eye).map((w) => w.eye));
+    return problems
+      .filter((w) => !w.exam || !eyes.has(w.eye))
+      .map((w) => w.exam
+        ? `${w.kind ? kindName(w.kind) : w.exam}${w.eye ? ` ${w.eye}` : ""}`
+        : t("grading.unviewed_eye", { eye: eyeName(w.eye) }));
   }
 
   /** Asks whether to submit although `items` were never shown. */
