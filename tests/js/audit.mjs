@@ -108,6 +108,21 @@ async function auditor(browser) {
     status: (await page.textContent("#audit-results .events-status")).trim(),
   };
 
+  // A case by the label people quote (typed in lower case), not its id: the address then
+  // carries the id. An unknown label is named, and nothing is searched.
+  await page.goto("/audit");
+  await waitForPage(page, "audit");
+  await settled(page);
+  await page.fill("#audit-case", "c-9999");
+  await page.click("#audit-submit");
+  await page.waitForFunction(() => /c-9999/.test(document.getElementById("audit-search").textContent), null, { timeout: 15000 });
+  out.unknown_label = { url: pathOf(page), status: (await page.textContent("#audit-search .status")).trim() };
+  await page.fill("#audit-case", p.case_label.toLowerCase());
+  await page.click("#audit-submit");
+  await page.waitForFunction(() => location.search.includes("case="), null, { timeout: 15000 });
+  await settled(page);
+  out.by_label = { url: pathOf(page), heading: (await page.textContent("#audit-case-heading")).trim() };
+
   // The case history view.
   await page.goto(`/audit?case=${encodeURIComponent(p.case_id)}`);
   await waitForPage(page, "audit");

@@ -285,6 +285,7 @@ impl World {
                 None,
             ),
             ("GET", "/api/audit/cases/{id}") => (format!("/api/audit/cases/{case}"), None),
+            ("GET", "/api/audit/cases") => ("/api/audit/cases?label=C-0001".to_owned(), None),
             ("GET", "/api/audit/users/{id}") => (format!("/api/audit/users/{victim}"), None),
             ("GET", "/api/admin/users") => (route.to_owned(), None),
             ("POST", "/api/admin/users") => (

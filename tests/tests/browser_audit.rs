@@ -92,6 +92,7 @@ async fn auditor_page_shows_case_history_chain_status_anomalies_and_exports() {
             "auditor_link": app.link(&auditor).await,
             "grader_link": app.link(&grader).await,
             "case_id": seen.id,
+            "case_label": seen.label,
             "grader_username": "grader.kim",
             // e.g. READROOM_AUDIT_SCREENSHOT=/tmp/audit to look at the pages.
             "screenshot": screenshot("case.png"),
@@ -145,6 +146,25 @@ async fn auditor_page_shows_case_history_chain_status_anomalies_and_exports() {
     assert_eq!(search["actions"], json!(["case.opened"]), "{search}");
     assert_eq!(search["rows"], 1, "{search}");
     assert_eq!(search["users"], json!(["grader.kim"]), "{search}");
+
+    // A case found by its label (typed in lower case): the address carries its id. An unknown
+    // label is named and searches nothing.
+    let by_label = &seen_auditor["by_label"];
+    assert_eq!(
+        by_label["url"],
+        json!(format!("/audit?case={}", seen.id)),
+        "{by_label}"
+    );
+    assert!(
+        by_label["heading"].as_str().unwrap().contains(&seen.label),
+        "{by_label}"
+    );
+    let unknown = &seen_auditor["unknown_label"];
+    assert_eq!(unknown["url"], "/audit", "{unknown}");
+    assert_eq!(
+        unknown["status"], "No case is labelled c-9999.",
+        "{unknown}"
+    );
 
     // "Who saw this case": the grader, with the open counted.
     let heading = seen_auditor["case_heading"].as_str().unwrap();

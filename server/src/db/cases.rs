@@ -276,6 +276,29 @@ impl Db {
         Ok(ground_truth)
     }
 
+    /// The cases labelled `label` (compared without regard to case), in every study or in the
+    /// study `study` only: `(id, label, study code)`, by study code. Labels are unique within
+    /// a study, not across studies.
+    #[tracing::instrument(skip_all)]
+    pub async fn cases_labelled(
+        &self,
+        label: &str,
+        study: Option<&str>,
+    ) -> Result<Vec<(Uuid, String, String)>, DbError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT c.id, c.label, s.code FROM cases c JOIN studies s ON s.id = c.study_id \
+                 WHERE upper(c.label) = upper($1) AND ($2 IS NULL OR upper(s.code) = upper($2)) \
+                 ORDER BY s.code",
+            )
+            .bind(label)
+            .bind(study)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
     /// Sets (or with `None` clears) the case's ground truth. [`DbError::NotFound`] for no such case.
     #[tracing::instrument(skip_all)]
     pub async fn set_case_ground_truth(

@@ -506,6 +506,59 @@ async fn all_of(
     Ok(rows)
 }
 
+/// `GET /api/audit/cases` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CaseLookup {
+    /// A case label as the worklists show it (`C-0001`), or `STUDY/C-0001` for one study's.
+    pub label: String,
+}
+
+/// A case found by its label.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LabelledCase {
+    /// Case id (for `/api/audit/cases/{id}` and the `case` filter).
+    pub case_id: Uuid,
+    /// Its label.
+    pub label: String,
+    /// Its study's code.
+    pub study: String,
+}
+
+/// The cases a label names: one per study that has a case so labelled (labels are unique
+/// within a study only), so the auditor can search by the label people quote.
+#[utoipa::path(get, path = "/api/audit/cases", tag = "audit",
+    extensions(("x-readroom-policy" = json!("auditor"))),
+    params(CaseLookup),
+    responses((status = 200, body = Vec<LabelledCase>),
+        (status = 400, description = "An empty or over-long label")))]
+pub async fn cases_by_label(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<CaseLookup>,
+) -> Result<Json<Vec<LabelledCase>>, AppError> {
+    let text = query.label.trim();
+    if text.is_empty() || text.len() > 100 {
+        return Err(AppError::BadRequest(
+            "label must be a case label such as C-0001 (or STUDY/C-0001)".into(),
+        ));
+    }
+    let (study, label) = match text.split_once('/') {
+        Some((study, label)) => (Some(study.trim()), label.trim()),
+        None => (None, text),
+    };
+    let found = state.db.cases_labelled(label, study).await?;
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|(case_id, label, study)| LabelledCase {
+                case_id,
+                label,
+                study,
+            })
+            .collect(),
+    ))
+}
+
 /// Who saw this case, when, for how long, and what they did.
 #[utoipa::path(get, path = "/api/audit/cases/{id}", tag = "audit",
     extensions(("x-readroom-policy" = json!("auditor"))),

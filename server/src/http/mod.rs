@@ -118,6 +118,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::events))
         .routes(routes!(audit::export))
         .routes(routes!(audit::case_history))
+        .routes(routes!(audit::cases_by_label))
         .routes(routes!(audit::user_activity))
         .routes(routes!(audit::anomaly_flags))
         .routes(routes!(audit::status))

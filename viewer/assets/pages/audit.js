@@ -148,7 +148,7 @@ class AuditPage {
     this.form = h("form", { class: "form audit-search", id: "audit-search", role: "search", novalidate: true, "aria-labelledby": "audit-search-heading" },
       h("div", { class: "grid" },
         field("audit-user", t("audit.filter.user"), { autocomplete: "off", autocapitalize: "none", spellcheck: "false" }, t("audit.filter.user_hint")),
-        field("audit-case", t("audit.filter.case"), { class: "mono", autocomplete: "off", spellcheck: "false", maxlength: "36" }, t("audit.filter.case_hint")),
+        field("audit-case", t("audit.filter.case"), { class: "mono", autocomplete: "off", spellcheck: "false", maxlength: "100" }, t("audit.filter.case_hint")),
         actionField,
         outcomeField,
         field("audit-from", t("audit.filter.from"), { type: "date" }, t("audit.filter.dates_hint")),
@@ -325,14 +325,35 @@ class AuditPage {
     return this.update(params, { focus });
   }
 
-  submit(event) {
+  /**
+   * The case id the case field names: an id as typed, or the one case a label (`C-0001`, or
+   * `STUDY/C-0001`) names. Null, with the reason shown, when none or several do.
+   */
+  async caseIdOf(text) {
+    if (isUuid(text)) return text.toLowerCase();
+    let found;
+    try {
+      found = await api(`/api/audit/cases?${new URLSearchParams({ label: text })}`);
+    } catch (err) {
+      if (err.redirected) return null;
+      this.formStatus.show("error", errorText(err));
+      return null;
+    }
+    if (found.length === 1) return found[0].case_id;
+    this.formStatus.show("error", found.length
+      ? t("audit.filter.case_ambiguous", { label: text, studies: found.map((c) => c.study).join(", "), example: `${found[0].study}/${found[0].label}` })
+      : t("audit.filter.case_not_found", { label: text }));
+    this.fields.case.focus();
+    return null;
+  }
+
+  async submit(event) {
     event.preventDefault();
     const value = (name) => this.fields[name].value.trim();
-    const caseId = value("case");
-    if (caseId && !isUuid(caseId)) {
-      this.formStatus.show("error", t("audit.filter.case_invalid"));
-      this.fields.case.focus();
-      return;
+    let caseId = value("case");
+    if (caseId) {
+      caseId = await this.caseIdOf(caseId);
+      if (!caseId) return;
     }
     if (value("from") && value("to") && value("from") > value("to")) {
       this.formStatus.show("error", t("audit.filter.dates_order"));
@@ -343,7 +364,7 @@ class AuditPage {
     const user = value("user");
     if (user && user === this.params.user_id) params.user_id = user;
     else if (user) params.user = user;
-    if (caseId) params.case = caseId.toLowerCase();
+    if (caseId) params.case = caseId;
     for (const name of ["action", "outcome", "from", "to"]) if (value(name)) params[name] = value(name);
     if (this.params.limit) params.limit = this.params.limit;
     this.go(params, { focus: null });
