@@ -66,6 +66,20 @@ pub enum Command {
     ServerKey,
     /// Apply database migrations and exit.
     Migrate,
+    /// Probe a server's or worker's health endpoint and exit 0 on a 2xx answer (the container
+    /// images' HEALTHCHECK: they hold no shell or HTTP client). Reads no configuration.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Options of `healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The endpoint (a server's `/healthz` or `/readyz`, a worker's control `/healthz`).
+    #[arg(default_value = "http://127.0.0.1:8080/healthz")]
+    pub url: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 /// Options of `worker` (each also a `[worker]` setting, see docs/configuration.md).
@@ -227,6 +241,11 @@ pub enum UserCommand {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // No configuration: a probe must not depend on the files and secrets the process it probes
+    // reads (nor create anything).
+    if let Command::Healthcheck(args) = &cli.command {
+        return healthcheck(args).await;
+    }
     let listen = match &cli.command {
         Command::Demo(args) | Command::Serve(args) => args.listen,
         _ => None,
@@ -280,7 +299,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database migrated ({})", db.redacted_url());
             Ok(())
         }
+        Command::Healthcheck(args) => healthcheck(&args).await,
     }
+}
+
+/// `readroom healthcheck`: one GET, no proxy, no redirects; `Ok` on a 2xx answer in time.
+async fn healthcheck(args: &HealthcheckArgs) -> anyhow::Result<()> {
+    let url = reqwest::Url::parse(&args.url)
+        .map_err(|err| anyhow::anyhow!("healthcheck: {:?} is not a URL: {err}", args.url))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        anyhow::bail!("healthcheck: {url} is not an http(s) URL");
+    }
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(args.timeout.max(1)))
+        .build()?;
+    let response = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|err| anyhow::anyhow!("healthcheck: {url}: {err}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        anyhow::bail!("healthcheck: {url} answered {status}");
+    }
+    println!("healthy: {url} answered {status}");
+    Ok(())
 }
 
 async fn user_cmd(config: &Config, command: UserCommand) -> anyhow::Result<()> {

@@ -11,6 +11,57 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+/// A trusted proxy: one address or a network, written `10.0.0.2`, `10.42.0.0/16` or `fd00::/8`.
+/// An IPv4 peer seen as an IPv4-mapped IPv6 address (a listener on `[::]`) matches as IPv4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy(ipnet::IpNet);
+
+impl TrustedProxy {
+    /// Whether `ip` is this proxy (or in this network).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+}
+
+impl std::str::FromStr for TrustedProxy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<TrustedProxy, String> {
+        let text = text.trim();
+        text.parse::<ipnet::IpNet>()
+            .map(|net| net.trunc())
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(TrustedProxy)
+            .map_err(|_| {
+                format!(
+                    "trusted_proxies: {text:?} is not an IP address or network (10.0.0.2, 10.42.0.0/16)"
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for TrustedProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            net if net.prefix_len() == net.max_prefix_len() => write!(f, "{}", net.addr()),
+            net => write!(f, "{net}"),
+        }
+    }
+}
+
+impl Serialize for TrustedProxy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The whole configuration of a readroom process.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -22,9 +73,10 @@ pub struct Config {
     /// `listen` when empty.
     pub public_url: String,
     /// Load balancers whose `X-Forwarded-For` is believed for the client address (audit,
-    /// throttles); from any other peer the header is ignored.
+    /// throttles): addresses (`10.0.0.2`) or networks (`10.42.0.0/16`, for an ingress
+    /// controller whose pods come and go); from any other peer the header is ignored.
     #[serde(default)]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<TrustedProxy>,
     /// Database URL: `sqlite://…` (embedded) or `postgres://…` (distributed). Empty means the
     /// SQLite file `readroom.db` in `data_dir`.
     pub database_url: String,
@@ -505,6 +557,29 @@ mod tests {
         assert_eq!(config.store.kind, "s3");
         assert_eq!(config.data_dir, dir.path());
         assert!(config.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_networks_and_name_a_bad_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("readroom.toml");
+        let load = |proxies: &str| {
+            std::fs::write(&file, format!("trusted_proxies = {proxies}\n")).unwrap();
+            Config::load(Some(&file), Overrides::default())
+        };
+        let config = load(r#"["10.0.0.2", "10.42.0.0/16"]"#).unwrap();
+        let shown: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["10.0.0.2", "10.42.0.0/16"]);
+        assert!(config.trusted_proxies[1].contains("10.42.200.1".parse().unwrap()));
+        let err = load(r#"["10.0.0.2", "ingress.local"]"#).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("\"ingress.local\" is not an IP address or network"),
+            "{err:#}"
+        );
     }
 
     #[test]

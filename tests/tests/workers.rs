@@ -715,3 +715,42 @@ async fn revoking_a_study_grant_ends_the_graders_streams_in_that_study_at_once()
     assert_eq!(ended.len(), 1, "{events:?}");
     assert!(ended[0].details.contains("\"revoked\""), "{ended:?}");
 }
+
+/// `readroom healthcheck`, the container images' HEALTHCHECK (they hold no shell or curl):
+/// exit 0 on a 2xx answer, non-zero naming the reason otherwise, and no configuration read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_healthcheck_subcommand_probes_an_endpoint() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let probe = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(readroom_tests::readroom_binary())
+                .args(["healthcheck", &url, "--timeout", "2"])
+                // A configuration that would not load: the probe must not read it.
+                .env("READROOM_CONFIG", "/nonexistent/readroom.toml")
+                .output()
+                .expect("readroom healthcheck runs")
+        })
+    };
+    let healthy = probe(format!("{}/healthz", app.url)).await.unwrap();
+    assert!(healthy.status.success(), "{healthy:?}");
+    assert!(
+        String::from_utf8_lossy(&healthy.stdout).contains("200 OK"),
+        "{healthy:?}"
+    );
+    for (url, says) in [
+        (format!("{}/no-such-page", app.url), "answered 404"),
+        (
+            "http://127.0.0.1:1/healthz".to_owned(),
+            "http://127.0.0.1:1/healthz",
+        ),
+        (
+            "ftp://127.0.0.1/healthz".to_owned(),
+            "is not an http(s) URL",
+        ),
+    ] {
+        let failed = probe(url.clone()).await.unwrap();
+        assert!(!failed.status.success(), "{url}: {failed:?}");
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert!(stderr.contains(says), "{url}: {stderr}");
+    }
+}
