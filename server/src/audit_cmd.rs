@@ -92,6 +92,7 @@ pub async fn verify_cmd(
     }
     let db = crate::cli::open_db(config).await?;
     let store = crate::store::open(config).await?;
+    let store = crate::store::checkpoints(config, &store).await?;
     let (checkpoints, unreadable) =
         audit::split_checkpoints(audit::load_checkpoints(&store).await?);
     let start = if from_checkpoint {
@@ -163,6 +164,7 @@ pub fn verify_export(path: &Path, key: &CheckpointVerifier) -> anyhow::Result<Re
 pub async fn export_cmd(config: &Config, output: Option<PathBuf>, from: i64) -> anyhow::Result<()> {
     let db = crate::cli::open_db(config).await?;
     let store = crate::store::open(config).await?;
+    let store = crate::store::checkpoints(config, &store).await?;
     let signer = audit::load_or_create_key(&config.audit_key_path())?;
     let (checkpoints, unreadable) =
         audit::split_checkpoints(audit::load_checkpoints(&store).await?);
@@ -247,6 +249,7 @@ pub async fn export_cmd(config: &Config, output: Option<PathBuf>, from: i64) -> 
 pub async fn checkpoint_cmd(config: &Config) -> anyhow::Result<()> {
     let db = crate::cli::open_db(config).await?;
     let store = crate::store::open(config).await?;
+    let store = crate::store::checkpoints(config, &store).await?;
     let signer = audit::load_or_create_key(&config.audit_key_path())?;
     match audit::checkpoint(&db, &store, &signer).await? {
         Some(checkpoint) => println!(

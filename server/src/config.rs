@@ -306,6 +306,11 @@ pub struct S3Settings {
     pub force_path_style: bool,
     /// Multipart part size in MiB (at least 5).
     pub part_size_mib: usize,
+    /// A separate bucket for the signed audit checkpoints (same endpoint and credentials), so
+    /// that it can have S3 Object Lock in compliance mode (infra/terraform creates one); empty:
+    /// `bucket`, under `audit/checkpoints/`.
+    #[serde(default)]
+    pub checkpoint_bucket: String,
 }
 
 /// Limits applied by the ingest gate.

@@ -37,6 +37,7 @@ impl Server {
     pub async fn bind(config: Config, install_metrics: bool) -> anyhow::Result<Server> {
         let db = crate::cli::open_db(&config).await?;
         let store = crate::store::open(&config).await?;
+        let checkpoints = crate::store::checkpoints(&config, &store).await?;
         let metrics = if install_metrics {
             crate::observability::install_recorder()
         } else {
@@ -73,6 +74,7 @@ impl Server {
         let state = AppState {
             db,
             store,
+            checkpoints,
             config: Arc::new(config),
             metrics,
             auth,
@@ -101,7 +103,7 @@ impl Server {
             crate::workers::revalidate::spawn(self.state.workers.clone(), self.state.audit.clone());
         }
         let db = self.state.db.clone();
-        let store = Arc::clone(&self.state.store);
+        let checkpoints = Arc::clone(&self.state.checkpoints);
         let signer = Arc::clone(&self.state.audit_signer);
         #[cfg(feature = "embedded-worker")]
         let embedded = self.state.embedded.clone();
@@ -120,7 +122,7 @@ impl Server {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         // Sign the head at shutdown, so the last events are covered by a checkpoint.
-        if let Err(err) = crate::audit::checkpoint(&db, &store, &signer).await {
+        if let Err(err) = crate::audit::checkpoint(&db, &checkpoints, &signer).await {
             tracing::warn!(error = %err, "could not write the shutdown audit checkpoint");
         }
         db.close().await;
@@ -209,7 +211,7 @@ fn spawn_checkpointer(state: AppState) {
             // A broken chain is never signed: the checkpoint would vouch for the tampering.
             let checked = crate::audit::verify_recent(
                 &state.db,
-                &state.store,
+                &state.checkpoints,
                 &state.audit_signer,
                 verified.clone(),
             )
@@ -229,7 +231,7 @@ fn spawn_checkpointer(state: AppState) {
                 }
             }
             if let Err(err) =
-                crate::audit::checkpoint(&state.db, &state.store, &state.audit_signer).await
+                crate::audit::checkpoint(&state.db, &state.checkpoints, &state.audit_signer).await
             {
                 tracing::warn!(error = %err, "could not write an audit checkpoint");
             }

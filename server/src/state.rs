@@ -16,6 +16,8 @@ pub struct AppState {
     pub db: Db,
     /// The object store (ciphertext only).
     pub store: Arc<dyn ObjectStore>,
+    /// Where the signed audit checkpoints go (`store` unless `store.s3.checkpoint_bucket`).
+    pub checkpoints: Arc<dyn ObjectStore>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`; `None` when no recorder is installed (tests).

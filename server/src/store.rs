@@ -10,6 +10,23 @@ use crate::config::Config;
 
 /// Opens the object store the configuration names (`local` or `s3`).
 pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    open_bucket(config, &config.store.s3.bucket).await
+}
+
+/// Where the signed audit checkpoints go: `store.s3.checkpoint_bucket` when set (an Object
+/// Lock bucket), else the same store as the bundles (`main`).
+pub async fn checkpoints(
+    config: &Config,
+    main: &Arc<dyn ObjectStore>,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let bucket = &config.store.s3.checkpoint_bucket;
+    if config.store.kind != "s3" || bucket.is_empty() {
+        return Ok(Arc::clone(main));
+    }
+    open_bucket(config, bucket).await
+}
+
+async fn open_bucket(config: &Config, bucket: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
     match config.store.kind.as_str() {
         "local" => {
             let path = config.local_store_path();
@@ -23,7 +40,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
             let store = S3Store::connect(S3Config {
                 endpoint: non_empty(&s3.endpoint),
                 region: s3.region.clone(),
-                bucket: s3.bucket.clone(),
+                bucket: bucket.to_owned(),
                 access_key_id: non_empty(&s3.access_key_id),
                 secret_access_key: non_empty(&s3.secret_access_key),
                 force_path_style: s3.force_path_style,

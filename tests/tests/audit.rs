@@ -719,7 +719,7 @@ async fn seeded_chain(app: &TestApp, n: usize) -> i64 {
             .await
             .unwrap();
     }
-    let checkpoint = audit::checkpoint(app.db(), &app.state.store, &app.state.audit_signer)
+    let checkpoint = audit::checkpoint(app.db(), &app.state.checkpoints, &app.state.audit_signer)
         .await
         .unwrap()
         .expect("a checkpoint");
@@ -727,8 +727,11 @@ async fn seeded_chain(app: &TestApp, n: usize) -> i64 {
 }
 
 async fn verify_now(app: &TestApp) -> readroom_domain::audit::Report {
-    let (checkpoints, bad) =
-        audit::split_checkpoints(audit::load_checkpoints(&app.state.store).await.unwrap());
+    let (checkpoints, bad) = audit::split_checkpoints(
+        audit::load_checkpoints(&app.state.checkpoints)
+            .await
+            .unwrap(),
+    );
     assert!(bad.is_empty(), "{bad:?}");
     let key = app.state.audit_signer.verifier();
     audit::verify(app.db(), None, &checkpoints, Some(&key))
@@ -1171,3 +1174,84 @@ on_both_backends!(
     refused_sign_ins_cannot_flood_the_log,
     anomalies_cover_a_period_not_the_newest_events,
 );
+
+/// Issue 19: with `store.s3.checkpoint_bucket` the signed checkpoints go to a bucket of their
+/// own (the Object Lock bucket infra/terraform creates), not among the bundles: written by
+/// `readroom audit checkpoint` and read back by `readroom audit verify`, both from the
+/// configuration alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_go_to_their_own_bucket_when_one_is_configured() {
+    let s3 = readroom_tests::s3s::S3sServer::start().expect("s3s-fs");
+    for bucket in ["bundles", "checkpoints"] {
+        std::fs::create_dir_all(s3.root().join(bucket)).unwrap();
+    }
+    let env = [
+        ("READROOM_STORE__KIND", "s3".to_owned()),
+        ("READROOM_STORE__S3__ENDPOINT", s3.endpoint.clone()),
+        (
+            "READROOM_STORE__S3__REGION",
+            readroom_tests::s3s::REGION.to_owned(),
+        ),
+        ("READROOM_STORE__S3__BUCKET", "bundles".to_owned()),
+        (
+            "READROOM_STORE__S3__CHECKPOINT_BUCKET",
+            "checkpoints".to_owned(),
+        ),
+        ("READROOM_STORE__S3__ACCESS_KEY_ID", s3.access_key.clone()),
+        (
+            "READROOM_STORE__S3__SECRET_ACCESS_KEY",
+            s3.secret_key.clone(),
+        ),
+        ("READROOM_STORE__S3__FORCE_PATH_STYLE", "true".to_owned()),
+    ];
+    let data = tempfile::tempdir().unwrap();
+    let readroom = |args: &[&str]| {
+        let mut command = std::process::Command::new(readroom_tests::readroom_binary());
+        command
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .env_remove("READROOM_CONFIG");
+        for (name, value) in &env {
+            command.env(name, value);
+        }
+        command.output().expect("readroom runs")
+    };
+    // Something to sign: the first user.
+    let created = readroom(&["user", "create", "first.admin", "--role", "admin"]);
+    assert!(created.status.success(), "{created:?}");
+    let written = readroom(&["audit", "checkpoint"]);
+    assert!(written.status.success(), "{written:?}");
+    let files = |bucket: &str| -> Vec<String> {
+        let root = s3.root().join(bucket);
+        let mut found = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    found.push(path.strip_prefix(&root).unwrap().display().to_string());
+                }
+            }
+        }
+        found
+    };
+    let checkpoints = files("checkpoints");
+    assert!(
+        checkpoints
+            .iter()
+            .any(|f| f.starts_with("audit/checkpoints/") && f.ends_with(".json")),
+        "{checkpoints:?}"
+    );
+    assert!(
+        !files("bundles").iter().any(|f| f.starts_with("audit/")),
+        "no checkpoint among the bundles: {:?}",
+        files("bundles")
+    );
+    let verified = readroom(&["audit", "verify", "--from-checkpoint"]);
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{verified:?}");
+    assert!(!stdout.contains("no checkpoint covers it yet"), "{stdout}");
+}

@@ -836,7 +836,7 @@ pub async fn actions() -> Json<Vec<&'static str>> {
 pub async fn status(State(state): State<AppState>) -> Result<Json<ChainStatus>, AppError> {
     let key = state.audit_signer.verifier();
     let mut cached = state.audit_verified.lock().await;
-    let report = crate::audit::refresh(&state.db, &state.store, &key, &mut cached).await?;
+    let report = crate::audit::refresh(&state.db, &state.checkpoints, &key, &mut cached).await?;
     Ok(Json(ChainStatus {
         intact: report.is_intact(),
         verified_events: report.count,

@@ -8,7 +8,10 @@
 //! and at most [`MAX_ATTEMPTS`] attempts per request, instead of the SDK's minute of retries.
 //! Request checksums are only sent when an operation requires them
 //! (`RequestChecksumCalculation::WhenRequired`), so multipart uploads work with servers that
-//! reject parts whose checksum algorithm was not declared when the upload was created.
+//! reject parts whose checksum algorithm was not declared when the upload was created, except
+//! on [`ObjectStore::put`] (small objects: the audit checkpoints), which always sends
+//! `x-amz-checksum-sha256`: an S3 Object Lock bucket refuses a `PutObject` without a checksum,
+//! and the server checks the bytes it stored against it.
 
 mod classify;
 mod config;
@@ -28,6 +31,13 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use bytes::Bytes;
 
 pub use config::{DEFAULT_PART_SIZE, MIN_PART_SIZE, S3Config};
+
+/// Base64 of the SHA-256 of `data`: the value of `x-amz-checksum-sha256`.
+fn sha256_base64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(data))
+}
 
 use crate::range::check_range;
 use crate::{ObjectMeta, ObjectStore, StoreError, Upload, validate_key};
@@ -270,6 +280,8 @@ impl ObjectStore for S3Store {
             .bucket(&self.bucket)
             .key(key)
             .content_length(size as i64)
+            // Computed here: with `WhenRequired` the SDK names the algorithm but sends no value.
+            .checksum_sha256(sha256_base64(&data))
             .body(ByteStream::from(data))
             .send()
             .await

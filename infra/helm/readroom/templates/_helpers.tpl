@@ -152,6 +152,7 @@ region = {{ .Values.config.store.region | toJson }}
 endpoint = {{ .Values.config.store.endpoint | toJson }}
 force_path_style = {{ .Values.config.store.forcePathStyle }}
 part_size_mib = {{ int .Values.config.store.partSizeMib }}
+checkpoint_bucket = {{ .Values.config.store.checkpointBucket | default "" | toJson }}
 {{- end -}}
 
 {{- define "readroom.tomlIceServers" -}}
