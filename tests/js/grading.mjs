@@ -140,6 +140,8 @@ async function graderA(browser) {
   out.first_url = pathOf(page);
   out.first_focus = await focused(page);
   out.first_cells_before = await shownCells(page);
+  out.first_progress = (await page.textContent("#grading-progress")).trim();
+  out.first_clock = (await page.textContent("#grading-clock")).trim();
   await keys(page, bothEyesGradable(2, 0));
   out.first_cells_after = await shownCells(page);
   await saved(page);

@@ -176,6 +176,17 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     assert_eq!(ra["worklist_focus"], json!(case_path), "{ra}");
     assert_eq!(ra["first_url"], json!(case_path), "Enter opened it: {ra}");
     assert_eq!(ra["first_focus"], "gradable:OD", "{ra}");
+    // Where the case stands in the grader's work, and the time on it.
+    let progress = ra["first_progress"].as_str().unwrap_or_default();
+    assert!(
+        progress.starts_with("Case 1 of ") && progress.ends_with(" · 0 done"),
+        "{ra}"
+    );
+    let clock = ra["first_clock"].as_str().unwrap_or_default();
+    assert!(
+        clock.starts_with("0:") && clock.ends_with(" on this case"),
+        "{ra}"
+    );
     // Before gradability is known only it and the optional findings are asked; then the
     // fields that depend on it appear for both eyes (the reason for ungradable does not).
     assert_eq!(

@@ -944,6 +944,9 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         assert_eq!(form.body["label"], json!(case.label));
         assert_eq!(form.body["grade"]["values"], icdr(1, 2));
         assert_eq!(form.body["assignment"]["status"], "done");
+        // "Case k of 4": the hidden repeats are not counted before they are served.
+        assert_eq!(form.body["progress"]["total"], 4, "{}", form.body);
+        assert_eq!(form.body["progress"]["done"], n + 1, "{}", form.body);
         if let Some(next) = last_next.as_str() {
             assert!(
                 case_ids.iter().any(|c| c == next),
@@ -1001,6 +1004,7 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         expect(&form, 200, "repeat form");
         assert_eq!(form.body["grade"], Value::Null, "a repeat starts blank");
         assert_eq!(form.body["label"], item["label"]);
+        assert_eq!(form.body["progress"]["total"], 6, "{}", form.body);
         assert_eq!(form.body["case_id"], json!(address));
         let view = g.get(&format!("/api/cases/{address}")).await;
         expect(&view, 200, "repeat case view");

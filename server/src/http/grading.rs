@@ -200,6 +200,10 @@ pub struct CaseForm {
     pub adjudication: Option<AdjudicationView>,
     /// The caller's next unfinished case after this one, if any.
     pub next_case: Option<String>,
+    /// Where this case stands in the caller's work of the same kind (the batch, else the
+    /// study, as grader or as adjudicator): "case 3 of 10, 2 done". Absent when the case is
+    /// not in the caller's worklist.
+    pub progress: Option<CaseProgress>,
 }
 
 fn parse_json(text: &str) -> Value {
@@ -424,6 +428,11 @@ pub async fn case_form(
         }
     }
     let next = next_case(db, &signed_in, address).await?;
+    let rows = visible_worklist(
+        db.assignments_for_user(signed_in.user.id).await?,
+        &signed_in,
+    );
+    let progress = progress_of(&rows, address);
     Ok(Json(CaseForm {
         case_id: address.to_string(),
         label: grading::presented(&assignment.kind, assignment.id, &case.label, "", "").label,
@@ -441,7 +450,42 @@ pub async fn case_form(
         grade,
         adjudication,
         next_case: next,
+        progress,
     }))
+}
+
+/// A case's place in the caller's work (see [`CaseForm::progress`]).
+#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+pub struct CaseProgress {
+    /// 1-based position in worklist order.
+    pub position: usize,
+    /// Cases in that work.
+    pub total: usize,
+    /// Of which submitted.
+    pub done: usize,
+}
+
+/// Where `address` stands among `rows` (the caller's visible worklist): counted within the
+/// rows of its batch (or, unbatched, its study) and role, in worklist order. Hidden repeats
+/// are not in `rows` until revealed, so they are never counted before.
+fn progress_of(rows: &[AssignedCase], address: Uuid) -> Option<CaseProgress> {
+    let this = rows.iter().find(|r| row_address(r) == address)?;
+    let same = |r: &&AssignedCase| {
+        r.role == this.role
+            && match this.batch_id {
+                Some(batch) => r.batch_id == Some(batch),
+                None => r.batch_id.is_none() && r.case.case.study_id == this.case.case.study_id,
+            }
+    };
+    let work: Vec<&AssignedCase> = rows.iter().filter(same).collect();
+    Some(CaseProgress {
+        position: work.iter().position(|r| row_address(r) == address)? + 1,
+        total: work.len(),
+        done: work
+            .iter()
+            .filter(|r| r.status == AssignmentStatus::Done)
+            .count(),
+    })
 }
 
 /// `PUT /api/cases/{id}/draft` body.

@@ -162,10 +162,16 @@ class GradingForm {
     this.root.dataset.role = assignment.role;
 
     const titleText = text(this.form.title, this.lang);
+    // Time on this case since it was opened here (a reading centre paces its graders by it).
+    this.clockEl = h("span", { id: "grading-clock", class: "muted" });
+    if (!this.openedAt) this.openedAt = performance.now();
+    this.tickClock();
     const meta = h("p", { class: "grading-meta" },
       h("span", { class: "badge role", text: roleName(assignment.role) }),
       h("span", { class: `badge status-${assignment.status}`, id: "grading-status", text: statusName(assignment.status) }),
       assignment.due_at ? h("span", { class: "due", text: t("grading.due", { when: formatDateTime(assignment.due_at) }) }) : null,
+      data.progress ? h("span", { id: "grading-progress", text: t("grading.progress", data.progress) }) : null,
+      this.clockEl,
       h("span", { class: "muted form-version", text: t("grading.form_version", { code: this.form.code, version: data.form_version }) }));
     this.saveEl = h("p", { id: "grading-save", class: "save-state", role: "status", "aria-live": "polite" });
     this.messageEl = h("p", { id: "grading-message", class: "status", role: "alert", hidden: true });
@@ -471,6 +477,7 @@ class GradingForm {
     document.addEventListener("visibilitychange", onHide);
     window.addEventListener("pagehide", onPageHide);
     onLeave(() => {
+      clearTimeout(this.clockTimer);
       window.removeEventListener("keydown", onWindowKey, true);
       document.removeEventListener("keydown", onDocumentKey);
       document.removeEventListener("visibilitychange", onHide);
@@ -481,6 +488,16 @@ class GradingForm {
       }
       if (this.help.isOpen()) this.help.element.close();
     });
+  }
+
+  /** Shows the time on this case (m:ss), and again each second while the page is open. */
+  tickClock() {
+    clearTimeout(this.clockTimer);
+    if (!this.clockEl) return;
+    const seconds = Math.floor((performance.now() - this.openedAt) / 1000);
+    const clock = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+    this.clockEl.textContent = t("grading.time_on_case", { time: clock });
+    if (this.isCurrent()) this.clockTimer = setTimeout(() => this.tickClock(), 1000);
   }
 
   // ---- messages -----------------------------------------------------------------------------
