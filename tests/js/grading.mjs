@@ -95,11 +95,11 @@ function shownCells(page) {
     .filter((cell, i, all) => all.indexOf(cell) === i));
 }
 
-async function signIn(browser, link, name) {
+async function signIn(browser, link, name, landing = "worklist") {
   const user = await newUser(browser, { baseURL: p.base_url });
   await user.page.goto(link);
-  await waitForPage(user.page, "worklist");
-  await shot(user.page, `${name}-worklist`);
+  await waitForPage(user.page, landing);
+  await shot(user.page, `${name}-${landing}`);
   return user;
 }
 
@@ -361,8 +361,10 @@ async function adjudicator(browser) {
 }
 
 async function coordinator(browser) {
-  const { page, problems, context } = await signIn(browser, p.coord_link, "coordinator");
+  // The coordinator of one study lands on its dashboard.
+  const { page, problems, context } = await signIn(browser, p.coord_link, "coordinator", "study");
   const out = {};
+  out.landing = pathOf(page);
   out.nav = await page.$$eval("#nav a", (links) => links.filter((a) => !a.hidden).map((a) => a.getAttribute("href")));
   await page.click("#nav-study");
   await waitForPage(page, "study");
@@ -380,6 +382,16 @@ async function coordinator(browser) {
   out.truth_rows = await page.$$eval("#study-truth tbody tr", (rows) => rows.map((row) => ({ column: row.dataset.column, grader: row.dataset.grader, n: row.cells[2].textContent.trim() })));
   out.batches = await page.$$eval("#study-batch-list tbody tr", (rows) => rows.map((row) => row.cells[0].textContent.trim()));
   out.form_version = (await page.textContent("#study-form-version")).trim();
+  out.preset_options = await page.$$eval("#study-form-preset option", (options) => options.map((o) => o.textContent.trim()));
+  // Switching the form asks first, naming both forms; nothing changes until the second press
+  // (not pressed here: the downloads below read the study as graded).
+  await page.selectOption("#study-form-preset", "vcdr");
+  await page.click("#study-form-apply");
+  await page.waitForFunction(() => /Press again/.test(document.getElementById("study-form-set").parentElement.textContent), null, { timeout: 15000 });
+  out.form_switch = {
+    button: (await page.textContent("#study-form-apply")).trim(),
+    version: (await page.textContent("#study-form-version")).trim(),
+  };
   await shot(page, "coordinator", true);
 
   const download = async (id) => {

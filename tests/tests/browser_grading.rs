@@ -419,6 +419,26 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         "{rcoord}"
     );
     assert_eq!(rcoord["url"], "/studies/DEMO", "{rcoord}");
+    assert_eq!(
+        rcoord["landing"], "/studies/DEMO",
+        "a coordinator of one study lands on it: {rcoord}"
+    );
+    // Presets by their names, and a form switch that asks before it applies.
+    assert!(
+        rcoord["preset_options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Vertical cup-to-disc ratio (vcdr)")),
+        "{rcoord}"
+    );
+    assert_eq!(
+        rcoord["form_switch"]["button"], "Switch to Vertical cup-to-disc ratio",
+        "{rcoord}"
+    );
+    assert_eq!(
+        rcoord["form_switch"]["version"], rcoord["form_version"],
+        "nothing switched yet: {rcoord}"
+    );
     let stages = &rcoord["stages"];
     assert_eq!(stages["total"], 9, "{rcoord}");
     assert_eq!(stages["adjudicated"], 1, "{rcoord}");

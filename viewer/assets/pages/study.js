@@ -362,13 +362,35 @@ function loadForm(card, code) {
       parts.push(h("p", { class: "muted", text: t("study.form.none") }));
     }
     if (!presets.length) presets = ["icdr", "areds_simple", "vcdr", "gradability", "other_findings", "demo"];
-    const select = h("select", { id: "study-form-preset" }, presets.map((p) => h("option", { value: p, text: p, selected: current && current.definition && current.definition.code === p })));
+    const presetName = (p) => t(`study.preset.${p}`) === `study.preset.${p}` ? p : t(`study.preset.${p}`);
+    const inUse = current && current.definition ? current.definition.code : null;
+    const select = h("select", { id: "study-form-preset" }, presets.map((p) => h("option", { value: p, text: `${presetName(p)} (${p})`, selected: inUse === p })));
     const status = statusLine();
+    const apply = h("button", { type: "submit", id: "study-form-apply", text: t("study.form.apply") });
     const form = h("form", { class: "form inline-form", id: "study-form-set" },
       h("div", { class: "field" }, h("label", { for: "study-form-preset", text: t("study.form.preset") }), select),
-      h("button", { type: "submit", text: t("study.form.apply") }));
+      apply);
+    // Switching a study's form changes what every grader is asked from then on: the first
+    // press says what changes, the second applies it.
+    let confirming = null;
+    const unconfirm = () => {
+      confirming = null;
+      apply.textContent = t("study.form.apply");
+      status.clear();
+    };
+    select.addEventListener("change", unconfirm);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (current && confirming !== select.value) {
+        confirming = select.value;
+        status.show("warn", t("study.form.confirm", {
+          from: `${presetName(inUse || "")} v${current.version}`,
+          to: presetName(select.value),
+        }));
+        apply.textContent = t("study.form.confirm_apply", { to: presetName(select.value) });
+        apply.focus();
+        return;
+      }
       await busy(form, async () => {
         try {
           const set = await api(`/api/studies/${encodeURIComponent(code)}/form`, { method: "PUT", body: { preset: select.value } });

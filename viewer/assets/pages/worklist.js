@@ -23,6 +23,12 @@ const GROUPS = [
 
 export async function render(view, _params, user) {
   const isCurrent = renderToken();
+  // A coordinator of one study who grades nothing lands on that study's dashboard.
+  const coordinated = [...new Set(user.roles.filter((g) => g.role === "coordinator" && g.study).map((g) => g.study))];
+  if (coordinated.length === 1 && !hasRole(user, "grader") && !hasRole(user, "adjudicator")) {
+    navigate(`/studies/${encodeURIComponent(coordinated[0])}`, { replace: true });
+    return;
+  }
   const status = statusLine();
   const flash = takeFlash();
   const flashLine = statusLine();
