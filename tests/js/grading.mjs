@@ -382,6 +382,7 @@ async function coordinator(browser) {
   out.truth_rows = await page.$$eval("#study-truth tbody tr", (rows) => rows.map((row) => ({ column: row.dataset.column, grader: row.dataset.grader, n: row.cells[2].textContent.trim() })));
   out.batches = await page.$$eval("#study-batch-list tbody tr", (rows) => rows.map((row) => row.cells[0].textContent.trim()));
   out.form_version = (await page.textContent("#study-form-version")).trim();
+  out.referrals = (await page.textContent("#study-referrals")).trim();
   out.preset_options = await page.$$eval("#study-form-preset option", (options) => options.map((o) => o.textContent.trim()));
   // Switching the form asks first, naming both forms; nothing changes until the second press
   // (not pressed here: the downloads below read the study as graded).

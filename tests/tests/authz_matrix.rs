@@ -267,9 +267,12 @@ impl World {
                     Some(json!({ "username": self.spare_grader.username })),
                 )
             }
-            ("GET", "/api/studies/{code}/progress" | "/api/studies/{code}/agreement") => {
-                (route.replace("{code}", code), None)
-            }
+            (
+                "GET",
+                "/api/studies/{code}/progress"
+                | "/api/studies/{code}/agreement"
+                | "/api/studies/{code}/referrals",
+            ) => (route.replace("{code}", code), None),
             ("GET", "/api/studies/{code}/export") => {
                 (format!("/api/studies/{code}/export?format=csv"), None)
             }

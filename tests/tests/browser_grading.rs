@@ -191,7 +191,13 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     // fields that depend on it appear for both eyes (the reason for ungradable does not).
     assert_eq!(
         ra["first_cells_before"],
-        json!(["gradable:OD", "gradable:OS", "other_findings"]),
+        json!([
+            "gradable:OD",
+            "gradable:OS",
+            "other_findings",
+            "urgent_referral",
+            "comment"
+        ]),
         "{ra}"
     );
     let after = ra["first_cells_after"].as_array().unwrap();
@@ -423,6 +429,11 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         rcoord["landing"], "/studies/DEMO",
         "a coordinator of one study lands on it: {rcoord}"
     );
+    // Urgent referrals come first on the dashboard (none in this walk-through).
+    assert_eq!(
+        rcoord["referrals"], "Urgent referralsNo grade asks for an urgent referral.",
+        "{rcoord}"
+    );
     // Presets by their names, and a form switch that asks before it applies.
     assert!(
         rcoord["preset_options"]
@@ -521,9 +532,11 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
             .contains(&json!("/studies/DEMO")),
         "{raud}"
     );
+    // The auditor reads (never changes) what the coordinator reads first: referrals, progress,
+    // agreement; no batches, exports or form.
     assert_eq!(
         raud["sections"],
-        json!(["study-progress", "study-agreement"]),
+        json!(["study-referrals", "study-progress", "study-agreement"]),
         "{raud}"
     );
     assert!(raud["kappa_rows"].as_u64().unwrap() > 0, "{raud}");

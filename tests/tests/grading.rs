@@ -1499,7 +1499,65 @@ async fn a_grader_cannot_coordinate_the_study_they_grade(backend: Backend) {
     );
 }
 
+/// A grade that ticks "urgent referral" reaches the study's coordinators at once, with the
+/// case's label, who flagged it and their comment; graders cannot read the list; an amendment
+/// that unticks it withdraws it.
+async fn urgent_referrals_reach_the_coordinator(backend: Backend) {
+    let (app, cases, graders, coordinator) = small_study(backend, 2).await;
+    let mut one = app.sign_in(&graders[0]).await;
+    let mut flagged = icdr(4, 0);
+    flagged["urgent_referral"] = json!(true);
+    flagged["comment"] = json!("Neovascularisation at the disc, OD");
+    let path = format!("/api/cases/{}/grade", cases[0].id);
+    expect(
+        &one.post(&path, json!({ "values": flagged })).await,
+        201,
+        "flagged grade",
+    );
+    expect(
+        &one.post(
+            &format!("/api/cases/{}/grade", cases[1].id),
+            json!({ "values": icdr(1, 1) }),
+        )
+        .await,
+        201,
+        "ordinary grade",
+    );
+    let mut coord = app.sign_in(&coordinator).await;
+    let list = coord.get("/api/studies/SMALL/referrals").await;
+    expect(&list, 200, "referrals");
+    let referrals = list.body["referrals"].as_array().unwrap();
+    assert_eq!(referrals.len(), 1, "{}", list.body);
+    let referral = &referrals[0];
+    assert_eq!(referral["case_id"], json!(cases[0].id.to_string()));
+    assert_eq!(referral["label"], json!(cases[0].label));
+    assert_eq!(referral["role"], "grader");
+    assert_eq!(referral["comment"], "Neovascularisation at the disc, OD");
+    let by = referral["by"].as_str().unwrap();
+    assert_eq!(list.body["names"][by], "g.one");
+    expect(
+        &one.get("/api/studies/SMALL/referrals").await,
+        403,
+        "graders do not read the list",
+    );
+    // Withdrawn by an amendment that unticks it.
+    let mut withdrawn = icdr(4, 0);
+    withdrawn["urgent_referral"] = json!(false);
+    expect(
+        &one.post(
+            &format!("/api/cases/{}/amendments", cases[0].id),
+            json!({ "values": withdrawn, "reason": "Artefact, not NVD" }),
+        )
+        .await,
+        201,
+        "amendment",
+    );
+    let list = coord.get("/api/studies/SMALL/referrals").await;
+    assert_eq!(list.body["referrals"], json!([]), "{}", list.body);
+}
+
 crate::on_both_backends!(
+    urgent_referrals_reach_the_coordinator,
     a_grader_cannot_coordinate_the_study_they_grade,
     workflow_end_to_end,
     concurrent_and_double_submissions,

@@ -161,7 +161,9 @@ mod tests {
                 "vcdr_od",
                 "vcdr_os",
                 "other_findings",
-                "other_text"
+                "other_text",
+                "urgent_referral",
+                "comment"
             ]
         );
     }
@@ -239,7 +241,9 @@ mod tests {
                 "0.45",
                 "",
                 "retinal_vein_occlusion;other",
-                "laser scars"
+                "laser scars",
+                "",
+                ""
             ]
         );
     }

@@ -148,7 +148,9 @@ mod tests {
                 "areds_category",
                 "vcdr",
                 "other_findings",
-                "other_text"
+                "other_text",
+                "urgent_referral",
+                "comment"
             ]
         );
         for (source, key) in [

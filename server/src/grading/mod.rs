@@ -7,6 +7,7 @@
 //! - [`export`]: grades, adjudications and statistics as CSV and JSON, with a data dictionary.
 
 pub mod export;
+pub mod referrals;
 pub mod stats;
 pub mod truth;
 

@@ -1144,6 +1144,63 @@ fn scope_error(err: GradingError) -> AppError {
     }
 }
 
+/// One urgent referral of a study.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferralView {
+    /// The case.
+    pub case_id: String,
+    /// Its label (the real one, also for a hidden repeat's grade).
+    pub label: String,
+    /// Who flagged it (user id; `names` maps it to a username).
+    pub by: String,
+    /// `grader` or `adjudicator`.
+    pub role: String,
+    /// When (RFC 3339).
+    pub at: Option<String>,
+    /// The grade's comment, if any.
+    pub comment: Option<String>,
+}
+
+/// Grades and final grades that ask for an urgent referral (`urgent_referral` ticked), newest
+/// first: what a coordinator acts on at once. An amendment that unticks it withdraws it.
+#[utoipa::path(get, path = "/api/studies/{code}/referrals", tag = "grading",
+    extensions(("x-readroom-policy" = json!("statistics"))),
+    params(("code" = String, Path, description = "Study code")),
+    responses((status = 200, description = "`{\"referrals\": [ReferralView], \"names\": {id: username}}`"), (status = 404)))]
+pub async fn referrals(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<Value>, AppError> {
+    let study = statistics_study(&state, &signed_in, &code).await?;
+    let db = &state.db;
+    let found = grading::referrals::referrals(
+        &db.grades_of_study(study.id).await?,
+        &db.adjudications_of_study(study.id).await?,
+    );
+    let labels: HashMap<Uuid, String> = db
+        .list_cases(study.id)
+        .await?
+        .into_iter()
+        .map(|c| (c.case.id, c.case.label))
+        .collect();
+    let views: Vec<ReferralView> = found
+        .iter()
+        .map(|r| ReferralView {
+            case_id: r.case_id.to_string(),
+            label: labels.get(&r.case_id).cloned().unwrap_or_default(),
+            by: r.by.to_string(),
+            role: r.role.to_owned(),
+            at: rfc3339(r.at),
+            comment: r.comment.clone(),
+        })
+        .collect();
+    Ok(Json(json!({
+        "referrals": views,
+        "names": names(db, found.iter().map(|r| r.by)).await?,
+    })))
+}
+
 /// Progress of a study (or batch): cases by stage, assignments, throughput and time per case.
 #[utoipa::path(get, path = "/api/studies/{code}/progress", tag = "grading",
     extensions(("x-readroom-policy" = json!("statistics"))),

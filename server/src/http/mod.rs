@@ -105,6 +105,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(grading::list_batches, grading::create_batch))
         .routes(routes!(grading::reassign))
         .routes(routes!(grading::progress))
+        .routes(routes!(grading::referrals))
         .routes(routes!(grading::agreement))
         .routes(routes!(grading::export))
         .routes(routes!(stream::start_stream))

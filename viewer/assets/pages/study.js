@@ -10,7 +10,7 @@
 import { api } from "../api.js";
 import { busy, dl, field, h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
-import { currentLanguage, formatDateTime, formatDuration, formatNumber, t } from "../i18n.js";
+import { currentLanguage, formatDateTime, formatDuration, formatNumber, roleName, t } from "../i18n.js";
 import { navigate, renderToken } from "../router.js";
 import { hasRole } from "../session.js";
 import { kappaChart } from "./study-chart.js";
@@ -48,10 +48,11 @@ export async function render(view, [code], user) {
   if (reachable.length > 1) view.insertBefore(switcher(reachable, code), status);
   status.clear();
 
+  const referralCard = h("section", { id: "study-referrals", class: "card", "aria-labelledby": "study-referrals-h" });
   const progressCard = h("section", { id: "study-progress", class: "card", "aria-labelledby": "study-progress-h" });
   const agreementCard = h("section", { id: "study-agreement", class: "card", "aria-labelledby": "study-agreement-h" });
-  view.append(progressCard, agreementCard);
-  const sections = [loadProgress(progressCard, code), loadAgreement(agreementCard, code)];
+  view.append(referralCard, progressCard, agreementCard);
+  const sections = [loadReferrals(referralCard, code), loadProgress(progressCard, code), loadAgreement(agreementCard, code)];
   if (coordinator) {
     const batches = h("section", { id: "study-batches", class: "card", "aria-labelledby": "study-batches-h" });
     const exports = h("section", { id: "study-export", class: "card", "aria-labelledby": "study-export-h" });
@@ -82,6 +83,26 @@ async function section(card, headingKey, id, load) {
   } finally {
     card.removeAttribute("aria-busy");
   }
+}
+
+// ---- urgent referrals -----------------------------------------------------------------------
+
+/** Grades that ask for an urgent referral, first on the page: what the coordinator acts on. */
+function loadReferrals(card, code) {
+  return section(card, "study.referrals.title", "study-referrals-h", async () => {
+    const answer = await api(`/api/studies/${encodeURIComponent(code)}/referrals`);
+    const names = answer.names || {};
+    if (!answer.referrals.length) return h("p", { class: "muted", id: "study-referrals-none", text: t("study.referrals.none") });
+    card.dataset.count = String(answer.referrals.length);
+    const list = table("referrals", [t("col.case"), t("study.referrals.by"), t("study.referrals.at"), t("study.referrals.comment")]);
+    list.id = "study-referral-list";
+    list.querySelector("tbody").append(...answer.referrals.map((r) => h("tr", { dataset: { caseId: r.case_id } },
+      h("td", { text: r.label }),
+      h("td", { text: `${names[r.by] || r.by} (${roleName(r.role)})` }),
+      h("td", { text: r.at ? formatDateTime(r.at) : "—" }),
+      h("td", { text: r.comment || "" }))));
+    return [h("p", { class: "status", dataset: { kind: "warn" }, text: t("study.referrals.count", { count: answer.referrals.length }) }), h("div", { class: "table-wrap" }, list)];
+  });
 }
 
 // ---- progress -------------------------------------------------------------------------------
