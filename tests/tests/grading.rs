@@ -1085,6 +1085,24 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
     expect(&reply, 409, "reassign done");
 }
 
+/// The `stream.started` event the server records when `user` starts streaming `case`.
+async fn stream_started(app: &TestApp, user: &User, case: &str, stream_id: Uuid) {
+    app.state
+        .audit
+        .record(readroom_server::audit::event_by(
+            readroom_domain::audit::Action::StreamStarted,
+            readroom_domain::audit::Outcome::Success,
+            Some(user.id),
+            Some(readroom_server::audit::case_target(
+                Uuid::parse_str(case).unwrap(),
+            )),
+            None,
+            json!({ "stream_id": stream_id }),
+        ))
+        .await
+        .unwrap();
+}
+
 /// What the streaming worker reports when a viewing session ends (the real recording path).
 async fn viewed(app: &TestApp, user: &User, case: &str, views: &[&str], stream_id: Uuid) {
     let report = readroom_worker::stream::SessionReport {
@@ -1207,20 +1225,7 @@ async fn grading_without_viewing_is_warned_and_flagged(backend: Backend) {
     // Grader two on the second case, with a viewing session still open: pending. It then ends
     // having shown fundus OD only.
     let open_stream = Uuid::new_v4();
-    app.state
-        .audit
-        .record(readroom_server::audit::event_by(
-            readroom_domain::audit::Action::StreamStarted,
-            readroom_domain::audit::Outcome::Success,
-            Some(team.graders[1].id),
-            Some(readroom_server::audit::case_target(
-                Uuid::parse_str(&second).unwrap(),
-            )),
-            None,
-            json!({ "stream_id": open_stream }),
-        ))
-        .await
-        .unwrap();
+    stream_started(app, &team.graders[1], &second, open_stream).await;
     let reply = two
         .post(
             &format!("/api/cases/{second}/grade"),
@@ -1244,19 +1249,7 @@ async fn grading_without_viewing_is_warned_and_flagged(backend: Backend) {
     // covers what was not shown (the form does), the server says what and stores nothing; once
     // the worker has shown both eyes, the same request is stored as complete.
     let live_stream = Uuid::new_v4();
-    let second_id = Uuid::parse_str(&second).unwrap();
-    app.state
-        .audit
-        .record(readroom_server::audit::event_by(
-            readroom_domain::audit::Action::StreamStarted,
-            readroom_domain::audit::Outcome::Success,
-            Some(team.graders[0].id),
-            Some(readroom_server::audit::case_target(second_id)),
-            None,
-            json!({ "stream_id": live_stream }),
-        ))
-        .await
-        .unwrap();
+    stream_started(app, &team.graders[0], &second, live_stream).await;
     let shown = |view: &str| readroom_domain::workers::SessionEvent::Viewed {
         stream_id: live_stream,
         user: team.graders[0].id.to_string(),
