@@ -1425,7 +1425,10 @@ mod tests {
         assert!(lines[0].starts_with(
             "case_label,case_id,subject,visit,source,grader_id,version,round,submitted_at,adjudication,kind,gradable_od,gradable_os,"
         ));
-        assert!(lines[0].ends_with(",other_findings,other_text,lossless_sha256"));
+        assert!(
+            lines[0]
+                .ends_with(",other_findings,other_text,urgent_referral,comment,lossless_sha256")
+        );
         assert_eq!(
             lines.len(),
             1 + 3 + 1,

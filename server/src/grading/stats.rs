@@ -1186,7 +1186,9 @@ pub(crate) mod tests {
                 "dme_od",
                 "dme_os",
                 "areds_category_od",
-                "areds_category_os"
+                "areds_category_os",
+                // Whether both graders asked for an urgent referral is agreement too.
+                "urgent_referral"
             ]
         );
         assert!(
