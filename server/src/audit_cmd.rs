@@ -91,8 +91,7 @@ pub async fn verify_cmd(
         return conclude(&report, &[]);
     }
     let db = crate::cli::open_db(config).await?;
-    let store = crate::store::open(config).await?;
-    let store = crate::store::checkpoints(config, &store).await?;
+    let store = crate::store::open_checkpoints(config).await?;
     let (checkpoints, unreadable) =
         audit::split_checkpoints(audit::load_checkpoints(&store).await?);
     let start = if from_checkpoint {
@@ -163,8 +162,7 @@ pub fn verify_export(path: &Path, key: &CheckpointVerifier) -> anyhow::Result<Re
 /// (default 1), every checkpoint, and the public key.
 pub async fn export_cmd(config: &Config, output: Option<PathBuf>, from: i64) -> anyhow::Result<()> {
     let db = crate::cli::open_db(config).await?;
-    let store = crate::store::open(config).await?;
-    let store = crate::store::checkpoints(config, &store).await?;
+    let store = crate::store::open_checkpoints(config).await?;
     let signer = audit::load_or_create_key(&config.audit_key_path())?;
     let (checkpoints, unreadable) =
         audit::split_checkpoints(audit::load_checkpoints(&store).await?);
@@ -248,8 +246,7 @@ pub async fn export_cmd(config: &Config, output: Option<PathBuf>, from: i64) -> 
 /// `readroom audit checkpoint`: signs the current head and writes it to the store now.
 pub async fn checkpoint_cmd(config: &Config) -> anyhow::Result<()> {
     let db = crate::cli::open_db(config).await?;
-    let store = crate::store::open(config).await?;
-    let store = crate::store::checkpoints(config, &store).await?;
+    let store = crate::store::open_checkpoints(config).await?;
     let signer = audit::load_or_create_key(&config.audit_key_path())?;
     match audit::checkpoint(&db, &store, &signer).await? {
         Some(checkpoint) => println!(

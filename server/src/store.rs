@@ -13,17 +13,30 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
     open_bucket(config, &config.store.s3.bucket).await
 }
 
+/// The store of the signed audit checkpoints alone (the audit commands): see [`checkpoints`].
+pub async fn open_checkpoints(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    match checkpoint_bucket(config) {
+        Some(bucket) => open_bucket(config, bucket).await,
+        None => open(config).await,
+    }
+}
+
+/// `store.s3.checkpoint_bucket`, when the store is S3 and it is set.
+fn checkpoint_bucket(config: &Config) -> Option<&str> {
+    let bucket = config.store.s3.checkpoint_bucket.as_str();
+    (config.store.kind == "s3" && !bucket.is_empty()).then_some(bucket)
+}
+
 /// Where the signed audit checkpoints go: `store.s3.checkpoint_bucket` when set (an Object
 /// Lock bucket), else the same store as the bundles (`main`).
 pub async fn checkpoints(
     config: &Config,
     main: &Arc<dyn ObjectStore>,
 ) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    let bucket = &config.store.s3.checkpoint_bucket;
-    if config.store.kind != "s3" || bucket.is_empty() {
-        return Ok(Arc::clone(main));
+    match checkpoint_bucket(config) {
+        Some(bucket) => open_bucket(config, bucket).await,
+        None => Ok(Arc::clone(main)),
     }
-    open_bucket(config, bucket).await
 }
 
 async fn open_bucket(config: &Config, bucket: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {

@@ -348,6 +348,11 @@ pub(super) async fn next_case(
     current: Uuid,
 ) -> Result<Option<String>, AppError> {
     let rows = visible_worklist(db.assignments_for_user(signed_in.user.id).await?, signed_in);
+    Ok(next_in(&rows, current))
+}
+
+/// [`next_case`] over the caller's visible worklist already loaded.
+fn next_in(rows: &[AssignedCase], current: Uuid) -> Option<String> {
     let position = rows.iter().position(|r| row_address(r) == current);
     let open = |r: &&AssignedCase| r.status != AssignmentStatus::Done && row_address(r) != current;
     let next = match position {
@@ -357,7 +362,7 @@ pub(super) async fn next_case(
             .or_else(|| rows[..at].iter().find(open)),
         None => rows.iter().find(open),
     };
-    Ok(next.map(|r| row_address(r).to_string()))
+    next.map(|r| row_address(r).to_string())
 }
 
 /// The case and the caller's assignments of it if the caller is assigned to it (grader or
@@ -427,11 +432,11 @@ pub async fn case_form(
             }
         }
     }
-    let next = next_case(db, &signed_in, address).await?;
     let rows = visible_worklist(
         db.assignments_for_user(signed_in.user.id).await?,
         &signed_in,
     );
+    let next = next_in(&rows, address);
     let progress = progress_of(&rows, address);
     Ok(Json(CaseForm {
         case_id: address.to_string(),
