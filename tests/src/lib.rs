@@ -14,6 +14,7 @@
 
 pub mod browser;
 pub mod coturn;
+pub mod images;
 pub mod lines;
 pub mod oidc;
 pub mod pg;

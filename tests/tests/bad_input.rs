@@ -112,35 +112,6 @@ fn edit_manifest(bundle: &Path, edit: impl FnOnce(&mut Value)) {
     std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
 }
 
-/// A PNG whose header claims a `side`×`side` image.
-fn png_claiming(side: u32) -> Vec<u8> {
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend_from_slice(&side.to_be_bytes());
-    ihdr.extend_from_slice(&side.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend_from_slice(&13u32.to_be_bytes());
-    png.extend_from_slice(&ihdr);
-    png.extend_from_slice(&crc32fast_like(&ihdr).to_be_bytes());
-    png
-}
-
-/// CRC-32 (IEEE), bit by bit: enough for one PNG chunk.
-fn crc32fast_like(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 /// Replaces the declared length of the first `(7FE0,0010) OB` element of a DICOM file.
 fn with_pixel_length(bytes: &[u8], length: u32) -> Vec<u8> {
     let tag = [0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0];
@@ -351,7 +322,11 @@ fn bundle_cases() -> Vec<(&'static str, bool, Corrupt, &'static str)> {
             "image bomb: a PNG header claiming 100000x100000",
             false,
             |bundle, _| {
-                std::fs::write(bundle.join("oct_od/002.png"), png_claiming(100_000)).unwrap();
+                std::fs::write(
+                    bundle.join("oct_od/002.png"),
+                    readroom_tests::images::png_header_claiming(100_000),
+                )
+                .unwrap();
                 bundle.to_owned()
             },
             "100000x100000 pixels is over the limits",

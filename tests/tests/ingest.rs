@@ -356,35 +356,6 @@ fn jpeg_with_exif(jpeg: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A PNG signature and an IHDR claiming `side`×`side` pixels, with a valid CRC.
-fn png_header_claiming(side: u32) -> Vec<u8> {
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend_from_slice(&side.to_be_bytes());
-    ihdr.extend_from_slice(&side.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
-    let crc = crc32(&ihdr);
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    out.extend_from_slice(&13u32.to_be_bytes());
-    out.extend_from_slice(&ihdr);
-    out.extend_from_slice(&crc.to_be_bytes());
-    out
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 fn zip_dir(dir: &Path, out: &Path, extra: Option<(&str, &[u8])>) {
     let file = std::fs::File::create(out).unwrap();
     let mut zip = zip::ZipWriter::new(file);
@@ -447,7 +418,11 @@ async fn bad_bundles_are_refused_with_a_clear_error_and_nothing_stored() {
         (
             "image header claiming 100000x100000",
             |b, _| {
-                std::fs::write(b.join("oct_od/002.png"), png_header_claiming(100_000)).unwrap();
+                std::fs::write(
+                    b.join("oct_od/002.png"),
+                    readroom_tests::images::png_header_claiming(100_000),
+                )
+                .unwrap();
                 b.to_owned()
             },
             "100000",
