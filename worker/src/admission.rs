@@ -94,7 +94,10 @@ impl TicketGate {
 
     /// Opens (if sealed) and verifies a ticket.
     fn verify(&self, ticket: &str, now: i64) -> Result<TicketClaims, TicketError> {
-        if ticket.starts_with(SEALED_TICKET_PREFIX) && ticket.as_bytes().get(3) == Some(&b'.') {
+        let sealed = ticket
+            .strip_prefix(SEALED_TICKET_PREFIX)
+            .is_some_and(|rest| rest.starts_with('.'));
+        if sealed {
             let inner = open_sealed(ticket, &self.identities)?;
             return self.verifier.verify(&inner, now);
         }

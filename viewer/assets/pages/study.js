@@ -93,7 +93,6 @@ function loadReferrals(card, code) {
     const answer = await api(`/api/studies/${encodeURIComponent(code)}/referrals`);
     const names = answer.names || {};
     if (!answer.referrals.length) return h("p", { class: "muted", id: "study-referrals-none", text: t("study.referrals.none") });
-    card.dataset.count = String(answer.referrals.length);
     const list = table("referrals", [t("col.case"), t("study.referrals.by"), t("study.referrals.at"), t("study.referrals.comment")]);
     list.id = "study-referral-list";
     list.querySelector("tbody").append(...answer.referrals.map((r) => h("tr", { dataset: { caseId: r.case_id } },
@@ -383,7 +382,12 @@ function loadForm(card, code) {
       parts.push(h("p", { class: "muted", text: t("study.form.none") }));
     }
     if (!presets.length) presets = ["icdr", "areds_simple", "vcdr", "gradability", "other_findings", "demo"];
-    const presetName = (p) => t(`study.preset.${p}`) === `study.preset.${p}` ? p : t(`study.preset.${p}`);
+    // A preset's name in the user's language; a form that is no preset keeps its code.
+    const presetName = (p) => {
+      const key = `study.preset.${p}`;
+      const name = t(key);
+      return name === key ? p : name;
+    };
     const inUse = current && current.definition ? current.definition.code : null;
     const select = h("select", { id: "study-form-preset" }, presets.map((p) => h("option", { value: p, text: `${presetName(p)} (${p})`, selected: inUse === p })));
     const status = statusLine();
