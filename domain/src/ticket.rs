@@ -32,6 +32,11 @@ pub const SEALED_TICKET_PREFIX: &str = "rt2";
 /// Longest sealed ticket accepted before any decoding: an `rt1` of [`MAX_TICKET_LEN`] with
 /// about 25 X25519 recipients, and still inside one 8 KiB data-channel message.
 pub const MAX_SEALED_TICKET_LEN: usize = 6144;
+/// Most recipient stanzas a sealed ticket may carry. A worker tries its identities on each
+/// (an X25519 exchange apiece) before it knows the ticket is genuine, so a grader could
+/// otherwise send tickets of ~45 forged stanzas on every data-channel message to spend the
+/// worker's CPU; the server refuses to seal to more.
+pub const MAX_SEALED_RECIPIENTS: usize = 8;
 
 /// What a ticket asserts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1207,6 +1207,27 @@ async fn bad_tickets_are_refused_and_nothing_is_lost() {
         readroom_server::auth::ticket_seal::seal(ticket, &[recipient]).unwrap()
     };
     let own_recipient = app.worker_identity.to_public().to_string();
+    // Sealed by hand (the server refuses to) to `n` recipients, this worker's last: each stanza
+    // would cost the worker a key exchange before it knows the ticket is genuine.
+    let sealed_to_many = |ticket: &str, n: usize| {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let mut recipients: Vec<age::x25519::Recipient> = (1..n)
+            .map(|_| age::x25519::Identity::generate().to_public())
+            .collect();
+        recipients.push(app.worker_identity.to_public());
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .unwrap();
+        let mut sealed = Vec::new();
+        let mut writer = encryptor.wrap_output(&mut sealed).unwrap();
+        writer.write_all(ticket.as_bytes()).unwrap();
+        writer.finish().unwrap();
+        format!(
+            "rt2.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
+        )
+    };
     let other_worker = age::x25519::Identity::generate().to_public().to_string();
     let cases: Vec<(&str, String, i64, &str)> = vec![
         (
@@ -1300,6 +1321,12 @@ async fn bad_tickets_are_refused_and_nothing_is_lost() {
             "malformed ticket: a sealed ticket inside a sealed ticket",
         ),
         (
+            "sealed to more recipients than a worker tries",
+            sealed_to_many(&signed, 9),
+            now,
+            "malformed ticket: sealed ticket has too many recipient stanzas",
+        ),
+        (
             "sealed forgery",
             seal_to(&forged, own_recipient),
             now,
@@ -1341,7 +1368,11 @@ async fn bad_tickets_are_refused_and_nothing_is_lost() {
     );
     // Nothing lost: the session keeps its case, and an unused genuine ticket still admits.
     assert!(first.check_case(&case.id.to_string()).is_ok());
-    let again = shared.admit(&spare, now).expect("a fresh genuine ticket");
+    // Up to the bound, a ticket sealed to several workers opens on the one that holds a key.
+    let spare_signed = app.open_ticket(&spare);
+    let again = shared
+        .admit(&sealed_to_many(&spare_signed, 8), now)
+        .expect("a fresh genuine ticket, sealed to 8 recipients");
     assert_eq!(again.case, case.id.to_string());
     assert_still_whole(&app, "tickets").await;
 }

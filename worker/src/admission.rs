@@ -12,8 +12,8 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use readroom_domain::ticket::{
-    MAX_SEALED_TICKET_LEN, MAX_TICKET_LEN, SEALED_TICKET_PREFIX, TicketClaims, TicketError,
-    TicketVerifier,
+    MAX_SEALED_RECIPIENTS, MAX_SEALED_TICKET_LEN, MAX_TICKET_LEN, SEALED_TICKET_PREFIX,
+    TicketClaims, TicketError, TicketVerifier,
 };
 
 use crate::keys::WorkerIdentity;
@@ -161,7 +161,8 @@ impl TicketGate {
 }
 
 /// The signed `rt1` ticket inside a sealed `rt2` one (see `readroom_domain::ticket`), opened
-/// with any of `identities`. Bounded: the sealed text by [`MAX_SEALED_TICKET_LEN`], what it
+/// with any of `identities`. Bounded: the sealed text by [`MAX_SEALED_TICKET_LEN`], its
+/// recipient stanzas by [`MAX_SEALED_RECIPIENTS`] (counted before any key exchange), what it
 /// holds by [`MAX_TICKET_LEN`]; a sealed ticket inside a sealed ticket is refused.
 pub fn open_sealed(ticket: &str, identities: &[WorkerIdentity]) -> Result<String, TicketError> {
     if ticket.len() > MAX_SEALED_TICKET_LEN {
@@ -174,6 +175,22 @@ pub fn open_sealed(ticket: &str, identities: &[WorkerIdentity]) -> Result<String
     let sealed = URL_SAFE_NO_PAD
         .decode(body)
         .map_err(|_| TicketError::Malformed("sealed ticket is not base64url"))?;
+    // X25519 stanzas (the only ones an identity spends a key exchange on; age adds a "grease"
+    // stanza of another type to every header), counted in the text header before any is tried.
+    let header_end = sealed
+        .windows(5)
+        .position(|w| w == b"\n--- ")
+        .unwrap_or(sealed.len());
+    const X25519_STANZA: &[u8] = b"\n-> X25519 ";
+    let stanzas = sealed[..header_end]
+        .windows(X25519_STANZA.len())
+        .filter(|w| *w == X25519_STANZA)
+        .count();
+    if stanzas > MAX_SEALED_RECIPIENTS {
+        return Err(TicketError::Malformed(
+            "sealed ticket has too many recipient stanzas",
+        ));
+    }
     let decryptor = age::Decryptor::new(sealed.as_slice())
         .map_err(|_| TicketError::Malformed("sealed ticket is not age ciphertext"))?;
     let reader = decryptor

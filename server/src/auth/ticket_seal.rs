@@ -11,7 +11,7 @@ use std::io::Write;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use readroom_domain::ticket::{MAX_SEALED_TICKET_LEN, SEALED_TICKET_PREFIX};
+use readroom_domain::ticket::{MAX_SEALED_RECIPIENTS, MAX_SEALED_TICKET_LEN, SEALED_TICKET_PREFIX};
 
 /// Why a ticket could not be sealed (a configuration problem, never the user's).
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,11 @@ pub enum SealError {
     /// A recipient is not an X25519 age recipient.
     #[error("the study's recipient {0:?} is not an age X25519 recipient (age1…)")]
     BadRecipient(String),
+    /// More recipients than a worker accepts in a ticket.
+    #[error(
+        "the study lists {0} age recipients; a streaming ticket is sealed to at most {MAX_SEALED_RECIPIENTS}"
+    )]
+    TooManyRecipients(usize),
     /// So many recipients that the sealed ticket exceeds what a worker accepts.
     #[error(
         "a ticket sealed to {recipients} recipients is {len} characters, over the {MAX_SEALED_TICKET_LEN} a worker accepts; the study lists too many recipients"
@@ -41,6 +46,9 @@ pub enum SealError {
 pub fn seal(ticket: &str, recipients: &[String]) -> Result<String, SealError> {
     if recipients.is_empty() {
         return Err(SealError::NoRecipients);
+    }
+    if recipients.len() > MAX_SEALED_RECIPIENTS {
+        return Err(SealError::TooManyRecipients(recipients.len()));
     }
     let parsed = recipients
         .iter()
@@ -96,10 +104,15 @@ mod tests {
             err.to_string(),
             "the study's recipient \"age1nope\" is not an age X25519 recipient (age1…)"
         );
-        let many = vec![RECIPIENT.to_owned(); 60];
+        let many = vec![RECIPIENT.to_owned(); 9];
         assert!(matches!(
             seal("rt1.a.b", &many),
-            Err(SealError::TooLong { recipients: 60, .. })
+            Err(SealError::TooManyRecipients(9))
+        ));
+        let long = "x".repeat(5000);
+        assert!(matches!(
+            seal(&long, &[RECIPIENT.to_owned()]),
+            Err(SealError::TooLong { recipients: 1, .. })
         ));
     }
 }
