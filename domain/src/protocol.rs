@@ -16,6 +16,10 @@ pub const VERSION: u32 = 1;
 pub const MAX_CLIENT_MESSAGE: usize = 8 * 1024;
 /// Data channel label.
 pub const CHANNEL_LABEL: &str = "control";
+/// B-scans a second of a cine run when the `cine` message names no pace.
+pub const CINE_FPS_DEFAULT: u32 = 30;
+/// The pace a `cine` message may ask for, B-scans a second.
+pub const CINE_FPS_RANGE: (u32, u32) = (5, 60);
 /// Magic at the start of a binary lossless chunk.
 pub const CHUNK_MAGIC: [u8; 4] = *b"RRLF";
 /// Bytes of [`ChunkHeader`] on the wire.
@@ -77,6 +81,22 @@ pub enum ClientMessage {
         /// The signed ticket.
         ticket: String,
     },
+    /// Play the B-scans of the volume shown (a held arrow key): the worker steps `step` B-scans
+    /// at a time at `fps` until told to stop (`step` 0), until the end of the volume, or until
+    /// another view change, pointer gesture or case switch. Every B-scan on the way is rendered
+    /// and sent (none is skipped to keep the pace; a slow render slows the run) and each frame
+    /// is acknowledged with this message's `seq`. A stop is not answered.
+    Cine {
+        /// Protocol version.
+        v: u32,
+        /// Client sequence number, echoed in the acknowledgement of every frame of the run.
+        seq: u64,
+        /// -1 (towards the first B-scan), 1 (towards the last) or 0 (stop).
+        step: i32,
+        /// B-scans a second ([`CINE_FPS_RANGE`]; [`CINE_FPS_DEFAULT`] when absent).
+        #[serde(default)]
+        fps: Option<u32>,
+    },
     /// Round-trip probe for the connection quality indicator.
     Ping {
         /// Protocol version.
@@ -123,6 +143,7 @@ impl ClientMessage {
             | ClientMessage::Pointer { seq, .. }
             | ClientMessage::OpenCase { seq, .. }
             | ClientMessage::PrefetchCase { seq, .. }
+            | ClientMessage::Cine { seq, .. }
             | ClientMessage::Ping { seq, .. }
             | ClientMessage::Verified { seq, .. } => *seq,
         }
@@ -134,9 +155,30 @@ impl ClientMessage {
             | ClientMessage::Pointer { v, .. }
             | ClientMessage::OpenCase { v, .. }
             | ClientMessage::PrefetchCase { v, .. }
+            | ClientMessage::Cine { v, .. }
             | ClientMessage::Ping { v, .. }
             | ClientMessage::Verified { v, .. } => *v,
         }
+    }
+
+    /// Refuses values a well-formed message may still hold out of range.
+    fn check_ranges(&self) -> Result<(), ProtocolError> {
+        if let ClientMessage::Cine { step, fps, .. } = self {
+            if !(-1..=1).contains(step) {
+                return Err(ProtocolError::new(
+                    ErrorCode::OutOfRange,
+                    "cine `step` must be -1, 0 or 1",
+                ));
+            }
+            let (low, high) = CINE_FPS_RANGE;
+            if fps.is_some_and(|fps| !(low..=high).contains(&fps)) {
+                return Err(ProtocolError::new(
+                    ErrorCode::OutOfRange,
+                    format!("cine `fps` must be between {low} and {high}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Parses one text message, refusing oversized, malformed, unknown and wrong-version input.
@@ -193,15 +235,17 @@ impl ClientMessage {
             ))
         })?;
         debug_assert_eq!(message.version(), VERSION);
+        message.check_ranges().map_err(with_seq)?;
         Ok(message)
     }
 }
 
-const KNOWN_TYPES: [&str; 6] = [
+const KNOWN_TYPES: [&str; 7] = [
     "view",
     "pointer",
     "open_case",
     "prefetch_case",
+    "cine",
     "ping",
     "verified",
 ];
@@ -479,6 +523,35 @@ mod tests {
                 assert_eq!(err.seq, Some(3));
             }
         }
+    }
+
+    #[test]
+    fn cine_parses_with_its_default_pace_and_refuses_other_steps_and_paces() {
+        let message = ClientMessage::parse(br#"{"v":1,"type":"cine","seq":4,"step":-1}"#).unwrap();
+        assert_eq!(
+            message,
+            ClientMessage::Cine {
+                v: 1,
+                seq: 4,
+                step: -1,
+                fps: None
+            }
+        );
+        let stop = ClientMessage::parse(br#"{"v":1,"type":"cine","seq":5,"step":0,"fps":60}"#);
+        assert!(stop.is_ok());
+        for bad in [
+            &br#"{"v":1,"type":"cine","seq":6,"step":2}"#[..],
+            br#"{"v":1,"type":"cine","seq":6,"step":1,"fps":4}"#,
+            br#"{"v":1,"type":"cine","seq":6,"step":1,"fps":61}"#,
+        ] {
+            let err = ClientMessage::parse(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::OutOfRange, "{err}");
+            assert_eq!(err.seq, Some(6));
+            assert!(err.message.contains("cine"), "{err}");
+        }
+        let unknown =
+            ClientMessage::parse(br#"{"v":1,"type":"cine","seq":7,"step":1,"loop":true}"#);
+        assert_eq!(unknown.unwrap_err().code, ErrorCode::BadMessage);
     }
 
     #[test]

@@ -317,10 +317,78 @@ cold opens and next cases.\n\n| measure |",
         &|r| format!("{} ms", r["settle_ms"]),
         "<400 ms",
     );
+    row(
+        &mut out,
+        &format!(
+            "↓ held from the first B-scan (cine, {SLICES} B-scans): B-scans sent; frames presented (rVFC; presentedFrames); rate; decoder drops; bytes"
+        ),
+        &|r| {
+            let c = &r["cine"];
+            format!(
+                "{} sent{}; {} ({}) presented; {} a second; {} dropped; {:.2} MB",
+                c["steps"],
+                if c["in_order"] == true {
+                    " in order"
+                } else {
+                    " OUT OF ORDER"
+                },
+                c["callbacks"],
+                c["presented"],
+                c["per_second"],
+                c["frames_dropped"],
+                c["video_bytes"].as_f64().unwrap_or(0.0) / 1e6
+            )
+        },
+        "every B-scan presented, ≥30 a second",
+    );
+    row(
+        &mut out,
+        "one B-scan step as the grader sees it (the video frame against the worker's exact render, B-scans 16/48/80/112): PSNR (RGB); SSIM (luma, 8×8); bytes of the step",
+        &|r| {
+            let q = r["quality"].as_array().cloned().unwrap_or_default();
+            let list = |key: &str| {
+                q.iter()
+                    .map(|e| e[key].to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
+            format!(
+                "{} dB; {}; {} B",
+                list("psnr"),
+                list("ssim"),
+                list("frame_bytes")
+            )
+        },
+        "(report)",
+    );
+    out.push_str("\nWhere the last cold open's time went (ms from navigation start; `api:` rows are request start–end):\n\n");
+    for run in runs {
+        let mut marks: Vec<(f64, String)> = run.result["cold_marks"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(name, at)| {
+                        let key = at.as_f64().or_else(|| at[0].as_f64()).unwrap_or(f64::MAX);
+                        let shown = match at.as_array() {
+                            Some(span) => format!(
+                                "{}–{}",
+                                span[0].as_f64().unwrap_or(0.0),
+                                span[1].as_f64().unwrap_or(0.0)
+                            ),
+                            None => at.to_string(),
+                        };
+                        (key, format!("{name} {shown}"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        marks.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let line: Vec<String> = marks.into_iter().map(|(_, text)| text).collect();
+        out.push_str(&format!("- {}: {}\n", run.profile, line.join(", ")));
+    }
     out.push_str(
         "\nNot measured yet: the first image of a case whose first view is an OCT volume (the \
-viewer always opens on the first exam, a fundus photograph here), the held-key cine mode (the \
-viewer has none), PSNR/SSIM of the streamed B-scans.\n",
+viewer always opens on the first exam, a fundus photograph here).\n",
     );
     out
 }

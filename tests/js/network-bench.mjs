@@ -5,13 +5,20 @@
 //   3. scroll-through: on the OCT volume of the case shown, one wheel notch per B-scan, each
 //      sent once the previous B-scan is presented (its ack has come and a new frame was shown),
 //      from the first B-scan to the last; time, bytes received on the connection meanwhile;
-//   4. settle: from the last step's frame presented to the verified lossless frame (LOSSLESS).
+//   4. settle: from the last step's frame presented to the verified lossless frame (LOSSLESS);
+//   5. cine: from the first B-scan, ↓ held (a press, then its auto-repeat) until the last
+//      B-scan is shown: the B-scans the worker sent (acks of the run), the frames the video
+//      presented meanwhile, B-scans a second from the first presented to the last, bytes;
+//   6. quality: at four B-scans, each reached by one step from the one before (as when
+//      scrolling), the video frame the grader saw against the lossless frame (the worker's
+//      exact render): PSNR over R, G, B and SSIM of the luma (8×8 windows).
 //
 // Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_ids (cases to open cold; the
 // first one's OCT volume is scrolled), opens (default 3), exam (the OCT exam id, default
 // "oct-od").
 // Prints: RESULT {cold_ms[], next_ms[], scroll: {slices, ms, step_ms[], video_bytes,
-// transport_bytes}, settle_ms, page_errors, console_errors}.
+// transport_bytes}, settle_ms, cine: {steps, presented, frames_dropped, ms, per_second,
+// video_bytes}, quality: [{slice, psnr, ssim, frame_bytes}], page_errors, console_errors}.
 
 import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
 
@@ -40,11 +47,31 @@ run(async (browser) => {
 
   // 1. Cold opens.
   const cold = [];
+  let coldMarks = null;
   for (let i = 0; i < opens; i++) {
     const id = p.case_ids[i % p.case_ids.length];
     await page.goto(`/cases/${id}`);
     await streamingOn(id);
     cold.push(Math.round(await lastMark("readroom:first-frame")));
+    // Where the last cold open's time went: navigation timing, then the viewer's marks.
+    coldMarks = await page.evaluate(() => {
+      const out = {};
+      const nav = performance.getEntriesByType("navigation")[0];
+      if (nav) {
+        out["nav:response-end"] = Math.round(nav.responseEnd);
+        out["nav:dom-content-loaded"] = Math.round(nav.domContentLoadedEventEnd);
+      }
+      for (const entry of performance.getEntriesByType("resource")) {
+        const path = new URL(entry.name).pathname;
+        if (path.startsWith("/api/")) out[`api:${path.replace(/[0-9a-f-]{36}/g, "{id}")}`] = [Math.round(entry.startTime), Math.round(entry.responseEnd)];
+      }
+      const scripts = performance.getEntriesByType("resource").filter((e) => e.initiatorType === "script" || e.name.endsWith(".js"));
+      if (scripts.length) out["scripts:last-loaded"] = Math.round(Math.max(...scripts.map((e) => e.responseEnd)));
+      for (const entry of performance.getEntriesByType("mark")) {
+        if (entry.name.startsWith("readroom:")) out[entry.name] = Math.round(entry.startTime);
+      }
+      return out;
+    });
   }
 
   // 2. The next case, once the worker has it ready.
@@ -120,8 +147,115 @@ run(async (browser) => {
   await page.waitForFunction((last) => window.readroomViewer.badge === "LOSSLESS" && window.readroomViewer.state.slice === last, shown - 1, { timeout: 30000, polling: 5 });
   const settle = await page.evaluate((from) => performance.now() - from, lastFrameAt);
   const after = await received();
+
+  // 5. Cine from the first B-scan to the last.
+  await page.evaluate(() => window.readroomViewer.send({ type: "view", set: { slice: 0 } }));
+  await page.waitForFunction(() => window.readroomViewer.state.slice === 0 && window.readroomViewer.badge === "LOSSLESS", null, { timeout: 30000, polling: 5 });
+  await page.evaluate(() => {
+    const v = window.readroomViewer.owner;
+    const onText = v.onText.bind(v);
+    window.benchAcks = [];
+    v.onText = (text) => {
+      const m = JSON.parse(text);
+      if (m.type === "ack") window.benchAcks.push({ seq: m.seq, slice: m.state.slice });
+      onText(text);
+    };
+    window.benchFrames = [];
+    const count = (now, metadata) => {
+      window.benchFrames.push({ now, presented: metadata.presentedFrames });
+      v.video.requestVideoFrameCallback(count);
+    };
+    v.video.requestVideoFrameCallback(count);
+  });
+  const decodedStats = () => page.evaluate(async () => {
+    const report = await window.readroomViewer.owner.conn.pc.getStats();
+    let out = { decoded: 0, dropped: 0, bytes: 0 };
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") out = { decoded: s.framesDecoded || 0, dropped: s.framesDropped || 0, bytes: s.bytesReceived || 0 };
+    });
+    return out;
+  });
+  const cineBefore = await decodedStats();
+  await page.keyboard.down("ArrowDown");
+  await page.waitForFunction(() => window.readroomViewer.state.slice === 1, null, { timeout: 10000, polling: "raf" });
+  const cineStart = await page.evaluate(() => performance.now());
+  await page.keyboard.down("ArrowDown");
+  await page.waitForFunction((last) => window.readroomViewer.state.slice === last, shown - 1, { timeout: 60000, polling: "raf" });
+  await sleep(300);
+  await page.keyboard.up("ArrowDown");
+  const cineAfter = await decodedStats();
+  const cine = await page.evaluate((from) => {
+    const acks = window.benchAcks;
+    const seq = acks.length > 1 ? acks[1].seq : null;
+    const run = acks.filter((a) => a.seq === seq);
+    const frames = window.benchFrames.filter((f) => f.now >= from);
+    const first = frames[0];
+    const last = frames[frames.length - 1];
+    const presented = frames.length ? last.presented - first.presented + 1 : 0;
+    const ms = frames.length > 1 ? last.now - first.now : 0;
+    return {
+      steps: run.length,
+      in_order: run.every((a, i) => i === 0 || a.slice === run[i - 1].slice + 1),
+      callbacks: frames.length,
+      presented,
+      ms: Math.round(ms),
+      per_second: ms > 0 ? Math.round(((frames.length - 1) * 10000) / ms) / 10 : null,
+    };
+  }, cineStart);
+  cine.frames_decoded = cineAfter.decoded - cineBefore.decoded;
+  cine.frames_dropped = cineAfter.dropped - cineBefore.dropped;
+  cine.video_bytes = cineAfter.bytes - cineBefore.bytes;
+
+  // 6. Quality of the streamed B-scans against the render.
+  const quality = [];
+  for (const slice of [16, 48, 80, 112].filter((s) => s < shown)) {
+    await page.evaluate((s) => window.readroomViewer.send({ type: "view", set: { slice: s - 1 } }), slice);
+    await page.waitForFunction((s) => window.readroomViewer.state.slice === s - 1 && window.readroomViewer.badge === "LOSSLESS", slice, { timeout: 30000, polling: 5 });
+    const bytesBefore = (await decodedStats()).bytes;
+    await page.evaluate(() => window.readroomViewer.send({ type: "view", set: { slice_delta: 1 } }));
+    await page.waitForFunction((s) => window.readroomViewer.state.slice === s && window.readroomViewer.badge === "LOSSLESS", slice, { timeout: 30000, polling: 5 });
+    await sleep(100);
+    const measured = await page.evaluate(() => {
+      const v = window.readroomViewer;
+      const w = v.video.videoWidth;
+      const h = v.video.videoHeight;
+      const scratch = new OffscreenCanvas(w, h);
+      const ctx = scratch.getContext("2d", { willReadFrequently: true });
+      ctx.drawImage(v.video, 0, 0);
+      const a = ctx.getImageData(0, 0, w, h).data;
+      const b = v.canvas.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, v.canvas.width, v.canvas.height).data;
+      if (a.length !== b.length) return { psnr: null, ssim: null };
+      let sum = 0;
+      for (let i = 0; i < a.length; i += 4) for (let c = 0; c < 3; c++) sum += (a[i + c] - b[i + c]) ** 2;
+      const mse = sum / ((a.length / 4) * 3);
+      const luma = (d, i) => 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      const c1 = (0.01 * 255) ** 2;
+      const c2 = (0.03 * 255) ** 2;
+      let ssim = 0;
+      let windows = 0;
+      for (let y = 0; y + 8 <= h; y += 8) {
+        for (let x = 0; x + 8 <= w; x += 8) {
+          let ma = 0, mb = 0, va = 0, vb = 0, cov = 0;
+          for (let dy = 0; dy < 8; dy++) for (let dx = 0; dx < 8; dx++) {
+            const i = ((y + dy) * w + x + dx) * 4;
+            const la = luma(a, i);
+            const lb = luma(b, i);
+            ma += la; mb += lb; va += la * la; vb += lb * lb; cov += la * lb;
+          }
+          ma /= 64; mb /= 64;
+          va = va / 64 - ma * ma; vb = vb / 64 - mb * mb; cov = cov / 64 - ma * mb;
+          ssim += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+          windows++;
+        }
+      }
+      return { psnr: mse === 0 ? 99 : Math.round(100 * 10 * Math.log10((255 * 255) / mse)) / 100, ssim: Math.round(10000 * ssim / windows) / 10000 };
+    });
+    const bytesAfter = (await decodedStats()).bytes;
+    quality.push({ slice, ...measured, frame_bytes: bytesAfter - bytesBefore });
+  }
   return {
     cold_ms: cold,
+    cold_marks: coldMarks,
     next_ms: next,
     scroll: {
       slices: shown,
@@ -131,6 +265,8 @@ run(async (browser) => {
       transport_bytes: after.transport - before.transport,
     },
     settle_ms: Math.round(settle),
+    cine,
+    quality,
     page_errors: problems.page_errors,
     console_errors: problems.console_errors,
   };

@@ -1,5 +1,6 @@
 // Opens a case in the real viewer and exercises the stream: frames decoded at the viewport's
-// device size, OCT slice steps, zoom, red-free, the lossless settle and its badge, bad
+// device size, OCT slice steps, a held ↓ playing the volume (cine) and a held ↑ released
+// half-way, zoom, red-free, the lossless settle and its badge, bad
 // data-channel messages, and that no HTTP response carries source image bytes.
 //
 // Parameters (READROOM_BROWSER_PARAMS):
@@ -121,6 +122,58 @@ run(async (browser) => {
       if (again.psnr > match.psnr) match = again;
     }
     octResult = { before: onOct.state.slice, after: stepped.state.slice, slices: oct.slices, sha_before: onOct.sha256, sha_after: stepped.sha256, video_psnr: match.psnr, mean_diff: match.mean_diff, sizes: match.sizes };
+
+    // Cine: ↓ held (a press, then the key's auto-repeat) plays to the last B-scan. Every
+    // acknowledgement is recorded as the viewer receives it, and every frame presented.
+    await page.evaluate(() => {
+      const v = window.readroomViewer.owner;
+      const onText = v.onText.bind(v);
+      window.cineAcks = [];
+      v.onText = (text) => {
+        const m = JSON.parse(text);
+        if (m.type === "ack") window.cineAcks.push({ seq: m.seq, slice: m.state.slice, frame: m.frame, at: performance.now() });
+        onText(text);
+      };
+      window.cinePresented = [];
+      const count = (now) => {
+        window.cinePresented.push(now);
+        v.video.requestVideoFrameCallback(count);
+      };
+      v.video.requestVideoFrameCallback(count);
+    });
+    const startSlice = stepped.state.slice;
+    await page.keyboard.down("ArrowDown");
+    await waitFor((s) => window.readroomViewer.state.slice === s + 1, startSlice);
+    await page.keyboard.down("ArrowDown");
+    await waitFor((last) => window.readroomViewer.state.slice === last, oct.slices - 1, 30000);
+    await page.keyboard.up("ArrowDown");
+    const played = await settled(stepped.frame);
+    const acks = await viewer(() => window.cineAcks);
+    const cineSeq = acks.length > 1 ? acks[1].seq : null;
+    const run = acks.filter((a) => a.seq === cineSeq);
+    const presented = await page.evaluate((from) => window.cinePresented.filter((t) => t >= from).length, run.length ? run[0].at - 1 : 0);
+    // ↑ held for a moment, then released: the run stops where it is and settles.
+    await page.keyboard.down("ArrowUp");
+    await page.keyboard.down("ArrowUp");
+    await page.waitForTimeout(250);
+    await page.keyboard.up("ArrowUp");
+    const stopped = await settled(played.frame);
+    await page.waitForTimeout(300);
+    const later = await viewer(() => ({ slice: window.readroomViewer.state.slice, frame: window.readroomViewer.frame }));
+    octResult.cine = {
+      start: startSlice,
+      first_step: acks.length ? acks[0].slice : null,
+      played: run.map((a) => a.slice),
+      frames: run.map((a) => a.frame),
+      ms: run.length > 1 ? Math.round(run[run.length - 1].at - run[0].at) : null,
+      presented,
+      end_badge: played.badge,
+      end_slice: played.state.slice,
+      stopped_slice: stopped.state.slice,
+      stopped_badge: stopped.badge,
+      later,
+      stopped_frame: stopped.frame,
+    };
   }
 
   // Fundus: zoom in, then red-free.

@@ -144,6 +144,40 @@ async fn a_grader_streams_a_case_in_chromium() {
         "the decoded video matches the worker's render of that slice: {oct}"
     );
 
+    // Cine: ↓ held plays every B-scan from the one shown to the last, each acknowledged in
+    // order (the worker paces the run and skips none), then settles to lossless there; ↑ held
+    // and released stops where it was, and nothing moves afterwards.
+    let cine = &oct["cine"];
+    let slices = oct["slices"].as_u64().unwrap();
+    let start = cine["start"].as_u64().unwrap();
+    assert_eq!(cine["first_step"], start + 1, "the press steps one: {cine}");
+    let played: Vec<u64> = cine["played"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        played,
+        (start + 2..slices).collect::<Vec<_>>(),
+        "every B-scan to the last: {cine}"
+    );
+    let frames = cine["frames"].as_array().unwrap();
+    assert!(
+        frames.windows(2).all(|w| w[1].as_u64() > w[0].as_u64()),
+        "a frame each: {cine}"
+    );
+    assert_eq!(cine["end_slice"], slices - 1);
+    assert_eq!(cine["end_badge"], "LOSSLESS");
+    let stopped = cine["stopped_slice"].as_u64().unwrap();
+    assert!(
+        stopped > 0 && stopped + 3 <= slices,
+        "↑ played some and stopped: {cine}"
+    );
+    assert_eq!(cine["stopped_badge"], "LOSSLESS");
+    assert_eq!(cine["later"]["slice"], stopped, "{cine}");
+    assert_eq!(cine["later"]["frame"], cine["stopped_frame"], "{cine}");
+
     // Fundus: zoom and red-free change the pixels as expected.
     let fundus = &result["fundus"];
     assert_ne!(fundus["fit"], fundus["zoomed"], "{fundus}");

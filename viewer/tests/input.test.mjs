@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  DragCoalescer, ESCAPE_STEPS, SHORTCUTS, UNDO_DEPTH, UndoStack, WheelSteps, escapeAction, keyAction, resetAction,
+  CINE_FPS, CineKeys, DragCoalescer, ESCAPE_STEPS, SHORTCUTS, UNDO_DEPTH, UndoStack, WheelSteps, escapeAction, keyAction, resetAction,
   wheelAction,
 } from "../assets/stream/input.js";
 import { catalogue } from "../assets/i18n.js";
@@ -164,4 +164,27 @@ test("DragCoalescer: moves between frames become one message from the drag's sta
   assert.equal(drag.flush(), null, "moves that cancel out send nothing");
   drag.move(0, 7);
   assert.deepEqual(drag.flush(), { type: "pointer", action: "window_level", x: 100, y: 50, dx: 0, dy: 7 });
+});
+
+test("cine: a held ↑/↓ on a volume plays from its first repeat until released", () => {
+  const volume = ctx({ exam: "ood" });
+  const cine = new CineKeys();
+  assert.equal(cine.down("ArrowDown", false, volume), null, "the press itself steps one B-scan");
+  assert.deepEqual(cine.down("ArrowDown", true, volume), { send: { type: "cine", step: 1, fps: CINE_FPS }, consumed: true });
+  assert.ok(cine.playing);
+  assert.deepEqual(cine.down("ArrowDown", true, volume), { consumed: true }, "later repeats are swallowed");
+  assert.equal(cine.up("ArrowUp"), null, "another key's release does not stop it");
+  assert.deepEqual(cine.up("ArrowDown"), { send: { type: "cine", step: 0 } });
+  assert.ok(!cine.playing);
+  assert.equal(cine.up("ArrowDown"), null, "stopped once");
+
+  assert.equal(cine.down("ArrowUp", true, volume).send.step, -1, "↑ plays towards the first B-scan");
+  assert.deepEqual(cine.down("+", false, volume), { send: { type: "cine", step: 0 } }, "another key stops it and keeps its own action");
+  assert.equal(cine.down("ArrowDown", true, ctx({ exam: "fod" })), null, "a photograph has nothing to play: the arrow pans");
+  assert.equal(cine.down("PageDown", true, volume), null);
+  cine.down("ArrowDown", true, volume);
+  assert.deepEqual(cine.stop(), { send: { type: "cine", step: 0 } }, "losing focus stops it");
+  cine.down("ArrowDown", true, volume);
+  cine.reset();
+  assert.equal(cine.stop(), null, "a reset run sends nothing");
 });

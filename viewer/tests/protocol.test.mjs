@@ -13,9 +13,11 @@ test("constants match docs/streaming.md", () => {
   assert.equal(MAX_MESSAGE, 8192);
 });
 
-test("changesView: view, pointer and open_case change the picture; ping does not", () => {
+test("changesView: view, pointer, open_case and a cine start change the picture; ping and a cine stop do not", () => {
   for (const type of ["view", "pointer", "open_case"]) assert.equal(changesView({ type }), true, type);
   for (const type of ["ping", "verified", "prefetch_case"]) assert.equal(changesView({ type }), false, type);
+  assert.equal(changesView({ type: "cine", step: -1 }), true);
+  assert.equal(changesView({ type: "cine", step: 0 }), false);
   assert.equal(changesView(null), false);
 });
 

@@ -427,7 +427,7 @@ class GradingForm {
     }
     if (event.key === " " || event.key === "Tab" || event.key === "?") return;
     // Everything else the image viewer knows goes to it (the focus stays in the form).
-    if (this.viewer && this.viewer.runKey(event.key)) event.preventDefault();
+    if (this.viewer && this.viewer.runKey(event.key, event.repeat)) event.preventDefault();
   }
 
   /** A digit key on a choice: picks it (a multiple choice toggles it), focus on the choice. */

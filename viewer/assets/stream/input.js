@@ -9,6 +9,7 @@ export const TOOLS = ["pan", "window_level", "measure"];
 /** The keyboard shortcuts, for the help panel: [keys, message key]. */
 export const SHORTCUTS = [
   ["↑ ↓ / wheel", "viewer.key.slice"],
+  ["↑ ↓ (hold)", "viewer.key.cine"],
   ["PgUp PgDn", "viewer.key.slice10"],
   ["Home End", "viewer.key.slice_ends"],
   ["← →", "viewer.key.pan"],
@@ -239,6 +240,58 @@ export function wheelAction(steps, x, y, { state, shape }, zoomModifier) {
     return view({ slice_delta: steps });
   }
   return { send: { type: "pointer", action: "zoom", x, y, dx: 0, dy: steps } };
+}
+
+/** B-scans a second that a held ↑/↓ plays (the worker paces the run). */
+export const CINE_FPS = 30;
+
+/**
+ * A held ↑/↓ on a volume plays it (cine). The first press steps one B-scan as any key does;
+ * the key's first auto-repeat (the system's hold delay, ~0.5 s) starts a run that the worker
+ * paces (a `cine` message: every B-scan rendered, whatever the round trip), and the key's
+ * later repeats are swallowed. Releasing the key, another key or the page losing focus stops it.
+ */
+export class CineKeys {
+  constructor() {
+    this.key = null;
+  }
+
+  /** Whether a run was started and not yet stopped. */
+  get playing() {
+    return this.key !== null;
+  }
+
+  /**
+   * A keydown: `{ send, consumed: true }` starts a run; `{ consumed: true }` is a repeat of the
+   * key playing; `{ send }` stops the run before another key does its own action; null: a key
+   * cine leaves alone.
+   */
+  down(key, repeat, { state, shape }) {
+    if (this.key !== null) {
+      if (key === this.key) return { consumed: true };
+      return this.stop();
+    }
+    if (!repeat || (key !== "ArrowDown" && key !== "ArrowUp") || !isVolume(state, shape)) return null;
+    this.key = key;
+    return { send: { type: "cine", step: key === "ArrowDown" ? 1 : -1, fps: CINE_FPS }, consumed: true };
+  }
+
+  /** A keyup: the stop when it releases the key playing. */
+  up(key) {
+    return key === this.key ? this.stop() : null;
+  }
+
+  /** The stop message of a run in progress (then forgotten), or null. */
+  stop() {
+    if (this.key === null) return null;
+    this.key = null;
+    return { send: { type: "cine", step: 0 } };
+  }
+
+  /** Forgets a run without a message (the connection or the case it played on is gone). */
+  reset() {
+    this.key = null;
+  }
 }
 
 /** Pixels of wheel travel per notch, and the most notches one event may turn. */

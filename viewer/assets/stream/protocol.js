@@ -17,8 +17,9 @@ export const VIEWPORT = { minWidth: 64, maxWidth: 3840, minHeight: 64, maxHeight
 /** Message types that change what is shown (the lossless frame stops being current). */
 const CHANGING = new Set(["view", "pointer", "open_case"]);
 
-/** Whether sending `message` may change the picture. */
+/** Whether sending `message` may change the picture (a `cine` start does, its stop does not). */
 export function changesView(message) {
+  if (message && message.type === "cine") return message.step !== 0;
   return CHANGING.has(message && message.type);
 }
 

@@ -12,7 +12,7 @@ import { examLabel, formatNumber, t } from "../i18n.js";
 import { StreamConnection, mark } from "./connection.js";
 import { LosslessAssembler, canVerify, drawAndHash, serially } from "./lossless.js";
 import { MAX_MESSAGE, VERSION, changesView, layoutsFor, parseChunk, parseServerMessage, restoreChange, viewportFor } from "./protocol.js";
-import { DragCoalescer, SHORTCUTS, TOOLS, UndoStack, WheelSteps, keyAction, resetAction, wheelAction } from "./input.js";
+import { CineKeys, DragCoalescer, SHORTCUTS, TOOLS, UndoStack, WheelSteps, keyAction, resetAction, wheelAction } from "./input.js";
 
 /** Waits between reconnection attempts, then the last one repeats. The first is short: a lost
  * worker is replaced by another at once (the server places the new session elsewhere). */
@@ -69,6 +69,7 @@ export class Viewer {
     this.verifying = Promise.resolve();
     this.undoStack = new UndoStack();
     this.wheelSteps = new WheelSteps();
+    this.cineKeys = new CineKeys();
     this.viewport = null;
     this.switching = null;
     /** The grader's next case and its ticket (see `prefetch`). */
@@ -176,6 +177,8 @@ export class Viewer {
   attach() {
     this.listeners = [
       [document, "keydown", (event) => this.onKey(event)],
+      [document, "keyup", (event) => this.onKeyUp(event)],
+      [window, "blur", () => this.stopCine()],
       [window, "pagehide", () => this.conn && this.conn.close()],
       [this.stage, "pointerdown", (event) => this.onPointerDown(event)],
       [this.stage, "pointermove", (event) => this.onPointerMove(event)],
@@ -231,6 +234,7 @@ export class Viewer {
     this.lossless = null;
     this.measurements = [];
     this.undoStack.clear();
+    this.cineKeys.reset();
     this.hideUndo();
     this.hideLossless();
     this.setPhase("opening", t("viewer.opening"));
@@ -350,6 +354,7 @@ export class Viewer {
     this.lastHeard = null;
     this.assembler.drop();
     this.awaiting.clear();
+    this.cineKeys.reset();
     const conn = new StreamConnection({
       onTrack: (stream) => conn === this.conn && this.onTrack(stream),
       onOpen: () => conn === this.conn && this.heartbeat(),
@@ -692,7 +697,10 @@ export class Viewer {
   }
 
   /** Runs the viewer action of a key (see `keyAction` in input.js); false when it has none. */
-  runKey(key) {
+  runKey(key, repeat = false) {
+    const cine = this.cineKeys.down(key, repeat, this.context());
+    if (cine && cine.send) this.sendMessage(cine.send);
+    if (cine && cine.consumed) return true;
     return this.runAction(keyAction(key, this.context()));
   }
 
@@ -755,7 +763,19 @@ export class Viewer {
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (target && target.closest("button, a[href], summary") && (event.key === "Enter" || event.key === " ")) return;
-    if (this.runKey(event.key)) event.preventDefault();
+    if (this.runKey(event.key, event.repeat)) event.preventDefault();
+  }
+
+  /** A released key: ends the cine run it was playing (wherever the focus is now). */
+  onKeyUp(event) {
+    const action = this.cineKeys.up(event.key);
+    if (action) this.sendMessage(action.send);
+  }
+
+  /** Ends a cine run in progress (the page lost focus: its keyup would never come). */
+  stopCine() {
+    const action = this.cineKeys.stop();
+    if (action) this.sendMessage(action.send);
   }
 
   setTool(tool) {
@@ -777,6 +797,8 @@ export class Viewer {
 
   onPointerDown(event) {
     if (!this.state || (event.button !== 0 && event.button !== 2)) return;
+    // The gesture ends a cine run at the worker; a key still held starts another at its next repeat.
+    this.cineKeys.reset();
     this.stage.focus({ preventScroll: true });
     this.stage.setPointerCapture(event.pointerId);
     const at = this.devicePoint(event);
@@ -853,7 +875,10 @@ export class Viewer {
     if (steps === 0) return;
     const at = this.devicePoint(event);
     const action = wheelAction(steps, at.x, at.y, this.context(), event.ctrlKey);
-    if (action) this.sendMessage(action.send);
+    if (action) {
+      this.cineKeys.reset();
+      this.sendMessage(action.send);
+    }
   }
 
   isVolume() {

@@ -9,7 +9,8 @@
 //! every call takes `now`, so the tests drive it on a simulated clock.
 //!
 //! What it decides: the rate limit (200 messages a second), parsing and answering messages,
-//! when to render (coalescing every change made since the last frame into one), acks and
+//! when to render (coalescing every change made since the last frame into one), the pace of a
+//! cine run (every B-scan rendered, one per tick, never coalesced), acks and
 //! `ready`, the lossless settle and dropping stale ones, bitrate from loss, the timeouts
 //! (connect, idle, disconnect grace, the absolute lifetime), the end reason (the first one
 //! wins) and the counters of the end report, which it emits once.
@@ -24,7 +25,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use readroom_domain::protocol::{
-    ClientMessage, ErrorCode, PointerAction, ProtocolError, ServerMessage, VERSION,
+    CINE_FPS_DEFAULT, ClientMessage, ErrorCode, PointerAction, ProtocolError, ServerMessage,
+    VERSION,
 };
 use readroom_domain::stream_config::LosslessBudgetConfig;
 use readroom_domain::view::{CaseShape, ViewChange, ViewState, Viewport};
@@ -297,6 +299,20 @@ struct Counters {
     refused: u64,
 }
 
+/// A cine run ([`ClientMessage::Cine`]): the worker steps the B-scans itself, one per tick, so
+/// that a held key plays the volume at a steady pace whatever the round trip.
+#[derive(Debug, Clone, Copy)]
+struct Cine {
+    /// The `cine` message's sequence number, acknowledged with every frame of the run.
+    seq: u64,
+    /// B-scans per step: -1 or 1.
+    step: i32,
+    /// Time between steps.
+    period: Duration,
+    /// When the next step is due (steps wait for the pipeline; late ones are not caught up).
+    next_at: Instant,
+}
+
 /// One viewer session's state.
 #[derive(Debug)]
 pub struct Session {
@@ -338,6 +354,9 @@ pub struct Session {
     input_at: Option<Instant>,
     current_frame: u64,
     current_state: Option<ViewState>,
+    current_measurements: Vec<Option<f64>>,
+    /// The cine run in progress.
+    cine: Option<Cine>,
     settle_at: Option<Instant>,
     last_message: Instant,
     disconnected_at: Option<Instant>,
@@ -369,6 +388,15 @@ pub fn lifetime_deadline(now: Instant, wall: SystemTime, not_after: i64) -> Opti
         Ok(ahead) => now + ahead,
         Err(_) => now,
     })
+}
+
+/// Whether B-scan `slice` of `slices` is the last one a cine run stepping by `step` can show.
+fn at_end(slice: u32, slices: u32, step: i32) -> bool {
+    if step < 0 {
+        slice == 0
+    } else {
+        slice + 1 >= slices
+    }
 }
 
 /// The `layout:exam` label of a view, for the report.
@@ -417,6 +445,8 @@ impl Session {
             input_at: None,
             current_frame: 0,
             current_state: None,
+            current_measurements: Vec::new(),
+            cine: None,
             settle_at: None,
             last_message: now,
             disconnected_at: None,
@@ -478,6 +508,7 @@ impl Session {
             Some(self.last_message + self.idle_timeout),
             self.not_after,
             self.render_blocked,
+            self.cine_due(),
         ]
         .into_iter()
         .flatten()
@@ -561,6 +592,9 @@ impl Session {
                         self.settle_at = None;
                     }
                     Err(WorkError::Failed(mut error)) => {
+                        if self.cine.is_some_and(|cine| cine.seq == seq) {
+                            self.cine = None;
+                        }
                         self.counters.refused += 1;
                         error.seq = Some(seq);
                         self.send_error(error);
@@ -668,6 +702,7 @@ impl Session {
         }
         self.phase = Phase::Closing(reason);
         self.settle_at = None;
+        self.cine = None;
         self.held.clear();
         self.outputs
             .retain(|o| matches!(o, Output::SendText(_) | Output::Event(_)));
@@ -690,7 +725,10 @@ impl Session {
         if self.not_after.is_some_and(|at| now >= at) {
             return self.end(EndReason::Expired);
         }
-        if self.settle_at.is_some_and(|at| now >= at) {
+        if self.cine_due().is_some_and(|at| now >= at) {
+            return self.cine_step(now);
+        }
+        if self.cine.is_none() && self.settle_at.is_some_and(|at| now >= at) {
             self.settle_at = None;
             // The still image is encoded from a copy of the frame off the pipeline, so a view
             // change that arrives meanwhile is rendered at once; a stale one is dropped.
@@ -745,7 +783,11 @@ impl Session {
             ClientMessage::Ping { seq, .. } => {
                 self.send(ServerMessage::Pong { v: VERSION, seq });
             }
-            ClientMessage::View { seq, set, .. } => self.apply(arrived, seq, Change::View(set)),
+            ClientMessage::View { seq, set, .. } => {
+                self.cine = None;
+                self.apply(arrived, seq, Change::View(set))
+            }
+            ClientMessage::Cine { seq, step, fps, .. } => self.start_cine(arrived, seq, step, fps),
             ClientMessage::Pointer {
                 seq,
                 action,
@@ -754,15 +796,18 @@ impl Session {
                 dx,
                 dy,
                 ..
-            } => self.apply(
-                arrived,
-                seq,
-                Change::Pointer {
-                    action,
-                    at: (x, y),
-                    delta: (dx, dy),
-                },
-            ),
+            } => {
+                self.cine = None;
+                self.apply(
+                    arrived,
+                    seq,
+                    Change::Pointer {
+                        action,
+                        at: (x, y),
+                        delta: (dx, dy),
+                    },
+                )
+            }
             ClientMessage::Verified { seq, frame, ok, .. } => {
                 if let Some(record) = self
                     .counters
@@ -783,6 +828,7 @@ impl Session {
                 }
             }
             ClientMessage::OpenCase { seq, ticket, .. } => {
+                self.cine = None;
                 self.pipe = Pipe::Busy;
                 self.outputs.push_back(Output::SwitchCase { seq, ticket });
             }
@@ -790,6 +836,95 @@ impl Session {
                 self.outputs.push_back(Output::Prefetch { seq, ticket });
             }
         }
+    }
+
+    /// A `cine` message: stop (step 0, not answered), or play the volume shown from the B-scan
+    /// shown, the first step at once. Refused where there is no volume to play or no frame yet;
+    /// at the end it would move from, it is answered with the frame shown.
+    fn start_cine(&mut self, arrived: Instant, seq: u64, step: i32, fps: Option<u32>) {
+        self.cine = None;
+        if step == 0 {
+            return;
+        }
+        let Some(state) = &self.current_state else {
+            self.counters.refused += 1;
+            let mut error = ProtocolError::new(ErrorCode::NotAvailable, "no frame is shown yet");
+            error.seq = Some(seq);
+            return self.send_error(error);
+        };
+        let Some(slices) = self.slices_of(&state.exam).filter(|n| *n > 1) else {
+            self.counters.refused += 1;
+            let mut error = ProtocolError::new(
+                ErrorCode::NotAvailable,
+                "cine needs an OCT volume (the exam shown has one image)",
+            );
+            error.seq = Some(seq);
+            return self.send_error(error);
+        };
+        if at_end(state.slice, slices, step) {
+            let (frame, state) = (self.current_frame, state.clone());
+            let measurements = self.current_measurements.clone();
+            return self.send(ServerMessage::Ack {
+                v: VERSION,
+                seq,
+                frame,
+                state,
+                measurements,
+            });
+        }
+        let fps = fps.unwrap_or(CINE_FPS_DEFAULT).max(1);
+        self.cine = Some(Cine {
+            seq,
+            step,
+            period: Duration::from_secs(1) / fps,
+            next_at: arrived,
+        });
+        self.cine_step(arrived);
+    }
+
+    /// B-scans of exam `id` of the case shown.
+    fn slices_of(&self, id: &str) -> Option<u32> {
+        self.shape
+            .exams
+            .iter()
+            .find(|exam| exam.id == id)
+            .map(|exam| exam.slices)
+    }
+
+    /// When the cine run's next step can be taken: due, and the pipeline free with no message
+    /// waiting (a waiting `cine` stop or view change goes first).
+    fn cine_due(&self) -> Option<Instant> {
+        let cine = self.cine?;
+        (self.pipe == Pipe::Idle
+            && self.held.is_empty()
+            && self.channel_open
+            && self.connected
+            && self.render_blocked.is_none())
+        .then_some(cine.next_at)
+    }
+
+    /// One step of the cine run: the next B-scan, rendered by the frame it makes.
+    fn cine_step(&mut self, now: Instant) {
+        let Some(cine) = self.cine.as_mut() else {
+            return;
+        };
+        // On time (or a little late): the next one a period after this one was due, which keeps
+        // the pace; a period or more late: a period from now, never a burst to catch up.
+        cine.next_at += cine.period;
+        if cine.next_at <= now {
+            cine.next_at = now + cine.period;
+        }
+        let (seq, step) = (cine.seq, cine.step);
+        // A grader holding a key is at work: the run keeps the session from going idle.
+        self.last_message = now;
+        self.apply(
+            now,
+            seq,
+            Change::View(ViewChange {
+                slice_delta: Some(step),
+                ..ViewChange::default()
+            }),
+        );
     }
 
     fn apply(&mut self, arrived: Instant, seq: u64, change: Change) {
@@ -858,7 +993,15 @@ impl Session {
                 measurements: frame.measurements.clone(),
             });
         }
+        if let Some(cine) = self.cine
+            && self
+                .slices_of(&frame.state.exam)
+                .is_none_or(|slices| at_end(frame.state.slice, slices, cine.step))
+        {
+            self.cine = None;
+        }
         self.current_state = Some(frame.state);
+        self.current_measurements = frame.measurements;
         self.current_revealed = frame.revealed_px;
         self.settle_at = Some(now + self.settle);
     }
@@ -1095,6 +1238,12 @@ mod tests {
         /// The pipeline's frame counter and view.
         frame: u64,
         exam: String,
+        /// The pipeline's B-scan, and the B-scans of its volume (1: not a volume).
+        slice: u32,
+        slices: u32,
+        /// Keep renders out until [`Sim::finish_render`] (a slow pipeline).
+        defer_renders: bool,
+        deferred: Option<RenderJob>,
         /// Bytes of each encoded video frame.
         frame_bytes: usize,
         /// Full-resolution pixels each frame shows.
@@ -1134,6 +1283,10 @@ mod tests {
                 now: t0,
                 frame: 0,
                 exam: "e1".into(),
+                slice: 0,
+                slices: 1,
+                defer_renders: false,
+                deferred: None,
                 frame_bytes: 1000,
                 revealed_px: 500_000,
                 render_result: None,
@@ -1199,10 +1352,12 @@ mod tests {
         }
 
         fn info(&self) -> FrameInfo {
+            let mut state = state(&self.exam);
+            state.slice = self.slice;
             FrameInfo {
                 frame: self.frame,
                 bytes: self.frame_bytes as u64,
-                state: state(&self.exam),
+                state,
                 measurements: vec![Some(12.5)],
                 revealed_px: self.revealed_px,
             }
@@ -1216,16 +1371,26 @@ mod tests {
                     Output::Apply { seq, change } => {
                         self.applied.push(seq);
                         let result = self.apply_result.take().unwrap_or_else(|| {
-                            if let Change::View(set) = &change
-                                && let Some(exam) = &set.exam
-                            {
-                                self.exam = exam.clone();
+                            if let Change::View(set) = &change {
+                                if let Some(exam) = &set.exam {
+                                    self.exam = exam.clone();
+                                }
+                                if let Some(delta) = set.slice_delta {
+                                    let last = i64::from(self.slices - 1);
+                                    let next = i64::from(self.slice) + i64::from(delta);
+                                    self.slice = next.clamp(0, last) as u32;
+                                }
                             }
                             Ok(())
                         });
                         self.s.handle_input(now, Input::Applied { seq, result });
                     }
                     Output::Render { job, .. } => {
+                        if self.defer_renders {
+                            assert!(self.deferred.is_none(), "one render out at a time");
+                            self.deferred = Some(job);
+                            continue;
+                        }
                         if self.skip_renders {
                             self.s.handle_input(now, Input::RenderSkipped(job));
                             continue;
@@ -1279,6 +1444,30 @@ mod tests {
                     Output::Ended(report) => self.reports.push(report),
                 }
             }
+        }
+
+        /// Answers the render kept out by `defer_renders`.
+        fn finish_render(&mut self) {
+            let job = self.deferred.take().expect("a render is out");
+            let RenderJob::Frame { keyframe } = job else {
+                panic!("a frame render: {job:?}");
+            };
+            self.frame += 1;
+            self.renders
+                .push(format!("frame {} key {keyframe}", self.frame));
+            let info = self.info();
+            self.input(Input::FrameDone(Ok(Some(info))));
+        }
+
+        /// The B-scans the acknowledgements of `seq` showed, in order.
+        fn acked_slices(&self, wanted: u64) -> Vec<u32> {
+            self.sent
+                .iter()
+                .filter_map(|m| match m {
+                    ServerMessage::Ack { seq, state, .. } if *seq == wanted => Some(state.slice),
+                    _ => None,
+                })
+                .collect()
         }
 
         fn errors(&self) -> Vec<(Option<u64>, ErrorCode)> {
@@ -1965,6 +2154,134 @@ mod tests {
         sim.input(Input::End(EndReason::Closed));
         assert_eq!(sim.report().case, "c1");
         assert_eq!(sim.report().refused, 1);
+    }
+
+    /// A streaming session on a 6-B-scan volume (exam `e1`), showing B-scan 0.
+    fn volume_sim() -> Sim {
+        let mut params = params(None);
+        params.shape.exams[0].kind = ExamKind::Oct;
+        params.shape.exams[0].slices = 6;
+        let mut sim = Sim::new(params);
+        sim.slices = 6;
+        sim.first_frame();
+        sim.input(Input::PeerConnected);
+        sim.input(Input::ChannelOpened);
+        sim
+    }
+
+    fn cine(seq: u64, step: i32, fps: u32) -> Input {
+        text(
+            serde_json::json!({"v": VERSION, "type": "cine", "seq": seq, "step": step, "fps": fps}),
+        )
+    }
+
+    #[test]
+    fn cine_steps_every_b_scan_at_its_pace_to_the_end_then_settles() {
+        let mut sim = volume_sim();
+        sim.at(ms(1000));
+        sim.input(cine(5, 1, 20));
+        assert_eq!(sim.acked_slices(5), [1], "the first step at once");
+        sim.run_until(ms(1049));
+        assert_eq!(
+            sim.acked_slices(5),
+            [1],
+            "the next one 50 ms later (20 a second)"
+        );
+        sim.run_until(ms(1050));
+        assert_eq!(sim.acked_slices(5), [1, 2]);
+        sim.run_until(ms(1200));
+        assert_eq!(
+            sim.acked_slices(5),
+            [1, 2, 3, 4, 5],
+            "every B-scan, in order"
+        );
+        let frames: Vec<u64> = sim.acks().iter().map(|(_, frame)| *frame).collect();
+        assert_eq!(frames, [2, 3, 4, 5, 6], "one frame each");
+        assert!(sim.encode_requests.is_empty(), "no lossless while playing");
+        sim.run_until(ms(1400));
+        assert_eq!(sim.acked_slices(5).len(), 5, "it stops at the last B-scan");
+        assert_eq!(
+            sim.encode_requests,
+            [6],
+            "the last B-scan settles to lossless"
+        );
+        assert!(sim.errors().is_empty());
+    }
+
+    #[test]
+    fn a_slow_render_slows_a_cine_run_and_skips_nothing() {
+        let mut sim = volume_sim();
+        sim.defer_renders = true;
+        sim.input(cine(5, 1, 50));
+        sim.run_until(ms(95));
+        assert_eq!(
+            sim.applied,
+            [5],
+            "no step while the first is being rendered"
+        );
+        sim.finish_render();
+        sim.run_until(ms(95));
+        assert_eq!(
+            sim.applied,
+            [5, 5],
+            "the late step comes as soon as the pipeline is back"
+        );
+        sim.run_until(ms(100));
+        assert_eq!(sim.applied.len(), 2);
+        sim.finish_render();
+        sim.run_until(ms(114));
+        assert_eq!(
+            sim.applied.len(),
+            2,
+            "the missed ticks are not caught up with a burst"
+        );
+        sim.run_until(ms(115));
+        assert_eq!(sim.applied.len(), 3, "the pace again, from the late step");
+        sim.finish_render();
+        assert_eq!(sim.acked_slices(5), [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_cine_run_stops_on_its_stop_on_a_view_change_and_on_a_gesture() {
+        let mut sim = volume_sim();
+        sim.input(cine(5, 1, 30));
+        sim.run_until(ms(40));
+        assert_eq!(sim.acked_slices(5), [1, 2]);
+        sim.input(cine(6, 0, 30));
+        sim.run_until(ms(500));
+        assert_eq!(sim.acked_slices(5), [1, 2], "stopped");
+        assert!(sim.acked_slices(6).is_empty(), "a stop is not answered");
+        assert_eq!(sim.encode_requests, [3], "the B-scan it stopped on settles");
+
+        sim.input(cine(7, -1, 30));
+        assert_eq!(sim.acked_slices(7), [1]);
+        sim.input(view(8, "e1"));
+        sim.run_until(ms(1000));
+        assert_eq!(sim.acked_slices(7), [1], "a view change ends the run");
+
+        sim.input(cine(9, 1, 30));
+        sim.input(text(serde_json::json!({"v": VERSION, "type": "pointer", "seq": 10, "action": "pan", "x": 1, "y": 1, "dx": 4, "dy": 0})));
+        sim.run_until(ms(1500));
+        assert_eq!(sim.acked_slices(9), [2], "so does a gesture");
+        assert!(sim.errors().is_empty());
+    }
+
+    #[test]
+    fn cine_is_refused_without_a_volume_and_answered_at_the_end() {
+        let mut sim = Sim::streaming();
+        sim.input(cine(3, 1, 30));
+        assert_eq!(sim.errors(), [(Some(3), ErrorCode::NotAvailable)]);
+        assert!(sim.applied.is_empty());
+
+        let mut sim = volume_sim();
+        sim.input(cine(4, -1, 30));
+        assert_eq!(
+            sim.acked_slices(4),
+            [0],
+            "already at the first B-scan: the frame shown"
+        );
+        sim.run_until(ms(500));
+        assert!(sim.applied.is_empty(), "nothing to play");
     }
 
     #[test]
