@@ -80,7 +80,7 @@ run(async (browser) => {
     await page.waitForFunction(() => window.readroomViewer && window.readroomViewer.prefetched, null, { timeout: 60000, polling: 10 });
     const id = await page.evaluate(() => window.readroomViewer.prefetched);
     await page.evaluate(async (target) => {
-      const { navigate } = await import("/assets/router.js");
+      const { navigate } = await import(document.querySelector('script[type="module"]').src.replace(/app\.js$/, "router.js"));
       performance.clearMarks();
       performance.mark("bench:navigate");
       navigate(`/cases/${target}`);

@@ -68,7 +68,7 @@ run(async (browser) => {
       ? prefetched
       : step === "other" ? p.case_ids.find((id) => id !== shown && id !== prefetched) : step;
     await page.evaluate(async (id) => {
-      const { navigate } = await import("/assets/router.js");
+      const { navigate } = await import(document.querySelector('script[type="module"]').src.replace(/app\.js$/, "router.js"));
       performance.clearMarks();
       performance.mark("bench:navigate");
       navigate(`/cases/${id}`);
@@ -103,7 +103,7 @@ run(async (browser) => {
   }
   // Back to the worklist: the parked viewer ends its session a moment later.
   await page.evaluate(async () => {
-    const { navigate } = await import("/assets/router.js");
+    const { navigate } = await import(document.querySelector('script[type="module"]').src.replace(/app\.js$/, "router.js"));
     navigate("/");
   });
   await page.waitForTimeout(2500);

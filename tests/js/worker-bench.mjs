@@ -73,7 +73,7 @@ run(async (browser) => {
       id = ids[at];
     }
     await page.evaluate(async (target) => {
-      const { navigate } = await import("/assets/router.js");
+      const { navigate } = await import(document.querySelector('script[type="module"]').src.replace(/app\.js$/, "router.js"));
       performance.clearMarks();
       performance.mark("bench:navigate");
       navigate(`/cases/${target}`);

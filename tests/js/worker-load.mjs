@@ -22,7 +22,7 @@ run(async (browser) => {
     const user = await newUser(browser, { baseURL: p.base_url, viewport: { width: 1024, height: 768 } });
     await user.page.goto(link);
     await waitForPage(user.page, "worklist");
-    const worklist = await user.page.evaluate(async () => (await import("/assets/api.js")).api("/api/worklist"));
+    const worklist = await user.page.evaluate(async () => (await import(document.querySelector('script[type="module"]').src.replace(/app\.js$/, "api.js"))).api("/api/worklist"));
     const item = worklist[pages.length % worklist.length];
     await user.page.goto(`/cases/${item.case_id}`);
     pages.push(user.page);

@@ -804,6 +804,18 @@ fn bad_data_channel_messages_are_refused_and_the_session_goes_on() {
             ErrorCode::BadMessage,
             "missing field `ticket`",
         ),
+        (
+            "cine stepping 1000 B-scans a tick",
+            br#"{"v":1,"type":"cine","seq":13,"step":1000}"#.to_vec(),
+            ErrorCode::OutOfRange,
+            "cine `step` must be -1, 0 or 1",
+        ),
+        (
+            "cine at 10,000 B-scans a second",
+            br#"{"v":1,"type":"cine","seq":14,"step":1,"fps":10000}"#.to_vec(),
+            ErrorCode::OutOfRange,
+            "cine `fps` must be between 5 and 60",
+        ),
     ];
     let (mut session, now) = session();
     let ready = sent(&mut session);

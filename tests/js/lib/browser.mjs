@@ -133,7 +133,7 @@ export async function run(main) {
 export function pageApi(page, path, options = {}) {
   return page.evaluate(
     async ({ path, options }) => {
-      const { api } = await import("/assets/api.js");
+      const { api } = await import(document.querySelector('script[type="module"]').src.replace(/app\.js$/, "api.js"));
       try {
         return { ok: true, body: await api(path, { ...options, redirectOn401: false }) };
       } catch (err) {

@@ -11,6 +11,7 @@ import { dl, h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
 import { onLeave } from "../lifecycle.js";
 import { renderToken } from "../router.js";
+import { currentUser, hasRole } from "../session.js";
 import { park, take } from "../stream/keeper.js";
 import { Viewer } from "../stream/viewer.js";
 import { eyeName, formatDateTime, formatNumber, kindName, pseudonymText, roleName, statusName, t } from "../i18n.js";
@@ -63,11 +64,25 @@ export async function render(view, [caseId]) {
     layout.prepend(parked.element);
   }
   const switching = early ? early.switching : parked ? parked.switchCase(caseId) : Promise.resolve(false);
+  // Without a kept connection, a grader's or adjudicator's stream starts beside loading the
+  // case (the stream request is authorised on its own; a case they may not view is refused
+  // there and the viewer is dropped below): the case's metadata is not on the way to its image.
+  // Not for a user who also coordinates a study, whose case pages there show metadata only.
+  const user = currentUser();
+  let eager = null;
+  if (!parked && (hasRole(user, "grader") || hasRole(user, "adjudicator")) && !hasRole(user, "coordinator")) {
+    fillWindow();
+    eager = new Viewer({ caseId });
+    layout.prepend(eager.element);
+    eager.start();
+  }
   const dropParked = async () => {
-    if (!parked) return;
+    if (!parked && !eager) return;
     layout.remove();
     view.classList.remove("with-viewer");
     document.documentElement.classList.remove("fill-window");
+    if (eager) eager.destroy();
+    if (!parked) return;
     await switching;
     parked.destroy();
   };
@@ -101,6 +116,10 @@ export async function render(view, [caseId]) {
   if (parked) {
     if (await switching) viewer = parked;
     else parked.destroy();
+  }
+  if (eager) {
+    if (eager.caseId === item.case_id) viewer = eager;
+    else eager.destroy();
   }
   const reused = !!viewer;
   if (!viewer) viewer = new Viewer({ caseId: item.case_id });

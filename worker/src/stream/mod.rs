@@ -305,7 +305,9 @@ impl Streamer {
         let worker = Arc::clone(inner);
         let opened = admission.clone();
         let viewport = request.viewport;
-        let pipeline = tokio::task::spawn_blocking(move || {
+        // The case is opened (fetch, decrypt, first decode) on the blocking pool while the peer
+        // connection is built and its answer made: neither waits for the other.
+        let opening = tokio::task::spawn_blocking(move || {
             Pipeline::open(
                 &store,
                 &handle,
@@ -317,16 +319,25 @@ impl Streamer {
                 worker.config.bitrate,
                 codec,
             )
-        })
-        .await
-        .map_err(|err| OpenError::Internal(format!("opening the case failed: {err}")))?
-        .map_err(|err| OpenError::Internal(err.to_string()))?;
-        let (peer, answer_sdp) = peer::answer(&inner.config, &request.offer_sdp)
-            .await
-            .map_err(|err| match err {
-                peer::PeerError::BadOffer(message) => OpenError::BadOffer(message),
-                other => OpenError::Internal(other.to_string()),
-            })?;
+        });
+        let (opening, answered) =
+            tokio::join!(opening, peer::answer(&inner.config, &request.offer_sdp));
+        let pipeline = opening
+            .map_err(|err| OpenError::Internal(format!("opening the case failed: {err}")))
+            .and_then(|opened| opened.map_err(|err| OpenError::Internal(err.to_string())));
+        let pipeline = match pipeline {
+            Ok(pipeline) => pipeline,
+            Err(err) => {
+                if let Ok((peer, _)) = answered {
+                    let _ = peer.connection.close().await;
+                }
+                return Err(err);
+            }
+        };
+        let (peer, answer_sdp) = answered.map_err(|err| match err {
+            peer::PeerError::BadOffer(message) => OpenError::BadOffer(message),
+            other => OpenError::Internal(other.to_string()),
+        })?;
         let (end_tx, end_rx) = watch::channel(None);
         inner.sessions().insert(
             stream_id,
