@@ -57,6 +57,7 @@ export async function render({ focus = false } = {}) {
   // A page may start something before the DOM work below (the case page: the next case on the
   // kept connection, whose frame can then be on its way while the page is built).
   if (found && found.route.page.prepare && currentUser()) found.route.page.prepare(found.params);
+  if (found && found.route.page.warm) found.route.page.warm(found.params);
   main.dataset.state = "loading";
   main.dataset.page = found ? found.route.name : "not-found";
   main.replaceChildren(h("p", { class: "status", text: t("loading") }));

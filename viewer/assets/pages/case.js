@@ -12,6 +12,7 @@ import { errorText } from "../errors.js";
 import { onLeave } from "../lifecycle.js";
 import { renderToken } from "../router.js";
 import { currentUser, hasRole } from "../session.js";
+import { warmIceConfig } from "../stream/connection.js";
 import { park, take } from "../stream/keeper.js";
 import { Viewer } from "../stream/viewer.js";
 import { eyeName, formatDateTime, formatNumber, kindName, pseudonymText, roleName, statusName, t } from "../i18n.js";
@@ -29,6 +30,14 @@ let prepared = null;
 export function prepare([caseId]) {
   const parked = take();
   prepared = parked ? { caseId, parked, switching: parked.switchCase(caseId) } : null;
+}
+
+/**
+ * Called by the router on a case page before anything is awaited, signed in or not yet known:
+ * the ICE settings the stream needs are fetched beside `GET /api/me`.
+ */
+export function warm() {
+  warmIceConfig();
 }
 
 export async function render(view, [caseId]) {

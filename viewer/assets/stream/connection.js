@@ -13,6 +13,8 @@ const BUNDLE_POLICY = "max-bundle";
 /** The server's ICE settings (`GET /api/stream/config`), and when to fetch them again. */
 let iceConfig = null;
 let iceConfigStaleAt = 0;
+/** The fetch of them in flight (shared: a warm-up and the connection it is for ask once). */
+let iceConfigLoading = null;
 
 /**
  * A User Timing mark (`readroom:<phase>`) of the connection's progress, for the browser's
@@ -29,19 +31,35 @@ export function mark(phase, startTime = undefined) {
  * (`credentials_expire_in_secs`): they are fetched again once half their lifetime has passed,
  * so a connection opened later in the day never presents an expired credential.
  */
-async function loadIceConfig() {
-  if (!iceConfig || Date.now() >= iceConfigStaleAt) {
-    const config = await api("/api/stream/config");
-    const servers = (config && Array.isArray(config.ice_servers) ? config.ice_servers : []).map((server) => ({
-      urls: server.urls,
-      ...(server.username ? { username: server.username } : {}),
-      ...(server.credential ? { credential: server.credential } : {}),
-    }));
-    const policy = config && config.ice_transport_policy === "relay" ? "relay" : "all";
-    const expiresIn = config && Number(config.credentials_expire_in_secs);
-    iceConfigStaleAt = expiresIn > 0 ? Date.now() + (expiresIn * 1000) / 2 : Infinity;
-    iceConfig = { servers, policy };
+function loadIceConfig({ redirectOn401 = true } = {}) {
+  if (iceConfig && Date.now() < iceConfigStaleAt) return Promise.resolve(iceConfig);
+  if (!iceConfigLoading) {
+    iceConfigLoading = fetchIceConfig(redirectOn401).finally(() => {
+      iceConfigLoading = null;
+    });
   }
+  return iceConfigLoading;
+}
+
+/**
+ * Starts fetching the ICE settings before a connection needs them: on a case page's cold load,
+ * beside `GET /api/me`, instead of after the page is built. Failures are left to the connection.
+ */
+export function warmIceConfig() {
+  loadIceConfig({ redirectOn401: false }).catch(() => {});
+}
+
+async function fetchIceConfig(redirectOn401) {
+  const config = await api("/api/stream/config", { redirectOn401 });
+  const servers = (config && Array.isArray(config.ice_servers) ? config.ice_servers : []).map((server) => ({
+    urls: server.urls,
+    ...(server.username ? { username: server.username } : {}),
+    ...(server.credential ? { credential: server.credential } : {}),
+  }));
+  const policy = config && config.ice_transport_policy === "relay" ? "relay" : "all";
+  const expiresIn = config && Number(config.credentials_expire_in_secs);
+  iceConfigStaleAt = expiresIn > 0 ? Date.now() + (expiresIn * 1000) / 2 : Infinity;
+  iceConfig = { servers, policy };
   return iceConfig;
 }
 
@@ -81,21 +99,25 @@ function candidateType(candidate) {
 }
 
 /**
- * Resolves when the offer carries the candidates the worker can use: when gathering is
- * complete, or earlier once a candidate of the kind the configured servers are there for has
- * been gathered (a relay candidate with a TURN server, a server-reflexive one with only STUN,
- * any host candidate without servers), or after GATHER_TIMEOUT_MS with what there is.
+ * Resolves when the offer carries the candidates the worker can use: at once without ICE
+ * servers; with them, when gathering is complete, or earlier once a candidate of the kind the
+ * configured servers are there for has been gathered (a relay candidate with a TURN server, a
+ * server-reflexive one with only STUN), or after GATHER_TIMEOUT_MS with what there is.
  *
- * Without servers Chromium gathers its host candidates at once but only ends gathering ~100 ms
- * later, after its other allocation phases, which add nothing here. The worker does not need
- * every candidate either: it answers the browser's connectivity checks from wherever they come
- * (peer-reflexive candidates), so the browser's own candidates only have to cover the case
- * where the worker must reach the browser first (a relay, a mapped address).
+ * The worker does not need the browser's candidates to connect: it answers the browser's
+ * connectivity checks from wherever they come (peer-reflexive candidates), so the browser's own
+ * candidates only have to cover the case where the worker must reach the browser first (a
+ * relay, a mapped address). Its host candidates are of no use to the worker at all: Chromium
+ * names them by mDNS (`<uuid>.local`), which workers do not resolve, and it announced the first
+ * one 130–190 ms after `setLocalDescription` (measured on the network benchmark: the mDNS name
+ * is registered first), all of it on the way to the first image. Checks still start from the
+ * browser's host ports as soon as they are bound.
  */
 function candidatesReady(pc, servers) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   const kinds = schemes(servers);
-  const wanted = kinds.has("turn") || kinds.has("turns") ? "relay" : kinds.has("stun") ? "srflx" : "host";
+  if (!kinds.size) return Promise.resolve();
+  const wanted = kinds.has("turn") || kinds.has("turns") ? "relay" : "srflx";
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -548,7 +548,26 @@ impl Session {
             }
             Input::PeerFailed => self.end(EndReason::IceFailed),
             Input::PeerClosed | Input::ChannelClosed => self.end(EndReason::Closed),
-            Input::ChannelOpened => self.channel_open = true,
+            Input::ChannelOpened => {
+                self.channel_open = true;
+                // The first frame went out when DTLS was up, before the channel (SCTP) opened:
+                // its `ready` goes now, and its settle, if it came and went meanwhile, at once.
+                if let Some(state) = self.current_state.clone()
+                    && !self.ready_sent
+                {
+                    self.ready_sent = true;
+                    self.send(ServerMessage::Ready {
+                        v: VERSION,
+                        session: self.viewer_session.clone(),
+                        shape: self.shape.clone(),
+                        state,
+                        frame: self.current_frame,
+                    });
+                    if self.settle_at.is_none() && !self.dirty {
+                        self.settle_at = Some(now);
+                    }
+                }
+            }
             Input::Text(text) => self.text(now, text),
             Input::Binary => {
                 self.counters.refused += 1;
@@ -933,12 +952,14 @@ impl Session {
         self.outputs.push_back(Output::Apply { seq, change });
     }
 
-    /// The next frame, when there is one to make and somewhere to send it.
+    /// The next frame, when there is one to make and somewhere to send it. The video needs only
+    /// the peer connection (DTLS): the first frame does not wait for the data channel, whose
+    /// SCTP handshake takes another two round trips.
     fn render(&mut self) -> Option<Output> {
         if self.phase != Phase::Running
             || self.pipe != Pipe::Idle
             || self.render_blocked.is_some()
-            || !(self.connected && self.channel_open && (self.dirty || self.keyframe))
+            || !(self.connected && (self.dirty || self.keyframe))
         {
             return None;
         }
@@ -974,7 +995,7 @@ impl Session {
                 view,
             }));
         }
-        if !self.ready_sent {
+        if !self.ready_sent && self.channel_open {
             self.ready_sent = true;
             self.send(ServerMessage::Ready {
                 v: VERSION,
@@ -2314,7 +2335,7 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_rendered_before_the_peer_and_the_channel_are_up() {
+    fn nothing_is_rendered_before_the_peer_is_up() {
         let mut sim = Sim::new(params(None));
         sim.first_frame();
         sim.input(Input::ChannelOpened);
@@ -2325,6 +2346,31 @@ mod tests {
             panic!("ready: {:?}", sim.sent);
         };
         assert_eq!((shape.exams.len(), *frame), (2, 1));
+    }
+
+    #[test]
+    fn the_first_frame_goes_when_dtls_is_up_and_ready_when_the_channel_opens() {
+        let mut sim = Sim::new(params(None));
+        sim.first_frame();
+        sim.input(Input::PeerConnected);
+        assert_eq!(sim.renders, ["prerendered 1"], "the video needs no channel");
+        assert!(sim.sent.is_empty(), "nothing to say it with yet");
+        sim.run_until(SETTLE + ms(50));
+        assert!(
+            sim.encode_requests.is_empty(),
+            "no lossless without the channel"
+        );
+        sim.input(Input::ChannelOpened);
+        let [ServerMessage::Ready { frame: 1, .. }] = sim.sent.as_slice() else {
+            panic!("ready: {:?}", sim.sent);
+        };
+        sim.run_until(SETTLE + ms(50));
+        assert_eq!(
+            sim.encode_requests,
+            [1],
+            "the still first frame settles at once"
+        );
+        assert_eq!(sim.renders, ["prerendered 1"], "and is not rendered again");
     }
 
     #[test]
