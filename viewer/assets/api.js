@@ -51,12 +51,17 @@ export function sendToSignIn(expired) {
 /**
  * Calls the API. `options.body` is sent as JSON; `options.redirectOn401: false` keeps the caller
  * on the page when there is no session (the sign-in page itself); `options.keepalive: true` lets
- * the request outlive the page (a last save when the tab is closed).
+ * the request outlive the page (a last save when the tab is closed); `options.preloaded: true`
+ * takes the answer of the page's preload of the same GET, if there is one.
  * Resolves to the parsed answer (null for 204); rejects with an ApiError.
  */
-export async function api(path, { method = "GET", body, redirectOn401 = true, keepalive = false } = {}) {
+export async function api(path, { method = "GET", body, redirectOn401 = true, keepalive = false, preloaded = false } = {}) {
   const headers = { Accept: "application/json" };
-  const init = { method, headers, credentials: "same-origin", cache: "no-store" };
+  // A GET the page preloads (`<link rel=preload>`, see server/src/http/assets.rs) takes the
+  // preloaded answer: a `no-store` fetch would ask again. The server answers every API request
+  // with `Cache-Control: no-store`, so nothing else is ever served from a cache.
+  const cache = preloaded && method === "GET" ? "default" : "no-store";
+  const init = { method, headers, credentials: "same-origin", cache };
   if (keepalive) init.keepalive = true;
   if (method !== "GET" && method !== "HEAD") {
     headers["Content-Type"] = "application/json";

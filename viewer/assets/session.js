@@ -6,7 +6,7 @@ let me = null;
 
 /** Fetches `/api/me` (redirects to sign-in without a session) and remembers it. */
 export async function loadMe() {
-  const user = await api("/api/me");
+  const user = await api("/api/me", { preloaded: true });
   setSignedIn(user, user.csrf_token);
   return user;
 }

@@ -8,11 +8,17 @@
 //! module graph in parallel instead of discovering it import by import (six levels deep from
 //! `app.js` to the stream modules: six round trips on a cold cache). `index.html` itself, the
 //! un-versioned `/assets/…` paths and debug builds keep `Cache-Control: no-cache` with an ETag.
+//!
+//! For a browser with a session cookie the page also preloads the API answers its first render
+//! waits on ([`api_preloads`]: `/api/me`, and on a case page the case and the ICE settings), so
+//! that they are fetched while the modules load instead of one after another once they have
+//! run. The preloads are only hints: no data is in the page, and each answer is authorised as
+//! any request is.
 
 use std::sync::LazyLock;
 
 use axum::extract::Path;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
@@ -32,9 +38,7 @@ struct AssetVersion {
     /// 16 hex digits of the SHA-256 over every embedded file's path and hash.
     version: String,
     /// `index.html` with versioned paths and a `modulepreload` for every module.
-    index: Vec<u8>,
-    /// Its ETag.
-    index_etag: String,
+    index: String,
 }
 
 static ASSETS: LazyLock<AssetVersion> = LazyLock::new(AssetVersion::build);
@@ -59,13 +63,8 @@ impl AssetVersion {
             .filter_map(|p| p.strip_prefix("assets/"))
             .filter(|p| p.ends_with(".js"))
             .collect();
-        let index = versioned_index(&html, &version, &modules).into_bytes();
-        let index_etag = format!("\"{}\"", hex::encode(Sha256::digest(&index)));
-        AssetVersion {
-            version,
-            index,
-            index_etag,
-        }
+        let index = versioned_index(&html, &version, &modules);
+        AssetVersion { version, index }
     }
 }
 
@@ -84,23 +83,61 @@ fn versioned_index(html: &str, version: &str, modules: &[&str]) -> String {
     out
 }
 
+/// The API answers the first render of the page at `path` waits on, for a signed-in browser:
+/// who is signed in, and on a case page (`/cases/{id}`, an id of letters, digits and dashes)
+/// the case and the ICE settings of its stream.
+fn api_preloads(path: &str) -> Vec<String> {
+    let mut out = vec!["/api/me".to_owned()];
+    if let Some(id) = path.strip_prefix("/cases/")
+        && !id.is_empty()
+        && id.len() <= 100
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        out.push(format!("/api/cases/{id}"));
+        out.push("/api/stream/config".to_owned());
+    }
+    out
+}
+
+/// `html` with a `preload` link for each of `urls` (fetched as the viewer's `fetch` calls are,
+/// with the session cookie) before the closing `</head>`.
+fn with_api_preloads(html: &str, urls: &[String]) -> String {
+    let links: String = urls
+        .iter()
+        .map(|url| format!("  <link rel=\"preload\" href=\"{url}\" as=\"fetch\" crossorigin>\n"))
+        .collect();
+    match html.find("</head>") {
+        Some(at) => format!("{}{links}{}", &html[..at], &html[at..]),
+        None => html.to_owned(),
+    }
+}
+
 /// `GET /` (and the viewer's other page paths): the viewer's entry page.
-pub async fn index(headers: HeaderMap) -> Response {
-    let assets = &*ASSETS;
-    if if_none_match(&headers, &assets.index_etag) {
-        return (
-            StatusCode::NOT_MODIFIED,
-            [(ETAG, assets.index_etag.clone())],
-        )
-            .into_response();
+pub async fn index(uri: Uri, headers: HeaderMap) -> Response {
+    let signed_in = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|cookies| cookies.contains("readroom_session="));
+    let page = if signed_in {
+        with_api_preloads(&ASSETS.index, &api_preloads(uri.path()))
+    } else {
+        ASSETS.index.clone()
+    };
+    let etag = format!(
+        "\"{}\"",
+        hex::encode(&Sha256::digest(page.as_bytes())[..16])
+    );
+    if if_none_match(&headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();
     }
     (
         [
             (CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
             (CACHE_CONTROL, "no-cache".to_owned()),
-            (ETAG, assets.index_etag.clone()),
+            (ETAG, etag),
         ],
-        assets.index.clone(),
+        page,
     )
         .into_response()
 }
@@ -169,6 +206,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_case_page_preloads_its_case_and_stream_settings_and_nothing_odd_gets_in() {
+        assert_eq!(api_preloads("/"), ["/api/me"]);
+        assert_eq!(
+            api_preloads("/cases/6f1c-AB12"),
+            ["/api/me", "/api/cases/6f1c-AB12", "/api/stream/config"]
+        );
+        for odd in [
+            "/cases/\"><script>",
+            "/cases/a%20b",
+            "/cases/",
+            "/cases/a/b",
+        ] {
+            assert_eq!(api_preloads(odd), ["/api/me"], "{odd}");
+        }
+        let page = with_api_preloads("<head>\n</head>", &api_preloads("/cases/c1"));
+        assert!(
+            page.contains(
+                "<link rel=\"preload\" href=\"/api/cases/c1\" as=\"fetch\" crossorigin>\n"
+            ) && page.ends_with("crossorigin>\n</head>"),
+            "{page}"
+        );
+    }
+
+    #[test]
     fn the_index_names_versioned_files_and_preloads_every_module() {
         let html = "<head>\n  <link rel=\"stylesheet\" href=\"/assets/app.css\">\n  <script type=\"module\" src=\"/assets/app.js\"></script>\n</head><body><a href=\"/\">x</a></body>";
         let out = versioned_index(html, "abc123", &["app.js", "stream/viewer.js"]);
@@ -187,7 +248,7 @@ mod tests {
     #[test]
     fn the_embedded_index_preloads_the_stream_modules_under_one_version() {
         let assets = AssetVersion::build();
-        let html = String::from_utf8(assets.index.clone()).unwrap();
+        let html = assets.index.clone();
         assert_eq!(assets.version.len(), 16);
         let prefix = format!("/assets/v/{}/", assets.version);
         for module in [

@@ -97,7 +97,7 @@ export async function render(view, [caseId]) {
   };
   let item;
   try {
-    item = await api(`/api/cases/${encodeURIComponent(caseId)}`);
+    item = await api(`/api/cases/${encodeURIComponent(caseId)}`, { preloaded: true });
   } catch (err) {
     dropParked();
     if (err.redirected) return;

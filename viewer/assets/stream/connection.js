@@ -50,7 +50,7 @@ export function warmIceConfig() {
 }
 
 async function fetchIceConfig(redirectOn401) {
-  const config = await api("/api/stream/config", { redirectOn401 });
+  const config = await api("/api/stream/config", { redirectOn401, preloaded: true });
   const servers = (config && Array.isArray(config.ice_servers) ? config.ice_servers : []).map((server) => ({
     urls: server.urls,
     ...(server.username ? { username: server.username } : {}),
