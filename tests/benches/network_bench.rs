@@ -301,6 +301,19 @@ cold opens and next cases.\n\n| measure |",
     );
     row(
         &mut out,
+        "the same, stepped back from inside the page (a wheel event dispatched as soon as the last step is presented and acknowledged: no DevTools round trips, no input alignment); wheel → presented",
+        &|r| {
+            let p = &r["in_page"];
+            format!(
+                "{:.2} s ({} median wheel → presented)",
+                p["ms"].as_f64().unwrap_or(0.0) / 1000.0,
+                median(&floats(&p["latency_ms"]))
+            )
+        },
+        "",
+    );
+    row(
+        &mut out,
         "bytes received for that scroll-through (video; whole connection incl. the final lossless frame)",
         &|r| {
             format!(
@@ -369,12 +382,13 @@ cold opens and next cases.\n\n| measure |",
                 m.iter()
                     .map(|(name, at)| {
                         let key = at.as_f64().or_else(|| at[0].as_f64()).unwrap_or(f64::MAX);
+                        let end = |i: usize| {
+                            at.get(i)
+                                .and_then(Value::as_f64)
+                                .map_or("?".to_owned(), |v| v.to_string())
+                        };
                         let shown = match at.as_array() {
-                            Some(span) => format!(
-                                "{}–{}",
-                                span[0].as_f64().unwrap_or(0.0),
-                                span[1].as_f64().unwrap_or(0.0)
-                            ),
+                            Some(_) => format!("{}–{}", end(0), end(1)),
                             None => at.to_string(),
                         };
                         (key, format!("{name} {shown}"))
@@ -385,6 +399,28 @@ cold opens and next cases.\n\n| measure |",
         marks.sort_by(|a, b| a.0.total_cmp(&b.0));
         let line: Vec<String> = marks.into_iter().map(|(_, text)| text).collect();
         out.push_str(&format!("- {}: {}\n", run.profile, line.join(", ")));
+        // The ICE checks of each candidate pair, as the browser counted them.
+        let pairs: Vec<String> = run.result["cold_ice_pairs"]
+            .as_array()
+            .map(|pairs| {
+                pairs
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} pair: {} checks sent, {} answered; {} received, {} answered",
+                            p["state"].as_str().unwrap_or("?"),
+                            p["requests_sent"],
+                            p["responses_received"],
+                            p["requests_received"],
+                            p["responses_sent"]
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !pairs.is_empty() {
+            out.push_str(&format!("  - ICE: {}\n", pairs.join("; ")));
+        }
     }
     out.push_str(
         "\nNot measured yet: the first image of a case whose first view is an OCT volume (the \

@@ -48,6 +48,7 @@ run(async (browser) => {
   // 1. Cold opens.
   const cold = [];
   let coldMarks = null;
+  let coldIce = null;
   for (let i = 0; i < opens; i++) {
     const id = p.case_ids[i % p.case_ids.length];
     await page.goto(`/cases/${id}`);
@@ -72,6 +73,21 @@ run(async (browser) => {
       }
       return out;
     });
+    // The ICE checks of the selected pair, as the browser counted them (times from navigation).
+    const ice = await page.evaluate(async () => {
+      const report = await window.readroomViewer.owner.conn.pc.getStats();
+      const at = (epochMs) => (epochMs ? Math.round(epochMs - performance.timeOrigin) : null);
+      let pair = null;
+      report.forEach((s) => {
+        if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+      });
+      const pairs = [];
+      report.forEach((s) => {
+        if (s.type === "candidate-pair") pairs.push({ state: s.state, nominated: s.nominated, requests_sent: s.requestsSent, responses_received: s.responsesReceived, requests_received: s.requestsReceived, responses_sent: s.responsesSent, first_request: at(s.firstRequestTimestamp), last_response: at(s.lastResponseTimestamp), first_request_received: at(s.firstRequestReceivedTimestamp), selected: pair ? s.id === pair.id : false });
+      });
+      return pairs;
+    });
+    coldIce = ice;
   }
 
   // 2. The next case, once the worker has it ready.
@@ -147,6 +163,36 @@ run(async (browser) => {
   await page.waitForFunction((last) => window.readroomViewer.badge === "LOSSLESS" && window.readroomViewer.state.slice === last, shown - 1, { timeout: 30000, polling: 5 });
   const settle = await page.evaluate((from) => performance.now() - from, lastFrameAt);
   const after = await received();
+
+  // 4b. The same volume stepped back to the first B-scan from inside the page: a wheel event
+  // dispatched on the stage as soon as the last step's frame is presented and acknowledged (no
+  // DevTools round trips, no input-event alignment): the product's own loop.
+  const inPage = await page.evaluate(async (n) => {
+    const v = window.readroomViewer;
+    const stage = document.querySelector(".viewer-stage");
+    const rect = stage.getBoundingClientRect();
+    const latencies = [];
+    const started = performance.now();
+    for (let i = 0; i < n; i++) {
+      const target = v.state.slice - 1;
+      const t0 = performance.now();
+      stage.dispatchEvent(new WheelEvent("wheel", { deltaY: -100, deltaMode: 0, clientX: rect.x + rect.width / 2, clientY: rect.y + rect.height / 2, bubbles: true, cancelable: true }));
+      const presentedAt = await new Promise((resolve, reject) => {
+        const give = setTimeout(() => reject(new Error(`B-scan ${target} was not shown`)), 10000);
+        const check = () => {
+          if (window.readroomViewer.state.slice === target && window.benchPresentedAt > t0) {
+            clearTimeout(give);
+            resolve(window.benchPresentedAt);
+          } else {
+            requestAnimationFrame(check);
+          }
+        };
+        requestAnimationFrame(check);
+      });
+      latencies.push(Math.round(presentedAt - t0));
+    }
+    return { ms: Math.round(performance.now() - started), latency_ms: latencies };
+  }, shown - 1);
 
   // 5. Cine from the first B-scan to the last.
   await page.evaluate(() => window.readroomViewer.send({ type: "view", set: { slice: 0 } }));
@@ -256,6 +302,7 @@ run(async (browser) => {
   return {
     cold_ms: cold,
     cold_marks: coldMarks,
+    cold_ice_pairs: coldIce,
     next_ms: next,
     scroll: {
       slices: shown,
@@ -265,6 +312,7 @@ run(async (browser) => {
       transport_bytes: after.transport - before.transport,
     },
     settle_ms: Math.round(settle),
+    in_page: inPage,
     cine,
     quality,
     page_errors: problems.page_errors,
