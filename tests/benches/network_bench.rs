@@ -423,6 +423,15 @@ cold opens and next cases.\n\n| measure |",
         }
     }
     out.push_str(
+        "\nHow to read the two scroll rows: the first drives Chromium through DevTools \
+(`page.mouse.wheel`, then polling the page each animation frame until the B-scan is presented), \
+so each step also pays DevTools round trips, the browser's alignment of wheel events to animation \
+frames and the polling; the second dispatches the wheel event in the page as soon as the last \
+B-scan is presented and acknowledged, which is the viewer's, the link's and the worker's own loop \
+(a person's wheel still goes through the input alignment: up to one display frame more a step). \
+A held key (cine) is paced by the worker and does not wait for round trips at all.\n",
+    );
+    out.push_str(
         "\nNot measured yet: the first image of a case whose first view is an OCT volume (the \
 viewer always opens on the first exam, a fundus photograph here).\n",
     );
