@@ -20,7 +20,7 @@
 // transport_bytes}, settle_ms, cine: {steps, presented, frames_dropped, ms, per_second,
 // video_bytes}, quality: [{slice, psnr, ssim, frame_bytes}], page_errors, console_errors}.
 
-import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
+import { compareVideoToLossless, newUser, params, recordAcks, run, waitForPage } from "./lib/browser.mjs";
 
 const p = params();
 for (const key of ["base_url", "link_url", "case_ids"]) if (!p[key]) throw new Error(`${key} is required`);
@@ -197,15 +197,9 @@ run(async (browser) => {
   // 5. Cine from the first B-scan to the last.
   await page.evaluate(() => window.readroomViewer.send({ type: "view", set: { slice: 0 } }));
   await page.waitForFunction(() => window.readroomViewer.state.slice === 0 && window.readroomViewer.badge === "LOSSLESS", null, { timeout: 30000, polling: 5 });
+  await recordAcks(page, "benchAcks");
   await page.evaluate(() => {
     const v = window.readroomViewer.owner;
-    const onText = v.onText.bind(v);
-    window.benchAcks = [];
-    v.onText = (text) => {
-      const m = JSON.parse(text);
-      if (m.type === "ack") window.benchAcks.push({ seq: m.seq, slice: m.state.slice });
-      onText(text);
-    };
     window.benchFrames = [];
     const count = (now, metadata) => {
       window.benchFrames.push({ now, presented: metadata.presentedFrames });
@@ -261,41 +255,11 @@ run(async (browser) => {
     await page.evaluate(() => window.readroomViewer.send({ type: "view", set: { slice_delta: 1 } }));
     await page.waitForFunction((s) => window.readroomViewer.state.slice === s && window.readroomViewer.badge === "LOSSLESS", slice, { timeout: 30000, polling: 5 });
     await sleep(100);
-    const measured = await page.evaluate(() => {
-      const v = window.readroomViewer;
-      const w = v.video.videoWidth;
-      const h = v.video.videoHeight;
-      const scratch = new OffscreenCanvas(w, h);
-      const ctx = scratch.getContext("2d", { willReadFrequently: true });
-      ctx.drawImage(v.video, 0, 0);
-      const a = ctx.getImageData(0, 0, w, h).data;
-      const b = v.canvas.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, v.canvas.width, v.canvas.height).data;
-      if (a.length !== b.length) return { psnr: null, ssim: null };
-      let sum = 0;
-      for (let i = 0; i < a.length; i += 4) for (let c = 0; c < 3; c++) sum += (a[i + c] - b[i + c]) ** 2;
-      const mse = sum / ((a.length / 4) * 3);
-      const luma = (d, i) => 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
-      const c1 = (0.01 * 255) ** 2;
-      const c2 = (0.03 * 255) ** 2;
-      let ssim = 0;
-      let windows = 0;
-      for (let y = 0; y + 8 <= h; y += 8) {
-        for (let x = 0; x + 8 <= w; x += 8) {
-          let ma = 0, mb = 0, va = 0, vb = 0, cov = 0;
-          for (let dy = 0; dy < 8; dy++) for (let dx = 0; dx < 8; dx++) {
-            const i = ((y + dy) * w + x + dx) * 4;
-            const la = luma(a, i);
-            const lb = luma(b, i);
-            ma += la; mb += lb; va += la * la; vb += lb * lb; cov += la * lb;
-          }
-          ma /= 64; mb /= 64;
-          va = va / 64 - ma * ma; vb = vb / 64 - mb * mb; cov = cov / 64 - ma * mb;
-          ssim += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
-          windows++;
-        }
-      }
-      return { psnr: mse === 0 ? 99 : Math.round(100 * 10 * Math.log10((255 * 255) / mse)) / 100, ssim: Math.round(10000 * ssim / windows) / 10000 };
-    });
+    const compared = await compareVideoToLossless(page);
+    const measured = {
+      psnr: compared.psnr === null ? null : Math.round(100 * compared.psnr) / 100,
+      ssim: compared.ssim === null ? null : Math.round(10000 * compared.ssim) / 10000,
+    };
     const bytesAfter = (await decodedStats()).bytes;
     quality.push({ slice, ...measured, frame_bytes: bytesAfter - bytesBefore });
   }

@@ -6,7 +6,7 @@
 // Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_id (a case with an OCT exam).
 // Prints: RESULT {...}.
 
-import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
+import { compareVideoToLossless, newUser, params, run, waitForPage } from "./lib/browser.mjs";
 
 const p = params();
 for (const key of ["base_url", "link_url", "case_id"]) if (!p[key]) throw new Error(`${key} is required`);
@@ -53,22 +53,7 @@ run(async (browser) => {
       return { frame: v.lossless.frame, sha256: v.lossless.sha256, badge: v.badge, slice: v.state.slice };
     });
   };
-  const psnr = () =>
-    page.evaluate(() => {
-      const v = window.readroomViewer;
-      const w = v.video.videoWidth;
-      const h = v.video.videoHeight;
-      const scratch = new OffscreenCanvas(w, h);
-      const ctx = scratch.getContext("2d", { willReadFrequently: true });
-      ctx.drawImage(v.video, 0, 0);
-      const a = ctx.getImageData(0, 0, w, h).data;
-      const b = v.canvas.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, v.canvas.width, v.canvas.height).data;
-      if (a.length !== b.length) return 0;
-      let sum = 0;
-      for (let i = 0; i < a.length; i += 4) for (let c = 0; c < 3; c += 1) sum += (a[i + c] - b[i + c]) ** 2;
-      const mse = sum / ((a.length / 4) * 3);
-      return mse === 0 ? 99 : 10 * Math.log10((255 * 255) / mse);
-    });
+  const psnr = async () => (await compareVideoToLossless(page)).psnr ?? 0;
 
   const initial = await settled(0);
   const shape = await page.evaluate(() => window.readroomViewer.shape);

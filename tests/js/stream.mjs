@@ -15,7 +15,7 @@
 // Prints: RESULT {...} (see the fields at the end).
 
 import { writeFileSync } from "node:fs";
-import { newUser, params, run, waitForPage } from "./lib/browser.mjs";
+import { compareVideoToLossless as compareVideo, newUser, params, recordAcks, run, waitForPage } from "./lib/browser.mjs";
 
 const p = params();
 for (const key of ["base_url", "link_url", "case_id"]) if (!p[key]) throw new Error(`${key} is required`);
@@ -73,31 +73,7 @@ run(async (browser) => {
     });
   };
   // Pixels of the lossless canvas and of the current video frame, compared (PSNR in dB).
-  const compareVideoToLossless = () =>
-    page.evaluate(async () => {
-      const v = window.readroomViewer;
-      const video = v.video;
-      const w = video.videoWidth;
-      const h = video.videoHeight;
-      const scratch = new OffscreenCanvas(w, h);
-      const ctx = scratch.getContext("2d", { willReadFrequently: true });
-      ctx.drawImage(video, 0, 0);
-      const a = ctx.getImageData(0, 0, w, h).data;
-      const lossless = v.canvas.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, v.canvas.width, v.canvas.height).data;
-      if (lossless.length !== a.length) return { psnr: 0, sizes: [w, h, v.canvas.width, v.canvas.height] };
-      let sum = 0;
-      let signed = 0;
-      for (let i = 0; i < a.length; i += 4) {
-        for (let c = 0; c < 3; c += 1) {
-          const d = a[i + c] - lossless[i + c];
-          sum += d * d;
-          signed += d;
-        }
-      }
-      const n = (a.length / 4) * 3;
-      const mse = sum / n;
-      return { psnr: mse === 0 ? 99 : 10 * Math.log10((255 * 255) / mse), mean_diff: signed / n, sizes: [w, h, v.canvas.width, v.canvas.height] };
-    });
+  const compareVideoToLossless = () => compareVideo(page);
 
   const initial = await settled(0);
   const stats = await page.evaluate(() => window.readroomViewer.stats());
@@ -125,15 +101,9 @@ run(async (browser) => {
 
     // Cine: ↓ held (a press, then the key's auto-repeat) plays to the last B-scan. Every
     // acknowledgement is recorded as the viewer receives it, and every frame presented.
+    await recordAcks(page, "cineAcks");
     await page.evaluate(() => {
       const v = window.readroomViewer.owner;
-      const onText = v.onText.bind(v);
-      window.cineAcks = [];
-      v.onText = (text) => {
-        const m = JSON.parse(text);
-        if (m.type === "ack") window.cineAcks.push({ seq: m.seq, slice: m.state.slice, frame: m.frame, at: performance.now() });
-        onText(text);
-      };
       window.cinePresented = [];
       const count = (now) => {
         window.cinePresented.push(now);

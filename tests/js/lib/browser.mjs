@@ -158,3 +158,75 @@ export async function waitForFile(dir, name, timeoutMs = 60000) {
   }
   throw new Error(`the harness did not write ${name}`);
 }
+
+/**
+ * The video frame the viewer shows against its lossless canvas (the worker's exact render):
+ * `{ psnr }` over R, G, B in dB (99 when identical), `mean_diff` (video − lossless, signed),
+ * `ssim` of the luma in 8×8 windows, and `sizes` [video w, h, canvas w, h]; psnr and ssim are
+ * null when the sizes differ.
+ */
+export function compareVideoToLossless(page) {
+  return page.evaluate(() => {
+    const v = window.readroomViewer;
+    const w = v.video.videoWidth;
+    const h = v.video.videoHeight;
+    const scratch = new OffscreenCanvas(w, h);
+    const ctx = scratch.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(v.video, 0, 0);
+    const a = ctx.getImageData(0, 0, w, h).data;
+    const b = v.canvas.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, v.canvas.width, v.canvas.height).data;
+    const sizes = [w, h, v.canvas.width, v.canvas.height];
+    if (a.length !== b.length) return { psnr: null, ssim: null, mean_diff: null, sizes };
+    let sum = 0;
+    let signed = 0;
+    for (let i = 0; i < a.length; i += 4) {
+      for (let c = 0; c < 3; c += 1) {
+        const d = a[i + c] - b[i + c];
+        sum += d * d;
+        signed += d;
+      }
+    }
+    const n = (a.length / 4) * 3;
+    const mse = sum / n;
+    const luma = (d, i) => 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+    const c1 = (0.01 * 255) ** 2;
+    const c2 = (0.03 * 255) ** 2;
+    let ssim = 0;
+    let windows = 0;
+    for (let y = 0; y + 8 <= h; y += 8) {
+      for (let x = 0; x + 8 <= w; x += 8) {
+        let ma = 0, mb = 0, va = 0, vb = 0, cov = 0;
+        for (let dy = 0; dy < 8; dy += 1) {
+          for (let dx = 0; dx < 8; dx += 1) {
+            const i = ((y + dy) * w + x + dx) * 4;
+            const la = luma(a, i);
+            const lb = luma(b, i);
+            ma += la; mb += lb; va += la * la; vb += lb * lb; cov += la * lb;
+          }
+        }
+        ma /= 64; mb /= 64;
+        va = va / 64 - ma * ma; vb = vb / 64 - mb * mb; cov = cov / 64 - ma * mb;
+        ssim += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+        windows += 1;
+      }
+    }
+    return { psnr: mse === 0 ? 99 : 10 * Math.log10((255 * 255) / mse), mean_diff: signed / n, ssim: windows ? ssim / windows : null, sizes };
+  });
+}
+
+/**
+ * Records every `ack` the viewer receives into `window[name]` (`{seq, slice, frame, at}`, `at`
+ * the page's clock), before the viewer handles it.
+ */
+export function recordAcks(page, name) {
+  return page.evaluate((key) => {
+    const v = window.readroomViewer.owner;
+    const onText = v.onText.bind(v);
+    window[key] = [];
+    v.onText = (text) => {
+      const m = JSON.parse(text);
+      if (m.type === "ack") window[key].push({ seq: m.seq, slice: m.state.slice, frame: m.frame, at: performance.now() });
+      onText(text);
+    };
+  }, name);
+}
