@@ -275,7 +275,15 @@ async fn demo_serves_its_cases_and_stops_gracefully() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
-    assert!(page.text().await.unwrap().contains("/assets/app.js"));
+    // The entry page names the viewer's modules by their versioned path, which serves them.
+    let html = page.text().await.unwrap();
+    let app = html
+        .split('"')
+        .find(|part| part.starts_with("/assets/v/") && part.ends_with("/app.js"))
+        .unwrap_or_else(|| panic!("no versioned app.js in {html}"));
+    let module = client.get(format!("{url}{app}")).send().await.unwrap();
+    assert_eq!(module.status(), 200, "{app}");
+    assert!(module.text().await.unwrap().contains("import"), "{app}");
     let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     // Metrics need the configured bearer token.
