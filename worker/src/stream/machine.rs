@@ -555,14 +555,7 @@ impl Session {
                 if let Some(state) = self.current_state.clone()
                     && !self.ready_sent
                 {
-                    self.ready_sent = true;
-                    self.send(ServerMessage::Ready {
-                        v: VERSION,
-                        session: self.viewer_session.clone(),
-                        shape: self.shape.clone(),
-                        state,
-                        frame: self.current_frame,
-                    });
+                    self.send_ready(state, self.current_frame);
                     if self.settle_at.is_none() && !self.dirty {
                         self.settle_at = Some(now);
                     }
@@ -996,14 +989,7 @@ impl Session {
             }));
         }
         if !self.ready_sent && self.channel_open {
-            self.ready_sent = true;
-            self.send(ServerMessage::Ready {
-                v: VERSION,
-                session: self.viewer_session.clone(),
-                shape: self.shape.clone(),
-                state: frame.state.clone(),
-                frame: frame.frame,
-            });
+            self.send_ready(frame.state.clone(), frame.frame);
         }
         for seq in std::mem::take(&mut self.acks) {
             self.send(ServerMessage::Ack {
@@ -1122,6 +1108,18 @@ impl Session {
                     mark: self.mark.clone(),
                 }));
         }
+    }
+
+    /// `ready` for the case shown, in `state` at frame `frame` (once per case).
+    fn send_ready(&mut self, state: ViewState, frame: u64) {
+        self.ready_sent = true;
+        self.send(ServerMessage::Ready {
+            v: VERSION,
+            session: self.viewer_session.clone(),
+            shape: self.shape.clone(),
+            state,
+            frame,
+        });
     }
 
     fn send(&mut self, message: ServerMessage) {
