@@ -13,10 +13,12 @@
 //      scrolling), the video frame the grader saw against the lossless frame (the worker's
 //      exact render): PSNR over R, G, B and SSIM of the luma (8×8 windows).
 //
-// Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_ids (cases to open cold; the
-// first one's OCT volume is scrolled), opens (default 3), exam (the OCT exam id, default
-// "oct-od").
-// Prints: RESULT {cold_ms[], next_ms[], scroll: {slices, ms, step_ms[], video_bytes,
+// Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_ids (cases to open cold, in
+// turn, unless fundus_case_id is given), fundus_case_id (a case whose first view is a fundus
+// photograph, opened cold `opens` times), oct_case_id (a case whose first view is an OCT volume,
+// opened cold `opens` times after them), opens (default 3), exam (the OCT exam id scrolled,
+// default "oct-od").
+// Prints: RESULT {cold_ms[], cold_oct_ms[], next_ms[], scroll: {slices, ms, step_ms[], video_bytes,
 // transport_bytes}, settle_ms, cine: {steps, presented, frames_dropped, ms, per_second,
 // video_bytes}, quality: [{slice, psnr, ssim, frame_bytes}], page_errors, console_errors}.
 
@@ -45,17 +47,14 @@ run(async (browser) => {
     return marks.length ? marks[marks.length - 1].startTime : null;
   }, name);
 
-  // 1. Cold opens.
-  const cold = [];
-  let coldMarks = null;
-  let coldIce = null;
-  for (let i = 0; i < opens; i++) {
-    const id = p.case_ids[i % p.case_ids.length];
+  // 1. Cold opens: a fresh page load each time, and (the viewer's stream session ending with
+  // the page) a fresh stream whose worker opens and decodes the case again.
+  const coldOpen = async (id) => {
     await page.goto(`/cases/${id}`);
     await streamingOn(id);
-    cold.push(Math.round(await lastMark("readroom:first-frame")));
-    // Where the last cold open's time went: navigation timing, then the viewer's marks.
-    coldMarks = await page.evaluate(() => {
+    const ms = Math.round(await lastMark("readroom:first-frame"));
+    // Where the open's time went: navigation timing, then the viewer's marks.
+    const marks = await page.evaluate(() => {
       const out = {};
       const nav = performance.getEntriesByType("navigation")[0];
       if (nav) {
@@ -87,7 +86,25 @@ run(async (browser) => {
       });
       return pairs;
     });
-    coldIce = ice;
+    return { ms, marks, ice };
+  };
+  const cold = [];
+  let coldMarks = null;
+  let coldIce = null;
+  for (let i = 0; i < opens; i++) {
+    const open = await coldOpen(p.fundus_case_id ?? p.case_ids[i % p.case_ids.length]);
+    cold.push(open.ms);
+    coldMarks = open.marks;
+    coldIce = open.ice;
+  }
+  const coldOct = [];
+  let coldOctMarks = null;
+  if (p.oct_case_id) {
+    for (let i = 0; i < opens; i++) {
+      const open = await coldOpen(p.oct_case_id);
+      coldOct.push(open.ms);
+      coldOctMarks = open.marks;
+    }
   }
 
   // 2. The next case, once the worker has it ready.
@@ -266,6 +283,8 @@ run(async (browser) => {
   return {
     cold_ms: cold,
     cold_marks: coldMarks,
+    cold_oct_ms: coldOct,
+    cold_oct_marks: coldOctMarks,
     cold_ice_pairs: coldIce,
     next_ms: next,
     scroll: {

@@ -651,6 +651,63 @@ async fn api_answers_are_never_cached(backend: Backend) {
     );
 }
 
+/// The JSON a page carries in `<script type="application/json" id="{id}">`, if any.
+fn embedded_json(page: &str, id: &str) -> Option<serde_json::Value> {
+    let open = format!("<script type=\"application/json\" id=\"{id}\">");
+    let rest = &page[page.find(&open)? + open.len()..];
+    let json = &rest[..rest.find("</script>").expect("the element is closed")];
+    Some(serde_json::from_str(json).expect("the element holds JSON"))
+}
+
+/// A signed-in page load carries who is signed in (and a case page its ICE settings) so that the
+/// viewer's first render waits on no API round trip; such a page is never stored, and a page
+/// without a valid session carries nothing.
+async fn the_entry_page_carries_the_signed_in_user_only_for_them(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let user = app.user("kim", &[(Role::Grader, None)]).await;
+    let mut browser = app.sign_in(&user).await;
+    let me = browser.get("/api/me").await.body;
+    let page = browser.get("/cases/6f1c-AB12").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers["cache-control"], "no-store");
+    let html = page.body.as_str().expect("an HTML page");
+    let embedded = embedded_json(html, "readroom-me").expect("the signed-in user in the page");
+    assert_eq!(embedded["id"], me["id"]);
+    assert_eq!(embedded["username"], "kim");
+    assert_eq!(embedded["roles"], me["roles"]);
+    assert_eq!(embedded["csrf_token"], me["csrf_token"]);
+    let config = embedded_json(html, "readroom-stream-config").expect("the ICE settings");
+    assert_eq!(config, browser.get("/api/stream/config").await.body);
+    assert!(
+        html.contains("<link rel=\"preload\" href=\"/api/cases/6f1c-AB12\""),
+        "{html}"
+    );
+    // Other pages carry the user, not the stream settings.
+    let worklist = browser.get("/").await;
+    let html = worklist.body.as_str().unwrap();
+    assert!(embedded_json(html, "readroom-me").is_some());
+    assert!(embedded_json(html, "readroom-stream-config").is_none());
+    // Signed out, a forged cookie, or a session that has ended: nothing in the page, and the
+    // shell may be cached again.
+    let stale = browser.cookie.clone();
+    browser.post("/api/auth/logout", json!({})).await;
+    let mut anonymous = Browser::new(&app);
+    let mut forged = Browser::new(&app);
+    forged.cookie = Some("readroom_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into());
+    let mut ended = Browser::new(&app);
+    ended.cookie = stale;
+    for visitor in [&mut anonymous, &mut forged, &mut ended] {
+        let page = visitor.get("/cases/6f1c-AB12").await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.headers["cache-control"], "no-cache");
+        let html = page.body.as_str().unwrap();
+        assert!(
+            !html.contains("readroom-me") && !html.contains("readroom-stream-config"),
+            "{html}"
+        );
+    }
+}
+
 /// `/metrics` is not public: 404 without a configured token, 401 without the right one.
 async fn metrics_need_the_bearer_token(backend: Backend) {
     let app = TestApp::start(backend).await;
@@ -982,6 +1039,7 @@ crate::on_both_backends!(
     tickets_bind_user_case_and_expiry,
     security_headers_are_on_every_answer,
     api_answers_are_never_cached,
+    the_entry_page_carries_the_signed_in_user_only_for_them,
     metrics_need_the_bearer_token,
     one_time_links_need_the_second_factor,
     single_sign_on_only_refuses_links_but_the_bootstrap_one,

@@ -9,20 +9,25 @@
 //! `app.js` to the stream modules: six round trips on a cold cache). `index.html` itself, the
 //! un-versioned `/assets/…` paths and debug builds keep `Cache-Control: no-cache` with an ETag.
 //!
-//! For a browser with a session cookie the page also preloads the API answers its first render
-//! waits on ([`api_preloads`]: `/api/me`, and on a case page the case and the ICE settings), so
-//! that they are fetched while the modules load instead of one after another once they have
-//! run. The preloads are only hints: no data is in the page, and each answer is authorised as
-//! any request is.
+//! For a signed-in browser the page carries who is signed in (the `GET /api/me` answer, as JSON
+//! in a `<script type="application/json">` the viewer reads once: [`with_signed_in`]), so that
+//! the first render does not wait on that round trip; such a page is per user and is served
+//! `no-store`. It also preloads the API answers the first render of a case page waits on
+//! ([`api_preloads`]: the case and the ICE settings), so that they are fetched while the modules
+//! load instead of one after another once they have run. The preloads are only hints: each
+//! answer is authorised as any request is.
 
 use std::sync::LazyLock;
 
-use axum::extract::Path;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH};
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 use sha2::{Digest, Sha256};
+
+use crate::auth;
+use crate::state::AppState;
 
 #[derive(RustEmbed)]
 #[folder = "../viewer/"]
@@ -83,47 +88,115 @@ fn versioned_index(html: &str, version: &str, modules: &[&str]) -> String {
     out
 }
 
-/// The API answers the first render of the page at `path` waits on, for a signed-in browser:
-/// who is signed in, and on a case page (`/cases/{id}`, an id of letters, digits and dashes)
-/// the case and the ICE settings of its stream.
-fn api_preloads(path: &str) -> Vec<String> {
-    let mut out = vec!["/api/me".to_owned()];
-    if let Some(id) = path.strip_prefix("/cases/")
-        && !id.is_empty()
-        && id.len() <= 100
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        out.push(format!("/api/cases/{id}"));
-        out.push("/api/stream/config".to_owned());
-    }
-    out
+/// The case of a case page (`/cases/{id}`, an id of letters, digits and dashes, at most 100).
+fn case_page(path: &str) -> Option<&str> {
+    path.strip_prefix("/cases/").filter(|id| {
+        !id.is_empty()
+            && id.len() <= 100
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
 }
 
-/// `html` with a `preload` link for each of `urls` (fetched as the viewer's `fetch` calls are,
-/// with the session cookie) before the closing `</head>`.
-fn with_api_preloads(html: &str, urls: &[String]) -> String {
-    let links: String = urls
-        .iter()
-        .map(|url| format!("  <link rel=\"preload\" href=\"{url}\" as=\"fetch\" crossorigin>\n"))
-        .collect();
+/// The API answers the first render of the page at `path` waits on, for a signed-in browser: on
+/// a case page, the case.
+fn api_preloads(path: &str) -> Vec<String> {
+    case_page(path)
+        .map(|id| format!("/api/cases/{id}"))
+        .into_iter()
+        .collect()
+}
+
+/// The id of the element carrying the signed-in user (read by `viewer/assets/session.js`).
+const ME_ELEMENT: &str = "readroom-me";
+/// The id of the element carrying a case page's ICE settings (read by
+/// `viewer/assets/stream/connection.js`).
+const STREAM_CONFIG_ELEMENT: &str = "readroom-stream-config";
+
+/// `html` with, before the closing `</head>`, each of `embedded` as a JSON element of that id
+/// (with `<`, `>` and `&` escaped so that no value can end the element) and a `preload` link for
+/// each of `urls` (fetched as the viewer's `fetch` calls are, with the session cookie).
+fn with_signed_in(html: &str, embedded: &[(&str, serde_json::Value)], urls: &[String]) -> String {
+    let mut head = String::new();
+    for (id, value) in embedded {
+        let json = value
+            .to_string()
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026");
+        head.push_str(&format!(
+            "  <script type=\"application/json\" id=\"{id}\">{json}</script>\n"
+        ));
+    }
+    for url in urls {
+        head.push_str(&format!(
+            "  <link rel=\"preload\" href=\"{url}\" as=\"fetch\" crossorigin>\n"
+        ));
+    }
     match html.find("</head>") {
-        Some(at) => format!("{}{links}{}", &html[..at], &html[at..]),
+        Some(at) => format!("{}{head}{}", &html[..at], &html[at..]),
         None => html.to_owned(),
     }
 }
 
-/// `GET /` (and the viewer's other page paths): the viewer's entry page.
-pub async fn index(uri: Uri, headers: HeaderMap) -> Response {
-    let signed_in = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|cookies| cookies.contains("readroom_session="));
-    let page = if signed_in {
-        with_api_preloads(&ASSETS.index, &api_preloads(uri.path()))
-    } else {
-        ASSETS.index.clone()
+/// What a signed-in user's entry page at `path` carries, as the API would answer it: who is
+/// signed in (`GET /api/me`) and, on a case page, the ICE settings (`GET /api/stream/config`).
+/// Empty without a valid session (the viewer then asks `/api/me` itself and is sent to sign
+/// in). Resolving the session counts as activity, as any signed-in request does.
+async fn signed_in_page_data(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+) -> Vec<(&'static str, serde_json::Value)> {
+    let Some(token) = state.auth.cookie.token_from(headers) else {
+        return Vec::new();
     };
+    let signed_in = match auth::resolve(&state.db, &state.auth, Some(&token), auth::now_unix())
+        .await
+    {
+        Ok(Ok(signed_in)) => signed_in,
+        Ok(Err(_)) => return Vec::new(),
+        Err(err) => {
+            tracing::warn!(error = %err, "entry page: session lookup failed; served without the user");
+            return Vec::new();
+        }
+    };
+    let me = match super::me::me_view(state, &signed_in).await {
+        Ok(me) => me,
+        Err(err) => {
+            tracing::warn!(error = %err, "entry page: user view failed; served without the user");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    if let Ok(me) = serde_json::to_value(me) {
+        out.push((ME_ELEMENT, me));
+    }
+    if case_page(path).is_some() {
+        // Left to the viewer's own request if it fails here (that request reports the error).
+        if let Ok(config) = super::stream::stream_config_view(state, &signed_in).await
+            && let Ok(config) = serde_json::to_value(config)
+        {
+            out.push((STREAM_CONFIG_ELEMENT, config));
+        }
+    }
+    out
+}
+
+/// `GET /` (and the viewer's other page paths): the viewer's entry page.
+pub async fn index(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let embedded = signed_in_page_data(&state, &headers, uri.path()).await;
+    if !embedded.is_empty() {
+        let page = with_signed_in(&ASSETS.index, &embedded, &api_preloads(uri.path()));
+        return (
+            [
+                (CONTENT_TYPE, "text/html; charset=utf-8"),
+                (CACHE_CONTROL, "no-store"),
+            ],
+            page,
+        )
+            .into_response();
+    }
+    let page = &ASSETS.index;
     let etag = format!(
         "\"{}\"",
         hex::encode(&Sha256::digest(page.as_bytes())[..16])
@@ -137,7 +210,7 @@ pub async fn index(uri: Uri, headers: HeaderMap) -> Response {
             (CACHE_CONTROL, "no-cache".to_owned()),
             (ETAG, etag),
         ],
-        page,
+        page.clone(),
     )
         .into_response()
 }
@@ -207,26 +280,45 @@ mod tests {
 
     #[test]
     fn a_case_page_preloads_its_case_and_stream_settings_and_nothing_odd_gets_in() {
-        assert_eq!(api_preloads("/"), ["/api/me"]);
-        assert_eq!(
-            api_preloads("/cases/6f1c-AB12"),
-            ["/api/me", "/api/cases/6f1c-AB12", "/api/stream/config"]
-        );
+        assert!(api_preloads("/").is_empty());
+        assert_eq!(api_preloads("/cases/6f1c-AB12"), ["/api/cases/6f1c-AB12"]);
         for odd in [
             "/cases/\"><script>",
             "/cases/a%20b",
             "/cases/",
             "/cases/a/b",
         ] {
-            assert_eq!(api_preloads(odd), ["/api/me"], "{odd}");
+            assert!(api_preloads(odd).is_empty(), "{odd}");
         }
-        let page = with_api_preloads("<head>\n</head>", &api_preloads("/cases/c1"));
+        let me = serde_json::json!({ "id": "u1" });
+        let page = with_signed_in(
+            "<head>\n</head>",
+            &[(ME_ELEMENT, me)],
+            &api_preloads("/cases/c1"),
+        );
         assert!(
             page.contains(
                 "<link rel=\"preload\" href=\"/api/cases/c1\" as=\"fetch\" crossorigin>\n"
             ) && page.ends_with("crossorigin>\n</head>"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn no_value_of_the_signed_in_user_can_end_its_element() {
+        let name = "</script><script>alert(1)</script> & <!-- x";
+        let me = serde_json::json!({ "id": "u1", "display_name": name });
+        let page = with_signed_in("<head>\n</head><body></body>", &[(ME_ELEMENT, me)], &[]);
+        let open = format!("<script type=\"application/json\" id=\"{ME_ELEMENT}\">");
+        let body = &page[page.find(&open).expect("the element") + open.len()..];
+        let json = &body[..body.find("</script>").expect("its end")];
+        assert!(
+            !json.contains('<') && !json.contains('>') && !json.contains('&'),
+            "{json}"
+        );
+        let back: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        assert_eq!(back["display_name"], name);
+        assert_eq!(page.matches("</script>").count(), 1, "{page}");
     }
 
     #[test]

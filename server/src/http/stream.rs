@@ -100,6 +100,15 @@ pub async fn stream_config(
     State(state): State<AppState>,
     signed_in: SignedIn,
 ) -> Result<Json<StreamConfigView>, AppError> {
+    Ok(Json(stream_config_view(&state, &signed_in).await?))
+}
+
+/// The ICE settings for `signed_in`, as `GET /api/stream/config` answers (also put in a case
+/// page's entry HTML).
+pub async fn stream_config_view(
+    state: &AppState,
+    signed_in: &SignedIn,
+) -> Result<StreamConfigView, AppError> {
     let stream = &state.config.stream;
     let mut ice_servers = stream.ice_servers.clone();
     let mut credentials_expire_in_secs = None;
@@ -117,11 +126,11 @@ pub async fn stream_config(
         });
         credentials_expire_in_secs = Some(ttl);
     }
-    Ok(Json(StreamConfigView {
+    Ok(StreamConfigView {
         ice_servers,
         ice_transport_policy: stream.ice_transport_policy,
         credentials_expire_in_secs,
-    }))
+    })
 }
 
 /// A TURN REST API credential (draft-uberti-behave-turn-rest, coturn's `use-auth-secret`):

@@ -49,8 +49,26 @@ export function warmIceConfig() {
   loadIceConfig({ redirectOn401: false }).catch(() => {});
 }
 
+/**
+ * The ICE settings the server put in a case page's entry HTML (`<script type="application/json"
+ * id="readroom-stream-config">`, the `GET /api/stream/config` answer at page load), taken once
+ * and removed from the page; null without them.
+ */
+function takeEmbeddedConfig() {
+  if (typeof document === "undefined") return null;
+  const element = document.getElementById("readroom-stream-config");
+  if (!element) return null;
+  element.remove();
+  try {
+    const config = JSON.parse(element.textContent);
+    return config && typeof config === "object" ? config : null;
+  } catch {
+    return null;
+  }
+}
+
 async function fetchIceConfig(redirectOn401) {
-  const config = await api("/api/stream/config", { redirectOn401, preloaded: true });
+  const config = takeEmbeddedConfig() || (await api("/api/stream/config", { redirectOn401 }));
   const servers = (config && Array.isArray(config.ice_servers) ? config.ice_servers : []).map((server) => ({
     urls: server.urls,
     ...(server.username ? { username: server.username } : {}),
