@@ -234,6 +234,7 @@ async fn bench(netlab: &Netlab, profiles: &[String]) -> Result<()> {
             "case_ids": ids.iter().rev().collect::<Vec<_>>(),
             "fundus_case_id": measured.id.to_string(),
             "oct_case_id": oct_first.id.to_string(),
+            "scroll_case_id": measured.id.to_string(),
             "opens": if quick() { 1 } else { 3 },
         });
         let client = format!("{PREFIX}client");

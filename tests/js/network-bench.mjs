@@ -16,8 +16,9 @@
 // Parameters (READROOM_BROWSER_PARAMS): base_url, link_url, case_ids (cases to open cold, in
 // turn, unless fundus_case_id is given), fundus_case_id (a case whose first view is a fundus
 // photograph, opened cold `opens` times), oct_case_id (a case whose first view is an OCT volume,
-// opened cold `opens` times after them), opens (default 3), exam (the OCT exam id scrolled,
-// default "oct-od").
+// opened cold `opens` times after them), scroll_case_id (the case whose OCT volume is scrolled;
+// default: the case shown after the next-case opens), opens (default 3), exam (the OCT exam id
+// scrolled, default "oct-od").
 // Prints: RESULT {cold_ms[], cold_oct_ms[], next_ms[], scroll: {slices, ms, step_ms[], video_bytes,
 // transport_bytes}, settle_ms, cine: {steps, presented, frames_dropped, ms, per_second,
 // video_bytes}, quality: [{slice, psnr, ssim, frame_bytes}], page_errors, console_errors}.
@@ -124,7 +125,7 @@ run(async (browser) => {
   }
 
   // 3. Scroll through the OCT volume of the case shown now.
-  const caseId = await page.evaluate(() => window.readroomViewer.caseId);
+  const caseId = p.scroll_case_id ?? (await page.evaluate(() => window.readroomViewer.caseId));
   await page.goto(`/cases/${caseId}`);
   await streamingOn(caseId);
   await page.evaluate(() => {
