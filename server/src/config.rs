@@ -113,6 +113,18 @@ pub struct Config {
     /// served (404).
     #[serde(default)]
     pub metrics_token: String,
+    /// Most HTTP requests answered at once by this server; past it a request is refused at once
+    /// with 503 and `Retry-After: 1` (load shedding; health, metrics and worker reports are
+    /// never refused). 0: no limit.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+/// [`Config::max_in_flight`]'s default: well above what a replica answers at its best (the
+/// database pool serves a few dozen requests at once; the rest wait), well below what makes
+/// every waiting request time out.
+fn default_max_in_flight() -> usize {
+    1024
 }
 
 /// The pool of worker processes a server uses (see `docs/workers.md`). With no trusted key the
@@ -364,6 +376,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             audit: AuditConfig::default(),
             metrics_token: String::new(),
+            max_in_flight: default_max_in_flight(),
         }
     }
 }

@@ -708,6 +708,51 @@ async fn the_entry_page_carries_the_signed_in_user_only_for_them(backend: Backen
     }
 }
 
+/// Holding as many requests open as the server answers at once (a valid account is not even
+/// needed: sign-in bodies that never arrive) gets every further request refused at once with 503
+/// and `Retry-After`, not queued until it times out; health checks still answer, and the server
+/// serves again by itself once those requests end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_server_sheds_load_and_recovers() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::start_with(Backend::Sqlite, |config| config.max_in_flight = 2).await;
+    let address = app.url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /api/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    let mut browser = Browser::new(&app);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refused = loop {
+        let reply = browser.get("/api/me").await;
+        if reply.status == 503 || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(refused.body["error"]["code"], "overloaded");
+    assert_eq!(browser.get("/healthz").await.status, 200);
+    assert_eq!(browser.get("/").await.status, 503);
+    drop(held);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let served = loop {
+        let reply = browser.get("/api/me").await;
+        if reply.status != 503 || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(served.status, 401, "{}", served.body);
+    assert_eq!(browser.get("/").await.status, 200);
+}
+
 /// `/metrics` is not public: 404 without a configured token, 401 without the right one.
 async fn metrics_need_the_bearer_token(backend: Backend) {
     let app = TestApp::start(backend).await;

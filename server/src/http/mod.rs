@@ -20,6 +20,7 @@ mod health;
 pub(crate) mod layers;
 mod me;
 pub mod policy;
+mod shed;
 pub(crate) mod stream;
 mod workers;
 
@@ -166,6 +167,11 @@ pub fn app(state: AppState) -> Router {
     let proxies = Arc::new(state.config.trusted_proxies.clone());
     let router = router.layer(axum::middleware::from_fn(move |request, next| {
         forwarded::apply(Arc::clone(&proxies), request, next)
+    }));
+    // Shed before anything else is done for a request (session lookup, body, database).
+    let shedder = shed::Shedder::new(state.config.max_in_flight);
+    let router = router.layer(axum::middleware::from_fn(move |request, next| {
+        shed::shed(shedder.clone(), request, next)
     }));
     layers::apply(router, BODY_LIMIT, REQUEST_TIMEOUT, https)
 }
