@@ -11,12 +11,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::Request;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -78,10 +78,22 @@ mod tests {
 
     #[test]
     fn operators_and_workers_are_never_shed() {
-        for path in ["/healthz", "/readyz", "/metrics", "/internal/worker/v1/heartbeat"] {
+        for path in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/internal/worker/v1/heartbeat",
+        ] {
             assert!(exempt(path), "{path}");
         }
-        for path in ["/", "/api/worklist", "/api/me", "/assets/app.js", "/healthz/x", "/internal"] {
+        for path in [
+            "/",
+            "/api/worklist",
+            "/api/me",
+            "/assets/app.js",
+            "/healthz/x",
+            "/internal",
+        ] {
             assert!(!exempt(path), "{path}");
         }
     }
