@@ -157,62 +157,12 @@ async fn bench(netlab: &Netlab, profiles: &[String]) -> Result<()> {
     let grader = app
         .user("grader.network", &[(Role::Grader, Some(study.id))])
         .await;
-    // The measured case: both eyes, 3000-pixel fundus photographs, 128-B-scan OCT volumes.
+    // The measured cases: both eyes, 3000-pixel fundus photographs, 128-B-scan OCT volumes; the
+    // second lists its OCT volumes first, so that the viewer opens on a B-scan.
     let scratch = tempfile::tempdir()?;
-    let dir = scratch.path().join("S7801-V1");
-    tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || {
-            let mut spec = SynthSpec::new(7801, "S7801");
-            spec.fundus_size = 3000;
-            spec.oct_frames = SLICES;
-            write_bundle_dir(&spec, &dir).map(|_| ())
-        }
-    })
-    .await??;
-    let report = ingest(
-        app.db(),
-        &app.state.audit,
-        app.state.store.clone(),
-        &dir,
-        "DEMO",
-        IngestOptions::default(),
-    )
-    .await
-    .context("ingesting the measured case")?;
-    let measured = app.db().case_by_id(report.case_id).await?;
+    let measured = measured_case(&app, scratch.path(), 7801, false).await?;
     app.assign(&measured, &grader, AssignmentRole::Grader).await;
-    // The same kind of case with its OCT volumes listed first: the viewer opens on a B-scan.
-    let dir = scratch.path().join("S7802-V1");
-    tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || -> Result<()> {
-            let mut spec = SynthSpec::new(7802, "S7802");
-            spec.fundus_size = 3000;
-            spec.oct_frames = SLICES;
-            write_bundle_dir(&spec, &dir)?;
-            let path = dir.join("manifest.json");
-            let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
-            let exams = manifest["exams"]
-                .as_array_mut()
-                .context("the manifest lists exams")?;
-            exams.sort_by_key(|exam| exam["kind"] != "oct");
-            std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?)?;
-            Ok(())
-        }
-    })
-    .await??;
-    let report = ingest(
-        app.db(),
-        &app.state.audit,
-        app.state.store.clone(),
-        &dir,
-        "DEMO",
-        IngestOptions::default(),
-    )
-    .await
-    .context("ingesting the OCT-first case")?;
-    let oct_first = app.db().case_by_id(report.case_id).await?;
+    let oct_first = measured_case(&app, scratch.path(), 7802, true).await?;
     app.assign(&oct_first, &grader, AssignmentRole::Grader)
         .await;
     let mut ids = vec![measured.id.to_string()];
@@ -260,6 +210,50 @@ async fn bench(netlab: &Netlab, profiles: &[String]) -> Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Writes and ingests a case of subject `S{seed}` with 3000×3000 fundus photographs and
+/// [`SLICES`]-B-scan OCT volumes, its OCT volumes listed first when `oct_first` (the viewer opens
+/// on the first exam listed).
+async fn measured_case(
+    app: &TestApp,
+    scratch: &std::path::Path,
+    seed: u64,
+    oct_first: bool,
+) -> Result<readroom_server::db::Case> {
+    let subject = format!("S{seed}");
+    let dir = scratch.join(format!("{subject}-V1"));
+    tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || -> Result<()> {
+            let mut spec = SynthSpec::new(seed, &subject);
+            spec.fundus_size = 3000;
+            spec.oct_frames = SLICES;
+            write_bundle_dir(&spec, &dir)?;
+            if oct_first {
+                let path = dir.join("manifest.json");
+                let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+                manifest["exams"]
+                    .as_array_mut()
+                    .context("the manifest lists exams")?
+                    .sort_by_key(|exam| exam["kind"] != "oct");
+                std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?)?;
+            }
+            Ok(())
+        }
+    })
+    .await??;
+    let report = ingest(
+        app.db(),
+        &app.state.audit,
+        app.state.store.clone(),
+        &dir,
+        "DEMO",
+        IngestOptions::default(),
+    )
+    .await
+    .with_context(|| format!("ingesting case {seed}"))?;
+    Ok(app.db().case_by_id(report.case_id).await?)
 }
 
 fn floats(value: &Value) -> Vec<f64> {

@@ -49,6 +49,24 @@ export function sendToSignIn(expired) {
 }
 
 /**
+ * An API answer the server put in the entry page for a signed-in user (`<script
+ * type="application/json" id="…">`, see server/src/http/assets.rs): taken once and removed from
+ * the page, so that a later call asks the API. Null without it, or when it is not a JSON object.
+ */
+export function takeEmbeddedAnswer(id) {
+  if (typeof document === "undefined") return null;
+  const element = document.getElementById(id);
+  if (!element) return null;
+  element.remove();
+  try {
+    const answer = JSON.parse(element.textContent);
+    return answer && typeof answer === "object" ? answer : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Calls the API. `options.body` is sent as JSON; `options.redirectOn401: false` keeps the caller
  * on the page when there is no session (the sign-in page itself); `options.keepalive: true` lets
  * the request outlive the page (a last save when the tab is closed); `options.preloaded: true`

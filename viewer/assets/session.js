@@ -1,30 +1,13 @@
 // The signed-in user (`Me`), loaded once per page load and refreshed after changes.
 
-import { api, setCsrfToken } from "./api.js";
+import { api, setCsrfToken, takeEmbeddedAnswer } from "./api.js";
 
 let me = null;
 
-/**
- * The signed-in user the server put in the entry page (`<script type="application/json"
- * id="readroom-me">`, the `GET /api/me` answer at page load), taken once and removed from the
- * page; null without one.
- */
-function takeEmbedded() {
-  if (typeof document === "undefined") return null;
-  const element = document.getElementById("readroom-me");
-  if (!element) return null;
-  element.remove();
-  try {
-    const user = JSON.parse(element.textContent);
-    return user && typeof user === "object" && typeof user.id === "string" ? user : null;
-  } catch {
-    return null;
-  }
-}
-
-// Known before the first render: no round trip to `/api/me` on a page load.
-const embedded = takeEmbedded();
-if (embedded) setSignedIn(embedded, embedded.csrf_token);
+// Known before the first render when the entry page carries `GET /api/me`'s answer (api.js,
+// takeEmbeddedAnswer): no round trip to `/api/me` on a page load.
+const embedded = takeEmbeddedAnswer("readroom-me");
+if (embedded && typeof embedded.id === "string") setSignedIn(embedded, embedded.csrf_token);
 
 /** Fetches `/api/me` (redirects to sign-in without a session) and remembers it. */
 export async function loadMe() {

@@ -2,7 +2,7 @@
 // `control` data channel, negotiated without trickle ICE through `POST /api/cases/{id}/stream`.
 // The viewer (viewer.js) owns reconnecting; this module only opens, reports and closes.
 
-import { api } from "../api.js";
+import { api, takeEmbeddedAnswer } from "../api.js";
 import { CHANNEL } from "./protocol.js";
 
 /** How long to wait for ICE gathering before sending the offer with what was gathered. */
@@ -49,26 +49,9 @@ export function warmIceConfig() {
   loadIceConfig({ redirectOn401: false }).catch(() => {});
 }
 
-/**
- * The ICE settings the server put in a case page's entry HTML (`<script type="application/json"
- * id="readroom-stream-config">`, the `GET /api/stream/config` answer at page load), taken once
- * and removed from the page; null without them.
- */
-function takeEmbeddedConfig() {
-  if (typeof document === "undefined") return null;
-  const element = document.getElementById("readroom-stream-config");
-  if (!element) return null;
-  element.remove();
-  try {
-    const config = JSON.parse(element.textContent);
-    return config && typeof config === "object" ? config : null;
-  } catch {
-    return null;
-  }
-}
-
 async function fetchIceConfig(redirectOn401) {
-  const config = takeEmbeddedConfig() || (await api("/api/stream/config", { redirectOn401 }));
+  // A case page's entry HTML carries the answer at page load (api.js, takeEmbeddedAnswer).
+  const config = takeEmbeddedAnswer("readroom-stream-config") || (await api("/api/stream/config", { redirectOn401 }));
   const servers = (config && Array.isArray(config.ice_servers) ? config.ice_servers : []).map((server) => ({
     urls: server.urls,
     ...(server.username ? { username: server.username } : {}),
