@@ -62,6 +62,10 @@ pub enum AppError {
     /// A dependency (database, store) is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// The server is answering as many requests as it takes at once (load shedding): 503
+    /// `overloaded` with `Retry-After: 1`.
+    #[error("the server is answering as many requests as it can; try again in a moment")]
+    Overloaded,
     /// Anything else; the detail is logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -94,6 +98,7 @@ impl AppError {
             AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_grade"),
             AppError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -150,6 +155,7 @@ impl IntoResponse for AppError {
                 retry_after: Some(seconds),
                 ..
             } => (status, [(RETRY_AFTER, seconds.max(1).to_string())], body).into_response(),
+            AppError::Overloaded => (status, [(RETRY_AFTER, "1".to_owned())], body).into_response(),
             _ => (status, body).into_response(),
         }
     }

@@ -11,17 +11,12 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::Request;
-use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tokio::sync::Semaphore;
 
-/// Seconds a shed client is asked to wait.
-const RETRY_AFTER_SECS: &str = "1";
+use super::AppError;
 
 /// The in-flight budget shared by every request of one server.
 #[derive(Clone)]
@@ -55,21 +50,9 @@ pub async fn shed(shedder: Shedder, request: Request, next: Next) -> Response {
     }
     let Ok(_permit) = shedder.permits.try_acquire_owned() else {
         metrics::counter!("readroom_http_shed_total").increment(1);
-        return overloaded();
+        return AppError::Overloaded.into_response();
     };
     next.run(request).await
-}
-
-fn overloaded() -> Response {
-    let body = json!({ "error": {
-        "code": "overloaded",
-        "message": "the server is answering as many requests as it can; try again in a moment",
-    }});
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-    response
 }
 
 #[cfg(test)]
