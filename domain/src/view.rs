@@ -5,9 +5,11 @@
 //! answers with the whole [`ViewState`] after each change. Everything here is pure: validation of
 //! a change against the case's [`CaseShape`] (which exams exist, how many B-scans) needs no I/O.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{ExamKind, Eye};
+use crate::manifest::{ExamKind, Eye, MeasurementValue};
 
 /// Smallest and largest viewport edge in device pixels.
 pub const VIEWPORT_MIN: u32 = 64;
@@ -221,13 +223,22 @@ impl ExamShape {
     }
 }
 
-/// What of a case can be shown: the exams of this visit and, if linked, of the prior visit.
+/// What of a case can be shown: the exams of this visit and, if linked, of the prior visit,
+/// and the measurements that come with each (visual acuity, IOP, biometry).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct CaseShape {
     /// Image exams of this visit, in manifest order.
     pub exams: Vec<ExamShape>,
     /// Image exams of the prior visit (empty if none).
     pub prior: Vec<ExamShape>,
+    /// This visit's measurement values keyed as in the manifest (`va_od_logmar`,
+    /// `iop_os_mmhg`…), over all its measurement exams. Decrypted by the worker like the
+    /// images: the API tier never holds them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub measurements: BTreeMap<String, MeasurementValue>,
+    /// The prior visit's measurement values (empty if none or no prior visit).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prior_measurements: BTreeMap<String, MeasurementValue>,
 }
 
 /// Why a view change was refused (the state is left as it was).

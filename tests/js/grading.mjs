@@ -142,6 +142,16 @@ async function graderA(browser) {
   out.first_cells_before = await shownCells(page);
   out.first_progress = (await page.textContent("#grading-progress")).trim();
   out.first_clock = (await page.textContent("#grading-clock")).trim();
+  // VA, IOP and biometry, from the worker, above the form.
+  await page.waitForSelector("#case-measurements tr[data-measure]", { timeout: 15000 });
+  out.first_measurements = await page.$$eval("#case-measurements tr[data-measure]", (rows) => rows.map((tr) => ({
+    measure: tr.dataset.measure,
+    label: tr.querySelector("th").textContent.trim(),
+    cells: Object.fromEntries([...tr.querySelectorAll("td")].map((td) => [td.dataset.eye, {
+      now: td.firstChild ? td.firstChild.textContent.trim() : "",
+      prior: td.querySelector(".prior") ? td.querySelector(".prior").textContent.trim() : null,
+    }])),
+  })));
   await keys(page, bothEyesGradable(2, 0));
   out.first_cells_after = await shownCells(page);
   await saved(page);

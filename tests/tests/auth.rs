@@ -708,49 +708,139 @@ async fn the_entry_page_carries_the_signed_in_user_only_for_them(backend: Backen
     }
 }
 
-/// Holding as many requests open as the server answers at once (a valid account is not even
-/// needed: sign-in bodies that never arrive) gets every further request refused at once with 503
-/// and `Retry-After`, not queued until it times out; health checks still answer, and the server
-/// serves again by itself once those requests end.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_overloaded_server_sheds_load_and_recovers() {
+/// Sends `POST path` with a JSON `body` over a raw connection and does not read the answer:
+/// the request is then being answered (or its body received) while the test goes on.
+async fn hold_post(address: &str, path: &str, body: &str) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
-    let app = TestApp::start_with(Backend::Sqlite, |config| config.max_in_flight = 2).await;
-    let address = app.url.trim_start_matches("http://").to_owned();
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-        let head = format!(
-            "POST /api/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        held.push(stream);
-    }
-    let mut browser = Browser::new(&app);
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Polls `GET path` until `done` holds of the reply (or 10 s pass); returns the last reply.
+async fn poll_until(
+    browser: &mut Browser,
+    path: &str,
+    done: impl Fn(&support::Reply) -> bool,
+) -> support::Reply {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let refused = loop {
-        let reply = browser.get("/api/me").await;
-        if reply.status == 503 || std::time::Instant::now() > deadline {
-            break reply;
+    loop {
+        let reply = browser.get(path).await;
+        if done(&reply) || std::time::Instant::now() > deadline {
+            return reply;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    }
+}
+
+/// When as many requests are being answered as the server takes at once (here: sign-ins stuck
+/// behind a database that another process holds locked), every further request is refused at
+/// once with 503 and `Retry-After`, not queued until it times out; health checks still answer,
+/// and the server serves again by itself once the database frees up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_server_sheds_load_and_recovers() {
+    use sqlx::Connection;
+    let app = TestApp::start_with(Backend::Sqlite, |config| config.max_in_flight = 2).await;
+    let address = app.url.trim_start_matches("http://").to_owned();
+    // Another process holds the database's write lock: the sign-ins' audit rows wait for it.
+    let mut locker = sqlx::SqliteConnection::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let body = json!({ "username": "nobody", "password": "wrong password" }).to_string();
+        held.push(hold_post(&address, "/api/auth/login", &body).await);
+    }
+    let mut browser = Browser::new(&app);
+    let refused = poll_until(&mut browser, "/api/me", |reply| reply.status == 503).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
     assert_eq!(refused.headers["retry-after"], "1");
     assert_eq!(refused.body["error"]["code"], "overloaded");
     assert_eq!(browser.get("/healthz").await.status, 200);
     assert_eq!(browser.get("/").await.status, 503);
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    let served = poll_until(&mut browser, "/api/me", |reply| reply.status != 503).await;
+    assert_eq!(served.status, 401, "{}", served.body);
+    assert_eq!(browser.get("/").await.status, 200);
     drop(held);
+}
+
+/// Clients that open requests and send their bodies slowly or never (slowloris; no account
+/// needed) hold no place of the requests being answered: with more of them than the server
+/// answers at once, a signed-in grader's reads and writes are still served, and each stalled
+/// body is ended with 408 `body_timeout` after the body deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_do_not_hold_the_answering_budget() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start_with(Backend::Sqlite, |config| config.max_in_flight = 4).await;
+    let user = app.user("kim", &[]).await;
+    let mut grader = app.sign_in(&user).await;
+    let address = app.url.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /api/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    // Three of four body places are taken; the answering budget is untouched.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for _ in 0..20 {
+        let me = grader.get("/api/me").await;
+        assert_eq!(me.status, 200, "{}", me.body);
+    }
+    let changed = grader.post("/api/auth/totp/setup", json!({})).await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    // One more stalled body fills the body budget: a new body is refused, reads still served.
+    let mut fourth = tokio::net::TcpStream::connect(&address).await.unwrap();
+    fourth
+        .write_all(
+            format!("POST /api/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{").as_bytes(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let refused = grader.post("/api/auth/totp/setup", json!({})).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "overloaded");
+    assert_eq!(grader.get("/api/me").await.status, 200);
+    // Each stalled body is ended after the deadline.
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stalled[0].read(&mut answer),
+    )
+    .await
+    .expect("a stalled body is answered within the deadline")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(started.elapsed() >= readroom_server::http::BODY_DEADLINE);
+    drop(fourth);
+    drop(stalled);
+    // Once they are gone, bodies are taken again.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let served = loop {
-        let reply = browser.get("/api/me").await;
+        let reply = grader.post("/api/auth/totp/setup", json!({})).await;
         if reply.status != 503 || std::time::Instant::now() > deadline {
             break reply;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    assert_eq!(served.status, 401, "{}", served.body);
-    assert_eq!(browser.get("/").await.status, 200);
+    assert_eq!(served.status, 200, "{}", served.body);
 }
 
 /// `/metrics` is not public: 404 without a configured token, 401 without the right one.

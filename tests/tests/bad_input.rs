@@ -668,6 +668,7 @@ fn session() -> (Session, Instant) {
         shape: CaseShape {
             exams: vec![exam("e1"), exam("e2")],
             prior: Vec::new(),
+            ..CaseShape::default()
         },
         started_unix: 1_800_000_000,
         not_after: None,

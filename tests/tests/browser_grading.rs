@@ -187,6 +187,32 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         clock.starts_with("0:") && clock.ends_with(" on this case"),
         "{ra}"
     );
+    // The visit's visual acuity and IOP (from the bundle, through the worker) above the form,
+    // both eyes, acuity with its Snellen line.
+    let measurements = ra["first_measurements"]
+        .as_array()
+        .expect("measurements shown");
+    let row = |key: &str| {
+        measurements
+            .iter()
+            .find(|m| m["measure"] == key)
+            .unwrap_or_else(|| panic!("no {key} row: {measurements:?}"))
+    };
+    let (va, iop) = (row("va_logmar"), row("iop_mmhg"));
+    assert_eq!(va["label"], "Visual acuity (logMAR)");
+    assert_eq!(iop["label"], "IOP (mmHg)");
+    for eye in ["OD", "OS"] {
+        let acuity = va["cells"][eye]["now"].as_str().unwrap_or_default();
+        let (logmar, snellen) = acuity.split_once(" (20/").unwrap_or_else(|| panic!("{va}"));
+        let logmar: f64 = logmar.parse().unwrap_or_else(|_| panic!("{va}"));
+        assert!((-0.3..=1.3).contains(&logmar), "{va}");
+        assert!(snellen.ends_with(')'), "{va}");
+        let pressure: u32 = iop["cells"][eye]["now"]
+            .as_str()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{iop}"));
+        assert!((5..=60).contains(&pressure), "{iop}");
+    }
     // Before gradability is known only it and the optional findings are asked; then the
     // fields that depend on it appear for both eyes (the reason for ungradable does not).
     assert_eq!(

@@ -2,11 +2,11 @@
 //! on first use and kept in a byte-capped least-recently-used cache. JPEG, PNG and TIFF entries
 //! are decoded with `image`; DICOM entries (OP, multi-frame OPT) with [`crate::dicom`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek};
 use std::sync::Arc;
 
-use readroom_domain::manifest::{Exam, ExamKind};
+use readroom_domain::manifest::{Exam, ExamKind, MeasurementValue};
 use readroom_domain::view::{CaseShape, ExamShape};
 
 use crate::dicom::{self, DicomHeader, DicomVolume};
@@ -85,11 +85,17 @@ impl<R: Read + Seek> CaseImages<R> {
     /// naming the entry.
     pub fn shape(&mut self) -> Result<CaseShape, ImageError> {
         let exams = shapes(&mut self.current)?;
-        let prior = match self.prior.as_mut() {
-            Some(bundle) => shapes(bundle)?,
-            None => Vec::new(),
+        let measurements = measurements_of(&self.current);
+        let (prior, prior_measurements) = match self.prior.as_mut() {
+            Some(bundle) => (shapes(bundle)?, measurements_of(bundle)),
+            None => (Vec::new(), BTreeMap::new()),
         };
-        Ok(CaseShape { exams, prior })
+        Ok(CaseShape {
+            exams,
+            prior,
+            measurements,
+            prior_measurements,
+        })
     }
 
     fn bundle(&mut self, visit: Visit) -> Result<&mut EncryptedBundle<R>, ImageError> {
@@ -201,6 +207,21 @@ impl<R: Read + Seek> CaseImages<R> {
 }
 
 /// The shapes of a bundle's image exams.
+/// A bundle's measurement values over all its measurement exams, keyed as in the manifest
+/// (keys are unique across a bundle's exams; were one repeated, the later exam's value wins).
+fn measurements_of<R: Read + Seek>(
+    bundle: &EncryptedBundle<R>,
+) -> BTreeMap<String, MeasurementValue> {
+    bundle
+        .manifest()
+        .exams
+        .iter()
+        .filter(|exam| exam.kind == ExamKind::Measurement)
+        .filter_map(|exam| exam.values.as_ref())
+        .flat_map(|values| values.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect()
+}
+
 fn shapes<R: Read + Seek>(bundle: &mut EncryptedBundle<R>) -> Result<Vec<ExamShape>, ImageError> {
     let exams: Vec<Exam> = bundle
         .manifest()

@@ -92,6 +92,7 @@ fn fundus_frame(mark: &Watermark) -> Vec<u8> {
     let shape = CaseShape {
         exams: vec![exam("fundus", ExamKind::Fundus, 1, false)],
         prior: vec![],
+        ..CaseShape::default()
     };
     let mut images = Images(HashMap::from([(
         request("fundus", Part::Main),
@@ -137,6 +138,7 @@ fn oct_frame(mark: &Watermark) -> Vec<u8> {
     let shape = CaseShape {
         exams: vec![exam("oct", ExamKind::Oct, 1, true)],
         prior: vec![],
+        ..CaseShape::default()
     };
     let enface: Vec<u8> = (0..256u32 * 256)
         .map(|i| (100 + (i % 256) / 4 + (i / 256) / 8) as u8)

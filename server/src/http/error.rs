@@ -59,6 +59,12 @@ pub enum AppError {
         /// Seconds to wait.
         retry_after: Option<i64>,
     },
+    /// The request body is over the limit: 413 `too_large`.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The request body did not arrive in time: 408 `body_timeout`.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A dependency (database, store) is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -97,6 +103,8 @@ impl AppError {
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_grade"),
             AppError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
+            AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            AppError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

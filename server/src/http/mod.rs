@@ -37,6 +37,7 @@ use crate::state::AppState;
 
 pub use error::AppError;
 pub use policy::{Policy, PolicyTable};
+pub use shed::BODY_DEADLINE;
 
 /// Largest request body accepted anywhere (bundle upload has its own route later).
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -168,10 +169,11 @@ pub fn app(state: AppState) -> Router {
     let router = router.layer(axum::middleware::from_fn(move |request, next| {
         forwarded::apply(Arc::clone(&proxies), request, next)
     }));
-    // Shed before anything else is done for a request (session lookup, body, database).
-    let shedder = shed::Shedder::new(state.config.max_in_flight);
-    let router = router.layer(axum::middleware::from_fn(move |request, next| {
+    let router = layers::apply(router, BODY_LIMIT, REQUEST_TIMEOUT, https);
+    // Shed before anything else is done for a request (request id, tracing, metrics, session,
+    // database), so that a refusal costs next to nothing when a storm of requests comes in.
+    let shedder = shed::Shedder::new(state.config.max_in_flight, BODY_LIMIT);
+    router.layer(axum::middleware::from_fn(move |request, next| {
         shed::shed(shedder.clone(), request, next)
-    }));
-    layers::apply(router, BODY_LIMIT, REQUEST_TIMEOUT, https)
+    }))
 }

@@ -15,7 +15,8 @@ import { currentUser, hasRole } from "../session.js";
 import { warmIceConfig } from "../stream/connection.js";
 import { park, take } from "../stream/keeper.js";
 import { Viewer } from "../stream/viewer.js";
-import { eyeName, formatDateTime, formatNumber, kindName, pseudonymText, roleName, statusName, t } from "../i18n.js";
+import { eyeName, formatDateTime, formatNumber, kindName, locale, pseudonymText, roleName, statusName, t } from "../i18n.js";
+import { EYES, displayMeasurement, hasBothEyesColumn, measurementRows, unitText } from "./case-measurements.js";
 import { mountGradingForm } from "./grading-form.js";
 
 export const title = "case.title";
@@ -146,10 +147,43 @@ export async function render(view, [caseId]) {
 
   const form = await mountGradingForm(panel, { caseId: item.case_id, viewer, isCurrent });
   if (!isCurrent()) return;
+  // VA, IOP and biometry come with the case's images, from the worker (the API never has them).
+  const measurements = h("section", { class: "case-measurements", id: "case-measurements", "aria-label": t("case.measurements") });
+  panel.prepend(measurements);
+  const showMeasurements = (shape) => measurements.replaceChildren(...measurementsOf(shape));
+  viewer.onShape = showMeasurements;
+  if (viewer.shape) showMeasurements(viewer.shape);
   panel.append(h("details", { class: "case-more", id: "case-details" },
     h("summary", { text: t("case.details") }), details));
   // Keyboard-first: the first unanswered field (or the main button) has the focus.
   if (form.ready) form.focusFirst();
+}
+
+/** The measurements table of a case's shape (nothing when it has none). */
+function measurementsOf(shape) {
+  const rows = measurementRows(shape && shape.measurements, shape && shape.prior_measurements);
+  if (!rows.length) return [];
+  const eyes = hasBothEyesColumn(rows) ? EYES : EYES.slice(0, 2);
+  const digits = (value, count) => new Intl.NumberFormat(locale(), { minimumFractionDigits: count, maximumFractionDigits: count }).format(value);
+  const list = table("measurements", [t("case.measure"), ...eyes.map(eyeName)]);
+  list.querySelector("tbody").append(...rows.map((row) => {
+    const unit = unitText(row.unit);
+    const name = row.label ? t(row.label) : row.measure;
+    return h("tr", { "data-measure": `${row.measure}_${row.unit}` },
+      h("th", { scope: "row", text: unit ? `${name} (${unit})` : name }),
+      ...eyes.map((eye) => {
+        const cell = row.cells[eye] || {};
+        const td = h("td", { class: "num", "data-eye": eye, text: displayMeasurement(row, cell.now, digits) });
+        if (cell.prior !== undefined) {
+          td.append(h("span", {
+            class: "prior muted", title: t("case.measure.prior_title"),
+            text: t("case.measure.prior", { value: displayMeasurement(row, cell.prior, digits) }),
+          }));
+        }
+        return td;
+      }));
+  }));
+  return [h("h2", { text: t("case.measurements") }), list];
 }
 
 function detailsOf(item) {

@@ -47,6 +47,8 @@ export class Viewer {
     this.sessionId = null;
     this.streamId = null;
     this.shape = null;
+    /** Called with each case's shape as it is opened (the case page's measurements). */
+    this.onShape = null;
     this.state = null;
     this.savedState = null;
     this.frame = 0;
@@ -522,6 +524,7 @@ export class Viewer {
     this.readyReceived = true;
     this.sessionId = message.session;
     this.shape = message.shape;
+    if (this.onShape) this.onShape(this.shape);
     this.state = message.state;
     this.frame = Math.max(this.frame, Number(message.frame) || 0);
     this.fillExams();

@@ -63,6 +63,7 @@ fn case() -> (CaseShape, Images) {
             },
         ],
         prior: vec![],
+        ..CaseShape::default()
     };
     let mut images = HashMap::new();
     let req = |exam: &str, part| ImageRequest {

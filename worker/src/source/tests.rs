@@ -306,3 +306,38 @@ fn a_synthetic_dicom_bundle_shows_its_oct_and_fundus() {
         "the B-scan is not black"
     );
 }
+
+#[test]
+fn the_shape_carries_both_visits_measurements_but_lists_only_image_exams() {
+    let manifest = |iop: f64, va: &str| {
+        format!(
+            r#"{{ "format": "readroom-bundle/1", "study": "EYE-2026", "subject": "S0001",
+  "visit": "V1", "exams": [
+    {{ "id": "fundus-od", "kind": "fundus", "eye": "OD", "file": "od.png" }},
+    {{ "id": "iop", "kind": "measurement", "values": {{ "iop_od_mmhg": {iop}, "iop_os_mmhg": 17 }} }},
+    {{ "id": "va", "kind": "measurement", "values": {{ "va_od_snellen": "{va}" }} }} ] }}"#
+        )
+    };
+    let (current, _) = open_bundle(&manifest(15.0, "20/40"), &[("od.png", png(32, 32))]);
+    let (prior, _) = open_bundle(&manifest(21.0, "20/25"), &[("od.png", png(32, 32))]);
+    let mut images = CaseImages::new(current, Some(prior), 1024 * 1024);
+    let shape = images.shape().unwrap();
+    assert_eq!(shape.exams.len(), 1, "measurement exams are not views");
+    assert_eq!(shape.prior.len(), 1);
+    let number = |n: f64| MeasurementValue::Number(n);
+    assert_eq!(shape.measurements["iop_od_mmhg"], number(15.0));
+    assert_eq!(shape.measurements["iop_os_mmhg"], number(17.0));
+    assert_eq!(
+        shape.measurements["va_od_snellen"],
+        MeasurementValue::Text("20/40".into())
+    );
+    assert_eq!(shape.prior_measurements["iop_od_mmhg"], number(21.0));
+    assert_eq!(shape.measurements.len(), 3);
+    // Without a prior visit there are no prior values, and none are sent.
+    let (alone, _) = open_bundle(&manifest(15.0, "20/40"), &[("od.png", png(32, 32))]);
+    let shape = CaseImages::new(alone, None, 1024 * 1024).shape().unwrap();
+    assert!(shape.prior_measurements.is_empty());
+    let json = serde_json::to_value(&shape).unwrap();
+    assert!(json.get("prior_measurements").is_none());
+    assert_eq!(json["measurements"]["iop_os_mmhg"], 17.0);
+}

@@ -1180,6 +1180,7 @@ mod tests {
                 })
                 .collect(),
             prior: Vec::new(),
+            ..CaseShape::default()
         }
     }
 
