@@ -152,6 +152,7 @@ async function graderA(browser) {
       prior: td.querySelector(".prior") ? td.querySelector(".prior").textContent.trim() : null,
     }])),
   })));
+  await shot(page, "a-measurements");
   await keys(page, bothEyesGradable(2, 0));
   out.first_cells_after = await shownCells(page);
   await saved(page);

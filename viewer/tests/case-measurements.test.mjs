@@ -53,6 +53,9 @@ test("display: logMAR with its Snellen line, whole mmHg, lengths to 0.01, text a
   assert.equal(displayMeasurement(axial, 23.456), "23.46");
   assert.equal(displayMeasurement(text, "20/40"), "20/40");
   assert.equal(displayMeasurement(iop, undefined), "—");
+  assert.equal(displayMeasurement(va, -0), "0.00 (20/20)", "never -0.00");
+  assert.equal(displayMeasurement(va, -0.004), "0.00 (20/20)");
+  assert.equal(displayMeasurement(va, -0.08), "-0.08 (20/16)");
   assert.equal(unitText("mmhg"), "mmHg");
   assert.equal(unitText("logmar"), "logMAR");
   assert.equal(unitText("furlongs"), "furlongs");

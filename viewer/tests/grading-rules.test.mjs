@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import {
-  EYES, asked, cellKey, cells, choices, digitFor, digitLevels, digitPick, displayValue, hasValue,
+  EYES, asked, cellKey, cells, choices, definitions, digitFor, digitLevels, digitPick, displayValue, hasValue,
   payload, sameValue, text, valueOf, withValue,
 } from "../assets/pages/grading-rules.js";
 
@@ -143,4 +143,19 @@ test("sameValue: numbers within 1e-9, lists in order, empty equals empty", () =>
   assert.equal(sameValue(["a", "b"], ["b", "a"]), false);
   assert.equal(sameValue(null, []), true);
   assert.equal(sameValue(0, null), false);
+});
+
+test("definitions: the shipped ICDR levels and DME options carry their protocol definitions", () => {
+  const dr = definitions(field("dr_grade"), "en");
+  assert.deepEqual(dr.map((d) => d.value), [0, 1, 2, 3, 4]);
+  assert.equal(dr[3].label, "Severe NPDR");
+  assert.match(dr[3].help, /4-2-1/);
+  assert.match(dr[3].help, /20 intraretinal haemorrhages in each of the 4 quadrants/);
+  assert.match(definitions(field("dr_grade"), "ko")[3].help, /4-2-1 규칙/);
+  const dme = definitions(field("dme"), "en");
+  assert.deepEqual(dme.map((d) => d.value), ["none", "non_centre_involving", "centre_involving"]);
+  assert.match(dme[2].help, /central subfield/);
+  assert.deepEqual(definitions(field("vcdr"), "en"), [], "a number field has no levels to define");
+  const partly = { type: "choice", options: [{ value: "a", label: { en: "A" } }, { value: "b", label: { en: "B" }, help: { en: "Bee" } }] };
+  assert.deepEqual(definitions(partly, "en"), [{ value: "b", label: "B", help: "Bee" }]);
 });

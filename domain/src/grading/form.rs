@@ -146,6 +146,10 @@ pub struct ChoiceOption {
     pub value: String,
     /// What graders see.
     pub label: Text,
+    /// The protocol's definition of this option (what must be seen to choose it), shown under
+    /// the field on demand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<Text>,
 }
 
 /// One level of an ordinal scale.
@@ -156,6 +160,10 @@ pub struct Level {
     pub value: i64,
     /// What graders see.
     pub label: Text,
+    /// The protocol's definition of this level (e.g. ICDR severe NPDR: the 4-2-1 rule), shown
+    /// under the field on demand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<Text>,
 }
 
 /// When a field is asked: another, earlier field's value matches.
@@ -679,6 +687,10 @@ fn check_kind(problems: &mut Vec<FormProblem>, field: &Field) {
                 }
                 let what = format!("options[{idx}].label");
                 check_text(problems, key, &what, &option.label, MAX_LABEL_CHARS);
+                if let Some(help) = &option.help {
+                    let what = format!("options[{idx}].help");
+                    check_text(problems, key, &what, help, MAX_HELP_CHARS);
+                }
             }
         }
         FieldKind::Ordinal { levels } => {
@@ -699,6 +711,10 @@ fn check_kind(problems: &mut Vec<FormProblem>, field: &Field) {
             for (idx, level) in levels.iter().enumerate() {
                 let what = format!("levels[{idx}].label");
                 check_text(problems, key, &what, &level.label, MAX_LABEL_CHARS);
+                if let Some(help) = &level.help {
+                    let what = format!("levels[{idx}].help");
+                    check_text(problems, key, &what, help, MAX_HELP_CHARS);
+                }
             }
         }
         FieldKind::Number {

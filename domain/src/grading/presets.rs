@@ -135,6 +135,39 @@ mod tests {
     }
 
     #[test]
+    fn icdr_defines_its_levels_and_records_the_protocol_lesions() {
+        let form = icdr();
+        let FieldKind::Ordinal { levels } = &form.field("dr_grade").unwrap().kind else {
+            panic!("dr_grade is not ordinal")
+        };
+        let severe = levels.iter().find(|l| l.value == 3).unwrap();
+        let help = severe.help.as_ref().expect("severe NPDR is defined");
+        assert!(help.en.contains("4-2-1") && help.en.contains("venous beading"));
+        assert!(help.ko.contains("4-2-1"));
+        assert!(
+            levels.iter().all(|l| l.help.is_some()),
+            "every level defined"
+        );
+        for key in [
+            "nvd",
+            "nve",
+            "vitreous_haemorrhage",
+            "hard_exudates_macula",
+            "laser_scars",
+        ] {
+            let field = form.field(key).unwrap_or_else(|| panic!("{key}"));
+            assert!(field.per_eye && !field.required, "{key}");
+            assert!(
+                field.adjudicate.is_some(),
+                "{key} disagreements are adjudicated"
+            );
+        }
+        let eye_comment = form.field("eye_comment").unwrap();
+        assert!(eye_comment.per_eye && matches!(eye_comment.kind, FieldKind::Text { .. }));
+        assert!(!form.field("comment").unwrap().per_eye);
+    }
+
+    #[test]
     fn the_demo_form_keeps_the_keys_and_scales_of_the_single_presets() {
         let demo = demo();
         let keys: Vec<&str> = demo.fields.iter().map(|f| f.key.as_str()).collect();

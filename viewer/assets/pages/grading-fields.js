@@ -11,9 +11,22 @@
 
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
-import { EYES, cellKey, choices, digitFor, hasValue, text } from "./grading-rules.js";
+import { EYES, cellKey, choices, definitions, digitFor, hasValue, text } from "./grading-rules.js";
 
 let uid = 0;
+
+/**
+ * The protocol's definitions of the field's levels or options, folded under the field (null
+ * when it has none). The summary is not a Tab stop: Tab walks the form field by field and eye
+ * by eye; a click opens it.
+ */
+function definitionsOf(field, lang) {
+  const items = definitions(field, lang);
+  if (!items.length) return null;
+  return h("details", { class: "gf-defs" },
+    h("summary", { tabindex: "-1", text: t("grading.definitions") }),
+    h("dl", {}, items.flatMap((item) => [h("dt", { text: item.label }), h("dd", { text: item.help })])));
+}
 
 /**
  * Builds the block of `field`. `ctx`: `{ lang, yesNo: [yes, no], onPick(field, eye, value) }`.
@@ -32,7 +45,8 @@ export function buildField(field, ctx) {
   },
   h("legend", { id: labelId, class: "gf-label" }, text(field.label, ctx.lang),
     field.required === false ? h("span", { class: "gf-optional", text: ` (${t("grading.optional")})` }) : null),
-  field.help ? h("p", { class: "gf-help", text: text(field.help, ctx.lang) }) : null);
+  field.help ? h("p", { class: "gf-help", text: text(field.help, ctx.lang) }) : null,
+  definitionsOf(field, ctx.lang));
 
   let built;
   if (field.type === "number") built = numberInputs(field, id, labelId, ctx);

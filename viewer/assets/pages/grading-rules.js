@@ -111,6 +111,17 @@ export function choices(field, lang, yesNo) {
 }
 
 /**
+ * The protocol's definitions of a choice or ordinal field's options / levels that have one:
+ * `[{ value, label, help }]` in display order (empty when none has a `help`).
+ */
+export function definitions(field, lang) {
+  const list = field.type === "choice" ? field.options : field.type === "ordinal" ? field.levels : [];
+  return (list || []).filter((item) => item.help).map((item) => ({
+    value: item.value, label: text(item.label, lang), help: text(item.help, lang),
+  }));
+}
+
+/**
  * What digit `digit` (0–9) picks in a field: an ordinal scale whose levels are all 0–9 takes the
  * level of that value; otherwise (and for choices and yes/no) the 1-based position. Undefined
  * when the digit picks nothing, so the key can go to the image viewer instead (0 fits the image).
