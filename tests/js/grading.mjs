@@ -413,6 +413,27 @@ async function coordinator(browser) {
   out.grades_csv = await download("#export-csv-grades");
   out.versions_csv = await download("#export-csv-versions");
 
+  // A batch of cases the coordinator picks: every demo case is batched already, so the
+  // "not yet in a batch" filter shows none until it is cleared; the label filter finds one.
+  await page.fill("#batch-name", "Picked re-grade");
+  await page.fill("#batch-per-case", "3");
+  await page.check("#batch-scope-picked");
+  await page.waitForSelector("#batch-case-count:not(:empty)", { timeout: 15000 });
+  await page.waitForFunction(() => !/Loading/.test(document.getElementById("batch-case-count").textContent), null, { timeout: 15000 });
+  const picked = { unbatched_shown: await page.$$eval("#batch-case-list li", (items) => items.length) };
+  await page.uncheck("#batch-case-unbatched");
+  picked.all_shown = await page.$$eval("#batch-case-list li", (items) => items.length);
+  await page.fill("#batch-case-filter", p.case_label);
+  picked.filtered = await page.$$eval("#batch-case-list input[name=batch-case]", (boxes) => boxes.map((b) => b.value));
+  await page.check(`#batch-case-list input[value="${p.case_id}"]`);
+  picked.count = (await page.textContent("#batch-case-count")).trim();
+  await page.click("#study-new-batch button[type=submit]");
+  await page.waitForFunction(() => /created/.test(document.querySelector("#study-new-batch .status")?.textContent || ""), null, { timeout: 15000 });
+  picked.status = (await page.textContent("#study-new-batch .status")).trim();
+  picked.batches = await page.$$eval("#study-batch-list tbody tr", (rows) => rows.map((row) => [row.cells[0].textContent.trim(), row.cells[1].textContent.trim()]));
+  out.picked_batch = picked;
+  await shot(page, "coordinator-picked", true);
+
   await page.selectOption("#lang", "ko");
   await page.waitForFunction(() => document.documentElement.lang === "ko", null, { timeout: 15000 });
   await waitForPage(page, "study");

@@ -19,7 +19,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use readroom_server::db::Backend;
+use readroom_server::db::{AssignmentRole, Backend};
 use readroom_tests::browser;
 use serde_json::{Value, json};
 use support::TestApp;
@@ -504,6 +504,36 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         "{rcoord}"
     );
     assert_eq!(rcoord["batches"], json!(["Demo batch 1"]), "{rcoord}");
+    // A batch of one picked case with 3 graders per case (all demo cases are batched: the "not
+    // yet in a batch" filter showed none), given to the one demo grader who does not have it.
+    let picked = &rcoord["picked_batch"];
+    assert_eq!(picked["unbatched_shown"], 0, "{picked}");
+    assert!(picked["all_shown"].as_u64().unwrap_or(0) > 1, "{picked}");
+    assert_eq!(picked["filtered"], json!([case_id]), "{picked}");
+    assert_eq!(picked["count"], "1 picked · 1 shown", "{picked}");
+    assert_eq!(
+        picked["status"], "Batch Picked re-grade created: 1 cases, 1 assignments.",
+        "{picked}"
+    );
+    assert_eq!(
+        picked["batches"],
+        json!([
+            ["Demo batch 1", picked["batches"][0][1]],
+            ["Picked re-grade", "1"]
+        ]),
+        "{picked}"
+    );
+    let assigned = app
+        .db()
+        .assignments_for_case(Uuid::parse_str(&case_id).unwrap())
+        .await
+        .unwrap();
+    let graders: std::collections::HashSet<Uuid> = assigned
+        .iter()
+        .filter(|a| a.role == AssignmentRole::Grader)
+        .map(|a| a.user_id)
+        .collect();
+    assert_eq!(graders.len(), 3, "the third demo grader now has the case");
     assert_eq!(rcoord["form_version"], "1", "{rcoord}");
     assert_eq!(rcoord["title_ko"], "연구 DEMO", "{rcoord}");
     assert_eq!(rcoord["raw_keys_ko"], json!([]), "{rcoord}");

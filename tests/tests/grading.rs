@@ -135,6 +135,33 @@ async fn workflow_end_to_end(backend: Backend) {
         .post("/api/studies/DEMO/batches", json!({ "name": "Round 1" }))
         .await;
     assert!(matches!(again.status, 400 | 409), "{}", again.body);
+    // Picked cases that already have their graders: refused, saying why, and no empty batch.
+    let full = coord
+        .post(
+            "/api/studies/DEMO/batches",
+            json!({
+                "name": "Nothing new",
+                "cases": [cases.body[0]["case_id"]],
+                "graders": ["grader.one", "grader.two"],
+                "per_case": 2,
+            }),
+        )
+        .await;
+    assert_eq!(full.status, 400, "{}", full.body);
+    assert!(
+        full.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("nothing to assign: every case already has 2 graders"),
+        "{}",
+        full.body
+    );
+    let batches = coord.get("/api/studies/DEMO/batches").await;
+    assert!(
+        !batches.body.to_string().contains("Nothing new"),
+        "{}",
+        batches.body
+    );
 
     // Both graders see every case, due, in the same order.
     let mut one = app.sign_in(&team.graders[0]).await;

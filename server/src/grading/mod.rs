@@ -998,6 +998,13 @@ pub async fn create_batch(
             ))
         })
         .collect();
+    if planned.is_empty() {
+        return Err(GradingError::BadRequest(format!(
+            "nothing to assign: every case already has {} graders (graders per case counts the \
+             graders a case already has)",
+            request.per_case
+        )));
+    }
     let batch = NewBatch {
         study_id: study.id,
         name: name.to_owned(),

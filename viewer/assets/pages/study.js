@@ -10,9 +10,10 @@
 import { api } from "../api.js";
 import { busy, dl, field, h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
-import { currentLanguage, formatDateTime, formatDuration, formatNumber, roleName, t } from "../i18n.js";
+import { currentLanguage, examsSummary, formatDateTime, formatDuration, formatNumber, kindName, pseudonymText, roleName, t } from "../i18n.js";
 import { navigate, renderToken } from "../router.js";
 import { hasRole } from "../session.js";
+import { batched, examKinds, pickable } from "./batch-picking.js";
 import { kappaChart } from "./study-chart.js";
 import { text as localized } from "./grading-rules.js";
 
@@ -300,16 +301,77 @@ function endOfDay(day) {
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
 
+/**
+ * Which cases a new batch takes: every case not yet in a batch, or the cases the coordinator
+ * ticks in a list filtered by label / subject / visit, exam kind and "not yet in a batch".
+ * `{ element, picked() }`: `picked()` is null for "every case not yet in a batch", else the ids.
+ */
+function casePicker(code) {
+  const scope = (value, label) => h("label", { class: "check" },
+    h("input", { type: "radio", name: "batch-scope", value, id: `batch-scope-${value}`, checked: value === "unbatched" }), ` ${label}`);
+  const text = h("input", { type: "search", id: "batch-case-filter", autocomplete: "off", placeholder: t("study.batches.pick_filter") });
+  const kind = h("select", { id: "batch-case-kind", "aria-label": t("study.batches.pick_kind") }, h("option", { value: "", text: t("study.batches.pick_any_kind") }));
+  const unbatchedOnly = h("input", { type: "checkbox", id: "batch-case-unbatched", checked: true });
+  const list = h("ul", { class: "pick-list", id: "batch-case-list", "aria-label": t("study.batches.pick_list") });
+  const count = h("p", { class: "note", id: "batch-case-count", "aria-live": "polite" });
+  const pane = h("div", { class: "pick-pane", hidden: true },
+    h("div", { class: "pick-filters" }, text, kind,
+      h("label", { class: "check" }, unbatchedOnly, ` ${t("study.batches.pick_unbatched")}`)),
+    list, count);
+  const chosen = new Set();
+  let cases = null;
+  const render = () => {
+    const shown = pickable(cases || [], { text: text.value, kind: kind.value, unbatchedOnly: unbatchedOnly.checked });
+    list.replaceChildren(...shown.map((item) => h("li", {},
+      h("label", { class: "check" },
+        h("input", { type: "checkbox", name: "batch-case", value: item.case_id, checked: chosen.has(item.case_id) }),
+        ` ${item.label}`,
+        h("span", { class: "muted", text: ` · ${pseudonymText(item.subject)} · ${pseudonymText(item.visit)} · ${examsSummary(item.exams)}${batched(item) ? ` · ${t("study.batches.pick_in_batch")}` : ""}` })))));
+    count.textContent = t("study.batches.pick_count", { picked: chosen.size, shown: shown.length });
+  };
+  list.addEventListener("change", (event) => {
+    const box = event.target;
+    if (box.name !== "batch-case") return;
+    if (box.checked) chosen.add(box.value);
+    else chosen.delete(box.value);
+    render();
+  });
+  for (const input of [text, kind, unbatchedOnly]) input.addEventListener("input", render);
+  const element = h("fieldset", { class: "batch-scope", id: "batch-scope" },
+    h("legend", { text: t("study.batches.scope") }),
+    scope("unbatched", t("study.batches.scope_unbatched")),
+    scope("picked", t("study.batches.scope_picked")),
+    pane);
+  element.addEventListener("change", async (event) => {
+    if (event.target.name !== "batch-scope") return;
+    pane.hidden = event.target.value !== "picked";
+    if (pane.hidden || cases) return;
+    count.textContent = t("study.batches.pick_loading");
+    try {
+      cases = await api(`/api/studies/${encodeURIComponent(code)}/cases`);
+      kind.append(...examKinds(cases).map((k) => h("option", { value: k, text: kindName(k) })));
+      render();
+    } catch (err) {
+      cases = null;
+      if (!err.redirected) count.textContent = errorText(err);
+    }
+  });
+  const picked = () => (element.querySelector("#batch-scope-picked").checked ? [...chosen] : null);
+  return { element, picked };
+}
+
 function batchForm(code, reload) {
   const status = statusLine();
+  const picker = casePicker(code);
   const form = h("form", { class: "form", id: "study-new-batch", novalidate: true },
     h("h3", { text: t("study.batches.new") }),
     h("p", { class: "note", text: t("study.batches.new_note") }),
     field("batch-name", t("study.batches.name"), { required: true, maxlength: "100", autocomplete: "off" }),
     h("div", { class: "grid" },
-      field("batch-per-case", t("study.batches.per_case"), { type: "number", min: "1", max: "10", step: "1", value: "2" }),
+      field("batch-per-case", t("study.batches.per_case"), { type: "number", min: "1", max: "10", step: "1", value: "2" }, t("study.batches.per_case_hint")),
       field("batch-repeat", t("study.batches.repeat_fraction"), { type: "number", min: "0", max: "0.5", step: "0.05", value: "0" }, t("study.batches.repeat_hint")),
       field("batch-due", t("study.batches.due"), { type: "date" })),
+    picker.element,
     h("button", { type: "submit", class: "primary", text: t("study.batches.create") }),
     status);
   form.addEventListener("submit", async (event) => {
@@ -327,7 +389,13 @@ function batchForm(code, reload) {
       status.show("error", t("study.batches.numbers"));
       return;
     }
+    const cases = picker.picked();
+    if (cases && !cases.length) {
+      status.show("error", t("study.batches.pick_none"));
+      return;
+    }
     const body = { name, per_case: perCase, repeat_fraction: repeat };
+    if (cases) body.cases = cases;
     if (due) body.due_at = endOfDay(due);
     await busy(form, async () => {
       try {
