@@ -434,6 +434,25 @@ async function coordinator(browser) {
   out.picked_batch = picked;
   await shot(page, "coordinator-picked", true);
 
+  // Reassignment: grader.kim's unfinished cases; one of them goes to the least loaded grader
+  // not on it.
+  await page.waitForSelector("#reassign-from", { timeout: 15000 });
+  await page.selectOption("#reassign-from", "grader.kim");
+  const reassign = { before: await page.$$eval("#reassign-list tbody tr", (rows) => rows.map((r) => [r.dataset.assignment, r.cells[1].textContent.trim()])) };
+  const moving = reassign.before.find(([, label]) => label !== p.case_label);
+  reassign.moving = moving ? moving[0] : null;
+  await page.$$eval("#reassign-list input[name=reassign-pick]", (boxes) => boxes.forEach((box) => { box.checked = false; }));
+  if (moving) await page.check(`#reassign-list input[value="${moving[0]}"]`);
+  reassign.to = await page.$eval("#reassign-to", (select) => select.value);
+  await page.click("#reassign-move");
+  await page.waitForFunction(() => /Moved/.test(document.querySelector("#study-reassign-form .status")?.textContent || ""), null, { timeout: 15000 });
+  reassign.status = (await page.textContent("#study-reassign-form .status")).trim();
+  // kim is no longer listed once none of their cases is left unfinished.
+  const stillHolds = await page.$$eval("#reassign-from option", (options) => options.some((o) => o.value === "grader.kim"));
+  if (stillHolds) await page.selectOption("#reassign-from", "grader.kim");
+  reassign.after = stillHolds ? await page.$$eval("#reassign-list tbody tr", (rows) => rows.map((r) => r.dataset.assignment)) : [];
+  out.reassign = reassign;
+
   await page.selectOption("#lang", "ko");
   await page.waitForFunction(() => document.documentElement.lang === "ko", null, { timeout: 15000 });
   await waitForPage(page, "study");

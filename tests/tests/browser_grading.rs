@@ -534,6 +534,36 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         .map(|a| a.user_id)
         .collect();
     assert_eq!(graders.len(), 3, "the third demo grader now has the case");
+    // Reassignment: one of grader.kim's unfinished cases moved, to the least loaded grader not
+    // on it; the others stay with kim.
+    let reassign = &rcoord["reassign"];
+    let before = reassign["before"].as_array().expect("kim has open cases");
+    assert!(!before.is_empty(), "{reassign}");
+    assert_eq!(reassign["to"], "", "automatic by default: {reassign}");
+    assert_eq!(reassign["status"], "Moved 1 of 1.", "{reassign}");
+    let moved = reassign["moving"].as_str().expect("a case to move");
+    let after: Vec<&str> = reassign["after"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(after.len(), before.len() - 1, "{reassign}");
+    assert!(!after.contains(&moved), "{reassign}");
+    let cases_now = park.get("/api/studies/DEMO/cases").await;
+    let holder = cases_now
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["assignments"].as_array().unwrap().iter())
+        .find(|x| x["id"] == moved)
+        .map(|x| x["username"].as_str().unwrap_or_default().to_owned())
+        .expect("the moved assignment is still listed");
+    assert!(
+        holder.starts_with("grader.") && holder != "grader.kim",
+        "{holder}"
+    );
     assert_eq!(rcoord["form_version"], "1", "{rcoord}");
     assert_eq!(rcoord["title_ko"], "연구 DEMO", "{rcoord}");
     assert_eq!(rcoord["raw_keys_ko"], json!([]), "{rcoord}");

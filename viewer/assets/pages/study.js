@@ -14,6 +14,7 @@ import { currentLanguage, examsSummary, formatDateTime, formatDuration, formatNu
 import { navigate, renderToken } from "../router.js";
 import { hasRole } from "../session.js";
 import { batched, examKinds, pickable } from "./batch-picking.js";
+import { holders, openAssignments, targets } from "./reassign.js";
 import { kappaChart } from "./study-chart.js";
 import { text as localized } from "./grading-rules.js";
 
@@ -58,9 +59,11 @@ export async function render(view, [code], user) {
     const batches = h("section", { id: "study-batches", class: "card", "aria-labelledby": "study-batches-h" });
     const exports = h("section", { id: "study-export", class: "card", "aria-labelledby": "study-export-h" });
     const form = h("section", { id: "study-form", class: "card", "aria-labelledby": "study-form-h" });
-    view.append(h("div", { class: "cards" }, batches, h("div", {}, exports, form)));
-    const reload = () => Promise.all([loadProgress(progressCard, code), loadBatches(batches, code, reload)]);
-    sections.push(loadBatches(batches, code, reload), Promise.resolve(exportSection(exports, code)), loadForm(form, code));
+    const reassignCard = h("section", { id: "study-reassign", class: "card", "aria-labelledby": "study-reassign-h" });
+    view.append(h("div", { class: "cards" }, batches, h("div", {}, exports, form)), reassignCard);
+    const reload = () => Promise.all([loadProgress(progressCard, code), loadBatches(batches, code, reload), loadReassign(reassignCard, code, reload)]);
+    sections.push(loadBatches(batches, code, reload), Promise.resolve(exportSection(exports, code)), loadForm(form, code),
+      loadReassign(reassignCard, code, reload));
   }
   await Promise.all(sections);
 }
@@ -291,6 +294,80 @@ function loadBatches(card, code, reload) {
     }
     parts.push(batchForm(code, reload));
     return parts;
+  });
+}
+
+// ---- reassignment ----------------------------------------------------------------------------
+
+/**
+ * Moving unfinished assignments away from a grader (on leave, overloaded): pick whose, tick the
+ * cases (all by default), pick to whom (or the least loaded grader not on the case), move. Each
+ * is one `POST …/assignments/{id}/reassign`, audited by the server; what could not be moved is
+ * listed with the reason.
+ */
+function loadReassign(card, code, reload) {
+  return section(card, "study.reassign.title", "study-reassign-h", async () => {
+    const cases = await api(`/api/studies/${encodeURIComponent(code)}/cases`);
+    const rows = openAssignments(cases);
+    if (!rows.length) return h("p", { class: "muted", id: "study-reassign-none", text: t("study.reassign.none") });
+    const status = statusLine();
+    const from = h("select", { id: "reassign-from" },
+      holders(rows).map(({ username, count }) => h("option", { value: username, text: t("study.reassign.holder", { user: username, count }) })));
+    const to = h("select", { id: "reassign-to" });
+    const list = h("tbody");
+    const shown = () => rows.filter((row) => row.username === from.value);
+    const fill = () => {
+      const mine = shown();
+      const role = mine.length ? mine[0].role : "grader";
+      to.replaceChildren(h("option", { value: "", text: t("study.reassign.auto") }),
+        ...targets(cases, from.value, role).map((name) => h("option", { value: name, text: name })));
+      list.replaceChildren(...mine.map((row) => h("tr", { dataset: { assignment: row.id } },
+        h("td", {}, h("input", { type: "checkbox", name: "reassign-pick", value: row.id, checked: true, "aria-label": row.label })),
+        h("th", { scope: "row", text: row.label }),
+        h("td", { text: roleName(row.role) }),
+        h("td", { text: t(`status.${row.status}`) }),
+        h("td", { class: "when", text: row.due_at ? formatDateTime(row.due_at) : "—" }))));
+    };
+    from.addEventListener("change", fill);
+    fill();
+    const listTable = table("reassign-list", ["", t("col.case"), t("col.role"), t("col.status"), t("col.due")]);
+    listTable.id = "reassign-list";
+    listTable.querySelector("tbody").replaceWith(list);
+    const move = h("button", { type: "submit", class: "primary", id: "reassign-move", text: t("study.reassign.move") });
+    const form = h("form", { class: "form", id: "study-reassign-form", novalidate: true },
+      h("p", { class: "note", text: t("study.reassign.note") }),
+      h("div", { class: "grid" },
+        h("div", { class: "field" }, h("label", { for: "reassign-from", text: t("study.reassign.from") }), from),
+        h("div", { class: "field" }, h("label", { for: "reassign-to", text: t("study.reassign.to") }), to)),
+      h("div", { class: "table-wrap" }, listTable),
+      move, status);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const ids = [...list.querySelectorAll("input[name=reassign-pick]:checked")].map((box) => box.value);
+      if (!ids.length) {
+        status.show("error", t("study.reassign.pick_none"));
+        return;
+      }
+      const body = to.value ? { username: to.value } : {};
+      const failed = [];
+      await busy(form, async () => {
+        for (const id of ids) {
+          try {
+            await api(`/api/studies/${encodeURIComponent(code)}/assignments/${encodeURIComponent(id)}/reassign`, { method: "POST", body });
+          } catch (err) {
+            if (err.redirected) return;
+            const row = rows.find((r) => r.id === id);
+            failed.push(`${row ? row.label : id}: ${errorText(err)}`);
+          }
+        }
+      });
+      await reload();
+      const again = document.querySelector("#study-reassign-form .status") || status;
+      again.show(failed.length ? "error" : "ok", [
+        t("study.reassign.moved", { moved: ids.length - failed.length, total: ids.length }),
+        ...failed].join(" "));
+    });
+    return form;
   });
 }
 
