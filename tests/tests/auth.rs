@@ -708,17 +708,15 @@ async fn the_entry_page_carries_the_signed_in_user_only_for_them(backend: Backen
     }
 }
 
-/// Sends `POST path` with a JSON `body` over a raw connection and does not read the answer:
-/// the request is then being answered (or its body received) while the test goes on.
-async fn hold_post(address: &str, path: &str, body: &str) -> tokio::net::TcpStream {
+/// Opens `POST path` over a raw connection announcing a 100-byte JSON body and sends one byte
+/// of it (a slowloris client): the server waits for the rest.
+async fn stall_post(address: &str, path: &str) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body.as_bytes()).await.unwrap();
     stream
 }
 
@@ -738,31 +736,41 @@ async fn poll_until(
     }
 }
 
-/// When as many requests are being answered as the server takes at once (here: sign-ins stuck
-/// behind a database that another process holds locked), every further request is refused at
-/// once with 503 and `Retry-After`, not queued until it times out; health checks still answer,
-/// and the server serves again by itself once the database frees up.
+/// When as many requests are being answered as the server takes at once (here: two signed-in
+/// users' writes stuck behind a database that another process holds locked), every further
+/// request is refused with 503 and `Retry-After` after waiting at most a second for a place, not
+/// queued until it times out; health checks still answer, and the server serves again by itself
+/// once the database frees up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overloaded_server_sheds_load_and_recovers() {
     use sqlx::Connection;
     let app = TestApp::start_with(Backend::Sqlite, |config| config.max_in_flight = 2).await;
-    let address = app.url.trim_start_matches("http://").to_owned();
-    // Another process holds the database's write lock: the sign-ins' audit rows wait for it.
-    let mut locker = sqlx::SqliteConnection::connect(&app.state.config.database_url)
+    let user = app.user("kim", &[]).await;
+    let mut writers = vec![app.sign_in(&user).await, app.sign_in(&user).await];
+    // Another process holds the database's write lock: the users' writes wait for it.
+    let mut locker = sqlx::SqliteConnection::connect(&app.state.config.database_url())
         .await
         .unwrap();
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut locker)
         .await
         .unwrap();
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let body = json!({ "username": "nobody", "password": "wrong password" }).to_string();
-        held.push(hold_post(&address, "/api/auth/login", &body).await);
-    }
+    let held: Vec<_> = writers
+        .drain(..)
+        .map(|mut writer| {
+            tokio::spawn(async move { writer.post("/api/auth/totp/setup", json!({})).await })
+        })
+        .collect();
     let mut browser = Browser::new(&app);
+    let asked = std::time::Instant::now();
     let refused = poll_until(&mut browser, "/api/me", |reply| reply.status == 503).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
+    // Refused after the bounded wait for a place, long before the request timeout.
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
     assert_eq!(refused.headers["retry-after"], "1");
     assert_eq!(refused.body["error"]["code"], "overloaded");
     assert_eq!(browser.get("/healthz").await.status, 200);
@@ -771,7 +779,11 @@ async fn an_overloaded_server_sheds_load_and_recovers() {
     let served = poll_until(&mut browser, "/api/me", |reply| reply.status != 503).await;
     assert_eq!(served.status, 401, "{}", served.body);
     assert_eq!(browser.get("/").await.status, 200);
-    drop(held);
+    // The writes that held the places went through once the database was free.
+    for writer in held {
+        let reply = writer.await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
 }
 
 /// Clients that open requests and send their bodies slowly or never (slowloris; no account
@@ -780,7 +792,7 @@ async fn an_overloaded_server_sheds_load_and_recovers() {
 /// body is ended with 408 `body_timeout` after the body deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_do_not_hold_the_answering_budget() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let app = TestApp::start_with(Backend::Sqlite, |config| config.max_in_flight = 4).await;
     let user = app.user("kim", &[]).await;
     let mut grader = app.sign_in(&user).await;
@@ -788,12 +800,7 @@ async fn slow_bodies_do_not_hold_the_answering_budget() {
     let started = std::time::Instant::now();
     let mut stalled = Vec::new();
     for _ in 0..3 {
-        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-        let head = format!(
-            "POST /api/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stalled.push(stream);
+        stalled.push(stall_post(&address, "/api/auth/login").await);
     }
     // Three of four body places are taken; the answering budget is untouched.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -804,13 +811,7 @@ async fn slow_bodies_do_not_hold_the_answering_budget() {
     let changed = grader.post("/api/auth/totp/setup", json!({})).await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     // One more stalled body fills the body budget: a new body is refused, reads still served.
-    let mut fourth = tokio::net::TcpStream::connect(&address).await.unwrap();
-    fourth
-        .write_all(
-            format!("POST /api/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{").as_bytes(),
-        )
-        .await
-        .unwrap();
+    let fourth = stall_post(&address, "/api/auth/login").await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let refused = grader.post("/api/auth/totp/setup", json!({})).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
