@@ -123,15 +123,21 @@ async fn receive_body(shedder: &Shedder, request: Request) -> Result<Request, Re
     .await;
     match received {
         Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        Ok(Err(err)) if too_large(&err) => Err(too_large_refusal(shedder)),
-        Ok(Err(_)) => {
-            Err(AppError::BadRequest("the request body could not be read".into()).into_response())
+        Ok(Err(err)) if too_large(&err) => {
+            Err(body_refused("too_large", too_large_refusal(shedder)))
         }
-        Err(_) => Err(AppError::RequestTimeout(format!(
-            "the request body did not arrive within {} s",
-            shedder.body_deadline.as_secs()
-        ))
-        .into_response()),
+        Ok(Err(_)) => Err(body_refused(
+            "unreadable",
+            AppError::BadRequest("the request body could not be read".into()).into_response(),
+        )),
+        Err(_) => Err(body_refused(
+            "timeout",
+            AppError::RequestTimeout(format!(
+                "the request body did not arrive within {} s",
+                shedder.body_deadline.as_secs()
+            ))
+            .into_response(),
+        )),
     }
 }
 
