@@ -206,7 +206,6 @@ impl<R: Read + Seek> CaseImages<R> {
     }
 }
 
-/// The shapes of a bundle's image exams.
 /// A bundle's measurement values over all its measurement exams, keyed as in the manifest
 /// (keys are unique across a bundle's exams; were one repeated, the later exam's value wins).
 fn measurements_of<R: Read + Seek>(
@@ -222,6 +221,7 @@ fn measurements_of<R: Read + Seek>(
         .collect()
 }
 
+/// The shapes of a bundle's image exams.
 fn shapes<R: Read + Seek>(bundle: &mut EncryptedBundle<R>) -> Result<Vec<ExamShape>, ImageError> {
     let exams: Vec<Exam> = bundle
         .manifest()

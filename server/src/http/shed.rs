@@ -45,12 +45,8 @@ pub struct Shedder {
     permits: Arc<Semaphore>,
     /// Request bodies being received.
     bodies: Arc<Semaphore>,
-    /// How long a body may take.
-    body_deadline: Duration,
     /// The largest body taken, in bytes.
     body_limit: usize,
-    /// How long a request waits for a place before it is refused.
-    admission_wait: Duration,
 }
 
 impl Shedder {
@@ -65,9 +61,7 @@ impl Shedder {
         Shedder {
             permits: Arc::new(Semaphore::new(permits)),
             bodies: Arc::new(Semaphore::new(permits)),
-            body_deadline: BODY_DEADLINE,
             body_limit,
-            admission_wait: ADMISSION_WAIT,
         }
     }
 }
@@ -92,11 +86,7 @@ pub async fn shed(shedder: Shedder, request: Request, next: Next) -> Response {
     // A short bounded wait for a place, FIFO: a burst is absorbed, and a storm of clients that
     // ignore `Retry-After` is answered at the rate places free up (plus one refusal a second
     // each), instead of refused as fast as they resend while the admitted requests starve.
-    let permit = tokio::time::timeout(
-        shedder.admission_wait,
-        Arc::clone(&shedder.permits).acquire_owned(),
-    )
-    .await;
+    let permit = tokio::time::timeout(ADMISSION_WAIT, shedder.permits.acquire()).await;
     let Ok(Ok(_permit)) = permit else {
         return overloaded("requests");
     };
@@ -117,7 +107,7 @@ async fn receive_body(shedder: &Shedder, request: Request) -> Result<Request, Re
     };
     let (parts, body) = request.into_parts();
     let received = tokio::time::timeout(
-        shedder.body_deadline,
+        BODY_DEADLINE,
         axum::body::to_bytes(body, shedder.body_limit),
     )
     .await;
@@ -134,7 +124,7 @@ async fn receive_body(shedder: &Shedder, request: Request) -> Result<Request, Re
             "timeout",
             AppError::RequestTimeout(format!(
                 "the request body did not arrive within {} s",
-                shedder.body_deadline.as_secs()
+                BODY_DEADLINE.as_secs()
             ))
             .into_response(),
         )),

@@ -76,12 +76,12 @@ export function snellen(logmar) {
 export function displayMeasurement(row, value, format = (n, digits) => n.toFixed(digits)) {
   if (value === undefined || value === null) return "—";
   if (typeof value === "string") return value;
-  const digits = row.measure === "va" && row.unit === "logmar" ? 2 : row.unit === "mmhg" ? 0 : 2;
+  const logmar = row.measure === "va" && row.unit === "logmar";
+  const digits = row.unit === "mmhg" ? 0 : 2;
   // Rounded first, so that -0.004 logMAR (or a stored -0) is written 0.00, never -0.00.
-  value = Math.round(value * 10 ** digits) / 10 ** digits || 0;
-  if (row.measure === "va" && row.unit === "logmar") return `${format(value, 2)} (${snellen(value)})`;
-  if (row.unit === "mmhg") return format(value, 0);
-  return format(value, 2);
+  const rounded = Math.round(value * 10 ** digits) / 10 ** digits || 0;
+  const written = format(rounded, digits);
+  return logmar ? `${written} (${snellen(rounded)})` : written;
 }
 
 /** The unit as written after a value (`mmHg`, `mm`, `logMAR`), or "" when unknown. */

@@ -10,7 +10,7 @@
 import { api } from "../api.js";
 import { busy, dl, field, h, statusLine, table } from "../dom.js";
 import { errorText } from "../errors.js";
-import { currentLanguage, examsSummary, formatDateTime, formatDuration, formatNumber, kindName, pseudonymText, roleName, t } from "../i18n.js";
+import { currentLanguage, examsSummary, formatDateTime, formatDuration, formatNumber, kindName, pseudonymText, roleName, statusName, t } from "../i18n.js";
 import { navigate, renderToken } from "../router.js";
 import { hasRole } from "../session.js";
 import { batched, examKinds, pickable } from "./batch-picking.js";
@@ -315,9 +315,8 @@ function loadReassign(card, code, reload) {
       holders(rows).map(({ username, count }) => h("option", { value: username, text: t("study.reassign.holder", { user: username, count }) })));
     const to = h("select", { id: "reassign-to" });
     const list = h("tbody");
-    const shown = () => rows.filter((row) => row.username === from.value);
     const fill = () => {
-      const mine = shown();
+      const mine = rows.filter((row) => row.username === from.value);
       const role = mine.length ? mine[0].role : "grader";
       to.replaceChildren(h("option", { value: "", text: t("study.reassign.auto") }),
         ...targets(cases, from.value, role).map((name) => h("option", { value: name, text: name })));
@@ -325,7 +324,7 @@ function loadReassign(card, code, reload) {
         h("td", {}, h("input", { type: "checkbox", name: "reassign-pick", value: row.id, checked: true, "aria-label": row.label })),
         h("th", { scope: "row", text: row.label }),
         h("td", { text: roleName(row.role) }),
-        h("td", { text: t(`status.${row.status}`) }),
+        h("td", { text: statusName(row.status) }),
         h("td", { class: "when", text: row.due_at ? formatDateTime(row.due_at) : "—" }))));
     };
     from.addEventListener("change", fill);
