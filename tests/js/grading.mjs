@@ -78,7 +78,7 @@ function shownValues(page) {
     for (const input of document.querySelectorAll("#grading-form [data-cell]")) {
       const cell = input.dataset.cell;
       if (input.type === "radio" || input.type === "checkbox") {
-        if (input.checked) out[cell] = (out[cell] ? `${out[cell]},` : "") + input.dataset.index;
+        if (input.checked) out[cell] = (out[cell] ? `${out[cell]},` : "") + (input.dataset.cannot ? "cannot" : input.dataset.index);
       } else if (input.value !== "") {
         out[cell] = input.value;
       }
@@ -188,7 +188,27 @@ async function graderA(browser) {
   await page.keyboard.press("3");
   await page.waitForTimeout(100);
   out.ungradable_cells = await shownCells(page);
-  await keys(page, ["Tab", "1", "Tab", "1", "Tab", "1", "Tab", "2", "Tab", "type:0.4"]);
+  // The macula and the disc of OD out of view: X on DME (its last choice) and on the VCDR (the
+  // box under the input); D opens DME's definitions.
+  await keys(page, ["Tab", "1", "Tab", "1", "Tab", "x", "d"]);
+  const definitionsOpen = await page.$eval('fieldset[data-field="dme"] details.gf-defs', (d) => d.open);
+  // Its schematic (the DME zones), drawn and captioned.
+  await page.waitForFunction(() => {
+    const img = document.querySelector('fieldset[data-field="dme"] details.gf-defs figure img');
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 10000 });
+  const figure = await page.$eval('fieldset[data-field="dme"] details.gf-defs figure', (f) => ({
+    src: f.querySelector("img").getAttribute("src"), caption: f.querySelector("figcaption").textContent.trim(),
+  }));
+  await keys(page, ["Tab", "2", "Tab", "x"]);
+  await shot(page, "a-cannot-grade", true);
+  out.second_cannot = {
+    definitions_open: definitionsOpen,
+    figure,
+    focus: await focused(page),
+    dme_label: (await page.textContent('fieldset[data-field="dme"] .gf-option.gf-cannot')).trim(),
+    vcdr_input_disabled: await page.$eval('input[type="number"][data-cell="vcdr:OD"]', (input) => input.disabled),
+  };
   out.second_values = await shownValues(page);
   await saved(page);
   out.second_unviewed = await submitByKeyboard(page);
@@ -437,7 +457,7 @@ async function coordinator(browser) {
   // Reassignment: grader.kim's unfinished cases; one of them goes to the least loaded grader
   // not on it.
   await page.waitForSelector("#reassign-from", { timeout: 15000 });
-  await page.selectOption("#reassign-from", "grader.kim");
+  await page.selectOption("#reassign-from", "grader:grader.kim");
   const reassign = { before: await page.$$eval("#reassign-list tbody tr", (rows) => rows.map((r) => [r.dataset.assignment, r.cells[1].textContent.trim()])) };
   const moving = reassign.before.find(([, label]) => label !== p.case_label);
   reassign.moving = moving ? moving[0] : null;
@@ -448,8 +468,8 @@ async function coordinator(browser) {
   await page.waitForFunction(() => /Moved/.test(document.querySelector("#study-reassign-form .status")?.textContent || ""), null, { timeout: 15000 });
   reassign.status = (await page.textContent("#study-reassign-form .status")).trim();
   // kim is no longer listed once none of their cases is left unfinished.
-  const stillHolds = await page.$$eval("#reassign-from option", (options) => options.some((o) => o.value === "grader.kim"));
-  if (stillHolds) await page.selectOption("#reassign-from", "grader.kim");
+  const stillHolds = await page.$$eval("#reassign-from option", (options) => options.some((o) => o.value === "grader:grader.kim"));
+  if (stillHolds) await page.selectOption("#reassign-from", "grader:grader.kim");
   reassign.after = stillHolds ? await page.$$eval("#reassign-list tbody tr", (rows) => rows.map((r) => r.dataset.assignment)) : [];
   out.reassign = reassign;
 

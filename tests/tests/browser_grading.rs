@@ -289,6 +289,24 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     assert!(!cells.contains(&json!("dr_grade:OS")), "{ra}");
     assert!(cells.contains(&json!("dr_grade:OD")), "{ra}");
     assert_ne!(ra["after_second_url"], json!(second), "{ra}");
+    // "Cannot grade" by X for DME OD (its last choice) and VCDR OD (the box locks the input),
+    // stored as the word and counted as answered.
+    assert_eq!(ra["second_cannot"]["dme_label"], "Cannot grade", "{ra}");
+    assert_eq!(ra["second_cannot"]["vcdr_input_disabled"], true, "{ra}");
+    assert_eq!(ra["second_cannot"]["focus"], "vcdr:OD", "on the box: {ra}");
+    assert_eq!(
+        ra["second_cannot"]["definitions_open"], true,
+        "D opened them: {ra}"
+    );
+    assert_eq!(ra["second_values"]["dme:OD"], "3", "{ra}");
+    assert_eq!(ra["second_values"]["vcdr:OD"], "cannot", "{ra}");
+    let second_id = second.trim_start_matches("/cases/");
+    let second_form = kim.get(&format!("/api/cases/{second_id}/form")).await;
+    assert_eq!(second_form.status, 200, "{}", second_form.body);
+    let stored = &second_form.body["grade"]["values"];
+    assert_eq!(stored["dme"], json!({ "OD": "cannot_grade" }), "{stored}");
+    assert_eq!(stored["vcdr"], json!({ "OD": "cannot_grade" }), "{stored}");
+    assert_eq!(stored["dr_grade"], json!({ "OD": 1 }), "{stored}");
     // The first case again: read-only with the submitted values and Amend focused.
     assert_eq!(ra["first_again"]["mode"], "readonly", "{ra}");
     assert_eq!(ra["first_again"]["focus"], "grading-amend", "{ra}");

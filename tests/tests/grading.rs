@@ -156,6 +156,14 @@ async fn workflow_end_to_end(backend: Backend) {
         "{}",
         full.body
     );
+    // Named, with its value, so the viewer words it in the coordinator's language.
+    assert_eq!(full.body["error"]["code"], "bad_request", "{}", full.body);
+    assert_eq!(
+        full.body["error"]["reason"], "nothing_to_assign",
+        "{}",
+        full.body
+    );
+    assert_eq!(full.body["error"]["params"]["per_case"], 2, "{}", full.body);
     let batches = coord.get("/api/studies/DEMO/batches").await;
     assert!(
         !batches.body.to_string().contains("Nothing new"),
@@ -1110,6 +1118,11 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         )
         .await;
     expect(&reply, 409, "reassign done");
+    assert_eq!(
+        reply.body["error"]["reason"], "assignment_done",
+        "{}",
+        reply.body
+    );
 }
 
 /// The `stream.started` event the server records when `user` starts streaming `case`.

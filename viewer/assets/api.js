@@ -13,10 +13,13 @@ export function setCsrfToken(token) {
  * `problems` (the list a 422 `invalid_grade` carries, else null).
  */
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfter = null, problems = null) {
+  constructor(status, code, message, retryAfter = null, problems = null, reason = null, params = null) {
     super(message || code);
     this.status = status;
     this.code = code;
+    /** Why it was refused (`nothing_to_assign`), when the server names it, and its values. */
+    this.reason = reason;
+    this.params = params;
     this.retryAfter = retryAfter;
     this.problems = problems;
     /** True when the wrapper already sent the browser to the sign-in page. */
@@ -99,7 +102,9 @@ export async function api(path, { method = "GET", body, redirectOn401 = true, ke
   const message = (data && data.error && data.error.message) || response.statusText;
   const retryAfter = Number.parseInt(response.headers.get("Retry-After") || "", 10);
   const problems = data && data.error && Array.isArray(data.error.problems) ? data.error.problems : null;
-  const error = new ApiError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : null, problems);
+  const reason = data && data.error && typeof data.error.reason === "string" ? data.error.reason : null;
+  const params = data && data.error && data.error.params && typeof data.error.params === "object" ? data.error.params : null;
+  const error = new ApiError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : null, problems, reason, params);
   if (response.status === 401 && redirectOn401 && (code === "unauthenticated" || code === "session_expired")) {
     error.redirected = true;
     sendToSignIn(code === "session_expired");

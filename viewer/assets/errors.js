@@ -1,10 +1,16 @@
 // Turns an API error into a sentence for the user, in their language.
 
-import { formatWait, t } from "./i18n.js";
+import { formatWait, hasMessage, roleName, t } from "./i18n.js";
 
 /** A translated message for an ApiError (or any error). */
 export function errorText(err) {
   if (!err || typeof err.status !== "number") return t("error.unexpected");
+  // A refusal the server names (`error.reason`) is worded here, in the user's language.
+  if (err.reason && hasMessage(`error.reason.${err.reason}`)) {
+    const params = { ...(err.params || {}) };
+    if (typeof params.role === "string") params.role = roleName(params.role);
+    return t(`error.reason.${err.reason}`, params);
+  }
   switch (err.status) {
     case 0:
       return t("error.network");

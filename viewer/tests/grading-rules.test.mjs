@@ -5,13 +5,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import {
-  EYES, asked, cellKey, cells, choices, definitions, digitFor, digitLevels, digitPick, displayValue, hasValue,
+  CANNOT_GRADE, EYES, asked, cellKey, cells, choices, definitions, digitFor, digitLevels, digitPick, displayValue, hasValue,
   payload, sameValue, text, valueOf, withValue,
 } from "../assets/pages/grading-rules.js";
 
 const demo = JSON.parse(readFileSync(new URL("../../domain/presets/demo.json", import.meta.url), "utf8"));
 const field = (key) => demo.fields.find((f) => f.key === key);
-const yesNo = ["Yes", "No"];
+const words = { yes: "Yes", no: "No", cannotGrade: "Cannot grade" };
 
 test("hasValue: null, blank text and empty lists are no value; 0 and false are values", () => {
   for (const none of [null, undefined, "", "   ", []]) assert.equal(hasValue(none), false, JSON.stringify(none));
@@ -123,18 +123,40 @@ test("digit keys: levels 0–9 by value, otherwise by 1-based position", () => {
 
 test("choices and display values are localized, English as the fallback", () => {
   const dr = field("dr_grade");
-  const ko = choices(dr, "ko", yesNo).map((c) => c.label);
-  assert.equal(ko.length, 5);
+  const ko = choices(dr, "ko", { ...words, cannotGrade: "판정 불가" }).map((c) => c.label);
+  assert.equal(ko.length, 6, "five ICDR levels and cannot grade");
   assert.ok(ko.every((label) => /[가-힣]/.test(label)));
   assert.equal(text({ en: "Only English" }, "ko"), "Only English");
   assert.equal(text("plain", "ko"), "plain");
   assert.equal(text(null, "en"), "");
-  assert.equal(displayValue(dr, 2, "en", yesNo), `2 · ${dr.levels[2].label.en}`);
-  assert.equal(displayValue(dr, null, "en", yesNo), "—");
-  assert.equal(displayValue(field("other_findings"), ["glaucoma_suspect", "unknown_code"], "en", yesNo).endsWith(", unknown_code"), true);
-  assert.equal(displayValue({ type: "number", unit: "mm" }, 0.35, "en", yesNo), "0.35 mm");
-  assert.equal(displayValue({ type: "boolean" }, false, "en", yesNo), "No");
-  assert.deepEqual(choices({ type: "boolean" }, "en", yesNo), [{ value: true, label: "Yes" }, { value: false, label: "No" }]);
+  assert.equal(displayValue(dr, 2, "en", words), `2 · ${dr.levels[2].label.en}`);
+  assert.equal(displayValue(dr, null, "en", words), "—");
+  assert.equal(displayValue(field("other_findings"), ["glaucoma_suspect", "unknown_code"], "en", words).endsWith(", unknown_code"), true);
+  assert.equal(displayValue({ type: "number", unit: "mm" }, 0.35, "en", words), "0.35 mm");
+  assert.equal(displayValue({ type: "boolean" }, false, "en", words), "No");
+  assert.deepEqual(choices({ type: "boolean" }, "en", words), [{ value: true, label: "Yes" }, { value: false, label: "No" }]);
+});
+
+test("cannot grade: the last choice where the form allows it, shown in words, never a digit", () => {
+  const dr = field("dr_grade");
+  const list = choices(dr, "en", words);
+  assert.deepEqual(list.at(-1), { value: CANNOT_GRADE, label: "Cannot grade" });
+  assert.equal(digitFor(dr, list.length - 1), "", "no digit picks cannot grade");
+  const dme = field("dme");
+  assert.equal(digitFor(dme, 2), "3");
+  assert.equal(digitFor(dme, choices(dme, "en", words).length - 1), "", "nor on a choice");
+  assert.equal(displayValue(dr, CANNOT_GRADE, "en", words), "Cannot grade");
+  assert.equal(displayValue(field("vcdr"), CANNOT_GRADE, "en", words), "Cannot grade");
+  // Not offered where the form does not allow it, nor on multiple choices and numbers.
+  const gradable = field("gradable");
+  assert.ok(!choices(gradable, "en", words).some((c) => c.value === CANNOT_GRADE));
+  assert.ok(!choices({ ...field("other_findings"), cannot_grade: true }, "en", words).some((c) => c.value === CANNOT_GRADE));
+  assert.deepEqual(choices({ ...field("vcdr") }, "en", words), []);
+  // A stored "cannot_grade" on a field that does not allow it reads as it is.
+  assert.equal(displayValue(gradable, CANNOT_GRADE, "en", words), CANNOT_GRADE);
+  // It does not meet a condition that names a level.
+  const form = { fields: [dr, { key: "x", type: "boolean", per_eye: true, when: { field: "dr_grade", any_of: [2, 3] }, label: { en: "x" } }] };
+  assert.equal(asked(form, { dr_grade: { OD: CANNOT_GRADE } }, "submit").state.get("x:OD"), "no");
 });
 
 test("sameValue: numbers within 1e-9, lists in order, empty equals empty", () => {

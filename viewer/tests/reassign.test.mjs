@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { holders, openAssignments, targets } from "../assets/pages/reassign.js";
+import { holderKey, holders, openAssignments, targets } from "../assets/pages/reassign.js";
 
 const cases = [
   { case_id: "c10", label: "C-0010", assignments: [
@@ -22,9 +22,19 @@ test("openAssignments: unfinished only, by case label (numeric) then role", () =
   assert.deepEqual(openAssignments(null), []);
 });
 
-test("holders: who holds unfinished assignments, counted", () => {
+test("holders: who holds unfinished assignments in which role, counted", () => {
   assert.deepEqual(holders(openAssignments(cases)), [
-    { username: "choi", count: 1 }, { username: "han", count: 1 }, { username: "kim", count: 2 }]);
+    { key: "adjudicator:choi", username: "choi", role: "adjudicator", count: 1 },
+    { key: "grader:han", username: "han", role: "grader", count: 1 },
+    { key: "grader:kim", username: "kim", role: "grader", count: 2 }]);
+  // One person grading some cases and adjudicating others is two holders: each role's work
+  // goes to holders of that role.
+  const both = [...cases, { case_id: "c3", label: "C-0003", assignments: [
+    { id: "a6", username: "kim", role: "adjudicator", status: "assigned" }] }];
+  const kim = holders(openAssignments(both)).filter((h) => h.username === "kim");
+  assert.deepEqual(kim.map((h) => [h.key, h.count]), [["adjudicator:kim", 1], ["grader:kim", 2]]);
+  assert.equal(holderKey("kim", "grader"), "grader:kim");
+  assert.deepEqual(targets(both, "kim", "adjudicator"), ["choi"]);
 });
 
 test("targets: the other holders of the role, done assignments included", () => {

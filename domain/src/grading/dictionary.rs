@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::eye::Eye;
-use super::form::{Field, FieldKind, Form};
+use super::form::{CANNOT_GRADE, Field, FieldKind, Form};
 use super::values::{self, Values};
 
 /// One export column.
@@ -22,7 +22,8 @@ pub struct Column {
     pub eye: Option<Eye>,
     /// `choice`, `multiple_choice`, `ordinal`, `number`, `boolean` or `text`.
     pub kind: &'static str,
-    /// What cells may hold: `0=No apparent retinopathy; 1=Mild NPDR; …`, `0–1, step 0.05`, ...
+    /// What cells may hold: `0=No apparent retinopathy; 1=Mild NPDR; …`, `0–1, step 0.05`, ...,
+    /// ending in `cannot_grade=Cannot grade` for fields that allow it.
     pub allowed: String,
     /// Unit of a number column.
     pub unit: Option<String>,
@@ -62,7 +63,11 @@ pub fn dictionary(form: &Form) -> Vec<Column> {
                 field: field.key.clone(),
                 eye,
                 kind: kind_name(&field.kind),
-                allowed: allowed(&field.kind),
+                allowed: if field.cannot_grade {
+                    format!("{}; {CANNOT_GRADE}=Cannot grade", allowed(&field.kind))
+                } else {
+                    allowed(&field.kind)
+                },
                 unit: match &field.kind {
                     FieldKind::Number { unit, .. } => unit.clone(),
                     _ => None,
@@ -177,7 +182,8 @@ mod tests {
         assert_eq!(dr.kind, "ordinal");
         assert_eq!(
             dr.allowed,
-            "0=No apparent retinopathy; 1=Mild NPDR; 2=Moderate NPDR; 3=Severe NPDR; 4=PDR"
+            "0=No apparent retinopathy; 1=Mild NPDR; 2=Moderate NPDR; 3=Severe NPDR; 4=PDR; \
+             cannot_grade=Cannot grade"
         );
         assert_eq!(dr.eye, Some(Eye::Os));
         assert!(dr.label_en.ends_with("(OS)") && dr.label_ko.ends_with("(좌안)"));
@@ -186,7 +192,10 @@ mod tests {
             dr.condition.as_deref(),
             Some("gradable_os is gradable or partly_gradable")
         );
-        assert_eq!(column("vcdr_od").allowed, "0–1, step 0.05");
+        assert_eq!(
+            column("vcdr_od").allowed,
+            "0–1, step 0.05; cannot_grade=Cannot grade"
+        );
         assert_eq!(column("vcdr_od").kind, "number");
         let findings = column("other_findings");
         assert_eq!(findings.kind, "multiple_choice");

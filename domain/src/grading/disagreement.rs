@@ -120,6 +120,11 @@ pub fn disagreements(form: &Form, a: &Values, b: &Values) -> Vec<Disagreement> {
             let (va, vb) = (a.get(&field.key, eye), b.get(&field.key, eye));
             match (va, vb) {
                 (None, None) => continue,
+                (Some(Value::CannotGrade), Some(Value::CannotGrade)) => continue,
+                (Some(Value::CannotGrade), Some(_)) | (Some(_), Some(Value::CannotGrade)) => {
+                    // Whatever the rule: one grader judged what the other could not see.
+                    fired.push(cannot_grade_in_one(&field.key, eye));
+                }
                 (Some(va), Some(vb)) => {
                     let pair = Pair {
                         form,
@@ -267,7 +272,27 @@ impl DisagreementRule {
                 }
             }
             DisagreementRule::Threshold { or, .. } => {
-                if self.status(pair, pair.a, pair.va) == self.status(pair, pair.b, pair.vb) {
+                // A field the status reads that one grader could not grade leaves that grader's
+                // status unknown: the field is flagged, whatever the statuses say.
+                let mut unknown = false;
+                for term in or {
+                    let Some(other) = pair.form.field(&term.field) else {
+                        continue;
+                    };
+                    let eye = if other.per_eye { pair.eye } else { None };
+                    let (x, y) = (pair.a.get(&other.key, eye), pair.b.get(&other.key, eye));
+                    if matches!(x, Some(Value::CannotGrade))
+                        != matches!(y, Some(Value::CannotGrade))
+                        && x.is_some()
+                        && y.is_some()
+                    {
+                        fired.push(cannot_grade_in_one(&other.key, eye));
+                        unknown = true;
+                    }
+                }
+                if unknown
+                    || self.status(pair, pair.a, pair.va) == self.status(pair, pair.b, pair.vb)
+                {
                     return;
                 }
                 let mut flagged = false;
@@ -447,6 +472,16 @@ fn describe_predicate(
         })
         .collect();
     Some(format!("{key} in {{{}}}", items.join(", ")))
+}
+
+/// "Cannot grade" in one grade and a value in the other, at `field` and `eye`.
+fn cannot_grade_in_one(field: &str, eye: Option<Eye>) -> Fired {
+    Fired {
+        field: field.to_owned(),
+        eye,
+        rule: "cannot grade in one grade only".to_owned(),
+        reason: text("cannot grade in one grade only", "한쪽 판독만 판정 불가"),
+    }
 }
 
 fn text(en: &str, ko: &str) -> Text {
@@ -968,5 +1003,30 @@ mod tests {
             serde_json::from_value::<DisagreementRule>(json!({ "rule": "differs", "min": 1 }))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn cannot_grade_against_a_value_is_flagged_on_that_field_and_eye_only() {
+        let form = presets::icdr();
+        let base = json!({
+            "dr_grade": { "OD": 1, "OS": 0 },
+            "dme": { "OD": "none", "OS": "none" },
+        });
+        let mut a = base.clone();
+        a["dme"]["OS"] = json!("cannot_grade");
+        let found = disagreements(&form, &grade(&form, a.clone()), &grade(&form, base.clone()));
+        let flagged: Vec<(&str, Option<Eye>)> =
+            found.iter().map(|d| (d.field.as_str(), d.eye)).collect();
+        assert_eq!(flagged, [("dme", Some(Eye::Os))]);
+        assert_eq!(found[0].reason.en, "cannot grade in one grade only");
+        assert_eq!(
+            (found[0].a.as_ref(), found[0].b.as_ref()),
+            (
+                Some(&Value::CannotGrade),
+                Some(&Value::Choice("none".into()))
+            )
+        );
+        // Both could not grade it: they agree.
+        assert!(disagreements(&form, &grade(&form, a.clone()), &grade(&form, a)).is_empty());
     }
 }

@@ -39,6 +39,14 @@ const MAX_HELP_CHARS: usize = 1000;
 /// Longest unit of a number field, in characters.
 const MAX_UNIT_CHARS: usize = 16;
 
+/// The schematic figures the viewer draws (`viewer/assets/figures/<name>.svg`), which a field
+/// may name as its `figure`: the ICDR 4-2-1 rule of severe NPDR, the macular zones of DME
+/// (centre, within one disc diameter, beyond), and AREDS drusen sizes against a vein's width.
+pub const FIGURES: &[&str] = &["icdr_4_2_1", "dme_zones", "areds_drusen"];
+
+/// The value a grader gives for a field marked `cannot_grade` when it cannot be judged.
+pub const CANNOT_GRADE: &str = "cannot_grade";
+
 /// A grading form definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +95,15 @@ pub struct Field {
     /// When the field is asked; always when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<Condition>,
+    /// A built-in schematic drawn for the field's definitions (one of [`FIGURES`]), shown with
+    /// them on demand, e.g. `icdr_4_2_1` for the severe NPDR rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub figure: Option<String>,
+    /// Whether a grader may answer [`CANNOT_GRADE`] instead of a value, when what the field
+    /// asks cannot be judged on these images (the macula out of view, the disc out of focus).
+    /// Single choices, ordinal scales, yes/no and numbers only. Default false.
+    #[serde(skip_serializing_if = "is_false")]
+    pub cannot_grade: bool,
     /// What kind of value the field takes (`type` and its parameters).
     #[serde(flatten)]
     pub kind: FieldKind,
@@ -387,6 +404,23 @@ pub enum FormProblem {
         /// What is wrong.
         detail: String,
     },
+    /// `cannot_grade` on a field that cannot take it (a text or a multiple choice), or beside
+    /// an option whose value is `cannot_grade`.
+    #[error("{field}: cannot_grade: {detail}")]
+    BadCannotGrade {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        detail: &'static str,
+    },
+    /// The field names a figure readroom does not draw.
+    #[error("{field}: figure {figure:?} is not one of {}", FIGURES.join(", "))]
+    UnknownFigure {
+        /// The field.
+        field: String,
+        /// The figure named.
+        figure: String,
+    },
     /// The adjudication rule does not fit the field.
     #[error("{field}: adjudication rule: {detail}")]
     BadRule {
@@ -421,6 +455,8 @@ impl FormProblem {
             | FormProblem::ConditionNotEarlier { field, .. }
             | FormProblem::ConditionEyeMismatch { field, .. }
             | FormProblem::BadCondition { field, .. }
+            | FormProblem::BadCannotGrade { field, .. }
+            | FormProblem::UnknownFigure { field, .. }
             | FormProblem::BadRule { field, .. } => Some(field),
         }
     }
@@ -538,6 +574,22 @@ impl Form {
                 check_text(&mut problems, &field.key, "help", help, MAX_HELP_CHARS);
             }
             check_kind(&mut problems, field);
+            if let Some(figure) = &field.figure
+                && !FIGURES.contains(&figure.as_str())
+            {
+                problems.push(FormProblem::UnknownFigure {
+                    field: field.key.clone(),
+                    figure: figure.clone(),
+                });
+            }
+            if field.cannot_grade
+                && let Some(detail) = cannot_grade_problem(&field.kind)
+            {
+                problems.push(FormProblem::BadCannotGrade {
+                    field: field.key.clone(),
+                    detail,
+                });
+            }
             if let Some(condition) = &field.when {
                 check_condition(&mut problems, &self.fields[..idx], self, field, condition);
             }
@@ -551,6 +603,20 @@ impl Form {
         } else {
             Err(problems)
         }
+    }
+}
+
+/// Why a field of `kind` cannot be marked `cannot_grade`, if it cannot.
+fn cannot_grade_problem(kind: &FieldKind) -> Option<&'static str> {
+    match kind {
+        FieldKind::Text { .. } => Some("a text field is left empty instead"),
+        FieldKind::Choice { multiple: true, .. } => {
+            Some("a multiple choice cannot take it (give the choice an option instead)")
+        }
+        FieldKind::Choice { options, .. } if options.iter().any(|o| o.value == CANNOT_GRADE) => {
+            Some("an option already has the value cannot_grade")
+        }
+        _ => None,
     }
 }
 
@@ -605,16 +671,22 @@ struct FieldCommon {
     #[serde(default)]
     when: Option<Condition>,
     #[serde(default)]
+    figure: Option<String>,
+    #[serde(default)]
+    cannot_grade: bool,
+    #[serde(default)]
     adjudicate: Option<DisagreementRule>,
 }
 
-const COMMON_MEMBERS: [&str; 7] = [
+const COMMON_MEMBERS: [&str; 9] = [
     "key",
     "label",
     "help",
     "per_eye",
     "required",
     "when",
+    "figure",
+    "cannot_grade",
     "adjudicate",
 ];
 
@@ -644,6 +716,8 @@ impl<'de> Deserialize<'de> for Field {
             per_eye: common.per_eye,
             required: common.required,
             when: common.when,
+            figure: common.figure,
+            cannot_grade: common.cannot_grade,
             kind,
             adjudicate: common.adjudicate,
         })
@@ -1146,6 +1220,8 @@ mod tests {
             per_eye,
             required: true,
             when: None,
+            figure: None,
+            cannot_grade: false,
             kind: FieldKind::Boolean {},
             adjudicate: None,
         };
@@ -1170,5 +1246,64 @@ mod tests {
         );
         form.fields.clear();
         assert_eq!(form.check(), Err(vec![FormProblem::NoFields]));
+    }
+
+    #[test]
+    fn cannot_grade_is_refused_where_it_would_be_ambiguous() {
+        use serde_json::{Value as Json, json};
+        let with = |field: Json| {
+            let form = json!({
+                "schema": FORM_SCHEMA_V1, "code": "x", "version": 1,
+                "title": { "en": "X", "ko": "X" },
+                "fields": [field],
+            });
+            Form::parse(&form.to_string())
+        };
+        let label = json!({ "en": "A", "ko": "A" });
+        for (field, detail) in [
+            (
+                json!({ "key": "t", "label": label, "type": "text", "cannot_grade": true }),
+                "a text field is left empty instead",
+            ),
+            (
+                json!({ "key": "m", "label": label, "type": "choice", "multiple": true,
+                        "cannot_grade": true, "options": [{ "value": "a", "label": label }] }),
+                "a multiple choice cannot take it (give the choice an option instead)",
+            ),
+            (
+                json!({ "key": "c", "label": label, "type": "choice", "cannot_grade": true,
+                        "options": [{ "value": "cannot_grade", "label": label }] }),
+                "an option already has the value cannot_grade",
+            ),
+        ] {
+            let Err(FormError::Invalid(problems)) = with(field) else {
+                panic!("{detail}: accepted");
+            };
+            assert!(
+                problems.iter().any(|p| matches!(p,
+                    FormProblem::BadCannotGrade { detail: d, .. } if *d == detail)),
+                "{detail}: {problems:?}"
+            );
+        }
+        let ordinal = json!({ "key": "o", "label": label, "type": "ordinal", "cannot_grade": true,
+            "levels": [{ "value": 0, "label": label }, { "value": 1, "label": label }] });
+        let form = with(ordinal.clone()).unwrap();
+        assert!(form.fields[0].cannot_grade);
+        // Figures: only the ones readroom draws.
+        let mut figured = ordinal.clone();
+        figured["figure"] = json!("icdr_4_2_1");
+        assert_eq!(
+            with(figured.clone()).unwrap().fields[0].figure.as_deref(),
+            Some("icdr_4_2_1")
+        );
+        figured["figure"] = json!("../../etc/passwd");
+        let Err(FormError::Invalid(problems)) = with(figured) else {
+            panic!("an unknown figure was accepted");
+        };
+        assert!(
+            matches!(&problems[..], [FormProblem::UnknownFigure { figure, .. }] if figure == "../../etc/passwd")
+        );
+        let written: Json = serde_json::from_str(&form.to_json()).unwrap();
+        assert_eq!(written["fields"][0]["cannot_grade"], json!(true));
     }
 }

@@ -23,8 +23,8 @@ pub use dictionary::{Column, column_name, dictionary, flatten};
 pub use disagreement::{Disagreement, DisagreementRule, StatusTerm, disagreements};
 pub use eye::Eye;
 pub use form::{
-    ChoiceOption, Condition, FORM_SCHEMA_V1, Field, FieldKind, Form, FormError, FormProblem, Level,
-    Text,
+    CANNOT_GRADE, ChoiceOption, Condition, FIGURES, FORM_SCHEMA_V1, Field, FieldKind, Form,
+    FormError, FormProblem, Level, Text,
 };
 pub use presets::{PRESETS, preset};
 pub use values::{Mode, Problem, ProblemCode, Value, Values, validate};

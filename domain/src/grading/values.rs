@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::eye::Eye;
-use super::form::{Field, FieldKind, Form};
+use super::form::{CANNOT_GRADE, Field, FieldKind, Form};
 
 /// Largest accepted grade, in bytes of compact JSON.
 pub const MAX_VALUES_BYTES: usize = 32 * 1024;
@@ -30,9 +30,9 @@ pub enum Mode {
 
 /// One normalized value.
 ///
-/// Serializes to plain JSON: `true`, `2`, `0.35`, `"centre_involving"`, `["other"]`, `"text"`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
+/// Serializes to plain JSON: `true`, `2`, `0.35`, `"centre_involving"`, `["other"]`, `"text"`,
+/// and `"cannot_grade"`.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A boolean field's value.
     Bool(bool),
@@ -46,6 +46,23 @@ pub enum Value {
     Choices(Vec<String>),
     /// A text field's trimmed, non-empty text.
     Text(String),
+    /// The grader could not judge the field on these images ([`CANNOT_GRADE`]; only for fields
+    /// marked `cannot_grade`). It matches no condition and no status, so the fields that depend
+    /// on it are not asked, and agreement statistics leave it out.
+    CannotGrade,
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Bool(value) => serializer.serialize_bool(*value),
+            Value::Level(level) => serializer.serialize_i64(*level),
+            Value::Number(number) => serializer.serialize_f64(*number),
+            Value::Choice(text) | Value::Text(text) => serializer.serialize_str(text),
+            Value::Choices(values) => values.serialize(serializer),
+            Value::CannotGrade => serializer.serialize_str(CANNOT_GRADE),
+        }
+    }
 }
 
 /// Grade values checked against a form by [`validate`].
@@ -160,7 +177,7 @@ impl Value {
     }
 
     /// The value as an export cell: `true`/`false`, the level or number, the option value,
-    /// multiple choices joined with `;`, or the text.
+    /// multiple choices joined with `;`, the text, or `cannot_grade`.
     pub fn cell(&self) -> String {
         match self {
             Value::Bool(value) => value.to_string(),
@@ -168,6 +185,7 @@ impl Value {
             Value::Number(number) => number.to_string(),
             Value::Choice(text) | Value::Text(text) => text.clone(),
             Value::Choices(values) => values.join(";"),
+            Value::CannotGrade => CANNOT_GRADE.to_owned(),
         }
     }
 
@@ -704,6 +722,9 @@ impl Check<'_> {
         let place = place(&field.key, eye);
         let asked = self.asked(field, eye);
         let checked = match raw {
+            Some(Json::String(text)) if field.cannot_grade && text == CANNOT_GRADE => {
+                Ok(Some(Value::CannotGrade))
+            }
             Some(raw) => check_value(&field.kind, raw),
             None => Ok(None),
         };
@@ -721,9 +742,17 @@ impl Check<'_> {
                 None
             }
             Ok(None) if self.mode == Mode::Submit && field.required && asked == Asked::Yes => {
+                let or_not = if field.cannot_grade {
+                    ", or cannot_grade"
+                } else {
+                    ""
+                };
                 Some((
                     ProblemCode::Required,
-                    format!("{place}: a value is required ({})", allowed(&field.kind)),
+                    format!(
+                        "{place}: a value is required ({}{or_not})",
+                        allowed(&field.kind)
+                    ),
                 ))
             }
             Ok(None) => None,
@@ -1116,5 +1145,66 @@ mod tests {
         assert!(on_step(1.0, 0.0, 0.05));
         assert!(!on_step(0.33, 0.0, 0.05));
         assert!(on_step(-1.25, -2.0, 0.25));
+    }
+
+    #[test]
+    fn cannot_grade_is_a_value_only_where_the_form_allows_it() {
+        let form = presets::icdr();
+        let mut grade = json!({
+            "dr_grade": { "OD": 2, "OS": "cannot_grade" },
+            "dme": { "OD": "cannot_grade", "OS": "none" },
+            "nvd": { "OD": "absent", "OS": "cannot_grade" },
+            "nve": { "OD": "absent", "OS": "absent" },
+            "vitreous_haemorrhage": { "OD": "absent", "OS": "absent" },
+            "hard_exudates_macula": { "OD": "absent", "OS": "absent" },
+            "laser_scars": { "OD": "none", "OS": "none" },
+            "urgent_referral": false
+        });
+        let values = validate(&form, &grade, Mode::Submit).unwrap();
+        assert_eq!(
+            values.get("dr_grade", Some(Eye::Os)),
+            Some(&Value::CannotGrade)
+        );
+        assert_eq!(values.get("dme", Some(Eye::Od)), Some(&Value::CannotGrade));
+        // Stored and exported as the word, and read back the same.
+        assert_eq!(values.to_json()["dr_grade"]["OS"], json!("cannot_grade"));
+        assert_eq!(Value::CannotGrade.cell(), "cannot_grade");
+        assert_eq!(
+            validate(&form, &values.to_json(), Mode::Submit).unwrap(),
+            values
+        );
+        // Not on a field that does not allow it (laser scars, vitreous haemorrhage).
+        grade["laser_scars"]["OD"] = json!("cannot_grade");
+        let problems = validate(&form, &grade, Mode::Submit).unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [("laser_scars", Some(Eye::Od), ProblemCode::NotAnOption)]
+        );
+        // A missing value's message offers it.
+        let problems = validate(&form, &json!({}), Mode::Submit).unwrap_err();
+        let dr = problems.iter().find(|p| p.field == "dr_grade").unwrap();
+        assert!(dr.message.ends_with(", or cannot_grade)"), "{}", dr.message);
+    }
+
+    #[test]
+    fn fields_that_depend_on_a_field_not_graded_are_not_asked() {
+        // Demo: the VCDR of a gradable eye is asked; "cannot grade" for the DR grade does not
+        // make the fields after it disappear (they depend on gradability, not on it), and a
+        // condition on a "cannot grade" value does not hold.
+        let form = presets::demo();
+        let mut grade = full_demo_grade();
+        grade["dr_grade"]["OD"] = json!("cannot_grade");
+        grade["vcdr"]["OS"] = json!("cannot_grade");
+        let values = validate(&form, &grade, Mode::Submit).unwrap();
+        assert_eq!(values.get("vcdr", Some(Eye::Os)), Some(&Value::CannotGrade));
+        let gradable = form.field("gradable").unwrap();
+        let condition = crate::grading::Condition {
+            field: "dr_grade".into(),
+            equals: None,
+            any_of: Some(vec![json!("cannot_grade"), json!(2)]),
+        };
+        assert!(!condition.matches(&Value::CannotGrade));
+        assert!(condition.matches(&Value::Level(2)));
+        assert!(!gradable.cannot_grade);
     }
 }

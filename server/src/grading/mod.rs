@@ -51,6 +51,9 @@ pub enum GradingError {
     /// The request conflicts with the stored state (stale draft, double submit).
     #[error("{0}")]
     Conflict(String),
+    /// Refused for a reason the viewer words in the user's language.
+    #[error("{0}")]
+    Declined(Declined),
     /// The grade names a lossless frame (`lossless_sha256`) that no worker sent to the caller
     /// for this case: grade evidence is what the worker recorded, not what the browser says.
     #[error(
@@ -70,6 +73,45 @@ pub enum GradingError {
     /// The audit log failed (the operation is refused).
     #[error(transparent)]
     Audit(#[from] AuditError),
+}
+
+/// Why a request was refused, in a form the viewer translates (the API's `error.reason` and `error.params`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declined {
+    /// 409 `conflict` rather than 400 `bad_request`.
+    pub conflict: bool,
+    /// `nothing_to_assign`, `batch_exists`, … (the viewer's `error.reason.<reason>`).
+    pub reason: &'static str,
+    /// English, for scripts and logs.
+    pub message: String,
+    /// The values the message names (`{"per_case": 2}`), an object.
+    pub params: Value,
+}
+
+impl Declined {
+    /// 400 `bad_request` for `reason`.
+    pub fn bad(reason: &'static str, message: impl Into<String>, params: Value) -> Self {
+        Declined {
+            conflict: false,
+            reason,
+            message: message.into(),
+            params,
+        }
+    }
+
+    /// 409 `conflict` for `reason`.
+    pub fn conflict(reason: &'static str, message: impl Into<String>, params: Value) -> Self {
+        Declined {
+            conflict: true,
+            ..Declined::bad(reason, message, params)
+        }
+    }
+}
+
+impl std::fmt::Display for Declined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl From<GradeWriteError> for GradingError {
@@ -902,9 +944,11 @@ pub async fn create_batch(
 ) -> Result<(Batch, Vec<Assignment>), GradingError> {
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(GradingError::BadRequest(
-            "name must be 1-100 characters".into(),
-        ));
+        return Err(GradingError::Declined(Declined::bad(
+            "batch_name",
+            "name must be 1-100 characters",
+            json!({}),
+        )));
     }
     let existing = db.assignments_for_study(study.id).await?;
     let all_cases = db.list_cases(study.id).await?;
@@ -935,9 +979,11 @@ pub async fn create_batch(
         refs
     };
     if cases.is_empty() {
-        return Err(GradingError::BadRequest(
-            "no cases to batch: every case of the study is already in a batch".into(),
-        ));
+        return Err(GradingError::Declined(Declined::bad(
+            "no_cases_to_batch",
+            "no cases to batch: every case of the study is already in a batch",
+            json!({}),
+        )));
     }
     let study_graders = db.users_with_role_in_study(Role::Grader, study.id).await?;
     let graders: Vec<&crate::db::User> = if request.graders.is_empty() {
@@ -946,9 +992,13 @@ pub async fn create_batch(
         let mut chosen = Vec::new();
         for id in &request.graders {
             let user = study_graders.iter().find(|u| u.id == *id).ok_or_else(|| {
-                GradingError::BadRequest(format!(
-                    "user {id} does not hold the grader role in study {}",
-                    study.code
+                GradingError::Declined(Declined::bad(
+                    "not_a_grader",
+                    format!(
+                        "user {id} does not hold the grader role in study {}",
+                        study.code
+                    ),
+                    json!({ "study": study.code.as_str() }),
                 ))
             })?;
             chosen.push(user);
@@ -999,10 +1049,14 @@ pub async fn create_batch(
         })
         .collect();
     if planned.is_empty() {
-        return Err(GradingError::BadRequest(format!(
-            "nothing to assign: every case already has {} graders (graders per case counts the \
-             graders a case already has)",
-            request.per_case
+        return Err(GradingError::Declined(Declined::bad(
+            "nothing_to_assign",
+            format!(
+                "nothing to assign: every case already has {} graders (graders per case counts \
+                 the graders a case already has)",
+                request.per_case
+            ),
+            json!({ "per_case": request.per_case }),
         )));
     }
     let batch = NewBatch {
@@ -1016,9 +1070,13 @@ pub async fn create_batch(
     let (batch, created) = match db.create_batch(&batch, &planned).await {
         Ok(done) => done,
         Err(DbError::Conflict { .. }) => {
-            return Err(GradingError::Conflict(format!(
-                "study {} already has a batch named {name:?} or one of these assignments",
-                study.code
+            return Err(GradingError::Declined(Declined::conflict(
+                "batch_exists",
+                format!(
+                    "study {} already has a batch named {name:?} or one of these assignments",
+                    study.code
+                ),
+                json!({ "name": name }),
             )));
         }
         Err(err) => return Err(err.into()),
@@ -1065,9 +1123,11 @@ pub async fn reassign(
     to: Option<Uuid>,
 ) -> Result<Assignment, GradingError> {
     if assignment.status == AssignmentStatus::Done {
-        return Err(GradingError::Conflict(
-            "this assignment is done; its grade stays with its grader".into(),
-        ));
+        return Err(GradingError::Declined(Declined::conflict(
+            "assignment_done",
+            "this assignment is done; its grade stays with its grader",
+            json!({}),
+        )));
     }
     let existing = db.assignments_for_study(study.id).await?;
     let role = Role::from(assignment.role);
@@ -1075,18 +1135,24 @@ pub async fn reassign(
     let target = match to {
         Some(user) => {
             if !holders.iter().any(|u| u.id == user) {
-                return Err(GradingError::BadRequest(format!(
-                    "that user does not hold the {role} role in study {}",
-                    study.code
+                return Err(GradingError::Declined(Declined::bad(
+                    "not_role_holder",
+                    format!(
+                        "that user does not hold the {role} role in study {}",
+                        study.code
+                    ),
+                    json!({ "role": role.to_string(), "study": study.code.as_str() }),
                 )));
             }
             if existing
                 .iter()
                 .any(|a| a.case_id == assignment.case_id && a.user_id == user)
             {
-                return Err(GradingError::BadRequest(
-                    "that user is already assigned to this case".into(),
-                ));
+                return Err(GradingError::Declined(Declined::bad(
+                    "already_assigned",
+                    "that user is already assigned to this case",
+                    json!({}),
+                )));
             }
             user
         }
@@ -1120,9 +1186,11 @@ pub async fn reassign(
     let moved = match db.reassign(assignment.id, target).await {
         Ok(moved) => moved,
         Err(DbError::NotFound) => {
-            return Err(GradingError::Conflict(
-                "this assignment was just completed".into(),
-            ));
+            return Err(GradingError::Declined(Declined::conflict(
+                "assignment_just_done",
+                "this assignment was just completed",
+                json!({}),
+            )));
         }
         Err(err) => return Err(err.into()),
     };

@@ -1202,8 +1202,18 @@ pub(crate) mod tests {
         let b = assignment(3, c, id(0xB), "primary", AssignmentStatus::Done);
         let rows = StudyRows {
             grades: vec![
-                grade(4, &a, 1, json!({ "dr_grade": { "OD": 2, "OS": 9 } })),
-                grade(5, &b, 1, json!({ "dr_grade": { "OD": 2, "OS": 1 } })),
+                grade(
+                    4,
+                    &a,
+                    1,
+                    json!({ "dr_grade": { "OD": 2, "OS": 9 }, "dme": { "OD": "cannot_grade" } }),
+                ),
+                grade(
+                    5,
+                    &b,
+                    1,
+                    json!({ "dr_grade": { "OD": 2, "OS": 1 }, "dme": { "OD": "none" } }),
+                ),
             ],
             assignments: vec![a, b],
             cases: vec![case(1)],
@@ -1211,7 +1221,11 @@ pub(crate) mod tests {
         };
         let result = agreement(&rows, &form);
         let columns: Vec<&str> = result.pairs.iter().map(|p| p.column.as_str()).collect();
-        assert_eq!(columns, ["dr_grade_od"], "9 is not a level: OS left out");
+        assert_eq!(
+            columns,
+            ["dr_grade_od"],
+            "9 is not a level: OS left out; cannot grade is not a category: DME OD left out"
+        );
         assert_eq!(result.pairs[0].percent_agreement, Some(100.0));
         assert_eq!(
             result.pairs[0].kappa, None,

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::db::DbError;
+pub use crate::grading::Declined;
 
 /// Every error an API handler can return.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,11 @@ pub enum AppError {
     /// The request conflicts with existing data.
     #[error("{0}")]
     Conflict(String),
+    /// A request refused for a reason the viewer words in the user's language: 400
+    /// `bad_request` (or 409 `conflict`) as ever, with `error.reason` naming the reason and
+    /// `error.params` its values, beside the English `message` for scripts.
+    #[error("{0}")]
+    Declined(Declined),
     /// The submitted values do not fit (a grade against its form): 422 `invalid_grade`, with
     /// every problem listed in `error.problems`.
     #[error("{message}")]
@@ -101,6 +107,8 @@ impl AppError {
             AppError::Unauthenticated { code, .. } => (StatusCode::UNAUTHORIZED, code),
             AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Declined(d) if d.conflict => (StatusCode::CONFLICT, "conflict"),
+            AppError::Declined(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_grade"),
             AppError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -156,6 +164,10 @@ impl IntoResponse for AppError {
         let mut body = json!({ "error": { "code": code, "message": message } });
         if let AppError::Invalid { problems, .. } = &self {
             body["error"]["problems"] = problems.clone();
+        }
+        if let AppError::Declined(declined) = &self {
+            body["error"]["reason"] = json!(declined.reason);
+            body["error"]["params"] = declined.params.clone();
         }
         let body = Json(body);
         match self {

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::AppError;
 use super::cases::{assignment_views, case_with_access, coordinated_study, deny_case};
+use super::error::Declined;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::format::rfc3339;
 use crate::access::CaseAccess;
@@ -56,6 +57,7 @@ impl From<GradingError> for AppError {
             },
             GradingError::BadRequest(message) => AppError::BadRequest(message),
             GradingError::Conflict(message) => AppError::Conflict(message),
+            GradingError::Declined(declined) => AppError::Declined(declined),
             GradingError::Unattested => AppError::Invalid {
                 message: err.to_string(),
                 problems: serde_json::json!([{
@@ -1006,7 +1008,11 @@ pub async fn create_batch(
         match state.db.user_by_username(username).await {
             Ok(user) => graders.push(user.id),
             Err(DbError::NotFound) => {
-                return Err(AppError::BadRequest(format!("no user {username}")));
+                return Err(AppError::Declined(Declined::bad(
+                    "no_such_user",
+                    format!("no user {username}"),
+                    json!({ "username": username }),
+                )));
             }
             Err(err) => return Err(err.into()),
         }
@@ -1079,7 +1085,11 @@ pub async fn reassign(
         Some(name) => match state.db.user_by_username(name).await {
             Ok(user) => Some(user.id),
             Err(DbError::NotFound) => {
-                return Err(AppError::BadRequest(format!("no user {name}")));
+                return Err(AppError::Declined(Declined::bad(
+                    "no_such_user",
+                    format!("no user {name}"),
+                    json!({ "username": name }),
+                )));
             }
             Err(err) => return Err(err.into()),
         },

@@ -94,29 +94,28 @@ pub async fn shed(shedder: Shedder, request: Request, next: Next) -> Response {
 }
 
 /// The request with its body received in full (a request without a body as it is).
+///
+/// A body over the limit is still read, and thrown away, up to [`DRAIN_LIMIT`] before the 413
+/// is sent: a server that answers and closes while the client is still writing resets the
+/// connection, and the client sees a broken pipe instead of the refusal (as nginx's lingering
+/// close avoids). A body declared larger than that is refused at once.
 async fn receive_body(shedder: &Shedder, request: Request) -> Result<Request, Response> {
     let size = request.body().size_hint();
     if size.exact() == Some(0) {
         return Ok(request);
     }
-    if size.lower() > shedder.body_limit as u64 {
+    if size.lower() > DRAIN_LIMIT as u64 {
         return Err(body_refused("too_large", too_large_refusal(shedder)));
     }
     let Ok(_place) = shedder.bodies.try_acquire() else {
         return Err(overloaded("bodies"));
     };
     let (parts, body) = request.into_parts();
-    let received = tokio::time::timeout(
-        BODY_DEADLINE,
-        axum::body::to_bytes(body, shedder.body_limit),
-    )
-    .await;
+    let received = tokio::time::timeout(BODY_DEADLINE, collect(body, shedder.body_limit)).await;
     match received {
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        Ok(Err(err)) if too_large(&err) => {
-            Err(body_refused("too_large", too_large_refusal(shedder)))
-        }
-        Ok(Err(_)) => Err(body_refused(
+        Ok(Received::Whole(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Ok(Received::TooLarge) => Err(body_refused("too_large", too_large_refusal(shedder))),
+        Ok(Received::Unreadable) => Err(body_refused(
             "unreadable",
             AppError::BadRequest("the request body could not be read".into()).into_response(),
         )),
@@ -128,6 +127,47 @@ async fn receive_body(shedder: &Shedder, request: Request) -> Result<Request, Re
             ))
             .into_response(),
         )),
+    }
+}
+
+/// How many bytes of a body over the limit are read and thrown away so that its client reads
+/// the 413 rather than a reset connection.
+const DRAIN_LIMIT: usize = 8 << 20;
+
+/// What reading a body came to.
+enum Received {
+    /// The whole body, within the limit.
+    Whole(axum::body::Bytes),
+    /// Over the limit (read to its end, or to [`DRAIN_LIMIT`]).
+    TooLarge,
+    /// The connection failed while the body was being read.
+    Unreadable,
+}
+
+/// Reads `body` to its end, keeping at most `limit` bytes.
+async fn collect(mut body: Body, limit: usize) -> Received {
+    use http_body_util::BodyExt;
+    let mut kept = Vec::new();
+    let mut read = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Received::Unreadable;
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        read = read.saturating_add(data.len());
+        if read > DRAIN_LIMIT {
+            return Received::TooLarge;
+        }
+        if read <= limit {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if read > limit {
+        Received::TooLarge
+    } else {
+        Received::Whole(kept.into())
     }
 }
 
@@ -144,18 +184,6 @@ fn too_large_refusal(shedder: &Shedder) -> Response {
         shedder.body_limit / 1024
     ))
     .into_response()
-}
-
-/// Whether reading a body failed on the body limit (`Limited`'s error).
-fn too_large(err: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
 }
 
 /// 503 `overloaded`, counted by which budget was full (`requests` or `bodies`).
@@ -198,5 +226,63 @@ mod tests {
         );
         assert_eq!(Shedder::new(3, 1024).permits.available_permits(), 3);
         assert_eq!(Shedder::new(3, 1024).bodies.available_permits(), 3);
+    }
+
+    /// A body of `count` chunks of `size` bytes, counting how many were read.
+    struct Chunks {
+        count: usize,
+        size: usize,
+        read: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl HttpBody for Chunks {
+        type Data = axum::body::Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            let read = self.read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::task::Poll::Ready(
+                (read < self.count)
+                    .then(|| Ok(http_body::Frame::data(vec![b' '; self.size].into()))),
+            )
+        }
+    }
+
+    fn counted(count: usize, size: usize) -> (Body, Arc<std::sync::atomic::AtomicUsize>) {
+        let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let body = Chunks {
+            count,
+            size,
+            read: read.clone(),
+        };
+        (Body::new(body), read)
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_read_to_its_end_before_the_refusal() {
+        let (body, read) = counted(32, 64 << 10);
+        assert!(matches!(collect(body, 1 << 20).await, Received::TooLarge));
+        // 32 chunks and the end.
+        assert_eq!(read.load(std::sync::atomic::Ordering::SeqCst), 33);
+
+        let (body, read) = counted(16, 64 << 10);
+        let Received::Whole(bytes) = collect(body, 1 << 20).await else {
+            panic!("a body of exactly the limit is taken");
+        };
+        assert_eq!(
+            (bytes.len(), read.load(std::sync::atomic::Ordering::SeqCst)),
+            (1 << 20, 17)
+        );
+
+        // Past the drain limit reading stops: a client cannot make the server read forever.
+        let (body, read) = counted(1024, 64 << 10);
+        assert!(matches!(collect(body, 1 << 20).await, Received::TooLarge));
+        assert_eq!(
+            read.load(std::sync::atomic::Ordering::SeqCst),
+            DRAIN_LIMIT / (64 << 10) + 1
+        );
     }
 }

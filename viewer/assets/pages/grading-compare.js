@@ -30,7 +30,7 @@ function compareTable(rows, heads, id) {
  * rows where A and B differ first (flagged disagreements highlighted), the rows where they agree
  * folded away below, so the form stays in view in a narrow panel.
  */
-export function compareSection(form, adjudication, lang, yesNo) {
+export function compareSection(form, adjudication, lang, words) {
   const grades = (adjudication.grades || []).slice(0, 2);
   const flagged = disagreementMap(adjudication, lang);
   const differing = [];
@@ -49,7 +49,7 @@ export function compareSection(form, adjudication, lang, yesNo) {
     h("th", { scope: "row" }, text(field.label, lang), eye ? h("span", { class: "gf-eye-tag", text: eye }) : null,
       disagrees ? h("span", { class: "visually-hidden", text: ` (${t("grading.compare.disagrees")})` }) : null,
       disagrees && flagged.get(key) ? h("span", { class: "compare-reason", text: flagged.get(key) }) : null),
-    values.map((value) => h("td", { text: displayValue(field, value, lang, yesNo) })));
+    values.map((value) => h("td", { text: displayValue(field, value, lang, words) })));
     (disagrees || differs ? differing : agreeing).push(row);
   }
   const heads = () => grades.map((g) => h("th", { scope: "col", text: t("grading.compare.grade", { label: g.label }) }));

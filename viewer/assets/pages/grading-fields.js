@@ -11,25 +11,39 @@
 
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
-import { EYES, cellKey, choices, definitions, digitFor, hasValue, text } from "./grading-rules.js";
+import { CANNOT_GRADE, EYES, cellKey, choices, definitions, digitFor, hasValue, text } from "./grading-rules.js";
 
 let uid = 0;
 
-/**
- * The protocol's definitions of the field's levels or options, folded under the field (null
- * when it has none). The summary is not a Tab stop: Tab walks the form field by field and eye
- * by eye; a click opens it.
- */
-function definitionsOf(field, lang) {
-  const items = definitions(field, lang);
-  if (!items.length) return null;
-  return h("details", { class: "gf-defs" },
-    h("summary", { tabindex: "-1", text: t("grading.definitions") }),
-    h("dl", {}, items.flatMap((item) => [h("dt", { text: item.label }), h("dd", { text: item.help })])));
+/** The schematic figures the viewer draws (`viewer/assets/figures/`; the domain's `FIGURES`). */
+const FIGURES = new Set(["icdr_4_2_1", "dme_zones", "areds_drusen"]);
+
+/** The field's schematic figure with its caption (null when it names none the viewer draws). */
+function figureOf(field) {
+  if (!FIGURES.has(field.figure)) return null;
+  const caption = t(`figure.${field.figure}`);
+  return h("figure", { class: "gf-figure" },
+    h("img", { src: new URL(`../figures/${field.figure}.svg`, import.meta.url).pathname, alt: caption, width: "360", loading: "lazy" }),
+    h("figcaption", { text: caption }));
 }
 
 /**
- * Builds the block of `field`. `ctx`: `{ lang, yesNo: [yes, no], onPick(field, eye, value) }`.
+ * The protocol's definitions of the field's levels or options and its schematic figure, folded
+ * under the field (null when it has neither). The summary is not a Tab stop: Tab walks the form
+ * field by field and eye by eye; D in the field (or a click) opens it.
+ */
+function definitionsOf(field, lang) {
+  const items = definitions(field, lang);
+  const figure = figureOf(field);
+  if (!items.length && !figure) return null;
+  return h("details", { class: "gf-defs" },
+    h("summary", { tabindex: "-1", text: t("grading.definitions"), title: t("grading.key.definitions") }),
+    items.length ? h("dl", {}, items.flatMap((item) => [h("dt", { text: item.label }), h("dd", { text: item.help })])) : null,
+    figure);
+}
+
+/**
+ * Builds the block of `field`. `ctx`: `{ lang, words: { yes, no, cannotGrade }, onPick(field, eye, value) }`.
  * Returns `{ element, cells }`; `cells` maps `key` / `key:EYE` to a cell:
  * `{ field, eye, focusTarget(), focus(), set(value), setAsked(bool), setReadOnly(bool),
  *    setProblem(text|null), setLocalProblem(text|null), localProblem }`.
@@ -86,7 +100,7 @@ export function buildField(field, ctx) {
       cell.applyDisabled();
     };
     cell.applyDisabled = () => {
-      for (const input of cell.inputs) input.disabled = !cell.asked || cell.readOnly;
+      for (const input of cell.inputs) input.disabled = !cell.asked || cell.readOnly || !!(cell.blocked && cell.blocked(input));
     };
     cell.asked = true;
     cell.readOnly = false;
@@ -108,7 +122,7 @@ function eyeHeads(columnOffset, row = 1) {
 
 /** Radios (single choice, ordinal, yes/no) or checkboxes (multiple choice) in a matrix. */
 function matrix(field, id, ctx) {
-  const list = choices(field, ctx.lang, ctx.yesNo);
+  const list = choices(field, ctx.lang, ctx.words);
   const multiple = field.type === "choice" && field.multiple;
   const eyes = field.per_eye ? EYES : [null];
   const body = h("div", { class: `gf-matrix${field.per_eye ? " two" : " one"}` });
@@ -135,7 +149,7 @@ function matrix(field, id, ctx) {
   // Option labels first, then every OD input, then every OS input (the Tab order).
   list.forEach((choice, i) => {
     const key = digitFor(field, i);
-    const label = h(field.per_eye ? "span" : "label", { class: "gf-option", id: optionIds[i], for: field.per_eye ? null : groups[0].inputs[i].id },
+    const label = h(field.per_eye ? "span" : "label", { class: choice.value === CANNOT_GRADE ? "gf-option gf-cannot" : "gf-option", id: optionIds[i], for: field.per_eye ? null : groups[0].inputs[i].id },
       key ? h("kbd", { text: key }) : null, h("span", { text: choice.label }));
     body.append(place(label, i + first, 1));
   });
@@ -213,14 +227,35 @@ function numberInputs(field, id, labelId, ctx) {
     });
     const wrap = h("span", { class: "gf-number" }, input, field.unit ? h("span", { class: "gf-unit", text: field.unit }) : null);
     body.append(place(wrap, field.per_eye ? 2 : 1, i + 1));
+    // "Cannot grade" (the disc out of view): a box under the input that empties and locks it.
+    const cannot = field.cannot_grade ? h("input", {
+      type: "checkbox",
+      id: `${id}-${eye || "x"}-cannot`,
+      // Not a Tab stop (one stop per eye, as everywhere in the form): X or a click sets it.
+      tabindex: "-1",
+      "aria-label": `${text(field.label, ctx.lang)}${eye ? ` ${eye}` : ""} · ${ctx.words.cannotGrade}`,
+      dataset: { cell: cellKey(field.key, eye), cannot: "1" },
+    }) : null;
+    if (cannot) {
+      body.append(place(h("label", { class: "gf-cannot-box" }, cannot, h("span", { text: ctx.words.cannotGrade })), field.per_eye ? 3 : 2, i + 1));
+    }
     const cell = {
       field,
       eye,
-      inputs: [input],
+      inputs: cannot ? [input, cannot] : [input],
       zone: [wrap],
       localProblem: null,
-      focusTarget: () => (cell.asked && !cell.readOnly ? input : null),
+      blocked: (el) => el === input && !!cannot && cannot.checked,
+      focusTarget: () => (cell.asked && !cell.readOnly ? (cannot && cannot.checked ? cannot : input) : null),
       set(value) {
+        if (cannot) {
+          cannot.checked = value === CANNOT_GRADE;
+          cell.applyDisabled();
+          if (cannot.checked) {
+            input.value = "";
+            return;
+          }
+        }
         // What the grader is typing stays as typed ("0." on the way to "0.35").
         if (document.activeElement === input) return;
         const shownNumber = input.value === "" ? null : Number(input.value);
@@ -229,15 +264,28 @@ function numberInputs(field, id, labelId, ctx) {
         }
       },
     };
-    input.addEventListener("input", () => {
+    const typed = () => {
       const problem = numberProblem(field, input);
       cell.localProblem = problem;
       cell.setProblem(problem);
-      ctx.onPick(field, eye, problem || input.value === "" ? null : Number(input.value));
-    });
+      return problem || input.value === "" ? null : Number(input.value);
+    };
+    input.addEventListener("input", () => ctx.onPick(field, eye, typed()));
+    if (cannot) {
+      cannot.addEventListener("change", () => {
+        if (cannot.checked) {
+          input.value = "";
+          cell.localProblem = null;
+          cell.setProblem(null);
+        }
+        cell.applyDisabled();
+        ctx.onPick(field, eye, cannot.checked ? CANNOT_GRADE : typed());
+      });
+    }
     cellsOut[cellKey(field.key, eye)] = cell;
   });
-  body.append(place(hint, field.per_eye ? 3 : 2, "1 / -1"));
+  const hintRow = (field.per_eye ? 3 : 2) + (field.cannot_grade ? 1 : 0);
+  body.append(place(hint, hintRow, "1 / -1"));
   return { body, cells: cellsOut };
 }
 

@@ -27,7 +27,7 @@ import { Autosave, dropUnsent, readUnsent } from "./grading-autosave.js";
 import { compareSection, disagreementMap } from "./grading-compare.js";
 import { buildField } from "./grading-fields.js";
 import { shortcutsDialog } from "./grading-help.js";
-import { asked, cellKey, digitPick, payload, text, valueOf, withValue } from "./grading-rules.js";
+import { CANNOT_GRADE, asked, cellKey, digitPick, payload, text, valueOf, withValue } from "./grading-rules.js";
 
 /** The server refuses a larger `render_state` (bytes of JSON). */
 const MAX_RENDER_STATE = 8 * 1024;
@@ -122,7 +122,7 @@ class GradingForm {
     this.data = data;
     this.form = data.form;
     this.lang = currentLanguage();
-    this.yesNo = [t("grading.yes"), t("grading.no")];
+    this.words = { yes: t("grading.yes"), no: t("grading.no"), cannotGrade: t("grading.cannot_grade") };
     const assignment = data.assignment;
     const adjudicator = assignment.role === "adjudicator";
     const round = data.adjudication;
@@ -189,7 +189,7 @@ class GradingForm {
 
     this.cells.clear();
     this.fieldEls.clear();
-    const ctx = { lang: this.lang, yesNo: this.yesNo, onPick: (field, eye, value) => this.pick(field, eye, value) };
+    const ctx = { lang: this.lang, words: this.words, onPick: (field, eye, value) => this.pick(field, eye, value) };
     for (const field of this.form.fields) {
       const { element, cells } = buildField(field, ctx);
       this.fieldEls.set(field.key, element);
@@ -199,7 +199,7 @@ class GradingForm {
 
     const parts = [h("h2", { id: "grading-title", text: titleText }), meta];
     if (adjudicator && round) {
-      parts.push(compareSection(this.form, round, this.lang, this.yesNo));
+      parts.push(compareSection(this.form, round, this.lang, this.words));
       const flagged = disagreementMap(round);
       for (const key of flagged.keys()) {
         const cell = this.cells.get(key);
@@ -409,8 +409,15 @@ class GradingForm {
       this.toImage();
       return;
     }
-    if (isTextEntry(target)) return;
     const cell = this.cellOf(target);
+    // X: "cannot grade", where the field allows it (a number input takes no letters anyway).
+    const numberInput = target instanceof HTMLInputElement && target.type === "number";
+    if (cell && (event.key === "x" || event.key === "X") && cell.field.cannot_grade && (numberInput || !isTextEntry(target))) {
+      event.preventDefault();
+      if (!cell.readOnly && cell.asked) this.pickByKey(cell, CANNOT_GRADE);
+      return;
+    }
+    if (isTextEntry(target)) return;
     if (!cell) return;
     if (/^[0-9]$/.test(event.key)) {
       const value = digitPick(cell.field, Number(event.key));
@@ -424,6 +431,15 @@ class GradingForm {
       event.preventDefault();
       this.pick(cell.field, cell.eye, null);
       return;
+    }
+    // D: the field's definitions, opened or folded.
+    if (event.key === "d" || event.key === "D") {
+      const defs = target instanceof Element && target.closest("fieldset") && target.closest("fieldset").querySelector(":scope > details.gf-defs");
+      if (defs) {
+        event.preventDefault();
+        defs.open = !defs.open;
+        return;
+      }
     }
     if (event.key === " " || event.key === "Tab" || event.key === "?") return;
     // Everything else the image viewer knows goes to it (the focus stays in the form).

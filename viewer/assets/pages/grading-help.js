@@ -11,6 +11,8 @@ const FORM_KEYS = [
   ["Tab / Shift+Tab", "grading.key.tab"],
   ["Space", "grading.key.space"],
   ["Delete", "grading.key.clear"],
+  ["X", "grading.key.cannot_grade"],
+  ["D", "grading.key.definitions"],
   ["Enter", "grading.key.enter"],
   ["Ctrl+Enter", "grading.key.ctrl_enter"],
 ];

@@ -102,12 +102,25 @@ export function digitLevels(field) {
   return field.type === "ordinal" && field.levels.every((level) => Number.isInteger(level.value) && level.value >= 0 && level.value <= 9);
 }
 
-/** The choices of a choice/ordinal/boolean field as `[{ value, label }]` (labels localized). */
-export function choices(field, lang, yesNo) {
-  if (field.type === "choice") return field.options.map((o) => ({ value: o.value, label: text(o.label, lang) }));
-  if (field.type === "ordinal") return field.levels.map((l) => ({ value: l.value, label: text(l.label, lang) }));
-  if (field.type === "boolean") return [{ value: true, label: yesNo[0] }, { value: false, label: yesNo[1] }];
-  return [];
+/** The value a field marked `cannot_grade` takes when the grader cannot judge it. */
+export const CANNOT_GRADE = "cannot_grade";
+
+/** Whether `field` offers "cannot grade" as a row of its choices (not numbers: they have a box). */
+function cannotGradeRow(field) {
+  return !!field.cannot_grade && (field.type === "ordinal" || field.type === "boolean" || (field.type === "choice" && !field.multiple));
+}
+
+/**
+ * The choices of a choice/ordinal/boolean field as `[{ value, label }]` (labels localized), with
+ * "cannot grade" last when the field allows it. `words`: `{ yes, no, cannotGrade }`.
+ */
+export function choices(field, lang, words) {
+  let list = [];
+  if (field.type === "choice") list = field.options.map((o) => ({ value: o.value, label: text(o.label, lang) }));
+  else if (field.type === "ordinal") list = field.levels.map((l) => ({ value: l.value, label: text(l.label, lang) }));
+  else if (field.type === "boolean") list = [{ value: true, label: words.yes }, { value: false, label: words.no }];
+  if (cannotGradeRow(field)) list.push({ value: CANNOT_GRADE, label: words.cannotGrade });
+  return list;
 }
 
 /**
@@ -138,8 +151,10 @@ export function digitPick(field, digit) {
 
 /** The key that picks a choice (for the hint shown next to it). */
 export function digitFor(field, index) {
-  if (field.type === "ordinal" && digitLevels(field)) return String(field.levels[index].value);
-  return index < 9 ? String(index + 1) : "";
+  if (field.type === "ordinal" && digitLevels(field)) return index < field.levels.length ? String(field.levels[index].value) : "";
+  // "Cannot grade", after the options, has no digit (X picks it).
+  const own = field.type === "choice" ? field.options.length : field.type === "boolean" ? 2 : field.type === "ordinal" ? field.levels.length : 0;
+  return index < Math.min(own, 9) ? String(index + 1) : "";
 }
 
 /** A localized text in `lang` (English as a fallback). */
@@ -149,9 +164,13 @@ export function text(localized, lang) {
   return localized[lang] || localized.en || "";
 }
 
-/** A value as the grader reads it: option labels, "2 · Moderate NPDR", "0.35 mm", Yes/No. */
-export function displayValue(field, value, lang, yesNo) {
+/**
+ * A value as the grader reads it: option labels, "2 · Moderate NPDR", "0.35 mm", Yes/No,
+ * "Cannot grade". `words`: `{ yes, no, cannotGrade }`.
+ */
+export function displayValue(field, value, lang, words) {
   if (!hasValue(value)) return "—";
+  if (field.cannot_grade && value === CANNOT_GRADE) return words.cannotGrade;
   switch (field.type) {
     case "choice": {
       const list = Array.isArray(value) ? value : [value];
@@ -167,7 +186,7 @@ export function displayValue(field, value, lang, yesNo) {
     case "number":
       return field.unit ? `${value} ${field.unit}` : String(value);
     case "boolean":
-      return value ? yesNo[0] : yesNo[1];
+      return value ? words.yes : words.no;
     default:
       return String(value);
   }

@@ -16,11 +16,25 @@ export function openAssignments(cases) {
   return rows.sort((a, b) => String(a.label).localeCompare(String(b.label), undefined, { numeric: true }) || a.role.localeCompare(b.role));
 }
 
-/** Who holds unfinished assignments, with how many: `[{ username, count }]` by name. */
+/**
+ * Who holds unfinished assignments in which role, with how many: `[{ key, username, role,
+ * count }]` by name then role; `key` (`grader:kim`) names the pair, since one person may hold
+ * grader and adjudicator assignments of a study and each goes to holders of its own role.
+ */
 export function holders(rows) {
   const counts = new Map();
-  for (const row of rows) counts.set(row.username, (counts.get(row.username) || 0) + 1);
-  return [...counts].map(([username, count]) => ({ username, count })).sort((a, b) => a.username.localeCompare(b.username));
+  for (const row of rows) {
+    const key = holderKey(row.username, row.role);
+    const seen = counts.get(key);
+    if (seen) seen.count += 1;
+    else counts.set(key, { key, username: row.username, role: row.role, count: 1 });
+  }
+  return [...counts.values()].sort((a, b) => a.username.localeCompare(b.username) || a.role.localeCompare(b.role));
+}
+
+/** The key of a holder in a role: `grader:kim`. */
+export function holderKey(username, role) {
+  return `${role}:${username}`;
 }
 
 /**

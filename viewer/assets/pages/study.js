@@ -311,15 +311,16 @@ function loadReassign(card, code, reload) {
     const rows = openAssignments(cases);
     if (!rows.length) return h("p", { class: "muted", id: "study-reassign-none", text: t("study.reassign.none") });
     const status = statusLine();
+    const held = holders(rows);
     const from = h("select", { id: "reassign-from" },
-      holders(rows).map(({ username, count }) => h("option", { value: username, text: t("study.reassign.holder", { user: username, count }) })));
+      held.map(({ key, username, role, count }) => h("option", { value: key, text: t("study.reassign.holder", { user: username, role: roleName(role), count }) })));
     const to = h("select", { id: "reassign-to" });
     const list = h("tbody");
     const fill = () => {
-      const mine = rows.filter((row) => row.username === from.value);
-      const role = mine.length ? mine[0].role : "grader";
+      const holder = held.find((x) => x.key === from.value) || held[0];
+      const mine = rows.filter((row) => row.username === holder.username && row.role === holder.role);
       to.replaceChildren(h("option", { value: "", text: t("study.reassign.auto") }),
-        ...targets(cases, from.value, role).map((name) => h("option", { value: name, text: name })));
+        ...targets(cases, holder.username, holder.role).map((name) => h("option", { value: name, text: name })));
       list.replaceChildren(...mine.map((row) => h("tr", { dataset: { assignment: row.id } },
         h("td", {}, h("input", { type: "checkbox", name: "reassign-pick", value: row.id, checked: true, "aria-label": row.label })),
         h("th", { scope: "row", text: row.label }),
