@@ -208,6 +208,8 @@ async function graderA(browser) {
     focus: await focused(page),
     dme_label: (await page.textContent('fieldset[data-field="dme"] .gf-option.gf-cannot')).trim(),
     vcdr_input_disabled: await page.$eval('input[type="number"][data-cell="vcdr:OD"]', (input) => input.disabled),
+    // The box is a checkbox's size, not the input column's.
+    box_width: await page.$eval('[data-cell="vcdr:OD"][data-cannot]', (el) => el.getBoundingClientRect().width),
   };
   out.second_values = await shownValues(page);
   await saved(page);

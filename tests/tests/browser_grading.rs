@@ -293,6 +293,11 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     // stored as the word and counted as answered.
     assert_eq!(ra["second_cannot"]["dme_label"], "Cannot grade", "{ra}");
     assert_eq!(ra["second_cannot"]["vcdr_input_disabled"], true, "{ra}");
+    let box_width = ra["second_cannot"]["box_width"].as_f64().unwrap_or(0.0);
+    assert!(
+        (10.0..=24.0).contains(&box_width),
+        "a checkbox, not a bar: {ra}"
+    );
     assert_eq!(ra["second_cannot"]["focus"], "vcdr:OD", "on the box: {ra}");
     assert_eq!(
         ra["second_cannot"]["definitions_open"], true,

@@ -236,14 +236,13 @@ function numberInputs(field, id, labelId, ctx) {
       "aria-label": `${text(field.label, ctx.lang)}${eye ? ` ${eye}` : ""} · ${ctx.words.cannotGrade}`,
       dataset: { cell: cellKey(field.key, eye), cannot: "1" },
     }) : null;
-    if (cannot) {
-      body.append(place(h("label", { class: "gf-cannot-box" }, cannot, h("span", { text: ctx.words.cannotGrade })), field.per_eye ? 3 : 2, i + 1));
-    }
+    const box = cannot ? h("label", { class: "gf-cannot-box" }, cannot, h("span", { text: ctx.words.cannotGrade })) : null;
+    if (box) body.append(place(box, field.per_eye ? 3 : 2, i + 1));
     const cell = {
       field,
       eye,
       inputs: cannot ? [input, cannot] : [input],
-      zone: [wrap],
+      zone: box ? [wrap, box] : [wrap],
       localProblem: null,
       blocked: (el) => el === input && !!cannot && cannot.checked,
       focusTarget: () => (cell.asked && !cell.readOnly ? (cannot && cannot.checked ? cannot : input) : null),
