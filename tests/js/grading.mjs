@@ -340,6 +340,8 @@ async function graderB(browser) {
   const text = await page.textContent("main");
   const raw = text.match(RAW_KEY);
   out.raw_keys_ko = raw ? [raw[0]] : [];
+  // The image viewer's controls too (it is made afresh in the new language).
+  out.ko_tools = await page.$$eval(".viewer-tools button", (buttons) => buttons.map((b) => b.textContent.trim()));
   await shot(page, "b-ko");
   await context.close();
   return { ...out, ...problems };

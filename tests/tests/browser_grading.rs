@@ -397,6 +397,14 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     assert_eq!(rb["after_help"], "dme:OS", "{rb}");
     assert_ne!(rb["after_submit"], json!(case_path), "{rb}");
     assert_eq!(rb["raw_keys_ko"], json!([]), "{rb}");
+    let tools: Vec<&str> = rb["ko_tools"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        tools.contains(&"이동") && tools.contains(&"초기화") && !tools.contains(&"Pan"),
+        "the viewer's controls in Korean after the switch: {tools:?}"
+    );
     assert!(
         rb["unviewed"]["text"].is_string(),
         "asked before submitting: {rb}"

@@ -15,7 +15,7 @@ import { currentUser, hasRole } from "../session.js";
 import { warmIceConfig } from "../stream/connection.js";
 import { park, take } from "../stream/keeper.js";
 import { Viewer } from "../stream/viewer.js";
-import { eyeName, formatDateTime, formatNumber, kindName, locale, pseudonymText, roleName, statusName, t } from "../i18n.js";
+import { currentLanguage, eyeName, formatDateTime, formatNumber, kindName, locale, pseudonymText, roleName, statusName, t } from "../i18n.js";
 import { EYES, displayMeasurement, hasBothEyesColumn, measurementRows, unitText } from "./case-measurements.js";
 import { mountGradingForm } from "./grading-form.js";
 
@@ -130,6 +130,11 @@ export async function render(view, [caseId]) {
   if (eager) {
     if (eager.caseId === item.case_id) viewer = eager;
     else eager.destroy();
+  }
+  // After a language switch the controls would keep the old language: start afresh.
+  if (viewer && viewer.lang !== currentLanguage()) {
+    viewer.destroy();
+    viewer = null;
   }
   const reused = !!viewer;
   if (!viewer) viewer = new Viewer({ caseId: item.case_id });

@@ -8,7 +8,7 @@
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
-import { examLabel, formatNumber, t } from "../i18n.js";
+import { currentLanguage, examLabel, formatNumber, t } from "../i18n.js";
 import { StreamConnection, mark } from "./connection.js";
 import { LosslessAssembler, canVerify, drawAndHash, serially } from "./lossless.js";
 import { MAX_MESSAGE, VERSION, changesView, layoutsFor, parseChunk, parseServerMessage, restoreChange, viewportFor } from "./protocol.js";
@@ -41,6 +41,8 @@ const TICKET_FRESH_MS = 40000;
 export class Viewer {
   /** `caseId`; `onStreaming()` is called when the first frame of a connection is shown. */
   constructor({ caseId, onStreaming = () => {} }) {
+    /** The language its controls are labelled in (a page in another language makes a new one). */
+    this.lang = currentLanguage();
     this.caseId = caseId;
     this.onStreaming = onStreaming;
     this.conn = null;
