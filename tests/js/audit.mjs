@@ -113,11 +113,11 @@ async function auditor(browser) {
   await page.goto("/audit");
   await waitForPage(page, "audit");
   await settled(page);
-  await page.fill("#audit-case", "c-9999");
+  await page.fill("#audit-filter-case", "c-9999");
   await page.click("#audit-submit");
   await page.waitForFunction(() => /c-9999/.test(document.getElementById("audit-search").textContent), null, { timeout: 15000 });
   out.unknown_label = { url: pathOf(page), status: (await page.textContent("#audit-search .status")).trim() };
-  await page.fill("#audit-case", p.case_label.toLowerCase());
+  await page.fill("#audit-filter-case", p.case_label.toLowerCase());
   await page.click("#audit-submit");
   await page.waitForFunction(() => location.search.includes("case="), null, { timeout: 15000 });
   await settled(page);

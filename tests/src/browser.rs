@@ -191,6 +191,20 @@ pub async fn run_script_async(
         .context("the browser script's thread panicked")?
 }
 
+/// Asserts that a browser run of `who` met no script error, failed request, CSP violation or
+/// element id used twice (what `tests/js/lib/browser.mjs` records for every page).
+pub fn assert_clean(result: &Value, who: &str) {
+    for key in [
+        "console_errors",
+        "page_errors",
+        "failed_requests",
+        "csp_violations",
+        "duplicate_ids",
+    ] {
+        assert_eq!(result[key], serde_json::json!([]), "{who} {key}: {result}");
+    }
+}
+
 /// Signs in through the viewer's UI with `tests/js/signin.mjs` (see that file for the
 /// parameters: `base_url`, `mode` = `local` | `link` | `oidc`, `username`, `password`, `totp`,
 /// `link_url`, `provider_id`, `login_hint`, `return_to`, `locale`, `screenshot`) and returns its

@@ -12,19 +12,8 @@ use std::time::Duration;
 
 use readroom_server::db::{AssignmentRole, Backend, Role};
 use readroom_tests::browser;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::TestApp;
-
-fn assert_clean(result: &Value, who: &str) {
-    for key in [
-        "console_errors",
-        "page_errors",
-        "failed_requests",
-        "csp_violations",
-    ] {
-        assert_eq!(result[key], json!([]), "{who} {key}: {result}");
-    }
-}
 
 /// Splits CSV text into rows of cells (quoted cells may hold commas, quotes and newlines).
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
@@ -346,7 +335,7 @@ async fn auditor_page_shows_case_history_chain_status_anomalies_and_exports() {
     assert_eq!(seen_auditor["raw_keys_en"], json!([]));
     assert_eq!(seen_auditor["raw_keys_ko"], json!([]));
 
-    assert_clean(seen_auditor, "auditor");
+    browser::assert_clean(seen_auditor, "auditor");
     assert_eq!(seen_auditor["http_errors"], json!([]), "{seen_auditor}");
 
     // A grader gets the not-allowed message and no audit data.
@@ -369,7 +358,7 @@ async fn auditor_page_shows_case_history_chain_status_anomalies_and_exports() {
         json!(["403 GET /api/audit/status"]),
         "one refused request, no more"
     );
-    assert_clean(seen_grader, "grader");
+    browser::assert_clean(seen_grader, "grader");
 }
 
 /// An event edited behind the application's back (append-only triggers dropped, as someone
@@ -423,6 +412,6 @@ async fn auditor_page_shows_a_tampered_chain_as_broken() {
         chain["verdict_color"], "rgb(224, 108, 108)",
         "var(--bad): {chain}"
     );
-    assert_clean(chain, "auditor");
+    browser::assert_clean(chain, "auditor");
     assert_eq!(chain["http_errors"], json!([]), "{chain}");
 }

@@ -25,17 +25,6 @@ use serde_json::{Value, json};
 use support::TestApp;
 use uuid::Uuid;
 
-fn assert_clean(result: &Value, who: &str) {
-    for key in [
-        "console_errors",
-        "page_errors",
-        "failed_requests",
-        "csp_violations",
-    ] {
-        assert_eq!(result[key], json!([]), "{who} {key}: {result}");
-    }
-}
-
 /// Splits CSV text into rows of cells (quoted cells may hold commas, quotes and newlines).
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
@@ -334,7 +323,7 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         "{ra}"
     );
     assert_eq!(ra["amended"]["values"]["vcdr:OD"], "0.35", "{ra}");
-    assert_clean(ra, "grader A");
+    browser::assert_clean(ra, "grader A");
     let a_http: Vec<&str> = ra["http_errors"]
         .as_array()
         .unwrap()
@@ -409,7 +398,7 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         rb["unviewed"]["text"].is_string(),
         "asked before submitting: {rb}"
     );
-    assert_clean(rb, "grader B");
+    browser::assert_clean(rb, "grader B");
 
     // ---- adjudicator --------------------------------------------------------------------------
     let queue = radj["queue"].as_array().unwrap();
@@ -462,7 +451,7 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     );
     assert_eq!(radj["flash"], true, "{radj}");
     assert_eq!(radj["queue_after"], json!(["resolved"]), "{radj}");
-    assert_clean(radj, "adjudicator");
+    browser::assert_clean(radj, "adjudicator");
     // Two refusals: the first submit, without the cup-to-disc ratio OD; then the final grade
     // of both eyes after only fundus OD was shown, which the adjudicator was asked about.
     assert!(
@@ -638,7 +627,7 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         ra["first_lossless"],
         "{a_first:?}"
     );
-    assert_clean(rcoord, "coordinator");
+    browser::assert_clean(rcoord, "coordinator");
     assert_eq!(rcoord["http_errors"], json!([]), "{rcoord}");
 
     // ---- auditor: progress and agreement, nothing a coordinator manages ----------------------
@@ -658,7 +647,7 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
         "{raud}"
     );
     assert!(raud["kappa_rows"].as_u64().unwrap() > 0, "{raud}");
-    assert_clean(raud, "auditor");
+    browser::assert_clean(raud, "auditor");
     assert_eq!(raud["http_errors"], json!([]), "{raud}");
 
     // What the server holds agrees with what the pages showed.

@@ -9,19 +9,8 @@ use readroom_server::config::OidcProviderConfig;
 use readroom_server::db::{AssignmentRole, Backend, Role};
 use readroom_tests::browser;
 use readroom_tests::oidc::{OidcClient, OidcProvider, OidcUser};
-use serde_json::{Value, json};
+use serde_json::json;
 use support::TestApp;
-
-fn assert_clean(result: &Value) {
-    for key in [
-        "console_errors",
-        "page_errors",
-        "failed_requests",
-        "csp_violations",
-    ] {
-        assert_eq!(result[key], json!([]), "{key}: {result}");
-    }
-}
 
 /// A grader with two of three cases assigned.
 async fn world(app: &TestApp) -> readroom_server::db::User {
@@ -68,7 +57,7 @@ async fn local_form_and_one_time_link_sign_in_in_chromium() {
         local["worklist_rows"], 2,
         "a grader sees only the assigned cases"
     );
-    assert_clean(&local);
+    browser::assert_clean(&local, "signin");
 
     let link = app.link(&grader).await;
     let linked = browser::sign_in(json!({ "base_url": app.url, "mode": "link", "link_url": link }))
@@ -79,7 +68,7 @@ async fn local_form_and_one_time_link_sign_in_in_chromium() {
         linked["link_token_in_url"], false,
         "the token must leave the address bar"
     );
-    assert_clean(&linked);
+    browser::assert_clean(&linked, "signin");
     // The link was used up by the browser.
     let again = browser::sign_in(json!({ "base_url": app.url, "mode": "link", "link_url": link }))
         .await
@@ -128,5 +117,5 @@ async fn single_sign_on_button_in_chromium() {
     .expect("browser run");
     assert_eq!(result["signed_in"], true, "{result}");
     assert_eq!(result["username"], "hospital:dr.seo");
-    assert_clean(&result);
+    browser::assert_clean(&result, "signin");
 }

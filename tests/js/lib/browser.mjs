@@ -50,11 +50,32 @@ export async function newUser(browser, { baseURL, locale = "en-US", viewport = {
     failed_requests: [],
     http_errors: [],
     csp_violations: [],
+    duplicate_ids: [],
   };
   // CSP violations reach the page as `securitypolicyviolation` events; a binding (installed
   // through the DevTools protocol, so the page's CSP does not block it) reports them here.
   await context.exposeBinding("__readroomCspViolation", (_source, violation) => {
     problems.csp_violations.push(violation);
+  });
+  // Two elements with one id break labels, ARIA references and tests alike: every change of
+  // the document is checked (at most every 50 ms) and an id found twice is reported.
+  await context.exposeBinding("__readroomDuplicateIds", (_source, ids) => {
+    for (const id of ids) if (!problems.duplicate_ids.includes(id)) problems.duplicate_ids.push(id);
+  });
+  await context.addInitScript(() => {
+    let pending = false;
+    const check = () => {
+      pending = false;
+      const seen = new Set();
+      const twice = new Set();
+      for (const el of document.querySelectorAll("[id]")) (seen.has(el.id) ? twice : seen).add(el.id);
+      if (twice.size) window.__readroomDuplicateIds([...twice]);
+    };
+    new MutationObserver(() => {
+      if (pending) return;
+      pending = true;
+      setTimeout(check, 50);
+    }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["id"] });
   });
   await context.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (event) => {

@@ -147,8 +147,8 @@ class AuditPage {
       ...OUTCOMES.map((code) => h("option", { value: code, text: outcomeLabel(code) })));
     this.form = h("form", { class: "form audit-search", id: "audit-search", role: "search", novalidate: true, "aria-labelledby": "audit-search-heading" },
       h("div", { class: "grid" },
-        field("audit-user", t("audit.filter.user"), { autocomplete: "off", autocapitalize: "none", spellcheck: "false" }, t("audit.filter.user_hint")),
-        field("audit-case", t("audit.filter.case"), { class: "mono", autocomplete: "off", spellcheck: "false", maxlength: "100" }, t("audit.filter.case_hint")),
+        field("audit-filter-user", t("audit.filter.user"), { autocomplete: "off", autocapitalize: "none", spellcheck: "false" }, t("audit.filter.user_hint")),
+        field("audit-filter-case", t("audit.filter.case"), { class: "mono", autocomplete: "off", spellcheck: "false", maxlength: "100" }, t("audit.filter.case_hint")),
         actionField,
         outcomeField,
         field("audit-from", t("audit.filter.from"), { type: "date" }, t("audit.filter.dates_hint")),
@@ -159,8 +159,8 @@ class AuditPage {
       this.formStatus);
     this.form.addEventListener("submit", (event) => this.submit(event));
     this.fields = {
-      user: this.form.querySelector("#audit-user"),
-      case: this.form.querySelector("#audit-case"),
+      user: this.form.querySelector("#audit-filter-user"),
+      case: this.form.querySelector("#audit-filter-case"),
       action: this.form.querySelector("#audit-action"),
       outcome: this.form.querySelector("#audit-outcome"),
       from: this.form.querySelector("#audit-from"),
