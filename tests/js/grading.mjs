@@ -399,6 +399,11 @@ async function coordinator(browser) {
   // The coordinator of one study lands on its dashboard.
   const { page, problems, context } = await signIn(browser, p.coord_link, "coordinator", "study");
   const out = {};
+  // How often the study's case list is fetched (the picker and the reassignment list share it).
+  let caseLists = 0;
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/api/studies/DEMO/cases") caseLists += 1;
+  });
   out.landing = pathOf(page);
   out.nav = await page.$$eval("#nav a", (links) => links.filter((a) => !a.hidden).map((a) => a.getAttribute("href")));
   await page.click("#nav-study");
@@ -444,7 +449,7 @@ async function coordinator(browser) {
   await page.check("#batch-scope-picked");
   await page.waitForSelector("#batch-case-count:not(:empty)", { timeout: 15000 });
   await page.waitForFunction(() => !/Loading/.test(document.getElementById("batch-case-count").textContent), null, { timeout: 15000 });
-  const picked = { unbatched_shown: await page.$$eval("#batch-case-list li", (items) => items.length) };
+  const picked = { unbatched_shown: await page.$$eval("#batch-case-list li", (items) => items.length), case_lists: caseLists };
   await page.uncheck("#batch-case-unbatched");
   picked.all_shown = await page.$$eval("#batch-case-list li", (items) => items.length);
   await page.fill("#batch-case-filter", p.case_label);

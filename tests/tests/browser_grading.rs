@@ -528,6 +528,10 @@ async fn two_graders_an_adjudicator_and_the_coordinator_work_through_a_case_by_k
     // yet in a batch" filter showed none), given to the one demo grader who does not have it.
     let picked = &rcoord["picked_batch"];
     assert_eq!(picked["unbatched_shown"], 0, "{picked}");
+    assert_eq!(
+        picked["case_lists"], 1,
+        "one fetch of the cases for the picker and the reassignment list: {picked}"
+    );
     assert!(picked["all_shown"].as_u64().unwrap_or(0) > 1, "{picked}");
     assert_eq!(picked["filtered"], json!([case_id]), "{picked}");
     assert_eq!(picked["count"], "1 picked · 1 shown", "{picked}");

@@ -61,9 +61,14 @@ export async function render(view, [code], user) {
     const form = h("section", { id: "study-form", class: "card", "aria-labelledby": "study-form-h" });
     const reassignCard = h("section", { id: "study-reassign", class: "card", "aria-labelledby": "study-reassign-h" });
     view.append(h("div", { class: "cards" }, batches, h("div", {}, exports, form)), reassignCard);
-    const reload = () => Promise.all([loadProgress(progressCard, code), loadBatches(batches, code, reload), loadReassign(reassignCard, code, reload)]);
-    sections.push(loadBatches(batches, code, reload), Promise.resolve(exportSection(exports, code)), loadForm(form, code),
-      loadReassign(reassignCard, code, reload));
+    // The batch case picker and the reassignment list share one fetch of the cases per load.
+    const reload = () => {
+      const cases = casesOnce(code);
+      return Promise.all([loadProgress(progressCard, code), loadBatches(batches, code, reload, cases), loadReassign(reassignCard, code, reload, cases)]);
+    };
+    const cases = casesOnce(code);
+    sections.push(loadBatches(batches, code, reload, cases), Promise.resolve(exportSection(exports, code)), loadForm(form, code),
+      loadReassign(reassignCard, code, reload, cases));
   }
   await Promise.all(sections);
 }
@@ -274,7 +279,19 @@ function truthTable(rows, who) {
 
 // ---- batches (coordinators) -----------------------------------------------------------------
 
-function loadBatches(card, code, reload) {
+/** `GET /api/studies/{code}/cases`, fetched on the first call and shared by the later ones. */
+function casesOnce(code) {
+  let pending = null;
+  return () => {
+    pending ||= api(`/api/studies/${encodeURIComponent(code)}/cases`).catch((err) => {
+      pending = null;
+      throw err;
+    });
+    return pending;
+  };
+}
+
+function loadBatches(card, code, reload, cases) {
   return section(card, "study.batches.title", "study-batches-h", async () => {
     const batches = await api(`/api/studies/${encodeURIComponent(code)}/batches`);
     const parts = [];
@@ -292,7 +309,7 @@ function loadBatches(card, code, reload) {
     } else {
       parts.push(h("p", { class: "muted", text: t("study.batches.none") }));
     }
-    parts.push(batchForm(code, reload));
+    parts.push(batchForm(code, reload, cases));
     return parts;
   });
 }
@@ -305,9 +322,9 @@ function loadBatches(card, code, reload) {
  * is one `POST …/assignments/{id}/reassign`, audited by the server; what could not be moved is
  * listed with the reason.
  */
-function loadReassign(card, code, reload) {
+function loadReassign(card, code, reload, casesOf) {
   return section(card, "study.reassign.title", "study-reassign-h", async () => {
-    const cases = await api(`/api/studies/${encodeURIComponent(code)}/cases`);
+    const cases = await casesOf();
     const rows = openAssignments(cases);
     if (!rows.length) return h("p", { class: "muted", id: "study-reassign-none", text: t("study.reassign.none") });
     const status = statusLine();
@@ -383,7 +400,7 @@ function endOfDay(day) {
  * ticks in a list filtered by label / subject / visit, exam kind and "not yet in a batch".
  * `{ element, picked() }`: `picked()` is null for "every case not yet in a batch", else the ids.
  */
-function casePicker(code) {
+function casePicker(casesOf) {
   const scope = (value, label) => h("label", { class: "check" },
     h("input", { type: "radio", name: "batch-scope", value, id: `batch-scope-${value}`, checked: value === "unbatched" }), ` ${label}`);
   const text = h("input", { type: "search", id: "batch-case-filter", autocomplete: "off", placeholder: t("study.batches.pick_filter") });
@@ -425,7 +442,7 @@ function casePicker(code) {
     if (pane.hidden || cases) return;
     count.textContent = t("study.batches.pick_loading");
     try {
-      cases = await api(`/api/studies/${encodeURIComponent(code)}/cases`);
+      cases = await casesOf();
       kind.append(...examKinds(cases).map((k) => h("option", { value: k, text: kindName(k) })));
       render();
     } catch (err) {
@@ -437,9 +454,9 @@ function casePicker(code) {
   return { element, picked };
 }
 
-function batchForm(code, reload) {
+function batchForm(code, reload, cases) {
   const status = statusLine();
-  const picker = casePicker(code);
+  const picker = casePicker(cases);
   const form = h("form", { class: "form", id: "study-new-batch", novalidate: true },
     h("h3", { text: t("study.batches.new") }),
     h("p", { class: "note", text: t("study.batches.new_note") }),
