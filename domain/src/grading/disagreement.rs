@@ -274,7 +274,7 @@ impl DisagreementRule {
             DisagreementRule::Threshold { or, .. } => {
                 // A field the status reads that one grader could not grade leaves that grader's
                 // status unknown: the field is flagged, whatever the statuses say.
-                let mut unknown = false;
+                let mut unknown: Vec<(&str, Option<Eye>)> = Vec::new();
                 for term in or {
                     let Some(other) = pair.form.field(&term.field) else {
                         continue;
@@ -287,15 +287,13 @@ impl DisagreementRule {
                         && y.is_some()
                     {
                         fired.push(cannot_grade_in_one(&other.key, eye));
-                        unknown = true;
+                        unknown.push((&other.key, eye));
                     }
                 }
-                if unknown
-                    || self.status(pair, pair.a, pair.va) == self.status(pair, pair.b, pair.vb)
-                {
+                if self.status(pair, pair.a, pair.va) == self.status(pair, pair.b, pair.vb) {
                     return;
                 }
-                let mut flagged = false;
+                let mut flagged = !unknown.is_empty();
                 if !same(pair.va, pair.vb) {
                     fired.push(here(self));
                     flagged = true;
@@ -305,7 +303,9 @@ impl DisagreementRule {
                         continue;
                     };
                     let eye = if other.per_eye { pair.eye } else { None };
-                    if other.per_eye && eye.is_none() {
+                    if (other.per_eye && eye.is_none())
+                        || unknown.contains(&(other.key.as_str(), eye))
+                    {
                         continue;
                     }
                     let differs = match (pair.a.get(&other.key, eye), pair.b.get(&other.key, eye)) {
@@ -1027,6 +1027,19 @@ mod tests {
             )
         );
         // Both could not grade it: they agree.
-        assert!(disagreements(&form, &grade(&form, a.clone()), &grade(&form, a)).is_empty());
+        assert!(
+            disagreements(&form, &grade(&form, a.clone()), &grade(&form, a.clone())).is_empty()
+        );
+        // A referable DR grade against a non-referable one is still flagged on the DR grade
+        // when the DME beside it could not be graded in one of them.
+        let mut referable = a;
+        referable["dr_grade"]["OS"] = json!(3);
+        let found = disagreements(&form, &grade(&form, referable), &grade(&form, base));
+        let flagged: Vec<(&str, Option<Eye>)> =
+            found.iter().map(|d| (d.field.as_str(), d.eye)).collect();
+        assert_eq!(
+            flagged,
+            [("dr_grade", Some(Eye::Os)), ("dme", Some(Eye::Os))]
+        );
     }
 }
