@@ -121,7 +121,7 @@ pub fn disagreements(form: &Form, a: &Values, b: &Values) -> Vec<Disagreement> {
             match (va, vb) {
                 (None, None) => continue,
                 (Some(Value::CannotGrade), Some(Value::CannotGrade)) => continue,
-                (Some(Value::CannotGrade), Some(_)) | (Some(_), Some(Value::CannotGrade)) => {
+                _ if cannot_grade_in_one_only(va, vb) => {
                     // Whatever the rule: one grader judged what the other could not see.
                     fired.push(cannot_grade_in_one(&field.key, eye));
                 }
@@ -272,23 +272,26 @@ impl DisagreementRule {
                 }
             }
             DisagreementRule::Threshold { or, .. } => {
-                // A field the status reads that one grader could not grade leaves that grader's
-                // status unknown: the field is flagged, whatever the statuses say.
-                let mut unknown: Vec<(&str, Option<Eye>)> = Vec::new();
-                for term in or {
-                    let Some(other) = pair.form.field(&term.field) else {
-                        continue;
-                    };
-                    let eye = if other.per_eye { pair.eye } else { None };
-                    let (x, y) = (pair.a.get(&other.key, eye), pair.b.get(&other.key, eye));
-                    if matches!(x, Some(Value::CannotGrade))
-                        != matches!(y, Some(Value::CannotGrade))
-                        && x.is_some()
-                        && y.is_some()
-                    {
-                        fired.push(cannot_grade_in_one(&other.key, eye));
-                        unknown.push((&other.key, eye));
-                    }
+                // The other fields the status reads, at this eye.
+                let terms: Vec<(&str, Option<Eye>)> = or
+                    .iter()
+                    .filter_map(|term| {
+                        let other = pair.form.field(&term.field)?;
+                        let eye = if other.per_eye { pair.eye } else { None };
+                        (!other.per_eye || eye.is_some()).then_some((other.key.as_str(), eye))
+                    })
+                    .collect();
+                // One that one grader could not grade leaves that grader's status unknown: it
+                // is flagged, whatever the statuses say.
+                let unknown: Vec<(&str, Option<Eye>)> = terms
+                    .iter()
+                    .copied()
+                    .filter(|&(key, eye)| {
+                        cannot_grade_in_one_only(pair.a.get(key, eye), pair.b.get(key, eye))
+                    })
+                    .collect();
+                for &(key, eye) in &unknown {
+                    fired.push(cannot_grade_in_one(key, eye));
                 }
                 if self.status(pair, pair.a, pair.va) == self.status(pair, pair.b, pair.vb) {
                     return;
@@ -298,17 +301,8 @@ impl DisagreementRule {
                     fired.push(here(self));
                     flagged = true;
                 }
-                for term in or {
-                    let Some(other) = pair.form.field(&term.field) else {
-                        continue;
-                    };
-                    let eye = if other.per_eye { pair.eye } else { None };
-                    if (other.per_eye && eye.is_none())
-                        || unknown.contains(&(other.key.as_str(), eye))
-                    {
-                        continue;
-                    }
-                    let differs = match (pair.a.get(&other.key, eye), pair.b.get(&other.key, eye)) {
+                for &(key, eye) in terms.iter().filter(|term| !unknown.contains(term)) {
+                    let differs = match (pair.a.get(key, eye), pair.b.get(key, eye)) {
                         (Some(x), Some(y)) => !same(x, y),
                         (None, None) => false,
                         _ => true,
@@ -316,7 +310,7 @@ impl DisagreementRule {
                     if differs {
                         fired.push(Fired {
                             eye,
-                            field: other.key.clone(),
+                            field: key.to_owned(),
                             ..here(self)
                         });
                         flagged = true;
@@ -472,6 +466,12 @@ fn describe_predicate(
         })
         .collect();
     Some(format!("{key} in {{{}}}", items.join(", ")))
+}
+
+/// Whether one of two given values is "cannot grade" and the other a value.
+fn cannot_grade_in_one_only(a: Option<&Value>, b: Option<&Value>) -> bool {
+    matches!((a, b), (Some(x), Some(y))
+        if matches!(x, Value::CannotGrade) != matches!(y, Value::CannotGrade))
 }
 
 /// "Cannot grade" in one grade and a value in the other, at `field` and `eye`.
