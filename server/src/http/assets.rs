@@ -338,6 +338,20 @@ mod tests {
     }
 
     #[test]
+    fn every_figure_a_form_may_name_is_drawn_and_captioned() {
+        let i18n = Viewer::get("assets/i18n.js").expect("the message catalogue");
+        let i18n = String::from_utf8_lossy(&i18n.data);
+        for name in readroom_domain::grading::FIGURES {
+            let path = format!("assets/figures/{name}.svg");
+            let svg = Viewer::get(&path).unwrap_or_else(|| panic!("{path} is not embedded"));
+            assert_eq!(svg.metadata.mimetype(), "image/svg+xml", "{path}");
+            // English and Korean captions.
+            let key = format!("\"figure.{name}\":");
+            assert_eq!(i18n.matches(&key).count(), 2, "captions of {name}");
+        }
+    }
+
+    #[test]
     fn the_embedded_index_preloads_the_stream_modules_under_one_version() {
         let assets = AssetVersion::build();
         let html = assets.index.clone();

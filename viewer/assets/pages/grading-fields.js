@@ -15,12 +15,13 @@ import { CANNOT_GRADE, EYES, cellKey, choices, definitions, digitFor, hasValue, 
 
 let uid = 0;
 
-/** The schematic figures the viewer draws (`viewer/assets/figures/`; the domain's `FIGURES`). */
-const FIGURES = new Set(["icdr_4_2_1", "dme_zones", "areds_drusen"]);
-
-/** The field's schematic figure with its caption (null when it names none the viewer draws). */
+/**
+ * The field's schematic figure with its caption (null when it names none). The server accepts
+ * only the names of the domain's `FIGURES`, each drawn in `viewer/assets/figures/` and captioned
+ * (a server test checks both).
+ */
 function figureOf(field) {
-  if (!FIGURES.has(field.figure)) return null;
+  if (!field.figure) return null;
   const caption = t(`figure.${field.figure}`);
   return h("figure", { class: "gf-figure" },
     h("img", { src: new URL(`../figures/${field.figure}.svg`, import.meta.url).pathname, alt: caption, width: "360", loading: "lazy" }),

@@ -434,7 +434,7 @@ class GradingForm {
     }
     // D: the field's definitions, opened or folded.
     if (event.key === "d" || event.key === "D") {
-      const defs = target instanceof Element && target.closest("fieldset") && target.closest("fieldset").querySelector(":scope > details.gf-defs");
+      const defs = target instanceof Element ? target.closest("fieldset")?.querySelector(":scope > details.gf-defs") : null;
       if (defs) {
         event.preventDefault();
         defs.open = !defs.open;

@@ -144,17 +144,23 @@ export function digitPick(field, digit) {
     const level = field.levels.find((l) => l.value === digit);
     return level ? level.value : undefined;
   }
-  const list = field.type === "ordinal" ? field.levels : field.type === "choice" ? field.options : field.type === "boolean" ? [{ value: true }, { value: false }] : [];
-  const item = digit >= 1 ? list[digit - 1] : undefined;
-  return item ? item.value : undefined;
+  const values = ownValues(field);
+  return digit >= 1 && digit <= values.length ? values[digit - 1] : undefined;
+}
+
+/** A choice, ordinal or yes/no field's own values in display order (without "cannot grade"). */
+function ownValues(field) {
+  if (field.type === "ordinal") return field.levels.map((l) => l.value);
+  if (field.type === "choice") return field.options.map((o) => o.value);
+  if (field.type === "boolean") return [true, false];
+  return [];
 }
 
 /** The key that picks a choice (for the hint shown next to it). */
 export function digitFor(field, index) {
   if (field.type === "ordinal" && digitLevels(field)) return index < field.levels.length ? String(field.levels[index].value) : "";
   // "Cannot grade", after the options, has no digit (X picks it).
-  const own = field.type === "choice" ? field.options.length : field.type === "boolean" ? 2 : field.type === "ordinal" ? field.levels.length : 0;
-  return index < Math.min(own, 9) ? String(index + 1) : "";
+  return index < Math.min(ownValues(field).length, 9) ? String(index + 1) : "";
 }
 
 /** A localized text in `lang` (English as a fallback). */
