@@ -7,7 +7,10 @@
 //! - [`view`]: the view state a worker renders and the changes a viewer asks for.
 //! - [`protocol`]: the `control` data channel messages between viewer and worker.
 //! - [`audit`]: the tamper-evident audit chain, its verification and signed checkpoints.
-//! - [`grading`]: grading forms as data, grade validation, presets, disagreement rules.
+//! - [`grading`]: grading forms as data, grade validation, presets, disagreement rules, and the
+//!   analytics of graded studies (progress, kappa, accuracy against ground truth, exports).
+//! - [`roles`]: the roles a user can hold.
+//! - [`names`]: enumerations stored and sent as lower-case names.
 //! - [`agreement`]: Cohen's kappa and weighted kappa.
 //! - [`assignment`]: planning who grades which case (N per case, balanced, repeats).
 //! - [`workers`]: the server ↔ worker protocol (sessions, heartbeats, events, reports).
@@ -28,8 +31,10 @@ pub mod dicom;
 pub mod grading;
 pub mod limits;
 pub mod manifest;
+pub mod names;
 pub mod placement;
 pub mod protocol;
+pub mod roles;
 pub mod stream_config;
 pub mod ticket;
 pub mod view;

@@ -17,7 +17,7 @@
 //!    submission opens an adjudication round and assigns it (routing runs under load too).
 //!    Afterwards the study's agreement, progress and CSV export are fetched through the API.
 //! 2. **Computation.** Agreement statistics, progress and the export of a study of 6,000 cases ×
-//!    2 graders, built in memory (`StudyRows`, the rows `stats::load` reads), timed as pure
+//!    2 graders, built in memory (`StudyRecords`, the rows `reports::load` reads), timed as pure
 //!    functions; the grader roster varies (2, 20 and 200 graders, cases spread by the assignment
 //!    planner).
 //!
@@ -35,14 +35,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
 use readroom_domain::assignment::{CaseRef, GraderLoad, PlanOptions, plan};
+use readroom_domain::grading::export::{self, CsvTable};
+use readroom_domain::grading::records::{
+    AdjudicationStatus, AssignmentKind, CaseInfo, FormVersion, StudyRecords,
+};
+use readroom_domain::grading::stats;
 use readroom_domain::grading::{Form, presets};
-use readroom_server::db::grading::{Adjudication, Batch, Grade, StudyForm};
+use readroom_server::db::grading::{Adjudication, Batch, Grade};
 use readroom_server::db::{
     Assignment, AssignmentRole, AssignmentStatus, Backend, Case, Role, User,
 };
-use readroom_server::grading::LoadedForm;
-use readroom_server::grading::export::{self, CsvTable};
-use readroom_server::grading::stats::{self, CaseInfo, StudyRows};
+use readroom_server::grading::reports;
 use serde_json::{Value, json};
 use support::{Browser, Reply, TestApp};
 use time::OffsetDateTime;
@@ -761,7 +764,7 @@ async fn http_bench(think_ms: u64) -> Result<HttpResult> {
     let mut loaded_cases = 0;
     for _ in 0..HTTP_STATS_RUNS {
         let t = Instant::now();
-        let rows = stats::load(app.db(), &study_row).await?;
+        let rows = reports::load(app.db(), &study_row).await?;
         load_rows.push(t.elapsed());
         loaded_grades = rows.grades.len();
         loaded_cases = rows.cases.len();
@@ -980,7 +983,7 @@ fn at(seconds: i64) -> OffsetDateTime {
 /// A study of `cases` cases, each graded by 2 of `graders` graders (spread by the assignment
 /// planner), ICDR values with about one case in five disagreeing by a step on one eye, and every
 /// disagreement resolved by an adjudicator.
-fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyRows, usize)> {
+fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyRecords, usize)> {
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15 ^ graders as u64;
     let mut next = |k: u64| {
         rng ^= rng << 13;
@@ -1032,11 +1035,11 @@ fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyR
         created_at: at(0),
         created_by: None,
     };
-    let mut rows = StudyRows {
+    let mut rows = StudyRecords {
         study: "BENCH".into(),
         cases: infos,
         batches: vec![batch.clone()],
-        ..StudyRows::default()
+        ..StudyRecords::default()
     };
     let truth: Vec<(i64, i64, &str)> = (0..cases)
         .map(|_| {
@@ -1066,7 +1069,7 @@ fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyR
             due_at: None,
             status: AssignmentStatus::Done,
             batch_id: Some(batch.id),
-            kind: "primary".into(),
+            kind: AssignmentKind::Primary,
         };
         let (od, os, dme) = truth[case];
         // About 11 % of gradings move one step on OD: about 20 % of cases disagree.
@@ -1086,8 +1089,8 @@ fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyR
             grader_id: assignment.user_id,
             form_id,
             version: 1,
-            grade_values: values.to_string(),
-            render_state: Some(r#"{"layout":"single"}"#.into()),
+            values: values.as_object().cloned().unwrap_or_default(),
+            render_state: Some(json!({ "layout": "single" })),
             lossless_sha256: Some("ab".repeat(32)),
             reason: None,
             duration_ms: Some(30_000 + next(90_000) as i64),
@@ -1104,7 +1107,7 @@ fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyR
         };
         let [a, b] = g.as_slice() else { continue };
         let (ga, gb) = (&rows.grades[*a], &rows.grades[*b]);
-        if ga.grade_values == gb.grade_values {
+        if ga.values == gb.values {
             continue;
         }
         disagreeing += 1;
@@ -1119,21 +1122,20 @@ fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyR
             due_at: None,
             status: AssignmentStatus::Done,
             batch_id: None,
-            kind: "primary".into(),
+            kind: AssignmentKind::Primary,
         };
         rows.adjudications.push(Adjudication {
             id: id(5_000_000 + n),
             case_id: ga.case_id,
             round: 1,
             disagreements: json!([{ "field": "dr_grade", "eye": "OD", "rule": "steps",
-                                    "description": "grades differ by 1 step" }])
-            .to_string(),
-            grade_ids: json!([ga.id, gb.id]).to_string(),
-            status: "resolved".into(),
+                                    "description": "grades differ by 1 step" }]),
+            grade_ids: vec![ga.id, gb.id],
+            status: AdjudicationStatus::Resolved,
             created_at: at(20_000 + case as i64),
             adjudicator_id: Some(adjudicator),
             form_id: Some(form_id),
-            grade_values: Some(ga.grade_values.clone()),
+            values: Some(ga.values.clone()),
             render_state: None,
             lossless_sha256: None,
             reason: None,
@@ -1146,23 +1148,17 @@ fn synthetic_rows(cases: usize, graders: usize, form_id: Uuid) -> Result<(StudyR
 
 fn computation_bench() -> Result<Vec<ComputeResult>> {
     let form: Form = presets::icdr();
-    let stored = StudyForm {
-        id: id(999),
-        study_id: id(1),
+    let loaded = FormVersion {
         version: 1,
-        definition: form.to_json(),
         fingerprint: form.fingerprint(),
-        created_at: at(0),
-        created_by: None,
-    };
-    let loaded = LoadedForm {
-        stored,
+        definition: serde_json::from_str(&form.to_json())?,
         form: form.clone(),
     };
+    let form_id = id(999);
     let now = at(100_000);
     let mut out = Vec::new();
     for graders in [2usize, 20, 200] {
-        let (rows, disagreeing) = synthetic_rows(STATS_CASES, graders, loaded.stored.id)?;
+        let (rows, disagreeing) = synthetic_rows(STATS_CASES, graders, form_id)?;
         ensure!(rows.grades.len() == STATS_CASES * 2, "grades");
         let mut result = ComputeResult {
             graders,
@@ -1419,8 +1415,8 @@ fn render(
     }
     s.push_str(&format!(
         "\n### Agreement statistics\n\n\
-         In memory: a study of {STATS_CASES} cases × 2 graders built as `StudyRows` (the rows \
-         `stats::load` reads): ICDR grades, about one case in five a step apart and resolved by \
+         In memory: a study of {STATS_CASES} cases × 2 graders built as `StudyRecords` (the rows \
+         `reports::load` reads): ICDR grades, about one case in five a step apart and resolved by \
          an adjudicator, cases spread over the roster by the assignment planner. Median of \
          {STATS_RUNS} runs.\n\n\
          | graders | grader pairs × items | disagreeing cases | `stats::agreement` | + JSON of the answer | `stats::progress` | `export::build` + `to_csv(Grades)` | target (agreement) | |\n\
@@ -1448,7 +1444,7 @@ fn render(
          pairs × items; the coordinator's session):\n\n\
          | request | time |\n|---|---|\n\
          | `GET /api/studies/{{code}}/agreement` ({:.0} kB) | {} |\n\
-         | … of which loading the rows (`stats::load`, in process) | {} |\n\
+         | … of which loading the rows (`reports::load`, in process) | {} |\n\
          | … of which `stats::agreement` + JSON (in process) | {} |\n\
          | `GET /api/studies/{{code}}/progress` | {} |\n\
          | `GET /api/studies/{{code}}/export?format=csv&table=grades` ({:.0} kB, audited) | {} |\n",

@@ -152,7 +152,10 @@ async fn bench() -> Result<()> {
         .assignments_for_user(user.id)
         .await?
         .into_iter()
-        .filter(|a| a.role == AssignmentRole::Grader && a.kind == "primary")
+        .filter(|a| {
+            a.role == AssignmentRole::Grader
+                && a.kind == readroom_server::db::AssignmentKind::Primary
+        })
         .map(|a| a.case.case.id.to_string())
         .collect();
     ids.sort();

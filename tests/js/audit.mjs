@@ -121,7 +121,11 @@ async function auditor(browser) {
   await page.click("#audit-submit");
   await page.waitForFunction(() => location.search.includes("case="), null, { timeout: 15000 });
   await settled(page);
-  out.by_label = { url: pathOf(page), heading: (await page.textContent("#audit-case-heading")).trim() };
+  out.by_label = {
+    url: pathOf(page),
+    heading: (await page.textContent("#audit-case-heading")).trim(),
+    field: await page.inputValue("#audit-filter-case"),
+  };
 
   // The case history view.
   await page.goto(`/audit?case=${encodeURIComponent(p.case_id)}`);

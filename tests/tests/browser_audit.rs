@@ -148,6 +148,12 @@ async fn auditor_page_shows_case_history_chain_status_anomalies_and_exports() {
         by_label["heading"].as_str().unwrap().contains(&seen.label),
         "{by_label}"
     );
+    // The case field then names the case as people do, not by the id in the address.
+    assert_eq!(
+        by_label["field"],
+        json!(format!("{}/{}", study.code.as_str(), seen.label)),
+        "{by_label}"
+    );
     let unknown = &seen_auditor["unknown_label"];
     assert_eq!(unknown["url"], "/audit", "{unknown}");
     assert_eq!(

@@ -938,7 +938,7 @@ async fn hidden_repeats_are_served_after_the_first_grade(backend: Backend) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|a| a.kind == "repeat")
+        .filter(|a| a.kind == readroom_server::db::AssignmentKind::Repeat)
         .map(|a| a.case_id)
         .collect();
     assert_eq!(repeated.len(), 2);

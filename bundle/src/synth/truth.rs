@@ -126,3 +126,111 @@ impl GroundTruth {
 pub(crate) fn round_px(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use readroom_domain::grading::records::{
+        Assignment, AssignmentKind, AssignmentRole, AssignmentStatus, Grade, StudyRecords,
+    };
+    use readroom_domain::grading::{presets, truth};
+    use serde_json::json;
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    /// The ground truth the synthesizer writes is what the grading analytics read: a grade
+    /// that matches it agrees, and the answer has the documented shape.
+    #[test]
+    fn the_analytics_read_the_ground_truth_the_synthesizer_writes() {
+        let eye = |eye, icdr_level, dme| EyeTruth {
+            eye,
+            grades: EyeGrades {
+                icdr_level,
+                dme,
+                areds_category: 1,
+                vcdr: 0.35,
+            },
+            fundus_file: "fundus.jpg".into(),
+            fundus_pixel_spacing_um: 10.0,
+            fovea: [0.0, 0.0],
+            disc_centre: [0.0, 0.0],
+            disc_radii: [1.0, 1.0],
+            fundus_lesions: Vec::new(),
+            oct_fovea_bscan: 0,
+            oct_fovea_x: 0.0,
+            oct_lesions: Vec::new(),
+        };
+        let ground_truth = GroundTruth {
+            study: "DEMO".into(),
+            subject: "S000001".into(),
+            visit: "V1".into(),
+            disease: Disease::DiabeticRetinopathy {
+                icdr_level: 2,
+                dme: true,
+            },
+            eyes: vec![eye(Eye::Od, 2, true), eye(Eye::Os, 1, false)],
+            measurements: Default::default(),
+        };
+        let (case, grader) = (Uuid::from_u128(1), Uuid::from_u128(0xA));
+        let at = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let assignment = Assignment {
+            id: Uuid::from_u128(2),
+            case_id: case,
+            user_id: grader,
+            role: AssignmentRole::Grader,
+            assigned_at: at,
+            due_at: None,
+            status: AssignmentStatus::Done,
+            batch_id: None,
+            kind: AssignmentKind::Primary,
+        };
+        let values = json!({
+            "gradable": { "OD": "gradable", "OS": "gradable" },
+            "dr_grade": { "OD": 2, "OS": 1 },
+            "dme": { "OD": "non_centre_involving", "OS": "none" },
+            "areds_category": { "OD": 1, "OS": 1 },
+            "vcdr": { "OD": 0.4, "OS": 0.35 },
+        });
+        let grade = Grade {
+            id: Uuid::from_u128(3),
+            assignment_id: assignment.id,
+            case_id: case,
+            grader_id: grader,
+            form_id: Uuid::nil(),
+            version: 1,
+            values: values.as_object().unwrap().clone(),
+            render_state: None,
+            lossless_sha256: None,
+            reason: None,
+            duration_ms: None,
+            submitted_at: at,
+        };
+        let records = StudyRecords {
+            study: "DEMO".into(),
+            assignments: vec![assignment],
+            grades: vec![grade],
+            ..StudyRecords::default()
+        };
+        let truths = [(case, serde_json::to_value(&ground_truth).unwrap())].into();
+        let result = truth::truth_agreement(&records, &presets::demo(), &truths);
+        assert_eq!(result.len(), 2 * 8, "A and final × 4 fields × 2 eyes");
+        let row = |column: &str| {
+            result
+                .iter()
+                .find(|r| r.grader == grader.to_string() && r.column == column)
+                .unwrap_or_else(|| panic!("no row for {column}"))
+        };
+        assert!((row("vcdr_od").mean_difference.unwrap() - 0.05).abs() < 1e-12);
+        assert_eq!(
+            serde_json::to_value(row("dr_grade_od")).unwrap(),
+            json!({
+                "grader": grader.to_string(), "column": "dr_grade_od", "field": "dr_grade",
+                "eye": "OD", "kind": "ordinal", "truth": "icdr_level", "n": 1,
+                "percent_agreement": 100.0, "kappa": null, "quadratic_kappa": null,
+                "referable": { "true_positive": 1, "false_positive": 0, "false_negative": 0,
+                               "true_negative": 0, "sensitivity": 1.0, "specificity": null },
+                "mean_abs_error": null, "mean_difference": null
+            })
+        );
+    }
+}

@@ -8,15 +8,25 @@
 //! - [`presets`]: the forms readroom ships (ICDR, AREDS, VCDR, gradability, other findings, demo).
 //! - [`eye`]: laterality of per-eye values (OD/OS).
 //! - [`coverage`]: which graded eyes and exams the grader was never shown.
+//! - [`records`]: a study's assignments, grades and adjudication rounds as the analytics read them.
+//! - [`stats`]: progress and agreement statistics (kappa per field and eye, intra-grader).
+//! - [`truth`]: agreement of graders and final grades with a known ground truth.
+//! - [`export`]: final grades, versions, adjudications and statistics as CSV and JSON.
+//! - [`referrals`]: grades that ask for an urgent referral.
 //!
 //! The format is documented in `docs/grading-forms.md`.
 
 pub mod coverage;
 pub mod dictionary;
 pub mod disagreement;
+pub mod export;
 pub mod eye;
 pub mod form;
 pub mod presets;
+pub mod records;
+pub mod referrals;
+pub mod stats;
+pub mod truth;
 pub mod values;
 
 pub use dictionary::{Column, column_name, dictionary, flatten};

@@ -130,10 +130,9 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn assignments_for_case(&self, case_id: Uuid) -> Result<Vec<Assignment>, DbError> {
         let found = with_pool!(self, pool => {
-            sqlx::query_as::<_, Assignment>(ASSIGNMENTS_FOR_CASE)
+            sqlx::query_as::<_, AssignmentRow>(ASSIGNMENTS_FOR_CASE)
                 .bind(case_id)
-                .fetch_all(pool)
-                .await?
+                .fetch_all(pool).await?.into_iter().map(Assignment::from).collect::<Vec<_>>()
         });
         Ok(found)
     }
@@ -142,10 +141,9 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn assignments_for_study(&self, study_id: Uuid) -> Result<Vec<Assignment>, DbError> {
         let found = with_pool!(self, pool => {
-            sqlx::query_as::<_, Assignment>(ASSIGNMENTS_FOR_STUDY)
+            sqlx::query_as::<_, AssignmentRow>(ASSIGNMENTS_FOR_STUDY)
                 .bind(study_id)
-                .fetch_all(pool)
-                .await?
+                .fetch_all(pool).await?.into_iter().map(Assignment::from).collect::<Vec<_>>()
         });
         Ok(found)
     }
@@ -154,10 +152,9 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn assignment_by_id(&self, assignment_id: Uuid) -> Result<Assignment, DbError> {
         let found = with_pool!(self, pool => {
-            sqlx::query_as::<_, Assignment>(ASSIGNMENT_BY_ID)
+            Assignment::from(sqlx::query_as::<_, AssignmentRow>(ASSIGNMENT_BY_ID)
                 .bind(assignment_id)
-                .fetch_one(pool)
-                .await?
+                .fetch_one(pool).await?)
         });
         Ok(found)
     }
@@ -374,7 +371,7 @@ impl Db {
         let assigned_at = now();
         let due_at = due_at.map(to_micros);
         let assignment = with_pool!(self, pool => {
-            sqlx::query_as::<_, Assignment>(INSERT_ASSIGNMENT)
+            Assignment::from(sqlx::query_as::<_, AssignmentRow>(INSERT_ASSIGNMENT)
                 .bind(id)
                 .bind(case_id)
                 .bind(user_id)
@@ -382,8 +379,7 @@ impl Db {
                 .bind(assigned_at)
                 .bind(due_at)
                 .bind(AssignmentStatus::Assigned.as_str())
-                .fetch_one(pool)
-                .await?
+                .fetch_one(pool).await?)
         });
         Ok(assignment)
     }

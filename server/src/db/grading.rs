@@ -6,7 +6,10 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::model::{Assignment, AssignmentRole, AssignmentStatus};
+pub use readroom_domain::grading::records::{Adjudication, AdjudicationStatus, Batch, Grade};
+
+use super::model::{Assignment, AssignmentKind, AssignmentRole, AssignmentRow, AssignmentStatus};
+use super::stored::{StoredIds, StoredJson, StoredJsonOpt, StoredObject, StoredObjectOpt};
 use super::{Db, DbError, new_id, now, to_micros, with_pool};
 
 /// One version of a study's grading form.
@@ -28,25 +31,32 @@ pub struct StudyForm {
     pub created_by: Option<Uuid>,
 }
 
-/// A batch of assignments.
+/// A [`Batch`] as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct Batch {
-    /// Id.
-    pub id: Uuid,
-    /// The study.
-    pub study_id: Uuid,
-    /// Name, unique in the study.
-    pub name: String,
-    /// Graders per case.
-    pub per_case: i32,
-    /// Fraction of each grader's cases served again later as hidden repeats.
-    pub repeat_fraction: f64,
-    /// Due date.
-    pub due_at: Option<OffsetDateTime>,
-    /// When it was created.
-    pub created_at: OffsetDateTime,
-    /// Who created it.
-    pub created_by: Option<Uuid>,
+struct BatchRow {
+    id: Uuid,
+    study_id: Uuid,
+    name: String,
+    per_case: i32,
+    repeat_fraction: f64,
+    due_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    created_by: Option<Uuid>,
+}
+
+impl From<BatchRow> for Batch {
+    fn from(row: BatchRow) -> Batch {
+        Batch {
+            id: row.id,
+            study_id: row.study_id,
+            name: row.name,
+            per_case: row.per_case,
+            repeat_fraction: row.repeat_fraction,
+            due_at: row.due_at,
+            created_at: row.created_at,
+            created_by: row.created_by,
+        }
+    }
 }
 
 /// What a new batch holds (its id and creation time are set when it is stored).
@@ -74,7 +84,8 @@ pub struct Draft {
     /// The form version the draft follows.
     pub form_id: Uuid,
     /// Values (JSON object).
-    pub grade_values: String,
+    #[sqlx(try_from = "String")]
+    pub grade_values: StoredObject,
     /// Increments at every save; a save naming an older revision is refused.
     pub revision: i64,
     /// The view state when last saved (JSON).
@@ -87,33 +98,42 @@ pub struct Draft {
     pub updated_at: OffsetDateTime,
 }
 
-/// A submitted grade version (immutable).
+/// A [`Grade`] as stored: its JSON columns are parsed on reading ([`super::stored`]).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct Grade {
-    /// Id.
-    pub id: Uuid,
-    /// The assignment it fulfils.
-    pub assignment_id: Uuid,
-    /// The case.
-    pub case_id: Uuid,
-    /// Who graded.
-    pub grader_id: Uuid,
-    /// The form version.
-    pub form_id: Uuid,
-    /// 1 for the submission, 2… for amendments.
-    pub version: i32,
-    /// Values (JSON object, normalized).
-    pub grade_values: String,
-    /// The view the grade was made on (JSON).
-    pub render_state: Option<String>,
-    /// The verified lossless frame's SHA-256.
-    pub lossless_sha256: Option<String>,
-    /// Why it was amended (versions after 1).
-    pub reason: Option<String>,
-    /// Time from the first draft save to submission.
-    pub duration_ms: Option<i64>,
-    /// When it was submitted.
-    pub submitted_at: OffsetDateTime,
+struct GradeRow {
+    id: Uuid,
+    assignment_id: Uuid,
+    case_id: Uuid,
+    grader_id: Uuid,
+    form_id: Uuid,
+    version: i32,
+    #[sqlx(try_from = "String")]
+    grade_values: StoredObject,
+    #[sqlx(try_from = "Option<String>")]
+    render_state: StoredJsonOpt,
+    lossless_sha256: Option<String>,
+    reason: Option<String>,
+    duration_ms: Option<i64>,
+    submitted_at: OffsetDateTime,
+}
+
+impl From<GradeRow> for Grade {
+    fn from(row: GradeRow) -> Grade {
+        Grade {
+            id: row.id,
+            assignment_id: row.assignment_id,
+            case_id: row.case_id,
+            grader_id: row.grader_id,
+            form_id: row.form_id,
+            version: row.version,
+            values: row.grade_values.0,
+            render_state: row.render_state.0,
+            lossless_sha256: row.lossless_sha256,
+            reason: row.reason,
+            duration_ms: row.duration_ms,
+            submitted_at: row.submitted_at,
+        }
+    }
 }
 
 /// What a new grade version holds.
@@ -133,37 +153,49 @@ pub struct NewGrade {
     pub reason: Option<String>,
 }
 
-/// A disagreement between a case's grades and its resolution.
+/// An [`Adjudication`] round as stored: its JSON columns are parsed on reading.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct Adjudication {
-    /// Id.
-    pub id: Uuid,
-    /// The case.
-    pub case_id: Uuid,
-    /// 1, 2, … (a new round opens if grades still disagree after amendments).
-    pub round: i32,
-    /// JSON list of disagreements.
-    pub disagreements: String,
-    /// JSON list of the grade ids compared.
-    pub grade_ids: String,
-    /// `open` or `resolved`.
-    pub status: String,
-    /// When it was opened.
-    pub created_at: OffsetDateTime,
-    /// Who resolved it.
-    pub adjudicator_id: Option<Uuid>,
-    /// The form version of the final grade.
-    pub form_id: Option<Uuid>,
-    /// The final values.
-    pub grade_values: Option<String>,
-    /// View state of the adjudication.
-    pub render_state: Option<String>,
-    /// Lossless frame hash.
-    pub lossless_sha256: Option<String>,
-    /// The adjudicator's note.
-    pub reason: Option<String>,
-    /// When it was resolved.
-    pub resolved_at: Option<OffsetDateTime>,
+struct AdjudicationRow {
+    id: Uuid,
+    case_id: Uuid,
+    round: i32,
+    #[sqlx(try_from = "String")]
+    disagreements: StoredJson,
+    #[sqlx(try_from = "String")]
+    grade_ids: StoredIds,
+    #[sqlx(try_from = "String")]
+    status: AdjudicationStatus,
+    created_at: OffsetDateTime,
+    adjudicator_id: Option<Uuid>,
+    form_id: Option<Uuid>,
+    #[sqlx(try_from = "Option<String>")]
+    grade_values: StoredObjectOpt,
+    #[sqlx(try_from = "Option<String>")]
+    render_state: StoredJsonOpt,
+    lossless_sha256: Option<String>,
+    reason: Option<String>,
+    resolved_at: Option<OffsetDateTime>,
+}
+
+impl From<AdjudicationRow> for Adjudication {
+    fn from(row: AdjudicationRow) -> Adjudication {
+        Adjudication {
+            id: row.id,
+            case_id: row.case_id,
+            round: row.round,
+            disagreements: row.disagreements.0,
+            grade_ids: row.grade_ids.0,
+            status: row.status,
+            created_at: row.created_at,
+            adjudicator_id: row.adjudicator_id,
+            form_id: row.form_id,
+            values: row.grade_values.0,
+            render_state: row.render_state.0,
+            lossless_sha256: row.lossless_sha256,
+            reason: row.reason,
+            resolved_at: row.resolved_at,
+        }
+    }
 }
 
 /// Why a draft save or submission was refused.
@@ -328,13 +360,13 @@ impl Db {
     pub async fn create_batch(
         &self,
         batch: &NewBatch,
-        planned: &[(Uuid, Uuid, &str)],
+        planned: &[(Uuid, Uuid, AssignmentKind)],
     ) -> Result<(Batch, Vec<Assignment>), DbError> {
         let created_at = now();
         let due_at = batch.due_at.map(to_micros);
         let result = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let stored = sqlx::query_as::<_, Batch>(INSERT_BATCH)
+            let stored = Batch::from(sqlx::query_as::<_, BatchRow>(INSERT_BATCH)
                 .bind(new_id())
                 .bind(batch.study_id)
                 .bind(&batch.name)
@@ -343,11 +375,10 @@ impl Db {
                 .bind(due_at)
                 .bind(created_at)
                 .bind(batch.created_by)
-                .fetch_one(&mut *tx)
-                .await?;
+                .fetch_one(&mut *tx).await?);
             let mut assignments = Vec::with_capacity(planned.len());
             for (case_id, user_id, kind) in planned {
-                let assignment = sqlx::query_as::<_, Assignment>(INSERT_BATCH_ASSIGNMENT)
+                let assignment = Assignment::from(sqlx::query_as::<_, AssignmentRow>(INSERT_BATCH_ASSIGNMENT)
                     .bind(new_id())
                     .bind(case_id)
                     .bind(user_id)
@@ -356,9 +387,8 @@ impl Db {
                     .bind(due_at)
                     .bind(AssignmentStatus::Assigned.as_str())
                     .bind(stored.id)
-                    .bind(*kind)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                    .bind(kind.as_str())
+                    .fetch_one(&mut *tx).await?);
                 assignments.push(assignment);
             }
             tx.commit().await?;
@@ -371,7 +401,7 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn batches_of_study(&self, study_id: Uuid) -> Result<Vec<Batch>, DbError> {
         let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, Batch>(BATCHES_OF_STUDY).bind(study_id).fetch_all(pool).await?
+            sqlx::query_as::<_, BatchRow>(BATCHES_OF_STUDY).bind(study_id).fetch_all(pool).await?.into_iter().map(Batch::from).collect::<Vec<_>>()
         });
         Ok(rows)
     }
@@ -382,12 +412,11 @@ impl Db {
     pub async fn reassign(&self, assignment_id: Uuid, to: Uuid) -> Result<Assignment, DbError> {
         let moved = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let moved = sqlx::query_as::<_, Assignment>(REASSIGN)
+            let moved = Assignment::from(sqlx::query_as::<_, AssignmentRow>(REASSIGN)
                 .bind(assignment_id)
                 .bind(to)
                 .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
+                .fetch_one(&mut *tx).await?);
             sqlx::query(DELETE_DRAFT).bind(assignment_id).execute(&mut *tx).await?;
             sqlx::query(SET_STATUS)
                 .bind(assignment_id)
@@ -516,7 +545,7 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?;
             let duration_ms = started.map(|s| (at - s).whole_milliseconds().clamp(0, i64::MAX as i128) as i64);
-            let stored = sqlx::query_as::<_, Grade>(INSERT_GRADE)
+            let stored = Grade::from(sqlx::query_as::<_, GradeRow>(INSERT_GRADE)
                 .bind(new_id())
                 .bind(assignment.id)
                 .bind(assignment.case_id)
@@ -529,8 +558,7 @@ impl Db {
                 .bind(Option::<String>::None)
                 .bind(duration_ms)
                 .bind(at)
-                .fetch_one(&mut *tx)
-                .await?;
+                .fetch_one(&mut *tx).await?);
             sqlx::query(DELETE_DRAFT).bind(assignment.id).execute(&mut *tx).await?;
             tx.commit().await?;
             stored
@@ -560,7 +588,7 @@ impl Db {
                 .bind(assignment.id)
                 .fetch_one(&mut *tx)
                 .await?;
-            let stored = sqlx::query_as::<_, Grade>(INSERT_GRADE)
+            let stored = Grade::from(sqlx::query_as::<_, GradeRow>(INSERT_GRADE)
                 .bind(new_id())
                 .bind(assignment.id)
                 .bind(assignment.case_id)
@@ -573,8 +601,7 @@ impl Db {
                 .bind(&grade.reason)
                 .bind(Option::<i64>::None)
                 .bind(at)
-                .fetch_one(&mut *tx)
-                .await?;
+                .fetch_one(&mut *tx).await?);
             tx.commit().await?;
             stored
         });
@@ -585,10 +612,9 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn grades_of_assignment(&self, assignment_id: Uuid) -> Result<Vec<Grade>, DbError> {
         let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, Grade>(GRADES_OF_ASSIGNMENT)
+            sqlx::query_as::<_, GradeRow>(GRADES_OF_ASSIGNMENT)
                 .bind(assignment_id)
-                .fetch_all(pool)
-                .await?
+                .fetch_all(pool).await?.into_iter().map(Grade::from).collect::<Vec<_>>()
         });
         Ok(rows)
     }
@@ -597,7 +623,7 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn grades_of_case(&self, case_id: Uuid) -> Result<Vec<Grade>, DbError> {
         let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, Grade>(GRADES_OF_CASE).bind(case_id).fetch_all(pool).await?
+            sqlx::query_as::<_, GradeRow>(GRADES_OF_CASE).bind(case_id).fetch_all(pool).await?.into_iter().map(Grade::from).collect::<Vec<_>>()
         });
         Ok(rows)
     }
@@ -606,7 +632,7 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn grade_by_id(&self, grade_id: Uuid) -> Result<Grade, DbError> {
         let row = with_pool!(self, pool => {
-            sqlx::query_as::<_, Grade>(GRADE_BY_ID).bind(grade_id).fetch_one(pool).await?
+            Grade::from(sqlx::query_as::<_, GradeRow>(GRADE_BY_ID).bind(grade_id).fetch_one(pool).await?)
         });
         Ok(row)
     }
@@ -615,10 +641,9 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn adjudication_by_id(&self, adjudication_id: Uuid) -> Result<Adjudication, DbError> {
         let row = with_pool!(self, pool => {
-            sqlx::query_as::<_, Adjudication>(ADJUDICATION_BY_ID)
+            Adjudication::from(sqlx::query_as::<_, AdjudicationRow>(ADJUDICATION_BY_ID)
                 .bind(adjudication_id)
-                .fetch_one(pool)
-                .await?
+                .fetch_one(pool).await?)
         });
         Ok(row)
     }
@@ -627,7 +652,7 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn grades_of_study(&self, study_id: Uuid) -> Result<Vec<Grade>, DbError> {
         let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, Grade>(GRADES_OF_STUDY).bind(study_id).fetch_all(pool).await?
+            sqlx::query_as::<_, GradeRow>(GRADES_OF_STUDY).bind(study_id).fetch_all(pool).await?.into_iter().map(Grade::from).collect::<Vec<_>>()
         });
         Ok(rows)
     }
@@ -641,14 +666,13 @@ impl Db {
         grade_ids: &str,
     ) -> Result<Adjudication, DbError> {
         let row = with_pool!(self, pool => {
-            sqlx::query_as::<_, Adjudication>(INSERT_ADJUDICATION)
+            Adjudication::from(sqlx::query_as::<_, AdjudicationRow>(INSERT_ADJUDICATION)
                 .bind(new_id())
                 .bind(case_id)
                 .bind(disagreements)
                 .bind(grade_ids)
                 .bind(now())
-                .fetch_one(pool)
-                .await?
+                .fetch_one(pool).await?)
         });
         Ok(row)
     }
@@ -657,10 +681,9 @@ impl Db {
     #[tracing::instrument(skip_all)]
     pub async fn adjudications_of_case(&self, case_id: Uuid) -> Result<Vec<Adjudication>, DbError> {
         let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, Adjudication>(ADJUDICATIONS_OF_CASE)
+            sqlx::query_as::<_, AdjudicationRow>(ADJUDICATIONS_OF_CASE)
                 .bind(case_id)
-                .fetch_all(pool)
-                .await?
+                .fetch_all(pool).await?.into_iter().map(Adjudication::from).collect::<Vec<_>>()
         });
         Ok(rows)
     }
@@ -672,10 +695,9 @@ impl Db {
         study_id: Uuid,
     ) -> Result<Vec<Adjudication>, DbError> {
         let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, Adjudication>(ADJUDICATIONS_OF_STUDY)
+            sqlx::query_as::<_, AdjudicationRow>(ADJUDICATIONS_OF_STUDY)
                 .bind(study_id)
-                .fetch_all(pool)
-                .await?
+                .fetch_all(pool).await?.into_iter().map(Adjudication::from).collect::<Vec<_>>()
         });
         Ok(rows)
     }
@@ -691,7 +713,7 @@ impl Db {
     ) -> Result<Adjudication, DbError> {
         let row = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let row = sqlx::query_as::<_, Adjudication>(RESOLVE_ADJUDICATION)
+            let row = Adjudication::from(sqlx::query_as::<_, AdjudicationRow>(RESOLVE_ADJUDICATION)
                 .bind(adjudication_id)
                 .bind(assignment.user_id)
                 .bind(grade.form_id)
@@ -700,8 +722,7 @@ impl Db {
                 .bind(&grade.lossless_sha256)
                 .bind(&grade.reason)
                 .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
+                .fetch_one(&mut *tx).await?);
             sqlx::query(COMPLETE_ASSIGNMENT).bind(assignment.id).execute(&mut *tx).await?;
             sqlx::query(DELETE_DRAFT).bind(assignment.id).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -721,7 +742,7 @@ impl Db {
     ) -> Result<Assignment, DbError> {
         let at = now();
         let row = with_pool!(self, pool => {
-            sqlx::query_as::<_, Assignment>(INSERT_BATCH_ASSIGNMENT)
+            Assignment::from(sqlx::query_as::<_, AssignmentRow>(INSERT_BATCH_ASSIGNMENT)
                 .bind(new_id())
                 .bind(case_id)
                 .bind(user_id)
@@ -730,9 +751,8 @@ impl Db {
                 .bind(Option::<OffsetDateTime>::None)
                 .bind(AssignmentStatus::Assigned.as_str())
                 .bind(batch_id)
-                .bind("primary")
-                .fetch_one(pool)
-                .await?
+                .bind(AssignmentKind::Primary.as_str())
+                .fetch_one(pool).await?)
         });
         Ok(row)
     }

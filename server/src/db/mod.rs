@@ -50,6 +50,7 @@ pub mod lossless_frames;
 pub mod model;
 pub mod secrets;
 mod signin_counters;
+pub mod stored;
 pub mod streams;
 mod studies;
 mod users;
@@ -72,12 +73,13 @@ use uuid::Uuid;
 
 pub use audit::{AuditFilter, AuditRow};
 pub use error::{BoxError, DbError};
+pub use grading::AdjudicationStatus;
 pub use identity::LinkPurpose;
 pub use model::{
-    AssignedCase, Assignment, AssignmentRole, AssignmentStatus, Bundle, Case, CaseSummary,
-    Credentials, ExternalIdentity, InvalidRecipients, InvalidStudyCode, NewBundle, NewCase,
-    NewSession, NewUser, PendingOidcLogin, Recipients, Role, RoleGrant, Session, Study, StudyCode,
-    UnknownName, User,
+    AssignedCase, Assignment, AssignmentKind, AssignmentRole, AssignmentStatus, Bundle, Case,
+    CaseSummary, Credentials, ExternalIdentity, InvalidRecipients, InvalidStudyCode, NewBundle,
+    NewCase, NewSession, NewUser, PendingOidcLogin, Recipients, Role, RoleGrant, Session, Study,
+    StudyCode, UnknownName, User,
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");

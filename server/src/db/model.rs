@@ -14,110 +14,11 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// A value read from the database or given by a caller that is not one of an enumeration's names.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} `{value}`")]
-pub struct UnknownName {
-    /// What was being parsed (`role`, `assignment status` ...).
-    pub kind: &'static str,
-    /// The text that did not match.
-    pub value: String,
-}
-
-/// Declares a fieldless enum stored as text, with `as_str`, `Display`, `FromStr` and `TryFrom<String>`.
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident, $kind:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            /// The name stored in the database.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownName;
-
-            fn from_str(text: &str) -> Result<Self, UnknownName> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownName { kind: $kind, value: text.to_owned() }),
-                }
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = UnknownName;
-
-            fn try_from(text: String) -> Result<Self, UnknownName> {
-                text.parse()
-            }
-        }
-    };
-}
-
-text_enum!(
-    /// A role a user can be granted, globally or in one study (DESIGN.md, "Roles and rules").
-    Role, "role", {
-        /// Grades assigned cases, blind to others' grades.
-        Grader = "grader",
-        /// Resolves disagreements between graders, seeing both grades.
-        Adjudicator = "adjudicator",
-        /// Runs a study: bundles, batches, assignments, progress, exports.
-        Coordinator = "coordinator",
-        /// Reads the audit log and statistics; never images.
-        Auditor = "auditor",
-        /// Manages users, roles, keys and workers; no grading, no images.
-        Admin = "admin",
-    }
-);
-
-text_enum!(
-    /// The capacity in which a user is assigned a case.
-    AssignmentRole, "assignment role", {
-        /// A blind grade.
-        Grader = "grader",
-        /// An adjudication of disagreeing grades.
-        Adjudicator = "adjudicator",
-    }
-);
-
-text_enum!(
-    /// Where an assignment stands.
-    AssignmentStatus, "assignment status", {
-        /// Not opened yet.
-        Assigned = "assigned",
-        /// Opened or drafted, not submitted.
-        InProgress = "in_progress",
-        /// Submitted.
-        Done = "done",
-    }
-);
-
-impl From<AssignmentRole> for Role {
-    fn from(role: AssignmentRole) -> Role {
-        match role {
-            AssignmentRole::Grader => Role::Grader,
-            AssignmentRole::Adjudicator => Role::Adjudicator,
-        }
-    }
-}
+pub use readroom_domain::grading::records::{
+    Assignment, AssignmentKind, AssignmentRole, AssignmentStatus,
+};
+pub use readroom_domain::names::UnknownName;
+pub use readroom_domain::roles::Role;
 
 /// A study code such as `DEMO` or `EYE-2026`: 1 to 32 characters of `A-Z`, `0-9` and `-`,
 /// not starting with `-` (`[A-Z0-9][A-Z0-9-]{0,31}`).
@@ -538,29 +439,37 @@ pub struct CaseSummary {
     pub summary: JsonValue,
 }
 
-/// A case given to a user to grade or adjudicate.
+/// An [`Assignment`] as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Assignment {
-    /// Stable id.
-    pub id: Uuid,
-    /// The case.
-    pub case_id: Uuid,
-    /// The user.
-    pub user_id: Uuid,
-    /// Grading or adjudicating.
+pub(super) struct AssignmentRow {
+    id: Uuid,
+    case_id: Uuid,
+    user_id: Uuid,
     #[sqlx(try_from = "String")]
-    pub role: AssignmentRole,
-    /// When it was assigned.
-    pub assigned_at: OffsetDateTime,
-    /// When it is due, if a due date was set.
-    pub due_at: Option<OffsetDateTime>,
-    /// Where it stands.
+    role: AssignmentRole,
+    assigned_at: OffsetDateTime,
+    due_at: Option<OffsetDateTime>,
     #[sqlx(try_from = "String")]
-    pub status: AssignmentStatus,
-    /// The batch it was handed out in, if any.
-    pub batch_id: Option<Uuid>,
-    /// `primary` (a first grading) or `repeat` (a hidden repeat, for intra-grader agreement).
-    pub kind: String,
+    status: AssignmentStatus,
+    batch_id: Option<Uuid>,
+    #[sqlx(try_from = "String")]
+    kind: AssignmentKind,
+}
+
+impl From<AssignmentRow> for Assignment {
+    fn from(row: AssignmentRow) -> Assignment {
+        Assignment {
+            id: row.id,
+            case_id: row.case_id,
+            user_id: row.user_id,
+            role: row.role,
+            assigned_at: row.assigned_at,
+            due_at: row.due_at,
+            status: row.status,
+            batch_id: row.batch_id,
+            kind: row.kind,
+        }
+    }
 }
 
 /// One row of a user's worklist: the assignment and the case it is for.
@@ -578,8 +487,9 @@ pub struct AssignedCase {
     pub assigned_at: OffsetDateTime,
     /// When it is due, if a due date was set.
     pub due_at: Option<OffsetDateTime>,
-    /// `primary` or `repeat`.
-    pub kind: String,
+    /// A first grading or a hidden repeat.
+    #[sqlx(try_from = "String")]
+    pub kind: AssignmentKind,
     /// The batch it was handed out in, if any.
     pub batch_id: Option<Uuid>,
     /// The case, with its bundle's listing fields.

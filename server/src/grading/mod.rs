@@ -3,13 +3,10 @@
 //!
 //! The rules are pure code in `readroom_domain::{grading, assignment, agreement}`; this module
 //! applies them to what the database holds and records each step in the audit log.
-//! - [`stats`]: progress and agreement statistics of a study.
-//! - [`export`]: grades, adjudications and statistics as CSV and JSON, with a data dictionary.
+//! - [`reports`]: loads a study's records for the statistics, exports and referrals, which are
+//!   pure functions in `readroom_domain::grading::{stats, export, truth, referrals}`.
 
-pub mod export;
-pub mod referrals;
-pub mod stats;
-pub mod truth;
+pub mod reports;
 
 use std::collections::HashMap;
 
@@ -24,7 +21,11 @@ use crate::auth::SignedIn;
 use crate::db::grading::{
     Adjudication, Batch, Draft, Grade, GradeWriteError, NewBatch, NewGrade, StudyForm,
 };
-use crate::db::{Assignment, AssignmentRole, AssignmentStatus, Case, Db, DbError, Role, Study};
+use crate::db::{
+    AdjudicationStatus, Assignment, AssignmentKind, AssignmentRole, AssignmentStatus, Case, Db,
+    DbError, Role, Study,
+};
+pub use readroom_domain::grading::records::latest_primary;
 
 /// Longest render state accepted with a grade (the viewer's view state JSON).
 pub const MAX_RENDER_STATE: usize = 8 * 1024;
@@ -202,7 +203,12 @@ pub fn pick_active(mine: Vec<Assignment>) -> Result<Assignment, GradingError> {
     let open = mine
         .iter()
         .filter(|a| a.status != AssignmentStatus::Done)
-        .min_by_key(|a| (a.role != AssignmentRole::Adjudicator, a.kind != "primary"));
+        .min_by_key(|a| {
+            (
+                a.role != AssignmentRole::Adjudicator,
+                a.kind != AssignmentKind::Primary,
+            )
+        });
     if let Some(found) = open {
         return Ok(found.clone());
     }
@@ -214,13 +220,13 @@ pub fn pick_active(mine: Vec<Assignment>) -> Result<Assignment, GradingError> {
 
 /// One of a user's assignments, as far as revealing hidden repeats goes.
 #[derive(Debug, Clone, Copy)]
-pub struct Held<'a> {
+pub struct Held {
     /// The batch.
     pub batch_id: Option<Uuid>,
     /// Grading or adjudicating.
     pub role: AssignmentRole,
-    /// `primary` or `repeat`.
-    pub kind: &'a str,
+    /// A first grading or a hidden repeat.
+    pub kind: AssignmentKind,
     /// Where it stands.
     pub status: AssignmentStatus,
 }
@@ -230,14 +236,14 @@ pub struct Held<'a> {
 /// grading of that batch in that role. So a repeat never shows up right after the grading of the
 /// case it repeats: it arrives after the whole batch, together with the batch's other repeats,
 /// when many other cases have been graded in between (see docs/grading-api.md).
-pub fn repeat_revealed<'a>(
+pub fn repeat_revealed(
     batch_id: Option<Uuid>,
     role: AssignmentRole,
-    held: impl IntoIterator<Item = Held<'a>>,
+    held: impl IntoIterator<Item = Held>,
 ) -> bool {
     let mut any_primary = false;
     for h in held {
-        if h.batch_id == batch_id && h.role == role && h.kind == "primary" {
+        if h.batch_id == batch_id && h.role == role && h.kind == AssignmentKind::Primary {
             any_primary = true;
             if h.status != AssignmentStatus::Done {
                 return false;
@@ -250,8 +256,8 @@ pub fn repeat_revealed<'a>(
 /// The id under which a grader addresses an assignment's case in URLs and answers: the case id,
 /// or for a hidden repeat the repeat assignment's own id, so the repeat cannot be matched with
 /// the case it repeats by its address (`/case/{id}`).
-pub fn address(kind: &str, assignment_id: Uuid, case_id: Uuid) -> Uuid {
-    if kind == "repeat" {
+pub fn address(kind: AssignmentKind, assignment_id: Uuid, case_id: Uuid) -> Uuid {
+    if kind == AssignmentKind::Repeat {
         assignment_id
     } else {
         case_id
@@ -276,13 +282,13 @@ pub const MASKED: &str = "masked";
 /// own (`M-` and six hex digits derived from the assignment id) and no subject or visit, so the
 /// grader cannot tell which of their earlier cases it repeats. Everyone else sees the case.
 pub fn presented(
-    kind: &str,
+    kind: AssignmentKind,
     assignment_id: Uuid,
     label: &str,
     subject: &str,
     visit: &str,
 ) -> Presented {
-    if kind != "repeat" {
+    if kind != AssignmentKind::Repeat {
         return Presented {
             label: label.to_owned(),
             subject: subject.to_owned(),
@@ -525,7 +531,7 @@ pub async fn viewing(
     ));
     let mut pending = false;
     let mut targets = vec![case_target(case.id)];
-    if assignment.kind == "repeat" {
+    if assignment.kind == AssignmentKind::Repeat {
         targets.push(case_target(assignment.id));
     }
     for target in targets {
@@ -655,7 +661,7 @@ pub async fn submit(
             .adjudications_of_case(case.id)
             .await?
             .into_iter()
-            .rfind(|a| a.status == "open")
+            .rfind(|a| a.status == AdjudicationStatus::Open)
             .ok_or_else(|| GradingError::Conflict("this case has no open adjudication".into()))?;
         let resolved = match db.resolve_adjudication(open.id, &assignment, &new).await {
             Ok(resolved) => resolved,
@@ -688,7 +694,7 @@ pub async fn submit(
             Some(case_target(case.id)),
             json!({
                 "grade_id": grade.id, "assignment_id": assignment.id, "version": grade.version,
-                "kind": assignment.kind, "duration_ms": grade.duration_ms,
+                "kind": assignment.kind.as_str(), "duration_ms": grade.duration_ms,
                 "lossless_sha256": grade.lossless_sha256,
                 "viewing": viewed.details,
             }),
@@ -723,16 +729,19 @@ pub async fn amend(
     }
     // Once the grades went to adjudication, the adjudicator decides: an amendment would change
     // a grade the adjudicator compared (open round) or quietly contradict the final one.
-    if assignment.kind == "primary" {
+    if assignment.kind == AssignmentKind::Primary {
         let rounds = db.adjudications_of_case(case.id).await?;
-        if rounds.iter().any(|r| r.status == "resolved") {
+        if rounds
+            .iter()
+            .any(|r| r.status == AdjudicationStatus::Resolved)
+        {
             return Err(GradingError::Conflict(
                 "this case was adjudicated: its final grade is the adjudicator's, and grades \
                  can no longer be amended; ask the study coordinator if the final grade is wrong"
                     .into(),
             ));
         }
-        if rounds.iter().any(|r| r.status == "open") {
+        if rounds.iter().any(|r| r.status == AdjudicationStatus::Open) {
             return Err(GradingError::Conflict(
                 "this case is with the adjudicator, who compares the grades as submitted; \
                  grades cannot be amended while it is adjudicated"
@@ -771,32 +780,9 @@ pub async fn amend(
     Ok((grade, opened))
 }
 
-/// The latest version of each primary grade of a case, oldest assignment first.
-pub fn latest_primary(grades: &[Grade], assignments: &[Assignment]) -> Vec<Grade> {
-    let primary: HashMap<Uuid, &Assignment> = assignments
-        .iter()
-        .filter(|a| a.role == AssignmentRole::Grader && a.kind == "primary")
-        .map(|a| (a.id, a))
-        .collect();
-    let mut latest: HashMap<Uuid, &Grade> = HashMap::new();
-    for grade in grades
-        .iter()
-        .filter(|g| primary.contains_key(&g.assignment_id))
-    {
-        let entry = latest.entry(grade.assignment_id).or_insert(grade);
-        if grade.version > entry.version {
-            *entry = grade;
-        }
-    }
-    let mut out: Vec<Grade> = latest.into_values().cloned().collect();
-    out.sort_by_key(|g| (primary[&g.assignment_id].assigned_at, g.assignment_id));
-    out
-}
-
 /// Values of a stored grade, re-validated against its form (stored values always validate).
-fn stored_values(form: &Form, grade_values: &str) -> Option<Values> {
-    let value: Value = serde_json::from_str(grade_values).ok()?;
-    validate(form, &value, Mode::Submit).ok()
+fn stored_values(form: &Form, values: &serde_json::Map<String, Value>) -> Option<Values> {
+    validate(form, &Value::Object(values.clone()), Mode::Submit).ok()
 }
 
 /// After a submission or amendment: once the case has two primary grades, compares the first
@@ -815,8 +801,8 @@ pub async fn route_disagreement(
         return Ok(None);
     };
     let (Some(values_a), Some(values_b)) = (
-        stored_values(form, &a.grade_values),
-        stored_values(form, &b.grade_values),
+        stored_values(form, &a.values),
+        stored_values(form, &b.values),
     ) else {
         return Ok(None);
     };
@@ -824,14 +810,15 @@ pub async fn route_disagreement(
     if found.is_empty() {
         return Ok(None);
     }
-    let grade_ids = json!([a.id, b.id]).to_string();
+    let compared = [a.id, b.id];
     let rounds = db.adjudications_of_case(case.id).await?;
     if rounds
         .iter()
-        .any(|r| r.status == "open" || r.grade_ids == grade_ids)
+        .any(|r| r.status == AdjudicationStatus::Open || r.grade_ids == compared)
     {
         return Ok(None);
     }
+    let grade_ids = json!(compared).to_string();
     let disagreements_json =
         serde_json::to_string(&found).map_err(|err| GradingError::Corrupt(err.to_string()))?;
     let opened = match db
@@ -1021,7 +1008,7 @@ pub async fn create_batch(
         .collect();
     let known: Vec<(String, String)> = existing
         .iter()
-        .filter(|a| a.role == AssignmentRole::Grader && a.kind == "primary")
+        .filter(|a| a.is_primary_grading())
         .filter(|a| graders.iter().any(|g| g.id == a.user_id))
         .map(|a| (a.case_id.to_string(), a.user_id.to_string()))
         .collect();
@@ -1037,14 +1024,18 @@ pub async fn create_batch(
         },
     )
     .map_err(|err| GradingError::BadRequest(err.to_string()))?;
-    let planned: Vec<(Uuid, Uuid, &str)> = plan
+    let planned: Vec<(Uuid, Uuid, AssignmentKind)> = plan
         .assignments
         .iter()
         .filter_map(|p| {
             Some((
                 Uuid::parse_str(&p.case).ok()?,
                 Uuid::parse_str(&p.grader).ok()?,
-                if p.repeat { "repeat" } else { "primary" },
+                if p.repeat {
+                    AssignmentKind::Repeat
+                } else {
+                    AssignmentKind::Primary
+                },
             ))
         })
         .collect();
@@ -1103,7 +1094,7 @@ pub async fn create_batch(
                 case_target(assignment.case_id),
                 json!({
                     "assignment_id": assignment.id, "assignee": assignment.user_id,
-                    "role": "grader", "kind": assignment.kind, "batch_id": batch.id,
+                    "role": "grader", "kind": assignment.kind.as_str(), "batch_id": batch.id,
                     "study": study.code.as_str(),
                 }),
             ))

@@ -84,9 +84,16 @@ fn versioned_index(html: &str, version: &str, modules: &[&str]) -> String {
         .collect();
     if let Some(at) = out.find("</head>") {
         out.insert_str(at, &preloads);
+        if cfg!(feature = "test-hooks") {
+            out.insert_str(at, TEST_HOOKS_META);
+        }
     }
     out
 }
+
+/// What marks the page of a test build, where the viewer exposes `window.readroomViewer` to the
+/// browser tests (`viewer/assets/stream/viewer.js`).
+const TEST_HOOKS_META: &str = "  <meta name=\"readroom-test-hooks\" content=\"on\">\n";
 
 /// The case of a case page (`/cases/{id}`, an id of letters, digits and dashes, at most 100).
 fn case_page(path: &str) -> Option<&str> {

@@ -432,6 +432,8 @@ pub struct CaseHistory {
     pub case_id: String,
     /// Case label (null if the case does not exist).
     pub label: Option<String>,
+    /// Code of the case's study (null if the case does not exist).
+    pub study: Option<String>,
     /// Per user, oldest first.
     pub viewers: Vec<ViewerSummary>,
     /// Every event about the case, newest first (at most 500).
@@ -568,9 +570,12 @@ pub async fn case_history(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CaseHistory>, AppError> {
-    let label = match state.db.case_by_id(id).await {
-        Ok(case) => Some(case.label),
-        Err(DbError::NotFound) => None,
+    let (label, study) = match state.db.case_by_id(id).await {
+        Ok(case) => {
+            let study = state.db.study_by_id(case.study_id).await?;
+            (Some(case.label), Some(study.code.as_str().to_owned()))
+        }
+        Err(DbError::NotFound) => (None, None),
         Err(err) => return Err(err.into()),
     };
     let filter = AuditFilter {
@@ -585,6 +590,7 @@ pub async fn case_history(
     Ok(Json(CaseHistory {
         case_id: id.to_string(),
         label,
+        study,
         viewers,
         events,
     }))

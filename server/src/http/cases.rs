@@ -18,7 +18,9 @@ use super::format::{rfc3339, rfc3339_unix};
 use crate::access::{CaseAccess, CaseFacts};
 use crate::audit::case_target;
 use crate::auth::{self, SignedIn};
-use crate::db::{Assignment, AssignmentRole, Case, DbError, Role, Study, StudyCode};
+use crate::db::{
+    Assignment, AssignmentKind, AssignmentRole, Case, DbError, Role, Study, StudyCode,
+};
 use crate::state::AppState;
 use readroom_domain::audit::{Action, Outcome};
 use readroom_domain::ticket::TicketClaims;
@@ -337,7 +339,7 @@ pub async fn case_with_access(
                 .assignments_for_case(case.id)
                 .await?
                 .into_iter()
-                .filter(|a| a.user_id == signed_in.user.id && a.kind != "repeat")
+                .filter(|a| a.user_id == signed_in.user.id && a.kind != AssignmentKind::Repeat)
                 .collect();
             (case, mine)
         }
@@ -368,7 +370,9 @@ async fn hidden_repeat(
     assignment_id: Uuid,
 ) -> Result<Option<(Case, Vec<Assignment>)>, AppError> {
     let repeat = match state.db.assignment_by_id(assignment_id).await {
-        Ok(found) if found.user_id == signed_in.user.id && found.kind == "repeat" => found,
+        Ok(found) if found.user_id == signed_in.user.id && found.kind == AssignmentKind::Repeat => {
+            found
+        }
         Ok(_) | Err(DbError::NotFound) => return Ok(None),
         Err(err) => return Err(err.into()),
     };
@@ -379,7 +383,7 @@ async fn hidden_repeat(
         held.iter().map(|r| crate::grading::Held {
             batch_id: r.batch_id,
             role: r.role,
-            kind: &r.kind,
+            kind: r.kind,
             status: r.status,
         }),
     );
@@ -443,15 +447,15 @@ pub async fn get_case(
     // address; others see the case.
     let (kind, assignment_id) = match crate::grading::pick_active(mine) {
         Ok(active) => (active.kind, active.id),
-        Err(_) => ("primary".to_owned(), case.id),
+        Err(_) => (AssignmentKind::Primary, case.id),
     };
-    let address = crate::grading::address(&kind, assignment_id, case.id);
+    let address = crate::grading::address(kind, assignment_id, case.id);
     let next_case = match access {
         CaseAccess::View => super::grading::next_case(&state.db, &signed_in, address).await?,
         CaseAccess::Metadata => None,
     };
     let shown = crate::grading::presented(
-        &kind,
+        kind,
         assignment_id,
         &case.label,
         &bundle.subject,

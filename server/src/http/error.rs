@@ -3,10 +3,10 @@
 //! Errors a client caused carry a message that helps them. Internal errors carry a generic
 //! message; the real cause is logged (inside the request's span), never sent.
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::json;
 
 use crate::db::DbError;
@@ -155,10 +155,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
         let message = match &self {
-            AppError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                "internal error".to_owned()
-            }
+            AppError::Internal(_) => "internal error".to_owned(),
             other => other.to_string(),
         };
         let mut body = json!({ "error": { "code": code, "message": message } });
@@ -176,12 +173,45 @@ impl IntoResponse for AppError {
                 ..
             } => (status, [(RETRY_AFTER, seconds.max(1).to_string())], body).into_response(),
             AppError::Overloaded => (status, [(RETRY_AFTER, "1".to_owned())], body).into_response(),
+            // The cause stays on the server: the request's trace layer logs it
+            // (`layers::log_internal_errors`), the browser reads "internal error".
+            AppError::Internal(detail) => {
+                (status, Extension(InternalCause(detail)), body).into_response()
+            }
             _ => (status, body).into_response(),
         }
     }
 }
 
+/// The cause of an internal error, carried on its response (never in its body) for the
+/// request's log line.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
+
 /// Fallback for unknown `/api/…` routes: a JSON 404, not the viewer's page.
 pub async fn api_not_found() -> AppError {
     AppError::NotFound("no such API route".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn an_internal_error_answers_a_generic_message_and_carries_its_cause_for_the_log() {
+        let response = AppError::Internal("stored grade 42: not JSON".into()).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cause = response.extensions().get::<InternalCause>().cloned();
+        assert_eq!(
+            cause.map(|c| c.0).as_deref(),
+            Some("stored grade 42: not JSON")
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({ "error": { "code": "internal", "message": "internal error" } })
+        );
+    }
 }

@@ -8,6 +8,8 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+
+use super::error::InternalCause;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -80,6 +82,7 @@ pub fn apply(router: Router, body_limit: usize, timeout: Duration, https: bool) 
                     tracing::info_span!("http", method = %request.method(), route, request_id = id)
                 }),
             )
+            .layer(middleware::from_fn(log_internal_errors))
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(CatchPanicLayer::new())
             .layer(security)
@@ -105,6 +108,17 @@ async fn scope_request_id(request: Request, next: Next) -> Response {
         .unwrap_or("-")
         .to_owned();
     REQUEST_ID.scope(id, next.run(request)).await
+}
+
+/// Logs the cause of an internal error ([`InternalCause`], put on the response by
+/// `AppError::into_response`) inside the request's span, so the line carries the request id,
+/// and takes it off the response.
+async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(InternalCause(cause)) = response.extensions_mut().remove::<InternalCause>() {
+        tracing::error!(error = %cause, "internal error");
+    }
+    response
 }
 
 /// `Cache-Control: no-store` on every `/api/` answer (errors and redirects included): API

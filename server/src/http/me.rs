@@ -145,7 +145,7 @@ pub async fn worklist(
         .into_iter()
         .map(|row| {
             let shown = crate::grading::presented(
-                &row.kind,
+                row.kind,
                 row.assignment_id,
                 &row.case.case.label,
                 &row.case.subject,

@@ -533,6 +533,12 @@ class AuditPage {
   renderCase(history) {
     const label = history.label;
     if (label) document.title = `${label} · ${t("audit.title")} · readroom`;
+    // The case field shows the case as people name it (the study's code and the label, which
+    // the search reads back), not the id the address carries; a field being edited is left alone.
+    if (label && history.study && this.fields.case.value === history.case_id
+        && document.activeElement !== this.fields.case) {
+      this.fields.case.value = `${history.study}/${label}`;
+    }
     this.caseSection.replaceChildren(
       h("h2", { id: "audit-case-heading", tabindex: "-1",
         text: label ? t("audit.case.heading", { label }) : t("audit.case.heading_unknown") }),

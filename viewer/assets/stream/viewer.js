@@ -2,9 +2,10 @@
 // pixels, the verified lossless frame over it once the view settles, the toolbar, keyboard and
 // pointer input, the connection quality indicator and automatic reconnection with the same view.
 //
-// `window.readroomViewer` exposes the live state to automation and the browser tests (the
-// frame numbers, lossless verification, errors, getStats); it holds nothing the page does not
-// already show.
+// `window.readroomViewer` exposes the live state to the browser tests (the frame numbers,
+// lossless verification, errors, getStats) in test builds only: the server built with its
+// `test-hooks` feature marks the page with `<meta name="readroom-test-hooks">`, which a build
+// for users never carries (scripts/check-api-build checks that the feature stays off).
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
@@ -194,7 +195,7 @@ export class Viewer {
     for (const [target, type, fn, options] of this.listeners) target.addEventListener(type, fn, options);
     this.resizeObserver = new ResizeObserver(() => this.onResize());
     this.resizeObserver.observe(this.stage);
-    this.installDebugApi();
+    if (document.querySelector('meta[name="readroom-test-hooks"]')) this.installDebugApi();
   }
 
   /** Stops listening to the page (the connection stays up: see `park` in keeper.js). */

@@ -34,18 +34,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use readroom_domain::agreement::{
-    KappaResult, Table, Weights, kappa, percent_agreement, reportable,
-};
-use readroom_domain::grading::{Eye, FieldKind, Form, column_name};
+use super::{Eye, FieldKind, Form, column_name};
+use crate::agreement::{KappaResult, Table, Weights, kappa, percent_agreement, reportable};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 use super::export::{FinalGrade, final_grades};
-use super::latest_primary;
-use super::stats::StudyRows;
-use crate::db::{Db, DbError, Study};
+use super::records::{StudyRecords, latest_primary};
 
 /// The grader label of the final grades' rows.
 pub const FINAL: &str = "final";
@@ -372,14 +368,6 @@ fn eye_index(eye: Eye) -> usize {
     }
 }
 
-/// A stored grade's values, if they are a JSON object.
-fn parse_values(text: &str) -> Option<Map<String, Json>> {
-    match serde_json::from_str::<Json>(text) {
-        Ok(Json::Object(values)) => Some(values),
-        _ => None,
-    }
-}
-
 /// Who a row is for: graders by id, then the final grades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Rater {
@@ -462,7 +450,7 @@ fn mean(values: &[f64]) -> Option<f64> {
 /// counterpart (see the module documentation). Per item (form order, OD before OS), then
 /// grader (by id), then `final`; an item nobody rated against a truth has no row.
 pub fn truth_agreement(
-    rows: &StudyRows,
+    rows: &StudyRecords,
     form: &Form,
     truths: &HashMap<Uuid, Json>,
 ) -> Vec<TruthAgreement> {
@@ -489,14 +477,11 @@ pub fn truth_agreement(
         let Some(truth) = truth_of(grade.case_id) else {
             continue;
         };
-        let Some(values) = parse_values(&grade.grade_values) else {
-            continue;
-        };
         score(
             &mut acc,
             &items,
             Rater::Grader(grade.grader_id),
-            &read_all(&values),
+            &read_all(&grade.values),
             &truth,
         );
     }
@@ -510,9 +495,8 @@ pub fn truth_agreement(
         };
         match final_grade {
             FinalGrade::Adjudicated(round) => {
-                let values = round.grade_values.as_deref().and_then(parse_values);
-                if let Some(values) = values {
-                    score(&mut acc, &items, Rater::Final, &read_all(&values), &truth);
+                if let Some(values) = &round.values {
+                    score(&mut acc, &items, Rater::Final, &read_all(values), &truth);
                 }
             }
             FinalGrade::Graded { grade } => {
@@ -526,10 +510,7 @@ pub fn truth_agreement(
                 let Some(last) = graded.last_mut() else {
                     continue;
                 };
-                last.readings.push(match parse_values(&grade.grade_values) {
-                    Some(values) => read_all(&values),
-                    None => vec![None; items.len()],
-                });
+                last.readings.push(read_all(&grade.values));
             }
         }
     }
@@ -588,23 +569,14 @@ pub fn truth_agreement(
         .collect()
 }
 
-/// The ground truths of a study's cases that have one (case id → serialized
-/// [`readroom_bundle::synth::GroundTruth`]), for [`truth_agreement`].
-pub async fn load_truths(db: &Db, study: &Study) -> Result<HashMap<Uuid, Json>, DbError> {
-    Ok(db
-        .ground_truths_of_study(study.id)
-        .await?
-        .into_iter()
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::grading::Adjudication;
-    use crate::db::{Assignment, AssignmentStatus};
-    use crate::grading::stats::tests::{assignment, grade, id, t};
-    use readroom_domain::grading::presets;
+    use crate::grading::presets;
+    use crate::grading::records::{
+        Adjudication, AdjudicationStatus, Assignment, AssignmentKind, AssignmentStatus,
+    };
+    use crate::grading::stats::tests::{assignment, grade, id, object, t};
     use serde_json::json;
 
     /// A ground truth of the stored shape (only what is compared; the real one has more).
@@ -630,7 +602,7 @@ mod tests {
     }
 
     struct Builder {
-        rows: StudyRows,
+        rows: StudyRecords,
         truths: HashMap<Uuid, Json>,
         next: u128,
     }
@@ -638,9 +610,9 @@ mod tests {
     impl Builder {
         fn new() -> Builder {
             Builder {
-                rows: StudyRows {
+                rows: StudyRecords {
                     study: "DEMO".into(),
-                    ..StudyRows::default()
+                    ..StudyRecords::default()
                 },
                 truths: HashMap::new(),
                 next: 1000,
@@ -656,7 +628,13 @@ mod tests {
             case
         }
 
-        fn grade(&mut self, case: Uuid, grader: u128, kind: &str, values: Json) -> Assignment {
+        fn grade(
+            &mut self,
+            case: Uuid,
+            grader: u128,
+            kind: AssignmentKind,
+            values: Json,
+        ) -> Assignment {
             self.next += 1;
             let a = assignment(self.next, case, id(grader), kind, AssignmentStatus::Done);
             self.next += 1;
@@ -672,13 +650,17 @@ mod tests {
                 id: id(self.next),
                 case_id: case,
                 round: 1,
-                disagreements: "[]".into(),
-                grade_ids: "[]".into(),
-                status: if resolved { "resolved" } else { "open" }.into(),
+                disagreements: Json::Array(Vec::new()),
+                grade_ids: Vec::new(),
+                status: if resolved {
+                    AdjudicationStatus::Resolved
+                } else {
+                    AdjudicationStatus::Open
+                },
                 created_at: t(5000),
                 adjudicator_id: resolved.then(|| id(0xC)),
                 form_id: None,
-                grade_values: values.map(|v| v.to_string()),
+                values: values.map(object),
                 render_state: None,
                 lossless_sha256: None,
                 reason: None,
@@ -713,13 +695,13 @@ mod tests {
             b.grade(
                 case,
                 0xA,
-                "primary",
+                AssignmentKind::Primary,
                 values((level, dme_a, areds, v), (0, "none", 1, 0.3)),
             );
             b.grade(
                 case,
                 0xB,
-                "primary",
+                AssignmentKind::Primary,
                 values(
                     (level + 1, "none", areds, vcdr_b[level as usize]),
                     (0, "none", 1, 0.3),
@@ -849,13 +831,13 @@ mod tests {
         b.grade(
             c1,
             0xA,
-            "primary",
+            AssignmentKind::Primary,
             values((1, "none", 1, 0.3), (0, "none", 1, 0.3)),
         );
         b.grade(
             c1,
             0xB,
-            "primary",
+            AssignmentKind::Primary,
             values((3, "none", 1, 0.3), (0, "none", 1, 0.3)),
         );
         b.adjudicate(c1, Some(values((2, "none", 1, 0.3), (0, "none", 1, 0.3))));
@@ -864,13 +846,13 @@ mod tests {
         b.grade(
             c2,
             0xA,
-            "primary",
+            AssignmentKind::Primary,
             values((1, "none", 1, 0.3), (0, "none", 1, 0.3)),
         );
         b.grade(
             c2,
             0xB,
-            "primary",
+            AssignmentKind::Primary,
             values((1, "none", 1, 0.5), (0, "none", 1, 0.3)),
         );
         // Case 3: an open round: no final values.
@@ -878,13 +860,13 @@ mod tests {
         b.grade(
             c3,
             0xA,
-            "primary",
+            AssignmentKind::Primary,
             values((4, "none", 1, 0.3), (0, "none", 1, 0.3)),
         );
         b.grade(
             c3,
             0xB,
-            "primary",
+            AssignmentKind::Primary,
             values((0, "none", 1, 0.3), (0, "none", 1, 0.3)),
         );
         b.adjudicate(c3, None);
@@ -893,14 +875,14 @@ mod tests {
         b.grade(
             c4,
             0xA,
-            "primary",
+            AssignmentKind::Primary,
             values((4, "none", 1, 0.3), (0, "none", 1, 0.3)),
         );
         // A hidden repeat is never compared.
         b.grade(
             c1,
             0xA,
-            "repeat",
+            AssignmentKind::Repeat,
             values((0, "none", 1, 0.9), (0, "none", 1, 0.3)),
         );
 
@@ -928,7 +910,7 @@ mod tests {
         let a = b.grade(
             case,
             0xA,
-            "primary",
+            AssignmentKind::Primary,
             values((0, "none", 1, 0.3), (0, "none", 1, 0.3)),
         );
         b.rows.grades.push(grade(
@@ -965,23 +947,22 @@ mod tests {
             b.grade(
                 case,
                 0xA,
-                "primary",
+                AssignmentKind::Primary,
                 values((2, "none", 3, 0.5), (0, "none", 1, 0.3)),
             );
         }
-        // A grade whose values are not JSON, and one with values outside the form's scales.
-        b.grade(good, 0xB, "primary", json!({}));
-        b.rows.grades.last_mut().unwrap().grade_values = "{not json".into();
+        // A grade with no values, and one with values outside the form's scales.
+        b.grade(good, 0xB, AssignmentKind::Primary, json!({}));
         b.grade(
             good,
             0xC,
-            "primary",
+            AssignmentKind::Primary,
             json!({ "dr_grade": { "OD": 7 }, "dme": { "OD": "maybe" }, "vcdr": { "OD": "x" } }),
         );
         b.grade(
             good,
             0xA,
-            "primary",
+            AssignmentKind::Primary,
             values((2, "centre_involving", 3, 0.5), (0, "none", 1, 0.3)),
         );
         let result = truth_agreement(&b.rows, &presets::demo(), &b.truths);
@@ -1064,7 +1045,7 @@ mod tests {
         b.grade(
             c1,
             0xA,
-            "primary",
+            AssignmentKind::Primary,
             json!({ "dr_grade": { "OD": 2, "OS": 1 }, "dme": { "OD": true, "OS": false } }),
         );
         let result = truth_agreement(&b.rows, &form, &b.truths);
@@ -1085,135 +1066,5 @@ mod tests {
         let result = truth_agreement(&b.rows, &dr_only, &b.truths);
         let os = row(&result, &a_str(), "dr_grade_os");
         assert_eq!((os.n, os.referable), (1, None));
-    }
-
-    #[test]
-    fn a_real_ground_truth_is_read_and_the_json_has_the_documented_shape() {
-        use readroom_bundle::synth::{Disease, EyeGrades, EyeTruth, GroundTruth};
-        use readroom_domain::manifest::Eye as ManifestEye;
-        let eye = |eye, icdr_level, dme| EyeTruth {
-            eye,
-            grades: EyeGrades {
-                icdr_level,
-                dme,
-                areds_category: 1,
-                vcdr: 0.35,
-            },
-            fundus_file: "fundus.jpg".into(),
-            fundus_pixel_spacing_um: 10.0,
-            fovea: [0.0, 0.0],
-            disc_centre: [0.0, 0.0],
-            disc_radii: [1.0, 1.0],
-            fundus_lesions: Vec::new(),
-            oct_fovea_bscan: 0,
-            oct_fovea_x: 0.0,
-            oct_lesions: Vec::new(),
-        };
-        let truth = GroundTruth {
-            study: "DEMO".into(),
-            subject: "S000001".into(),
-            visit: "V1".into(),
-            disease: Disease::DiabeticRetinopathy {
-                icdr_level: 2,
-                dme: true,
-            },
-            eyes: vec![
-                eye(ManifestEye::Od, 2, true),
-                eye(ManifestEye::Os, 1, false),
-            ],
-            measurements: Default::default(),
-        };
-        let mut b = Builder::new();
-        let case = b.case(Some(serde_json::to_value(&truth).unwrap()));
-        b.grade(
-            case,
-            0xA,
-            "primary",
-            values((2, "non_centre_involving", 1, 0.4), (1, "none", 1, 0.35)),
-        );
-        let result = truth_agreement(&b.rows, &presets::demo(), &b.truths);
-        assert_eq!(result.len(), 2 * 8, "A and final × 4 fields × 2 eyes");
-        let vcdr = row(&result, &a_str(), "vcdr_od");
-        assert!(close(vcdr.mean_difference.unwrap(), 0.05));
-        let json = serde_json::to_value(row(&result, &a_str(), "dr_grade_od")).unwrap();
-        assert_eq!(
-            json,
-            json!({
-                "grader": a_str(), "column": "dr_grade_od", "field": "dr_grade", "eye": "OD",
-                "kind": "ordinal", "truth": "icdr_level", "n": 1, "percent_agreement": 100.0,
-                "kappa": null, "quadratic_kappa": null,
-                "referable": { "true_positive": 1, "false_positive": 0, "false_negative": 0,
-                               "true_negative": 0, "sensitivity": 1.0, "specificity": null },
-                "mean_abs_error": null, "mean_difference": null
-            })
-        );
-    }
-
-    #[tokio::test]
-    async fn load_truths_reads_the_cases_that_have_one() {
-        use crate::db::{NewBundle, NewCase, Recipients, StudyCode};
-        let dir = std::env::temp_dir().join(format!("readroom-truth-{}", Uuid::new_v4()));
-        let url = format!("sqlite://{}/readroom.db", dir.display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
-        let recipients = Recipients::from_lines("age1demo").unwrap();
-        let study = db
-            .create_study(&StudyCode::new("DEMO").unwrap(), "Demo", &recipients)
-            .await
-            .unwrap();
-        let other = db
-            .create_study(&StudyCode::new("OTHER").unwrap(), "Other", &recipients)
-            .await
-            .unwrap();
-        let mut ids = Vec::new();
-        for (n, (study_id, truth)) in [
-            (study.id, Some(json!({ "eyes": [] }))),
-            (study.id, None),
-            (other.id, Some(json!({ "eyes": [1] }))),
-            (study.id, Some(json!({ "eyes": [2] }))),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let bundle = NewBundle {
-                study_id,
-                subject: format!("S{n}"),
-                visit: "V1".into(),
-                format: "readroom-bundle/1".into(),
-                object_key: format!("bundles/{n}.age"),
-                ciphertext_sha256: "ab".repeat(32),
-                ciphertext_size: 1,
-                plaintext_size: 1,
-                file_count: 1,
-                exam_count: 1,
-                recipients_fingerprint: recipients.fingerprint(),
-                summary: json!({ "exams": [] }),
-                ingested_by: None,
-            };
-            let (_, case) = db
-                .register_ingest(
-                    &bundle,
-                    &NewCase {
-                        prior_bundle_id: None,
-                        ground_truth: truth,
-                    },
-                )
-                .await
-                .unwrap();
-            ids.push(case.id);
-        }
-        let listed = db.ground_truths_of_study(study.id).await.unwrap();
-        assert_eq!(
-            listed,
-            [
-                (ids[0], json!({ "eyes": [] })),
-                (ids[3], json!({ "eyes": [2] }))
-            ]
-        );
-        let truths = load_truths(&db, &study).await.unwrap();
-        assert_eq!(truths.len(), 2);
-        assert_eq!(truths[&ids[3]], json!({ "eyes": [2] }));
-        db.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

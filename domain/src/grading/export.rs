@@ -23,16 +23,17 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use readroom_domain::grading::{Column, Form, dictionary};
+use super::{Column, Form, dictionary};
 use serde::Serialize;
-use serde_json::{Value as Json, json};
+use serde_json::{Map, Value as Json, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::stats::{self, Agreement, CaseInfo, Progress, StudyRows, rfc3339};
-use super::{GradingError, LoadedForm, current_form, latest_primary};
-use crate::db::grading::{Adjudication, Grade};
-use crate::db::{AssignmentRole, AssignmentStatus, Db, Study};
+use super::records::{
+    Adjudication, AdjudicationStatus, AssignmentKind, AssignmentStatus, FormVersion, Grade,
+    StudyRecords, latest_primary,
+};
+use super::stats::{self, Agreement, CaseInfo, Progress, rfc3339};
 
 /// The `format` member of the JSON export.
 pub const EXPORT_FORMAT: &str = "readroom-export/1";
@@ -41,9 +42,9 @@ pub const EXPORT_FORMAT: &str = "readroom-export/1";
 #[derive(Debug, Clone)]
 pub struct Export {
     /// The study's rows.
-    pub rows: StudyRows,
+    pub rows: StudyRecords,
     /// The study's current form.
-    pub form: LoadedForm,
+    pub form: FormVersion,
     /// Progress at `generated_at`.
     pub progress: Progress,
     /// Agreement statistics.
@@ -52,15 +53,8 @@ pub struct Export {
     pub generated_at: OffsetDateTime,
 }
 
-/// Loads a study's export ([`GradingError::NoForm`] if the study has no form).
-pub async fn load(db: &Db, study: &Study) -> Result<Export, GradingError> {
-    let form = current_form(db, study).await?;
-    let rows = stats::load(db, study).await?;
-    Ok(build(rows, form, OffsetDateTime::now_utc()))
-}
-
 /// Assembles an export from loaded rows (computes its statistics).
-pub fn build(rows: StudyRows, form: LoadedForm, generated_at: OffsetDateTime) -> Export {
+pub fn build(rows: StudyRecords, form: FormVersion, generated_at: OffsetDateTime) -> Export {
     let progress = stats::progress(&rows, generated_at);
     let agreement = stats::agreement(&rows, &form.form);
     Export {
@@ -199,7 +193,7 @@ impl FinalGrade<'_> {
 }
 
 /// Case order of exports: by label, then by id; cases missing from `rows.cases` last.
-fn case_order(rows: &StudyRows) -> HashMap<Uuid, usize> {
+fn case_order(rows: &StudyRecords) -> HashMap<Uuid, usize> {
     rows.cases
         .iter()
         .enumerate()
@@ -214,26 +208,22 @@ fn case_order(rows: &StudyRows) -> HashMap<Uuid, usize> {
 ///   version of each primary grade (oldest assignment first): they agree, since grades that
 ///   disagree open a round when the second one is submitted ([`super::route_disagreement`]);
 /// - else (a required grading is missing) the case is not final.
-pub fn final_grades(rows: &StudyRows) -> Vec<FinalGrade<'_>> {
+pub fn final_grades(rows: &StudyRecords) -> Vec<FinalGrade<'_>> {
     let mut resolved: HashMap<Uuid, &Adjudication> = HashMap::new();
     let mut open: HashMap<Uuid, bool> = HashMap::new();
     for round in &rows.adjudications {
-        if round.status == "resolved" && round.grade_values.is_some() {
+        if round.status == AdjudicationStatus::Resolved && round.values.is_some() {
             let entry = resolved.entry(round.case_id).or_insert(round);
             if round.round > entry.round {
                 *entry = round;
             }
-        } else if round.status == "open" {
+        } else if round.status == AdjudicationStatus::Open {
             open.insert(round.case_id, true);
         }
     }
     // Primary grader assignments per case, and how many of them are done.
     let mut required: HashMap<Uuid, (usize, usize)> = HashMap::new();
-    for a in rows
-        .assignments
-        .iter()
-        .filter(|a| a.role == AssignmentRole::Grader && a.kind == "primary")
-    {
+    for a in rows.assignments.iter().filter(|a| a.is_primary_grading()) {
         let entry = required.entry(a.case_id).or_default();
         entry.0 += 1;
         if a.status == AssignmentStatus::Done {
@@ -272,19 +262,19 @@ pub fn final_grades(rows: &StudyRows) -> Vec<FinalGrade<'_>> {
 }
 
 /// Every grade version, in case order, then by assignment (oldest first) and version.
-pub fn all_versions(rows: &StudyRows) -> Vec<&Grade> {
+pub fn all_versions(rows: &StudyRecords) -> Vec<&Grade> {
     let order = case_order(rows);
-    let assigned: HashMap<Uuid, (time::OffsetDateTime, &str)> = rows
+    let assigned: HashMap<Uuid, time::OffsetDateTime> = rows
         .assignments
         .iter()
-        .map(|a| (a.id, (a.assigned_at, a.kind.as_str())))
+        .map(|a| (a.id, a.assigned_at))
         .collect();
     let mut out: Vec<&Grade> = rows.grades.iter().collect();
     out.sort_by_key(|g| {
         (
             order.get(&g.case_id).copied().unwrap_or(usize::MAX),
             g.case_id,
-            assigned.get(&g.assignment_id).map(|a| a.0),
+            assigned.get(&g.assignment_id),
             g.assignment_id,
             g.version,
         )
@@ -318,17 +308,12 @@ fn json_cell(value: Option<&Json>) -> String {
     }
 }
 
-/// The stored values (JSON text) of a grade, parsed; `Null` if they do not parse.
-fn parse(text: &str) -> Json {
-    serde_json::from_str(text).unwrap_or(Json::Null)
-}
-
-/// One cell per dictionary column of the form.
-fn form_cells(columns: &[Column], values: &Json) -> Vec<String> {
+/// One cell per dictionary column of the form (all empty without values).
+fn form_cells(columns: &[Column], values: Option<&Map<String, Json>>) -> Vec<String> {
     columns
         .iter()
         .map(|column| {
-            let value = values.get(&column.field);
+            let value = values.and_then(|values| values.get(&column.field));
             let value = match column.eye {
                 None => value,
                 Some(eye) => value.and_then(|v| v.get(eye.as_str())),
@@ -343,7 +328,7 @@ struct Cases<'a> {
 }
 
 impl<'a> Cases<'a> {
-    fn new(rows: &'a StudyRows) -> Self {
+    fn new(rows: &'a StudyRecords) -> Self {
         Cases {
             by_id: rows.cases.iter().map(|c| (c.id, c)).collect(),
         }
@@ -403,7 +388,7 @@ pub const VERSION_COLUMNS: [&str; 11] = [
     "reason",
 ];
 
-fn grade_kinds(rows: &StudyRows) -> HashMap<Uuid, &str> {
+fn grade_kinds(rows: &StudyRecords) -> HashMap<Uuid, &'static str> {
     rows.assignments
         .iter()
         .map(|a| (a.id, a.kind.as_str()))
@@ -412,7 +397,7 @@ fn grade_kinds(rows: &StudyRows) -> HashMap<Uuid, &str> {
 
 /// Grades as CSV: the fixed columns ([`FINAL_COLUMNS`] or [`VERSION_COLUMNS`]), one column per
 /// dictionary column of `form`, then `lossless_sha256`.
-pub fn grades_csv(form: &Form, rows: &StudyRows, selection: Selection) -> String {
+pub fn grades_csv(form: &Form, rows: &StudyRecords, selection: Selection) -> String {
     let columns = dictionary(form);
     let cases = Cases::new(rows);
     let mut out = String::new();
@@ -438,10 +423,10 @@ pub fn grades_csv(form: &Form, rows: &StudyRows, selection: Selection) -> String
                             String::new(),
                             round.round.to_string(),
                             opt_time(round.resolved_at),
-                            "resolved".to_owned(),
+                            AdjudicationStatus::Resolved.to_string(),
                             String::new(),
                         ],
-                        parse(round.grade_values.as_deref().unwrap_or("null")),
+                        round.values.as_ref(),
                         round.lossless_sha256.clone(),
                     ),
                     FinalGrade::Graded { grade } => (
@@ -452,16 +437,16 @@ pub fn grades_csv(form: &Form, rows: &StudyRows, selection: Selection) -> String
                             String::new(),
                             rfc3339(grade.submitted_at),
                             String::new(),
-                            "primary".to_owned(),
+                            AssignmentKind::Primary.to_string(),
                         ],
-                        parse(&grade.grade_values),
+                        Some(&grade.values),
                         grade.lossless_sha256.clone(),
                     ),
                 };
                 let record = [label, row.case_id().to_string(), subject, visit]
                     .into_iter()
                     .chain(lead)
-                    .chain(form_cells(&columns, &values))
+                    .chain(form_cells(&columns, values))
                     .chain([sha.unwrap_or_default()]);
                 push_record(&mut out, record);
             }
@@ -488,7 +473,7 @@ pub fn grades_csv(form: &Form, rows: &StudyRows, selection: Selection) -> String
                     grade.reason.clone().unwrap_or_default(),
                 ]
                 .into_iter()
-                .chain(form_cells(&columns, &parse(&grade.grade_values)))
+                .chain(form_cells(&columns, Some(&grade.values)))
                 .chain([grade.lossless_sha256.clone().unwrap_or_default()]);
                 push_record(&mut out, record);
             }
@@ -507,13 +492,9 @@ fn case_json(cases: &Cases<'_>, case: Uuid) -> serde_json::Map<String, Json> {
     object
 }
 
-fn render_state(text: Option<&str>) -> Json {
-    text.map(parse).unwrap_or(Json::Null)
-}
-
 /// Grades as JSON objects: the fixed members, `values` (the stored grade), `lossless_sha256`
 /// and `render_state` (the view the grade was made on).
-pub fn grades_json(rows: &StudyRows, selection: Selection) -> Json {
+pub fn grades_json(rows: &StudyRecords, selection: Selection) -> Json {
     let cases = Cases::new(rows);
     let kinds = grade_kinds(rows);
     let grade_object = |grade: &Grade| {
@@ -528,9 +509,9 @@ pub fn grades_json(rows: &StudyRows, selection: Selection) -> Json {
             ("duration_ms", json!(grade.duration_ms)),
             ("reason", json!(grade.reason)),
             ("form_id", json!(grade.form_id)),
-            ("values", parse(&grade.grade_values)),
+            ("values", Json::Object(grade.values.clone())),
             ("lossless_sha256", json!(grade.lossless_sha256)),
-            ("render_state", render_state(grade.render_state.as_deref())),
+            ("render_state", json!(grade.render_state)),
         ] {
             object.insert(key.into(), value);
         }
@@ -557,14 +538,11 @@ pub fn grades_json(rows: &StudyRows, selection: Selection) -> Json {
                         ("grader_id", json!(round.adjudicator_id)),
                         ("round", json!(round.round)),
                         ("submitted_at", json!(round.resolved_at.map(rfc3339))),
-                        ("adjudication", json!("resolved")),
+                        ("adjudication", json!(AdjudicationStatus::Resolved)),
                         ("form_id", json!(round.form_id)),
-                        (
-                            "values",
-                            parse(round.grade_values.as_deref().unwrap_or("null")),
-                        ),
+                        ("values", json!(round.values)),
                         ("lossless_sha256", json!(round.lossless_sha256)),
-                        ("render_state", render_state(round.render_state.as_deref())),
+                        ("render_state", json!(round.render_state)),
                     ] {
                         object.insert(key.into(), value);
                     }
@@ -596,8 +574,8 @@ pub const ADJUDICATION_COLUMNS: [&str; 12] = [
 ];
 
 /// The disagreement list of a round as `dr_grade_od;dme_os`.
-fn disagreement_columns(text: &str) -> String {
-    let Json::Array(items) = parse(text) else {
+fn disagreement_columns(disagreements: &Json) -> String {
+    let Json::Array(items) = disagreements else {
         return String::new();
     };
     items
@@ -613,7 +591,7 @@ fn disagreement_columns(text: &str) -> String {
         .join(";")
 }
 
-fn rounds_in_order(rows: &StudyRows) -> Vec<&Adjudication> {
+fn rounds_in_order(rows: &StudyRecords) -> Vec<&Adjudication> {
     let order = case_order(rows);
     let mut rounds: Vec<&Adjudication> = rows.adjudications.iter().collect();
     rounds.sort_by_key(|r| {
@@ -628,7 +606,7 @@ fn rounds_in_order(rows: &StudyRows) -> Vec<&Adjudication> {
 
 /// Adjudication rounds as CSV: [`ADJUDICATION_COLUMNS`], `reason`, one column per dictionary
 /// column (the final values, empty while open), then `lossless_sha256`.
-pub fn adjudications_csv(form: &Form, rows: &StudyRows) -> String {
+pub fn adjudications_csv(form: &Form, rows: &StudyRecords) -> String {
     let columns = dictionary(form);
     let cases = Cases::new(rows);
     let mut out = String::new();
@@ -641,19 +619,12 @@ pub fn adjudications_csv(form: &Form, rows: &StudyRows) -> String {
     push_record(&mut out, header);
     for round in rounds_in_order(rows) {
         let [label, subject, visit] = cases.cells(round.case_id);
-        let grade_ids = match parse(&round.grade_ids) {
-            Json::Array(ids) => ids
-                .iter()
-                .map(|id| json_cell(Some(id)))
-                .collect::<Vec<_>>()
-                .join(";"),
-            _ => String::new(),
-        };
-        let values = round
-            .grade_values
-            .as_deref()
-            .map(parse)
-            .unwrap_or(Json::Null);
+        let grade_ids = round
+            .grade_ids
+            .iter()
+            .map(Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join(";");
         let record = [
             label,
             round.case_id.to_string(),
@@ -661,7 +632,7 @@ pub fn adjudications_csv(form: &Form, rows: &StudyRows) -> String {
             visit,
             round.id.to_string(),
             round.round.to_string(),
-            round.status.clone(),
+            round.status.to_string(),
             rfc3339(round.created_at),
             disagreement_columns(&round.disagreements),
             grade_ids,
@@ -670,7 +641,7 @@ pub fn adjudications_csv(form: &Form, rows: &StudyRows) -> String {
             round.reason.clone().unwrap_or_default(),
         ]
         .into_iter()
-        .chain(form_cells(&columns, &values))
+        .chain(form_cells(&columns, round.values.as_ref()))
         .chain([round.lossless_sha256.clone().unwrap_or_default()]);
         push_record(&mut out, record);
     }
@@ -679,7 +650,7 @@ pub fn adjudications_csv(form: &Form, rows: &StudyRows) -> String {
 
 /// Adjudication rounds as JSON objects (disagreements and grade ids as stored, final values
 /// under `values`).
-pub fn adjudications_json(rows: &StudyRows) -> Json {
+pub fn adjudications_json(rows: &StudyRecords) -> Json {
     let cases = Cases::new(rows);
     Json::Array(
         rounds_in_order(rows)
@@ -691,22 +662,15 @@ pub fn adjudications_json(rows: &StudyRows) -> Json {
                     ("round", json!(round.round)),
                     ("status", json!(round.status)),
                     ("created_at", json!(rfc3339(round.created_at))),
-                    ("disagreements", parse(&round.disagreements)),
-                    ("grade_ids", parse(&round.grade_ids)),
+                    ("disagreements", round.disagreements.clone()),
+                    ("grade_ids", json!(round.grade_ids)),
                     ("adjudicator_id", json!(round.adjudicator_id)),
                     ("resolved_at", json!(round.resolved_at.map(rfc3339))),
                     ("reason", json!(round.reason)),
                     ("form_id", json!(round.form_id)),
-                    (
-                        "values",
-                        round
-                            .grade_values
-                            .as_deref()
-                            .map(parse)
-                            .unwrap_or(Json::Null),
-                    ),
+                    ("values", json!(round.values)),
                     ("lossless_sha256", json!(round.lossless_sha256)),
-                    ("render_state", render_state(round.render_state.as_deref())),
+                    ("render_state", json!(round.render_state)),
                 ] {
                     object.insert(key.into(), value);
                 }
@@ -733,7 +697,7 @@ fn number(value: Option<f64>) -> String {
     }
 }
 
-fn kappa_cells(kappa: Option<&readroom_domain::agreement::KappaResult>) -> [String; 4] {
+fn kappa_cells(kappa: Option<&crate::agreement::KappaResult>) -> [String; 4] {
     match kappa {
         None => Default::default(),
         Some(k) => [
@@ -1184,9 +1148,9 @@ pub fn to_json(export: &Export) -> Json {
         "form": {
             "code": form.form.code,
             "version": form.form.version,
-            "study_form_version": form.stored.version,
-            "fingerprint": form.stored.fingerprint,
-            "definition": parse(&form.stored.definition),
+            "study_form_version": form.version,
+            "fingerprint": form.fingerprint,
+            "definition": form.definition,
         },
         "dictionary": dictionary_entries(&form.form),
         "grades": {
@@ -1204,10 +1168,9 @@ pub fn to_json(export: &Export) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::grading::StudyForm;
-    use crate::db::{Assignment, AssignmentStatus};
-    use crate::grading::stats::tests::{assignment, grade, id, t};
-    use readroom_domain::grading::{Mode, flatten, presets, validate};
+    use crate::grading::records::Assignment;
+    use crate::grading::stats::tests::{assignment, grade, id, object, t};
+    use crate::grading::{Mode, flatten, presets, validate};
 
     fn case(n: u128, label: &str) -> CaseInfo {
         CaseInfo {
@@ -1224,13 +1187,17 @@ mod tests {
             id: id(n),
             case_id,
             round: number,
-            disagreements: r#"[{"field":"dr_grade","eye":"OD","rule":"steps","a":1,"b":3}]"#.into(),
-            grade_ids: "[]".into(),
-            status: if resolved { "resolved" } else { "open" }.into(),
+            disagreements: json!([{"field":"dr_grade","eye":"OD","rule":"steps","a":1,"b":3}]),
+            grade_ids: Vec::new(),
+            status: if resolved {
+                AdjudicationStatus::Resolved
+            } else {
+                AdjudicationStatus::Open
+            },
             created_at: t(5000),
             adjudicator_id: resolved.then(|| id(0xC)),
             form_id: None,
-            grade_values: values.map(|v| v.to_string()),
+            values: values.map(object),
             render_state: None,
             lossless_sha256: None,
             reason: None,
@@ -1240,25 +1207,25 @@ mod tests {
 
     /// Case 1: two graders, B amended; adjudicated in round 2. Case 2: two graders agree.
     /// Case 3: disagreement open. A repeat of case 2 by A.
-    fn rows() -> StudyRows {
+    fn rows() -> StudyRecords {
         let (a, b) = (id(0xA), id(0xB));
-        let mut rows = StudyRows {
+        let mut rows = StudyRecords {
             study: "DEMO".into(),
             cases: vec![case(1, "C-0001"), case(2, "C-0002"), case(3, "C-0003")],
-            ..StudyRows::default()
+            ..StudyRecords::default()
         };
         let mut push = |a: Assignment, grades: Vec<Grade>| {
             rows.grades.extend(grades);
             rows.assignments.push(a);
         };
         let done = AssignmentStatus::Done;
-        let a1 = assignment(11, id(1), a, "primary", done);
-        let b1 = assignment(12, id(1), b, "primary", done);
-        let a2 = assignment(21, id(2), a, "primary", done);
-        let b2 = assignment(22, id(2), b, "primary", done);
-        let a3 = assignment(31, id(3), a, "primary", done);
-        let b3 = assignment(32, id(3), b, "primary", done);
-        let r2 = assignment(41, id(2), a, "repeat", done);
+        let a1 = assignment(11, id(1), a, AssignmentKind::Primary, done);
+        let b1 = assignment(12, id(1), b, AssignmentKind::Primary, done);
+        let a2 = assignment(21, id(2), a, AssignmentKind::Primary, done);
+        let b2 = assignment(22, id(2), b, AssignmentKind::Primary, done);
+        let a3 = assignment(31, id(3), a, AssignmentKind::Primary, done);
+        let b3 = assignment(32, id(3), b, AssignmentKind::Primary, done);
+        let r2 = assignment(41, id(2), a, AssignmentKind::Repeat, done);
         push(
             a1.clone(),
             vec![grade(101, &a1, 1, json!({ "dr_grade": { "OD": 1 } }))],
@@ -1362,18 +1329,36 @@ mod tests {
         let mut rows = rows();
         // Case 4: two graders assigned, only A has submitted.
         rows.cases.push(case(4, "C-0004"));
-        let a4 = assignment(61, id(4), a, "primary", AssignmentStatus::Done);
-        let b4 = assignment(62, id(4), b, "primary", AssignmentStatus::InProgress);
+        let a4 = assignment(
+            61,
+            id(4),
+            a,
+            AssignmentKind::Primary,
+            AssignmentStatus::Done,
+        );
+        let b4 = assignment(
+            62,
+            id(4),
+            b,
+            AssignmentKind::Primary,
+            AssignmentStatus::InProgress,
+        );
         rows.grades
             .push(grade(601, &a4, 1, json!({ "dr_grade": { "OD": 2 } })));
         rows.assignments.extend([a4, b4.clone()]);
         // Case 5: one grader assigned (per_case 1), submitted: final.
         rows.cases.push(case(5, "C-0005"));
-        let a5 = assignment(71, id(5), a, "primary", AssignmentStatus::Done);
+        let a5 = assignment(
+            71,
+            id(5),
+            a,
+            AssignmentKind::Primary,
+            AssignmentStatus::Done,
+        );
         rows.grades
             .push(grade(701, &a5, 1, json!({ "dr_grade": { "OD": 0 } })));
         rows.assignments.push(a5);
-        let final_cases = |rows: &StudyRows| -> Vec<Uuid> {
+        let final_cases = |rows: &StudyRecords| -> Vec<Uuid> {
             let mut cases: Vec<Uuid> = final_grades(rows).iter().map(|f| f.case_id()).collect();
             cases.dedup();
             cases
@@ -1473,7 +1458,7 @@ mod tests {
         });
         let values = validate(&form, &raw, Mode::Submit).unwrap();
         let stored = values.to_json();
-        let ours = form_cells(&dictionary(&form), &stored);
+        let ours = form_cells(&dictionary(&form), stored.as_object());
         let theirs: Vec<String> = flatten(&form, &values)
             .into_iter()
             .map(|(_, c)| c)
@@ -1481,12 +1466,18 @@ mod tests {
         assert_eq!(ours, theirs);
         // Whole numbers stored as floats read back without a fraction, like the domain's cells.
         assert_eq!(json_cell(Some(&json!(2.0))), "2");
-        let a = assignment(1, id(9), id(0xA), "primary", AssignmentStatus::Done);
-        let rows = StudyRows {
+        let a = assignment(
+            1,
+            id(9),
+            id(0xA),
+            AssignmentKind::Primary,
+            AssignmentStatus::Done,
+        );
+        let rows = StudyRecords {
             cases: vec![case(9, "C-0009")],
             grades: vec![grade(2, &a, 1, stored)],
             assignments: vec![a],
-            ..StudyRows::default()
+            ..StudyRecords::default()
         };
         let csv = grades_csv(&form, &rows, Selection::AllVersions);
         assert!(csv.contains(",\"scar, \"\"old\"\"\nlaser\","), "{csv}");
@@ -1526,17 +1517,10 @@ mod tests {
     fn statistics_tables_and_the_json_document() {
         let form = presets::demo();
         let rows = rows();
-        let stored = StudyForm {
-            id: id(999),
-            study_id: id(1),
+        let loaded = FormVersion {
             version: 1,
-            definition: form.to_json(),
+            definition: serde_json::from_str(&form.to_json()).unwrap(),
             fingerprint: form.fingerprint(),
-            created_at: t(0),
-            created_by: None,
-        };
-        let loaded = LoadedForm {
-            stored,
             form: form.clone(),
         };
         let export = build(rows, loaded, t(10_000));

@@ -1,10 +1,9 @@
 //! Progress and agreement statistics of a study, or of one of its batches: the JSON of
 //! `GET /api/studies/{code}/progress` and `GET /api/studies/{code}/agreement`.
 //!
-//! [`load`] reads a study's rows into [`StudyRows`] (five queries, no per-case query);
-//! [`progress`] and [`agreement`] are pure functions of those rows (and the clock reading and
-//! form they are given), unit-tested without a database; [`study_progress`] and
-//! [`study_agreement`] are the thin async wrappers the HTTP layer calls.
+//! The server reads a study's records into [`StudyRecords`] (five queries, no per-case query);
+//! [`progress`] and [`agreement`] are pure functions of those records (and the clock reading and
+//! form they are given), unit-tested without a database.
 //!
 //! What the numbers are made of:
 //! - **Progress** counts assignments by status (`due`: not opened yet, `in_progress`, `done`,
@@ -12,7 +11,7 @@
 //!   adjudication rounds. Time per case is the grade's `duration_ms` (first draft save to
 //!   submission, as the database records it); a grade submitted without a saved draft has no
 //!   duration and is counted as untimed.
-//! - **Agreement** uses the latest version of each primary grade ([`super::latest_primary`]),
+//! - **Agreement** uses the latest version of each primary grade ([`latest_primary`]),
 //!   one rating per field and eye, for every categorical field of the form: single choice and
 //!   boolean (Cohen's kappa) and ordinal (Cohen's kappa and quadratic-weighted kappa, levels in
 //!   scale order). Numbers, free text and multiple choices are not rated. Values are read from
@@ -26,142 +25,25 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use readroom_domain::agreement::{KappaResult, Rating, Weights, intra_by, pairwise_by, reportable};
-use readroom_domain::grading::{Eye, FieldKind, Form, column_name};
+use super::{Eye, FieldKind, Form, column_name};
+use crate::agreement::{KappaResult, Rating, Weights, intra_by, pairwise_by, reportable};
 use serde::Serialize;
 use serde_json::Value as Json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::{GradingError, current_form, latest_primary};
-use crate::db::grading::{Adjudication, Batch, Grade};
-use crate::db::{Assignment, AssignmentRole, AssignmentStatus, Db, DbError, Study};
+pub use super::records::CaseInfo;
+use super::records::{
+    AdjudicationStatus, Assignment, AssignmentKind, AssignmentRole, AssignmentStatus, Batch, Grade,
+    StudyRecords, latest_primary,
+};
 
 /// A time as the statistics and exports write it: RFC 3339, UTC.
 pub fn rfc3339(time: OffsetDateTime) -> String {
     time.to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)
         .unwrap_or_default()
-}
-
-/// One case of a study, with the pseudonyms exports show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CaseInfo {
-    /// The case id.
-    pub id: Uuid,
-    /// The case label (`C-0001`).
-    pub label: String,
-    /// The subject pseudonym of the case's bundle, if known.
-    pub subject: Option<String>,
-    /// The visit pseudonym of the case's bundle, if known.
-    pub visit: Option<String>,
-}
-
-/// The rows of a study that statistics and exports are computed from.
-#[derive(Debug, Clone, Default)]
-pub struct StudyRows {
-    /// The study code.
-    pub study: String,
-    /// The cases, by label.
-    pub cases: Vec<CaseInfo>,
-    /// The batches, oldest first.
-    pub batches: Vec<Batch>,
-    /// Every assignment (graders' primary and repeat ones, adjudicators').
-    pub assignments: Vec<Assignment>,
-    /// Every grade version.
-    pub grades: Vec<Grade>,
-    /// Every adjudication round.
-    pub adjudications: Vec<Adjudication>,
-    /// The batch these rows are limited to ([`StudyRows::batch_scope`]); `None`: the whole study.
-    pub batch: Option<Uuid>,
-}
-
-impl StudyRows {
-    /// The rows of one batch: its grader assignments (primary and repeat), the cases they are
-    /// for, those cases' adjudicator assignments and adjudication rounds, and the grades of the
-    /// kept assignments. `None` if the study has no such batch.
-    pub fn batch_scope(&self, batch_id: Uuid) -> Option<StudyRows> {
-        let batch = self.batches.iter().find(|b| b.id == batch_id)?.clone();
-        let cases: HashSet<Uuid> = self
-            .assignments
-            .iter()
-            .filter(|a| a.batch_id == Some(batch_id))
-            .map(|a| a.case_id)
-            .collect();
-        let assignments: Vec<Assignment> = self
-            .assignments
-            .iter()
-            .filter(|a| {
-                a.batch_id == Some(batch_id)
-                    || (a.role == AssignmentRole::Adjudicator && cases.contains(&a.case_id))
-            })
-            .cloned()
-            .collect();
-        let kept: HashSet<Uuid> = assignments.iter().map(|a| a.id).collect();
-        Some(StudyRows {
-            study: self.study.clone(),
-            cases: self
-                .cases
-                .iter()
-                .filter(|c| cases.contains(&c.id))
-                .cloned()
-                .collect(),
-            batches: vec![batch],
-            grades: self
-                .grades
-                .iter()
-                .filter(|g| kept.contains(&g.assignment_id))
-                .cloned()
-                .collect(),
-            adjudications: self
-                .adjudications
-                .iter()
-                .filter(|a| cases.contains(&a.case_id))
-                .cloned()
-                .collect(),
-            assignments,
-            batch: Some(batch_id),
-        })
-    }
-}
-
-/// Loads a study's rows: cases, batches, assignments, grades and adjudications.
-pub async fn load(db: &Db, study: &Study) -> Result<StudyRows, DbError> {
-    let cases = db
-        .list_cases(study.id)
-        .await?
-        .into_iter()
-        .map(|c| CaseInfo {
-            id: c.case.id,
-            label: c.case.label,
-            subject: Some(c.subject),
-            visit: Some(c.visit),
-        })
-        .collect();
-    Ok(StudyRows {
-        study: study.code.as_str().to_owned(),
-        cases,
-        batches: db.batches_of_study(study.id).await?,
-        assignments: db.assignments_for_study(study.id).await?,
-        grades: db.grades_of_study(study.id).await?,
-        adjudications: db.adjudications_of_study(study.id).await?,
-        batch: None,
-    })
-}
-
-/// Loads a study's rows, limited to one batch when `batch` is given
-/// ([`DbError::NotFound`] if the study has no such batch).
-pub async fn load_scoped(
-    db: &Db,
-    study: &Study,
-    batch: Option<Uuid>,
-) -> Result<StudyRows, DbError> {
-    let rows = load(db, study).await?;
-    match batch {
-        None => Ok(rows),
-        Some(id) => rows.batch_scope(id).ok_or(DbError::NotFound),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,7 +267,7 @@ fn batch_summary(
 }
 
 /// Progress of the rows' scope at `now`: one pass over assignments, grades and rounds.
-pub fn progress(rows: &StudyRows, now: OffsetDateTime) -> Progress {
+pub fn progress(rows: &StudyRecords, now: OffsetDateTime) -> Progress {
     let mut grading = StatusCounts::default();
     let mut repeats = StatusCounts::default();
     let mut adjudication = StatusCounts::default();
@@ -408,7 +290,7 @@ pub fn progress(rows: &StudyRows, now: OffsetDateTime) -> Progress {
             AssignmentRole::Grader => {
                 let grader = graders.entry(a.user_id).or_default();
                 let batch = a.batch_id.map(|id| per_batch.entry(id).or_default());
-                if a.kind == "repeat" {
+                if a.kind == AssignmentKind::Repeat {
                     repeats.add(a, now);
                     grader.repeats.add(a, now);
                     if let Some((cases, _, counts)) = batch {
@@ -469,7 +351,7 @@ pub fn progress(rows: &StudyRows, now: OffsetDateTime) -> Progress {
         if r.round >= 2 {
             rounds.later_rounds += 1;
         }
-        if r.status == "resolved" {
+        if r.status == AdjudicationStatus::Resolved {
             rounds.resolved += 1;
             resolved_cases.insert(r.case_id);
             if let Some(adjudicator) = r.adjudicator_id {
@@ -739,9 +621,7 @@ fn latest_of(grades: &[Grade], keep: impl Fn(Uuid) -> bool) -> Vec<&Grade> {
 fn rate(grades: &[&Grade], items: &[AgreementItem]) -> Vec<(usize, usize, usize)> {
     let mut out = Vec::with_capacity(grades.len() * items.len());
     for (g, grade) in grades.iter().enumerate() {
-        let Ok(Json::Object(values)) = serde_json::from_str::<Json>(&grade.grade_values) else {
-            continue;
-        };
+        let values = &grade.values;
         for (i, item) in items.iter().enumerate() {
             let value = match item.eye {
                 None => values.get(&item.field),
@@ -781,7 +661,7 @@ fn ratings<'a>(
 
 /// Inter-grader agreement (per grader pair and item) and intra-grader agreement (per grader and
 /// item, on hidden repeats) of the rows' grades, on the categorical items of `form`.
-pub fn agreement(rows: &StudyRows, form: &Form) -> Agreement {
+pub fn agreement(rows: &StudyRecords, form: &Form) -> Agreement {
     let items = agreement_items(form);
     let position: HashMap<&str, usize> = items
         .iter()
@@ -858,7 +738,7 @@ pub fn agreement(rows: &StudyRows, form: &Form) -> Agreement {
     let repeat_ids: HashSet<Uuid> = rows
         .assignments
         .iter()
-        .filter(|a| a.role == AssignmentRole::Grader && a.kind == "repeat")
+        .filter(|a| a.is_repeat())
         .map(|a| a.id)
         .collect();
     let repeat = latest_of(&rows.grades, |id| repeat_ids.contains(&id));
@@ -929,33 +809,11 @@ pub fn agreement(rows: &StudyRows, form: &Form) -> Agreement {
     }
 }
 
-/// Progress of a study, or of one of its batches ([`DbError::NotFound`] for a batch the study
-/// does not have), now.
-pub async fn study_progress(
-    db: &Db,
-    study: &Study,
-    batch: Option<Uuid>,
-) -> Result<Progress, GradingError> {
-    let rows = load_scoped(db, study, batch).await?;
-    Ok(progress(&rows, OffsetDateTime::now_utc()))
-}
-
-/// Agreement statistics of a study, or of one of its batches, on the study's current form
-/// ([`GradingError::NoForm`] if it has none).
-pub async fn study_agreement(
-    db: &Db,
-    study: &Study,
-    batch: Option<Uuid>,
-) -> Result<Agreement, GradingError> {
-    let form = current_form(db, study).await?;
-    let rows = load_scoped(db, study, batch).await?;
-    Ok(agreement(&rows, &form.form))
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use readroom_domain::grading::presets;
+    use crate::grading::presets;
+    use crate::grading::records::Adjudication;
     use serde_json::json;
     use time::Duration;
 
@@ -971,7 +829,7 @@ pub(crate) mod tests {
         n: u128,
         case: Uuid,
         user: Uuid,
-        kind: &str,
+        kind: AssignmentKind,
         status: AssignmentStatus,
     ) -> Assignment {
         Assignment {
@@ -983,7 +841,15 @@ pub(crate) mod tests {
             due_at: None,
             status,
             batch_id: None,
-            kind: kind.to_owned(),
+            kind,
+        }
+    }
+
+    /// The members of a JSON object (`json!({...})`).
+    pub(crate) fn object(values: Json) -> serde_json::Map<String, Json> {
+        match values {
+            Json::Object(map) => map,
+            other => panic!("not an object: {other}"),
         }
     }
 
@@ -995,7 +861,7 @@ pub(crate) mod tests {
             grader_id: a.user_id,
             form_id: id(999),
             version,
-            grade_values: values.to_string(),
+            values: object(values),
             render_state: None,
             lossless_sha256: None,
             reason: (version > 1).then(|| "typo".to_owned()),
@@ -1026,7 +892,7 @@ pub(crate) mod tests {
     /// Quadratic weights (1, 0.75, 0) by distance 0/1/2: observed = (9 + 0.75 × 3)/12 = 0.9375;
     /// expected = Σ w pᵢ qⱼ = [25 + 20 + 6 + 0.75 (20 + 15 + 25 + 8)]/144 = 102/144;
     /// kappa = (0.9375 − 102/144)/(1 − 102/144) = 33/42 = 0.785714…
-    fn hand_example() -> (StudyRows, Form) {
+    fn hand_example() -> (StudyRecords, Form) {
         let form = Form::parse(
             &json!({
                 "schema": "readroom-form/1", "code": "t", "version": 1,
@@ -1054,17 +920,29 @@ pub(crate) mod tests {
             (2, 0, 0),
         ];
         let (a, b) = (id(0xA), id(0xB));
-        let mut rows = StudyRows {
+        let mut rows = StudyRecords {
             study: "T".into(),
-            ..StudyRows::default()
+            ..StudyRecords::default()
         };
         let mut n = 100;
         for (va, vb, times) in pairs {
             for _ in 0..times {
                 n += 10;
                 let c = case(n);
-                let aa = assignment(n + 1, c.id, a, "primary", AssignmentStatus::Done);
-                let ab = assignment(n + 2, c.id, b, "primary", AssignmentStatus::Done);
+                let aa = assignment(
+                    n + 1,
+                    c.id,
+                    a,
+                    AssignmentKind::Primary,
+                    AssignmentStatus::Done,
+                );
+                let ab = assignment(
+                    n + 2,
+                    c.id,
+                    b,
+                    AssignmentKind::Primary,
+                    AssignmentStatus::Done,
+                );
                 rows.grades
                     .push(grade(n + 3, &aa, 1, json!({ "grade": va })));
                 rows.grades
@@ -1115,7 +993,7 @@ pub(crate) mod tests {
         let target = rows
             .grades
             .iter()
-            .find(|g| g.grader_id == id(0xB) && g.grade_values == r#"{"grade":1}"#)
+            .find(|g| g.grader_id == id(0xB) && g.values == object(json!({ "grade": 1 })))
             .unwrap()
             .clone();
         let amended = rows
@@ -1130,7 +1008,7 @@ pub(crate) mod tests {
             .find(|g| g.case_id == target.case_id && g.grader_id == id(0xA))
             .unwrap()
             .clone();
-        assert_eq!(other_a.grade_values, r#"{"grade":0}"#);
+        assert_eq!(other_a.values, object(json!({ "grade": 0 })));
         rows.grades
             .push(grade(90_001, &amended, 2, json!({ "grade": 0 })));
         // Grader A repeats two cases: one identical, one different.
@@ -1146,7 +1024,7 @@ pub(crate) mod tests {
                 80_000 + k as u128,
                 first.case_id,
                 id(0xA),
-                "repeat",
+                AssignmentKind::Repeat,
                 AssignmentStatus::Done,
             );
             let value = if k == 0 {
@@ -1198,9 +1076,21 @@ pub(crate) mod tests {
                 .all(|i| i.kind == "ordinal")
         );
         let c = id(1);
-        let a = assignment(2, c, id(0xA), "primary", AssignmentStatus::Done);
-        let b = assignment(3, c, id(0xB), "primary", AssignmentStatus::Done);
-        let rows = StudyRows {
+        let a = assignment(
+            2,
+            c,
+            id(0xA),
+            AssignmentKind::Primary,
+            AssignmentStatus::Done,
+        );
+        let b = assignment(
+            3,
+            c,
+            id(0xB),
+            AssignmentKind::Primary,
+            AssignmentStatus::Done,
+        );
+        let rows = StudyRecords {
             grades: vec![
                 grade(
                     4,
@@ -1217,7 +1107,7 @@ pub(crate) mod tests {
             ],
             assignments: vec![a, b],
             cases: vec![case(1)],
-            ..StudyRows::default()
+            ..StudyRecords::default()
         };
         let result = agreement(&rows, &form);
         let columns: Vec<&str> = result.pairs.iter().map(|p| p.column.as_str()).collect();
@@ -1239,9 +1129,21 @@ pub(crate) mod tests {
         let now = t(10_000);
         // One more case, half graded, overdue.
         let c = case(7);
-        let mut open = assignment(8, c.id, id(0xA), "primary", AssignmentStatus::InProgress);
+        let mut open = assignment(
+            8,
+            c.id,
+            id(0xA),
+            AssignmentKind::Primary,
+            AssignmentStatus::InProgress,
+        );
         open.due_at = Some(now - Duration::hours(1));
-        let done = assignment(9, c.id, id(0xB), "primary", AssignmentStatus::Assigned);
+        let done = assignment(
+            9,
+            c.id,
+            id(0xB),
+            AssignmentKind::Primary,
+            AssignmentStatus::Assigned,
+        );
         rows.assignments.extend([open, done]);
         rows.cases.push(c);
         rows.cases.push(case(6)); // never assigned
@@ -1252,13 +1154,17 @@ pub(crate) mod tests {
             id: Uuid::new_v4(),
             case_id,
             round: 1,
-            disagreements: "[]".into(),
-            grade_ids: "[]".into(),
-            status: if resolved { "resolved" } else { "open" }.into(),
+            disagreements: json!([]),
+            grade_ids: Vec::new(),
+            status: if resolved {
+                AdjudicationStatus::Resolved
+            } else {
+                AdjudicationStatus::Open
+            },
             created_at: t(2000),
             adjudicator_id: resolved.then(|| id(0xC)),
             form_id: None,
-            grade_values: resolved.then(|| "{}".into()),
+            values: resolved.then(serde_json::Map::new),
             render_state: None,
             lossless_sha256: None,
             reason: None,
@@ -1348,7 +1254,7 @@ pub(crate) mod tests {
     #[test]
     fn agreement_of_6000_cases_is_fast() {
         let form = presets::demo();
-        let mut rows = StudyRows::default();
+        let mut rows = StudyRecords::default();
         let graders = [id(0xA), id(0xB), id(0xC), id(0xD)];
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = |k: u64| {
@@ -1368,7 +1274,7 @@ pub(crate) mod tests {
                     2_000_000 + n * 2 + j as u128,
                     c,
                     g,
-                    "primary",
+                    AssignmentKind::Primary,
                     AssignmentStatus::Done,
                 );
                 let dr = if next(4) == 0 {

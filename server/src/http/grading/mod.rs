@@ -5,6 +5,13 @@
 //! Handlers only translate HTTP to [`crate::grading`] and back; the rules live there and in
 //! `readroom_domain::grading`.
 
+mod types;
+mod views;
+
+pub use types::*;
+use views::{adjudication_view, grade_view, next_in, progress_of};
+pub use views::{agreeing_values, row_address, visible_worklist};
+
 use std::collections::{HashMap, HashSet};
 
 use axum::Json;
@@ -29,12 +36,13 @@ use crate::audit::study_target;
 use crate::auth::SignedIn;
 use crate::db::grading::{Adjudication, Grade};
 use crate::db::{
-    AssignedCase, Assignment, AssignmentRole, AssignmentStatus, Case, Db, DbError, Study, StudyCode,
+    AdjudicationStatus, AssignedCase, Assignment, AssignmentKind, AssignmentRole, AssignmentStatus,
+    Case, Db, DbError, Study, StudyCode,
 };
-use crate::grading::export::{self, CsvTable};
-use crate::grading::{self, BatchRequest, Context, GradingError, Submitted};
-use crate::grading::{stats, truth};
+use crate::grading::{self, BatchRequest, Context, GradingError, Submitted, reports};
 use crate::state::AppState;
+use readroom_domain::grading::export::{self, CsvTable};
+use readroom_domain::grading::{referrals, stats, truth};
 
 impl From<GradingError> for AppError {
     fn from(err: GradingError) -> AppError {
@@ -96,250 +104,17 @@ impl From<GradingError> for AppError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Views
+// Loading
 
-/// The caller's assignment on a case.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MyAssignment {
-    /// Assignment id.
-    pub id: String,
-    /// `grader` or `adjudicator`.
-    pub role: String,
-    /// `assigned`, `in_progress` or `done`.
-    pub status: String,
-    /// Due date (RFC 3339).
-    pub due_at: Option<String>,
-}
-
-/// A saved draft.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DraftView {
-    /// The values saved so far.
-    #[schema(value_type = Object)]
-    pub values: Value,
-    /// The revision to name in the next save.
-    pub revision: i64,
-    /// When it was last saved (RFC 3339).
-    pub updated_at: Option<String>,
-}
-
-/// The caller's own latest submitted grade version.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct GradeView {
-    /// Grade id.
-    pub id: String,
-    /// 1 for the submission, 2… for amendments.
-    pub version: i32,
-    /// Values (normalized).
-    #[schema(value_type = Object)]
-    pub values: Value,
-    /// When it was submitted (RFC 3339).
-    pub submitted_at: Option<String>,
-    /// The verified lossless frame it was made on.
-    pub lossless_sha256: Option<String>,
-    /// Why it was amended (versions after 1).
-    pub reason: Option<String>,
-}
-
-/// One of the two blind grades an adjudicator compares, labelled `A` or `B`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BlindGrade {
-    /// `A` or `B` (never the grader's name).
-    pub label: String,
-    /// Values.
-    #[schema(value_type = Object)]
-    pub values: Value,
-    /// When it was submitted (RFC 3339).
-    pub submitted_at: Option<String>,
-}
-
-/// An adjudication round as its adjudicator sees it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AdjudicationView {
-    /// Round id.
-    pub id: String,
-    /// 1, 2, …
-    pub round: i32,
-    /// `open` or `resolved`.
-    pub status: String,
-    /// Where the grades disagree: `[{ "field", "eye", "rule", "a", "b" }]`.
-    #[schema(value_type = Object)]
-    pub disagreements: Value,
-    /// The compared grades.
-    pub grades: Vec<BlindGrade>,
-    /// The final values, once resolved.
-    #[schema(value_type = Object)]
-    pub final_values: Option<Value>,
-    /// The values both grades agree on outside the flagged disagreements (same shape as a
-    /// grade's values), to prefill the adjudicator's form so only the disagreements are left.
-    #[schema(value_type = Object)]
-    pub prefill: Value,
-}
-
-/// `GET /api/cases/{id}/form`: what the caller needs to grade a case.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseForm {
-    /// Case id.
-    pub case_id: String,
-    /// Case label.
-    pub label: String,
-    /// Study code.
-    pub study: String,
-    /// The study's current form (`readroom-form/1`).
-    #[schema(value_type = Object)]
-    pub form: Value,
-    /// The study form's version.
-    pub form_version: i32,
-    /// SHA-256 of the form definition.
-    pub fingerprint: String,
-    /// The caller's assignment on this case.
-    pub assignment: MyAssignment,
-    /// The saved draft, if any.
-    pub draft: Option<DraftView>,
-    /// The caller's latest submitted version, if any.
-    pub grade: Option<GradeView>,
-    /// For an adjudicator: the open (or last) round.
-    pub adjudication: Option<AdjudicationView>,
-    /// The caller's next unfinished case after this one, if any.
-    pub next_case: Option<String>,
-    /// Where this case stands in the caller's work of the same kind (the batch, else the
-    /// study, as grader or as adjudicator): "case 3 of 10, 2 done". Absent when the case is
-    /// not in the caller's worklist.
-    pub progress: Option<CaseProgress>,
-}
-
-fn parse_json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or(Value::Null)
-}
-
-fn grade_view(grade: &Grade) -> GradeView {
-    GradeView {
-        id: grade.id.to_string(),
-        version: grade.version,
-        values: parse_json(&grade.grade_values),
-        submitted_at: rfc3339(grade.submitted_at),
-        lossless_sha256: grade.lossless_sha256.clone(),
-        reason: grade.reason.clone(),
-    }
-}
-
-fn adjudication_view(round: &Adjudication, grades: &[Grade]) -> AdjudicationView {
-    let ids: Vec<Uuid> = serde_json::from_str(&round.grade_ids).unwrap_or_default();
-    let blind: Vec<BlindGrade> = ids
-        .iter()
-        .zip(["A", "B", "C", "D"])
-        .filter_map(|(id, label)| {
-            let grade = grades.iter().find(|g| g.id == *id)?;
-            Some(BlindGrade {
-                label: label.to_owned(),
-                values: parse_json(&grade.grade_values),
-                submitted_at: rfc3339(grade.submitted_at),
-            })
-        })
-        .collect();
-    let disagreements = parse_json(&round.disagreements);
-    let prefill = match blind.as_slice() {
-        [a, b] => agreeing_values(&a.values, &b.values, &disagreements),
-        _ => json!({}),
-    };
-    AdjudicationView {
-        id: round.id.to_string(),
-        round: round.round,
-        status: round.status.clone(),
-        disagreements,
-        grades: blind,
-        final_values: round.grade_values.as_deref().map(parse_json),
-        prefill,
-    }
-}
-
-/// The values two grades (normalized JSON: `{ key: value }` or `{ key: { "OD": v, "OS": v } }`)
-/// have in common, leaving out every flagged disagreement (`[{ "field", "eye" }]`).
-pub fn agreeing_values(a: &Value, b: &Value, disagreements: &Value) -> Value {
-    let flagged = |field: &str, eye: Option<&str>| {
-        disagreements.as_array().is_some_and(|list| {
-            list.iter().any(|d| {
-                d.get("field").and_then(Value::as_str) == Some(field)
-                    && d.get("eye").and_then(Value::as_str) == eye
-            })
-        })
-    };
-    let mut out = serde_json::Map::new();
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
-        return Value::Object(out);
-    };
-    for (key, va) in a {
-        let Some(vb) = b.get(key) else {
-            continue;
-        };
-        match (va, vb) {
-            (Value::Object(ea), Value::Object(eb)) => {
-                let eyes: serde_json::Map<String, Value> = ea
-                    .iter()
-                    .filter(|(eye, v)| eb.get(*eye) == Some(*v) && !flagged(key, Some(eye)))
-                    .map(|(eye, v)| (eye.clone(), v.clone()))
-                    .collect();
-                if !eyes.is_empty() {
-                    out.insert(key.clone(), Value::Object(eyes));
-                }
-            }
-            _ if va == vb && !flagged(key, None) => {
-                out.insert(key.clone(), va.clone());
-            }
-            _ => {}
-        }
-    }
-    Value::Object(out)
-}
-
-/// The rows of a user's worklist they may still work on: roles they hold, and hidden repeats
-/// only once every first grading of their batch is done ([`grading::repeat_revealed`]). A repeat
-/// is its own row, presented under a masked label ([`grading::presented`]) and addressed by its
-/// own id ([`grading::address`]); repeats come after the first gradings, in the order of their
-/// masked labels, so neither their place nor their address points at the case they repeat.
-pub fn visible_worklist(
-    rows: Vec<AssignedCase>,
-    signed_in: &SignedIn,
-) -> Vec<crate::db::AssignedCase> {
-    let held: Vec<grading::Held<'static>> = rows
-        .iter()
-        .map(|r| grading::Held {
-            batch_id: r.batch_id,
-            role: r.role,
-            kind: if r.kind == "primary" {
-                "primary"
-            } else {
-                "repeat"
-            },
-            status: r.status,
-        })
-        .collect();
-    let (primary, repeats): (Vec<AssignedCase>, Vec<AssignedCase>) = rows
-        .into_iter()
-        .filter(|row| {
-            signed_in
-                .principal
-                .has_in_study(row.role.into(), row.case.case.study_id)
-        })
-        .partition(|row| row.kind != "repeat");
-    let mut repeats: Vec<(String, AssignedCase)> = repeats
-        .into_iter()
-        .filter(|row| grading::repeat_revealed(row.batch_id, row.role, held.iter().copied()))
-        .map(|row| {
-            let masked = grading::presented("repeat", row.assignment_id, "", "", "").label;
-            (masked, row)
-        })
-        .collect();
-    repeats.sort_by(|(x, _), (y, _)| x.cmp(y));
-    primary
-        .into_iter()
-        .chain(repeats.into_iter().map(|(_, row)| row))
-        .collect()
-}
-
-/// The address of a worklist row ([`grading::address`]).
-pub fn row_address(row: &AssignedCase) -> Uuid {
-    grading::address(&row.kind, row.assignment_id, row.case.case.id)
+/// A stored form definition as JSON; one that does not parse is an internal error (it was
+/// checked when it was set), never sent as `null`.
+fn definition_json(stored: &crate::db::grading::StudyForm) -> Result<Value, AppError> {
+    serde_json::from_str(&stored.definition).map_err(|err| {
+        AppError::Internal(format!(
+            "stored form version {} is not JSON: {err}",
+            stored.version
+        ))
+    })
 }
 
 /// The caller's next unfinished case after `current` (an address: a case id, or a hidden
@@ -351,20 +126,6 @@ pub(super) async fn next_case(
 ) -> Result<Option<String>, AppError> {
     let rows = visible_worklist(db.assignments_for_user(signed_in.user.id).await?, signed_in);
     Ok(next_in(&rows, current))
-}
-
-/// [`next_case`] over the caller's visible worklist already loaded.
-fn next_in(rows: &[AssignedCase], current: Uuid) -> Option<String> {
-    let position = rows.iter().position(|r| row_address(r) == current);
-    let open = |r: &&AssignedCase| r.status != AssignmentStatus::Done && row_address(r) != current;
-    let next = match position {
-        Some(at) => rows[at + 1..]
-            .iter()
-            .find(open)
-            .or_else(|| rows[..at].iter().find(open)),
-        None => rows.iter().find(open),
-    };
-    next.map(|r| row_address(r).to_string())
 }
 
 /// The case and the caller's assignments of it if the caller is assigned to it (grader or
@@ -400,12 +161,12 @@ pub async fn case_form(
     let (case, mine) = assigned_case(&state, &signed_in, id).await?;
     let db = &state.db;
     let assignment = grading::pick_active(mine)?;
-    let address = grading::address(&assignment.kind, assignment.id, case.id);
+    let address = grading::address(assignment.kind, assignment.id, case.id);
     let study = db.study_by_id(case.study_id).await?;
     let loaded = grading::current_form(db, &study).await?;
     let draft = match db.draft(assignment.id).await? {
         Some(draft) if assignment.status != AssignmentStatus::Done => Some(DraftView {
-            values: parse_json(&draft.grade_values),
+            values: Value::Object(draft.grade_values.0),
             revision: draft.revision,
             updated_at: rfc3339(draft.updated_at),
         }),
@@ -426,7 +187,7 @@ pub async fn case_form(
             let rounds = db.adjudications_of_case(case.id).await?;
             let round = rounds
                 .iter()
-                .rfind(|r| r.status == "open")
+                .rfind(|r| r.status == AdjudicationStatus::Open)
                 .or_else(|| rounds.last());
             if let Some(round) = round {
                 let grades = db.grades_of_case(case.id).await?;
@@ -442,9 +203,9 @@ pub async fn case_form(
     let progress = progress_of(&rows, address);
     Ok(Json(CaseForm {
         case_id: address.to_string(),
-        label: grading::presented(&assignment.kind, assignment.id, &case.label, "", "").label,
+        label: grading::presented(assignment.kind, assignment.id, &case.label, "", "").label,
         study: study.code.as_str().to_owned(),
-        form: parse_json(&loaded.stored.definition),
+        form: definition_json(&loaded.stored)?,
         form_version: loaded.stored.version,
         fingerprint: loaded.stored.fingerprint.clone(),
         assignment: MyAssignment {
@@ -459,68 +220,6 @@ pub async fn case_form(
         next_case: next,
         progress,
     }))
-}
-
-/// A case's place in the caller's work (see [`CaseForm::progress`]).
-#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
-pub struct CaseProgress {
-    /// 1-based position in worklist order.
-    pub position: usize,
-    /// Cases in that work.
-    pub total: usize,
-    /// Of which submitted.
-    pub done: usize,
-}
-
-/// Where `address` stands among `rows` (the caller's visible worklist): counted within the
-/// rows of its batch (or, unbatched, its study) and role, in worklist order. Hidden repeats
-/// are not in `rows` until revealed, so they are never counted before.
-fn progress_of(rows: &[AssignedCase], address: Uuid) -> Option<CaseProgress> {
-    let this = rows.iter().find(|r| row_address(r) == address)?;
-    let same = |r: &&AssignedCase| {
-        r.role == this.role
-            && match this.batch_id {
-                Some(batch) => r.batch_id == Some(batch),
-                None => r.batch_id.is_none() && r.case.case.study_id == this.case.case.study_id,
-            }
-    };
-    let work: Vec<&AssignedCase> = rows.iter().filter(same).collect();
-    Some(CaseProgress {
-        position: work.iter().position(|r| row_address(r) == address)? + 1,
-        total: work.len(),
-        done: work
-            .iter()
-            .filter(|r| r.status == AssignmentStatus::Done)
-            .count(),
-    })
-}
-
-/// `PUT /api/cases/{id}/draft` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DraftRequest {
-    /// The values so far (partial is fine).
-    #[schema(value_type = Object)]
-    pub values: Value,
-    /// The revision the client last saw; absent or null for the first save.
-    #[serde(default)]
-    pub revision: Option<i64>,
-    /// The viewer's view state.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub render_state: Option<Value>,
-    /// SHA-256 of the lossless frame the browser verified.
-    #[serde(default)]
-    pub lossless_sha256: Option<String>,
-}
-
-/// A saved draft's revision.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DraftSaved {
-    /// The revision to name in the next save.
-    pub revision: i64,
-    /// When it was saved (RFC 3339).
-    pub updated_at: Option<String>,
 }
 
 /// Saves the caller's draft (autosave). A save naming an older revision is refused (409).
@@ -559,50 +258,6 @@ pub async fn save_draft(
         revision: draft.revision,
         updated_at: rfc3339(draft.updated_at),
     }))
-}
-
-/// `POST /api/cases/{id}/grade` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GradeRequest {
-    /// The grade.
-    #[schema(value_type = Object)]
-    pub values: Value,
-    /// The viewer's view state the grade was made on.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub render_state: Option<Value>,
-    /// SHA-256 of the lossless frame the browser verified.
-    #[serde(default)]
-    pub lossless_sha256: Option<String>,
-    /// Refuse the grade (422, problems with code `graded_without_viewing`) when it grades an
-    /// eye or exam the streaming worker never showed the caller on this case, so the grader
-    /// can look first; sent again without it, the grade is stored (and flagged). The grading
-    /// form asks this; without it (scripts) the grade is stored with `warnings`.
-    #[serde(default)]
-    pub require_viewed: bool,
-}
-
-/// A stored submission, amendment or adjudication.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Submission {
-    /// `grade` or `adjudication`.
-    pub kind: String,
-    /// Grade or round id.
-    pub id: String,
-    /// Grade version (adjudications: the round).
-    pub version: i32,
-    /// When it was stored (RFC 3339).
-    pub submitted_at: Option<String>,
-    /// The caller's next unfinished case, if any.
-    pub next_case: Option<String>,
-    /// Graded eyes and fundus/OCT exams of graded eyes the streaming worker never showed the
-    /// caller on this case (`graded_without_viewing`); empty when all were shown, or while a
-    /// viewing session of the case has reported nothing yet (`viewing` is then `pending`).
-    pub warnings: Vec<grading::ViewWarning>,
-    /// `complete`, `incomplete` (see `warnings`) or `pending` (a viewing session has not
-    /// reported what it showed yet; the audit's anomaly flags settle it when its report arrives).
-    pub viewing: String,
 }
 
 fn viewing_state(viewing: &grading::Viewing) -> String {
@@ -674,24 +329,6 @@ pub async fn submit_grade(
     Ok((StatusCode::CREATED, Json(submission)))
 }
 
-/// `POST /api/cases/{id}/amendments` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AmendRequest {
-    /// The amended grade.
-    #[schema(value_type = Object)]
-    pub values: Value,
-    /// Why the grade is amended (required).
-    pub reason: String,
-    /// The viewer's view state.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub render_state: Option<Value>,
-    /// SHA-256 of the lossless frame the browser verified.
-    #[serde(default)]
-    pub lossless_sha256: Option<String>,
-}
-
 /// Amends the caller's submitted grade: a new version with a reason; earlier versions stay.
 #[utoipa::path(post, path = "/api/cases/{id}/amendments", tag = "grading",
     extensions(("x-readroom-policy" = json!("case"))),
@@ -740,28 +377,6 @@ pub async fn amend_grade(
     ))
 }
 
-/// One entry of an adjudicator's queue.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct QueueItem {
-    /// Case id.
-    pub case_id: String,
-    /// Case label.
-    pub label: String,
-    /// Study code.
-    pub study: String,
-    /// The latest round.
-    pub round: i32,
-    /// `open` or `resolved`.
-    pub status: String,
-    /// The disagreeing fields (`dr_grade:OD`).
-    pub fields: Vec<String>,
-    /// The same fields as graders read them: the form's labels (`{ "en", "ko" }`) and the eye.
-    #[schema(value_type = Object)]
-    pub labels: Vec<Value>,
-    /// When the round opened (RFC 3339).
-    pub opened_at: Option<String>,
-}
-
 /// The caller's adjudication queue: open rounds first, then resolved ones.
 #[utoipa::path(get, path = "/api/adjudications", tag = "grading",
     extensions(("x-readroom-policy" = json!("signed-in"))),
@@ -794,23 +409,22 @@ pub async fn adjudication_queue(
         let rounds = state.db.adjudications_of_case(row.case.case.id).await?;
         let Some(round) = rounds
             .iter()
-            .rfind(|r| r.status == "open")
+            .rfind(|r| r.status == AdjudicationStatus::Open)
             .or_else(|| rounds.last())
         else {
             continue;
         };
-        let listed: Vec<(String, Option<String>)> =
-            match serde_json::from_str::<Value>(&round.disagreements) {
-                Ok(Value::Array(list)) => list
-                    .iter()
-                    .filter_map(|d| {
-                        let field = d.get("field")?.as_str()?;
-                        let eye = d.get("eye").and_then(Value::as_str);
-                        Some((field.to_owned(), eye.map(str::to_owned)))
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
+        let listed: Vec<(String, Option<String>)> = match &round.disagreements {
+            Value::Array(list) => list
+                .iter()
+                .filter_map(|d| {
+                    let field = d.get("field")?.as_str()?;
+                    let eye = d.get("eye").and_then(Value::as_str);
+                    Some((field.to_owned(), eye.map(str::to_owned)))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let fields = listed
             .iter()
             .map(|(field, eye)| match eye {
@@ -833,7 +447,7 @@ pub async fn adjudication_queue(
             label: row.case.case.label.clone(),
             study: row.case.study_code.as_str().to_owned(),
             round: round.round,
-            status: round.status.clone(),
+            status: round.status.as_str().to_owned(),
             fields,
             labels,
             opened_at: rfc3339(round.created_at),
@@ -846,30 +460,14 @@ pub async fn adjudication_queue(
 // ---------------------------------------------------------------------------------------------
 // Coordinator: form, batches, reassignment
 
-/// A study's form version.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StudyFormView {
-    /// The study form's version (1, 2, …).
-    pub version: i32,
-    /// SHA-256 of the definition.
-    pub fingerprint: String,
-    /// When it was set (RFC 3339).
-    pub created_at: Option<String>,
-    /// The definition (`readroom-form/1`).
-    #[schema(value_type = Object)]
-    pub definition: Value,
-    /// The presets a coordinator may pick.
-    pub presets: Vec<String>,
-}
-
-fn form_view(stored: &crate::db::grading::StudyForm) -> StudyFormView {
-    StudyFormView {
+fn form_view(stored: &crate::db::grading::StudyForm) -> Result<StudyFormView, AppError> {
+    Ok(StudyFormView {
         version: stored.version,
         fingerprint: stored.fingerprint.clone(),
         created_at: rfc3339(stored.created_at),
-        definition: parse_json(&stored.definition),
+        definition: definition_json(stored)?,
         presets: PRESETS.iter().map(|p| (*p).to_owned()).collect(),
-    }
+    })
 }
 
 /// The study's current grading form (coordinators, and auditors reading the statistics).
@@ -884,26 +482,13 @@ pub async fn get_study_form(
 ) -> Result<Json<StudyFormView>, AppError> {
     let study = statistics_study(&state, &signed_in, &code).await?;
     match state.db.current_form(study.id).await {
-        Ok(stored) => Ok(Json(form_view(&stored))),
+        Ok(stored) => Ok(Json(form_view(&stored)?)),
         Err(DbError::NotFound) => Err(AppError::NotFound(format!(
             "study {} has no grading form yet; set one with PUT /api/studies/{}/form",
             study.code, study.code
         ))),
         Err(err) => Err(err.into()),
     }
-}
-
-/// `PUT /api/studies/{code}/form` body: a preset name or a definition.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetForm {
-    /// A shipped preset (`icdr`, `areds_simple`, `vcdr`, `gradability`, `other_findings`, `demo`).
-    #[serde(default)]
-    pub preset: Option<String>,
-    /// A `readroom-form/1` definition.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub definition: Option<Value>,
 }
 
 /// Sets a new version of the study's grading form (earlier grades keep theirs).
@@ -936,7 +521,7 @@ pub async fn set_study_form(
     };
     let stored =
         grading::set_form(&state.db, &state.audit, &study, &form, Some(&signed_in)).await?;
-    Ok(Json(form_view(&stored)))
+    Ok(Json(form_view(&stored)?))
 }
 
 /// The study's batches with their progress.
@@ -950,44 +535,8 @@ pub async fn list_batches(
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     let study = coordinated_study(&state, &signed_in, &code).await?;
-    let progress = stats::study_progress(&state.db, &study, None).await?;
+    let progress = reports::study_progress(&state.db, &study, None).await?;
     Ok(Json(json!(progress.batches)))
-}
-
-/// `POST /api/studies/{code}/batches` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewBatchRequest {
-    /// Name, unique in the study (1–100 characters).
-    pub name: String,
-    /// Case ids; empty or absent: every case of the study not yet in a batch.
-    #[serde(default)]
-    pub cases: Vec<Uuid>,
-    /// Graders' usernames; empty or absent: every grader of the study.
-    #[serde(default)]
-    pub graders: Vec<String>,
-    /// Graders per case (default 2).
-    #[serde(default)]
-    pub per_case: Option<u32>,
-    /// Fraction of each grader's cases re-served later as hidden repeats (0–0.5, default 0).
-    #[serde(default)]
-    pub repeat_fraction: Option<f64>,
-    /// Due date (RFC 3339).
-    #[serde(default)]
-    pub due_at: Option<String>,
-}
-
-/// A created batch.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchCreated {
-    /// Batch id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Cases in it.
-    pub cases: usize,
-    /// Assignments created (primary and hidden repeats).
-    pub assignments: usize,
 }
 
 /// Forms a batch and assigns it: each case to `per_case` distinct graders with balanced load.
@@ -1051,15 +600,6 @@ pub async fn create_batch(
             assignments: created.len(),
         }),
     ))
-}
-
-/// `POST /api/studies/{code}/assignments/{id}/reassign` body.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReassignRequest {
-    /// The new assignee; absent: the least loaded other holder of the role.
-    #[serde(default)]
-    pub username: Option<String>,
 }
 
 /// Moves an unfinished assignment to another grader (or adjudicator).
@@ -1141,15 +681,6 @@ async fn names(db: &Db, ids: impl IntoIterator<Item = Uuid>) -> Result<Value, Ap
     Ok(json!(names))
 }
 
-/// `?batch=` of the statistics routes.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ScopeQuery {
-    /// Limit the numbers to one batch.
-    #[serde(default)]
-    pub batch: Option<Uuid>,
-}
-
 fn scope_error(err: GradingError) -> AppError {
     match err {
         GradingError::Db(DbError::NotFound) => {
@@ -1157,23 +688,6 @@ fn scope_error(err: GradingError) -> AppError {
         }
         other => other.into(),
     }
-}
-
-/// One urgent referral of a study.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReferralView {
-    /// The case.
-    pub case_id: String,
-    /// Its label (the real one, also for a hidden repeat's grade).
-    pub label: String,
-    /// Who flagged it (user id; `names` maps it to a username).
-    pub by: String,
-    /// `grader` or `adjudicator`.
-    pub role: String,
-    /// When (RFC 3339).
-    pub at: Option<String>,
-    /// The grade's comment, if any.
-    pub comment: Option<String>,
 }
 
 /// Grades and final grades that ask for an urgent referral (`urgent_referral` ticked), newest
@@ -1189,7 +703,7 @@ pub async fn referrals(
 ) -> Result<Json<Value>, AppError> {
     let study = statistics_study(&state, &signed_in, &code).await?;
     let db = &state.db;
-    let found = grading::referrals::referrals(
+    let found = referrals::referrals(
         &db.grades_of_study(study.id).await?,
         &db.adjudications_of_study(study.id).await?,
     );
@@ -1228,7 +742,7 @@ pub async fn progress(
     ApiQuery(query): ApiQuery<ScopeQuery>,
 ) -> Result<Json<Value>, AppError> {
     let study = statistics_study(&state, &signed_in, &code).await?;
-    let progress = stats::study_progress(&state.db, &study, query.batch)
+    let progress = reports::study_progress(&state.db, &study, query.batch)
         .await
         .map_err(scope_error)?;
     let ids = progress
@@ -1257,11 +771,11 @@ pub async fn agreement(
 ) -> Result<Json<Value>, AppError> {
     let study = statistics_study(&state, &signed_in, &code).await?;
     let form = grading::current_form(&state.db, &study).await?;
-    let rows = stats::load_scoped(&state.db, &study, query.batch)
+    let rows = reports::load_scoped(&state.db, &study, query.batch)
         .await
         .map_err(|err| scope_error(err.into()))?;
     let agreement = stats::agreement(&rows, &form.form);
-    let truths = truth::load_truths(&state.db, &study).await?;
+    let truths = reports::load_truths(&state.db, &study).await?;
     let ground_truth = truth::truth_agreement(&rows, &form.form, &truths);
     let ids = agreement
         .pairs
@@ -1275,18 +789,6 @@ pub async fn agreement(
     body["ground_truth"] = json!(ground_truth);
     body["names"] = names(&state.db, ids).await?;
     Ok(Json(body))
-}
-
-/// `?format=&table=` of the export route.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ExportQuery {
-    /// `csv` or `json`.
-    pub format: String,
-    /// CSV only: `grades` (default), `versions`, `adjudications`, `agreement`, `throughput`,
-    /// `dictionary`.
-    #[serde(default)]
-    pub table: Option<String>,
 }
 
 /// Downloads grades, adjudications and statistics as CSV (one table) or JSON (everything),
@@ -1322,7 +824,7 @@ pub async fn export(
             )));
         }
     };
-    let loaded = export::load(&state.db, &study).await?;
+    let loaded = reports::load_export(&state.db, &study).await?;
     let code = study.code.as_str();
     let (body, content_type, file_name) = match table {
         Some(table) => (

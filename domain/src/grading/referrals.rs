@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db::grading::{Adjudication, Grade};
+use serde_json::{Map, Value as Json};
+
+use super::records::{Adjudication, Grade};
 
 /// The form field that flags a case for urgent referral.
 pub const URGENT_FIELD: &str = "urgent_referral";
@@ -29,15 +31,15 @@ pub struct Referral {
     pub comment: Option<String>,
 }
 
-fn flagged(values: &str) -> Option<Option<String>> {
-    let values: serde_json::Value = serde_json::from_str(values).ok()?;
-    if values.get(URGENT_FIELD) != Some(&serde_json::Value::Bool(true)) {
+/// `Some(comment)` if the values tick the urgent-referral flag.
+fn flagged(values: &Map<String, Json>) -> Option<Option<String>> {
+    if values.get(URGENT_FIELD) != Some(&Json::Bool(true)) {
         return None;
     }
     Some(
         values
             .get(COMMENT_FIELD)
-            .and_then(serde_json::Value::as_str)
+            .and_then(Json::as_str)
             .map(str::to_owned),
     )
 }
@@ -55,7 +57,7 @@ pub fn referrals(grades: &[Grade], adjudications: &[Adjudication]) -> Vec<Referr
     let mut found: Vec<Referral> = latest
         .values()
         .filter_map(|grade| {
-            flagged(&grade.grade_values).map(|comment| Referral {
+            flagged(&grade.values).map(|comment| Referral {
                 case_id: grade.case_id,
                 by: grade.grader_id,
                 role: "grader",
@@ -65,7 +67,7 @@ pub fn referrals(grades: &[Grade], adjudications: &[Adjudication]) -> Vec<Referr
         })
         .collect();
     found.extend(adjudications.iter().filter_map(|round| {
-        let values = round.grade_values.as_deref()?;
+        let values = round.values.as_ref()?;
         let comment = flagged(values)?;
         Some(Referral {
             case_id: round.case_id,
@@ -82,8 +84,13 @@ pub fn referrals(grades: &[Grade], adjudications: &[Adjudication]) -> Vec<Referr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grading::records::AdjudicationStatus;
 
-    fn grade(assignment: u128, version: i32, values: &str, minute: i64) -> Grade {
+    fn values(text: &str) -> Map<String, Json> {
+        serde_json::from_str(text).unwrap()
+    }
+
+    fn grade(assignment: u128, version: i32, text: &str, minute: i64) -> Grade {
         Grade {
             id: Uuid::new_v4(),
             assignment_id: Uuid::from_u128(assignment),
@@ -91,7 +98,7 @@ mod tests {
             grader_id: Uuid::from_u128(200 + assignment),
             form_id: Uuid::nil(),
             version,
-            grade_values: values.to_owned(),
+            values: values(text),
             render_state: None,
             lossless_sha256: None,
             reason: None,
@@ -116,20 +123,20 @@ mod tests {
             id: Uuid::new_v4(),
             case_id: Uuid::from_u128(103),
             round: 1,
-            disagreements: "[]".into(),
-            grade_ids: "[]".into(),
-            status: "resolved".into(),
+            disagreements: Json::Array(Vec::new()),
+            grade_ids: Vec::new(),
+            status: AdjudicationStatus::Resolved,
             created_at: OffsetDateTime::from_unix_timestamp(0).unwrap(),
             adjudicator_id: Some(Uuid::from_u128(9)),
             form_id: None,
-            grade_values: Some(r#"{"urgent_referral": true}"#.into()),
+            values: Some(values(r#"{"urgent_referral": true}"#)),
             render_state: None,
             lossless_sha256: None,
             reason: None,
             resolved_at: Some(OffsetDateTime::from_unix_timestamp(600).unwrap()),
         };
         let open = Adjudication {
-            grade_values: None,
+            values: None,
             resolved_at: None,
             adjudicator_id: None,
             ..resolved.clone()
