@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use readroom_server::db::grading::NewGrade;
 use readroom_server::db::{
     AssignmentRole, AssignmentStatus, Backend, Db, DbError, NewBundle, NewCase, NewUser,
     Recipients, Role, StudyCode,
@@ -18,6 +19,8 @@ use uuid::Uuid;
 /// A migrated database of one backend, cleaned up on drop.
 struct TestDb {
     db: Db,
+    /// The connection URL, for tests that write behind the data layer's back.
+    url: String,
     _sqlite_dir: Option<tempfile::TempDir>,
     _postgres: Option<PgDatabase>,
 }
@@ -31,6 +34,7 @@ impl TestDb {
         db.migrate().await.expect("migrate SQLite");
         TestDb {
             db,
+            url,
             _sqlite_dir: Some(dir),
             _postgres: None,
         }
@@ -47,6 +51,7 @@ impl TestDb {
         db.migrate().await.expect("migrate PostgreSQL");
         TestDb {
             db,
+            url: database.url.clone(),
             _sqlite_dir: None,
             _postgres: Some(database),
         }
@@ -857,4 +862,95 @@ async fn viewer_sessions_by_watermark_prefix(db: &Db) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A grade or adjudication round whose stored JSON was damaged behind the application's back
+/// (a hand edit, a faulty migration) is an error naming the column when read, on both databases:
+/// never `null` values that an export would write as empty cells or statistics would skip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_json_that_does_not_parse_is_an_error_naming_the_column() {
+    for test_db in [TestDb::sqlite().await, TestDb::postgres().await] {
+        let db = &test_db.db;
+        let user = db.create_user(&new_user("grader")).await.expect("user");
+        let keys = recipients("age1demo");
+        let study = db
+            .create_study(&code("DEMO"), "Demo", &keys)
+            .await
+            .expect("study");
+        let (_, case) = db
+            .register_ingest(
+                &new_bundle(study.id, "S1", "V1", &keys.fingerprint()),
+                &NewCase::default(),
+            )
+            .await
+            .expect("case");
+        let assignment = db
+            .assign(case.id, user.id, AssignmentRole::Grader, None)
+            .await
+            .expect("assignment");
+        let form = db
+            .set_form(study.id, "{}", &"f".repeat(64), None)
+            .await
+            .expect("form");
+        let grade = db
+            .submit_grade(
+                &assignment,
+                &NewGrade {
+                    assignment_id: assignment.id,
+                    form_id: form.id,
+                    grade_values: r#"{"dr_grade":{"OD":2}}"#.into(),
+                    render_state: None,
+                    lossless_sha256: None,
+                    reason: None,
+                },
+            )
+            .await
+            .expect("grade");
+        assert_eq!(grade.values["dr_grade"]["OD"], 2, "values are read parsed");
+        assert!(grade.render_state.is_none());
+
+        let damage = |sql: &'static str| {
+            let url = test_db.url.clone();
+            async move {
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                    .await
+                    .expect("raw connection");
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("damage the row");
+            }
+        };
+        sqlx::any::install_default_drivers();
+        // JSON, but not the object of values a grade holds: refused when read, on both.
+        damage("UPDATE grades SET grade_values = '[1, 2]'").await;
+        for err in [
+            db.grades_of_study(study.id).await.unwrap_err(),
+            db.grade_by_id(grade.id).await.unwrap_err(),
+            db.grades_of_case(case.id).await.unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(matches!(err, DbError::Other(_)), "{text}");
+            assert!(text.contains("grade_values"), "names the column: {text}");
+            assert!(
+                text.contains("not an object: found a list"),
+                "says what was expected: {text}"
+            );
+        }
+        // Not JSON at all: SQLite's schema refuses to store it (`json_valid`); PostgreSQL's
+        // text column takes it, and the read refuses it.
+        damage("UPDATE grades SET grade_values = '{}', render_state = 'not json'").await;
+        let text = db
+            .grades_of_assignment(assignment.id)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("render_state"), "{text}");
+        if db.backend() == Backend::Postgres {
+            damage("UPDATE grades SET grade_values = '{\"dr_grade\": ', render_state = NULL").await;
+            let text = db.grade_by_id(grade.id).await.unwrap_err().to_string();
+            assert!(text.contains("grade_values"), "{text}");
+        }
+        test_db.db.close().await;
+    }
 }

@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::{
-    AssignedCase, Assignment, AssignmentRole, AssignmentStatus, Bundle, Case, CaseSummary,
-    NewBundle, NewCase,
+    AssignedCase, Assignment, AssignmentRole, AssignmentRow, AssignmentStatus, Bundle, Case,
+    CaseSummary, NewBundle, NewCase,
 };
 use super::{Db, DbError, found_one, new_id, now, to_i64, to_micros, with_pool};
 

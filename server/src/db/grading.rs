@@ -9,7 +9,7 @@ use uuid::Uuid;
 pub use readroom_domain::grading::records::{Adjudication, AdjudicationStatus, Batch, Grade};
 
 use super::model::{Assignment, AssignmentKind, AssignmentRole, AssignmentRow, AssignmentStatus};
-use super::stored::{StoredIds, StoredJson, StoredJsonOpt, StoredObject, StoredObjectOpt};
+use super::stored::{StoredIds, StoredJson, StoredObject};
 use super::{Db, DbError, new_id, now, to_micros, with_pool};
 
 /// One version of a study's grading form.
@@ -84,7 +84,6 @@ pub struct Draft {
     /// The form version the draft follows.
     pub form_id: Uuid,
     /// Values (JSON object).
-    #[sqlx(try_from = "String")]
     pub grade_values: StoredObject,
     /// Increments at every save; a save naming an older revision is refused.
     pub revision: i64,
@@ -107,10 +106,8 @@ struct GradeRow {
     grader_id: Uuid,
     form_id: Uuid,
     version: i32,
-    #[sqlx(try_from = "String")]
     grade_values: StoredObject,
-    #[sqlx(try_from = "Option<String>")]
-    render_state: StoredJsonOpt,
+    render_state: Option<StoredJson>,
     lossless_sha256: Option<String>,
     reason: Option<String>,
     duration_ms: Option<i64>,
@@ -127,7 +124,7 @@ impl From<GradeRow> for Grade {
             form_id: row.form_id,
             version: row.version,
             values: row.grade_values.0,
-            render_state: row.render_state.0,
+            render_state: row.render_state.map(|json| json.0),
             lossless_sha256: row.lossless_sha256,
             reason: row.reason,
             duration_ms: row.duration_ms,
@@ -159,19 +156,15 @@ struct AdjudicationRow {
     id: Uuid,
     case_id: Uuid,
     round: i32,
-    #[sqlx(try_from = "String")]
     disagreements: StoredJson,
-    #[sqlx(try_from = "String")]
     grade_ids: StoredIds,
     #[sqlx(try_from = "String")]
     status: AdjudicationStatus,
     created_at: OffsetDateTime,
     adjudicator_id: Option<Uuid>,
     form_id: Option<Uuid>,
-    #[sqlx(try_from = "Option<String>")]
-    grade_values: StoredObjectOpt,
-    #[sqlx(try_from = "Option<String>")]
-    render_state: StoredJsonOpt,
+    grade_values: Option<StoredObject>,
+    render_state: Option<StoredJson>,
     lossless_sha256: Option<String>,
     reason: Option<String>,
     resolved_at: Option<OffsetDateTime>,
@@ -189,8 +182,8 @@ impl From<AdjudicationRow> for Adjudication {
             created_at: row.created_at,
             adjudicator_id: row.adjudicator_id,
             form_id: row.form_id,
-            values: row.grade_values.0,
-            render_state: row.render_state.0,
+            values: row.grade_values.map(|object| object.0),
+            render_state: row.render_state.map(|json| json.0),
             lossless_sha256: row.lossless_sha256,
             reason: row.reason,
             resolved_at: row.resolved_at,

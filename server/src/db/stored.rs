@@ -1,6 +1,6 @@
 //! Columns that hold JSON text, read into parsed values.
 //!
-//! Each type here is a `#[sqlx(try_from = "…")]` target: a column whose text does not parse as
+//! Each type here decodes from a text column: a column whose text does not parse as
 //! what the schema promises fails the read with a decode error naming the column (a 500 with the
 //! cause logged), instead of reading as `null` and being exported or compared as "no value".
 
@@ -38,23 +38,9 @@ impl TryFrom<String> for StoredObject {
     }
 }
 
-/// A nullable JSON object column (final values of an adjudication round).
+/// Any JSON value column (disagreement lists, view states).
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct StoredObjectOpt(pub Option<Map<String, Json>>);
-
-impl TryFrom<Option<String>> for StoredObjectOpt {
-    type Error = BadStoredJson;
-
-    fn try_from(text: Option<String>) -> Result<Self, BadStoredJson> {
-        Ok(StoredObjectOpt(
-            text.map(StoredObject::try_from).transpose()?.map(|o| o.0),
-        ))
-    }
-}
-
-/// Any JSON value column (disagreement lists).
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct StoredJson(pub Json);
+pub struct StoredJson(pub Json);
 
 impl TryFrom<String> for StoredJson {
     type Error = BadStoredJson;
@@ -66,23 +52,9 @@ impl TryFrom<String> for StoredJson {
     }
 }
 
-/// A nullable JSON value column (view states).
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct StoredJsonOpt(pub Option<Json>);
-
-impl TryFrom<Option<String>> for StoredJsonOpt {
-    type Error = BadStoredJson;
-
-    fn try_from(text: Option<String>) -> Result<Self, BadStoredJson> {
-        Ok(StoredJsonOpt(
-            text.map(StoredJson::try_from).transpose()?.map(|j| j.0),
-        ))
-    }
-}
-
 /// A JSON list of ids column (the grades an adjudication round compared).
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct StoredIds(pub Vec<Uuid>);
+pub struct StoredIds(pub Vec<Uuid>);
 
 impl TryFrom<String> for StoredIds {
     type Error = BadStoredJson;
@@ -93,6 +65,38 @@ impl TryFrom<String> for StoredIds {
             .map_err(|err| bad("a list of ids", err))
     }
 }
+
+/// Reads each type from a text column on any backend, parsing as it decodes: a failure is a
+/// `ColumnDecode` error whose message names the column and what it should hold. (Decoding here
+/// rather than through `#[sqlx(try_from)]`, whose derive loses the error's text.) `NULL` reads as
+/// `None` through `Option<…>`.
+macro_rules! decoded_from_text {
+    ($($name:ident),+) => {$(
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, DB>>::decode(value)?;
+                Ok($name::try_from(text)?)
+            }
+        }
+    )+};
+}
+decoded_from_text!(StoredObject, StoredJson, StoredIds);
 
 fn kind(value: &Json) -> &'static str {
     match value {
@@ -123,12 +127,8 @@ mod tests {
             err.to_string(),
             "stored JSON is not an object: found a list"
         );
-        assert_eq!(
-            StoredObjectOpt::try_from(None).unwrap(),
-            StoredObjectOpt(None)
-        );
-        assert!(StoredObjectOpt::try_from(Some("null".to_owned())).is_err());
-        assert!(StoredJsonOpt::try_from(Some("".to_owned())).is_err());
+        assert!(StoredObject::try_from("null".to_owned()).is_err());
+        assert!(StoredJson::try_from(String::new()).is_err());
         let id = Uuid::from_u128(7);
         assert_eq!(
             StoredIds::try_from(format!(r#"["{id}"]"#)).unwrap(),

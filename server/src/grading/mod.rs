@@ -8,8 +8,6 @@
 
 pub mod reports;
 
-use std::collections::HashMap;
-
 use readroom_domain::assignment::{self, CaseRef, GraderLoad, PlanOptions};
 use readroom_domain::audit::{Action, Outcome};
 use readroom_domain::grading::{Form, Mode, Problem, Values, disagreements, validate};

@@ -10,7 +10,7 @@ mod views;
 
 pub use types::*;
 use views::{adjudication_view, grade_view, next_in, progress_of};
-pub use views::{agreeing_values, row_address, visible_worklist};
+pub use views::{row_address, visible_worklist};
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,9 +21,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use readroom_domain::audit::{Action, Outcome};
 use readroom_domain::grading::{Form, PRESETS, preset};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppError;
@@ -34,10 +32,9 @@ use super::format::rfc3339;
 use crate::access::CaseAccess;
 use crate::audit::study_target;
 use crate::auth::SignedIn;
-use crate::db::grading::{Adjudication, Grade};
 use crate::db::{
-    AdjudicationStatus, AssignedCase, Assignment, AssignmentKind, AssignmentRole, AssignmentStatus,
-    Case, Db, DbError, Study, StudyCode,
+    AdjudicationStatus, Assignment, AssignmentRole, AssignmentStatus, Case, Db, DbError, Study,
+    StudyCode,
 };
 use crate::grading::{self, BatchRequest, Context, GradingError, Submitted, reports};
 use crate::state::AppState;

@@ -193,7 +193,7 @@ pub struct Submission {
     /// Graded eyes and fundus/OCT exams of graded eyes the streaming worker never showed the
     /// caller on this case (`graded_without_viewing`); empty when all were shown, or while a
     /// viewing session of the case has reported nothing yet (`viewing` is then `pending`).
-    pub warnings: Vec<grading::ViewWarning>,
+    pub warnings: Vec<crate::grading::ViewWarning>,
     /// `complete`, `incomplete` (see `warnings`) or `pending` (a viewing session has not
     /// reported what it showed yet; the audit's anomaly flags settle it when its report arrives).
     pub viewing: String,

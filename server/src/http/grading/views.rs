@@ -55,7 +55,7 @@ pub(super) fn adjudication_view(round: &Adjudication, grades: &[Grade]) -> Adjud
 
 /// The values two grades (normalized JSON: `{ key: value }` or `{ key: { "OD": v, "OS": v } }`)
 /// have in common, leaving out every flagged disagreement (`[{ "field", "eye" }]`).
-pub fn agreeing_values(a: &Value, b: &Value, disagreements: &Value) -> Value {
+fn agreeing_values(a: &Value, b: &Value, disagreements: &Value) -> Value {
     let flagged = |field: &str, eye: Option<&str>| {
         disagreements.as_array().is_some_and(|list| {
             list.iter().any(|d| {
