@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use readroom_store::ObjectStore;
 use readroom_store::local::LocalStore;
-use readroom_store::s3::{S3Config, S3Store};
 
 use crate::config::Config;
 
@@ -47,7 +46,9 @@ async fn open_bucket(config: &Config, bucket: &str) -> anyhow::Result<Arc<dyn Ob
                 .map_err(|err| anyhow::anyhow!("local store {}: {err}", path.display()))?;
             Ok(Arc::new(store))
         }
+        #[cfg(feature = "s3")]
         "s3" => {
+            use readroom_store::s3::{S3Config, S3Store};
             let s3 = &config.store.s3;
             let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
             let store = S3Store::connect(S3Config {
@@ -61,6 +62,15 @@ async fn open_bucket(config: &Config, bucket: &str) -> anyhow::Result<Arc<dyn Ob
             })
             .await?;
             Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "s3"))]
+        "s3" => {
+            let _ = bucket;
+            anyhow::bail!(
+                "store.kind is `s3`, but this readroom was built without S3 support (the \
+                 `s3` feature of readroom-server, part of `distributed`); build it with \
+                 default features, or use store.kind = \"local\""
+            )
         }
         other => anyhow::bail!("store.kind {other:?} is not `local` or `s3`"),
     }

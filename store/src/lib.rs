@@ -9,7 +9,8 @@
 //!
 //! Backends:
 //! - [`local::LocalStore`]: a directory (the embedded default); atomic temp-file-and-rename writes.
-//! - [`s3::S3Store`]: any S3 implementation (AWS, MinIO, s3s); multipart uploads and ranged GETs.
+//! - `s3::S3Store` (feature `s3`, on by default): any S3 implementation (AWS, MinIO, s3s);
+//!   multipart uploads and ranged GETs.
 //!
 //! [`blocking`] adapts a store to `std::io` (`Read + Seek` with a block cache, and `Write`) for the
 //! zip and age crates, which run in `tokio::task::spawn_blocking`.
@@ -26,6 +27,7 @@ mod error;
 mod key;
 pub mod local;
 mod range;
+#[cfg(feature = "s3")]
 pub mod s3;
 
 use std::ops::Range;

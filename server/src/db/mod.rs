@@ -63,6 +63,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -83,6 +84,7 @@ pub use model::{
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+#[cfg(feature = "postgres")]
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// How long a SQLite connection waits for another writer before giving up.
@@ -111,6 +113,7 @@ impl fmt::Display for Backend {
 #[derive(Clone)]
 enum Pool {
     Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
 }
 
@@ -137,6 +140,7 @@ macro_rules! with_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match &$db.pool {
             $crate::db::Pool::Sqlite($pool) => $body,
+            #[cfg(feature = "postgres")]
             $crate::db::Pool::Postgres($pool) => $body,
         }
     };
@@ -172,6 +176,37 @@ fn new_id() -> Uuid {
 /// Converts a size for a `bigint` column.
 fn to_i64(value: u64, what: &str) -> Result<i64, DbError> {
     i64::try_from(value).map_err(|_| DbError::Other(format!("{what} {value} is too large").into()))
+}
+
+/// A pool of connections to the PostgreSQL server at `url`; the error is the cause, for
+/// [`DbError::Unavailable`].
+#[cfg(feature = "postgres")]
+async fn connect_postgres(url: &str) -> Result<Pool, String> {
+    let options = PgConnectOptions::from_str(url).map_err(|err| err.to_string())?;
+    // One direct attempt first, so an unreachable server is reported at once instead of after
+    // the pool's acquire timeout of retries.
+    let probe = PgConnection::connect_with(&options)
+        .await
+        .map_err(|err| err.to_string())?;
+    probe.close().await.ok();
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|err| err.to_string())?;
+    Ok(Pool::Postgres(pool))
+}
+
+/// Without the `postgres` feature: a refusal that says so.
+#[cfg(not(feature = "postgres"))]
+async fn connect_postgres(_url: &str) -> Result<Pool, String> {
+    Err(
+        "this readroom was built without PostgreSQL support (the `postgres` feature of \
+         readroom-server, part of `distributed`); build it with default features, or use \
+         sqlite://…"
+            .to_owned(),
+    )
 }
 
 impl Db {
@@ -223,21 +258,7 @@ impl Db {
                 .map_err(|err| unavailable(err.to_string()))?;
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options =
-                PgConnectOptions::from_str(url).map_err(|err| unavailable(err.to_string()))?;
-            // One direct attempt first, so an unreachable server is reported at once instead of
-            // after the pool's acquire timeout of retries.
-            let probe = PgConnection::connect_with(&options)
-                .await
-                .map_err(|err| unavailable(err.to_string()))?;
-            probe.close().await.ok();
-            let pool = PgPoolOptions::new()
-                .max_connections(10)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await
-                .map_err(|err| unavailable(err.to_string()))?;
-            Pool::Postgres(pool)
+            connect_postgres(url).await.map_err(unavailable)?
         } else {
             return Err(unavailable(
                 "unsupported database URL; expected sqlite://… or postgres://…".to_owned(),
@@ -255,6 +276,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<(), DbError> {
         match &self.pool {
             Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
         }
         Ok(())
@@ -264,6 +286,7 @@ impl Db {
     pub fn backend(&self) -> Backend {
         match self.pool {
             Pool::Sqlite(_) => Backend::Sqlite,
+            #[cfg(feature = "postgres")]
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
