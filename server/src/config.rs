@@ -323,6 +323,10 @@ pub struct S3Settings {
     /// `bucket`, under `audit/checkpoints/`.
     #[serde(default)]
     pub checkpoint_bucket: String,
+    /// A PEM file of certificate authorities to trust besides the system's, for an `https://`
+    /// endpoint whose certificate a private CA signed; empty: the system's roots alone.
+    #[serde(default)]
+    pub ca_file: String,
 }
 
 /// Limits applied by the ingest gate.

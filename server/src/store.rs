@@ -51,6 +51,13 @@ async fn open_bucket(config: &Config, bucket: &str) -> anyhow::Result<Arc<dyn Ob
             use readroom_store::s3::{S3Config, S3Store};
             let s3 = &config.store.s3;
             let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+            let ca_pem = match s3.ca_file.as_str() {
+                "" => None,
+                path => Some(
+                    std::fs::read(path)
+                        .map_err(|err| anyhow::anyhow!("store.s3.ca_file {path}: {err}"))?,
+                ),
+            };
             let store = S3Store::connect(S3Config {
                 endpoint: non_empty(&s3.endpoint),
                 region: s3.region.clone(),
@@ -59,6 +66,7 @@ async fn open_bucket(config: &Config, bucket: &str) -> anyhow::Result<Arc<dyn Ob
                 secret_access_key: non_empty(&s3.secret_access_key),
                 force_path_style: s3.force_path_style,
                 part_size: s3.part_size_mib.max(5) * 1024 * 1024,
+                ca_pem,
             })
             .await?;
             Ok(Arc::new(store))

@@ -7,6 +7,7 @@
 //! - [`lines`]: reading a child process's output line by line, with a bounded tail.
 //! - [`report`]: writing one benchmark's section of `BENCHMARKS.md`.
 //! - [`pg`]: a fresh, uniquely named PostgreSQL database on the machine's server, dropped afterwards.
+//! - [`tls`]: a TLS front (a private CA's certificate for `127.0.0.1`) for a plain-TCP server.
 //!
 //! - [`readroom_binary`]: the `readroom` binary of this build, for tests that run its commands.
 //!
@@ -20,6 +21,7 @@ pub mod oidc;
 pub mod pg;
 pub mod report;
 pub mod s3s;
+pub mod tls;
 
 /// The `readroom` binary of this build: `cargo test --workspace` builds it beside the test
 /// binaries (for `server/tests/cli.rs`), in `target/<profile>/`.

@@ -9,6 +9,7 @@ use readroom_store::blocking::{RangeReader, UploadWriter};
 use readroom_store::s3::{MIN_PART_SIZE, S3Config, S3Store};
 use readroom_store::{ObjectMeta, ObjectStore, StoreError};
 use readroom_tests::s3s::{REGION, S3sServer};
+use readroom_tests::tls::TlsFront;
 
 const MIB: usize = 1024 * 1024;
 const BLOCK: u64 = 64 * 1024;
@@ -39,6 +40,7 @@ fn config_for(server: &S3sServer) -> S3Config {
         secret_access_key: Some(server.secret_key.clone()),
         force_path_style: true,
         part_size: MIN_PART_SIZE,
+        ca_pem: None,
     }
 }
 
@@ -68,6 +70,71 @@ async fn wait_for_no_pending_uploads(server: &S3sServer) {
             "multipart uploads left behind: {pending:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An `https://` endpoint whose certificate a private CA signed (a hospital's own PKI): the
+/// client (rustls on ring) stores and reads back through TLS when the configuration names that
+/// CA, refuses the endpoint without it, and a CA "certificate" that is not one is a
+/// configuration error before any connection (the SDK's TLS client would panic on it).
+#[tokio::test]
+async fn an_https_endpoint_of_a_private_ca_is_trusted_only_with_that_ca() {
+    let server = S3sServer::start().expect("start s3s-fs");
+    let backend = server
+        .endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("s3s-fs listens on an address");
+    let front = TlsFront::start(backend).await.expect("TLS front");
+    let config = S3Config {
+        endpoint: Some(front.endpoint.clone()),
+        ca_pem: Some(front.ca_pem.clone().into_bytes()),
+        ..config_for(&server)
+    };
+    let store = S3Store::connect(config.clone()).await.expect("connect");
+    store
+        .create_bucket_if_missing()
+        .await
+        .expect("create the bucket over https");
+    let data = Bytes::from(pseudo_random_bytes(3 * MIB + 17, 7));
+    store.put("tls/object", data.clone()).await.expect("put");
+    assert_eq!(
+        store
+            .get_range("tls/object", 1000..2000)
+            .await
+            .expect("ranged read"),
+        data.slice(1000..2000)
+    );
+
+    let untrusted = S3Store::connect(S3Config {
+        ca_pem: None,
+        ..config.clone()
+    })
+    .await
+    .expect("connect");
+    let refused = untrusted
+        .check()
+        .await
+        .expect_err("an unknown CA is refused");
+    assert!(
+        refused.to_string().contains(&front.endpoint)
+            && refused.to_string().contains("invalid peer certificate"),
+        "names the endpoint and the certificate: {refused}"
+    );
+
+    let not_a_certificate =
+        b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+    for pem in [&b"no PEM here"[..], &not_a_certificate[..]] {
+        let error = S3Store::connect(S3Config {
+            ca_pem: Some(pem.to_vec()),
+            ..config.clone()
+        })
+        .await
+        .expect_err("refused before connecting");
+        assert!(
+            matches!(&error, StoreError::Config { detail } if detail.starts_with("the S3 CA certificates: ")),
+            "{error:?}"
+        );
     }
 }
 
@@ -526,6 +593,7 @@ async fn single_puts_carry_a_checksum_the_server_checks() {
     let client = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
             .region(Region::new(REGION))
             .endpoint_url(&server.endpoint)
             .force_path_style(true)
@@ -555,5 +623,9 @@ async fn single_puts_carry_a_checksum_the_server_checks() {
         .body(data.into())
         .send()
         .await;
-    assert!(refused.is_err(), "a wrong checksum was accepted");
+    // Refused by the server (a service error), not by the client before it sent anything.
+    assert!(
+        matches!(refused, Err(aws_sdk_s3::error::SdkError::ServiceError(_))),
+        "a wrong checksum was not refused by the server: {refused:?}"
+    );
 }

@@ -30,6 +30,10 @@ pub struct S3Config {
     /// Multipart part size in bytes: uploads buffer this much before sending a part.
     /// Default [`DEFAULT_PART_SIZE`] (8 MiB); at least [`MIN_PART_SIZE`] (5 MiB).
     pub part_size: usize,
+    /// PEM certificates to trust besides the system's roots: for an `https://` endpoint whose
+    /// certificate a private certificate authority signed (MinIO or Ceph behind a hospital's own
+    /// PKI). Checked by [`S3Config::validate`]: at least one certificate, each usable as a root.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for S3Config {
@@ -42,6 +46,7 @@ impl Default for S3Config {
             secret_access_key: None,
             force_path_style: false,
             part_size: DEFAULT_PART_SIZE,
+            ca_pem: None,
         }
     }
 }
@@ -60,8 +65,35 @@ impl fmt::Debug for S3Config {
             )
             .field("force_path_style", &self.force_path_style)
             .field("part_size", &self.part_size)
+            .field(
+                "ca_pem",
+                &self
+                    .ca_pem
+                    .as_ref()
+                    .map(|pem| format!("{} bytes", pem.len())),
+            )
             .finish()
     }
+}
+
+/// Checks that `pem` holds at least one certificate and that each can be a trust anchor (the
+/// SDK's TLS client panics on one that cannot, so nothing unchecked reaches it).
+fn check_ca_pem(pem: &[u8]) -> Result<(), String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| format!("not PEM: {err}"))?;
+    if certificates.is_empty() {
+        return Err("no `-----BEGIN CERTIFICATE-----` block".to_owned());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (n, certificate) in certificates.into_iter().enumerate() {
+        roots
+            .add(certificate)
+            .map_err(|err| format!("certificate {} cannot be a root: {err}", n + 1))?;
+    }
+    Ok(())
 }
 
 impl S3Config {
@@ -101,6 +133,11 @@ impl S3Config {
                 );
             }
             _ => {}
+        }
+        if let Some(pem) = &self.ca_pem
+            && let Err(problem) = check_ca_pem(pem)
+        {
+            return config_error(format!("the S3 CA certificates: {problem}"));
         }
         if let Some(endpoint) = &self.endpoint {
             let has_scheme = endpoint.starts_with("http://") || endpoint.starts_with("https://");

@@ -44,6 +44,26 @@ use crate::{ObjectMeta, ObjectStore, StoreError, Upload, validate_key};
 use classify::{Target, classify, error_chain, service_status};
 use upload::S3Upload;
 
+/// The SDK's HTTPS client: rustls on ring, trusting the system's roots and `ca_pem` (checked
+/// by [`S3Config`]'s validation).
+fn https_client(ca_pem: Option<&[u8]>) -> Result<aws_sdk_s3::config::SharedHttpClient, StoreError> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let mut trust = TrustStore::default();
+    if let Some(pem) = ca_pem {
+        trust = trust.with_pem_certificate(pem.to_vec());
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|err| StoreError::Config {
+            detail: format!("the S3 client's TLS settings: {err}"),
+        })?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(context)
+        .build_https())
+}
+
 /// How long to wait for a TCP (and TLS) connection before calling the store unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -78,6 +98,7 @@ impl S3Store {
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client(config.ca_pem.as_deref())?)
             .region(Region::new(config.region.clone()))
             .timeout_config(timeouts)
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
