@@ -1169,7 +1169,7 @@ pub fn to_json(export: &Export) -> Json {
 mod tests {
     use super::*;
     use crate::grading::records::Assignment;
-    use crate::grading::stats::tests::{assignment, grade, id, object, t};
+    use crate::grading::stats::tests::{adjudication, assignment, grade, id, t};
     use crate::grading::{Mode, flatten, presets, validate};
 
     fn case(n: u128, label: &str) -> CaseInfo {
@@ -1182,26 +1182,9 @@ mod tests {
     }
 
     fn round(n: u128, case_id: Uuid, number: i32, values: Option<Json>) -> Adjudication {
-        let resolved = values.is_some();
         Adjudication {
-            id: id(n),
-            case_id,
-            round: number,
             disagreements: json!([{"field":"dr_grade","eye":"OD","rule":"steps","a":1,"b":3}]),
-            grade_ids: Vec::new(),
-            status: if resolved {
-                AdjudicationStatus::Resolved
-            } else {
-                AdjudicationStatus::Open
-            },
-            created_at: t(5000),
-            adjudicator_id: resolved.then(|| id(0xC)),
-            form_id: None,
-            values: values.map(object),
-            render_state: None,
-            lossless_sha256: None,
-            reason: None,
-            resolved_at: resolved.then(|| t(6000)),
+            ..adjudication(n, case_id, number, values)
         }
     }
 

@@ -853,6 +853,37 @@ pub(crate) mod tests {
         }
     }
 
+    /// Adjudication round `round` of `case_id`: resolved to `values` (opened at t(5000), resolved
+    /// at t(6000) by adjudicator 0xC), or open when `values` is `None`; no disagreements listed.
+    pub(crate) fn adjudication(
+        n: u128,
+        case_id: Uuid,
+        round: i32,
+        values: Option<Json>,
+    ) -> Adjudication {
+        let resolved = values.is_some();
+        Adjudication {
+            id: id(n),
+            case_id,
+            round,
+            disagreements: json!([]),
+            grade_ids: Vec::new(),
+            status: if resolved {
+                AdjudicationStatus::Resolved
+            } else {
+                AdjudicationStatus::Open
+            },
+            created_at: t(5000),
+            adjudicator_id: resolved.then(|| id(0xC)),
+            form_id: None,
+            values: values.map(object),
+            render_state: None,
+            lossless_sha256: None,
+            reason: None,
+            resolved_at: resolved.then(|| t(6000)),
+        }
+    }
+
     pub(crate) fn grade(n: u128, a: &Assignment, version: i32, values: Json) -> Grade {
         Grade {
             id: id(n),
@@ -1151,24 +1182,14 @@ pub(crate) mod tests {
         let first = rows.cases[0].id;
         let second = rows.cases[1].id;
         let round = |case_id: Uuid, resolved: bool| Adjudication {
-            id: Uuid::new_v4(),
-            case_id,
-            round: 1,
-            disagreements: json!([]),
-            grade_ids: Vec::new(),
-            status: if resolved {
-                AdjudicationStatus::Resolved
-            } else {
-                AdjudicationStatus::Open
-            },
             created_at: t(2000),
-            adjudicator_id: resolved.then(|| id(0xC)),
-            form_id: None,
-            values: resolved.then(serde_json::Map::new),
-            render_state: None,
-            lossless_sha256: None,
-            reason: None,
             resolved_at: resolved.then(|| t(2060)),
+            ..adjudication(
+                0xAD00 + u128::from(resolved),
+                case_id,
+                1,
+                resolved.then(|| json!({})),
+            )
         };
         rows.adjudications = vec![round(first, false), round(second, true)];
         let p = progress(&rows, now);

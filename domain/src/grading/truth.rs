@@ -573,10 +573,8 @@ pub fn truth_agreement(
 mod tests {
     use super::*;
     use crate::grading::presets;
-    use crate::grading::records::{
-        Adjudication, AdjudicationStatus, Assignment, AssignmentKind, AssignmentStatus,
-    };
-    use crate::grading::stats::tests::{assignment, grade, id, object, t};
+    use crate::grading::records::{Assignment, AssignmentKind, AssignmentStatus};
+    use crate::grading::stats::tests::{adjudication, assignment, grade, id};
     use serde_json::json;
 
     /// A ground truth of the stored shape (only what is compared; the real one has more).
@@ -645,27 +643,9 @@ mod tests {
 
         fn adjudicate(&mut self, case: Uuid, values: Option<Json>) {
             self.next += 1;
-            let resolved = values.is_some();
-            self.rows.adjudications.push(Adjudication {
-                id: id(self.next),
-                case_id: case,
-                round: 1,
-                disagreements: Json::Array(Vec::new()),
-                grade_ids: Vec::new(),
-                status: if resolved {
-                    AdjudicationStatus::Resolved
-                } else {
-                    AdjudicationStatus::Open
-                },
-                created_at: t(5000),
-                adjudicator_id: resolved.then(|| id(0xC)),
-                form_id: None,
-                values: values.map(object),
-                render_state: None,
-                lossless_sha256: None,
-                reason: None,
-                resolved_at: resolved.then(|| t(6000)),
-            });
+            self.rows
+                .adjudications
+                .push(adjudication(self.next, case, 1, values));
         }
     }
 
