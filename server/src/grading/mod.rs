@@ -142,6 +142,17 @@ pub fn parse_form(stored: StudyForm) -> Result<LoadedForm, GradingError> {
     Ok(LoadedForm { stored, form })
 }
 
+/// A stored form's definition as JSON (as it was set); one that does not parse is
+/// [`GradingError::Corrupt`], never `null`.
+pub fn definition_json(stored: &StudyForm) -> Result<Value, GradingError> {
+    serde_json::from_str(&stored.definition).map_err(|err| {
+        GradingError::Corrupt(format!(
+            "stored form version {} is not JSON: {err}",
+            stored.version
+        ))
+    })
+}
+
 /// The study's current form.
 pub async fn current_form(db: &Db, study: &Study) -> Result<LoadedForm, GradingError> {
     match db.current_form(study.id).await {

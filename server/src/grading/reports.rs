@@ -79,16 +79,10 @@ pub async fn study_agreement(
 
 /// The form version an export describes.
 pub fn form_version(loaded: &LoadedForm) -> Result<FormVersion, GradingError> {
-    let definition = serde_json::from_str(&loaded.stored.definition).map_err(|err| {
-        GradingError::Corrupt(format!(
-            "stored form version {} is not JSON: {err}",
-            loaded.stored.version
-        ))
-    })?;
     Ok(FormVersion {
         version: loaded.stored.version,
         fingerprint: loaded.stored.fingerprint.clone(),
-        definition,
+        definition: super::definition_json(&loaded.stored)?,
         form: loaded.form.clone(),
     })
 }

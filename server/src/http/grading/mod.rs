@@ -103,17 +103,6 @@ impl From<GradingError> for AppError {
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-/// A stored form definition as JSON; one that does not parse is an internal error (it was
-/// checked when it was set), never sent as `null`.
-fn definition_json(stored: &crate::db::grading::StudyForm) -> Result<Value, AppError> {
-    serde_json::from_str(&stored.definition).map_err(|err| {
-        AppError::Internal(format!(
-            "stored form version {} is not JSON: {err}",
-            stored.version
-        ))
-    })
-}
-
 /// The caller's next unfinished case after `current` (an address: a case id, or a hidden
 /// repeat's id) in worklist order (wrapping around), as an address.
 pub(super) async fn next_case(
@@ -202,7 +191,7 @@ pub async fn case_form(
         case_id: address.to_string(),
         label: grading::presented(assignment.kind, assignment.id, &case.label, "", "").label,
         study: study.code.as_str().to_owned(),
-        form: definition_json(&loaded.stored)?,
+        form: grading::definition_json(&loaded.stored)?,
         form_version: loaded.stored.version,
         fingerprint: loaded.stored.fingerprint.clone(),
         assignment: MyAssignment {
@@ -462,7 +451,7 @@ fn form_view(stored: &crate::db::grading::StudyForm) -> Result<StudyFormView, Ap
         version: stored.version,
         fingerprint: stored.fingerprint.clone(),
         created_at: rfc3339(stored.created_at),
-        definition: definition_json(stored)?,
+        definition: grading::definition_json(stored)?,
         presets: PRESETS.iter().map(|p| (*p).to_owned()).collect(),
     })
 }
