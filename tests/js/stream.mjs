@@ -77,6 +77,25 @@ run(async (browser) => {
 
   const initial = await settled(0);
   const stats = await page.evaluate(() => window.readroomViewer.stats());
+  // The browser's ICE checks on the pair it selected, as it counted them: a check the worker
+  // left unanswered stays counted as sent (its first, nominating check once cost ~50 ms on
+  // every session). Read until the counts agree, or for 2 s (a check may be in flight).
+  const iceChecks = await viewer(async () => {
+    const pc = window.readroomViewer.owner.conn.pc;
+    let last = null;
+    for (let i = 0; i < 40; i++) {
+      const report = await pc.getStats();
+      report.forEach((s) => {
+        if (s.type === "transport" && s.selectedCandidatePairId) {
+          const pair = report.get(s.selectedCandidatePairId);
+          last = { requests_sent: pair.requestsSent, responses_received: pair.responsesReceived };
+        }
+      });
+      if (last && last.requests_sent === last.responses_received) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return last;
+  });
   const shape = await viewer(() => window.readroomViewer.shape);
 
   // OCT: pick the first OCT exam, step two B-scans down with the keyboard.
@@ -199,6 +218,7 @@ run(async (browser) => {
 
   return {
     first_frame_ms: firstFrameMs,
+    ice_checks: iceChecks,
     frame_width: stats.frameWidth,
     frame_height: stats.frameHeight,
     frames_decoded: stats.framesDecoded,
