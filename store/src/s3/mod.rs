@@ -6,12 +6,12 @@
 //!
 //! The client is built to fail fast when the store is down: a [`CONNECT_TIMEOUT`] on connecting
 //! and at most [`MAX_ATTEMPTS`] attempts per request, instead of the SDK's minute of retries.
-//! Request checksums are only sent when an operation requires them
-//! (`RequestChecksumCalculation::WhenRequired`), so multipart uploads work with servers that
-//! reject parts whose checksum algorithm was not declared when the upload was created, except
-//! on [`ObjectStore::put`] (small objects: the audit checkpoints), which always sends
-//! `x-amz-checksum-sha256`: an S3 Object Lock bucket refuses a `PutObject` without a checksum,
-//! and the server checks the bytes it stored against it.
+//! The SDK computes no request checksum of its own
+//! (`RequestChecksumCalculation::WhenRequired`): readroom sends `x-amz-checksum-sha256` itself
+//! on every request that carries bytes ([`ObjectStore::put`], and the single `PutObject` or
+//! every `UploadPart` of an upload, whose multipart upload declares SHA-256 when it is created,
+//! see `upload.rs`). The server checks the bytes it stores against it, and an S3 Object Lock
+//! bucket, which refuses uploads without a checksum, accepts them.
 
 mod classify;
 mod config;

@@ -1,11 +1,18 @@
 //! [`S3Upload`]: a streaming upload into S3, multipart once it outgrows one part.
+//!
+//! Every request that carries bytes carries their SHA-256 (`x-amz-checksum-sha256`): the single
+//! `PutObject` of a small object, and each `UploadPart` of a multipart upload, which is created
+//! with the SHA-256 algorithm and completed with the list of its parts' checksums. The server so
+//! checks every byte it stores against what readroom sent, and a bucket with S3 Object Lock,
+//! which refuses uploads without a checksum, accepts them.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 
 use super::classify::{Target, classify, service_status};
+use super::sha256_base64;
 use crate::{ObjectMeta, StoreError, Upload};
 
 /// S3 allows at most this many parts per upload.
@@ -76,6 +83,7 @@ impl S3Upload {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(&self.key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .send()
             .await
             .map_err(|error| classify(error, &self.target("CreateMultipartUpload")))?;
@@ -115,6 +123,7 @@ impl S3Upload {
         }
         let part_number = (part_count + 1) as i32;
         let length = body.len() as i64;
+        let checksum = checksum_of(body.clone()).await?;
         let uploaded = self
             .client
             .upload_part()
@@ -123,6 +132,7 @@ impl S3Upload {
             .upload_id(&upload_id)
             .part_number(part_number)
             .content_length(length)
+            .checksum_sha256(&checksum)
             .body(ByteStream::from(body))
             .send()
             .await
@@ -130,6 +140,7 @@ impl S3Upload {
         let completed = CompletedPart::builder()
             .part_number(part_number)
             .set_e_tag(uploaded.e_tag().map(str::to_owned))
+            .checksum_sha256(checksum)
             .build();
         if let Some(multipart) = &mut self.multipart {
             multipart.parts.push(completed);
@@ -141,11 +152,13 @@ impl S3Upload {
     async fn complete(&mut self) -> Result<ObjectMeta, StoreError> {
         if self.multipart.is_none() {
             let body = std::mem::take(&mut self.buffer).freeze();
+            let checksum = checksum_of(body.clone()).await?;
             self.client
                 .put_object()
                 .bucket(&self.bucket)
                 .key(&self.key)
                 .content_length(body.len() as i64)
+                .checksum_sha256(checksum)
                 .body(ByteStream::from(body))
                 .send()
                 .await
@@ -192,6 +205,15 @@ impl S3Upload {
             .await
             .map_err(|error| classify(error, &self.target("AbortMultipartUpload")))
     }
+}
+
+/// The `x-amz-checksum-sha256` of a part, hashed off the async threads (a part is megabytes).
+async fn checksum_of(body: Bytes) -> Result<String, StoreError> {
+    tokio::task::spawn_blocking(move || sha256_base64(&body))
+        .await
+        .map_err(|error| StoreError::Backend {
+            detail: format!("hashing an upload part failed: {error}"),
+        })
 }
 
 /// Sends AbortMultipartUpload; an upload the server no longer knows counts as aborted.
