@@ -5,7 +5,7 @@
 //! that names the problem. The ID-token half through the real provider is in `oidc.rs`
 //! (`tampered_id_tokens_are_refused_and_keys_can_rotate`).
 
-mod support;
+use crate::support;
 
 use readroom_server::auth::at_rest::{Column, SecretsKey};
 use readroom_server::auth::{self, totp};

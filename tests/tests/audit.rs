@@ -3,7 +3,7 @@
 //! the triggers bypassed is found at the exact sequence number; the application cannot change
 //! or delete events; auditors read the log but cannot open a case stream.
 
-mod support;
+use crate::support;
 
 use readroom_domain::audit::{Action, BreakKind, ChainHead, Outcome};
 use readroom_server::audit::{self, Audit, event_by};

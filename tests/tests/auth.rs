@@ -2,7 +2,7 @@
 //! cookie attributes, rotation, expiry, replay and forgery, CSRF, brute force and lockout,
 //! TOTP, one-time links, sign-out everywhere, disabled accounts, streaming tickets.
 
-mod support;
+use crate::support;
 
 use readroom_domain::ticket::TicketError;
 use readroom_server::auth;

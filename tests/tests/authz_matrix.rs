@@ -6,7 +6,7 @@
 //! A route without `x-readroom-policy` fails here; so does a route this file has no request
 //! recipe for, so adding a route forces its authorization to be stated and tested.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -8,7 +8,7 @@
 //! A failure names the case. The same inputs are scattered through the other test files, where
 //! each is one detail of a feature; here they are a list that only grows.
 
-mod support;
+use crate::support;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! Each run asserts the pages produced no console errors, page errors, failed requests or
 //! Content-Security-Policy violations (`tests/js/audit.mjs`).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -15,7 +15,7 @@
 //! Every page is checked for console errors, page errors, failed requests and
 //! Content-Security-Policy violations.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

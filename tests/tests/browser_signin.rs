@@ -3,7 +3,7 @@
 //! sign-on button against a real OpenID provider. Each run also asserts the page produced no
 //! console errors, failed requests or Content-Security-Policy violations.
 
-mod support;
+use crate::support;
 
 use readroom_server::config::OidcProviderConfig;
 use readroom_server::db::{AssignmentRole, Backend, Role};

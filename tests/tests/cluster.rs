@@ -10,9 +10,8 @@
 //!   view comes back on the other worker; signing out ends the stream within 2 s, and the audit
 //!   log says why.
 
-#[path = "support/cluster.rs"]
-mod harness;
-mod support;
+use crate::cluster_harness as harness;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -253,4 +252,12 @@ async fn the_local_cluster_keeps_grading_through_a_killed_replica() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Logs written to files are plain text: no terminal colour codes for a collector to choke on.
+    let replica_log = std::fs::read_to_string(cluster.dir.path().join("logs/b.log")).unwrap();
+    assert!(replica_log.contains("readroom listening"), "{replica_log}");
+    assert!(
+        !replica_log.contains('\u{1b}'),
+        "colour codes in a log file: {replica_log}"
+    );
 }

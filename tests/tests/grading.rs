@@ -5,7 +5,7 @@
 //! submissions, stale drafts), bad inputs (each refused with a clear error, nothing lost) and
 //! Cohen's kappa through the API on a published worked example.
 
-mod support;
+use crate::support;
 
 use readroom_server::db::{AssignmentRole, Backend, Case, Role, StudyCode, User};
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! open-redirect and replay attempts, the RFC 9207 `iss` check, MFA requirements, tampered ID
 //! tokens (signature, audience, expiry, nonce), key rotation and RP-initiated logout.
 
-mod support;
+use crate::support;
 
 use readroom_server::auth::at_rest::Column;
 use readroom_server::auth::oidc::{OidcError, OidcProviders};

@@ -1,5 +1,5 @@
 //! Input → frame latency probe, run by hand (ignored in the normal run):
-//! `cargo test --release -p readroom-tests --test stream_latency -- --ignored --nocapture`.
+//! `cargo test --release -p readroom-tests --test e2e stream_latency:: -- --ignored --nocapture`.
 //! Drives `tests/js/latency-probe.mjs` against the demo OCT case (150 slice steps, or
 //! `LATENCY_STEPS`) and prints, per stage in the browser, the percentiles from input to the
 //! frame's last packet received, decoded and presented, and the worker's mean render and
@@ -7,7 +7,7 @@
 //! `RUST_LOG=info,readroom_worker::stream=debug`) the server logs to stderr, including the
 //! worker's per-frame `frame sent` line (wait since the input, render, encode, write).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

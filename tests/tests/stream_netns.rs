@@ -12,7 +12,7 @@
 //! It needs root (`CAP_SYS_ADMIN` for the namespace) and `ip` (iproute2); without either it
 //! prints why and passes.
 
-mod support;
+use crate::support;
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, UdpSocket};

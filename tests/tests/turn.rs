@@ -4,7 +4,7 @@
 //! reaches the relay over TCP only, streams a case, changes the view and grades it; the relay
 //! itself refuses forged and expired credentials.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! grader's assignment is removed (the stream ends within 2 s and the audit log says why).
 //! Also: the protocol refuses unsigned and wrongly signed requests, and the per-user limit.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -25,7 +25,7 @@ const CHILD_ARGS: &str = "READROOM_TEST_CHILD_ARGS";
 const BUCKET: &str = "readroom";
 
 /// Not a test: the entry point of the worker processes [`Worker::start`] runs (this test
-/// binary re-executed with `--ignored --exact child_process` and the command line in
+/// binary re-executed with `--ignored --exact workers::child_process` and the command line in
 /// `READROOM_TEST_CHILD_ARGS`), so the workers are real processes running `readroom worker`.
 #[test]
 #[ignore = "entry point of the worker processes the distributed-mode tests start"]
@@ -85,7 +85,12 @@ impl Worker {
             server_key,
         ];
         let child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "child_process", "--nocapture"])
+            .args([
+                "--ignored",
+                "--exact",
+                "workers::child_process",
+                "--nocapture",
+            ])
             .env(CHILD_ARGS, serde_json::to_string(&args).unwrap())
             .env(
                 "READROOM_WORKER_IDENTITY",
