@@ -6,6 +6,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster_harness;
+// Its macros (`on_both_backends!` …) are used by the modules below.
+#[macro_use]
 mod support;
 
 mod at_rest;
