@@ -17,6 +17,7 @@
 //! - [`control_auth`]: signing and checking the requests of that protocol.
 //! - [`placement`]: which worker a new session goes to.
 //! - [`stream_config`]: the `[stream]` settings servers and workers share.
+//! - [`key_file`]: who may read a secret key file (PostgreSQL's rule for its server key).
 //!
 //! Nothing here opens files or sockets; the `readroom-bundle` crate feeds these rules with what it
 //! reads, so the rules are unit-tested on plain values.
@@ -29,6 +30,7 @@ pub mod control_auth;
 pub mod deid;
 pub mod dicom;
 pub mod grading;
+pub mod key_file;
 pub mod limits;
 pub mod manifest;
 pub mod names;

@@ -34,7 +34,57 @@ SETS: dict[str, tuple[list[str], dict]] = {
     "pilot": (["ci/keys.yaml", "values-pilot.yaml"], {}),
     "survey": (["ci/keys.yaml", "values-survey.yaml"], {}),
     "portrange": (["ci/keys.yaml", "ci/portrange.yaml"], {}),
+    "csi": (["ci/keys.yaml"], {"keys": {
+        "server": {"source": "csi", "secretProviderClass": "readroom-server-keys"},
+        "worker": {"source": "csi", "secretProviderClass": "readroom-worker-keys"},
+    }}),
 }
+
+# The key files each kind of pod may hold: the age identity and the watermark key only in
+# worker pods, the ticket, audit and secrets keys only in server pods.
+KEY_FILES = {
+    "server": {"ticket.key", "audit.key", "server-secrets.key"},
+    "worker": {"worker.age", "worker-control.key", "watermark.key"},
+}
+ALL_KEY_FILES = set().union(*KEY_FILES.values())
+
+
+def check_keys(obj: dict) -> list[str]:
+    """Where a server or worker Deployment's key files come from, and that they are its own.
+
+    A Secret is mounted directly (root-owned, fsGroup, 0440: what readroom's key rule accepts),
+    read-only, with no init container; a CSI volume is copied by the keyinit container.
+    """
+    pod = obj["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod.get("containers", [])}
+    role = next((r for r in KEY_FILES if r in containers), None)
+    if role is None:
+        return []
+    problems = []
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    inits = pod.get("initContainers") or []
+    keys = volumes.get("keys", {})
+    if "secret" in keys:
+        files = {item["path"] for item in keys["secret"].get("items", [])}
+        if keys["secret"].get("defaultMode") != 0o440:
+            mode = keys["secret"].get("defaultMode")
+            problems.append(f"key Secret mode {oct(mode) if isinstance(mode, int) else mode!r}, not 0o440")
+        if inits:
+            problems.append("an init container beside a directly mounted key Secret")
+    else:
+        copy = next((c for c in inits if c["name"] == "keys"), None)
+        if copy is None or "csi" not in volumes.get("key-source", {}):
+            return [f"{role}: keys are neither a Secret nor a CSI volume copied by keyinit"]
+        files = {Path(arg).name for arg in copy["command"] if arg.startswith("/run/readroom/secret/")}
+    mounts = [m for m in containers[role].get("volumeMounts", []) if m["name"] == "keys"]
+    if not mounts or not all(m.get("readOnly") for m in mounts):
+        problems.append("the key directory is not mounted read-only")
+    if files != KEY_FILES[role]:
+        problems.append(f"holds key files {sorted(files)}, expected {sorted(KEY_FILES[role])}")
+    foreign = (files & ALL_KEY_FILES) - KEY_FILES[role]
+    if foreign:
+        problems.append(f"holds the other tier's keys {sorted(foreign)}")
+    return [f"{role}: {p}" for p in problems]
 
 CRDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
@@ -138,6 +188,10 @@ def main() -> int:
             except kubernetes_validate.SchemaNotFoundError:
                 print(f"chart[{name}]: {ident}: no Kubernetes {K8S_VERSION} schema for {obj.get('apiVersion')} {kind}")
                 failures += 1
+            if kind == "Deployment":
+                for p in check_keys(obj):
+                    print(f"chart[{name}]: {ident}: {p}")
+                    failures += 1
             if kind == "ConfigMap" and "readroom.toml" in obj.get("data", {}):
                 try:
                     tomllib.loads(obj["data"]["readroom.toml"])

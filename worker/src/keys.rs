@@ -26,13 +26,13 @@ pub enum KeyError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The file is readable by other users.
-    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    /// More users can read the file than its owner allows ([`readroom_domain::key_file`]).
+    #[error("{path} {refusal}")]
     Permissions {
         /// The file.
         path: PathBuf,
-        /// Its mode bits.
-        mode: u32,
+        /// Its mode, and whether root owns it.
+        refusal: readroom_domain::key_file::KeyFileRefusal,
     },
     /// The file holds no usable age identity.
     #[error("{path} holds no age X25519 identity: {detail}")]
@@ -113,8 +113,9 @@ pub fn generate(path: &Path) -> Result<WorkerIdentity, KeyError> {
     Ok(WorkerIdentity { identity })
 }
 
-/// Loads the identity written by [`generate`] (or by `age-keygen`). Refuses a file that other
-/// users can read.
+/// Loads the identity written by [`generate`] (or by `age-keygen`). Refuses a file that more
+/// users can read than [`readroom_domain::key_file`] allows (private to its owner, or root-owned
+/// and readable by its group, as Kubernetes mounts a Secret).
 pub fn load(path: &Path) -> Result<WorkerIdentity, KeyError> {
     let io_error = |source| KeyError::Io {
         path: path.to_owned(),
@@ -122,18 +123,14 @@ pub fn load(path: &Path) -> Result<WorkerIdentity, KeyError> {
     };
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(io_error)?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(KeyError::Permissions {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(path).map_err(io_error)?;
+        readroom_domain::key_file::check_mode(metadata.mode(), metadata.uid()).map_err(
+            |refusal| KeyError::Permissions {
                 path: path.to_owned(),
-                mode,
-            });
-        }
+                refusal,
+            },
+        )?;
     }
     let text = std::fs::read_to_string(path).map_err(io_error)?;
     let invalid = |detail: &str| KeyError::Invalid {
@@ -200,8 +197,26 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = load(&path).unwrap_err();
         assert!(
-            matches!(err, KeyError::Permissions { mode: 0o644, .. }),
+            matches!(err, KeyError::Permissions { refusal, .. } if refusal.mode == 0o644),
             "{err}"
         );
+    }
+
+    /// A Kubernetes Secret mounted for a non-root worker: root-owned, `defaultMode: 0440`.
+    #[cfg(unix)]
+    #[test]
+    fn load_reads_a_root_owned_identity_its_group_can_read() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.age");
+        let identity = generate(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+        let loaded = load(&path);
+        if std::fs::metadata(&path).unwrap().uid() == 0 {
+            assert_eq!(loaded.unwrap().recipient(), identity.recipient());
+        } else {
+            // Owned by the (non-root) user running the tests: it must be private.
+            assert!(matches!(loaded, Err(KeyError::Permissions { .. })));
+        }
     }
 }

@@ -15,7 +15,8 @@ use super::at_rest::SecretsKey;
 use crate::config::Config;
 
 /// Loads the key at `path`, creating it (and its directory) if it does not exist.
-/// Refuses a key file readable by group or others, like `readroom_worker::keys::load`.
+/// Refuses a key file more users can read than [`readroom_domain::key_file`] allows, like
+/// `readroom_worker::keys::load`.
 pub fn load_or_create_ticket_key(path: &Path) -> anyhow::Result<TicketSigner> {
     let seed = load_or_create_seed(path, "ticket key")?;
     Ok(TicketSigner::from_seed(&seed))
@@ -37,24 +38,20 @@ pub fn load_secrets_key(config: &Config) -> anyhow::Result<SecretsKey> {
 }
 
 /// Loads a 32-byte Ed25519 seed stored as hex at `path` (`what` names it in errors), creating
-/// it with mode 0600 if it does not exist; refuses a file readable by group or others.
+/// it with mode 0600 if it does not exist; refuses a file that more users can read than
+/// [`readroom_domain::key_file`] allows.
 pub fn load_or_create_seed(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
     if !path.exists() {
         create(path, what)?;
     }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            anyhow::bail!(
-                "{what} {} is readable by group or others (mode {:o}); run chmod 600 on it",
-                path.display(),
-                mode & 0o777
-            );
+        use std::os::unix::fs::MetadataExt;
+        let metadata =
+            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        if let Err(refusal) = readroom_domain::key_file::check_mode(metadata.mode(), metadata.uid())
+        {
+            anyhow::bail!("{what} {} {refusal}", path.display());
         }
     }
     let text = std::fs::read_to_string(path)
@@ -130,6 +127,6 @@ mod tests {
         load_or_create_ticket_key(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = load_or_create_ticket_key(&path).unwrap_err();
-        assert!(err.to_string().contains("chmod 600"), "{err}");
+        assert!(err.to_string().contains("(mode 644;"), "{err}");
     }
 }

@@ -28,15 +28,13 @@ pub enum KeyError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The file is readable by other users.
-    #[error(
-        "watermark key {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
-    )]
+    /// More users can read the file than its owner allows ([`readroom_domain::key_file`]).
+    #[error("watermark key {path} {refusal}")]
     Permissions {
         /// The file.
         path: PathBuf,
-        /// Its mode bits.
-        mode: u32,
+        /// Its mode, and whether root owns it.
+        refusal: readroom_domain::key_file::KeyFileRefusal,
     },
     /// The file is too short to be a key.
     #[error("watermark key {path} holds {len} bytes; at least {MIN_KEY_BYTES} are needed")]
@@ -103,7 +101,8 @@ impl WatermarkKey {
         &self.fingerprint
     }
 
-    /// Reads the key file at `path` (refusing one that group or others can read).
+    /// Reads the key file at `path` (refusing one that more users can read than
+    /// [`readroom_domain::key_file`] allows).
     pub fn load(path: &Path) -> Result<WatermarkKey, KeyError> {
         let io = |source| KeyError::Io {
             path: path.to_owned(),
@@ -112,14 +111,14 @@ impl WatermarkKey {
         let file = std::fs::File::open(path).map_err(io)?;
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = file.metadata().map_err(io)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Permissions {
+            use std::os::unix::fs::MetadataExt;
+            let metadata = file.metadata().map_err(io)?;
+            readroom_domain::key_file::check_mode(metadata.mode(), metadata.uid()).map_err(
+                |refusal| KeyError::Permissions {
                     path: path.to_owned(),
-                    mode: mode & 0o777,
-                });
-            }
+                    refusal,
+                },
+            )?;
         }
         let mut secret = Vec::new();
         file.take(64 * 1024).read_to_end(&mut secret).map_err(io)?;

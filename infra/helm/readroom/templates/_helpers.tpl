@@ -118,11 +118,14 @@ container mounts that directory read-only and never sees the Secret volume.
 {{- end -}}
 
 {{- define "readroom.keyVolumes" -}}
+{{- if eq .keys.source "csi" }}
+{{- /* The CSI driver's files are not root:fsGroup 0440 (readroom's rule for a key file, see
+  domain/src/key_file.rs): the keyinit container copies them into this memory-backed
+  directory with mode 0600. */}}
 - name: keys
   emptyDir:
     medium: Memory
     sizeLimit: 1Mi
-{{- if eq .keys.source "csi" }}
 - name: key-source
   csi:
     driver: secrets-store.csi.k8s.io
@@ -130,7 +133,9 @@ container mounts that directory read-only and never sees the Secret volume.
     volumeAttributes:
       secretProviderClass: {{ required "keys.*.secretProviderClass is required with source=csi" .keys.secretProviderClass | quote }}
 {{- else }}
-- name: key-source
+{{- /* A Secret is mounted as it is: kubelet makes its files root-owned, of the pod's fsGroup,
+  mode 0440, which readroom accepts for a key (root-owned, readable by its group only). */}}
+- name: keys
   secret:
     secretName: {{ .keys.secretName }}
     defaultMode: 0440
