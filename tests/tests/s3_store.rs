@@ -566,6 +566,23 @@ async fn recording_proxy(upstream: String) -> (String, std::sync::Arc<std::sync:
     (url, seen)
 }
 
+/// A server and a store that reaches it through [`recording_proxy`], and what was sent.
+async fn recorded_store() -> (
+    S3sServer,
+    S3Store,
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    let (server, _) = server_and_store().await;
+    let (proxy, sent) = recording_proxy(server.endpoint.clone()).await;
+    let store = S3Store::connect(S3Config {
+        endpoint: Some(proxy),
+        ..config_for(&server)
+    })
+    .await
+    .unwrap();
+    (server, store, sent)
+}
+
 /// Issue 19: an S3 Object Lock bucket (where the audit checkpoints go) refuses a `PutObject`
 /// without a checksum. `put` sends `x-amz-checksum-sha256` of the data, and the server checks
 /// such a checksum against the bytes (a wrong one is refused). s3s-fs has no Object Lock, so
@@ -576,14 +593,7 @@ async fn single_puts_carry_a_checksum_the_server_checks() {
     use base64::Engine as _;
     use sha2::Digest as _;
 
-    let (server, _) = server_and_store().await;
-    let (proxy, sent) = recording_proxy(server.endpoint.clone()).await;
-    let store = S3Store::connect(S3Config {
-        endpoint: Some(proxy),
-        ..config_for(&server)
-    })
-    .await
-    .unwrap();
+    let (server, store, sent) = recorded_store().await;
     let data = Bytes::from_static(b"{\"seq\": 42, \"head\": \"ab12\"}");
     store
         .put("checkpoints/42.json", data.clone())
@@ -641,14 +651,7 @@ async fn every_uploaded_part_carries_the_checksum_of_its_bytes() {
     use base64::Engine as _;
     use sha2::Digest as _;
 
-    let (server, _) = server_and_store().await;
-    let (proxy, sent) = recording_proxy(server.endpoint.clone()).await;
-    let store = S3Store::connect(S3Config {
-        endpoint: Some(proxy),
-        ..config_for(&server)
-    })
-    .await
-    .unwrap();
+    let (server, store, sent) = recorded_store().await;
     let sha256 = |bytes: &[u8]| {
         base64::engine::general_purpose::STANDARD
             .encode(sha2::Sha256::digest(bytes))
