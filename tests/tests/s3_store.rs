@@ -651,7 +651,7 @@ async fn every_uploaded_part_carries_the_checksum_of_its_bytes() {
     use base64::Engine as _;
     use sha2::Digest as _;
 
-    let (server, store, sent) = recorded_store().await;
+    let (_server, store, sent) = recorded_store().await;
     let sha256 = |bytes: &[u8]| {
         base64::engine::general_purpose::STANDARD
             .encode(sha2::Sha256::digest(bytes))
