@@ -54,8 +54,10 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 /// 200 ms late (~140 ms on loopback, on every session). 5 ms, RFC 8445's smallest pacing
 /// (Ta), bounds that wait: measured on the network benchmark, ICE connected → DTLS connected
 /// took 21–22 ms on loopback with 20 ms and 3–4 ms with 5 ms. It applies only while ICE is
-/// checking, and there are no pairs to check until the browser's first check arrives (then
-/// one, answered within a round trip); once connected the keepalive interval (2 s) takes over.
+/// checking: a browser that names its host addresses by mDNS gives no pair to check until its
+/// first check arrives (then one, answered within a round trip; a relay or server-reflexive
+/// candidate of its offer is one pair more); once connected the keepalive interval (2 s)
+/// takes over.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(5);
 /// Checks per candidate pair before it is given up: with the shorter interval, the same 1.4 s
 /// as webrtc-rs's default (7 checks 200 ms apart).
