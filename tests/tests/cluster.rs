@@ -88,7 +88,7 @@ async fn the_local_cluster_keeps_grading_through_a_killed_replica() {
         "{}",
         replay.body
     );
-    let replicas = cluster.served_by("POST /api/auth/link");
+    let replicas = cluster.served_by("POST /api/auth/link", 2).await;
     assert_eq!(replicas.len(), 2, "{replicas:?}");
     assert_ne!(replicas[0], replicas[1], "each replica saw one use");
     // Signed in through one replica, known to the other.
@@ -128,7 +128,8 @@ async fn the_local_cluster_keeps_grading_through_a_killed_replica() {
     );
     assert_eq!(
         cluster
-            .served_by("POST /api/auth/login")
+            .served_by("POST /api/auth/login", 2)
+            .await
             .iter()
             .collect::<std::collections::BTreeSet<_>>()
             .len(),
@@ -160,7 +161,9 @@ async fn the_local_cluster_keeps_grading_through_a_killed_replica() {
     };
     let streaming: Value = serde_json::from_str(&streaming).unwrap();
     let case_id = streaming["case_id"].as_str().unwrap().to_owned();
-    let signalled = cluster.served_by(&format!("POST /api/cases/{case_id}/stream"));
+    let signalled = cluster
+        .served_by(&format!("POST /api/cases/{case_id}/stream"), 1)
+        .await;
     let victim = signalled.last().expect("the stream was signalled").clone();
     cluster.kill(&victim);
     std::fs::write(sync.join("killed"), epoch_ms().to_string()).unwrap();
@@ -217,7 +220,9 @@ async fn the_local_cluster_keeps_grading_through_a_killed_replica() {
     let ended = result["signout_to_end_ms"].as_u64().unwrap();
     assert!(ended < 2_000, "the stream ended {ended} ms after sign-out");
     assert_eq!(result["page_errors"], json!([]), "{result}");
-    let graded_by = cluster.served_by(&format!("POST /api/cases/{case_id}/grade"));
+    let graded_by = cluster
+        .served_by(&format!("POST /api/cases/{case_id}/grade"), 1)
+        .await;
     assert!(
         !graded_by.is_empty() && graded_by.iter().all(|r| *r != victim),
         "the surviving replica took the grade: {graded_by:?}"

@@ -227,8 +227,22 @@ impl Cluster {
     }
 
     /// The replicas (`a`, `b`) HAProxy sent requests starting with `request` (e.g.
-    /// `POST /api/auth/link`) to, in order.
-    pub fn served_by(&self, request: &str) -> Vec<String> {
+    /// `POST /api/auth/link`) to, in order, once its log holds at least `at_least` of them or
+    /// after 5 s. HAProxy logs a request after it has answered it, so the client can hold the
+    /// answer before the line is written (a race CI lost under load).
+    pub async fn served_by(&self, request: &str, at_least: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let served = self.served_by_now(request);
+            if served.len() >= at_least || Instant::now() >= deadline {
+                return served;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// What HAProxy's log holds now (see [`Cluster::served_by`]).
+    fn served_by_now(&self, request: &str) -> Vec<String> {
         let log =
             std::fs::read_to_string(self.dir.path().join("logs/haproxy.out")).unwrap_or_default();
         let quoted = format!("\"{request}");
