@@ -207,7 +207,7 @@ async fn grader_with_case(app: &TestApp, name: &str) -> (readroom_server::db::Us
 }
 
 /// A new grader of the demo study, assigned its first case.
-async fn grader_on_first_case(
+pub(crate) async fn grader_on_first_case(
     app: &TestApp,
     name: &str,
 ) -> (readroom_server::db::Study, readroom_server::db::User, Case) {
@@ -623,27 +623,10 @@ async fn a_reconnecting_viewer_counts_once_against_the_limit() {
     assert_eq!(other.body["error"]["code"], "too_many_streams");
 }
 
-/// An SDP offer shaped like Chromium's (H.264 receive-only video and the `control` data
-/// channel) whose only candidate leads nowhere, so the session never connects.
+/// An SDP offer shaped like Chromium's whose only candidate leads nowhere, so the session
+/// never connects.
 fn offer_sdp() -> String {
-    let fingerprint = (0..32)
-        .map(|i| format!("{i:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
-    let ice = format!(
-        "c=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
-         a=fingerprint:sha-256 {fingerprint}\r\na=setup:actpass\r\n"
-    );
-    format!(
-        "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
-         a=group:BUNDLE 0 1\r\na=msid-semantic: WMS\r\n\
-         m=video 9 UDP/TLS/RTP/SAVPF 102\r\n{ice}a=mid:0\r\na=recvonly\r\na=rtcp-mux\r\n\
-         a=rtpmap:102 H264/90000\r\na=rtcp-fb:102 nack pli\r\n\
-         a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
-         a=candidate:1 1 udp 2113937151 127.0.0.1 9 typ host\r\n\
-         m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n{ice}a=mid:1\r\n\
-         a=sctp-port:5000\r\na=max-message-size:262144\r\n"
-    )
+    support::chromium_like_offer("a=candidate:1 1 udp 2113937151 127.0.0.1 9 typ host\r\n")
 }
 
 /// Revoking a grader's grant for a study ends their streams in that study at once, through

@@ -378,6 +378,34 @@ impl Browser {
     }
 }
 
+/// The browser's ICE username fragment and password in [`chromium_like_offer`].
+pub const OFFER_ICE: (&str, &str) = ("abcd", "abcdefghijklmnopqrstuvwx");
+
+/// An SDP offer shaped like Chromium's (H.264 receive-only video and the `control` data
+/// channel, bundled, ICE credentials [`OFFER_ICE`]) with `candidates` (`a=candidate:` lines) in
+/// its first m-section.
+pub fn chromium_like_offer(candidates: &str) -> String {
+    let fingerprint = (0..32)
+        .map(|i| format!("{i:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let (ufrag, pwd) = OFFER_ICE;
+    let ice = format!(
+        "c=IN IP4 0.0.0.0\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n\
+         a=fingerprint:sha-256 {fingerprint}\r\na=setup:actpass\r\n"
+    );
+    format!(
+        "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+         a=group:BUNDLE 0 1\r\na=msid-semantic: WMS\r\n\
+         m=video 9 UDP/TLS/RTP/SAVPF 102\r\n{ice}a=mid:0\r\na=recvonly\r\na=rtcp-mux\r\n\
+         a=rtpmap:102 H264/90000\r\na=rtcp-fb:102 nack pli\r\n\
+         a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+         {candidates}\
+         m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n{ice}a=mid:1\r\n\
+         a=sctp-port:5000\r\na=max-message-size:262144\r\n"
+    )
+}
+
 /// Runs the same async scenario on SQLite and PostgreSQL as two tests.
 #[macro_export]
 macro_rules! on_both_backends {

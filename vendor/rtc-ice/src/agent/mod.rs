@@ -49,6 +49,20 @@ use shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 const ZERO_DURATION: Duration = Duration::from_secs(0);
 
+/// readroom patch: longest wait between two checks of one candidate pair. The first check of a
+/// pair goes at once, each retransmission waits twice as long as the one before, starting from
+/// the agent's check interval, up to this (as RFC 5389 §7.2.1 retransmits a STUN request), so
+/// a pair that never answers costs `max_binding_requests + 1` checks spread over seconds rather
+/// than one check on every tick of the agent's timer.
+const MAX_CHECK_RETRANSMIT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// readroom patch: most peer-reflexive candidates one agent learns. Each is an address a check
+/// arrived from, and each is then checked in turn; without a bound, a peer holding the
+/// session's ICE credentials could name any number of addresses (by spoofing the source of its
+/// checks) and have the agent send checks to all of them. A browser's checks come from one
+/// address per network interface it has.
+const MAX_PEER_REFLEXIVE_CANDIDATES: usize = 8;
+
 #[derive(Debug, Clone)]
 pub(crate) struct BindingRequest {
     pub(crate) timestamp: Instant,
@@ -867,6 +881,10 @@ impl Agent {
                 continue;
             }
 
+            // readroom patch: a pair is checked only when its retransmission is due.
+            if p.next_check_at.is_some_and(|due| now < due) {
+                continue;
+            }
             if p.binding_request_count > self.max_binding_requests {
                 trace!(
                     "[{}]: max requests reached for pair {} (local_addr {} <-> remote_addr {}), marking it as failed",
@@ -878,6 +896,12 @@ impl Agent {
                 p.state = CandidatePairState::Failed;
             } else {
                 p.binding_request_count += 1;
+                let doublings = u32::from(p.binding_request_count.saturating_sub(1)).min(16);
+                let wait = self
+                    .check_interval
+                    .saturating_mul(1 << doublings)
+                    .min(MAX_CHECK_RETRANSMIT_INTERVAL);
+                p.next_check_at = Some(now + wait);
                 let local = p.local_index;
                 let remote = p.remote_index;
                 pairs.push((local, remote));
@@ -1419,6 +1443,23 @@ impl Agent {
                 }
             }
 
+            if remote_candidate_index.is_none()
+                && self
+                    .remote_candidates
+                    .iter()
+                    .filter(|c| c.candidate_type() == CandidateType::PeerReflexive)
+                    .count()
+                    >= MAX_PEER_REFLEXIVE_CANDIDATES
+            {
+                // readroom patch: see MAX_PEER_REFLEXIVE_CANDIDATES.
+                debug!(
+                    "[{}]: discard check from ({}): already {} peer-reflexive candidates",
+                    self.get_name(),
+                    remote_addr,
+                    MAX_PEER_REFLEXIVE_CANDIDATES
+                );
+                return Err(Error::ErrUnhandledStunpacket);
+            }
             if remote_candidate_index.is_none() {
                 // Use the local candidate's network type for the peer-reflexive candidate
                 let network_type = self.local_candidates[local_index].network_type();

@@ -77,6 +77,9 @@ pub struct CandidatePair {
     pub remote_priority: u32,
     pub(crate) ice_role_controlling: bool,
     pub(crate) binding_request_count: u16,
+    /// readroom patch: when the next check of this pair is due (`None`: at once). Checks are
+    /// retransmitted with a doubling interval instead of on every tick of the agent's timer.
+    pub(crate) next_check_at: Option<std::time::Instant>,
     pub(crate) state: CandidatePairState,
     pub(crate) nominated: bool,
     /// readroom patch: the controlling agent nominated this pair (USE-CANDIDATE) before our own
@@ -157,6 +160,7 @@ impl CandidatePair {
             ice_role_controlling,
             state: CandidatePairState::Waiting,
             binding_request_count: 0,
+            next_check_at: None,
             nominated: false,
             nominate_on_binding_success: false,
             // STUN transaction stats
