@@ -118,6 +118,12 @@ pub struct Config {
     /// never refused). 0: no limit.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// Most client connections this server holds at once; past it a new connection is answered
+    /// 503 with `Retry-After: 1` and closed (`server/src/listen.rs`). 0: the open-file limit
+    /// (raised to its hard limit at start) less a reserve of a tenth, at least 512, for the
+    /// database, the store and the embedded worker.
+    #[serde(default)]
+    pub max_connections: usize,
 }
 
 /// [`Config::max_in_flight`]'s default: well above what a replica answers at its best (the
@@ -381,6 +387,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             metrics_token: String::new(),
             max_in_flight: default_max_in_flight(),
+            max_connections: 0,
         }
     }
 }

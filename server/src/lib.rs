@@ -34,6 +34,7 @@ pub mod forensics_cmd;
 pub mod grading;
 pub mod http;
 pub mod ingest;
+pub mod listen;
 pub mod logging;
 pub mod observability;
 pub mod private_fs;

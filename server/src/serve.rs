@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -28,7 +29,7 @@ pub struct Server {
     pub url: String,
     /// The shared state handlers see.
     pub state: AppState,
-    listener: TcpListener,
+    listener: crate::listen::CappedListener,
 }
 
 impl Server {
@@ -51,7 +52,10 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let bound = listener.local_addr()?;
         let url = config.public_url(bound);
-        tracing::info!(%bound, store = %store.describe(), database = %db.redacted_url(), "readroom listening");
+        let open_files = crate::listen::raise_open_file_limit();
+        let max_connections = crate::listen::connection_limit(config.max_connections, open_files);
+        let listener = crate::listen::CappedListener::new(listener, max_connections);
+        tracing::info!(%bound, store = %store.describe(), database = %db.redacted_url(), max_connections, open_files, "readroom listening");
         crate::http::stream::check_turn_secret(&config.stream).await?;
         let new_ticket_key = !config.ticket_key_path().exists();
         let new_audit_key = !config.audit_key_path().exists();
@@ -109,7 +113,8 @@ impl Server {
         let embedded = self.state.embedded.clone();
         let app = crate::http::app(self.state);
         axum::serve(
-            self.listener,
+            // `tap_io` only to have the peer's address as `ConnectInfo<SocketAddr>`.
+            self.listener.tap_io(|_| {}),
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
