@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -165,11 +165,17 @@ fn is_connection_error(err: &io::Error) -> bool {
     )
 }
 
-/// Tells a connection past the limit to come back later, and closes it.
+/// Tells a connection past the limit to come back later, and closes it. What the client sent
+/// meanwhile (its request) is read and dropped before the close, within the deadline: closing
+/// a socket with unread data resets the connection, and the client would see the reset instead
+/// of the refusal.
 async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(REFUSAL_DEADLINE, async {
         stream.write_all(REFUSAL).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, io::Error>(())
     })
     .await;
 }

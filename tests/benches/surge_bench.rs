@@ -268,9 +268,14 @@ impl Running {
 async fn sign_in(cluster: &Cluster) -> Result<String> {
     let link = &cluster.link("grader").url;
     let token = link.split("#token=").nth(1).context("token in the link")?;
+    session_cookie(&cluster.url, token).await
+}
+
+/// Redeems a one-time sign-in token at `base` as the sign-in page does; the session cookie.
+async fn session_cookie(base: &str, token: &str) -> Result<String> {
     let answer = reqwest::Client::new()
-        .post(format!("{}/api/auth/link", cluster.url))
-        .header("origin", &cluster.url)
+        .post(format!("{base}/api/auth/link"))
+        .header("origin", base)
         .header("sec-fetch-site", "same-origin")
         .json(&json!({ "token": token }))
         .send()
@@ -301,6 +306,14 @@ fn footprint(pid: u32) -> (f64, usize) {
         .map(|dir| dir.count())
         .unwrap_or(0);
     (rss, files)
+}
+
+fn commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn load_average() -> String {
@@ -345,31 +358,82 @@ async fn paced(address: &str, cookie: &str, connections: usize, rate: f64) -> Re
     Ok(row)
 }
 
+/// `readroom demo` (SQLite, the in-process worker: the embedded default) on a free port; its
+/// address and the first grader's session cookie.
+async fn sqlite_demo(dir: &std::path::Path) -> Result<(std::process::Child, String, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut child = Command::new(readroom_tests::readroom_binary())
+        .args([
+            "--data-dir",
+            &dir.display().to_string(),
+            "demo",
+            "--listen",
+            &address,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("demo output")?;
+    let link = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("grader "))
+    })
+    .await?
+    .context("the demo printed no grader link")?;
+    let url = format!("http://{address}");
+    let token = link.split("#token=").nth(1).context("token in the link")?;
+    let cookie = session_cookie(&url, token).await?;
+    Ok((child, address, cookie))
+}
+
 async fn bench() -> Result<()> {
-    let cluster = Cluster::start(&[]).await;
-    let cookie = sign_in(&cluster).await?;
-    let replica_a = format!("127.0.0.1:{}", cluster.port + 1);
-    let replica_b = format!("127.0.0.1:{}", cluster.port + 2);
-    let balancer = format!("127.0.0.1:{}", cluster.port);
+    let demo_dir = tempfile::tempdir()?;
+    let (mut demo, demo_address, demo_cookie) = sqlite_demo(demo_dir.path()).await?;
     let rates: &[f64] = if quick() {
         &[2000.0, 5000.0]
     } else {
         &[1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0]
     };
+    let mut demo_rows = String::new();
+    for &rate in rates {
+        demo_rows.push_str(&paced(&demo_address, &demo_cookie, 64, rate).await?);
+        demo_rows.push('\n');
+    }
+    let _ = demo.kill();
+    let _ = demo.wait();
+
+    let cluster = Cluster::start(&[]).await;
+    let cookie = sign_in(&cluster).await?;
+    let replica_a = format!("127.0.0.1:{}", cluster.port + 1);
+    let replica_b = format!("127.0.0.1:{}", cluster.port + 2);
+    let balancer = format!("127.0.0.1:{}", cluster.port);
 
     let mut section = format!(
         "{HEADING}\n\nCommand: `cargo build --release --workspace --bins && cargo bench -p \
-         readroom-tests --bench surge_bench`. The local cluster (`scripts/cluster`: PostgreSQL, \
-         two `readroom serve` replicas, HAProxy in front, two idle workers) on this machine's 2 \
-         cores, shared with the load clients (processes of the benchmark, tokio + hyper, HTTP/1.1 \
-         keep-alive); one signed-in grader's `GET {PATH}` (the demo grader's worklist). Latency \
-         is measured from when each request was due (paced, open loop), so a late answer counts \
-         its queueing too.\n"
+         readroom-tests --bench surge_bench`, on this machine's 2 cores, shared with the load \
+         clients (processes of the benchmark: tokio + hyper, HTTP/1.1 keep-alive). One signed-in \
+         grader's `GET {PATH}` (the demo grader's worklist, ~4.4 KB), first on the embedded \
+         default (`readroom demo`: SQLite, in-process worker), then on the local cluster \
+         (`scripts/cluster`: PostgreSQL, two `readroom serve` replicas, HAProxy in front, two \
+         idle workers). Latency is measured from when each request was due (paced, open loop), \
+         so a late answer counts its queueing too. Code at {}.\n",
+        commit()
     );
 
+    section.push_str(&format!(
+        "\n### The embedded default (`readroom demo`: one process, SQLite), 64 connections\n\n| requests/s asked | connections | 200s/s | p50 | p99 | max | answers | no answer | load average |\n|---:|---:|---:|---:|---:|---:|---|---:|---|\n{demo_rows}"
+    ));
     for (title, address) in [
-        ("One replica (direct)", &replica_a),
-        ("Two replicas behind HAProxy", &balancer),
+        ("The cluster (PostgreSQL): one replica, direct", &replica_a),
+        ("The cluster: two replicas behind HAProxy", &balancer),
     ] {
         section.push_str(&format!(
             "\n### {title}, 64 connections\n\n| requests/s asked | connections | 200s/s | p50 | p99 | max | answers | no answer | load average |\n|---:|---:|---:|---:|---:|---:|---|---:|---|\n"
@@ -388,7 +452,7 @@ async fn bench() -> Result<()> {
         address: address.to_owned(),
         cookie: cookie.clone(),
         connections: held,
-        opens_per_second: 2_500.0,
+        opens_per_second: 1_000.0,
         rate: 500.0,
         seconds,
     };
@@ -396,7 +460,7 @@ async fn bench() -> Result<()> {
     let first = start_client(&hold(&replica_a))?;
     let second = start_client(&hold(&replica_b))?;
     let (pid_a, pid_b) = (cluster.pid("a"), cluster.pid("b"));
-    let ramp = Duration::from_secs_f64(held as f64 / 2_500.0);
+    let ramp = Duration::from_secs_f64(held as f64 / 1_000.0);
     tokio::time::sleep(ramp + Duration::from_secs_f64(seconds / 3.0)).await;
     let at_peak = (footprint(pid_a), footprint(pid_b));
     let extra = start_client(&ClientParams {

@@ -80,8 +80,15 @@ async fn past_the_connection_limit_new_connections_are_told_to_retry_and_the_ser
         held.push(connection);
     }
 
-    // A fourth connection is answered at once, without sending anything, and closed.
+    // A fourth connection is answered at once and closed. Its request, sent at once as a
+    // client does, is read and dropped first: closing on unread data would reset the
+    // connection, and the client would see the reset instead of the 503.
     let mut refused = connect(&address).await;
+    refused
+        .get_mut()
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: readroom\r\n\r\n")
+        .await
+        .expect("write");
     let answer = tokio::time::timeout(Duration::from_secs(5), read_answer(&mut refused))
         .await
         .expect("the refusal comes at once");

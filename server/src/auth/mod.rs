@@ -166,11 +166,19 @@ pub async fn resolve(
     let Some(token) = token.filter(|t| tokens::looks_like_token(t)) else {
         return Ok(Err(NoSession::Missing));
     };
-    let session = match db.session_by_token_hash(&tokens::hash_token(token)).await {
-        Ok(session) => session,
+    let found = match db
+        .session_with_user_by_token_hash(&tokens::hash_token(token))
+        .await
+    {
+        Ok(found) => found,
         Err(DbError::NotFound) => return Ok(Err(NoSession::Missing)),
         Err(err) => return Err(err),
     };
+    let crate::db::SessionWithUser {
+        session,
+        user,
+        grants,
+    } = found;
     match session::session_state(&session, now, auth.idle_seconds) {
         SessionState::Active => {}
         SessionState::IdleExpired | SessionState::AbsoluteExpired => {
@@ -178,7 +186,6 @@ pub async fn resolve(
             return Ok(Err(NoSession::Expired));
         }
     }
-    let user = db.user_by_id(session.user_id).await?;
     if user.disabled {
         db.delete_session(session.id).await?;
         return Ok(Err(NoSession::Missing));
@@ -186,7 +193,13 @@ pub async fn resolve(
     if session::needs_touch(&session, now) {
         db.touch_session(session.id, now).await?;
     }
-    let principal = principal(db, user.id).await?;
+    let principal = Principal {
+        user_id: user.id,
+        grants: grants
+            .into_iter()
+            .map(|(role, study)| Grant { role, study })
+            .collect(),
+    };
     Ok(Ok(SignedIn {
         session,
         user,

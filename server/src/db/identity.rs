@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::model::{
     Credentials, ExternalIdentity, NewSession, PendingOidcLogin, Role, RoleGrant, Session,
+    SessionWithUser, User,
 };
 use super::{Db, DbError, found_one, new_id, now, with_pool};
 
@@ -55,6 +56,18 @@ const INSERT_SESSION: &str = "INSERT INTO sessions (id, token_hash, user_id, csr
 
 const SESSION_BY_TOKEN: &str = "SELECT id, user_id, csrf_token, auth_method, id_token, \
      created_at, last_seen_unix, expires_unix FROM sessions WHERE token_hash = $1";
+
+// One round trip for what every signed-in request needs: the session, its user and the user's
+// grants (one row per grant; one row with NULL grant columns for a user without any).
+const SESSION_USER_GRANTS_BY_TOKEN: &str = "SELECT s.id, s.user_id, s.csrf_token, s.auth_method, \
+     s.id_token, s.created_at, s.last_seen_unix, s.expires_unix, \
+     u.username AS user_username, u.display_name AS user_display_name, u.email AS user_email, \
+     u.created_at AS user_created_at, u.disabled AS user_disabled, \
+     g.role AS grant_role, g.study_id AS grant_study_id \
+     FROM sessions s JOIN users u ON u.id = s.user_id \
+     LEFT JOIN role_grants g ON g.user_id = s.user_id \
+     WHERE s.token_hash = $1 \
+     ORDER BY (g.study_id IS NOT NULL), g.study_id, g.role";
 
 const SESSIONS_OF_USER: &str = "SELECT id, user_id, csrf_token, auth_method, id_token, \
      created_at, last_seen_unix, expires_unix FROM sessions WHERE user_id = $1 ORDER BY created_at";
@@ -308,6 +321,47 @@ impl Db {
                 .await?
         });
         Ok(session)
+    }
+
+    /// The session whose cookie token hashes to `token_hash`, with its user and the user's
+    /// grants (role, study), in one query; or [`DbError::NotFound`]. Expiry is the caller's
+    /// check.
+    #[tracing::instrument(skip_all)]
+    pub async fn session_with_user_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<SessionWithUser, DbError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, SessionUserGrantRow>(SESSION_USER_GRANTS_BY_TOKEN)
+                .bind(token_hash)
+                .fetch_all(pool)
+                .await?
+        });
+        let Some(first) = rows.first() else {
+            return Err(DbError::NotFound);
+        };
+        let user = User {
+            id: first.session.user_id,
+            username: first.user_username.clone(),
+            display_name: first.user_display_name.clone(),
+            email: first.user_email.clone(),
+            created_at: first.user_created_at,
+            disabled: first.user_disabled,
+        };
+        let session = first.session.clone();
+        let mut grants = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(role) = row.grant_role {
+                let role = Role::try_from(role)
+                    .map_err(|err| DbError::Other(format!("stored role grant: {err}").into()))?;
+                grants.push((role, row.grant_study_id));
+            }
+        }
+        Ok(SessionWithUser {
+            session,
+            user,
+            grants,
+        })
     }
 
     /// Every session of a user, oldest first (expired ones included until swept).
@@ -660,4 +714,18 @@ impl Db {
         });
         found_one(changed)
     }
+}
+
+/// A row of [`SESSION_USER_GRANTS_BY_TOKEN`].
+#[derive(sqlx::FromRow)]
+struct SessionUserGrantRow {
+    #[sqlx(flatten)]
+    session: Session,
+    user_username: String,
+    user_display_name: String,
+    user_email: Option<String>,
+    user_created_at: OffsetDateTime,
+    user_disabled: bool,
+    grant_role: Option<String>,
+    grant_study_id: Option<Uuid>,
 }

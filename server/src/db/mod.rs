@@ -79,8 +79,8 @@ pub use identity::LinkPurpose;
 pub use model::{
     AssignedCase, Assignment, AssignmentKind, AssignmentRole, AssignmentStatus, Bundle, Case,
     CaseSummary, Credentials, ExternalIdentity, InvalidRecipients, InvalidStudyCode, NewBundle,
-    NewCase, NewSession, NewUser, PendingOidcLogin, Recipients, Role, RoleGrant, Session, Study,
-    StudyCode, UnknownName, User,
+    NewCase, NewSession, NewUser, PendingOidcLogin, Recipients, Role, RoleGrant, Session,
+    SessionWithUser, Study, StudyCode, UnknownName, User,
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -258,6 +258,18 @@ pub struct Session {
     pub expires_unix: i64,
 }
 
+/// A session with its user and the user's grants (role, and the study it is limited to), as
+/// every signed-in request loads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionWithUser {
+    /// The session.
+    pub session: Session,
+    /// Its user.
+    pub user: User,
+    /// The user's role grants; `None`: every study.
+    pub grants: Vec<(Role, Option<Uuid>)>,
+}
+
 /// The fields of a session to create.
 #[derive(Debug, Clone)]
 pub struct NewSession {
