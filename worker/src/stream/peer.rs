@@ -234,9 +234,11 @@ pub fn check_offer(sdp: &str) -> Result<Codec, String> {
 /// server-reflexive or relay candidate per STUN or TURN server: a handful.
 const MAX_OFFERED_CANDIDATES: usize = 12;
 
-/// An `a=candidate:` line's priority and the address it names (transport, address, port,
-/// lowercased); `None` for any other line, or a candidate line too short to be one.
-fn candidate_line(line: &str) -> Option<(u32, String)> {
+/// An `a=candidate:` line the worker can check: its priority and the address it names
+/// (transport, address, port, lowercased). `None` for any other line, a candidate line too
+/// short to be one, and an mDNS host candidate (`<uuid>.local`), which the worker cannot
+/// resolve ([`MULTICAST_DNS`]).
+fn checkable_candidate(line: &str) -> Option<(u32, String)> {
     // foundation, component, transport, priority, address, port, then `typ <type>`.
     let fields: Vec<&str> = line
         .trim_end()
@@ -249,20 +251,14 @@ fn candidate_line(line: &str) -> Option<(u32, String)> {
         fields.get(4)?,
         fields.get(5)?,
     );
+    if address.to_ascii_lowercase().ends_with(".local") {
+        return None;
+    }
     let priority = priority.parse().ok()?;
     Some((
         priority,
         format!("{transport} {address} {port}").to_ascii_lowercase(),
     ))
-}
-
-/// Whether an `a=candidate:` line names an mDNS host (`<uuid>.local`) as its address.
-fn is_mdns_candidate(line: &str) -> bool {
-    line.trim_end()
-        .strip_prefix("a=candidate:")
-        // foundation, component, transport, priority, then the address.
-        .and_then(|rest| rest.split_ascii_whitespace().nth(4))
-        .is_some_and(|address| address.to_ascii_lowercase().ends_with(".local"))
 }
 
 /// The offer with only the candidates the worker will check: no mDNS host candidates (with mDNS
@@ -273,11 +269,7 @@ fn is_mdns_candidate(line: &str) -> bool {
 /// repeated in each bundled m-section counts once).
 fn candidates_to_check(sdp: &str) -> Cow<'_, str> {
     let mut offered: Vec<(u32, String)> = Vec::new();
-    for (priority, address) in sdp
-        .lines()
-        .filter(|line| !is_mdns_candidate(line))
-        .filter_map(candidate_line)
-    {
+    for (priority, address) in sdp.lines().filter_map(checkable_candidate) {
         match offered.iter_mut().find(|(_, known)| *known == address) {
             Some(known) => known.0 = known.0.max(priority),
             None => offered.push((priority, address)),
@@ -294,9 +286,8 @@ fn candidates_to_check(sdp: &str) -> Cow<'_, str> {
     }
     let is_dropped = |line: &str| {
         line.starts_with("a=candidate:")
-            && (is_mdns_candidate(line)
-                || candidate_line(line)
-                    .is_none_or(|(_, address)| !offered.iter().any(|(_, kept)| *kept == address)))
+            && checkable_candidate(line)
+                .is_none_or(|(_, address)| !offered.iter().any(|(_, kept)| *kept == address))
     };
     if !sdp.lines().any(is_dropped) {
         return Cow::Borrowed(sdp);
@@ -494,7 +485,7 @@ mod tests {
         let kept = candidates_to_check(&offer);
         let ports: std::collections::BTreeSet<u32> = kept
             .lines()
-            .filter_map(candidate_line)
+            .filter_map(checkable_candidate)
             .map(|(_, address)| address.rsplit(' ').next().unwrap().parse().unwrap())
             .collect();
         let highest: std::collections::BTreeSet<u32> = (20 - MAX_OFFERED_CANDIDATES as u32..20)
